@@ -1,0 +1,36 @@
+// Package sipnat is the root of a Go SDK that makes SIP user agents and SIP
+// proxies work behind NAT. The root package holds no code; the work is done
+// by small packages that a softphone, an ATA firmware or a proxy composes:
+//
+//   - [github.com/sipnat/sipnat/nat]: a STUN client that runs on the caller's
+//     own SIP socket, NAT behaviour discovery (RFC 5780 mapping, filtering,
+//     hairpinning, binding lifetime; the RFC 3489 classic type), CGNAT and
+//     double-NAT detection, and an RFC 5780 STUN server. It also owns the
+//     address classification and the Clock that the other packages use.
+//   - [github.com/sipnat/sipnat/discovery]: the default gateway, UPnP IGD,
+//     NAT-PMP and PCP port mappings with lease renewal, and a chooser that
+//     reconciles every public-address source.
+//   - [github.com/sipnat/sipnat/sipmsg]: a zero-copy SIP scanner, the NAT tests
+//     a proxy runs (nathelper's nat_uac_test), and byte-exact rewriting of Via,
+//     Contact, alias and Record-Route, for proxies and for UAs.
+//   - [github.com/sipnat/sipnat/sdp]: SDP NAT tests and byte-exact rewriting of
+//     c=, o=, m= ports and a=rtcp.
+//   - [github.com/sipnat/sipnat/keepalive]: keep-alive schedulers (CRLF, STUN,
+//     OPTIONS, UDP, RTP) for a UA, and a scheduler for a registrar's NATed contacts.
+//
+// # How a UA composes them
+//
+// A UA opens one UDP socket for SIP. It asks nat.Discover, over that very
+// socket, what NAT it is behind and what its public address is; asks
+// discovery for a port mapping where the gateway grants one; writes the
+// chosen public address into Contact (sipmsg) and SDP (sdp); and keeps the
+// binding open with a keepalive scheduler at the interval the measured
+// binding lifetime implies, re-registering when a keep-alive reports that the
+// mapping changed. A proxy does the mirror image: sipmsg's NAT tests and
+// rewrites on every request, and keepalive's contact scheduler for the NATed
+// contacts its registrar holds.
+//
+// The library never owns a socket the caller needs, prints nothing (logging
+// goes to a *slog.Logger the caller hands in), and keeps its API in standard
+// types: netip.Addr, netip.AddrPort, net.PacketConn, context.Context.
+package sipnat
