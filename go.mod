@@ -1,6 +1,6 @@
 module github.com/sipnat/sipnat
 
-go 1.24
+go 1.24.0
 
 require (
 	github.com/huin/goupnp v1.3.1 // indirect

@@ -1,0 +1,203 @@
+package netlab
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Kind is a NAT behaviour the router can be built with (RFC 4787 terms).
+type Kind string
+
+// The NAT kinds of the lab. The comments give RFC 4787 mapping / filtering.
+const (
+	EIMEIF  Kind = "eim-eif"  // endpoint-independent / endpoint-independent ("full cone")
+	EIMADF  Kind = "eim-adf"  // endpoint-independent / address-dependent ("restricted cone")
+	EIMAPDF Kind = "eim-apdf" // endpoint-independent / address-and-port-dependent ("port restricted")
+	ADMAPDF Kind = "adm-apdf" // address-dependent / address-and-port-dependent
+	APDM    Kind = "apdm"     // address-and-port-dependent / APDF ("symmetric")
+	None    Kind = "none"     // no NAT: the client has a public address
+	Blocked Kind = "blocked"  // UDP blocked, TCP masqueraded
+)
+
+// Kinds lists every kind, in the order tests usually walk them.
+var Kinds = []Kind{EIMEIF, EIMADF, EIMAPDF, ADMAPDF, APDM, None, Blocked}
+
+// Behavior is a mapping or filtering behaviour as RFC 4787 names it.
+type Behavior string
+
+// The behaviours Truth reports.
+const (
+	EndpointIndependent     Behavior = "endpoint-independent"
+	AddressDependent        Behavior = "address-dependent"
+	AddressAndPortDependent Behavior = "address-and-port-dependent"
+	NoNAT                   Behavior = "none"
+	BlockedUDP              Behavior = "blocked"
+)
+
+// Node names one host of the lab.
+type Node string
+
+// The nodes. CGN exists only with Config.CGNAT.
+const (
+	LAN Node = "lan" // the UA
+	RTR Node = "rtr" // the home router (NAT, miniupnpd)
+	CGN Node = "cgn" // the carrier-grade NAT
+	WAN Node = "wan" // "the internet": STUN servers, kamailio, peers
+)
+
+// Addresses of the lab. They are RFC 1918, RFC 6598 or documentation
+// addresses, and exist only inside the lab's namespaces.
+var (
+	Client     = netip.MustParseAddr("192.168.1.10")  // the UA behind NAT
+	RouterLAN  = netip.MustParseAddr("192.168.1.1")   // the home router, LAN side (gateway, miniupnpd)
+	Public     = netip.MustParseAddr("203.0.113.1")   // the public address of the NAT path
+	Server1    = netip.MustParseAddr("203.0.113.2")   // WAN server, primary address
+	Server2    = netip.MustParseAddr("203.0.113.3")   // WAN server, alternate address
+	Peer       = netip.MustParseAddr("198.51.100.2")  // another WAN peer
+	OpenClient = netip.MustParseAddr("203.0.113.130") // the client with kind None
+	OpenRouter = netip.MustParseAddr("203.0.113.129") // the router with kind None
+	RouterCGN  = netip.MustParseAddr("100.64.0.2")    // the home router's WAN address behind the CGN
+	CGNInside  = netip.MustParseAddr("100.64.0.1")    // the CGN, inside
+	CGNInside2 = netip.MustParseAddr("100.64.0.3")    // the CGN's second inside address
+)
+
+// Service ports.
+const (
+	StundPort     = 3478 // stund primary port (3479 alternate), on Server1 and Server2
+	CoturnPort    = 3480 // coturn primary port (3481 alternate), on Server1 and Server2
+	KamailioPort  = 5060 // kamailio on Server1, UDP and TCP
+	UPnPHTTPPort  = 2869 // miniupnpd's HTTP (device description, SOAP) on RouterLAN
+	PMPPort       = 5351 // NAT-PMP and PCP on RouterLAN
+	SSDPPort      = 1900 // SSDP multicast
+	defaultMinLTS = 60
+)
+
+// Config says what lab to build. The zero value is an eim-apdf NAT with
+// kernel default timeouts and no services.
+type Config struct {
+	Kind    Kind          // NAT kind of the home router; "" means EIMAPDF
+	Hairpin bool          // hairpin UDP sent to the public address back into the LAN (RFC 4787 REQ-9)
+	Timeout time.Duration // UDP binding timeout of the home router (whole seconds); 0 keeps kernel defaults (30 s / 120 s)
+	ALG     bool          // attach the kernel SIP ALG to UDP 5060 from the LAN
+	UPnP    bool          // run miniupnpd (UPnP IGD v1, NAT-PMP, PCP) on the router; implies a stund for its STUN check
+	// UPnPMinLifetime is miniupnpd's min_lifetime for PCP (seconds); 0 means 60.
+	UPnPMinLifetime int
+	CGNAT           bool // put a carrier-grade NAT between the home router and the internet
+	CGNKind         Kind // the CGN's kind; "" means EIMEIF; setting it implies CGNAT
+	Kamailio        bool // run kamailio (registrar with nathelper) on Server1:5060
+	Stund           bool // run stund (RFC 3489) on Server1/Server2, ports 3478/3479
+	Coturn          bool // run coturn --stun-only (RFC 5780) on Server1/Server2, ports 3480/3481
+	LossPercent     int  // drop this percentage of forwarded packets at random on the router (0-100)
+}
+
+func (c Config) normalized() Config {
+	if c.Kind == "" {
+		c.Kind = EIMAPDF
+	}
+	if c.CGNKind != "" {
+		c.CGNAT = true
+	}
+	if c.CGNAT && c.CGNKind == "" {
+		c.CGNKind = EIMEIF
+	}
+	if c.UPnPMinLifetime == 0 {
+		c.UPnPMinLifetime = defaultMinLTS
+	}
+	return c
+}
+
+// Truth is what the lab was built to be, as RFC 4787 and RFC 5780 would
+// classify it from the client.
+type Truth struct {
+	Kind             Kind
+	Mapping          Behavior
+	Filtering        Behavior
+	Hairpin          bool
+	UPnP             bool
+	CGNAT            bool
+	CGNKind          Kind
+	ALG              bool
+	Kamailio         bool
+	Timeout          time.Duration // 0: kernel defaults
+	PortPreservation bool          // the NAT keeps the client's source port (eim kinds)
+	Client           netip.Addr    // the client's own address
+	Public           netip.Addr    // the client's public address as a STUN server sees it
+	RouterWAN        netip.Addr    // the address the home router itself reports (UPnP, NAT-PMP)
+}
+
+func mappingOf(k Kind) Behavior {
+	switch k {
+	case EIMEIF, EIMADF, EIMAPDF:
+		return EndpointIndependent
+	case ADMAPDF:
+		return AddressDependent
+	case APDM:
+		return AddressAndPortDependent
+	case None:
+		return NoNAT
+	}
+	return BlockedUDP
+}
+
+func filteringOf(k Kind) Behavior {
+	switch k {
+	case EIMEIF:
+		return EndpointIndependent
+	case EIMADF:
+		return AddressDependent
+	case EIMAPDF, ADMAPDF, APDM:
+		return AddressAndPortDependent
+	case None:
+		return NoNAT
+	}
+	return BlockedUDP
+}
+
+func rank(b Behavior) int {
+	switch b {
+	case EndpointIndependent:
+		return 1
+	case AddressDependent:
+		return 2
+	case AddressAndPortDependent:
+		return 3
+	}
+	return 0
+}
+
+// stricter returns the more restrictive of two behaviours (NATs in series).
+func stricter(a, b Behavior) Behavior {
+	if rank(a) >= rank(b) {
+		return a
+	}
+	return b
+}
+
+func truthOf(c Config) Truth {
+	t := Truth{
+		Kind: c.Kind, Mapping: mappingOf(c.Kind), Filtering: filteringOf(c.Kind),
+		Hairpin: c.Hairpin, UPnP: c.UPnP, CGNAT: c.CGNAT, CGNKind: c.CGNKind, ALG: c.ALG,
+		Kamailio: c.Kamailio, Timeout: c.Timeout,
+		Client: Client, Public: Public, RouterWAN: Public,
+	}
+	if c.CGNAT && c.Kind != Blocked {
+		t.Mapping = stricter(t.Mapping, mappingOf(c.CGNKind))
+		t.Filtering = stricter(t.Filtering, filteringOf(c.CGNKind))
+	}
+	switch c.Kind {
+	case EIMEIF, EIMADF, EIMAPDF, Blocked:
+		t.PortPreservation = true
+	}
+	if c.CGNAT {
+		t.RouterWAN = RouterCGN
+		switch c.CGNKind {
+		case EIMEIF, EIMADF, EIMAPDF:
+		default:
+			t.PortPreservation = false
+		}
+	}
+	if c.Kind == None {
+		t.Client, t.Public, t.RouterWAN = OpenClient, OpenClient, OpenClient
+	}
+	return t
+}
