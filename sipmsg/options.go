@@ -1,0 +1,130 @@
+package sipmsg
+
+import (
+	"net/netip"
+	"strconv"
+)
+
+// OptionsRequest describes an OPTIONS request used as a SIP keep-alive
+// (RFC 3261 §11) that also refreshes the NAT binding and, through rport,
+// tells the UA its public address (RFC 3581).
+type OptionsRequest struct {
+	RequestURI string         // e.g. "sip:203.0.113.2"
+	From       string         // From URI, e.g. "sip:alice@example.com"
+	FromTag    string         // From tag; empty: derived from Branch
+	To         string         // To URI; empty: RequestURI
+	SentBy     netip.AddrPort // Via sent-by (the UA's local or learned public address)
+	Transport  string         // Via transport: "UDP" (default), "TCP", "TLS", ...
+	Branch     string         // Via branch; "z9hG4bK" is prefixed when missing
+	NoRport    bool           // omit the empty ;rport Via parameter (RFC 3581)
+	CallID     string         // Call-ID
+	CSeq       uint32         // CSeq number
+	Contact    string         // optional Contact URI (no angle brackets)
+	MaxFwd     int            // Max-Forwards; 0 means 70
+	UserAgent  string         // optional User-Agent
+}
+
+// BranchMagic is the RFC 3261 §8.1.1.7 branch prefix.
+const BranchMagic = "z9hG4bK"
+
+// AppendOptions appends the OPTIONS request r to dst and returns the
+// extended buffer. It allocates nothing when dst has room.
+func AppendOptions(dst []byte, r OptionsRequest) []byte {
+	dst = append(dst, "OPTIONS "...)
+	dst = append(dst, r.RequestURI...)
+	dst = append(dst, " SIP/2.0\r\nVia: SIP/2.0/"...)
+	if r.Transport == "" {
+		dst = append(dst, "UDP"...)
+	} else {
+		dst = appendUpper(dst, r.Transport)
+	}
+	dst = append(dst, ' ')
+	dst = appendHostPort(dst, r.SentBy.Addr(), r.SentBy.Port())
+	dst = append(dst, ";branch="...)
+	if !hasPrefixString(r.Branch, BranchMagic) {
+		dst = append(dst, BranchMagic...)
+	}
+	dst = append(dst, r.Branch...)
+	if !r.NoRport {
+		dst = append(dst, ";rport"...)
+	}
+	dst = append(dst, "\r\nMax-Forwards: "...)
+	mf := r.MaxFwd
+	if mf <= 0 {
+		mf = 70
+	}
+	dst = strconv.AppendInt(dst, int64(mf), 10)
+	dst = append(dst, "\r\nFrom: <"...)
+	dst = append(dst, r.From...)
+	dst = append(dst, ">;tag="...)
+	if r.FromTag != "" {
+		dst = append(dst, r.FromTag...)
+	} else {
+		b := r.Branch
+		if hasPrefixString(b, BranchMagic) {
+			b = b[len(BranchMagic):]
+		}
+		if b == "" {
+			b = "0"
+		}
+		dst = append(dst, b...)
+	}
+	dst = append(dst, "\r\nTo: <"...)
+	if r.To != "" {
+		dst = append(dst, r.To...)
+	} else {
+		dst = append(dst, r.RequestURI...)
+	}
+	dst = append(dst, ">\r\nCall-ID: "...)
+	dst = append(dst, r.CallID...)
+	dst = append(dst, "\r\nCSeq: "...)
+	dst = strconv.AppendUint(dst, uint64(r.CSeq), 10)
+	dst = append(dst, " OPTIONS\r\n"...)
+	if r.Contact != "" {
+		dst = append(dst, "Contact: <"...)
+		dst = append(dst, r.Contact...)
+		dst = append(dst, ">\r\n"...)
+	}
+	if r.UserAgent != "" {
+		dst = append(dst, "User-Agent: "...)
+		dst = append(dst, r.UserAgent...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "Content-Length: 0\r\n\r\n"...)
+	return dst
+}
+
+func hasPrefixString(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+func appendUpper(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// appendHostPort appends host[:port], IPv6 in brackets; port 0 is omitted.
+func appendHostPort(dst []byte, a netip.Addr, port uint16) []byte {
+	dst = appendHost(dst, a)
+	if port != 0 {
+		dst = append(dst, ':')
+		dst = strconv.AppendUint(dst, uint64(port), 10)
+	}
+	return dst
+}
+
+// appendHost appends an IP address as a SIP host: IPv6 references in
+// brackets (RFC 3261 §25.1), IPv4-mapped addresses as IPv4.
+func appendHost(dst []byte, a netip.Addr) []byte {
+	a = a.Unmap()
+	if a.Is6() {
+		dst = append(dst, '[')
+		dst = a.WithZone("").AppendTo(dst)
+		return append(dst, ']')
+	}
+	return a.AppendTo(dst)
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package sipmsg
+
+const raceEnabled = true
