@@ -1,7 +1,6 @@
 package netlab
 
 import (
-	"bufio"
 	_ "embed"
 	"fmt"
 	"os"
@@ -241,31 +240,35 @@ func (l *Lab) waitListen(node Node, proto string, limit time.Duration, ports ...
 	return nil
 }
 
-// listening reads /proc/thread-self/net/{udp,tcp} inside node.
+// listening reads /proc/thread-self/net/{udp,tcp}{,6} inside node (a
+// dual-stack socket, as miniupnpd opens, is listed only in the "6" table).
 func (l *Lab) listening(node Node, proto string) (map[int]bool, error) {
 	open := map[int]bool{}
 	err := l.Do(node, func() error {
-		f, err := os.Open("/proc/thread-self/net/" + proto)
-		if err != nil {
-			return err
+		for _, table := range []string{proto, proto + "6"} {
+			data, err := os.ReadFile("/proc/thread-self/net/" + table)
+			if err != nil {
+				if table != proto {
+					continue // no IPv6 table: fine
+				}
+				return err
+			}
+			for _, line := range strings.Split(string(data), "\n") {
+				fields := strings.Fields(line)
+				if len(fields) < 4 || !strings.Contains(fields[1], ":") {
+					continue
+				}
+				if proto == "tcp" && fields[3] != "0A" { // TCP_LISTEN
+					continue
+				}
+				local := fields[1]
+				port, err := strconv.ParseUint(local[strings.LastIndexByte(local, ':')+1:], 16, 16)
+				if err == nil {
+					open[int(port)] = true
+				}
+			}
 		}
-		defer f.Close()
-		s := bufio.NewScanner(f)
-		for s.Scan() {
-			fields := strings.Fields(s.Text())
-			if len(fields) < 4 || !strings.Contains(fields[1], ":") {
-				continue
-			}
-			if proto == "tcp" && fields[3] != "0A" { // TCP_LISTEN
-				continue
-			}
-			local := fields[1]
-			port, err := strconv.ParseUint(local[strings.IndexByte(local, ':')+1:], 16, 16)
-			if err == nil {
-				open[int(port)] = true
-			}
-		}
-		return s.Err()
+		return nil
 	})
 	return open, err
 }
