@@ -1,0 +1,64 @@
+package nat
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestClientLoopbackServer(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, true)
+	conn := listenUDP(t, "127.0.0.1:0")
+	c := NewClient(conn, ClientConfig{})
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	local := addrPortOf(conn.LocalAddr())
+	primary := srv.Addrs()[0]
+
+	mapped, err := c.Binding(ctx, primary)
+	require.NoError(t, err)
+	require.Equal(t, local, mapped)
+
+	tests := []struct {
+		name string
+		o    BindingOptions
+		from netip.AddrPort
+	}{
+		{"plain", BindingOptions{}, primary},
+		{"change port", BindingOptions{ChangePort: true}, srv.Addrs()[1]},
+		{"change ip", BindingOptions{ChangeIP: true}, srv.Addrs()[2]},
+		{"change both", BindingOptions{ChangeIP: true, ChangePort: true}, srv.Addrs()[3]},
+		{"no fingerprint", BindingOptions{NoFingerprint: true}, primary},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := c.BindingWith(ctx, primary, tt.o)
+			require.NoError(t, err)
+			require.Equal(t, local, r.Mapped)
+			require.True(t, r.XOR)
+			require.Equal(t, tt.from, r.From)
+			require.Equal(t, tt.from, r.Origin)
+			require.Equal(t, srv.Addrs()[3], r.Other)
+		})
+	}
+}
+
+func TestClientServerError(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, false)
+	c := NewClient(listenUDP(t, "127.0.0.1:0"), ClientConfig{})
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.BindingWith(ctx, srv.Addrs()[0], BindingOptions{ChangeIP: true})
+	var se *ServerError
+	require.True(t, errors.As(err, &se), "%v", err)
+	require.Equal(t, 420, se.Code)
+	require.Equal(t, uint64(1), srv.Stats().Errors)
+}

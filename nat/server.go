@@ -1,0 +1,431 @@
+package nat
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/stun/v2"
+)
+
+// ServerConfig configures a Server. Only Primary is required. The sockets
+// must be bound to specific addresses (not 0.0.0.0), since the server
+// advertises them in OTHER-ADDRESS and RESPONSE-ORIGIN; the caller creates
+// and closes them.
+type ServerConfig struct {
+	// Primary is the socket on the primary address and primary port.
+	Primary net.PacketConn
+	// AltPort is the socket on the primary address and the alternate port.
+	AltPort net.PacketConn
+	// AltAddr is the socket on the alternate address and the primary port.
+	AltAddr net.PacketConn
+	// AltBoth is the socket on the alternate address and alternate port.
+	// With all four sockets the server is a full RFC 5780 server and sends
+	// OTHER-ADDRESS; with fewer it answers CHANGE-REQUEST only when it has
+	// the socket asked for (else error 420) and sends no OTHER-ADDRESS.
+	AltBoth net.PacketConn
+	// Rate is the number of requests per second one source IP address may
+	// make, and Burst how many it may make at once. Zero means 50 and 200.
+	// Requests over the limit are dropped and counted.
+	Rate  float64
+	Burst int
+	// MaxSources bounds the rate limiter's table of source addresses; zero
+	// means 65536.
+	MaxSources int
+	// Clock is used for rate limiting; nil means the system clock.
+	Clock Clock
+	// Logger receives debug logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// ServerStats counts what a Server did. Every packet read is counted once in
+// Responses, Errors, Malformed, Ignored or RateLimited.
+type ServerStats struct {
+	Responses   uint64 `json:"responses"`    // success responses sent
+	Errors      uint64 `json:"errors"`       // error responses sent (400, 420)
+	Malformed   uint64 `json:"malformed"`    // packets dropped as not STUN or broken
+	Ignored     uint64 `json:"ignored"`      // well-formed STUN that is not a Binding request
+	RateLimited uint64 `json:"rate_limited"` // requests dropped by the per-source limit
+}
+
+// Server is a STUN server for NAT behaviour discovery (RFC 5780) that
+// also answers RFC 3489 clients. It never acts as an amplifier or
+// reflector: it answers only to the request's source address (RESPONSE-PORT
+// changes only the port), its answers carry only the attributes the request
+// needs, requests are rate limited per source IP, and malformed packets are
+// dropped and counted. Make one with NewServer, run it with Serve.
+type Server struct {
+	cfg     ServerConfig
+	conns   [4]net.PacketConn // index: bit0 = alternate port, bit1 = alternate address
+	addrs   [4]netip.AddrPort
+	full    bool
+	clock   Clock
+	log     *slog.Logger
+	limiter limiter
+
+	stats struct {
+		responses, errors, malformed, ignored, rateLimited atomic.Uint64
+	}
+
+	mu      sync.Mutex
+	closed  bool
+	serving bool
+	wg      sync.WaitGroup
+}
+
+// NewServer checks cfg and returns a server; it does not read yet.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Primary == nil {
+		return nil, errors.New("nat: server needs a primary socket")
+	}
+	s := &Server{cfg: cfg, clock: ClockOrSystem(cfg.Clock), log: loggerOrDiscard(cfg.Logger)}
+	s.conns = [4]net.PacketConn{cfg.Primary, cfg.AltPort, cfg.AltAddr, cfg.AltBoth}
+	for i, c := range s.conns {
+		if c == nil {
+			continue
+		}
+		ap := addrPortOf(c.LocalAddr())
+		if !ap.IsValid() || ap.Addr().IsUnspecified() {
+			return nil, fmt.Errorf("nat: server socket %d bound to %v: needs a specific address", i, c.LocalAddr())
+		}
+		s.addrs[i] = ap
+	}
+	p := s.addrs[0]
+	check := func(i int, wantAddr netip.Addr, wantPort uint16) error {
+		if s.conns[i] == nil {
+			return nil
+		}
+		a := s.addrs[i]
+		if wantAddr.IsValid() && a.Addr() != wantAddr || wantPort != 0 && a.Port() != wantPort {
+			return fmt.Errorf("nat: server socket %v does not fit primary %v", a, p)
+		}
+		return nil
+	}
+	altPort, altAddr := s.addrs[1].Port(), s.addrs[2].Addr()
+	if s.conns[3] != nil {
+		altPort, altAddr = s.addrs[3].Port(), s.addrs[3].Addr()
+	}
+	for _, err := range []error{
+		check(1, p.Addr(), 0), check(2, netip.Addr{}, p.Port()),
+		check(3, altAddr, altPort),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if s.conns[1] != nil && s.addrs[1].Port() == p.Port() ||
+		s.conns[2] != nil && s.addrs[2].Addr() == p.Addr() {
+		return nil, fmt.Errorf("nat: server alternate socket equals primary %v", p)
+	}
+	s.full = s.conns[1] != nil && s.conns[2] != nil && s.conns[3] != nil
+	rate, burst := cfg.Rate, cfg.Burst
+	if rate <= 0 {
+		rate = 50
+	}
+	if burst <= 0 {
+		burst = 200
+	}
+	maxSrc := cfg.MaxSources
+	if maxSrc <= 0 {
+		maxSrc = 65536
+	}
+	s.limiter = limiter{rate: rate, burst: float64(burst), max: maxSrc, m: make(map[netip.Addr]*bucket)}
+	return s, nil
+}
+
+// Addrs returns the addresses the server answers on, primary first; the
+// ones it has no socket for are zero.
+func (s *Server) Addrs() [4]netip.AddrPort { return s.addrs }
+
+// Stats returns the counters so far.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{
+		Responses:   s.stats.responses.Load(),
+		Errors:      s.stats.errors.Load(),
+		Malformed:   s.stats.malformed.Load(),
+		Ignored:     s.stats.ignored.Load(),
+		RateLimited: s.stats.rateLimited.Load(),
+	}
+}
+
+// Serve reads all the server's sockets until Close and answers requests. It
+// returns nil after Close, or the first read error that is not a timeout.
+func (s *Server) Serve() error {
+	s.mu.Lock()
+	if s.closed || s.serving {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.serving = true
+	s.mu.Unlock()
+	errs := make(chan error, 4)
+	for i, c := range s.conns {
+		if c == nil {
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			errs <- s.serveConn(i, c)
+		}()
+	}
+	s.wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops Serve: it sets a past read deadline on the sockets to wake the
+// readers, waits for them and clears the deadline. The sockets stay open.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for _, c := range s.conns {
+		if c != nil {
+			_ = c.SetReadDeadline(time.Unix(1, 0))
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	for _, c := range s.conns {
+		if c != nil {
+			_ = c.SetReadDeadline(time.Time{})
+		}
+	}
+	return nil
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+func (s *Server) serveConn(idx int, c net.PacketConn) error {
+	buf := make([]byte, maxMessageSize)
+	var out stun.Message
+	out.Raw = make([]byte, 0, 128)
+	for {
+		n, from, err := readPacket(c, buf)
+		if err != nil {
+			if s.isClosed() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("stun server %v: %w", s.addrs[idx], err)
+		}
+		s.handle(idx, buf[:n], from, &out)
+	}
+}
+
+// handle answers one packet that arrived on socket idx.
+func (s *Server) handle(idx int, b []byte, from netip.AddrPort, out *stun.Message) {
+	dst, sock, ok := s.respond(idx, b, from, out)
+	if !ok {
+		return
+	}
+	if err := writePacket(s.conns[sock], out.Raw, dst); err != nil {
+		s.log.Debug("stun server: send failed", "to", dst, "err", err)
+	}
+}
+
+// respond builds the answer to b into out. It returns where to send it and
+// from which socket, or false when b is dropped. It counts everything.
+func (s *Server) respond(idx int, b []byte, from netip.AddrPort, out *stun.Message) (netip.AddrPort, int, bool) {
+	req, err := parseRequest(b)
+	if err != nil {
+		if errors.Is(err, errNotBindingRequest) {
+			s.stats.ignored.Add(1)
+		} else {
+			s.stats.malformed.Add(1)
+		}
+		return netip.AddrPort{}, 0, false
+	}
+	if !from.IsValid() || from.Port() == 0 {
+		s.stats.malformed.Add(1)
+		return netip.AddrPort{}, 0, false
+	}
+	if !s.limiter.allow(from.Addr(), s.clock.Now()) {
+		s.stats.rateLimited.Add(1)
+		return netip.AddrPort{}, 0, false
+	}
+	if req.unknown != 0 {
+		s.buildError(out, &req, 420, "Unknown Attribute", req.unknown)
+		s.stats.errors.Add(1)
+		return from, idx, true
+	}
+	sock := idx
+	if req.changeIP {
+		sock ^= 2
+	}
+	if req.changePort {
+		sock ^= 1
+	}
+	if s.conns[sock] == nil {
+		s.buildError(out, &req, 420, "Unknown Attribute", uint16(stun.AttrChangeRequest))
+		s.stats.errors.Add(1)
+		return from, idx, true
+	}
+	dst := from
+	if req.responsePort != 0 {
+		// RESPONSE-PORT changes only the port: the answer still goes to
+		// the address the request came from, never elsewhere.
+		dst = netip.AddrPortFrom(from.Addr(), req.responsePort)
+	}
+	s.buildSuccess(out, &req, from, s.addrs[sock])
+	s.stats.responses.Add(1)
+	return dst, sock, true
+}
+
+var errNotBindingRequest = errors.New("not a binding request")
+
+// stunRequest is what the server reads from a request.
+type stunRequest struct {
+	id           [16]byte // RFC 3489 transaction ID: cookie + RFC 8489 ID
+	classic      bool     // no magic cookie: an RFC 3489 client
+	changeIP     bool
+	changePort   bool
+	responsePort uint16
+	fingerprint  bool
+	unknown      uint16 // first unknown comprehension-required attribute
+}
+
+// parseRequest checks that b is a Binding request and reads the attributes
+// the server acts on. It accepts RFC 3489 requests (no magic cookie), never
+// panics, and reads nothing beyond len(b).
+func parseRequest(b []byte) (stunRequest, error) {
+	var r stunRequest
+	if len(b) < headerSize || b[0]&0xC0 != 0 {
+		return r, ErrNotSTUN
+	}
+	n := int(binary.BigEndian.Uint16(b[2:4]))
+	if n%4 != 0 || headerSize+n != len(b) {
+		return r, fmt.Errorf("length %d for %d bytes: %w", n, len(b), ErrMalformed)
+	}
+	r.classic = binary.BigEndian.Uint32(b[4:8]) != magicCookie
+	copy(r.id[:], b[4:20])
+	if t := binary.BigEndian.Uint16(b[0:2]); t != 0x0001 {
+		return r, errNotBindingRequest
+	}
+	attrs := b[headerSize:]
+	for len(attrs) > 0 {
+		if len(attrs) < attrHeaderSize {
+			return r, fmt.Errorf("attribute header: %w", ErrMalformed)
+		}
+		t := stun.AttrType(binary.BigEndian.Uint16(attrs[0:2]))
+		l := int(binary.BigEndian.Uint16(attrs[2:4]))
+		padded := (l + 3) &^ 3
+		if len(attrs) < attrHeaderSize+padded {
+			return r, fmt.Errorf("attribute %#04x length %d: %w", uint16(t), l, ErrMalformed)
+		}
+		v := attrs[attrHeaderSize : attrHeaderSize+l]
+		if r.fingerprint {
+			return r, fmt.Errorf("attribute after FINGERPRINT: %w", ErrMalformed)
+		}
+		switch t {
+		case stun.AttrChangeRequest:
+			if l != 4 {
+				return r, fmt.Errorf("CHANGE-REQUEST length %d: %w", l, ErrMalformed)
+			}
+			r.changeIP = v[3]&changeIPFlag != 0
+			r.changePort = v[3]&changePortFlag != 0
+		case stun.AttrResponsePort:
+			if l != 4 {
+				return r, fmt.Errorf("RESPONSE-PORT length %d: %w", l, ErrMalformed)
+			}
+			r.responsePort = binary.BigEndian.Uint16(v[0:2])
+			if r.responsePort == 0 {
+				return r, fmt.Errorf("RESPONSE-PORT 0: %w", ErrMalformed)
+			}
+		case stun.AttrFingerprint:
+			if l != 4 {
+				return r, fmt.Errorf("FINGERPRINT length %d: %w", l, ErrMalformed)
+			}
+			off := len(b) - len(attrs)
+			want := crc32.ChecksumIEEE(b[:off]) ^ fingerprintXOR
+			if binary.BigEndian.Uint32(v) != want {
+				return r, fmt.Errorf("fingerprint mismatch: %w", ErrMalformed)
+			}
+			r.fingerprint = true
+		default:
+			if uint16(t) < 0x8000 && r.unknown == 0 && t != stun.AttrPadding {
+				r.unknown = uint16(t)
+			}
+		}
+		attrs = attrs[attrHeaderSize+padded:]
+	}
+	return r, nil
+}
+
+// buildSuccess writes the Binding success response for req. RFC 5389+
+// clients get XOR-MAPPED-ADDRESS, RESPONSE-ORIGIN, OTHER-ADDRESS when the
+// server has all four sockets, and FINGERPRINT if they sent one; RFC 3489
+// clients get MAPPED-ADDRESS, SOURCE-ADDRESS and CHANGED-ADDRESS.
+func (s *Server) buildSuccess(out *stun.Message, req *stunRequest, mapped, origin netip.AddrPort) {
+	s.header(out, req, stun.BindingSuccess)
+	var v [20]byte
+	if req.classic {
+		out.Add(stun.AttrMappedAddress, appendAddrValue(v[:0], mapped, false, nil))
+		out.Add(attrSourceAddr, appendAddrValue(v[:0], origin, false, nil))
+		if s.full {
+			out.Add(attrChangedAddr, appendAddrValue(v[:0], s.addrs[3], false, nil))
+		}
+		s.finish(out, req)
+		return
+	}
+	out.Add(stun.AttrXORMappedAddress, appendAddrValue(v[:0], mapped, true, req.id[4:]))
+	out.Add(stun.AttrResponseOrigin, appendAddrValue(v[:0], origin, false, nil))
+	if s.full {
+		out.Add(stun.AttrOtherAddress, appendAddrValue(v[:0], s.addrs[3], false, nil))
+	}
+	s.finish(out, req)
+}
+
+func (s *Server) buildError(out *stun.Message, req *stunRequest, code int, reason string, unknown uint16) {
+	s.header(out, req, stun.BindingError)
+	var v [4 + 32]byte
+	v[2], v[3] = byte(code/100), byte(code%100)
+	n := copy(v[4:], reason)
+	out.Add(stun.AttrErrorCode, v[:4+n])
+	if code == 420 {
+		var u [2]byte
+		binary.BigEndian.PutUint16(u[:], unknown)
+		out.Add(stun.AttrUnknownAttributes, u[:])
+	}
+	s.finish(out, req)
+}
+
+func (s *Server) header(out *stun.Message, req *stunRequest, t stun.MessageType) {
+	out.Reset()
+	out.Type = t
+	copy(out.TransactionID[:], req.id[4:])
+	out.WriteHeader()
+	copy(out.Raw[4:8], req.id[:4]) // RFC 3489: echo all 128 bits
+}
+
+func (s *Server) finish(out *stun.Message, req *stunRequest) {
+	if req.fingerprint && !req.classic {
+		addFingerprint(out)
+	}
+}

@@ -1,0 +1,290 @@
+package nat
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/pion/stun/v2"
+)
+
+// transaction is one Binding transaction in flight. Transactions are kept
+// on the client's free list and reused, with their messages and timer, so a
+// transaction allocates nothing in steady state.
+type transaction struct {
+	c      *Client // fixed at creation
+	id     [12]byte
+	req    stun.Message
+	resp   stun.Message
+	server netip.AddrPort
+	via    net.PacketConn
+	o      BindingOptions
+	echo   bool // hairpin test: the "answer" is our own request
+
+	timer    Timer
+	rto      time.Duration
+	rtoInit  time.Duration
+	rc       int
+	sent     int
+	start    time.Time
+	done     chan struct{}
+	finished bool
+	stale    bool // a timer callback may still run: do not reuse
+
+	res       Response
+	err       error
+	decodeErr error // set by decode for error responses
+	malformed error
+}
+
+func (tx *transaction) fire() {
+	c := tx.c
+	c.mu.Lock()
+	if tx.finished {
+		c.mu.Unlock()
+		return
+	}
+	if tx.sent >= tx.rc {
+		err := fmt.Errorf("binding %v after %d requests: %w", tx.server, tx.sent, ErrNoResponse)
+		if tx.malformed != nil {
+			err = fmt.Errorf("binding %v: %w", tx.server, tx.malformed)
+		}
+		c.finishLocked(tx, err)
+		c.mu.Unlock()
+		return
+	}
+	tx.sent++
+	var next time.Duration
+	tx.rto *= 2
+	if tx.sent >= tx.rc {
+		next = tx.rtoInit * time.Duration(c.cfg.Rm)
+	} else {
+		next = tx.rto
+	}
+	tx.timer.Reset(next)
+	raw, via, dst := tx.req.Raw, tx.via, tx.server
+	c.mu.Unlock()
+	if err := writePacket(via, raw, dst); err != nil {
+		c.log.Debug("stun: retransmit failed", "server", dst, "err", err)
+	}
+}
+
+// accepts reports whether an answer from from may belong to tx.
+func (tx *transaction) accepts(from netip.AddrPort) bool {
+	if tx.o.From.IsValid() {
+		return from == tx.o.From
+	}
+	srv := tx.server
+	sameIP := from.Addr() == srv.Addr()
+	samePort := from.Port() == srv.Port()
+	return sameIP != tx.o.ChangeIP && samePort != tx.o.ChangePort
+}
+
+// decode parses an answer into tx.res (success) or tx.decodeErr (error
+// response). A non-nil return means the answer was unusable.
+func (tx *transaction) decode(b []byte, from netip.AddrPort) error {
+	m := &tx.resp
+	m.Raw = append(m.Raw[:0], b...)
+	if err := m.Decode(); err != nil {
+		return fmt.Errorf("decode: %w", ErrMalformed)
+	}
+	if err := checkFingerprint(m); err != nil {
+		return err
+	}
+	if m.Type.Method != stun.MethodBinding {
+		return fmt.Errorf("answer method %v: %w", m.Type.Method, ErrMalformed)
+	}
+	tx.decodeErr = nil
+	if m.Type.Class == stun.ClassErrorResponse {
+		tx.decodeErr = parseErrorCode(m)
+		return nil
+	}
+	r, err := parseResponse(m)
+	if err != nil {
+		return err
+	}
+	r.From = from
+	tx.res = r
+	return nil
+}
+
+// parseResponse reads the address attributes of a decoded Binding success
+// response. It does not allocate.
+func parseResponse(m *stun.Message) (Response, error) {
+	var r Response
+	id := m.TransactionID[:]
+	var err error
+	if v, gerr := m.Get(stun.AttrXORMappedAddress); gerr == nil {
+		r.Mapped, err = parseAddrValue(v, true, id)
+		r.XOR = true
+	} else if v, gerr := m.Get(stun.AttrMappedAddress); gerr == nil {
+		r.Mapped, err = parseAddrValue(v, false, id)
+	} else {
+		return r, fmt.Errorf("success response without mapped address: %w", ErrMalformed)
+	}
+	if err != nil {
+		return r, err
+	}
+	if v, gerr := m.Get(stun.AttrOtherAddress); gerr == nil {
+		r.Other, _ = parseAddrValue(v, false, nil)
+	} else if v, gerr := m.Get(attrChangedAddr); gerr == nil {
+		r.Other, _ = parseAddrValue(v, false, nil)
+		r.Legacy = r.Other.IsValid()
+	}
+	if v, gerr := m.Get(stun.AttrResponseOrigin); gerr == nil {
+		r.Origin, _ = parseAddrValue(v, false, nil)
+	} else if v, gerr := m.Get(attrSourceAddr); gerr == nil {
+		r.Origin, _ = parseAddrValue(v, false, nil)
+	}
+	return r, nil
+}
+
+func parseErrorCode(m *stun.Message) error {
+	v, err := m.Get(stun.AttrErrorCode)
+	if err != nil || len(v) < 4 {
+		return fmt.Errorf("error response without ERROR-CODE: %w", ErrMalformed)
+	}
+	code := int(v[2]&0x7)*100 + int(v[3])
+	reason := v[4:]
+	if len(reason) > 128 {
+		reason = reason[:128]
+	}
+	return &ServerError{Code: code, Reason: string(reason)}
+}
+
+// getTx takes a transaction from the free list or makes one; c.mu held.
+func (c *Client) getTx() *transaction {
+	if n := len(c.free); n > 0 {
+		tx := c.free[n-1]
+		c.free = c.free[:n-1]
+		return tx
+	}
+	tx := &transaction{c: c, done: make(chan struct{}, 1)}
+	tx.req.Raw = make([]byte, 0, 64)
+	tx.resp.Raw = make([]byte, 0, 128)
+	tx.timer = c.clock.AfterFunc(time.Hour, tx.fire)
+	tx.timer.Stop()
+	return tx
+}
+
+// finishLocked ends tx with err (nil: tx.res is the answer); c.mu held.
+// It reports whether it ended tx (false: tx had already ended).
+func (c *Client) finishLocked(tx *transaction, err error) bool {
+	if tx.finished {
+		return false
+	}
+	tx.finished = true
+	tx.err = err
+	delete(c.txs, tx.id)
+	if !tx.timer.Stop() && tx.sent > 0 {
+		// The timer callback may be running; it sees finished and returns,
+		// but this transaction must not be reused under it.
+		tx.stale = true
+	}
+	tx.done <- struct{}{}
+	return true
+}
+
+// transact runs one transaction to server, sending on via. echo makes it
+// the hairpin test: success is receiving the request itself.
+func (c *Client) transact(ctx context.Context, server netip.AddrPort, o BindingOptions, via net.PacketConn, echo bool) (Response, error) {
+	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
+	if !server.IsValid() {
+		return Response{}, fmt.Errorf("binding: invalid server address %v", server)
+	}
+	if err := ctx.Err(); err != nil {
+		return Response{}, fmt.Errorf("binding %v: %w (%w)", server, ErrNoResponse, err)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return Response{}, fmt.Errorf("binding %v: %w", server, ErrClosed)
+	}
+	tx := c.getTx()
+	for {
+		_, _ = c.rng.Read(tx.id[:])
+		if _, dup := c.txs[tx.id]; !dup {
+			break
+		}
+	}
+	tx.server, tx.via, tx.o, tx.echo = server, via, o, echo
+	tx.finished, tx.err, tx.decodeErr, tx.malformed = false, nil, nil, nil
+	tx.res = Response{}
+	tx.rtoInit = c.cfg.RTO
+	if o.RTO > 0 {
+		tx.rtoInit = o.RTO
+	}
+	tx.rto = tx.rtoInit
+	tx.rc = c.cfg.Rc
+	if o.Attempts > 0 {
+		tx.rc = o.Attempts
+	}
+	buildRequest(&tx.req, tx.id, o)
+	tx.sent = 1
+	tx.start = c.clock.Now()
+	c.txs[tx.id] = tx
+	first := tx.rto
+	if tx.rc == 1 {
+		first = tx.rtoInit * time.Duration(c.cfg.Rm)
+	}
+	tx.timer.Reset(first)
+	c.mu.Unlock()
+
+	if err := writePacket(via, tx.req.Raw, server); err != nil {
+		c.log.Debug("stun: send failed", "server", server, "err", err)
+	}
+	var ctxErr error
+	select {
+	case <-tx.done:
+	case <-ctx.Done():
+		c.mu.Lock()
+		if c.finishLocked(tx, nil) {
+			ctxErr = ctx.Err()
+		}
+		c.mu.Unlock()
+		<-tx.done
+	}
+	c.mu.Lock()
+	res, err := tx.res, tx.err
+	if ctxErr != nil {
+		err = fmt.Errorf("binding %v: %w (%w)", server, ErrNoResponse, ctxErr)
+		if tx.malformed != nil {
+			err = fmt.Errorf("binding %v: %w (%w)", server, tx.malformed, ctxErr)
+		}
+	}
+	if !tx.stale {
+		c.free = append(c.free, tx)
+	}
+	c.mu.Unlock()
+	return res, err
+}
+
+// buildRequest encodes a Binding request with the given transaction ID and
+// options into m, reusing m's buffer.
+func buildRequest(m *stun.Message, id [12]byte, o BindingOptions) {
+	m.Reset()
+	m.Type = stun.BindingRequest
+	m.TransactionID = id
+	m.WriteHeader()
+	if o.ChangeIP || o.ChangePort {
+		var v [4]byte
+		if o.ChangeIP {
+			v[3] |= changeIPFlag
+		}
+		if o.ChangePort {
+			v[3] |= changePortFlag
+		}
+		m.Add(stun.AttrChangeRequest, v[:])
+	}
+	if o.ResponsePort != 0 {
+		var v [4]byte
+		binary.BigEndian.PutUint16(v[:2], o.ResponsePort)
+		m.Add(stun.AttrResponsePort, v[:])
+	}
+	if !o.NoFingerprint {
+		addFingerprint(m)
+	}
+}
