@@ -1,0 +1,440 @@
+package keepalive
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/sipnat/sipnat/nat"
+)
+
+// Binder sends a STUN Binding request to server over the caller's SIP
+// socket and returns the mapped address. *nat.Client implements it; the
+// caller's read loop hands STUN responses to that client.
+type Binder interface {
+	Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error)
+}
+
+// Ping and pong of RFC 5626 §4.4.1, and the default UDP keep-alive.
+var (
+	crlfPing = []byte("\r\n\r\n")
+	crlfPong = []byte("\r\n")
+)
+
+// DefaultTimeout is how long a Keeper waits for an answer: the 10 s RFC 5626
+// §4.4.1 gives a pong.
+const DefaultTimeout = 10 * time.Second
+
+// SIP timer T1 and T2 (RFC 3261 §17.1.2.2): OPTIONS keep-alives on an
+// unreliable flow are retransmitted after T1, 2*T1, ... up to T2 apart.
+const (
+	t1 = 500 * time.Millisecond
+	t2 = 4 * time.Second
+)
+
+// Config configures a Keeper for one flow. Kind is required, and what
+// sends for it: Send (CRLF, Options, UDP, RTP), Binder and Server (STUN),
+// Request (Options).
+type Config struct {
+	Kind Kind
+
+	// Send writes one keep-alive on the flow: conn.Write on a TCP/TLS
+	// connection or a connected UDP socket, or a closure around
+	// WriteToUDPAddrPort. It is called with the Keeper's lock held, from
+	// the clock's timer goroutine, and must not call the Keeper.
+	Send func(b []byte) error
+	// Binder and Server: the STUN kind asks Binder for the mapping from
+	// Server, which should be the SIP server's own address and port so the
+	// keep-alive refreshes the very binding SIP uses (RFC 5626 §4.4.2).
+	Binder Binder
+	Server netip.AddrPort
+	// Request appends the n-th OPTIONS request (n = 1, 2, ...) to dst, for
+	// example with sipmsg.AppendOptions and n as CSeq and in the branch.
+	Request func(dst []byte, n uint32) []byte
+	// Reliable says the flow is TCP/TLS: OPTIONS are not retransmitted.
+	Reliable bool
+	// Payload replaces the default packet of the UDP kind (CRLFCRLF) and of
+	// the RTP kind (an empty RTP packet).
+	Payload []byte
+	// RTP is the stream state the RTP kind continues.
+	RTP RTPState
+
+	Timing     Timing
+	Timeout    time.Duration // wait for an answer; 0 means DefaultTimeout
+	MaxMisses  int           // unanswered keep-alives in a row before FlowFailed; 0 means 1 (RFC 5626)
+	MaxBackoff time.Duration // cap of the probe interval of a failed flow; 0 means 8 times the interval
+
+	Clock   nat.Clock    // nil: the system clock
+	Rand    rand.Source  // jitter source; nil: math/rand/v2
+	Logger  *slog.Logger // nil: discard
+	OnEvent func(Event)  // called without the lock held; may call the Keeper
+}
+
+type phase uint8
+
+const (
+	idle     phase = iota // waiting to send the next keep-alive
+	awaiting              // a keep-alive waits for its answer
+)
+
+// Keeper sends the keep-alives of one flow at its interval with RFC 5626
+// jitter, tracks their answers and reports MappingChanged, FlowFailed and
+// Recovered. It runs on clock timers only: no goroutine of its own.
+//
+// A Keeper is safe for concurrent use.
+type Keeper struct {
+	cfg   Config
+	clock nat.Clock
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	running  bool
+	phase    phase
+	gen      uint64
+	timer    nat.Timer
+	deadline time.Time
+	rto      time.Duration
+	misses   int
+	failed   bool
+	lastErr  error
+	mapping  netip.AddrPort
+	n        uint32
+	sent     uint64
+	cancel   context.CancelFunc
+	buf      []byte
+	rtp      RTPState
+	started  time.Time
+	events   []Event
+}
+
+// New checks cfg and returns a stopped Keeper; call Start.
+func New(cfg Config) (*Keeper, error) {
+	switch cfg.Kind {
+	case CRLF, UDP, RTP:
+		if cfg.Send == nil {
+			return nil, fmt.Errorf("%w: kind %v needs Send", ErrConfig, cfg.Kind)
+		}
+	case Options:
+		if cfg.Send == nil || cfg.Request == nil {
+			return nil, fmt.Errorf("%w: kind %v needs Send and Request", ErrConfig, cfg.Kind)
+		}
+	case STUN:
+		if cfg.Binder == nil || !cfg.Server.IsValid() {
+			return nil, fmt.Errorf("%w: kind %v needs Binder and Server", ErrConfig, cfg.Kind)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown kind %v", ErrConfig, cfg.Kind)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxMisses <= 0 {
+		cfg.MaxMisses = 1
+	}
+	k := &Keeper{cfg: cfg, clock: nat.ClockOrSystem(cfg.Clock), log: cfg.Logger, rtp: cfg.RTP}
+	if k.log == nil {
+		k.log = slog.New(slog.DiscardHandler)
+	}
+	return k, nil
+}
+
+// Interval returns the current base interval (before jitter).
+func (k *Keeper) Interval() time.Duration {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.base()
+}
+
+func (k *Keeper) base() time.Duration { return k.cfg.Timing.Base(k.cfg.Kind == CRLF || k.cfg.Reliable) }
+
+func (k *Keeper) jitter(d time.Duration) time.Duration {
+	if k.cfg.Timing.NoJitter {
+		return d
+	}
+	return Jitter(d, k.cfg.Rand)
+}
+
+// Start schedules the first keep-alive one jittered interval from now (the
+// flow was just used, by a REGISTER). Starting a running Keeper does nothing.
+func (k *Keeper) Start() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.running {
+		return
+	}
+	k.running = true
+	k.started = k.clock.Now()
+	k.phase = idle
+	k.schedule(k.jitter(k.base()))
+}
+
+// Stop cancels the schedule and any STUN request in flight. A stopped
+// Keeper may be started again.
+func (k *Keeper) Stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.running = false
+	k.gen++
+	if k.timer != nil {
+		k.timer.Stop()
+		k.timer = nil
+	}
+	if k.cancel != nil {
+		k.cancel()
+		k.cancel = nil
+	}
+}
+
+// SetTiming replaces the timing (for example when nat measured the binding
+// lifetime, or a response carried a keep value) and reschedules the next
+// keep-alive one new jittered interval from now.
+func (k *Keeper) SetTiming(t Timing) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.cfg.Timing = t
+	if k.running && k.phase == idle {
+		k.schedule(k.jitter(k.base()))
+	}
+}
+
+// Timing returns the current timing.
+func (k *Keeper) Timing() Timing {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.cfg.Timing
+}
+
+// Mapping returns the mapped address the last STUN keep-alive reported.
+func (k *Keeper) Mapping() netip.AddrPort {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.mapping
+}
+
+// Failed reports whether the flow is failed (FlowFailed without Recovered since).
+func (k *Keeper) Failed() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.failed
+}
+
+// Sent returns how many keep-alive packets (retransmissions included) were sent.
+func (k *Keeper) Sent() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.sent
+}
+
+// RTP returns the stream state as of now: the next sequence number after
+// the keep-alives sent so far and the timestamp moved on by the time since
+// Start, so that the media stack resumes the stream where they left it.
+func (k *Keeper) RTP() RTPState {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s := k.rtp
+	if s.ClockRate > 0 && !k.started.IsZero() {
+		s.Timestamp += uint32(uint64(k.clock.Now().Sub(k.started)) * uint64(s.ClockRate) / uint64(time.Second))
+	}
+	return s
+}
+
+// Answer tells the Keeper that the answer to its keep-alive arrived: a pong
+// (a CRLF between messages on a CRLF flow) or any response to its OPTIONS.
+// The caller's read loop calls it. It reports whether a keep-alive was
+// waiting for it.
+func (k *Keeper) Answer() bool {
+	k.mu.Lock()
+	if !k.running || k.phase != awaiting || k.cfg.Kind == STUN {
+		k.mu.Unlock()
+		return false
+	}
+	k.succeed()
+	k.flush()
+	return true
+}
+
+// PingNow sends a keep-alive now instead of at its time (after a network
+// change, say). For the STUN kind it blocks until the Binding completes.
+func (k *Keeper) PingNow() {
+	k.mu.Lock()
+	if !k.running || k.phase != idle {
+		k.mu.Unlock()
+		return
+	}
+	k.gen++
+	k.fireLocked()
+}
+
+// schedule arms the timer to fire after d, cancelling any earlier arming.
+func (k *Keeper) schedule(d time.Duration) {
+	k.gen++
+	g := k.gen
+	if k.timer != nil {
+		k.timer.Stop()
+	}
+	k.timer = k.clock.AfterFunc(d, func() { k.fire(g) })
+}
+
+func (k *Keeper) fire(g uint64) {
+	k.mu.Lock()
+	if g != k.gen || !k.running {
+		k.mu.Unlock()
+		return
+	}
+	k.fireLocked()
+}
+
+// fireLocked runs one step with k.mu held and releases it.
+func (k *Keeper) fireLocked() {
+	now := k.clock.Now()
+	if k.phase == awaiting {
+		if now.Before(k.deadline) && k.cfg.Kind == Options && !k.cfg.Reliable {
+			k.send(k.buf)
+			k.rto = min(2*k.rto, t2, k.base())
+			k.schedule(min(k.rto, k.deadline.Sub(now)))
+			k.flush()
+			return
+		}
+		k.fail(fmt.Errorf("%v keep-alive: %w within %v", k.cfg.Kind, ErrNoAnswer, k.cfg.Timeout))
+		k.flush()
+		return
+	}
+	k.n++
+	switch k.cfg.Kind {
+	case STUN:
+		k.binding()
+		return
+	case CRLF:
+		k.buf = append(k.buf[:0], crlfPing...)
+	case Options:
+		k.buf = k.cfg.Request(k.buf[:0], k.n)
+	case UDP:
+		if k.cfg.Payload != nil {
+			k.buf = append(k.buf[:0], k.cfg.Payload...)
+		} else {
+			k.buf = append(k.buf[:0], crlfPing...)
+		}
+	case RTP:
+		if k.cfg.Payload != nil {
+			k.buf = append(k.buf[:0], k.cfg.Payload...)
+		} else {
+			k.buf = k.rtp.appendKeepalive(k.buf[:0], now.Sub(k.started))
+		}
+	}
+	if err := k.send(k.buf); err != nil {
+		k.fail(err)
+		k.flush()
+		return
+	}
+	if !k.cfg.Kind.answered() {
+		k.succeed()
+		k.flush()
+		return
+	}
+	k.phase = awaiting
+	k.deadline = now.Add(k.cfg.Timeout)
+	if k.cfg.Kind == Options && !k.cfg.Reliable {
+		k.rto = min(t1, k.base())
+		k.schedule(min(k.rto, k.cfg.Timeout))
+	} else {
+		k.schedule(k.cfg.Timeout)
+	}
+	k.flush()
+}
+
+func (k *Keeper) send(b []byte) error {
+	k.sent++
+	err := k.cfg.Send(b)
+	if err != nil {
+		k.log.Debug("keepalive: send failed", "kind", k.cfg.Kind, "err", err)
+	}
+	return err
+}
+
+// binding runs one STUN keep-alive with k.mu held on entry; it releases
+// the lock while the request is in flight.
+func (k *Keeper) binding() {
+	k.phase = awaiting
+	k.gen++
+	g := k.gen
+	ctx, cancel := context.WithCancel(context.Background())
+	k.cancel = cancel
+	t := k.clock.AfterFunc(k.cfg.Timeout, cancel)
+	k.sent++
+	k.mu.Unlock()
+
+	mapped, err := k.cfg.Binder.Binding(ctx, k.cfg.Server)
+	t.Stop()
+	cancel()
+
+	k.mu.Lock()
+	if g != k.gen || !k.running {
+		k.mu.Unlock()
+		return
+	}
+	k.cancel = nil
+	if err != nil {
+		k.fail(fmt.Errorf("STUN keep-alive to %v: %w", k.cfg.Server, err))
+		k.flush()
+		return
+	}
+	if k.mapping.IsValid() && mapped != k.mapping {
+		k.events = append(k.events, Event{Kind: MappingChanged, At: k.clock.Now(), Mapping: mapped, Previous: k.mapping})
+		k.log.Info("keepalive: mapping changed", "old", k.mapping, "new", mapped)
+	}
+	k.mapping = mapped
+	k.succeed()
+	k.flush()
+}
+
+// succeed records an answered (or, for kinds without answers, sent)
+// keep-alive and schedules the next one.
+func (k *Keeper) succeed() {
+	if k.failed {
+		k.events = append(k.events, Event{Kind: Recovered, At: k.clock.Now(), Mapping: k.mapping, Misses: k.misses})
+		k.failed = false
+	}
+	k.misses = 0
+	k.lastErr = nil
+	k.phase = idle
+	k.schedule(k.jitter(k.base()))
+}
+
+// fail records a missed keep-alive and schedules the next one, backing
+// off once the flow has failed.
+func (k *Keeper) fail(err error) {
+	k.misses++
+	k.lastErr = err
+	k.phase = idle
+	base := k.base()
+	if k.misses >= k.cfg.MaxMisses {
+		if !k.failed {
+			k.failed = true
+			k.events = append(k.events, Event{Kind: FlowFailed, At: k.clock.Now(), Mapping: k.mapping, Misses: k.misses, Err: err})
+			k.log.Info("keepalive: flow failed", "kind", k.cfg.Kind, "misses", k.misses, "err", err)
+		}
+		maxB := k.cfg.MaxBackoff
+		if maxB <= 0 {
+			maxB = 8 * base
+		}
+		k.schedule(k.jitter(Backoff(base, maxB, k.misses-k.cfg.MaxMisses+1)))
+		return
+	}
+	k.schedule(k.jitter(base))
+}
+
+// flush releases k.mu and delivers the queued events.
+func (k *Keeper) flush() {
+	ev := k.events
+	k.events = nil
+	k.mu.Unlock()
+	if k.cfg.OnEvent != nil {
+		for _, e := range ev {
+			k.cfg.OnEvent(e)
+		}
+	}
+}
