@@ -1,0 +1,151 @@
+package sdp
+
+import "net/netip"
+
+// parseIP parses an IPv4 dotted-quad or an IPv6 address (RFC 4291 text form,
+// with "::" and an embedded IPv4 tail, without zone) from b without
+// allocating. netip.ParseAddr needs a string, and converting the line slice
+// to one would allocate on every call. It returns false for anything else,
+// including FQDNs, which SDP allows in c= and o= and which this package
+// leaves alone.
+func parseIP(b []byte) (netip.Addr, bool) {
+	for _, c := range b {
+		switch c {
+		case '.':
+			v4, ok := parseIPv4(b)
+			if !ok {
+				return netip.Addr{}, false
+			}
+			return netip.AddrFrom4(v4), true
+		case ':':
+			return parseIPv6(b)
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// parseIPv4 parses exactly four decimal octets 0-255 separated by dots, with
+// no leading zeros (as netip.ParseAddr).
+func parseIPv4(b []byte) ([4]byte, bool) {
+	var out [4]byte
+	pos := 0
+	for i := 0; i < 4; i++ {
+		if i > 0 {
+			if pos >= len(b) || b[pos] != '.' {
+				return out, false
+			}
+			pos++
+		}
+		start := pos
+		v := 0
+		for pos < len(b) && b[pos] >= '0' && b[pos] <= '9' {
+			v = v*10 + int(b[pos]-'0')
+			pos++
+			if pos-start > 3 || v > 255 {
+				return out, false
+			}
+		}
+		if pos == start || (pos-start > 1 && b[start] == '0') {
+			return out, false
+		}
+		out[i] = byte(v)
+	}
+	return out, pos == len(b)
+}
+
+func hexVal(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// parseIPv6 parses the textual IPv6 forms netip.ParseAddr accepts, except
+// zones (a zone has no meaning in SDP).
+func parseIPv6(b []byte) (netip.Addr, bool) {
+	var ip [16]byte
+	ellipsis := -1 // byte index in ip where "::" stands
+	i := 0         // next byte of ip to fill
+	pos := 0
+	if len(b) >= 2 && b[0] == ':' && b[1] == ':' {
+		ellipsis = 0
+		pos = 2
+		if pos == len(b) {
+			return netip.AddrFrom16(ip), true
+		}
+	}
+	for i < 16 {
+		// One group of 1-4 hex digits, or an IPv4 tail.
+		start := pos
+		v := 0
+		for pos < len(b) && pos-start < 5 {
+			h := hexVal(b[pos])
+			if h < 0 {
+				break
+			}
+			v = v<<4 | h
+			pos++
+		}
+		n := pos - start
+		if n == 0 || n > 4 {
+			return netip.Addr{}, false
+		}
+		if pos < len(b) && b[pos] == '.' {
+			// IPv4 tail: must fit in the last 4 bytes.
+			if i > 12 {
+				return netip.Addr{}, false
+			}
+			v4, ok := parseIPv4(b[start:])
+			if !ok {
+				return netip.Addr{}, false
+			}
+			copy(ip[i:], v4[:])
+			i += 4
+			pos = len(b)
+			break
+		}
+		ip[i] = byte(v >> 8)
+		ip[i+1] = byte(v)
+		i += 2
+		if pos == len(b) {
+			break
+		}
+		if b[pos] != ':' {
+			return netip.Addr{}, false
+		}
+		pos++
+		if pos < len(b) && b[pos] == ':' {
+			if ellipsis >= 0 {
+				return netip.Addr{}, false
+			}
+			ellipsis = i
+			pos++
+			if pos == len(b) {
+				break
+			}
+		} else if pos == len(b) {
+			return netip.Addr{}, false // trailing single colon
+		}
+	}
+	if pos != len(b) {
+		return netip.Addr{}, false
+	}
+	if i < 16 {
+		if ellipsis < 0 {
+			return netip.Addr{}, false
+		}
+		n := 16 - i
+		copy(ip[ellipsis+n:], ip[ellipsis:i])
+		for j := ellipsis; j < ellipsis+n; j++ {
+			ip[j] = 0
+		}
+	} else if ellipsis >= 0 {
+		return netip.Addr{}, false // "::" must stand for at least one group
+	}
+	return netip.AddrFrom16(ip), true
+}

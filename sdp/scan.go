@@ -1,0 +1,244 @@
+package sdp
+
+import (
+	"bytes"
+	"net/netip"
+
+	"github.com/sipnat/sipnat/nat"
+)
+
+// line is one SDP line of a body: body[start:end] is its text without line
+// ending, body[end:next] the line ending ("\r\n", "\n" or "" at the end).
+type line struct{ start, end, next int }
+
+// nextLine returns the line that starts at i (i < len(b)).
+func nextLine(b []byte, i int) line {
+	j := bytes.IndexByte(b[i:], '\n')
+	if j < 0 {
+		return line{i, len(b), len(b)}
+	}
+	end := i + j
+	if end > i && b[end-1] == '\r' {
+		end--
+	}
+	return line{i, end, i + j + 1}
+}
+
+// span is a byte range [s, e) relative to the start of a line's value.
+type span struct{ s, e int }
+
+// splitFields splits v at runs of spaces into at most len(out) fields; the
+// last field takes the rest of v. It returns the number of fields.
+func splitFields(v []byte, out []span) int {
+	n := 0
+	i := 0
+	for n < len(out) {
+		for i < len(v) && v[i] == ' ' {
+			i++
+		}
+		if i == len(v) {
+			break
+		}
+		s := i
+		if n == len(out)-1 {
+			e := len(v)
+			for e > s && v[e-1] == ' ' {
+				e--
+			}
+			out[n] = span{s, e}
+			return n + 1
+		}
+		for i < len(v) && v[i] != ' ' {
+			i++
+		}
+		out[n] = span{s, i}
+		n++
+	}
+	return n
+}
+
+// parsePort parses a decimal port 0-65535.
+func parsePort(b []byte) (uint16, bool) {
+	if len(b) == 0 || len(b) > 5 {
+		return 0, false
+	}
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	if v > 65535 {
+		return 0, false
+	}
+	return uint16(v), true
+}
+
+// attrKey returns the key of an a= line's value (up to ':' or the end),
+// as pion/sdp splits it.
+func attrKey(v []byte) []byte {
+	if i := bytes.IndexByte(v, ':'); i >= 0 {
+		return v[:i]
+	}
+	return v
+}
+
+// addrField is a parsed "<addrtype> <address>" pair inside a line value.
+type addrField struct {
+	typ, addr span // addr covers the address only, not a "/ttl" suffix
+	ip        netip.Addr
+	isIP      bool
+}
+
+func parseAddrField(v []byte, typ, tok span, slash bool) addrField {
+	a := addrField{typ: typ, addr: tok}
+	if i := bytes.IndexByte(v[tok.s:tok.e], '/'); slash && i >= 0 {
+		a.addr.e = tok.s + i
+	}
+	a.ip, a.isIP = parseIP(v[a.addr.s:a.addr.e])
+	return a
+}
+
+// parseConnValue parses "IN IP4 addr" (the value of c=).
+func parseConnValue(v []byte) (addrField, bool) {
+	var f [3]span
+	if splitFields(v, f[:]) < 3 || bytes.IndexByte(v[f[2].s:f[2].e], ' ') >= 0 {
+		return addrField{}, false
+	}
+	return parseAddrField(v, f[1], f[2], true), true
+}
+
+// parseOriginValue parses "user sess-id sess-version IN IP4 addr".
+func parseOriginValue(v []byte) (addrField, bool) {
+	var f [6]span
+	if splitFields(v, f[:]) < 6 || bytes.IndexByte(v[f[5].s:f[5].e], ' ') >= 0 {
+		return addrField{}, false
+	}
+	return parseAddrField(v, f[4], f[5], false), true
+}
+
+// parseMediaPort returns the span of the port number in an m= value
+// ("audio 49170/2 RTP/AVP 0": "49170") and the port.
+func parseMediaPort(v []byte) (span, uint16, bool) {
+	var f [3]span
+	if splitFields(v, f[:]) < 3 {
+		return span{}, 0, false
+	}
+	p := f[1]
+	if i := bytes.IndexByte(v[p.s:p.e], '/'); i >= 0 {
+		p.e = p.s + i
+	}
+	port, ok := parsePort(v[p.s:p.e])
+	return p, port, ok
+}
+
+// rtcpValue is a parsed RFC 3605 a=rtcp value: "port [IN IP4 addr]".
+type rtcpValue struct {
+	port    span
+	portNum uint16
+	hasAddr bool
+	addr    addrField
+}
+
+func parseRTCPValue(v []byte) (rtcpValue, bool) {
+	var f [4]span
+	n := splitFields(v, f[:])
+	if n != 1 && n != 4 {
+		return rtcpValue{}, false
+	}
+	var r rtcpValue
+	r.port = f[0]
+	var ok bool
+	if r.portNum, ok = parsePort(v[f[0].s:f[0].e]); !ok {
+		return rtcpValue{}, false
+	}
+	if n == 4 {
+		if bytes.IndexByte(v[f[3].s:f[3].e], ' ') >= 0 {
+			return rtcpValue{}, false
+		}
+		r.hasAddr = true
+		r.addr = parseAddrField(v, f[2], f[3], false)
+	}
+	return r, true
+}
+
+// kind returns the type letter of an SDP line ("c" for "c=..."), or 0.
+func kind(l []byte) byte {
+	if len(l) >= 2 && l[1] == '=' {
+		return l[0]
+	}
+	return 0
+}
+
+var (
+	keyRTCP     = []byte("rtcp")
+	keyRTCPMux  = []byte("rtcp-mux")
+	keyCand     = []byte("candidate")
+	keyICEUfrag = []byte("ice-ufrag")
+)
+
+// scan runs the NAT tests over body. It fails only when the body is not SDP
+// (no leading v=) or an m= line has no port: o=, c= and a=rtcp lines it
+// cannot read are not NAT problems it can fix, and are left alone. It is the first pass of AppendRewrite and all of Check.
+func scan(body []byte) (Result, error) {
+	var r Result
+	if len(body) > MaxBodySize {
+		return r, ErrTooLarge
+	}
+	if len(body) < 2 || body[0] != 'v' || body[1] != '=' {
+		return r, &SyntaxError{Line: 1, Field: "v=", Reason: "body does not start with v="}
+	}
+	media := -1
+	ice := false
+	lineNo := 0
+	for i := 0; i < len(body); {
+		ln := nextLine(body, i)
+		i = ln.next
+		lineNo++
+		l := body[ln.start:ln.end]
+		k := kind(l)
+		if k == 0 {
+			continue
+		}
+		v := l[2:]
+		switch k {
+		case 'm':
+			if _, _, ok := parseMediaPort(v); !ok {
+				return r, &SyntaxError{Line: lineNo, Field: "m=", Reason: "want <media> <port> <proto> <fmt>"}
+			}
+			media++
+		case 'o':
+			if a, ok := parseOriginValue(v); ok && media < 0 && a.isIP && nat.IsPrivate(a.ip) {
+				r.add(Finding{Test: PrivateOrigin, Media: -1, Line: lineNo, Addr: a.ip})
+			}
+		case 'c':
+			if a, ok := parseConnValue(v); ok && a.isIP && nat.IsPrivate(a.ip) {
+				t := PrivateSessionConn
+				if media >= 0 {
+					t = PrivateMediaConn
+				}
+				r.add(Finding{Test: t, Media: media, Line: lineNo, Addr: a.ip})
+			}
+		case 'a':
+			key := attrKey(v)
+			switch {
+			case bytes.Equal(key, keyRTCP):
+				if len(key) == len(v) {
+					break
+				}
+				if rv, ok := parseRTCPValue(v[len(key)+1:]); ok && rv.hasAddr && rv.addr.isIP && nat.IsPrivate(rv.addr.ip) {
+					r.add(Finding{Test: PrivateRTCP, Media: media, Line: lineNo, Addr: rv.addr.ip})
+				}
+			case !ice && (bytes.Equal(key, keyCand) || bytes.Equal(key, keyICEUfrag)):
+				ice = true
+				r.add(Finding{Test: ICE, Media: media, Line: lineNo})
+			}
+		}
+	}
+	return r, nil
+}
+
+// Check runs the NAT tests over an SDP body without rewriting it. It does
+// not allocate.
+func Check(body []byte) (Result, error) { return scan(body) }
