@@ -1,0 +1,187 @@
+package sipmsg
+
+import (
+	"net/netip"
+
+	"github.com/sipnat/sipnat/nat"
+)
+
+// NATTest is a set of NAT heuristics, one bit each. The values are those of
+// Kamailio's nathelper nat_uac_test() flags, so a configuration's "19" means
+// the same here: NATTest(19) == ContactPrivate|ViaAddrDiffers|ViaPortDiffers.
+type NATTest uint16
+
+// The NAT tests. "Private" means nat.IsPrivate: RFC 1918, RFC 6598, IPv6 ULA,
+// loopback and link-local.
+const (
+	// ContactPrivate (1): a Contact URI host is a private address.
+	ContactPrivate NATTest = 1
+	// ViaAddrDiffers (2): the top Via sent-by address differs from the
+	// source address (a host name counts as different).
+	ViaAddrDiffers NATTest = 2
+	// ViaPrivate (4): the top Via sent-by host is a private address.
+	ViaPrivate NATTest = 4
+	// SDPPrivate (8): the SDP body holds a private address.
+	SDPPrivate NATTest = 8
+	// ViaPortDiffers (16): the top Via port (default 5060, 5061 for TLS)
+	// differs from the source port.
+	ViaPortDiffers NATTest = 16
+	// SourcePrivate (32): the source address itself is private.
+	SourcePrivate NATTest = 32
+	// ContactDiffers (128): a Contact URI's address:port (default port by
+	// transport) differs from the source address:port. Kamailio's bit 128
+	// compares the port only; this test compares both.
+	ContactDiffers NATTest = 128
+	// SDPDiffers (256): an SDP connection address differs from the source
+	// address.
+	SDPDiffers NATTest = 256
+
+	// AllNATTests is every test above.
+	AllNATTests = ContactPrivate | ViaAddrDiffers | ViaPrivate | SDPPrivate |
+		ViaPortDiffers | SourcePrivate | ContactDiffers | SDPDiffers
+)
+
+var natTestNames = [...]struct {
+	t    NATTest
+	name string
+}{
+	{ContactPrivate, "contact-private"},
+	{ViaAddrDiffers, "via-addr-differs"},
+	{ViaPrivate, "via-private"},
+	{SDPPrivate, "sdp-private"},
+	{ViaPortDiffers, "via-port-differs"},
+	{SourcePrivate, "source-private"},
+	{ContactDiffers, "contact-differs"},
+	{SDPDiffers, "sdp-differs"},
+}
+
+// String lists the tests in t separated by '|' ("none" when empty).
+func (t NATTest) String() string {
+	if t == 0 {
+		return "none"
+	}
+	var b []byte
+	for _, n := range natTestNames {
+		if t&n.t != 0 {
+			if len(b) > 0 {
+				b = append(b, '|')
+			}
+			b = append(b, n.name...)
+		}
+	}
+	return string(b)
+}
+
+// SDPCheck inspects an SDP body for the SDP NAT tests: private reports
+// whether any connection or origin address in it is private (nat.IsPrivate),
+// differs whether any connection (c=) address differs from src. The sdp
+// package provides one (see sdp.NATCheck); a nil SDPCheck makes the SDP tests
+// never fire.
+type SDPCheck func(body []byte, src netip.Addr) (private, differs bool)
+
+// NATTest runs the tests in tests on message m received from src and
+// returns those that fired (the message is behind NAT if any did). sdp
+// serves the SDP tests; nil skips them. Malformed Via or Contact values make
+// their tests not fire and are reported as an error together with the
+// tests that did fire.
+func (m *Message) NATTest(src netip.AddrPort, tests NATTest, sdp SDPCheck) (NATTest, error) {
+	var fired NATTest
+	var firstErr error
+	b := m.buf
+	srcIP := src.Addr().Unmap()
+	if tests&SourcePrivate != 0 && nat.IsPrivate(srcIP) {
+		fired |= SourcePrivate
+	}
+	if tests&(ViaAddrDiffers|ViaPrivate|ViaPortDiffers) != 0 {
+		v, err := m.ParseTopVia()
+		if err != nil {
+			firstErr = err
+		} else {
+			a, isIP := v.HostAddr(b)
+			if tests&ViaAddrDiffers != 0 && (!isIP || a.Unmap() != srcIP) {
+				fired |= ViaAddrDiffers
+			}
+			if tests&ViaPrivate != 0 && isIP && nat.IsPrivate(a) {
+				fired |= ViaPrivate
+			}
+			if tests&ViaPortDiffers != 0 && v.PortOrDefault(b) != int(src.Port()) {
+				fired |= ViaPortDiffers
+			}
+		}
+	}
+	if tests&(ContactPrivate|ContactDiffers) != 0 {
+		it := m.Values(HdrContact)
+		for it.Next() {
+			u, err := contactURI(b, it.Span())
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			if !u.SIP {
+				continue
+			}
+			a, isIP := u.Addr(b)
+			if tests&ContactPrivate != 0 && isIP && nat.IsPrivate(a) {
+				fired |= ContactPrivate
+			}
+			if tests&ContactDiffers != 0 {
+				port := u.Port
+				if port == 0 {
+					port = int(uriTransport(b, &u).DefaultPort())
+				}
+				if !isIP || a.Unmap() != srcIP || port != int(src.Port()) {
+					fired |= ContactDiffers
+				}
+			}
+		}
+	}
+	if tests&(SDPPrivate|SDPDiffers) != 0 && sdp != nil && m.body.Len() > 0 && m.hasSDP() {
+		priv, diff := sdp(m.Body(), srcIP)
+		if priv && tests&SDPPrivate != 0 {
+			fired |= SDPPrivate
+		}
+		if diff && tests&SDPDiffers != 0 {
+			fired |= SDPDiffers
+		}
+	}
+	return fired, firstErr
+}
+
+// hasSDP reports whether the body is SDP (Content-Type application/sdp, or
+// no Content-Type and a body starting with "v=").
+func (m *Message) hasSDP() bool {
+	ct, ok := m.Get(HdrContentType)
+	if !ok {
+		body := m.Body()
+		return len(body) >= 2 && body[0] == 'v' && body[1] == '='
+	}
+	return hasPrefixFold(ct, "application/sdp")
+}
+
+// contactURI parses a Contact value and its URI. A "*" Contact yields a
+// non-SIP URI.
+func contactURI(b []byte, s Span) (URI, error) {
+	na, err := ParseNameAddr(b, s)
+	if err != nil {
+		return URI{}, err
+	}
+	if na.Star {
+		return URI{}, nil
+	}
+	return ParseURI(b, na.URI)
+}
+
+// uriTransport returns the transport= parameter of u, or UDP (TLS for sips).
+func uriTransport(b []byte, u *URI) Transport {
+	if p, ok := u.Param(b, "transport"); ok {
+		if t := ParseTransport(p.Value.In(b)); t != TransportUnknown {
+			return t
+		}
+	}
+	if equalFold(u.Scheme.In(b), "sips") {
+		return TLS
+	}
+	return UDP
+}

@@ -1,0 +1,254 @@
+package sipmsg
+
+import (
+	"net/netip"
+)
+
+// ContactMode says how a proxy fixes the Contact of a NATed UA.
+type ContactMode uint8
+
+// Contact modes.
+const (
+	ContactKeep ContactMode = iota // leave Contact alone
+	// ContactRewrite replaces the Contact URI host:port with the source
+	// address (Kamailio fix_nated_contact). It breaks RFC 3261 but works
+	// with any next hop.
+	ContactRewrite
+	// ContactAlias adds ;alias=ip~port~proto to the Contact URI when the
+	// source differs from it (Kamailio add_contact_alias/set_contact_alias);
+	// HandleRURIAlias restores it when a request is routed back.
+	ContactAlias
+)
+
+// Fix says what a proxy changes in a message it received from a UA behind
+// NAT. The zero value changes nothing.
+type Fix struct {
+	// Via adds received= and fills rport= in the top Via of a request
+	// (RFC 3261 §18.2.1, RFC 3581).
+	Via bool
+	// ForceRport adds rport= even when the UA did not ask for it
+	// (Kamailio force_rport). Implies Via.
+	ForceRport bool
+	// Contact fixes the Contact header(s).
+	Contact ContactMode
+	// Transport is the transport the message arrived on (alias and
+	// received URIs); zero means UDP.
+	Transport Transport
+	// RecordRoute, when set, is inserted as the top Record-Route value of a
+	// dialog-creating request, e.g. "<sip:203.0.113.2;lr>". Not inserted
+	// twice.
+	RecordRoute []byte
+	// Path, when set, is inserted as the top Path value of a REGISTER
+	// (RFC 3327, RFC 5626 §5.1), e.g. built with AppendPathValue.
+	Path []byte
+	// Body, when set, rewrites the body (SDP); Content-Length follows.
+	Body BodyRewriter
+}
+
+// AppendFix appends m, received from src, with the fixes in f applied to
+// dst. Everything outside the changed spans is copied byte for byte; header
+// order and compact names are kept; applying the same Fix to the output
+// changes nothing. It allocates only when dst must grow.
+func AppendFix(dst []byte, m *Message, src netip.AddrPort, f *Fix) ([]byte, error) {
+	if m.buf == nil {
+		return dst, perr(0, "rewrite", ErrMalformed)
+	}
+	if !src.IsValid() || src.Port() == 0 {
+		return dst, ErrBadAddress
+	}
+	var e editor
+	e.reset(m.buf)
+	tr := f.Transport
+	if tr == TransportUnknown {
+		tr = UDP
+	}
+	if (f.Via || f.ForceRport) && m.request {
+		if err := m.editVia(&e, src, f.ForceRport); err != nil {
+			return dst, err
+		}
+	}
+	switch f.Contact {
+	case ContactRewrite:
+		if err := m.editContacts(&e, src, tr, false); err != nil {
+			return dst, err
+		}
+	case ContactAlias:
+		if err := m.editContacts(&e, src, tr, true); err != nil {
+			return dst, err
+		}
+	}
+	if len(f.RecordRoute) > 0 && m.request && !m.IsMethod("REGISTER") {
+		m.insertTop(&e, HdrRecordRoute, "Record-Route: ", f.RecordRoute)
+	}
+	if len(f.Path) > 0 && m.IsMethod("REGISTER") {
+		m.insertTop(&e, HdrPath, "Path: ", f.Path)
+	}
+	cl := Span{-1, -1}
+	if m.clIdx >= 0 {
+		cl = m.hdrs[m.clIdx].value
+	}
+	return e.apply(dst, m.body, f.Body, cl)
+}
+
+// AppendViaReceived appends m with received= and rport= set in its top Via
+// for source src (RFC 3261 §18.2.1, RFC 3581). force adds rport= when the
+// UA did not ask for it.
+func AppendViaReceived(dst []byte, m *Message, src netip.AddrPort, force bool) ([]byte, error) {
+	return AppendFix(dst, m, src, &Fix{Via: true, ForceRport: force})
+}
+
+// AppendFixContact appends m with every Contact URI's host:port replaced by
+// src (Kamailio fix_nated_contact).
+func AppendFixContact(dst []byte, m *Message, src netip.AddrPort) ([]byte, error) {
+	return AppendFix(dst, m, src, &Fix{Contact: ContactRewrite})
+}
+
+// AppendContactAlias appends m with ;alias=ip~port~proto added to every
+// Contact URI that src (over transport t) differs from (Kamailio
+// add_contact_alias without arguments). An existing alias with another
+// value is replaced.
+func AppendContactAlias(dst []byte, m *Message, src netip.AddrPort, t Transport) ([]byte, error) {
+	return AppendFix(dst, m, src, &Fix{Contact: ContactAlias, Transport: t})
+}
+
+// AppendRecordRoute appends m with value inserted as its first
+// Record-Route value (unless it already is), e.g. "<sip:203.0.113.2;lr>".
+func AppendRecordRoute(dst []byte, m *Message, value []byte) ([]byte, error) {
+	var e editor
+	e.reset(m.buf)
+	if m.buf == nil {
+		return dst, perr(0, "rewrite", ErrMalformed)
+	}
+	m.insertTop(&e, HdrRecordRoute, "Record-Route: ", value)
+	return e.apply(dst, m.body, nil, Span{-1, -1})
+}
+
+func (m *Message) editVia(e *editor, src netip.AddrPort, force bool) error {
+	b := m.buf
+	v, err := m.ParseTopVia()
+	if err != nil {
+		return err
+	}
+	srcIP := src.Addr().Unmap()
+	a, isIP := v.HostAddr(b)
+	rport := v.HasRport || force
+	needRecv := rport || !isIP || a.Unmap() != srcIP
+	if v.HasRport {
+		if old, ok := v.RportValue(b); !ok || old != int(src.Port()) {
+			t := appendPort(append(e.buf(), "rport="...), src.Port())
+			e.add(v.Rport.All.Start+1, v.Rport.All.End, t)
+		}
+	}
+	end := v.All.End
+	if rport && !v.HasRport {
+		e.add(end, end, appendPort(append(e.buf(), ";rport="...), src.Port()))
+	}
+	if v.HasRecv {
+		if old, ok := v.ReceivedAddr(b); !ok || old.Unmap() != srcIP {
+			t := appendAddrParam(append(e.buf(), "received="...), srcIP)
+			e.add(v.Received.All.Start+1, v.Received.All.End, t)
+		}
+	} else if needRecv {
+		e.add(end, end, appendAddrParam(append(e.buf(), ";received="...), srcIP))
+	}
+	return nil
+}
+
+func (m *Message) editContacts(e *editor, src netip.AddrPort, tr Transport, alias bool) error {
+	b := m.buf
+	it := m.Values(HdrContact)
+	for it.Next() {
+		na, err := ParseNameAddr(b, it.Span())
+		if err != nil {
+			return err
+		}
+		if na.Star {
+			continue
+		}
+		u, err := ParseURI(b, na.URI)
+		if err != nil {
+			return err
+		}
+		if !u.SIP {
+			continue
+		}
+		if alias {
+			editAlias(e, b, &na, &u, src, tr)
+			continue
+		}
+		a, isIP := u.Addr(b)
+		if isIP && a.Unmap() == src.Addr().Unmap() && u.Port == int(src.Port()) {
+			continue
+		}
+		e.add(u.HostPort.Start, u.HostPort.End, appendHostPort(e.buf(), src.Addr(), src.Port()))
+	}
+	return nil
+}
+
+func editAlias(e *editor, b []byte, na *NameAddr, u *URI, src netip.AddrPort, tr Transport) {
+	old, hasOld := u.Param(b, "alias")
+	a, isIP := u.Addr(b)
+	port := u.Port
+	if port == 0 {
+		port = int(uriTransport(b, u).DefaultPort())
+	}
+	same := isIP && a.Unmap() == src.Addr().Unmap() && port == int(src.Port()) && uriTransport(b, u) == tr
+	if hasOld {
+		want := appendAliasValue(e.buf(), src, tr)
+		if string(old.Value.In(b)) == string(want) {
+			return
+		}
+		t := appendAliasValue(append(e.buf(), "alias="...), src, tr)
+		e.add(old.All.Start+1, old.All.End, t)
+		return
+	}
+	if same {
+		return
+	}
+	if na.Bracketed {
+		e.add(u.Params.End, u.Params.End, appendAliasValue(append(e.buf(), ";alias="...), src, tr))
+		return
+	}
+	// an addr-spec: its parameters belong to the header, so the URI must
+	// get angle brackets to carry a URI parameter
+	e.add(na.URI.Start, na.URI.Start, append(e.buf(), '<'))
+	t := appendAliasValue(append(e.buf(), ";alias="...), src, tr)
+	e.add(na.URI.End, na.URI.End, append(t, '>'))
+}
+
+// appendAliasValue appends ip~port~proto (Kamailio's alias format; IPv6
+// in brackets).
+func appendAliasValue(dst []byte, src netip.AddrPort, tr Transport) []byte {
+	dst = appendHost(dst, src.Addr())
+	dst = append(dst, '~')
+	dst = appendPort(dst, src.Port())
+	dst = append(dst, '~')
+	return append(dst, byte('0'+tr))
+}
+
+// insertTop inserts "Name: value\r\n" before the first header of kind k,
+// or after the last Via when there is none; nothing when the first value
+// of kind k already equals value.
+func (m *Message) insertTop(e *editor, k HeaderKind, prefix string, value []byte) {
+	at := -1
+	if i := m.Index(k); i >= 0 {
+		it := m.Values(k)
+		if it.Next() && string(it.Bytes()) == string(value) {
+			return
+		}
+		at = m.hdrs[i].line.Start
+	} else {
+		for i := m.nhdr - 1; i >= 0; i-- {
+			if m.hdrs[i].kind == HdrVia {
+				at = m.hdrs[i].line.End
+				break
+			}
+		}
+		if at < 0 {
+			at = m.start.End
+		}
+	}
+	e.add(at, at, append(e.buf(), prefix...))
+	e.addExt(at, at, value)
+	e.add(at, at, append(e.buf(), "\r\n"...))
+}

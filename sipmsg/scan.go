@@ -1,0 +1,416 @@
+package sipmsg
+
+// Bounds of the scanner.
+const (
+	// MaxHeaders is the largest number of header lines a Message holds.
+	MaxHeaders = 96
+	// MaxMessageSize is the largest message Parse accepts (start line,
+	// headers and body).
+	MaxMessageSize = 64 << 10
+)
+
+// Span is a byte range [Start, End) of a message buffer.
+type Span struct{ Start, End int }
+
+// Len returns the length of s.
+func (s Span) Len() int { return s.End - s.Start }
+
+// In returns the bytes of s in b.
+func (s Span) In(b []byte) []byte { return b[s.Start:s.End] }
+
+// header is one header field: the whole line(s) including the line end,
+// the name and the value without surrounding white space.
+type header struct {
+	kind  HeaderKind
+	line  Span
+	name  Span
+	value Span
+}
+
+// Message is a scanned SIP message. It keeps offsets into the buffer given
+// to Parse, never copies of it: the buffer must not change while the
+// Message is in use. A Message is about 4 KiB; reuse one per goroutine.
+type Message struct {
+	buf     []byte
+	request bool
+	method  Span
+	ruri    Span
+	version Span
+	status  int
+	reason  Span
+	start   Span // start line including its line end
+	hdrs    [MaxHeaders]header
+	nhdr    int
+	hdrEnd  int // offset of the empty line ending the header section
+	body    Span
+	clIdx   int // index of the Content-Length header or -1
+}
+
+// Parse scans one SIP message held in b (a datagram, or one frame cut from
+// a stream with Frame). When Content-Length is absent the body is the rest
+// of b (RFC 3261 §18.3 for datagrams); bytes after Content-Length are
+// ignored. Parse never allocates and never modifies b.
+func (m *Message) Parse(b []byte) error {
+	m.buf = nil
+	m.nhdr = 0
+	m.clIdx = -1
+	if len(b) > MaxMessageSize {
+		return perr(MaxMessageSize, "message", ErrTooLarge)
+	}
+	le := indexLF(b, 0)
+	if le < 0 {
+		if len(b) > 0 && !isToken(b[0]) {
+			return perr(0, "start line", ErrMalformed)
+		}
+		return perr(len(b), "start line", ErrIncomplete)
+	}
+	if err := m.parseStartLine(b, le); err != nil {
+		return err
+	}
+	m.start = Span{0, le + 1}
+	pos := le + 1
+	for {
+		if pos >= len(b) {
+			return perr(pos, "header", ErrIncomplete)
+		}
+		c := b[pos]
+		if c == '\n' {
+			m.hdrEnd = pos
+			pos++
+			break
+		}
+		if c == '\r' {
+			if pos+1 >= len(b) {
+				return perr(pos, "header", ErrIncomplete)
+			}
+			if b[pos+1] != '\n' {
+				return perr(pos, "header", ErrMalformed)
+			}
+			m.hdrEnd = pos
+			pos += 2
+			break
+		}
+		le := indexLF(b, pos)
+		if le < 0 {
+			return perr(len(b), "header", ErrIncomplete)
+		}
+		if isWS(c) { // folded continuation of the previous header
+			if m.nhdr == 0 {
+				return perr(pos, "header", ErrMalformed)
+			}
+			h := &m.hdrs[m.nhdr-1]
+			h.line.End = le + 1
+			if e := trimRight(b, pos, lineEnd(b, le)); e > pos {
+				if h.value.Start == h.value.End {
+					h.value.Start = skipWS(b, pos, e)
+				}
+				h.value.End = e
+			}
+			pos = le + 1
+			continue
+		}
+		if m.nhdr == MaxHeaders {
+			return perr(pos, "header", ErrTooManyHeaders)
+		}
+		h := &m.hdrs[m.nhdr]
+		i := pos
+		for i < le && isToken(b[i]) {
+			i++
+		}
+		if i == pos {
+			return perr(pos, "header name", ErrMalformed)
+		}
+		h.name = Span{pos, i}
+		i = skipWS(b, i, le)
+		if i >= le || b[i] != ':' {
+			return perr(i, "header name", ErrMalformed)
+		}
+		end := lineEnd(b, le)
+		vs := skipWS(b, i+1, end)
+		h.value = Span{vs, trimRight(b, vs, end)}
+		h.line = Span{pos, le + 1}
+		h.kind = KindOf(b[pos:h.name.End])
+		m.nhdr++
+		pos = le + 1
+	}
+	m.buf = b
+	m.body = Span{pos, len(b)}
+	for i := 0; i < m.nhdr; i++ {
+		if m.hdrs[i].kind != HdrContentLength {
+			continue
+		}
+		n, ok := parseUint(m.hdrs[i].value.In(b), MaxMessageSize)
+		if !ok {
+			m.buf = nil
+			return perr(m.hdrs[i].value.Start, "Content-Length", ErrMalformed)
+		}
+		if m.clIdx >= 0 && n != m.body.Len() {
+			m.buf = nil
+			return perr(m.hdrs[i].value.Start, "Content-Length", ErrMalformed)
+		}
+		if pos+n > len(b) {
+			m.buf = nil
+			return perr(len(b), "body", ErrIncomplete)
+		}
+		m.clIdx = i
+		m.body.End = pos + n
+	}
+	return nil
+}
+
+func (m *Message) parseStartLine(b []byte, le int) error {
+	end := lineEnd(b, le)
+	line := b[:end]
+	if hasPrefixFold(line, "SIP/") { // Status-Line
+		m.request = false
+		sp := indexByte(line, 0, ' ')
+		if sp < 0 || !validVersion(line[:sp]) {
+			return perr(0, "status line", ErrMalformed)
+		}
+		m.version = Span{0, sp}
+		i := sp + 1
+		if i+3 > end || !isDigit(line[i]) || !isDigit(line[i+1]) || !isDigit(line[i+2]) ||
+			(i+3 < end && line[i+3] != ' ') {
+			return perr(i, "status code", ErrMalformed)
+		}
+		m.status = int(line[i]-'0')*100 + int(line[i+1]-'0')*10 + int(line[i+2]-'0')
+		if m.status < 100 {
+			return perr(i, "status code", ErrMalformed)
+		}
+		rs := i + 3
+		if rs < end {
+			rs++
+		}
+		m.reason = Span{rs, end}
+		return nil
+	}
+	m.request = true
+	m.status = 0
+	i := 0
+	for i < end && isToken(line[i]) {
+		i++
+	}
+	if i == 0 || i >= end || line[i] != ' ' {
+		return perr(i, "request line", ErrMalformed)
+	}
+	m.method = Span{0, i}
+	us := i + 1
+	ue := indexByte(line, us, ' ')
+	if ue <= us {
+		return perr(us, "request-URI", ErrMalformed)
+	}
+	m.ruri = Span{us, ue}
+	if !validVersion(line[ue+1:]) {
+		return perr(ue+1, "SIP version", ErrMalformed)
+	}
+	m.version = Span{ue + 1, end}
+	return nil
+}
+
+func validVersion(v []byte) bool {
+	if !hasPrefixFold(v, "SIP/") || len(v) < 7 {
+		return false
+	}
+	dot := false
+	for _, c := range v[4:] {
+		switch {
+		case c == '.' && !dot:
+			dot = true
+		case isDigit(c):
+		default:
+			return false
+		}
+	}
+	return dot && v[4] != '.' && v[len(v)-1] != '.'
+}
+
+// Bytes returns the buffer the message was scanned from.
+func (m *Message) Bytes() []byte { return m.buf }
+
+// Len returns the length of the message in its buffer (start line, headers
+// and Content-Length bytes of body).
+func (m *Message) Len() int { return m.body.End }
+
+// IsRequest reports whether the message is a request.
+func (m *Message) IsRequest() bool { return m.request }
+
+// Method returns the request method, nil for a response.
+func (m *Message) Method() []byte {
+	if !m.request {
+		return nil
+	}
+	return m.method.In(m.buf)
+}
+
+// IsMethod reports whether the message is a request with method name
+// (case-sensitive, as RFC 3261 requires).
+func (m *Message) IsMethod(name string) bool {
+	return m.request && string(m.method.In(m.buf)) == name
+}
+
+// RequestURI returns the Request-URI, nil for a response.
+func (m *Message) RequestURI() []byte {
+	if !m.request {
+		return nil
+	}
+	return m.ruri.In(m.buf)
+}
+
+// RequestURISpan returns where the Request-URI is in the buffer.
+func (m *Message) RequestURISpan() Span { return m.ruri }
+
+// StatusCode returns the status code of a response, 0 for a request.
+func (m *Message) StatusCode() int { return m.status }
+
+// Reason returns the reason phrase of a response.
+func (m *Message) Reason() []byte {
+	if m.request {
+		return nil
+	}
+	return m.reason.In(m.buf)
+}
+
+// Body returns the body (Content-Length bytes after the header section).
+func (m *Message) Body() []byte { return m.body.In(m.buf) }
+
+// BodySpan returns where the body is in the buffer.
+func (m *Message) BodySpan() Span { return m.body }
+
+// NumHeaders returns the number of header fields.
+func (m *Message) NumHeaders() int { return m.nhdr }
+
+// HeaderKind returns the kind of header i.
+func (m *Message) HeaderKind(i int) HeaderKind { return m.hdrs[i].kind }
+
+// HeaderName returns the name of header i as written (maybe compact).
+func (m *Message) HeaderName(i int) []byte { return m.hdrs[i].name.In(m.buf) }
+
+// HeaderValue returns the value of header i without surrounding white
+// space; a folded value keeps its line breaks.
+func (m *Message) HeaderValue(i int) []byte { return m.hdrs[i].value.In(m.buf) }
+
+// HeaderValueSpan returns where the value of header i is in the buffer.
+func (m *Message) HeaderValueSpan(i int) Span { return m.hdrs[i].value }
+
+// HeaderLineSpan returns the whole header field i including its line end.
+func (m *Message) HeaderLineSpan(i int) Span { return m.hdrs[i].line }
+
+// Index returns the index of the first header of kind k, or -1.
+func (m *Message) Index(k HeaderKind) int {
+	for i := 0; i < m.nhdr; i++ {
+		if m.hdrs[i].kind == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// Get returns the value of the first header of kind k (k != HdrOther).
+func (m *Message) Get(k HeaderKind) ([]byte, bool) {
+	i := m.Index(k)
+	if i < 0 {
+		return nil, false
+	}
+	return m.HeaderValue(i), true
+}
+
+// GetName returns the value of the first header called name (full name,
+// any case; the compact form of a known header also matches).
+func (m *Message) GetName(name string) ([]byte, bool) {
+	k := KindOf([]byte(name))
+	for i := 0; i < m.nhdr; i++ {
+		h := &m.hdrs[i]
+		if (k != HdrOther && h.kind == k) || (k == HdrOther && equalFold(h.name.In(m.buf), name)) {
+			return h.value.In(m.buf), true
+		}
+	}
+	return nil, false
+}
+
+// CSeqMethod returns the method of the CSeq header.
+func (m *Message) CSeqMethod() []byte {
+	v, ok := m.Get(HdrCSeq)
+	if !ok {
+		return nil
+	}
+	i := 0
+	for i < len(v) && isDigit(v[i]) {
+		i++
+	}
+	for i < len(v) && isLWS(v[i]) {
+		i++
+	}
+	return v[i:]
+}
+
+func indexLF(b []byte, from int) int {
+	for i := from; i < len(b); i++ {
+		if b[i] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+func indexByte(b []byte, from int, c byte) int {
+	for i := from; i < len(b); i++ {
+		if b[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// lineEnd returns the end of a line's content given its LF position.
+func lineEnd(b []byte, lf int) int {
+	if lf > 0 && b[lf-1] == '\r' {
+		return lf - 1
+	}
+	return lf
+}
+
+func skipWS(b []byte, i, end int) int {
+	for i < end && isWS(b[i]) {
+		i++
+	}
+	return i
+}
+
+func skipLWS(b []byte, i, end int) int {
+	for i < end && isLWS(b[i]) {
+		i++
+	}
+	return i
+}
+
+func trimRight(b []byte, start, end int) int {
+	for end > start && isLWS(b[end-1]) {
+		end--
+	}
+	return end
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func hasPrefixFold(b []byte, p string) bool {
+	return len(b) >= len(p) && equalFold(b[:len(p)], p)
+}
+
+// parseUint parses a decimal number up to max; false when empty, not all
+// digits or larger than max.
+func parseUint(b []byte, max int) (int, bool) {
+	if len(b) == 0 || len(b) > 10 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if !isDigit(c) {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+		if n > max {
+			return 0, false
+		}
+	}
+	return n, true
+}

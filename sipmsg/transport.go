@@ -1,0 +1,61 @@
+package sipmsg
+
+// Transport is a SIP transport protocol. The numbers are Kamailio's protocol
+// ids, which its ;alias=ip~port~proto parameter carries.
+type Transport uint8
+
+// Transports.
+const (
+	TransportUnknown Transport = 0
+	UDP              Transport = 1
+	TCP              Transport = 2
+	TLS              Transport = 3
+	SCTP             Transport = 4
+	WS               Transport = 5
+	WSS              Transport = 6
+)
+
+var transportNames = [...]string{"", "UDP", "TCP", "TLS", "SCTP", "WS", "WSS"}
+
+// String returns the upper-case Via name of t ("UDP"), "" when unknown.
+func (t Transport) String() string {
+	if int(t) < len(transportNames) {
+		return transportNames[t]
+	}
+	return ""
+}
+
+// ParseTransport returns the transport named b (any case), as written in a
+// Via or a transport= URI parameter.
+func ParseTransport(b []byte) Transport {
+	for i := 1; i < len(transportNames); i++ {
+		if equalFold(b, transportNames[i]) {
+			return Transport(i)
+		}
+	}
+	return TransportUnknown
+}
+
+// DefaultPort returns 5061 for TLS and WSS, 5060 otherwise.
+func (t Transport) DefaultPort() uint16 {
+	if t == TLS || t == WSS {
+		return 5061
+	}
+	return 5060
+}
+
+func (t Transport) lowerName() string {
+	switch t {
+	case TCP:
+		return "tcp"
+	case TLS:
+		return "tls"
+	case SCTP:
+		return "sctp"
+	case WS:
+		return "ws"
+	case WSS:
+		return "wss"
+	}
+	return "udp"
+}

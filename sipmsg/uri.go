@@ -1,0 +1,315 @@
+package sipmsg
+
+import "net/netip"
+
+// URI is a scanned SIP or SIPS URI (RFC 3261 §19.1), or any other
+// scheme:... URI with only Scheme set. Spans point into the message buffer.
+type URI struct {
+	All      Span
+	Scheme   Span
+	User     Span // userinfo before '@' (may include ":password"), empty when absent
+	HasUser  bool
+	Host     Span // host without IPv6 brackets
+	HostPort Span // host[:port] as written, brackets included
+	Port     int  // 0 when absent
+	Params   Span // ";..." up to '?' or the end, empty when none
+	Headers  Span // "?..." to the end, empty when none
+	SIP      bool // sip: or sips:
+}
+
+// ParseURI scans the URI in s of b.
+func ParseURI(b []byte, s Span) (URI, error) {
+	var u URI
+	u.All = s
+	i := s.Start
+	for i < s.End && b[i] != ':' {
+		i++
+	}
+	if i == s.Start || i >= s.End {
+		return u, perr(s.Start, "URI scheme", ErrMalformed)
+	}
+	u.Scheme = Span{s.Start, i}
+	sch := u.Scheme.In(b)
+	u.SIP = equalFold(sch, "sip") || equalFold(sch, "sips")
+	i++
+	if !u.SIP {
+		u.Host = Span{i, i}
+		u.HostPort = u.Host
+		u.Params = Span{s.End, s.End}
+		u.Headers = u.Params
+		return u, nil
+	}
+	// headers
+	he := s.End
+	if q := indexByte(b[:s.End], i, '?'); q >= 0 {
+		he = q
+		u.Headers = Span{q, s.End}
+	} else {
+		u.Headers = Span{s.End, s.End}
+	}
+	if at := indexByte(b[:he], i, '@'); at >= 0 {
+		u.User = Span{i, at}
+		u.HasUser = true
+		i = at + 1
+	}
+	hs := i
+	if i < he && b[i] == '[' {
+		k := indexByte(b[:he], i, ']')
+		if k < 0 {
+			return u, perr(i, "URI host", ErrMalformed)
+		}
+		u.Host = Span{i + 1, k}
+		i = k + 1
+	} else {
+		for i < he && b[i] != ':' && b[i] != ';' {
+			c := b[i]
+			if !(isToken(c) || c == '.') || c == '%' {
+				return u, perr(i, "URI host", ErrMalformed)
+			}
+			i++
+		}
+		u.Host = Span{hs, i}
+	}
+	if u.Host.Len() == 0 {
+		return u, perr(hs, "URI host", ErrMalformed)
+	}
+	if i < he && b[i] == ':' {
+		ps := i + 1
+		i = ps
+		for i < he && isDigit(b[i]) {
+			i++
+		}
+		p, ok := parseUint(b[ps:i], 65535)
+		if !ok {
+			return u, perr(ps, "URI port", ErrMalformed)
+		}
+		u.Port = p
+	}
+	u.HostPort = Span{hs, i}
+	if i < he && b[i] != ';' {
+		return u, perr(i, "URI", ErrMalformed)
+	}
+	u.Params = Span{i, he}
+	return u, nil
+}
+
+// Addr returns the host as an IP address when it is an IP literal.
+func (u *URI) Addr(b []byte) (netip.Addr, bool) {
+	return parseIP(u.Host.In(b))
+}
+
+// Param returns the value of URI parameter name.
+func (u *URI) Param(b []byte, name string) (Param, bool) {
+	return findParam(b, u.Params.Start, u.Params.End, name)
+}
+
+// NameAddr is a scanned name-addr or addr-spec with header parameters, as
+// in Contact, From, To, Route, Record-Route and Path values.
+type NameAddr struct {
+	All       Span
+	Display   Span // display name as written (maybe quoted), empty when none
+	URI       Span // the URI (inside <> when Bracketed)
+	Bracketed bool
+	Params    Span // header parameters after the URI (";..."), empty when none
+	Star      bool // Contact: *
+}
+
+// ParseNameAddr scans the name-addr / addr-spec value in s of b.
+func ParseNameAddr(b []byte, s Span) (NameAddr, error) {
+	var na NameAddr
+	na.All = s
+	i := skipLWS(b, s.Start, s.End)
+	if i < s.End && b[i] == '*' && skipLWS(b, i+1, s.End) == s.End {
+		na.Star = true
+		na.URI = Span{i, i + 1}
+		na.Params = Span{s.End, s.End}
+		return na, nil
+	}
+	lt := -1
+	for j := i; j < s.End; j++ {
+		c := b[j]
+		if c == '"' {
+			j = skipQuoted(b, j, s.End) - 1
+			continue
+		}
+		if c == '<' {
+			lt = j
+			break
+		}
+		if c == ';' || c == ':' { // an addr-spec: the scheme came first
+			break
+		}
+	}
+	if lt >= 0 {
+		na.Display = Span{i, trimRight(b, i, lt)}
+		gt := indexByte(b[:s.End], lt, '>')
+		if gt < 0 {
+			return na, perr(lt, "name-addr", ErrMalformed)
+		}
+		na.URI = Span{lt + 1, gt}
+		na.Bracketed = true
+		na.Params = Span{gt + 1, s.End}
+	} else {
+		na.Display = Span{i, i}
+		e := i
+		for e < s.End && b[e] != ';' && !isLWS(b[e]) {
+			e++
+		}
+		na.URI = Span{i, e}
+		na.Params = Span{e, s.End}
+	}
+	if na.URI.Len() == 0 {
+		return na, perr(na.URI.Start, "name-addr URI", ErrMalformed)
+	}
+	ps := skipLWS(b, na.Params.Start, s.End)
+	if ps < s.End && b[ps] != ';' {
+		return na, perr(ps, "header parameters", ErrMalformed)
+	}
+	return na, nil
+}
+
+// Param returns header parameter name.
+func (na *NameAddr) Param(b []byte, name string) (Param, bool) {
+	return findParam(b, na.Params.Start, na.Params.End, name)
+}
+
+// parseIP parses an IPv4 dotted quad or IPv6 address (no zone) without
+// allocating.
+func parseIP(b []byte) (netip.Addr, bool) {
+	if len(b) == 0 {
+		return netip.Addr{}, false
+	}
+	if len(b) >= 2 && b[0] == '[' && b[len(b)-1] == ']' {
+		b = b[1 : len(b)-1]
+	}
+	for _, c := range b {
+		if c == ':' {
+			return parseIPv6(b)
+		}
+	}
+	return parseIPv4(b)
+}
+
+func parseIPv4(b []byte) (netip.Addr, bool) {
+	var ip [4]byte
+	n, digits, val := 0, 0, 0
+	for i := 0; i <= len(b); i++ {
+		if i == len(b) || b[i] == '.' {
+			if digits == 0 || n == 4 {
+				return netip.Addr{}, false
+			}
+			ip[n] = byte(val)
+			n++
+			digits, val = 0, 0
+			continue
+		}
+		c := b[i]
+		if !isDigit(c) || (digits == 1 && val == 0) {
+			return netip.Addr{}, false
+		}
+		val = val*10 + int(c-'0')
+		digits++
+		if val > 255 {
+			return netip.Addr{}, false
+		}
+	}
+	if n != 4 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4(ip), true
+}
+
+func parseIPv6(b []byte) (netip.Addr, bool) {
+	var ip [16]byte
+	ellipsis := -1
+	i, n := 0, 0
+	if len(b) >= 2 && b[0] == ':' && b[1] == ':' {
+		ellipsis = 0
+		i = 2
+		if i == len(b) {
+			return netip.IPv6Unspecified(), true
+		}
+	}
+	for i < len(b) {
+		off, val := 0, 0
+		for off < 4 && i+off < len(b) {
+			d, ok := hexVal(b[i+off])
+			if !ok {
+				break
+			}
+			val = val<<4 | d
+			off++
+		}
+		if off == 0 {
+			return netip.Addr{}, false
+		}
+		if i+off < len(b) && b[i+off] == '.' { // embedded IPv4
+			if ellipsis < 0 && n != 12 || n > 12 {
+				return netip.Addr{}, false
+			}
+			a4, ok := parseIPv4(b[i:])
+			if !ok {
+				return netip.Addr{}, false
+			}
+			v4 := a4.As4()
+			copy(ip[n:], v4[:])
+			n += 4
+			i = len(b)
+			break
+		}
+		if n+2 > 16 {
+			return netip.Addr{}, false
+		}
+		ip[n] = byte(val >> 8)
+		ip[n+1] = byte(val)
+		n += 2
+		i += off
+		if i == len(b) {
+			break
+		}
+		if b[i] != ':' || i+1 == len(b) {
+			return netip.Addr{}, false
+		}
+		i++
+		if b[i] == ':' {
+			if ellipsis >= 0 {
+				return netip.Addr{}, false
+			}
+			ellipsis = n
+			i++
+			if i == len(b) {
+				break
+			}
+		}
+		if n == 16 {
+			return netip.Addr{}, false
+		}
+	}
+	if n < 16 {
+		if ellipsis < 0 {
+			return netip.Addr{}, false
+		}
+		k := 16 - n
+		for j := n - 1; j >= ellipsis; j-- {
+			ip[j+k] = ip[j]
+		}
+		for j := ellipsis + k - 1; j >= ellipsis; j-- {
+			ip[j] = 0
+		}
+	} else if ellipsis >= 0 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom16(ip), true
+}
+
+func hexVal(c byte) (int, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0'), true
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10, true
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10, true
+	}
+	return 0, false
+}

@@ -1,0 +1,175 @@
+package sipmsg
+
+// ValueIter walks the comma-separated values of every header of one kind,
+// in message order (RFC 3261 §7.3.1: several header lines of a kind are one
+// comma-separated list). Commas inside quoted strings and <...> do not split.
+//
+//	it := m.Values(sipmsg.HdrVia)
+//	for it.Next() {
+//		v := it.Span() // one via-parm
+//	}
+type ValueIter struct {
+	m    *Message
+	kind HeaderKind
+	hi   int // current header index
+	pos  int // next scan position in the current header value
+	cur  Span
+}
+
+// Values returns an iterator over the values of headers of kind k.
+func (m *Message) Values(k HeaderKind) ValueIter {
+	return ValueIter{m: m, kind: k, hi: -1}
+}
+
+// Next advances to the next value and reports whether there is one.
+// Empty list elements are skipped.
+func (it *ValueIter) Next() bool {
+	m := it.m
+	for {
+		if it.hi >= 0 && it.hi < m.nhdr {
+			v := m.hdrs[it.hi].value
+			for it.pos < v.End {
+				s, next := splitValue(m.buf, it.pos, v.End)
+				it.pos = next
+				if s.Len() > 0 {
+					it.cur = s
+					return true
+				}
+			}
+		}
+		it.hi++
+		for it.hi < m.nhdr && m.hdrs[it.hi].kind != it.kind {
+			it.hi++
+		}
+		if it.hi >= m.nhdr {
+			return false
+		}
+		it.pos = m.hdrs[it.hi].value.Start
+	}
+}
+
+// Span returns where the current value is (trimmed of white space).
+func (it *ValueIter) Span() Span { return it.cur }
+
+// Bytes returns the current value.
+func (it *ValueIter) Bytes() []byte { return it.cur.In(it.m.buf) }
+
+// Header returns the index of the header holding the current value.
+func (it *ValueIter) Header() int { return it.hi }
+
+// splitValue returns the trimmed list element starting at pos and the
+// position after its comma.
+func splitValue(b []byte, pos, end int) (Span, int) {
+	start := skipLWS(b, pos, end)
+	i := start
+	angle := false
+	for i < end {
+		switch c := b[i]; c {
+		case '"':
+			i = skipQuoted(b, i, end)
+			continue
+		case '<':
+			angle = true
+		case '>':
+			angle = false
+		case ',':
+			if !angle {
+				return Span{start, trimRight(b, start, i)}, i + 1
+			}
+		}
+		i++
+	}
+	return Span{start, trimRight(b, start, end)}, end
+}
+
+// skipQuoted returns the position after the quoted string starting at the
+// '"' at i (or end when it is not closed).
+func skipQuoted(b []byte, i, end int) int {
+	i++
+	for i < end {
+		switch b[i] {
+		case '\\':
+			i += 2
+			continue
+		case '"':
+			return i + 1
+		}
+		i++
+	}
+	return end
+}
+
+// TopVia returns where the first Via value is.
+func (m *Message) TopVia() (Span, bool) {
+	it := m.Values(HdrVia)
+	if !it.Next() {
+		return Span{}, false
+	}
+	return it.Span(), true
+}
+
+// Param is one ;name[=value] parameter.
+type Param struct {
+	Name     Span
+	Value    Span // without quotes for a quoted value
+	HasValue bool
+	All      Span // from the ';' to the end of the value
+}
+
+// nextParam reads the parameter starting at the ';' at i. It returns the
+// parameter and the position after it; ok is false at the end of the list
+// (a position holding no ';').
+func nextParam(b []byte, i, end int) (p Param, next int, ok bool) {
+	i = skipLWS(b, i, end)
+	if i >= end || b[i] != ';' {
+		return p, i, false
+	}
+	p.All.Start = i
+	i = skipLWS(b, i+1, end)
+	ns := i
+	for i < end && isToken(b[i]) {
+		i++
+	}
+	p.Name = Span{ns, i}
+	p.All.End = i
+	j := skipLWS(b, i, end)
+	if j < end && b[j] == '=' {
+		j = skipLWS(b, j+1, end)
+		p.HasValue = true
+		switch {
+		case j < end && b[j] == '"':
+			q := skipQuoted(b, j, end)
+			p.Value = Span{j + 1, q - 1}
+			if q-1 < j+1 {
+				p.Value.End = j + 1
+			}
+			i = q
+		default:
+			k := j
+			for k < end && (isToken(b[k]) || b[k] == ':' || b[k] == '[' || b[k] == ']') {
+				k++
+			}
+			p.Value = Span{j, k}
+			i = k
+		}
+		p.All.End = i
+	}
+	return p, i, true
+}
+
+// findParam looks for parameter name in the list starting at i.
+func findParam(b []byte, i, end int, name string) (Param, bool) {
+	for {
+		p, next, ok := nextParam(b, i, end)
+		if !ok {
+			return Param{}, false
+		}
+		if equalFold(p.Name.In(b), name) {
+			return p, true
+		}
+		if next <= i {
+			return Param{}, false
+		}
+		i = next
+	}
+}

@@ -1,0 +1,150 @@
+package sipmsg
+
+import "net/netip"
+
+// Via is a scanned via-parm (RFC 3261 §20.42, RFC 3581).
+type Via struct {
+	All       Span
+	Transport Span // "UDP", "TCP", ...
+	SentBy    Span // host[:port] as written
+	Host      Span // host without IPv6 brackets
+	Port      int  // 0 when absent
+	Params    Span // ";..." to the end of the value, empty when none
+	Received  Param
+	Rport     Param // HasValue false for a bare ";rport"
+	Branch    Param
+	HasRecv   bool
+	HasRport  bool
+	HasBranch bool
+}
+
+// ParseVia scans the via-parm in s of b (one value of a Via header, see
+// Message.Values and Message.TopVia).
+func ParseVia(b []byte, s Span) (Via, error) {
+	var v Via
+	v.All = s
+	i := skipLWS(b, s.Start, s.End)
+	// sent-protocol: name LWS? "/" LWS? version LWS? "/" LWS? transport
+	for part := 0; part < 3; part++ {
+		ts := i
+		for i < s.End && isToken(b[i]) {
+			i++
+		}
+		if i == ts {
+			return v, perr(i, "Via protocol", ErrMalformed)
+		}
+		if part == 2 {
+			v.Transport = Span{ts, i}
+			break
+		}
+		i = skipLWS(b, i, s.End)
+		if i >= s.End || b[i] != '/' {
+			return v, perr(i, "Via protocol", ErrMalformed)
+		}
+		i = skipLWS(b, i+1, s.End)
+	}
+	j := skipLWS(b, i, s.End)
+	if j == i || j >= s.End {
+		return v, perr(j, "Via sent-by", ErrMalformed)
+	}
+	i = j
+	hs := i
+	if b[i] == '[' {
+		k := indexByte(b[:s.End], i, ']')
+		if k < 0 {
+			return v, perr(i, "Via sent-by", ErrMalformed)
+		}
+		v.Host = Span{i + 1, k}
+		i = k + 1
+	} else {
+		for i < s.End && (isToken(b[i]) || b[i] == '.') && b[i] != '%' {
+			i++
+		}
+		v.Host = Span{hs, i}
+	}
+	if v.Host.Len() == 0 {
+		return v, perr(hs, "Via sent-by", ErrMalformed)
+	}
+	k := skipLWS(b, i, s.End)
+	if k < s.End && b[k] == ':' {
+		k = skipLWS(b, k+1, s.End)
+		ps := k
+		for k < s.End && isDigit(b[k]) {
+			k++
+		}
+		p, ok := parseUint(b[ps:k], 65535)
+		if !ok {
+			return v, perr(ps, "Via port", ErrMalformed)
+		}
+		v.Port = p
+		i = k
+	}
+	v.SentBy = Span{hs, i}
+	v.Params = Span{i, s.End}
+	for {
+		p, next, ok := nextParam(b, i, s.End)
+		if !ok {
+			if next < s.End {
+				return v, perr(next, "Via parameters", ErrMalformed)
+			}
+			break
+		}
+		if p.Name.Len() == 0 {
+			return v, perr(p.Name.Start, "Via parameters", ErrMalformed)
+		}
+		name := p.Name.In(b)
+		switch {
+		case equalFold(name, "received"):
+			v.Received, v.HasRecv = p, true
+		case equalFold(name, "rport"):
+			v.Rport, v.HasRport = p, true
+		case equalFold(name, "branch"):
+			v.Branch, v.HasBranch = p, true
+		}
+		i = next
+	}
+	if v.Params.Start == v.Params.End {
+		v.Params = Span{s.End, s.End}
+	}
+	return v, nil
+}
+
+// HostAddr returns the sent-by host as an IP address when it is one.
+func (v *Via) HostAddr(b []byte) (netip.Addr, bool) { return parseIP(v.Host.In(b)) }
+
+// PortOrDefault returns the sent-by port, or the transport's default
+// (5061 for TLS, 5060 otherwise) when absent.
+func (v *Via) PortOrDefault(b []byte) int {
+	if v.Port != 0 {
+		return v.Port
+	}
+	if t := v.Transport.In(b); equalFold(t, "TLS") || equalFold(t, "WSS") {
+		return 5061
+	}
+	return 5060
+}
+
+// ReceivedAddr returns the received= parameter as an address.
+func (v *Via) ReceivedAddr(b []byte) (netip.Addr, bool) {
+	if !v.HasRecv {
+		return netip.Addr{}, false
+	}
+	return parseIP(v.Received.Value.In(b))
+}
+
+// RportValue returns the rport= value; false when absent or bare.
+func (v *Via) RportValue(b []byte) (int, bool) {
+	if !v.HasRport || !v.Rport.HasValue {
+		return 0, false
+	}
+	return parseUint(v.Rport.Value.In(b), 65535)
+}
+
+// ParseTopVia scans the first Via value of m.
+func (m *Message) ParseTopVia() (Via, error) {
+	s, ok := m.TopVia()
+	if !ok {
+		return Via{}, perr(0, "Via", ErrNoHeader)
+	}
+	return ParseVia(m.buf, s)
+}
