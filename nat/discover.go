@@ -1,0 +1,376 @@
+package nat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// DiscoverConfig configures DiscoverWith. Only Servers is required.
+type DiscoverConfig struct {
+	// Servers are STUN servers, preferred first. The first that answers is
+	// used for the behaviour tests; a second one that answers is used for
+	// the two-server check when the first has no alternate address.
+	Servers []netip.AddrPort
+	// Client, if set, is used for the probes on the caller's socket instead
+	// of a client Discover makes and closes; use it when the caller reads
+	// the socket (ClientConfig.CallerReads). Its conn is the socket tested.
+	Client *Client
+	// RTO is the initial retransmission timeout of the first request to
+	// each server; zero means DefaultRTO. Later probes adapt it to the
+	// measured round-trip time.
+	RTO time.Duration
+	// ProbeTimeout bounds each probe whose answer the NAT may legitimately
+	// filter (filtering, hairpin, lifetime): silence for this long means
+	// "filtered". Zero means 1 s.
+	ProbeTimeout time.Duration
+	// LifetimeMax, when not zero, measures the binding lifetime (RFC 5780
+	// section 4.6) with idle times up to LifetimeMax. It makes Discover take
+	// about as long as the lifetime (or LifetimeMax) plus ProbeTimeout, and
+	// is bounded by ctx.
+	LifetimeMax time.Duration
+	// ListenPacket opens the extra UDP sockets the filtering and lifetime
+	// probes use; nil means net.ListenUDP on the tested socket's IP. Give it
+	// when sockets must be made specially (another network namespace).
+	ListenPacket func(ctx context.Context) (net.PacketConn, error)
+	// LocalAddrs are the host's own addresses, used to see "no NAT" when
+	// the socket is bound to an unspecified address; nil means the
+	// interface addresses.
+	LocalAddrs []netip.Addr
+	// GatewayExternal is the gateway's external address from UPnP, NAT-PMP
+	// or PCP (the discovery package); when set, Result.CompareGateway is
+	// applied to it.
+	GatewayExternal netip.Addr
+	// Clock and Logger as in ClientConfig.
+	Clock  Clock
+	Logger *slog.Logger
+}
+
+// Discover classifies the NAT between conn and the internet with the given
+// STUN servers. It is DiscoverWith with default settings (no lifetime
+// measurement); see there.
+func Discover(ctx context.Context, conn net.PacketConn, servers ...netip.AddrPort) (*Result, error) {
+	return DiscoverWith(ctx, conn, DiscoverConfig{Servers: servers})
+}
+
+// DiscoverWith runs NAT behaviour discovery (RFC 5780, with RFC 3489 and
+// two-server fallbacks chosen from what the servers answer) over conn, the
+// socket whose binding matters (the SIP socket). Independent probes run
+// concurrently: the mapping tests on conn, the filtering tests on an extra
+// socket (so that the mapping tests cannot open its filter), the hairpin test
+// on conn, and the lifetime probes each on its own socket.
+//
+// Unless cfg.Client is given, Discover reads conn itself until it returns. If
+// no server answers, it returns a Result with Mapping Blocked and an error
+// matching ErrNoResponse (and ctx.Err() when ctx ended first).
+func DiscoverWith(ctx context.Context, conn net.PacketConn, cfg DiscoverConfig) (*Result, error) {
+	if len(cfg.Servers) == 0 {
+		return nil, ErrNoServer
+	}
+	d := &discoverer{cfg: cfg, clock: ClockOrSystem(cfg.Clock), log: loggerOrDiscard(cfg.Logger)}
+	if d.cfg.ProbeTimeout <= 0 {
+		d.cfg.ProbeTimeout = time.Second
+	}
+	start := d.clock.Now()
+	d.client = cfg.Client
+	if d.client == nil {
+		d.client = NewClient(conn, ClientConfig{RTO: cfg.RTO, Clock: cfg.Clock, Logger: cfg.Logger})
+		defer d.client.Close()
+	}
+	d.conn = d.client.conn
+	res, err := d.run(ctx)
+	if res != nil {
+		if cfg.GatewayExternal.IsValid() {
+			res.CompareGateway(cfg.GatewayExternal)
+		}
+		res.SIP = verdict(res)
+		res.Elapsed = d.clock.Now().Sub(start)
+	}
+	return res, err
+}
+
+type discoverer struct {
+	cfg    DiscoverConfig
+	clock  Clock
+	log    *slog.Logger
+	client *Client
+	conn   net.PacketConn
+	rtt    time.Duration
+}
+
+// probeOpts returns options for a probe that may go unanswered: RTO from the
+// measured RTT, attempts enough to fill ProbeTimeout.
+func (d *discoverer) probeOpts(o BindingOptions) BindingOptions {
+	rto := min(max(4*d.rtt, 50*time.Millisecond), d.cfg.ProbeTimeout/4)
+	if d.cfg.RTO > 0 {
+		rto = min(rto, d.cfg.RTO)
+	}
+	o.RTO, o.Attempts = rto, 10
+	return o
+}
+
+func (d *discoverer) run(ctx context.Context) (*Result, error) {
+	res := &Result{Local: addrPortOf(d.conn.LocalAddr())}
+	firsts, errs := d.bindAll(ctx)
+	pi := -1
+	for i := range firsts {
+		if errs[i] == nil {
+			pi = i
+			break
+		}
+	}
+	if pi < 0 {
+		res.Method, res.Mapping, res.Filtering, res.Classic = MethodNone, Blocked, Blocked, UDPBlocked
+		return res, fmt.Errorf("discover: no STUN server answered: %w", errors.Join(errs...))
+	}
+	r1 := firsts[pi]
+	primary := d.cfg.Servers[pi]
+	d.rtt = r1.RTT
+	res.Server, res.Public = primary, r1.Mapped
+	natted := !d.isLocal(r1.Mapped)
+	res.PortPreserved = natted && r1.Mapped.Port() == res.Local.Port()
+	alt := r1.Other
+	switch {
+	case alt.IsValid() && !r1.Legacy:
+		res.Method = MethodRFC5780
+	case alt.IsValid():
+		res.Method = MethodRFC3489
+	default:
+		res.Method = MethodBasic
+		for i := range firsts {
+			if i != pi && errs[i] == nil {
+				res.Method = MethodTwoServer
+				res.MappingVaries = !sameMapping(firsts[i].Mapped, r1.Mapped)
+				break
+			}
+		}
+	}
+
+	var wg sync.WaitGroup
+	var mapping, filtering Behavior
+	var hairpin *bool
+	var lt lifetimeResult
+	if alt.IsValid() {
+		wg.Add(2)
+		go func() { defer wg.Done(); mapping = d.mapping(ctx, r1, primary, alt, natted) }()
+		go func() { defer wg.Done(); filtering = d.filtering(ctx, primary, alt) }()
+	} else if res.Method == MethodTwoServer {
+		mapping = EndpointIndependent
+		if res.MappingVaries {
+			mapping = Unknown
+		}
+		if !natted {
+			mapping = None
+		}
+	}
+	if natted {
+		wg.Add(1)
+		go func() { defer wg.Done(); hairpin = d.hairpin(ctx, r1.Mapped) }()
+		if d.cfg.LifetimeMax > 0 {
+			wg.Add(1)
+			go func() { defer wg.Done(); lt = d.lifetime(ctx, primary) }()
+		}
+	}
+	wg.Wait()
+	if !natted {
+		mapping = None
+		if filtering == EndpointIndependent {
+			filtering = None
+		}
+	}
+	res.Mapping, res.Filtering, res.Hairpin = mapping, filtering, hairpin
+	res.MappingVaries = res.MappingVaries || mapping == AddressDependent || mapping == AddressAndPortDependent
+	res.Classic = classicOf(mapping, filtering)
+	if res.Method == MethodTwoServer && res.MappingVaries {
+		res.Classic = Symmetric
+	}
+	res.Lifetime, res.LifetimeBound = lt.alive, lt.gone
+	if IsCGNAT(res.Public.Addr()) {
+		res.CGNAT, res.DoubleNAT = true, true
+	}
+	return res, nil
+}
+
+func sameMapping(a, b netip.AddrPort) bool { return a == b }
+
+// bindAll sends test I to every server at once. It returns when all have
+// answered or failed, or ProbeTimeout after the first answer (the rest are
+// then cancelled).
+func (d *discoverer) bindAll(ctx context.Context) ([]Response, []error) {
+	n := len(d.cfg.Servers)
+	out, errs := make([]Response, n), make([]error, n)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan int, n)
+	for i, s := range d.cfg.Servers {
+		go func() {
+			out[i], errs[i] = d.client.BindingWith(ctx, s, BindingOptions{})
+			done <- i
+		}()
+	}
+	var grace <-chan struct{}
+	for left := n; left > 0; {
+		select {
+		case i := <-done:
+			left--
+			if errs[i] == nil && grace == nil && left > 0 {
+				gctx, gcancel := context.WithCancel(ctx)
+				t := d.clock.AfterFunc(d.cfg.ProbeTimeout, gcancel)
+				defer t.Stop()
+				defer gcancel()
+				grace = gctx.Done()
+			}
+		case <-grace:
+			cancel()
+			grace = nil
+		}
+	}
+	return out, errs
+}
+
+// isLocal reports whether m is the socket's own address (no NAT).
+func (d *discoverer) isLocal(m netip.AddrPort) bool {
+	local := addrPortOf(d.conn.LocalAddr())
+	if m.Port() != local.Port() {
+		return false
+	}
+	if !local.Addr().IsUnspecified() {
+		return m.Addr() == local.Addr()
+	}
+	addrs := d.cfg.LocalAddrs
+	if addrs == nil {
+		addrs = interfaceAddrs()
+	}
+	for _, a := range addrs {
+		if a.Unmap() == m.Addr() {
+			return true
+		}
+	}
+	return false
+}
+
+func interfaceAddrs() []netip.Addr {
+	ifs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range ifs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out
+}
+
+// mapping runs RFC 5780 section 4.3 tests II and III concurrently on the
+// caller's socket.
+func (d *discoverer) mapping(ctx context.Context, r1 Response, primary, alt netip.AddrPort, natted bool) Behavior {
+	if !natted {
+		return None
+	}
+	var r2, r3 Response
+	var e2, e3 error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		r2, e2 = d.client.BindingWith(ctx, netip.AddrPortFrom(alt.Addr(), primary.Port()), d.probeOpts(BindingOptions{}))
+	}()
+	go func() {
+		defer wg.Done()
+		r3, e3 = d.client.BindingWith(ctx, alt, d.probeOpts(BindingOptions{}))
+	}()
+	wg.Wait()
+	switch {
+	case e2 != nil:
+		d.log.Debug("nat: mapping test II failed", "err", e2)
+		return Unknown
+	case r2.Mapped == r1.Mapped:
+		return EndpointIndependent
+	case e3 != nil:
+		d.log.Debug("nat: mapping test III failed", "err", e3)
+		return Unknown
+	case r3.Mapped == r2.Mapped:
+		return AddressDependent
+	}
+	return AddressAndPortDependent
+}
+
+// listen opens an extra socket for probes.
+func (d *discoverer) listen(ctx context.Context) (net.PacketConn, error) {
+	if d.cfg.ListenPacket != nil {
+		return d.cfg.ListenPacket(ctx)
+	}
+	local := addrPortOf(d.conn.LocalAddr())
+	ip := local.Addr()
+	if !ip.IsValid() {
+		ip = netip.IPv4Unspecified()
+	}
+	return net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+}
+
+// filtering runs RFC 5780 section 4.4 tests II and III concurrently on an
+// extra socket that has contacted only the primary address.
+func (d *discoverer) filtering(ctx context.Context, primary, alt netip.AddrPort) Behavior {
+	pc, err := d.listen(ctx)
+	if err != nil {
+		d.log.Debug("nat: filtering socket", "err", err)
+		return Unknown
+	}
+	defer pc.Close()
+	c := NewClient(pc, ClientConfig{Clock: d.cfg.Clock, Logger: d.cfg.Logger})
+	defer c.Close()
+	if _, err := c.BindingWith(ctx, primary, d.probeOpts(BindingOptions{})); err != nil {
+		d.log.Debug("nat: filtering test I failed", "err", err)
+		return Unknown
+	}
+	pctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout)
+	defer cancel()
+	var e2, e3 error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_, e2 = c.BindingWith(pctx, primary, d.probeOpts(BindingOptions{ChangeIP: true, ChangePort: true, From: alt}))
+		if e2 == nil {
+			cancel() // endpoint-independent: test III does not matter
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		_, e3 = c.BindingWith(pctx, primary, d.probeOpts(BindingOptions{ChangePort: true, From: netip.AddrPortFrom(primary.Addr(), alt.Port())}))
+	}()
+	wg.Wait()
+	var se *ServerError
+	switch {
+	case e2 == nil:
+		return EndpointIndependent
+	case errors.As(e2, &se), errors.As(e3, &se):
+		d.log.Debug("nat: server refused CHANGE-REQUEST", "err", se)
+		return Unknown
+	case e3 == nil:
+		return AddressDependent
+	case ctx.Err() != nil:
+		return Unknown
+	}
+	return AddressAndPortDependent
+}
+
+// hairpin sends a Binding request from the caller's socket to its own
+// mapped address (RFC 5780 section 4.5); receiving it means hairpinning.
+func (d *discoverer) hairpin(ctx context.Context, mapped netip.AddrPort) *bool {
+	pctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout)
+	defer cancel()
+	_, err := d.client.transact(pctx, mapped, d.probeOpts(BindingOptions{}), d.conn, true)
+	if err != nil && ctx.Err() != nil {
+		return nil
+	}
+	ok := err == nil
+	return &ok
+}
