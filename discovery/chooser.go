@@ -1,0 +1,214 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"github.com/sipnat/sipnat/nat"
+)
+
+// STUNBinder is the STUN source of the chooser: a Binding request sent from
+// the UA's own SIP socket to server, returning the mapped address the
+// server saw. (*nat.Client).Binding satisfies it.
+type STUNBinder interface {
+	Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error)
+}
+
+// Source is where a public address came from.
+type Source uint8
+
+// The public-address sources.
+const (
+	SourceNone    Source = iota // nothing known
+	SourceStatic                // configured by the user
+	SourceMapping               // a gateway port mapping (UPnP, NAT-PMP, PCP)
+	SourceGateway               // the gateway's reported WAN address, without a mapping
+	SourceSTUN                  // a STUN server's view of the SIP socket
+	SourceLocal                 // the UA's own address
+)
+
+var sourceNames = [...]string{"none", "static", "mapping", "gateway", "stun", "local"}
+
+// String returns the source name, e.g. "stun".
+func (s Source) String() string {
+	if int(s) < len(sourceNames) {
+		return sourceNames[s]
+	}
+	return fmt.Sprintf("source(%d)", s)
+}
+
+// MarshalText returns the name String gives.
+func (s Source) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Observations is everything a UA knows about its public address; every
+// field may be empty.
+type Observations struct {
+	Local       netip.AddrPort `json:"local"`                     // the SIP socket's own address
+	Static      netip.AddrPort `json:"static,omitzero"`           // configured public address
+	Mapping     *Mapping       `json:"mapping,omitempty"`         // a gateway mapping of the SIP port
+	Gateway     netip.Addr     `json:"gateway_external,omitzero"` // the WAN address the gateway reports
+	GatewayFrom Protocol       `json:"gateway_from"`              // which protocol reported it
+	STUN        netip.AddrPort `json:"stun,omitzero"`             // the mapped address a STUN server saw
+	Errors      []string       `json:"errors,omitempty"`          // why a source gave nothing
+}
+
+// Choice is the address the UA should advertise in Contact and SDP, and why.
+type Choice struct {
+	Contact        netip.AddrPort `json:"contact"`         // put this in Contact (and, with the RTP port, in SDP c=)
+	Source         Source         `json:"source"`          // where it came from
+	Reason         string         `json:"reason"`          // why, in plain words
+	BehindNAT      bool           `json:"behind_nat"`      // the UA's own address is not public
+	CGNAT          bool           `json:"cgnat"`           // the gateway's WAN address is RFC 6598 shared space
+	DoubleNAT      bool           `json:"double_nat"`      // another NAT sits between the gateway and the internet
+	Reachable      bool           `json:"reachable"`       // unsolicited packets to Contact reach the UA
+	NeedsKeepalive bool           `json:"needs_keepalive"` // a NAT binding must be kept alive by sending
+	Observations   Observations   `json:"observations"`
+}
+
+// String returns "203.0.113.1:5060 (mapping): reason".
+func (c Choice) String() string {
+	return fmt.Sprintf("%s (%s): %s", c.Contact, c.Source, c.Reason)
+}
+
+// Reconcile decides from o which address goes into Contact and SDP. Static
+// wins; then a gateway mapping whose external address is public and agrees
+// with STUN; a gateway that reports a shared (RFC 6598) or private WAN
+// address while STUN sees a public one means carrier-grade or double NAT:
+// the router's mapping opens only the first NAT, so the STUN address is
+// used and kept alive; then STUN; then the local address.
+func Reconcile(o Observations) Choice {
+	c := Choice{Observations: o}
+	local := o.Local.Addr()
+	c.BehindNAT = local.IsValid() && nat.IsPrivate(local)
+	gwExt := o.Gateway
+	if o.Mapping != nil && o.Mapping.External.IsValid() {
+		gwExt = o.Mapping.External.Addr()
+	}
+	if gwExt.IsValid() {
+		switch {
+		case nat.IsCGNAT(gwExt):
+			c.CGNAT = true
+		case nat.IsPrivate(gwExt):
+			c.DoubleNAT = true
+		case o.STUN.IsValid() && !nat.IsPrivate(o.STUN.Addr()) && o.STUN.Addr() != gwExt:
+			c.DoubleNAT = true // the gateway's public address is not the one the internet sees
+		}
+	}
+	if o.STUN.IsValid() && nat.IsPrivate(o.STUN.Addr()) {
+		// A STUN server inside the carrier's network: its answer is not public.
+		c.CGNAT = c.CGNAT || nat.IsCGNAT(o.STUN.Addr())
+	}
+	outer := "another NAT"
+	if c.CGNAT {
+		outer = "a carrier-grade NAT"
+	}
+	stunPublic := o.STUN.IsValid() && !nat.IsPrivate(o.STUN.Addr())
+	switch {
+	case o.Static.IsValid():
+		c.Contact, c.Source = o.Static, SourceStatic
+		c.Reason = "configured public address " + o.Static.String()
+		c.Reachable = true
+		if stunPublic && o.STUN.Addr() != o.Static.Addr() {
+			c.Reason += fmt.Sprintf("; note that a STUN server sees %s, so the configuration may be stale", o.STUN)
+		}
+	case local.IsValid() && !c.BehindNAT && local.IsGlobalUnicast() && (!o.STUN.IsValid() || o.STUN == o.Local):
+		c.Contact, c.Source, c.Reachable = o.Local, SourceLocal, true
+		c.Reason = "the UA's own address " + local.String() + " is public and no NAT was seen"
+	case o.Mapping != nil && o.Mapping.External.IsValid() && !c.CGNAT && !c.DoubleNAT:
+		c.Contact, c.Source, c.Reachable = o.Mapping.External, SourceMapping, true
+		c.Reason = fmt.Sprintf("the gateway forwards %s to %s (%s mapping)", o.Mapping.External, o.Mapping.Internal, o.Mapping.Protocol)
+		if stunPublic {
+			c.Reason += "; a STUN server agrees on the address"
+		}
+	case (c.CGNAT || c.DoubleNAT) && stunPublic:
+		c.Contact, c.Source, c.NeedsKeepalive = o.STUN, SourceSTUN, true
+		c.Reason = fmt.Sprintf("the gateway's WAN address %s is %s but a STUN server sees %s: %s sits behind the gateway, so a router mapping alone cannot make the UA reachable; advertise the STUN address and keep its binding alive",
+			gwExt, nat.Classify(gwExt), o.STUN.Addr(), outer)
+	case stunPublic:
+		c.Contact, c.Source, c.NeedsKeepalive = o.STUN, SourceSTUN, true
+		c.Reason = "a STUN server sees the SIP socket at " + o.STUN.String() + "; no gateway mapping, so keep the NAT binding alive"
+	case o.Mapping != nil && o.Mapping.External.IsValid():
+		c.Contact, c.Source, c.NeedsKeepalive = o.Mapping.External, SourceMapping, true
+		c.Reason = fmt.Sprintf("only the gateway's mapping %s is known and its address is %s: %s is in the way and no STUN answer says where; calls from outside will likely fail",
+			o.Mapping.External, nat.Classify(gwExt), outer)
+	case o.Local.IsValid():
+		c.Contact, c.Source = o.Local, SourceLocal
+		c.NeedsKeepalive = c.BehindNAT
+		c.Reason = "no public address source answered; advertising the local address " + o.Local.String()
+		if c.BehindNAT {
+			c.Reason += ", which the far end can only reach through the registrar's NAT traversal (rport, received)"
+		}
+	default:
+		c.Reason = "nothing known"
+	}
+	return c
+}
+
+// Chooser gathers the public-address sources of a UA and reconciles them.
+type Chooser struct {
+	Static      netip.AddrPort   // configured public address; zero if none
+	Mapper      *Mapper          // gateway mappings; nil skips them
+	STUN        STUNBinder       // STUN over the SIP socket; nil skips it
+	STUNServers []netip.AddrPort // tried in order until one answers
+	Local       netip.AddrPort   // the SIP socket's local address
+}
+
+// Choose asks every source at once (mapping the SIP port through the
+// Mapper, the gateway's WAN address, STUN) and reconciles the answers.
+// The error is non-nil only when ctx ended before any source answered.
+func (ch *Chooser) Choose(ctx context.Context) (Choice, error) {
+	o := Observations{Local: ch.Local, Static: ch.Static}
+	var mu sync.Mutex
+	addErr := func(what string, err error) {
+		mu.Lock()
+		o.Errors = append(o.Errors, what+": "+err.Error())
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	if ch.Mapper != nil && ch.Local.IsValid() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mp, err := ch.Mapper.Map(ctx, "udp", ch.Local.Port())
+			if err != nil {
+				addErr("mapping", err)
+			}
+			ext, from, err2 := ch.Mapper.ExternalAddr(ctx)
+			mu.Lock()
+			if err == nil {
+				o.Mapping = &mp
+			}
+			if err2 == nil {
+				o.Gateway, o.GatewayFrom = ext, from
+			}
+			mu.Unlock()
+		}()
+	}
+	if ch.STUN != nil && len(ch.STUNServers) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var errs []error
+			for _, s := range ch.STUNServers {
+				a, err := ch.STUN.Binding(ctx, s)
+				if err == nil {
+					mu.Lock()
+					o.STUN = a
+					mu.Unlock()
+					return
+				}
+				errs = append(errs, err)
+			}
+			addErr("stun", errors.Join(errs...))
+		}()
+	}
+	wg.Wait()
+	c := Reconcile(o)
+	if c.Source == SourceNone && ctx.Err() != nil {
+		return c, ctx.Err()
+	}
+	return c, nil
+}

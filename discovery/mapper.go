@@ -1,0 +1,536 @@
+package discovery
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sipnat/sipnat/nat"
+)
+
+// Mapper asks the gateway for port mappings over PCP, NAT-PMP or UPnP IGD,
+// whichever it speaks, keeps them renewed and removes them on Close. All
+// methods are safe for concurrent use.
+type Mapper struct {
+	cfg   Config
+	clock nat.Clock
+	log   *slog.Logger
+	hc    *http.Client
+
+	closed    chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+
+	op sync.Mutex // serialises operations on the gateway; taken before mu
+
+	mu       sync.Mutex
+	probeRes ProbeResult
+	probeOK  bool
+	igd      *igd
+	epochs   [4]epochState
+	maps     map[mapKey]*entry
+}
+
+type mapKey struct {
+	network string
+	port    uint16
+}
+
+type entry struct {
+	m     Mapping
+	timer nat.Timer
+}
+
+// NewMapper returns a Mapper. It sends nothing until the first call; with
+// Config.AnnounceAddr set it starts listening for announcements.
+func NewMapper(cfg Config) *Mapper {
+	m := &Mapper{
+		cfg:    cfg,
+		clock:  nat.ClockOrSystem(cfg.Clock),
+		log:    cfg.Logger,
+		closed: make(chan struct{}),
+		maps:   map[mapKey]*entry{},
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	m.hc = newHTTPClient(cfg.HTTPClient, cfg.DialContext, cfg.upnpTimeout())
+	if cfg.AnnounceAddr != "" {
+		m.listenAnnounce()
+	}
+	return m
+}
+
+// opContext derives a context for one gateway operation: bounded by d and
+// cancelled when the Mapper closes.
+func (m *Mapper) opContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-m.closed:
+			cancel()
+		case <-stop:
+		}
+	}()
+	return ctx, func() { close(stop); cancel() }
+}
+
+func (m *Mapper) isClosed() bool {
+	select {
+	case <-m.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (m *Mapper) emit(evs []Event) {
+	for _, e := range evs {
+		m.log.Info("discovery: "+e.Kind.String(), "mapping", e.Mapping.String(), "reason", e.Reason, "err", e.Err)
+		if m.cfg.OnEvent != nil {
+			m.cfg.OnEvent(e)
+		}
+	}
+}
+
+func normNetwork(network string) (string, error) {
+	switch network {
+	case "udp", "udp4", "":
+		return "udp", nil
+	case "tcp", "tcp4":
+		return "tcp", nil
+	}
+	return "", fmt.Errorf("discovery: network %q: want udp or tcp", network)
+}
+
+// Map asks the gateway to forward the external side of internalPort
+// (network "udp" or "tcp") to this host and keeps it renewed until Unmap or
+// Close. Mapping a port that is already mapped returns the existing
+// mapping. It tries the protocols the gateway speaks in the configured
+// order of preference and returns the first that works.
+func (m *Mapper) Map(ctx context.Context, network string, internalPort uint16) (Mapping, error) {
+	network, err := normNetwork(network)
+	if err != nil {
+		return Mapping{}, err
+	}
+	m.op.Lock()
+	defer m.op.Unlock()
+	if m.isClosed() {
+		return Mapping{}, ErrClosed
+	}
+	key := mapKey{network, internalPort}
+	m.mu.Lock()
+	if e, ok := m.maps[key]; ok {
+		mp := e.m
+		m.mu.Unlock()
+		return mp, nil
+	}
+	m.mu.Unlock()
+	mp, err := m.mapAny(ctx, network, internalPort)
+	if err != nil {
+		return Mapping{}, fmt.Errorf("map %s %d: %w", network, internalPort, err)
+	}
+	m.mu.Lock()
+	m.store(key, mp)
+	mp = m.maps[key].m
+	m.mu.Unlock()
+	m.emit([]Event{{Kind: EventMapped, Mapping: mp, Reason: "the gateway forwards " + mp.External.String() + " to " + mp.Internal.String()}})
+	return mp, nil
+}
+
+// mapAny creates a mapping over the first protocol that works.
+func (m *Mapper) mapAny(ctx context.Context, network string, port uint16) (Mapping, error) {
+	pr, err := m.ensureProbe(ctx)
+	if err != nil && !pr.PCP && !pr.NATPMP && !pr.UPnP {
+		return Mapping{}, err
+	}
+	var errs []error
+	for _, p := range m.cfg.protocols() {
+		if !pr.Has(p) {
+			continue
+		}
+		var nonce [12]byte
+		rand.Read(nonce[:])
+		seed := Mapping{Protocol: p, Network: network, Gateway: pr.Gateway, Internal: netip.AddrPortFrom(pr.Local, port),
+			Nonce: nonce, wantPort: port, desc: m.cfg.description()}
+		mp, _, err := m.create(ctx, seed)
+		if err == nil {
+			return mp, nil
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return Mapping{}, ErrNoPortMapper
+	}
+	m.invalidateProbe()
+	return Mapping{}, errors.Join(errs...)
+}
+
+func (m *Mapper) invalidateProbe() {
+	m.mu.Lock()
+	m.probeOK = false
+	m.mu.Unlock()
+}
+
+// create asks for (or renews) the mapping described by seed: same protocol,
+// internal port, nonce, and the external port asked for. It reports
+// whether the answer showed a gateway restart.
+func (m *Mapper) create(ctx context.Context, seed Mapping) (Mapping, bool, error) {
+	ctx, cancel := m.opContext(ctx, m.opTimeout(seed.Protocol))
+	defer cancel()
+	mp := seed
+	tcp := seed.Network == "tcp"
+	gw, local, port := seed.Gateway, seed.Internal.Addr(), seed.Internal.Port()
+	want := seed.wantPort
+	if seed.External.IsValid() {
+		want = seed.External.Port()
+	}
+	life := uint32(m.cfg.lifetime() / time.Second)
+	var reset bool
+	switch seed.Protocol {
+	case ProtoPCP:
+		var sugg netip.Addr
+		if seed.External.IsValid() {
+			sugg = seed.External.Addr()
+		}
+		r, err := m.pcpMap(ctx, gw, local, seed.Nonce, tcp, port, want, sugg, life)
+		if err != nil {
+			return seed, false, err
+		}
+		mp.External = netip.AddrPortFrom(r.External, r.ExternalPort)
+		mp.Lifetime = time.Duration(r.Lifetime) * time.Second
+		mp.Epoch = r.Epoch
+		m.mu.Lock()
+		reset = m.noteEpochLocked(ProtoPCP, r.Epoch)
+		m.mu.Unlock()
+	case ProtoNATPMP:
+		r, err := m.pmpMap(ctx, gw, tcp, port, want, life)
+		if err != nil {
+			return seed, false, err
+		}
+		a, err := m.pmpExternal(ctx, gw)
+		if err != nil {
+			return seed, false, err
+		}
+		mp.External = netip.AddrPortFrom(a.External, r.ExternalPort)
+		mp.Lifetime = time.Duration(r.Lifetime) * time.Second
+		mp.Epoch = r.Epoch
+		m.mu.Lock()
+		reset = m.noteEpochLocked(ProtoNATPMP, r.Epoch)
+		m.noteEpochLocked(ProtoNATPMP, a.Epoch)
+		m.mu.Unlock()
+	case ProtoUPnP:
+		m.mu.Lock()
+		g := m.igd
+		m.mu.Unlock()
+		if g == nil {
+			return seed, false, fmt.Errorf("UPnP: no IGD found: %w", ErrNoPortMapper)
+		}
+		ext, lease, err := m.upnpAdd(ctx, g, tcp, local, port, want, life, seed.desc)
+		if err != nil {
+			return seed, false, fmt.Errorf("UPnP map port %d: %w", port, err)
+		}
+		s, err := g.conn.GetExternalIPAddressCtx(ctx)
+		if err != nil {
+			return seed, false, fmt.Errorf("UPnP GetExternalIPAddress: %w", upnpError(err))
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return seed, false, fmt.Errorf("UPnP external address %q: %w", s, ErrMalformed)
+		}
+		mp.External = netip.AddrPortFrom(a.Unmap(), ext)
+		mp.Lifetime = time.Duration(lease) * time.Second
+		mp.Service = g.service
+	default:
+		return seed, false, fmt.Errorf("protocol %s: %w", seed.Protocol, ErrNoPortMapper)
+	}
+	now := m.clock.Now()
+	mp.Obtained = now
+	mp.Expires = time.Time{}
+	if mp.Lifetime > 0 {
+		mp.Expires = now.Add(mp.Lifetime)
+	}
+	mp.Replaced = mp.External.Port() != seed.wantPort
+	return mp, reset, nil
+}
+
+func (m *Mapper) opTimeout(p Protocol) time.Duration {
+	if p == ProtoUPnP {
+		return 4 * m.cfg.upnpTimeout()
+	}
+	return 2 * m.cfg.pmpTimeout()
+}
+
+// renewIn is when a mapping should be renewed: at half its lease (RFC
+// 6886 3.3, RFC 6887 11.2.1); permanent UPnP mappings are checked at half
+// the configured lifetime.
+func (m *Mapper) renewIn(mp Mapping) time.Duration {
+	d := mp.Lifetime / 2
+	if mp.Lifetime == 0 {
+		d = m.cfg.lifetime() / 2
+	}
+	if d < time.Second {
+		d = time.Second
+	}
+	return d
+}
+
+// store records mp under key and schedules its renewal; m.mu held.
+func (m *Mapper) store(key mapKey, mp Mapping) {
+	e := m.maps[key]
+	if e == nil {
+		e = &entry{}
+		m.maps[key] = e
+	}
+	d := m.renewIn(mp)
+	mp.RenewAt = m.clock.Now().Add(d)
+	e.m = mp
+	m.scheduleLocked(key, e, d)
+}
+
+func (m *Mapper) scheduleLocked(key mapKey, e *entry, d time.Duration) {
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	e.timer = m.clock.AfterFunc(d, func() { m.renew(context.Background(), key) })
+}
+
+// renew renews one mapping and reports what happened.
+func (m *Mapper) renew(ctx context.Context, key mapKey) {
+	m.op.Lock()
+	evs := m.renewLocked(ctx, key)
+	m.op.Unlock()
+	m.emit(evs)
+}
+
+func (m *Mapper) renewLocked(ctx context.Context, key mapKey) []Event {
+	if m.isClosed() {
+		return nil
+	}
+	m.mu.Lock()
+	e, ok := m.maps[key]
+	if !ok {
+		m.mu.Unlock()
+		return nil
+	}
+	old := e.m
+	m.mu.Unlock()
+
+	mp, reset, err := m.create(ctx, old)
+	if err != nil && old.lostSent {
+		// The old way is gone for good: probe again and use whatever works.
+		m.invalidateProbe()
+		var err2 error
+		if mp, err2 = m.mapAny(ctx, key.network, key.port); err2 == nil {
+			err = nil
+			reset = false
+		}
+	}
+	now := m.clock.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.maps[key]; !ok || cur != e || m.isClosed() {
+		return nil
+	}
+	if err != nil {
+		var evs []Event
+		if !old.Expires.IsZero() && !now.Before(old.Expires) || isRefusal(err) {
+			if !old.lostSent {
+				old.lostSent = true
+				evs = append(evs, Event{Kind: EventLost, Mapping: old, Err: err, Reason: "renewal failed and the lease ran out; retrying"})
+			}
+		}
+		e.m = old
+		d := 30 * time.Second
+		if !old.Expires.IsZero() && old.Expires.After(now) {
+			d = old.Expires.Sub(now) / 2
+		}
+		d = min(max(d, 2*time.Second), time.Minute)
+		e.m.RenewAt = now.Add(d)
+		m.scheduleLocked(key, e, d)
+		m.log.Debug("discovery: renewal failed", "mapping", old.String(), "retry_in", d, "err", err)
+		return evs
+	}
+	mp.Renewals = old.Renewals + 1
+	mp.Restarts = old.Restarts
+	var evs []Event
+	if reset {
+		mp.Restarts++
+		evs = append(evs, Event{Kind: EventGatewayRestarted, Mapping: mp, Reason: "the gateway's epoch went back: it restarted and lost its mappings; this one was re-created"})
+	}
+	switch {
+	case mp.External != old.External:
+		evs = append(evs, Event{Kind: EventAddressChanged, Mapping: mp, Previous: old.External, Reason: "the gateway now forwards a different external address or port"})
+	case old.lostSent:
+		evs = append(evs, Event{Kind: EventMapped, Mapping: mp, Reason: "re-created after it was lost"})
+	case !reset:
+		evs = append(evs, Event{Kind: EventRenewed, Mapping: mp})
+	}
+	m.store(key, mp)
+	for i := range evs {
+		evs[i].Mapping = m.maps[key].m
+	}
+	if reset {
+		m.renewSoonLocked(mp.Protocol, key)
+	}
+	return evs
+}
+
+func isRefusal(err error) bool {
+	var re *ResultError
+	return errors.As(err, &re)
+}
+
+// restartDetected schedules every mapping of protocol p for renewal now.
+func (m *Mapper) restartDetected(p Protocol) {
+	m.log.Info("discovery: gateway restart detected", "protocol", p)
+	m.mu.Lock()
+	m.renewSoonLocked(p, mapKey{})
+	m.mu.Unlock()
+}
+
+// renewSoonLocked reschedules the mappings of p (all but skip) to renew now.
+func (m *Mapper) renewSoonLocked(p Protocol, skip mapKey) {
+	for k, e := range m.maps {
+		if k != skip && e.m.Protocol == p {
+			e.m.RenewAt = m.clock.Now()
+			m.scheduleLocked(k, e, 0)
+		}
+	}
+}
+
+// Refresh renews every mapping now, one after the other, and returns when
+// done. Renewal results are reported as events.
+func (m *Mapper) Refresh(ctx context.Context) {
+	for _, mp := range m.Mappings() {
+		m.renew(ctx, mapKey{mp.Network, mp.Internal.Port()})
+	}
+}
+
+// Mappings returns the current mappings, sorted by network and port.
+func (m *Mapper) Mappings() []Mapping {
+	m.mu.Lock()
+	out := make([]Mapping, 0, len(m.maps))
+	for _, e := range m.maps {
+		out = append(out, e.m)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Network != out[j].Network {
+			return out[i].Network < out[j].Network
+		}
+		return out[i].Internal.Port() < out[j].Internal.Port()
+	})
+	return out
+}
+
+// ExternalAddr returns the WAN address the gateway reports and the
+// protocol that reported it, probing if nothing is cached.
+func (m *Mapper) ExternalAddr(ctx context.Context) (netip.Addr, Protocol, error) {
+	r, err := m.ensureProbe(ctx)
+	if !r.External.IsValid() {
+		if m.cachedProbe().External.IsValid() {
+			r = m.cachedProbe()
+		} else {
+			if err == nil {
+				err = ErrNoPortMapper
+			}
+			return netip.Addr{}, ProtoNone, fmt.Errorf("external address: %w", err)
+		}
+	}
+	return r.External, r.ExternalFrom, nil
+}
+
+// Unmap removes the mapping of internalPort from the gateway and stops
+// renewing it.
+func (m *Mapper) Unmap(ctx context.Context, network string, internalPort uint16) error {
+	network, err := normNetwork(network)
+	if err != nil {
+		return err
+	}
+	m.op.Lock()
+	defer m.op.Unlock()
+	key := mapKey{network, internalPort}
+	m.mu.Lock()
+	e, ok := m.maps[key]
+	if ok {
+		delete(m.maps, key)
+		if e.timer != nil {
+			e.timer.Stop()
+		}
+	}
+	m.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	err = m.release(ctx, e.m)
+	m.emit([]Event{{Kind: EventDeleted, Mapping: e.m, Err: err}})
+	return err
+}
+
+// release deletes mp on the gateway.
+func (m *Mapper) release(ctx context.Context, mp Mapping) error {
+	ctx, cancel := context.WithTimeout(ctx, m.opTimeout(mp.Protocol))
+	defer cancel()
+	tcp := mp.Network == "tcp"
+	var err error
+	switch mp.Protocol {
+	case ProtoPCP:
+		_, err = m.pcpMap(ctx, mp.Gateway, mp.Internal.Addr(), mp.Nonce, tcp, mp.Internal.Port(), 0, netip.Addr{}, 0)
+	case ProtoNATPMP:
+		_, err = m.pmpMap(ctx, mp.Gateway, tcp, mp.Internal.Port(), 0, 0)
+	case ProtoUPnP:
+		m.mu.Lock()
+		g := m.igd
+		m.mu.Unlock()
+		if g == nil {
+			return fmt.Errorf("unmap %s: %w", mp, ErrNoPortMapper)
+		}
+		err = m.upnpDelete(ctx, g, tcp, mp.External.Port())
+	}
+	if err != nil {
+		return fmt.Errorf("unmap %s: %w", mp, err)
+	}
+	return nil
+}
+
+// Close stops renewals, deletes every mapping on the gateway (each bounded
+// by its protocol's timeout) and returns the errors of those deletions.
+// Calling it again returns nil.
+func (m *Mapper) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		close(m.closed) // cancels a renewal in flight
+		m.op.Lock()
+		defer m.op.Unlock()
+		m.mu.Lock()
+		var all []Mapping
+		for k, e := range m.maps {
+			if e.timer != nil {
+				e.timer.Stop()
+			}
+			all = append(all, e.m)
+			delete(m.maps, k)
+		}
+		m.mu.Unlock()
+		var errs []error
+		var evs []Event
+		for _, mp := range all {
+			e := m.release(context.Background(), mp)
+			errs = append(errs, e)
+			evs = append(evs, Event{Kind: EventDeleted, Mapping: mp, Err: e})
+		}
+		m.emit(evs)
+		err = errors.Join(errs...)
+	})
+	m.wg.Wait()
+	return err
+}
