@@ -36,7 +36,7 @@ type fakeGW struct {
 	external   netip.Addr
 	maxLife    uint32
 	silent     bool
-	badNonce   int            // send this many MAP answers with a wrong nonce first
+	badNonce   int               // send this many MAP answers with a wrong nonce first
 	pmpMaps    map[uint32]uint16 // proto<<16|internal -> external
 	pcpMaps    map[[12]byte]uint16
 	requests   map[string]int
@@ -224,9 +224,12 @@ type fakeIGD struct {
 	locationHost  string                                       // override of the LOCATION host
 }
 
-func newFakeIGD(t *testing.T, service string, ssdpAddr string) *fakeIGD {
+func newFakeIGD(t *testing.T, service string, ssdpAddr string, opts ...func(*fakeIGD)) *fakeIGD {
 	t.Helper()
 	f := &fakeIGD{t: t, service: service, taken: map[uint16]bool{}, maps: map[uint16]string{}, actions: map[string]int{}}
+	for _, o := range opts {
+		o(f)
+	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serveHTTP))
 	t.Cleanup(f.srv.Close)
 	c, err := net.ListenPacket("udp4", ssdpAddr)
