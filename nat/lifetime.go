@@ -135,4 +135,3 @@ func (d *discoverer) lifetimeProbe(ctx context.Context, primary netip.AddrPort, 
 	}
 	return probeGone
 }
-
