@@ -41,7 +41,12 @@ type Fix struct {
 	// Path, when set, is inserted as the top Path value of a REGISTER
 	// (RFC 3327, RFC 5626 §5.1), e.g. built with AppendPathValue.
 	Path []byte
-	// Body, when set, rewrites the body (SDP); Content-Length follows.
+	// SDP rewrites private c= and o= addresses of an SDP body to the
+	// source address (Kamailio fix_nated_sdp flags 2|8, through the sdp
+	// package); Content-Length follows. Ignored when Body is set.
+	SDP bool
+	// Body, when set, rewrites the body with a caller's function;
+	// Content-Length follows.
 	Body BodyRewriter
 }
 
@@ -86,6 +91,10 @@ func AppendFix(dst []byte, m *Message, src netip.AddrPort, f *Fix) ([]byte, erro
 	cl := Span{-1, -1}
 	if m.clIdx >= 0 {
 		cl = m.hdrs[m.clIdx].value
+	}
+	if f.Body == nil && f.SDP && m.body.Len() > 0 && m.hasSDP() {
+		pub := src.Addr()
+		return e.apply(dst, m.body, func(d, body []byte) ([]byte, error) { return rewriteSDP(d, body, pub) }, cl)
 	}
 	return e.apply(dst, m.body, f.Body, cl)
 }
@@ -136,7 +145,7 @@ func (m *Message) editVia(e *editor, src netip.AddrPort, force bool) error {
 	if v.HasRport {
 		if old, ok := v.RportValue(b); !ok || old != int(src.Port()) {
 			t := appendPort(append(e.buf(), "rport="...), src.Port())
-			e.add(v.Rport.All.Start+1, v.Rport.All.End, t)
+			e.add(v.Rport.Name.Start, v.Rport.All.End, t)
 		}
 	}
 	end := v.All.End
@@ -146,7 +155,7 @@ func (m *Message) editVia(e *editor, src netip.AddrPort, force bool) error {
 	if v.HasRecv {
 		if old, ok := v.ReceivedAddr(b); !ok || old.Unmap() != srcIP {
 			t := appendAddrParam(append(e.buf(), "received="...), srcIP)
-			e.add(v.Received.All.Start+1, v.Received.All.End, t)
+			e.add(v.Received.Name.Start, v.Received.All.End, t)
 		}
 	} else if needRecv {
 		e.add(end, end, appendAddrParam(append(e.buf(), ";received="...), srcIP))
@@ -199,7 +208,7 @@ func editAlias(e *editor, b []byte, na *NameAddr, u *URI, src netip.AddrPort, tr
 			return
 		}
 		t := appendAliasValue(append(e.buf(), "alias="...), src, tr)
-		e.add(old.All.Start+1, old.All.End, t)
+		e.add(old.Name.Start, old.All.End, t)
 		return
 	}
 	if same {

@@ -1,0 +1,141 @@
+package sipmsg
+
+import (
+	"net/netip"
+)
+
+// PublicAddr returns the address a server saw a request come from, read
+// from the received= and rport= parameters of the top Via of response m
+// (RFC 3261 §18.2.1, RFC 3581). Without received the sent-by host is used,
+// without an rport value the sent-by port; ok is false when the result is
+// not an IP address and port.
+func (m *Message) PublicAddr() (netip.AddrPort, bool) {
+	if m.request || m.buf == nil {
+		return netip.AddrPort{}, false
+	}
+	v, err := m.ParseTopVia()
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	b := m.buf
+	a, ok := v.ReceivedAddr(b)
+	if !ok {
+		if a, ok = v.HostAddr(b); !ok {
+			return netip.AddrPort{}, false
+		}
+	}
+	port, ok := v.RportValue(b)
+	if !ok {
+		port = v.PortOrDefault(b)
+	}
+	if port == 0 {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(port)), true
+}
+
+// ContactTracker keeps the address a UA advertises in Contact and Via
+// sent-by, and follows what servers report in responses, as PJSIP's
+// allow_contact_rewrite and allow_via_rewrite do: when the public address
+// seen by the registrar differs from the advertised one, the UA should
+// register again with the new Contact (and remove the old one). The zero
+// value is not usable; build it with NewContactTracker. Not safe for
+// concurrent use.
+type ContactTracker struct {
+	local      netip.AddrPort
+	advertised netip.AddrPort
+	learned    netip.AddrPort
+	transport  Transport
+}
+
+// NewContactTracker starts with the UA's local socket address advertised.
+func NewContactTracker(local netip.AddrPort, t Transport) *ContactTracker {
+	if t == TransportUnknown {
+		t = UDP
+	}
+	return &ContactTracker{local: local, advertised: local, transport: t}
+}
+
+// Update is the result of ContactTracker.Observe.
+type Update struct {
+	Public     netip.AddrPort // what the server saw (zero when the response said nothing)
+	Previous   netip.AddrPort // the advertised address before the update
+	Reregister bool           // the advertised address changed: register again
+}
+
+// Observe reads the top Via of response m. When the public address it
+// reports differs from the advertised address, the tracker advertises it
+// from now on and Reregister is set (PJSIP re-registers with the new
+// Contact and unregisters the old one).
+func (c *ContactTracker) Observe(m *Message) Update {
+	pub, ok := m.PublicAddr()
+	u := Update{Previous: c.advertised}
+	if !ok {
+		return u
+	}
+	u.Public = pub
+	c.learned = pub
+	if pub != c.advertised {
+		c.advertised = pub
+		u.Reregister = true
+	}
+	return u
+}
+
+// Advertised returns the address the UA should put in Contact and Via
+// sent-by.
+func (c *ContactTracker) Advertised() netip.AddrPort { return c.advertised }
+
+// Learned returns the last public address a response reported.
+func (c *ContactTracker) Learned() netip.AddrPort { return c.learned }
+
+// Local returns the UA's local socket address.
+func (c *ContactTracker) Local() netip.AddrPort { return c.local }
+
+// Behind reports whether the last response showed the UA behind NAT
+// (a public address different from the local one).
+func (c *ContactTracker) Behind() bool { return c.learned.IsValid() && c.learned != c.local }
+
+// AppendContact appends a Contact header value for user at the advertised
+// address: "<sip:user@203.0.113.1:5070;transport=tcp>" (transport only
+// when not UDP). params, when set, are appended inside the brackets as URI
+// parameters (e.g. ";ob").
+func (c *ContactTracker) AppendContact(dst []byte, user string, params string) []byte {
+	return AppendContactValue(dst, user, c.advertised, c.transport, params)
+}
+
+// AppendSentBy appends the Via sent-by the UA should use next: the
+// advertised address as host:port (IPv6 in brackets).
+func (c *ContactTracker) AppendSentBy(dst []byte) []byte {
+	return appendHostPort(dst, c.advertised.Addr(), c.advertised.Port())
+}
+
+// AppendVia appends a whole Via value "SIP/2.0/UDP host:port;branch=...;rport".
+func (c *ContactTracker) AppendVia(dst []byte, branch string) []byte {
+	dst = append(dst, "SIP/2.0/"...)
+	dst = append(dst, c.transport.String()...)
+	dst = append(dst, ' ')
+	dst = c.AppendSentBy(dst)
+	dst = append(dst, ";branch="...)
+	if !hasPrefixString(branch, BranchMagic) {
+		dst = append(dst, BranchMagic...)
+	}
+	dst = append(dst, branch...)
+	return append(dst, ";rport"...)
+}
+
+// AppendContactValue appends "<sip:user@addr;transport=...params>".
+func AppendContactValue(dst []byte, user string, addr netip.AddrPort, t Transport, params string) []byte {
+	dst = append(dst, "<sip:"...)
+	if user != "" {
+		dst = append(dst, user...)
+		dst = append(dst, '@')
+	}
+	dst = appendHostPort(dst, addr.Addr(), addr.Port())
+	if t != UDP && t != TransportUnknown {
+		dst = append(dst, ";transport="...)
+		dst = append(dst, t.lowerName()...)
+	}
+	dst = append(dst, params...)
+	return append(dst, '>')
+}

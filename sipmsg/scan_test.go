@@ -1,0 +1,229 @@
+package sipmsg
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const inviteV6 = "INVITE sip:bob@[2001:db8::2]:5060;transport=udp SIP/2.0\r\n" +
+	"v: SIP/2.0/UDP [fd00::10]:5062;branch=z9hG4bK77;rport\r\n" +
+	"Via: SIP/2.0/TCP proxy.example.com;branch=z9hG4bKp1, SIP/2.0/UDP 198.51.100.9:5080;branch=z9hG4bKp2\r\n" +
+	"f: \"Alice, A. <x>\" <sip:alice@example.com>;tag=1\r\n" +
+	"t: <sip:bob@example.com>\r\n" +
+	"i: abc@fd00::10\r\n" +
+	"CSeq: 1 INVITE\r\n" +
+	"m: \"Al,ice\" <sip:alice@[fd00::10]:5062;ob>;expires=60, <sip:alice@192.168.1.10>\r\n" +
+	"Subject: a folded\r\n  subject line\r\n" +
+	"k: timer\r\n" +
+	"c: application/sdp\r\n" +
+	"l: 4\r\n" +
+	"\r\n" +
+	"v=0\r\n"
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	var m Message
+	require.NoError(t, m.Parse([]byte(inviteV6)))
+	require.True(t, m.IsRequest())
+	require.Equal(t, "INVITE", string(m.Method()))
+	require.True(t, m.IsMethod("INVITE"))
+	require.Equal(t, "sip:bob@[2001:db8::2]:5060;transport=udp", string(m.RequestURI()))
+	require.Equal(t, 11, m.NumHeaders())
+	require.Equal(t, HdrVia, m.HeaderKind(0))
+	require.Equal(t, "v", string(m.HeaderName(0)))
+	require.Equal(t, "v=0\r", string(m.Body()))
+	require.Equal(t, len(inviteV6)-1, m.Len())
+
+	cid, ok := m.Get(HdrCallID)
+	require.True(t, ok)
+	require.Equal(t, "abc@fd00::10", string(cid))
+	subj, ok := m.GetName("subject")
+	require.True(t, ok)
+	require.Equal(t, "a folded\r\n  subject line", string(subj))
+	ct, ok := m.GetName("Content-Type")
+	require.True(t, ok)
+	require.Equal(t, "application/sdp", string(ct))
+	_, ok = m.GetName("X-None")
+	require.False(t, ok)
+	require.Equal(t, "INVITE", string(m.CSeqMethod()))
+
+	var vias []string
+	it := m.Values(HdrVia)
+	for it.Next() {
+		vias = append(vias, string(it.Bytes()))
+	}
+	require.Equal(t, []string{
+		"SIP/2.0/UDP [fd00::10]:5062;branch=z9hG4bK77;rport",
+		"SIP/2.0/TCP proxy.example.com;branch=z9hG4bKp1",
+		"SIP/2.0/UDP 198.51.100.9:5080;branch=z9hG4bKp2",
+	}, vias)
+
+	v, err := m.ParseTopVia()
+	require.NoError(t, err)
+	b := m.Bytes()
+	require.Equal(t, "UDP", string(v.Transport.In(b)))
+	require.Equal(t, "[fd00::10]:5062", string(v.SentBy.In(b)))
+	a, ok := v.HostAddr(b)
+	require.True(t, ok)
+	require.Equal(t, netip.MustParseAddr("fd00::10"), a)
+	require.Equal(t, 5062, v.Port)
+	require.True(t, v.HasRport)
+	require.False(t, v.Rport.HasValue)
+	require.Equal(t, "z9hG4bK77", string(v.Branch.Value.In(b)))
+
+	var contacts []string
+	it = m.Values(HdrContact)
+	for it.Next() {
+		na, err := ParseNameAddr(b, it.Span())
+		require.NoError(t, err)
+		u, err := ParseURI(b, na.URI)
+		require.NoError(t, err)
+		contacts = append(contacts, string(na.Display.In(b))+"|"+string(u.User.In(b))+"|"+string(u.Host.In(b))+"|"+string(u.Params.In(b))+"|"+string(na.Params.In(b)))
+	}
+	require.Equal(t, []string{`"Al,ice"|alice|fd00::10|;ob|;expires=60`, "|alice|192.168.1.10||"}, contacts)
+
+	f, ok := m.Get(HdrFrom)
+	require.True(t, ok)
+	require.Equal(t, `"Alice, A. <x>" <sip:alice@example.com>;tag=1`, string(f))
+}
+
+func TestParseResponse(t *testing.T) {
+	t.Parallel()
+	var m Message
+	msg := "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport=5070;received=203.0.113.1\r\nContent-Length: 0\r\n\r\n"
+	require.NoError(t, m.Parse([]byte(msg)))
+	require.False(t, m.IsRequest())
+	require.Equal(t, 200, m.StatusCode())
+	require.Equal(t, "OK", string(m.Reason()))
+	require.Nil(t, m.Method())
+	require.Nil(t, m.RequestURI())
+	pub, ok := m.PublicAddr()
+	require.True(t, ok)
+	require.Equal(t, netip.MustParseAddrPort("203.0.113.1:5070"), pub)
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		want error
+	}{
+		{"empty", "", ErrIncomplete},
+		{"no line end", "INVITE sip:a@b SIP/2.0", ErrIncomplete},
+		{"binary", "\x00\x01\x02\n", ErrMalformed},
+		{"no headers end", "INVITE sip:a@b SIP/2.0\r\nVia: x\r\n", ErrIncomplete},
+		{"bad version", "INVITE sip:a@b HTTP/1.1\r\n\r\n", ErrMalformed},
+		{"no uri", "INVITE  SIP/2.0\r\n\r\n", ErrMalformed},
+		{"bad status", "SIP/2.0 2x0 OK\r\n\r\n", ErrMalformed},
+		{"status too small", "SIP/2.0 099 OK\r\n\r\n", ErrMalformed},
+		{"fold first", "INVITE sip:a@b SIP/2.0\r\n x\r\n\r\n", ErrMalformed},
+		{"no colon", "INVITE sip:a@b SIP/2.0\r\nVia x\r\n\r\n", ErrMalformed},
+		{"bad name", "INVITE sip:a@b SIP/2.0\r\n:x\r\n\r\n", ErrMalformed},
+		{"bad CL", "INVITE sip:a@b SIP/2.0\r\nl: x\r\n\r\n", ErrMalformed},
+		{"CL too big", "INVITE sip:a@b SIP/2.0\r\nl: 10\r\n\r\nabc", ErrIncomplete},
+		{"CL conflict", "INVITE sip:a@b SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\nabc", ErrMalformed},
+		{"CR alone", "INVITE sip:a@b SIP/2.0\r\n\rx", ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m Message
+			err := m.Parse([]byte(tt.in))
+			require.ErrorIs(t, err, tt.want)
+			var pe *ParseError
+			require.True(t, errors.As(err, &pe))
+			require.NotEmpty(t, pe.Error())
+		})
+	}
+}
+
+func TestParseBounds(t *testing.T) {
+	t.Parallel()
+	var m Message
+	big := make([]byte, MaxMessageSize+1)
+	require.ErrorIs(t, m.Parse(big), ErrTooLarge)
+	msg := []byte("OPTIONS sip:a@b SIP/2.0\r\n")
+	for i := 0; i <= MaxHeaders; i++ {
+		msg = append(msg, "X-A: 1\r\n"...)
+	}
+	msg = append(msg, "\r\n"...)
+	require.ErrorIs(t, m.Parse(msg), ErrTooManyHeaders)
+}
+
+func TestParseLF(t *testing.T) {
+	t.Parallel()
+	var m Message
+	require.NoError(t, m.Parse([]byte("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.1\nl: 0\n\n")))
+	v, err := m.ParseTopVia()
+	require.NoError(t, err)
+	require.Equal(t, 5060, v.PortOrDefault(m.Bytes()))
+}
+
+func TestKindOf(t *testing.T) {
+	t.Parallel()
+	for k := HdrVia; k < numHeaderKinds; k++ {
+		require.Equal(t, k, KindOf([]byte(k.String())), k.String())
+		if c := k.Compact(); c != 0 {
+			require.Equal(t, k, KindOf([]byte{c}))
+			require.Equal(t, k, KindOf([]byte{c - 'a' + 'A'}))
+		}
+	}
+	require.Equal(t, HdrCallID, KindOf([]byte("call-id")))
+	require.Equal(t, HdrOther, KindOf([]byte("X-Foo")))
+	require.Equal(t, HdrOther, KindOf([]byte("1")))
+}
+
+func TestParseIP(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"0.0.0.0", "192.168.1.10", "255.255.255.255", "::", "::1", "2001:db8::1", "fe80::1:2",
+		"1:2:3:4:5:6:7:8", "::ffff:192.0.2.1", "64:ff9b::203.0.113.5", "1::", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8"} {
+		a, ok := parseIP([]byte(s))
+		require.True(t, ok, s)
+		require.Equal(t, netip.MustParseAddr(s), a, s)
+	}
+	for _, s := range []string{"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1..2.3", "a.b.c.d", ":::", "1:2:3:4:5:6:7:8:9",
+		"1::2::3", "12345::", "::g", "1:2:3:4:5:6:7:8::", "fe80::1%eth0", "[::1", "1:"} {
+		_, ok := parseIP([]byte(s))
+		require.False(t, ok, s)
+	}
+}
+
+// TestGoldenParse scans every captured message: sipp, kamailio and the
+// kernel SIP ALG as seen on the LAN and the WAN side of the lab.
+func TestGoldenParse(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("testdata/lab/*.sip")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var m Message
+		require.NoError(t, m.Parse(b), f)
+		require.Equal(t, len(b), m.Len(), f)
+		_, err = m.ParseTopVia()
+		require.NoError(t, err, f)
+	}
+}
+
+func TestParseAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	b := []byte(inviteV6)
+	var m Message
+	n := testing.AllocsPerRun(100, func() {
+		_ = m.Parse(b)
+		_, _ = m.ParseTopVia()
+		it := m.Values(HdrContact)
+		for it.Next() {
+			_, _ = contactURI(b, it.Span())
+		}
+	})
+	require.Zero(t, n)
+}
