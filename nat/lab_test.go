@@ -107,6 +107,9 @@ func TestLabDiscover(t *testing.T) {
 				{"coturn", netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort), false},
 				{"stund", netip.AddrPortFrom(netlab.Server1, netlab.StundPort), true},
 			}
+			if cfg.Timeout == 0 && !cfg.CGNAT && cfg.CGNKind == "" {
+				interopSubtests(t, lab)
+			}
 			for _, s := range servers {
 				t.Run(s.name, func(t *testing.T) {
 					t.Parallel()

@@ -53,6 +53,8 @@ func (d *discoverer) lifetime(ctx context.Context, primary netip.AddrPort) lifet
 		grid = append(grid, d.cfg.LifetimeMax)
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait() // runs after cancel: stops the probes still idle
 	defer cancel()
 
 	states := make([]probeState, len(grid))
@@ -61,7 +63,6 @@ func (d *discoverer) lifetime(ctx context.Context, primary netip.AddrPort) lifet
 		s probeState
 	}
 	reports := make(chan report, len(grid))
-	var wg sync.WaitGroup
 	for i, idle := range grid {
 		wg.Add(1)
 		go func() {
@@ -69,7 +70,6 @@ func (d *discoverer) lifetime(ctx context.Context, primary netip.AddrPort) lifet
 			reports <- report{i, d.lifetimeProbe(ctx, primary, idle)}
 		}()
 	}
-	defer wg.Wait()
 	var out lifetimeResult
 	for range grid {
 		var r report

@@ -1,0 +1,99 @@
+package nat
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sipnat/sipnat/internal/netlab"
+	"github.com/stretchr/testify/require"
+)
+
+// What Debian's RFC 3489 client `stun` prints on its "Primary:" line.
+var stunClientSays = map[netlab.Kind]string{
+	netlab.EIMEIF:  "Independent Mapping, Independent Filter, preserves ports",
+	netlab.EIMADF:  "Independent Mapping, Address Dependent Filter, preserves ports",
+	netlab.EIMAPDF: "Independent Mapping, Port Dependent Filter, preserves ports",
+	netlab.ADMAPDF: "Dependent Mapping, random port",
+	netlab.APDM:    "Dependent Mapping, random port",
+	netlab.None:    "Open",
+	netlab.Blocked: "Blocked or could not reach STUN server",
+}
+
+// How turnutils_natdiscovery names RFC 4787 behaviours.
+var natdiscoveryNames = map[netlab.Behavior]string{
+	netlab.EndpointIndependent:     "Endpoint Independent",
+	netlab.AddressDependent:        "Address Dependent",
+	netlab.AddressAndPortDependent: "Address and Port Dependent",
+}
+
+var (
+	ndMappingRE   = regexp.MustCompile(`(?m)^NAT with (.*) Mapping!$`)
+	ndFilteringRE = regexp.MustCompile(`(?m)^NAT with (.*) Filtering!$`)
+	ndReflexiveRE = regexp.MustCompile(`UDP reflexive addr: ([0-9.]+):`)
+)
+
+func firstMatch(re *regexp.Regexp, s string) string {
+	if m := re.FindStringSubmatch(s); m != nil {
+		return m[1]
+	}
+	return "none"
+}
+
+// wantStunClient is the stun client's verdict for the lab.
+func wantStunClient(tr netlab.Truth) string {
+	w := stunClientSays[tr.Kind]
+	if tr.Kind == netlab.None || tr.Kind == netlab.Blocked {
+		return w
+	}
+	if tr.Hairpin {
+		return w + ", will hairpin"
+	}
+	return w + ", no hairpin"
+}
+
+// wantNatdiscovery is turnutils_natdiscovery -m -f's verdict for the lab.
+func wantNatdiscovery(tr netlab.Truth) string {
+	switch tr.Kind {
+	case netlab.Blocked:
+		return "reflexive=none mapping=none filtering=none"
+	case netlab.None: // it binds 0.0.0.0 and so never says "no NAT"
+		return "reflexive=" + tr.Public.String() + " mapping=Endpoint Independent filtering=Endpoint Independent"
+	}
+	return "reflexive=" + tr.Public.String() + " mapping=" + natdiscoveryNames[tr.Mapping] +
+		" filtering=" + natdiscoveryNames[tr.Filtering]
+}
+
+// runNatdiscovery runs turnutils_natdiscovery -m -f in the LAN against port.
+func runNatdiscovery(lab *netlab.Lab, port int) (string, error) {
+	out, err := lab.Command(netlab.LAN, "timeout", "60", "turnutils_natdiscovery", "-m", "-f",
+		"-p", fmt.Sprint(port), netlab.Server1.String()).CombinedOutput()
+	return string(out), err
+}
+
+func natdiscoveryVerdict(out string) string {
+	return "reflexive=" + firstMatch(ndReflexiveRE, out) + " mapping=" + firstMatch(ndMappingRE, out) +
+		" filtering=" + firstMatch(ndFilteringRE, out)
+}
+
+// interopSubtests runs third-party clients against our server in lab.
+func interopSubtests(t *testing.T, lab *netlab.Lab) {
+	tr := lab.Truth()
+	t.Run("stun-client", func(t *testing.T) {
+		t.Parallel()
+		out, _ := lab.Command(netlab.LAN, "stun", fmt.Sprintf("%v:%d", netlab.Server1, labOurPort)).CombinedOutput()
+		var got string
+		for _, l := range strings.Split(string(out), "\n") {
+			if v, ok := strings.CutPrefix(l, "Primary:"); ok {
+				got = strings.TrimSpace(v)
+			}
+		}
+		require.Equal(t, wantStunClient(tr), got, "stun output:\n%s", out)
+	})
+	t.Run("natdiscovery", func(t *testing.T) {
+		t.Parallel()
+		out, _ := runNatdiscovery(lab, labOurPort)
+		require.Equal(t, wantNatdiscovery(tr), natdiscoveryVerdict(out), "turnutils_natdiscovery output:\n%s", out)
+	})
+}
