@@ -84,7 +84,8 @@ type Config struct {
 	UPnPMinLifetime int
 	CGNAT           bool // put a carrier-grade NAT between the home router and the internet
 	CGNKind         Kind // the CGN's kind; "" means EIMEIF; setting it implies CGNAT
-	Kamailio        bool // run kamailio (registrar with nathelper) on Server1:5060
+	Kamailio        bool // run kamailio (registrar with nathelper, record-routing INVITEs) on Server1:5060
+	KamailioAuth    bool // kamailio challenges REGISTER (digest; password KamailioPassword); implies Kamailio
 	Stund           bool // run stund (RFC 3489) on Server1/Server2, ports 3478/3479
 	Coturn          bool // run coturn --stun-only (RFC 5780) on Server1/Server2, ports 3480/3481
 	LossPercent     int  // drop this percentage of forwarded packets at random on the router (0-100)
@@ -99,6 +100,9 @@ func (c Config) normalized() Config {
 	}
 	if c.CGNAT && c.CGNKind == "" {
 		c.CGNKind = EIMEIF
+	}
+	if c.KamailioAuth {
+		c.Kamailio = true
 	}
 	if c.UPnPMinLifetime == 0 {
 		c.UPnPMinLifetime = defaultMinLTS

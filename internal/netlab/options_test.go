@@ -244,3 +244,28 @@ func tailString(s string) string {
 	}
 	return s
 }
+
+// TestKamailioAuth: with KamailioAuth a REGISTER without credentials is
+// challenged (401 with a digest WWW-Authenticate) and nothing is stored.
+func TestKamailioAuth(t *testing.T) {
+	t.Parallel()
+	lab := New(t, Config{Kind: EIMAPDF, KamailioAuth: true})
+	c := lab.ListenUDP(LAN, netip.AddrPortFrom(Client, 5070))
+	reg := "REGISTER sip:203.0.113.2 SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK-auth-1;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:alice@203.0.113.2>;tag=a1\r\nTo: <sip:alice@203.0.113.2>\r\n" +
+		"Call-ID: auth-1@192.168.1.10\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@192.168.1.10:5070>\r\n" +
+		"Expires: 60\r\nContent-Length: 0\r\n\r\n"
+	_, err := c.WriteToUDPAddrPort([]byte(reg), netip.AddrPortFrom(Server1, KamailioPort))
+	require.NoError(t, err)
+	buf := make([]byte, 4000)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(3*time.Second)))
+	n, _, err := c.ReadFromUDPAddrPort(buf)
+	require.NoError(t, err)
+	resp := string(buf[:n])
+	require.True(t, strings.HasPrefix(resp, "SIP/2.0 401 "), resp)
+	require.Contains(t, resp, `WWW-Authenticate: Digest realm="203.0.113.2"`)
+	dump, err := lab.KamailioRPC("ul.dump")
+	require.NoError(t, err)
+	require.NotContains(t, dump, "alice")
+}

@@ -13,6 +13,10 @@ import (
 //go:embed kamailio/kamailio.cfg
 var kamailioCfg string
 
+// KamailioPassword is the password of every user when Config.KamailioAuth
+// makes kamailio challenge REGISTER (digest, realm = the To domain).
+const KamailioPassword = "sipnat-lab"
+
 // RegisterScenario is a sipp scenario (XML) that sends one REGISTER for alice
 // with the private address in Via and Contact and expects 200.
 //
@@ -182,13 +186,16 @@ func (l *Lab) startKamailio() error {
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return err
 	}
-	cfg := strings.NewReplacer("@SRV1@", Server1.String(), "@RUN@", l.dir).Replace(kamailioCfg)
+	cfg := strings.NewReplacer("@SRV1@", Server1.String(), "@RUN@", l.dir, "@PASSWORD@", KamailioPassword).Replace(kamailioCfg)
 	path := filepath.Join(d, "kamailio.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	if _, err := l.service(WAN, "kamailio", "kamailio", "-f", path, "-DD", "-E", "-Y", d,
-		"-P", filepath.Join(d, "kamailio.pid"), "-w", d); err != nil {
+	args := []string{"-f", path, "-DD", "-E", "-Y", d, "-P", filepath.Join(d, "kamailio.pid"), "-w", d}
+	if l.cfg.KamailioAuth {
+		args = append(args, "-A", "WITH_AUTH")
+	}
+	if _, err := l.service(WAN, "kamailio", "kamailio", args...); err != nil {
 		return err
 	}
 	if err := l.waitListen(WAN, "udp", 10*time.Second, KamailioPort); err != nil {
