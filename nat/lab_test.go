@@ -15,7 +15,9 @@ import (
 const labOurPort, labOurAltPort = 3490, 3491
 
 // labServer runs our Server in the lab's WAN node on Server1/Server2.
-func labServer(t *testing.T, lab *netlab.Lab) *Server {
+func labServer(t *testing.T, lab *netlab.Lab) *Server { return labServerTB(t, lab) }
+
+func labServerTB(t testing.TB, lab *netlab.Lab) *Server {
 	t.Helper()
 	ls := func(a netip.Addr, p uint16) net.PacketConn {
 		return lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(a, p))
@@ -32,7 +34,7 @@ func labServer(t *testing.T, lab *netlab.Lab) *Server {
 }
 
 // labDiscover runs DiscoverWith from the lab's client against server.
-func labDiscover(ctx context.Context, t *testing.T, lab *netlab.Lab, server netip.AddrPort, lifetime time.Duration) (*Result, error) {
+func labDiscover(ctx context.Context, t testing.TB, lab *netlab.Lab, server netip.AddrPort, lifetime time.Duration) (*Result, error) {
 	truth := lab.Truth()
 	conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(truth.Client, 0))
 	return DiscoverWith(ctx, conn, DiscoverConfig{
