@@ -437,14 +437,17 @@ func (m *Mapper) Mappings() []Mapping {
 func (m *Mapper) ExternalAddr(ctx context.Context) (netip.Addr, Protocol, error) {
 	r, err := m.ensureProbe(ctx)
 	if !r.External.IsValid() {
-		if m.cachedProbe().External.IsValid() {
-			r = m.cachedProbe()
-		} else {
-			if err == nil {
-				err = ErrNoPortMapper
-			}
-			return netip.Addr{}, ProtoNone, fmt.Errorf("external address: %w", err)
+		r = m.cachedProbe()
+	}
+	if !r.External.IsValid() {
+		// A PCP ANNOUNCE carries no address: wait for every protocol.
+		r, err = m.probe(ctx, false)
+	}
+	if !r.External.IsValid() {
+		if err == nil {
+			err = ErrNoPortMapper
 		}
+		return netip.Addr{}, ProtoNone, fmt.Errorf("external address: %w", err)
 	}
 	return r.External, r.ExternalFrom, nil
 }
