@@ -89,6 +89,9 @@ func ParseURI(b []byte, s Span) (URI, error) {
 	if i < he && b[i] != ';' {
 		return u, perr(i, "URI", ErrMalformed)
 	}
+	if !validParams(b, i, he) {
+		return u, perr(i, "URI parameters", ErrMalformed)
+	}
 	u.Params = Span{i, he}
 	return u, nil
 }
@@ -161,9 +164,8 @@ func ParseNameAddr(b []byte, s Span) (NameAddr, error) {
 	if na.URI.Len() == 0 {
 		return na, perr(na.URI.Start, "name-addr URI", ErrMalformed)
 	}
-	ps := skipLWS(b, na.Params.Start, s.End)
-	if ps < s.End && b[ps] != ';' {
-		return na, perr(ps, "header parameters", ErrMalformed)
+	if !validParams(b, na.Params.Start, s.End) {
+		return na, perr(na.Params.Start, "header parameters", ErrMalformed)
 	}
 	return na, nil
 }

@@ -138,15 +138,15 @@ func nextParam(b []byte, i, end int) (p Param, next int, ok bool) {
 		p.HasValue = true
 		switch {
 		case j < end && b[j] == '"':
-			q := skipQuoted(b, j, end)
-			p.Value = Span{j + 1, q - 1}
-			if q-1 < j+1 {
-				p.Value.End = j + 1
+			q, closed := closeQuote(b, j, end)
+			if !closed {
+				return p, j, false
 			}
+			p.Value = Span{j + 1, q - 1}
 			i = q
 		default:
 			k := j
-			for k < end && (isToken(b[k]) || b[k] == ':' || b[k] == '[' || b[k] == ']') {
+			for k < end && isParamChar(b[k]) {
 				k++
 			}
 			p.Value = Span{j, k}
@@ -172,4 +172,47 @@ func findParam(b []byte, i, end int, name string) (Param, bool) {
 		}
 		i = next
 	}
+}
+
+// isParamChar reports whether c may appear in an unquoted parameter value:
+// token characters plus the URI paramchar extras and IPv6 reference
+// characters (RFC 3261 §25.1).
+func isParamChar(c byte) bool {
+	switch c {
+	case ':', '[', ']', '/', '&', '$':
+		return true
+	}
+	return isToken(c)
+}
+
+// validParams reports whether b[i:end] is a well-formed parameter list
+// (each one ";name" or ";name=value" with a non-empty name).
+func validParams(b []byte, i, end int) bool {
+	for {
+		p, next, ok := nextParam(b, i, end)
+		if !ok {
+			return next >= end
+		}
+		if p.Name.Len() == 0 || (p.HasValue && p.Value.Len() == 0 && (p.Value.Start >= end || b[p.Value.Start-1] != '"')) {
+			return false
+		}
+		i = next
+	}
+}
+
+// closeQuote returns the position after the quoted string starting at the
+// '"' at i and whether it is closed before end.
+func closeQuote(b []byte, i, end int) (int, bool) {
+	i++
+	for i < end {
+		switch b[i] {
+		case '\\':
+			i += 2
+			continue
+		case '"':
+			return i + 1, true
+		}
+		i++
+	}
+	return end, false
 }

@@ -1,0 +1,133 @@
+package sipmsg
+
+import (
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func parseFile(t *testing.T, name string) *Message {
+	t.Helper()
+	b, err := os.ReadFile("testdata/lab/" + name)
+	require.NoError(t, err)
+	m := new(Message)
+	require.NoError(t, m.Parse(b))
+	return m
+}
+
+func TestContactTrackerGolden(t *testing.T) {
+	t.Parallel()
+	local := netip.MustParseAddrPort("192.168.1.10:5070")
+	ct := NewContactTracker(local, UDP)
+	require.Equal(t, local, ct.Advertised())
+	require.False(t, ct.Behind())
+
+	// kamailio's 200 OK as the UA received it behind eim-apdf without ALG
+	u := ct.Observe(parseFile(t, "register-200-noalg-lan.sip"))
+	require.True(t, u.Reregister)
+	require.Equal(t, netip.MustParseAddrPort("203.0.113.1:5070"), u.Public)
+	require.Equal(t, local, u.Previous)
+	require.Equal(t, netip.MustParseAddrPort("203.0.113.1:5070"), ct.Advertised())
+	require.True(t, ct.Behind())
+	require.Equal(t, "<sip:alice@203.0.113.1:5070;ob>", string(ct.AppendContact(nil, "alice", ";ob")))
+	require.Equal(t, "203.0.113.1:5070", string(ct.AppendSentBy(nil)))
+	require.Equal(t, "SIP/2.0/UDP 203.0.113.1:5070;branch=z9hG4bKx1;rport", string(ct.AppendVia(nil, "x1")))
+
+	// the same answer again: nothing to do
+	u = ct.Observe(parseFile(t, "register-200-noalg-lan.sip"))
+	require.False(t, u.Reregister)
+	require.Equal(t, ct.Learned(), u.Public)
+	require.Equal(t, local, ct.Local())
+}
+
+func TestContactTracker(t *testing.T) {
+	t.Parallel()
+	resp := func(via string) *Message {
+		m := new(Message)
+		require.NoError(t, m.Parse([]byte("SIP/2.0 200 OK\r\nVia: "+via+"\r\nContent-Length: 0\r\n\r\n")))
+		return m
+	}
+	local := netip.MustParseAddrPort("[fd00::10]:5060")
+	ct := NewContactTracker(local, TCP)
+	require.False(t, ct.Observe(resp("SIP/2.0/TCP [fd00::10]:5060;branch=z9hG4bK1")).Reregister, "no received: no NAT")
+	u := ct.Observe(resp("SIP/2.0/TCP [fd00::10]:5060;branch=z9hG4bK1;received=2001:db8::7;rport=40001"))
+	require.True(t, u.Reregister)
+	require.Equal(t, netip.MustParseAddrPort("[2001:db8::7]:40001"), ct.Advertised())
+	require.Equal(t, "<sip:bob@[2001:db8::7]:40001;transport=tcp>", string(ct.AppendContact(nil, "bob", "")))
+	// NAT rebinding: a new public port
+	u = ct.Observe(resp("SIP/2.0/TCP [fd00::10]:5060;branch=z9hG4bK2;received=2001:db8::7;rport=40002"))
+	require.True(t, u.Reregister)
+	require.Equal(t, netip.MustParseAddrPort("[2001:db8::7]:40001"), u.Previous)
+	// received without rport value: sent-by port
+	u = ct.Observe(resp("SIP/2.0/TCP [fd00::10]:5060;branch=z9hG4bK3;received=2001:db8::7;rport"))
+	require.Equal(t, netip.MustParseAddrPort("[2001:db8::7]:5060"), u.Public)
+	// a request or garbage says nothing
+	m := new(Message)
+	require.NoError(t, m.Parse([]byte("OPTIONS sip:a@b SIP/2.0\r\n\r\n")))
+	require.False(t, ct.Observe(m).Reregister)
+	require.False(t, ct.Observe(resp("SIP/2.0/TCP host.example.com;branch=z9hG4bK1")).Reregister)
+}
+
+func TestDetectALGGolden(t *testing.T) {
+	t.Parallel()
+	server := netip.MustParseAddrPort("203.0.113.2:5060")
+	tests := []struct {
+		req, resp string
+		want      ALGSign
+	}{
+		// what the UA sent and received on the LAN side
+		{"register-noalg-lan.sip", "register-200-noalg-lan.sip", 0},
+		{"register-alg-lan.sip", "register-200-alg-lan.sip", ALGReceivedPrivate},
+		{"invite-noalg-lan.sip", "invite-404-noalg-lan.sip", 0},
+		{"invite-alg-lan.sip", "invite-404-alg-lan.sip", ALGReceivedPrivate}, // any response with received= shows it
+	}
+	for _, tt := range tests {
+		r, err := DetectALG(parseFile(t, tt.req), parseFile(t, tt.resp), server)
+		require.NoError(t, err)
+		require.Equal(t, tt.want, r.Signs, "%s: %v", tt.req, r.Signs)
+		require.Equal(t, tt.want != 0, r.Tampered())
+	}
+}
+
+func TestDetectALG(t *testing.T) {
+	t.Parallel()
+	reqS := "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK1;rport\r\nFrom: <sip:alice@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@192.168.1.10:5060>\r\nContent-Length: 0\r\n\r\n"
+	server := netip.MustParseAddrPort("203.0.113.2:5060")
+	tests := []struct {
+		name string
+		resp string
+		want ALGSign
+	}{
+		{"clean", "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK1;rport=40000;received=203.0.113.1\r\nFrom: <sip:alice@example.com>;tag=1\r\nTo: <sip:alice@example.com>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@192.168.1.10:5060>;expires=60;received=\"sip:203.0.113.1:40000\"\r\nContent-Length: 0\r\n\r\n", 0},
+		{"via rewritten, not mapped back", "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK1;rport=40000;received=203.0.113.1\r\nFrom: <sip:alice@example.com>;tag=1\r\nCall-ID: c1\r\nContent-Length: 0\r\n\r\n", ALGViaChanged},
+		{"contact stored rewritten", "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK1;rport=40000;received=203.0.113.1\r\nFrom: <sip:alice@example.com>;tag=1\r\nCall-ID: c1\r\nContact: <sip:alice@203.0.113.1:40000>;expires=60\r\nContent-Length: 0\r\n\r\n", ALGContactChanged},
+		{"from and call-id changed", "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK1;rport=40000;received=203.0.113.1\r\nFrom: <sip:alice@203.0.113.1>;tag=1\r\nCall-ID: c2\r\nContent-Length: 0\r\n\r\n", ALGFromChanged | ALGCallIDChanged},
+		{"received private", "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK1;rport=5060;received=192.168.1.10\r\nFrom: <sip:alice@example.com>;tag=1\r\nCall-ID: c1\r\nContent-Length: 0\r\n\r\n", ALGReceivedPrivate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var q, s Message
+			require.NoError(t, q.Parse([]byte(reqS)))
+			require.NoError(t, s.Parse([]byte(tt.resp)))
+			r, err := DetectALG(&q, &s, server)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, r.Signs, r.Signs.String())
+		})
+	}
+	// a private server (same LAN) may see a private source
+	var q, s Message
+	require.NoError(t, q.Parse([]byte(reqS)))
+	require.NoError(t, s.Parse([]byte(tests[4].resp)))
+	r, err := DetectALG(&q, &s, netip.MustParseAddrPort("192.168.1.1:5060"))
+	require.NoError(t, err)
+	require.Zero(t, r.Signs)
+	_, err = DetectALG(&s, &q, server)
+	require.ErrorIs(t, err, ErrNotRequest)
+	_, err = DetectALG(&q, &q, server)
+	require.ErrorIs(t, err, ErrNotResponse)
+	require.Equal(t, "via-changed|received-private", (ALGViaChanged | ALGReceivedPrivate).String())
+	require.Equal(t, "none", ALGSign(0).String())
+}
