@@ -297,7 +297,8 @@ func (w *rewriter) endSection(s *section) {
 
 // insert puts the line text (followed by num unless num < 0) at dst offset
 // pos, with the line ending of the line before it. pos is either the end of
-// dst or the start of a line.
+// dst or the start of a line. After a last line without line ending, that
+// line gets the body's first line ending, and so does the added line.
 func (w *rewriter) insert(pos int, text string, num int) {
 	d := w.dst
 	old := len(d)
@@ -316,9 +317,7 @@ func (w *rewriter) insert(pos int, text string, num int) {
 	if num >= 0 {
 		d = strconv.AppendUint(d, uint64(num), 10)
 	}
-	if !lead {
-		d = append(d, eol...)
-	}
+	d = append(d, eol...) // an added line always ends, so a parser that needs one is happy
 	if pos < old { // rotate the new bytes d[old:] down to pos
 		reverse(d[pos:old])
 		reverse(d[old:])

@@ -27,35 +27,44 @@ func nextLine(b []byte, i int) line {
 // span is a byte range [s, e) relative to the start of a line's value.
 type span struct{ s, e int }
 
-// splitFields splits v at runs of spaces into at most len(out) fields; the
-// last field takes the rest of v. It returns the number of fields.
+// splitFields splits v into at most len(out) fields separated by runs of
+// spaces or tabs, as pion/sdp's lexer does (so a leading separator makes an
+// empty first field, as in "o= 0 0 IN IP4 ..."). The last field takes the
+// rest of v less trailing blanks. It returns the number of fields.
 func splitFields(v []byte, out []span) int {
 	n := 0
-	i := 0
-	for n < len(out) {
-		for i < len(v) && v[i] == ' ' {
-			i++
-		}
-		if i == len(v) {
-			break
-		}
+	for i := 0; n < len(out); {
 		s := i
 		if n == len(out)-1 {
 			e := len(v)
-			for e > s && v[e-1] == ' ' {
+			for e > s && isBlank(v[e-1]) {
 				e--
 			}
 			out[n] = span{s, e}
 			return n + 1
 		}
-		for i < len(v) && v[i] != ' ' {
+		for i < len(v) && !isBlank(v[i]) {
 			i++
 		}
 		out[n] = span{s, i}
 		n++
+		if i == len(v) {
+			break
+		}
+		for i < len(v) && isBlank(v[i]) {
+			i++
+		}
+		if i == len(v) {
+			break
+		}
 	}
 	return n
 }
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
+
+// hasBlank reports whether b holds a space or tab.
+func hasBlank(b []byte) bool { return bytes.IndexByte(b, ' ') >= 0 || bytes.IndexByte(b, '\t') >= 0 }
 
 // parsePort parses a decimal port 0-65535.
 func parsePort(b []byte) (uint16, bool) {
@@ -103,7 +112,7 @@ func parseAddrField(v []byte, typ, tok span, slash bool) addrField {
 // parseConnValue parses "IN IP4 addr" (the value of c=).
 func parseConnValue(v []byte) (addrField, bool) {
 	var f [3]span
-	if splitFields(v, f[:]) < 3 || bytes.IndexByte(v[f[2].s:f[2].e], ' ') >= 0 {
+	if splitFields(v, f[:]) < 3 || hasBlank(v[f[2].s:f[2].e]) {
 		return addrField{}, false
 	}
 	return parseAddrField(v, f[1], f[2], true), true
@@ -112,7 +121,7 @@ func parseConnValue(v []byte) (addrField, bool) {
 // parseOriginValue parses "user sess-id sess-version IN IP4 addr".
 func parseOriginValue(v []byte) (addrField, bool) {
 	var f [6]span
-	if splitFields(v, f[:]) < 6 || bytes.IndexByte(v[f[5].s:f[5].e], ' ') >= 0 {
+	if splitFields(v, f[:]) < 6 || hasBlank(v[f[5].s:f[5].e]) {
 		return addrField{}, false
 	}
 	return parseAddrField(v, f[4], f[5], false), true
@@ -154,7 +163,7 @@ func parseRTCPValue(v []byte) (rtcpValue, bool) {
 		return rtcpValue{}, false
 	}
 	if n == 4 {
-		if bytes.IndexByte(v[f[3].s:f[3].e], ' ') >= 0 {
+		if hasBlank(v[f[3].s:f[3].e]) {
 			return rtcpValue{}, false
 		}
 		r.hasAddr = true

@@ -1,0 +1,203 @@
+package sdp
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	psdp "github.com/pion/sdp/v3"
+)
+
+// fuzzOptions derives rewrite options from one fuzzed byte.
+func fuzzOptions(sel uint8, port uint16) *Options {
+	o := &Options{Public: labPublic}
+	if sel&1 != 0 {
+		o.Public = v6Public
+	}
+	o.Origin = sel&2 != 0
+	o.All = sel&4 != 0
+	o.AllowICE = sel&8 != 0
+	if sel&16 != 0 {
+		o.Marker = "a=nortpproxy:yes"
+	}
+	if sel&32 != 0 {
+		o.Ports = map[uint16]uint16{port: port + 1000, port + 1: port + 5, 4000: 4002, 4001: 9}
+	}
+	return o
+}
+
+// FuzzAppendRewrite checks the byte path on arbitrary input: no panic; on
+// success the caller's prefix is kept, the output is a fixed point, every
+// line it does not own (o=, c=, m=, a=rtcp, the marker) is copied as
+// received; for input pion/sdp parses, pion parses the output too and the
+// structured path gives the same description and Result.
+func FuzzAppendRewrite(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.sdp"))
+	for _, fn := range files {
+		b, err := os.ReadFile(fn)
+		if err != nil {
+			continue
+		}
+		f.Add(b, uint8(0x3f), uint16(10008))
+		// The same body in pion's own form, so the fuzzer starts from
+		// inputs where the two doors must agree byte for byte.
+		var sd psdp.SessionDescription
+		if sd.Unmarshal(b) == nil {
+			if m, err := sd.Marshal(); err == nil {
+				f.Add(m, uint8(0x2e), uint16(16384))
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte, sel uint8, port uint16) {
+		opts := fuzzOptions(sel, port)
+		prefix := []byte("pre")
+		out, res, err := AppendRewrite(append([]byte(nil), prefix...), in, opts)
+		if err != nil {
+			if !bytes.Equal(out, prefix) {
+				t.Fatalf("dst changed on error %v", err)
+			}
+			return
+		}
+		if !bytes.HasPrefix(out, prefix) {
+			t.Fatal("prefix lost")
+		}
+		out = out[len(prefix):]
+		if res.Changed() == bytes.Equal(in, out) && res.Edits > 0 {
+			t.Fatalf("Edits=%d but output equal=%v", res.Edits, bytes.Equal(in, out))
+		}
+		again, res2, err := AppendRewrite(nil, out, opts)
+		if err != nil || !bytes.Equal(again, out) || res2.Edits != 0 {
+			t.Fatalf("not idempotent: err=%v edits=%d\nout:   %q\nagain: %q", err, res2.Edits, out, again)
+		}
+		if a, b := otherLines(in, opts.Marker), otherLines(out, opts.Marker); !bytes.Equal(a, b) {
+			t.Fatalf("bytes outside rewritten lines changed:\n%q\n%q", a, b)
+		}
+
+		// Valid input: pion parses it and it has RFC 8866's shape (pion
+		// also accepts bodies cut short, or ending in a stray byte, at EOF).
+		var sd psdp.SessionDescription
+		if sd.Unmarshal(in) != nil || !rfcShape(in) {
+			return
+		}
+		var fromBytes psdp.SessionDescription
+		if err := fromBytes.Unmarshal(out); err != nil {
+			t.Fatalf("pion parses input but not output: %v\nin:  %q\nout: %q", err, in, out)
+		}
+		// Where pion's round trip is byte-exact (the input is in pion's own
+		// form), the structured door must give the byte door's output
+		// byte for byte, and the same Result.
+		if m0, err := sd.Marshal(); err != nil || !bytes.Equal(m0, in) {
+			return
+		}
+		sres, err := RewriteSession(&sd, opts)
+		if err != nil {
+			t.Fatalf("structured path: %v", err)
+		}
+		m, err := sd.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(m, out) {
+			t.Fatalf("doors differ:\nbytes:  %q\nstruct: %q", out, m)
+		}
+		if withoutLines(res) != sres {
+			t.Fatalf("results differ:\nbytes:  %v\nstruct: %v", res, sres)
+		}
+	})
+}
+
+// rfcShape reports whether b has v=, o=, s= and t= lines, every line is
+// <letter>=<value> and the last line ends.
+func rfcShape(b []byte) bool {
+	var seen [4]bool
+	if !bytes.HasSuffix(b, []byte("\n")) {
+		return false
+	}
+	for i := 0; i < len(b); {
+		ln := nextLine(b, i)
+		i = ln.next
+		k := kind(b[ln.start:ln.end])
+		if k < 'a' || k > 'z' {
+			return false
+		}
+		switch k {
+		case 'v':
+			seen[0] = true
+		case 'o':
+			seen[1] = true
+		case 's':
+			seen[2] = true
+		case 't':
+			seen[3] = true
+		}
+	}
+	return seen == [4]bool{true, true, true, true}
+}
+
+// otherLines returns the lines of b (with their endings) that the rewrite
+// does not own, concatenated.
+func otherLines(b []byte, marker string) []byte {
+	var out []byte
+	for i := 0; i < len(b); {
+		ln := nextLine(b, i)
+		i = ln.next
+		l := b[ln.start:ln.end]
+		switch k := kind(l); {
+		case k == 'o' || k == 'c' || k == 'm':
+			continue
+		case k == 'a' && bytes.Equal(attrKey(l[2:]), keyRTCP):
+			continue
+		case marker != "" && string(l) == marker:
+			continue
+		}
+		out = append(out, b[ln.start:ln.next]...)
+	}
+	// A line added after a last line without ending gives that line one.
+	return bytes.TrimRight(out, "\r\n")
+}
+
+func TestFuzzOptionsValid(t *testing.T) {
+	t.Parallel()
+	for sel := 0; sel < 64; sel++ {
+		if _, err := fuzzOptions(uint8(sel), 1).check(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// FuzzAppendRewriteSIP checks the SIP helper: no panic, dst kept on error,
+// and on success a Content-Length header, if any, counts the body that
+// follows the blank line.
+func FuzzAppendRewriteSIP(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "sip", "*.sip"))
+	for _, fn := range files {
+		if b, err := os.ReadFile(fn); err == nil {
+			f.Add(b, uint8(0x3f))
+		}
+	}
+	f.Fuzz(func(t *testing.T, msg []byte, sel uint8) {
+		opts := fuzzOptions(sel, 6000)
+		out, res, err := AppendRewriteSIP([]byte("pre"), msg, opts)
+		if err != nil {
+			if string(out) != "pre" {
+				t.Fatalf("dst changed on error %v", err)
+			}
+			return
+		}
+		out = out[3:]
+		if !res.Changed() {
+			if !bytes.Equal(out, msg) {
+				t.Fatal("unchanged result but different bytes")
+			}
+			return
+		}
+		if _, err := scanSIPHeaders(out); err != nil {
+			t.Fatalf("output headers unreadable: %v", err)
+		}
+		again, res2, err := AppendRewriteSIP(nil, out, opts)
+		if err != nil || res2.Changed() || !bytes.Equal(again, out) {
+			t.Fatalf("not idempotent: %v", err)
+		}
+	})
+}
