@@ -318,7 +318,7 @@ func (w *rewriter) insert(pos int, text string, num int) {
 		d = strconv.AppendUint(d, uint64(num), 10)
 	}
 	d = append(d, eol...) // an added line always ends, so a parser that needs one is happy
-	if pos < old { // rotate the new bytes d[old:] down to pos
+	if pos < old {        // rotate the new bytes d[old:] down to pos
 		reverse(d[pos:old])
 		reverse(d[old:])
 		reverse(d[pos:])
