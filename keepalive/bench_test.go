@@ -110,6 +110,7 @@ func benchAfterFunc(b *testing.B) {
 			if stop.Load() {
 				return
 			}
+			c.misses++ // the state a natping keeps: unanswered pings
 			send(c.addr)
 			c.t.Reset(interval)
 		})
