@@ -60,4 +60,3 @@ func (k *Keeper) pong() {
 		_ = k.cfg.Send(crlfPong)
 	}
 }
-
