@@ -128,7 +128,7 @@ func TestUPnPHostileGateways(t *testing.T) {
 			case <-stall:
 			case <-r.Context().Done():
 			}
-		}, wantErr: "deadline exceeded"},
+		}, wantErr: "deadline exceeded|Timeout"},
 		{name: "not XML", desc: func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, "<root><device><deviceType>x</root>")
 		}, wantErr: "malformed"},
@@ -151,7 +151,7 @@ func TestUPnPHostileGateways(t *testing.T) {
 			require.Less(t, time.Since(start), 3*time.Second, "bounded in time")
 			require.ErrorIs(t, err, ErrNoPortMapper)
 			require.False(t, pr.UPnP)
-			require.Contains(t, pr.UPnPErr, tc.wantErr)
+			require.Regexp(t, tc.wantErr, pr.UPnPErr)
 		})
 	}
 }

@@ -1,0 +1,87 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/sipnat/sipnat/internal/fakeclock"
+	"github.com/stretchr/testify/require"
+)
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func TestReconcile(t *testing.T) {
+	t.Parallel()
+	local := ap("192.168.1.10:5060")
+	mapping := func(ext string) *Mapping {
+		return &Mapping{Protocol: ProtoPCP, Internal: local, External: ap(ext)}
+	}
+	for _, tc := range []struct {
+		name      string
+		o         Observations
+		contact   string
+		source    Source
+		cgnat     bool
+		double    bool
+		reachable bool
+	}{
+		{"static wins", Observations{Local: local, Static: ap("198.51.100.9:5060"), STUN: ap("203.0.113.1:5060")}, "198.51.100.9:5060", SourceStatic, false, false, true},
+		{"public mapping agrees with STUN", Observations{Local: local, Mapping: mapping("203.0.113.1:5060"), STUN: ap("203.0.113.1:40001")}, "203.0.113.1:5060", SourceMapping, false, false, true},
+		{"public mapping alone", Observations{Local: local, Mapping: mapping("203.0.113.1:5060")}, "203.0.113.1:5060", SourceMapping, false, false, true},
+		{"CGNAT: gateway 100.64, STUN public", Observations{Local: local, Mapping: mapping("100.64.0.2:5060"), STUN: ap("203.0.113.1:5060")}, "203.0.113.1:5060", SourceSTUN, true, false, false},
+		{"CGNAT without a mapping", Observations{Local: local, Gateway: netip.MustParseAddr("100.64.0.2"), STUN: ap("203.0.113.1:6000")}, "203.0.113.1:6000", SourceSTUN, true, false, false},
+		{"double NAT: gateway private", Observations{Local: local, Mapping: mapping("10.0.0.2:5060"), STUN: ap("203.0.113.1:5060")}, "203.0.113.1:5060", SourceSTUN, false, true, false},
+		{"gateway public but STUN differs", Observations{Local: local, Mapping: mapping("198.51.100.1:5060"), STUN: ap("203.0.113.1:5060")}, "203.0.113.1:5060", SourceSTUN, false, true, false},
+		{"CGNAT, no STUN", Observations{Local: local, Mapping: mapping("100.64.0.2:5060")}, "100.64.0.2:5060", SourceMapping, true, false, false},
+		{"STUN only", Observations{Local: local, STUN: ap("203.0.113.1:7000")}, "203.0.113.1:7000", SourceSTUN, false, false, false},
+		{"public local, no NAT", Observations{Local: ap("203.0.113.130:5060"), STUN: ap("203.0.113.130:5060")}, "203.0.113.130:5060", SourceLocal, false, false, true},
+		{"nothing", Observations{Local: local}, "192.168.1.10:5060", SourceLocal, false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Reconcile(tc.o)
+			require.Equal(t, tc.contact, c.Contact.String(), c.Reason)
+			require.Equal(t, tc.source, c.Source, c.Reason)
+			require.Equal(t, tc.cgnat, c.CGNAT, c.Reason)
+			require.Equal(t, tc.double, c.DoubleNAT, c.Reason)
+			require.Equal(t, tc.reachable, c.Reachable, c.Reason)
+			require.NotEmpty(t, c.Reason)
+		})
+	}
+}
+
+type fakeBinder struct {
+	answers map[netip.AddrPort]netip.AddrPort
+}
+
+func (f fakeBinder) Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error) {
+	if a, ok := f.answers[server]; ok {
+		return a, nil
+	}
+	return netip.AddrPort{}, errors.New("timeout")
+}
+
+func TestChooserChoose(t *testing.T) {
+	t.Parallel()
+	clock := fakeclock.New(t0)
+	g := newFakeGW(t, clock, true, true)
+	g.set(func(g *fakeGW) { g.external = netip.MustParseAddr("100.64.0.2") })
+	cfg := testConfig(clock, g, nil, nil)
+	cfg.Protocols = []Protocol{ProtoPCP, ProtoNATPMP}
+	m := NewMapper(cfg)
+	t.Cleanup(func() { m.Close() })
+	ch := Chooser{
+		Mapper:      m,
+		STUN:        fakeBinder{answers: map[netip.AddrPort]netip.AddrPort{ap("198.51.100.2:3478"): ap("203.0.113.1:5060")}},
+		STUNServers: []netip.AddrPort{ap("198.51.100.1:3478"), ap("198.51.100.2:3478")},
+		Local:       ap("127.0.0.1:5060"),
+	}
+	c, err := ch.Choose(context.Background())
+	require.NoError(t, err)
+	require.True(t, c.CGNAT, c.Reason)
+	require.Equal(t, "203.0.113.1:5060", c.Contact.String())
+	require.Equal(t, netip.MustParseAddr("100.64.0.2"), c.Observations.Gateway)
+	require.Contains(t, c.Reason, "carrier-grade NAT")
+	require.Empty(t, c.Observations.Errors)
+}
