@@ -156,21 +156,30 @@ func (s *Server) Stats() ServerStats {
 }
 
 // Serve reads all the server's sockets until Close and answers requests. It
-// returns nil after Close, or the first read error that is not a timeout.
+// returns nil after Close (also when Close came first), or the first read
+// error that is not a timeout. Call it once.
 func (s *Server) Serve() error {
 	s.mu.Lock()
-	if s.closed || s.serving {
+	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return nil
+	}
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("nat: server already serving")
 	}
 	s.serving = true
+	for _, c := range s.conns {
+		if c != nil {
+			s.wg.Add(1) // under s.mu, so never concurrent with Close's Wait
+		}
+	}
 	s.mu.Unlock()
 	errs := make(chan error, 4)
 	for i, c := range s.conns {
 		if c == nil {
 			continue
 		}
-		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			errs <- s.serveConn(i, c)
