@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/sdp"
+	"github.com/sipnat/sipnat/sipmsg"
+)
+
+// call is the one call the phone handles at a time.
+type call struct {
+	id      string
+	toTag   string
+	ok      []byte // the 200 OK, retransmitted until ACK
+	okTo    netip.AddrPort
+	acked   chan struct{}
+	ackOnce sync.Once
+	remote  netip.AddrPort // where RTP goes: the SDP's address, then the latched source
+	mu      sync.Mutex
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+func (p *Phone) handleRequest(m *sipmsg.Message, from netip.AddrPort) {
+	switch {
+	case m.IsMethod("INVITE"):
+		p.answer(m, from)
+	case m.IsMethod("ACK"):
+		p.mu.Lock()
+		c := p.call
+		p.mu.Unlock()
+		if c != nil && c.id == callID(m) {
+			c.ackOnce.Do(func() { close(c.acked) })
+		}
+	case m.IsMethod("BYE"):
+		p.reply(m, from, 200, "OK", "", nil)
+		p.hangup(callID(m))
+	case m.IsMethod("CANCEL"):
+		p.reply(m, from, 200, "OK", "", nil)
+	default: // OPTIONS pings from the registrar, and anything else
+		p.reply(m, from, 200, "OK", "", nil)
+	}
+}
+
+func callID(m *sipmsg.Message) string {
+	v, _ := m.Get(sipmsg.HdrCallID)
+	return string(v)
+}
+
+// answer accepts an INVITE at once with our SDP and starts the media.
+func (p *Phone) answer(m *sipmsg.Message, from netip.AddrPort) {
+	id := callID(m)
+	p.mu.Lock()
+	c := p.call
+	if c != nil && c.id != id {
+		p.mu.Unlock()
+		p.reply(m, from, 486, "Busy Here", "", nil)
+		return
+	}
+	media := p.rtpLocal
+	if p.strategy != nil {
+		media = p.strategy.Media
+	}
+	contact := p.contact
+	p.mu.Unlock()
+	if c != nil { // a retransmitted INVITE or a re-INVITE: same answer
+		p.reply(m, from, 200, "OK", c.toTag, p.offer(media))
+		return
+	}
+	remote, err := remoteMedia(m.Body())
+	if err != nil {
+		p.printf("incoming call %s: %v", id, err)
+		p.reply(m, from, 488, "Not Acceptable Here", "", nil)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c = &call{id: id, toTag: randHex(4), okTo: from, acked: make(chan struct{}), remote: remote, stop: cancel, done: make(chan struct{})}
+	c.ok = p.reply(m, from, 200, "OK", c.toTag, p.offer(media))
+	p.mu.Lock()
+	p.call = c
+	p.stats.Calls++
+	p.mu.Unlock()
+	p.printf("incoming call %s answered; contact %s, our media %s, theirs %s", id, contact, media, remote)
+	go p.retransmitOK(ctx, c)
+	go p.sendRTP(ctx, c)
+}
+
+// retransmitOK resends the 200 OK until the ACK arrives (RFC 3261 §13.3.1.4).
+func (p *Phone) retransmitOK(ctx context.Context, c *call) {
+	rto := 500 * time.Millisecond
+	for i := 0; i < 7; i++ {
+		t := time.NewTimer(rto)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-c.acked:
+			t.Stop()
+			return
+		case <-t.C:
+			_, _ = p.sip.WriteTo(c.ok, net.UDPAddrFromAddrPort(c.okTo))
+			rto = min(2*rto, 4*time.Second)
+		}
+	}
+}
+
+func (p *Phone) hangup(id string) {
+	p.mu.Lock()
+	c := p.call
+	if c == nil || c.id != id {
+		p.mu.Unlock()
+		return
+	}
+	p.call = nil
+	p.stats.Ended++
+	p.mu.Unlock()
+	c.stop()
+	<-c.done
+	p.printf("call %s ended: RTP in %d, out %d", id, p.rtpIn.Load(), p.rtpOut.Load())
+}
+
+// offer is our SDP: written with the local addresses as any SIP stack
+// would, then rewritten by the sdp package to the public media address.
+func (p *Phone) offer(media netip.AddrPort) []byte {
+	local := p.rtpLocal
+	body := fmt.Sprintf("v=0\r\no=- 4242 4242 IN IP4 %s\r\ns=sipnat softphone\r\nc=IN IP4 %s\r\nt=0 0\r\n"+
+		"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n",
+		local.Addr(), local.Addr(), local.Port())
+	if media == local {
+		return []byte(body)
+	}
+	out, _, err := sdp.AppendRewrite(nil, []byte(body), &sdp.Options{
+		Public: media.Addr(), Ports: map[uint16]uint16{local.Port(): media.Port()}, Origin: true, All: true,
+	})
+	if err != nil {
+		p.log.Debug("sdp rewrite", "err", err)
+		return []byte(body)
+	}
+	return out
+}
+
+// remoteMedia reads the audio address of an SDP offer (c= and m=audio).
+func remoteMedia(body []byte) (netip.AddrPort, error) {
+	var conn netip.Addr
+	var port uint64
+	for _, line := range strings.Split(string(body), "\n") {
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case strings.HasPrefix(line, "c=IN IP4 "), strings.HasPrefix(line, "c=IN IP6 "):
+			if a, err := netip.ParseAddr(strings.Fields(line[9:])[0]); err == nil && (!conn.IsValid() || port == 0) {
+				conn = a
+			}
+		case strings.HasPrefix(line, "m=audio ") && port == 0:
+			f := strings.Fields(line)
+			port, _ = strconv.ParseUint(f[1], 10, 16)
+		}
+	}
+	if !conn.IsValid() || port == 0 {
+		return netip.AddrPort{}, errors.New("no audio stream in the offer")
+	}
+	return netip.AddrPortFrom(conn, uint16(port)), nil
+}
+
+// reply sends a response to request m back to where it came from (RFC 3581:
+// the source address and port), and returns it.
+func (p *Phone) reply(m *sipmsg.Message, to netip.AddrPort, code int, reason, toTag string, body []byte) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", code, reason)
+	for _, v := range headerLines(m, sipmsg.HdrVia, "") {
+		b.WriteString("Via: " + v + "\r\n")
+	}
+	if code >= 200 && code < 300 {
+		for _, v := range headerLines(m, sipmsg.HdrRecordRoute, "") {
+			b.WriteString("Record-Route: " + v + "\r\n")
+		}
+	}
+	f, _ := m.Get(sipmsg.HdrFrom)
+	t, _ := m.Get(sipmsg.HdrTo)
+	cs, _ := m.Get(sipmsg.HdrCSeq)
+	b.WriteString("From: " + string(f) + "\r\n")
+	b.WriteString("To: " + string(t))
+	if toTag != "" && !strings.Contains(string(t), ";tag=") {
+		b.WriteString(";tag=" + toTag)
+	}
+	b.WriteString("\r\nCall-ID: " + callID(m) + "\r\nCSeq: " + string(cs) + "\r\n")
+	if m.IsMethod("INVITE") && code < 300 {
+		p.mu.Lock()
+		contact := p.contact
+		p.mu.Unlock()
+		b.WriteString("Contact: ")
+		b.Write(sipmsg.AppendContactValue(nil, p.cfg.User, contact, sipmsg.UDP, ""))
+		b.WriteString("\r\n")
+	}
+	b.WriteString("User-Agent: sipnat-softphone\r\n")
+	if body != nil {
+		b.WriteString("Content-Type: application/sdp\r\n")
+	}
+	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(body))
+	b.Write(body)
+	out := b.Bytes()
+	_, _ = p.sip.WriteTo(out, net.UDPAddrFromAddrPort(to))
+	return out
+}
+
+// sendRTP sends a 20 ms PCMU packet until the call ends, from the socket it
+// receives on (symmetric RTP, RFC 4961), to the latest latched source.
+func (p *Phone) sendRTP(ctx context.Context, c *call) {
+	defer close(c.done)
+	ssrc := binary.BigEndian.Uint32([]byte(randHex(2)))
+	pkt := make([]byte, 12+160)
+	pkt[0], pkt[1] = 0x80, 0 // V=2, PT 0 (PCMU)
+	for i := 12; i < len(pkt); i++ {
+		pkt[i] = 0xff // μ-law silence
+	}
+	binary.BigEndian.PutUint32(pkt[8:], ssrc)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var seq uint16
+	var ts uint32
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		binary.BigEndian.PutUint16(pkt[2:], seq)
+		binary.BigEndian.PutUint32(pkt[4:], ts)
+		seq++
+		ts += 160
+		c.mu.Lock()
+		to := c.remote
+		c.mu.Unlock()
+		if _, err := p.rtp.WriteTo(pkt, net.UDPAddrFromAddrPort(to)); err == nil {
+			p.rtpOut.Add(1)
+		}
+	}
+}
+
+// readRTP is the RTP socket's read loop: STUN answers go to the STUN
+// client; RTP during a call is counted and its source latched.
+func (p *Phone) readRTP(ctx context.Context) {
+	stopOnDone(ctx, p.rtp)
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := p.rtp.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		b := buf[:n]
+		src := addrPortOf(from)
+		if nat.IsSTUN(b) {
+			p.rtpSTUN.HandlePacket(b, src)
+			continue
+		}
+		if n < 12 || b[0]>>6 != 2 {
+			continue
+		}
+		p.mu.Lock()
+		c := p.call
+		p.mu.Unlock()
+		if c == nil {
+			continue
+		}
+		p.rtpIn.Add(1)
+		c.mu.Lock()
+		c.remote = src
+		c.mu.Unlock()
+	}
+}

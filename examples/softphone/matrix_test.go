@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sipnat/sipnat/internal/netlab"
+	"github.com/stretchr/testify/require"
+)
+
+//go:embed uac.xml
+var uacScenario string
+
+type matrixCase struct {
+	kind             netlab.Kind
+	alg, upnp, cgnat bool
+}
+
+func (c matrixCase) options() string {
+	var o []string
+	if c.alg {
+		o = append(o, "alg")
+	}
+	if c.upnp {
+		o = append(o, "upnp")
+	}
+	if c.cgnat {
+		o = append(o, "cgnat")
+	}
+	if len(o) == 0 {
+		return "-"
+	}
+	return strings.Join(o, "+")
+}
+
+// mediaPossible says whether any mechanism the phone has (STUN with
+// symmetric RTP, a gateway port mapping) can get the caller's audio in: an
+// endpoint-independent mapping, or a port mapping on a gateway that faces
+// the internet itself.
+func (c matrixCase) mediaPossible() bool {
+	switch c.kind {
+	case netlab.None, netlab.EIMEIF, netlab.EIMADF, netlab.EIMAPDF:
+		return true
+	}
+	return c.upnp && !c.cgnat
+}
+
+func matrixCases() []matrixCase {
+	var cs []matrixCase
+	for _, k := range []netlab.Kind{netlab.EIMEIF, netlab.EIMADF, netlab.EIMAPDF, netlab.ADMAPDF, netlab.APDM, netlab.None} {
+		for _, alg := range []bool{false, true} {
+			for _, upnp := range []bool{false, true} {
+				if k == netlab.None && upnp {
+					continue
+				}
+				cs = append(cs, matrixCase{kind: k, alg: alg, upnp: upnp})
+			}
+		}
+	}
+	return append(cs,
+		matrixCase{kind: netlab.EIMAPDF, cgnat: true},
+		matrixCase{kind: netlab.EIMAPDF, cgnat: true, upnp: true},
+		matrixCase{kind: netlab.APDM, cgnat: true, upnp: true},
+	)
+}
+
+type matrixRow struct {
+	c                      matrixCase
+	strategy               string
+	registered, incoming   bool
+	rtpIn, rtpOut          int64
+	predicted, twoWay, alg string
+}
+
+// TestMatrix: for every NAT kind, with and without the kernel SIP ALG, with
+// and without miniupnpd, and behind CGNAT, the softphone registers to
+// kamailio (digest auth) on the WAN side; after idling past the router's
+// 5 s binding timeout, sipp calls it through kamailio; the call is answered,
+// RTP flows both ways for 2.5 s with both sides counting, and sipp hangs up.
+// Two-way media must work wherever a mechanism of the phone allows it, and
+// where none does, the phone must have said so before the call.
+func TestMatrix(t *testing.T) {
+	t.Parallel()
+	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "miniupnpd", "nft")
+	var mu sync.Mutex
+	var rows []matrixRow
+	t.Cleanup(func() {
+		sort.Slice(rows, func(i, j int) bool { return rowKey(rows[i]) < rowKey(rows[j]) })
+		var b strings.Builder
+		b.WriteString("\n| kind | options | strategy | registered | incoming call | RTP in | RTP out | two-way audio (said before the call) | ALG seen |\n|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range rows {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %d | %s (%s) | %s |\n", r.c.kind, r.c.options(), r.strategy,
+				yes(r.registered), yes(r.incoming), r.rtpIn, r.rtpOut, r.twoWay, r.predicted, r.alg)
+		}
+		t.Log(b.String())
+	})
+	for _, c := range matrixCases() {
+		name := string(c.kind) + "/" + c.options()
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			row := runMatrixCase(t, c)
+			mu.Lock()
+			rows = append(rows, row)
+			mu.Unlock()
+		})
+	}
+}
+
+func rowKey(r matrixRow) string {
+	return fmt.Sprintf("%d%s", map[bool]int{false: 0, true: 1}[r.c.cgnat], string(r.c.kind)+r.c.options())
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+var counterRe = regexp.MustCompile(`counter packets (\d+)`)
+
+func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
+	row := matrixRow{c: c, predicted: "?", twoWay: "no", alg: "-"}
+	lab := netlab.New(t, netlab.Config{Kind: c.kind, Timeout: 5 * time.Second, ALG: c.alg, UPnP: c.upnp,
+		CGNAT: c.cgnat, KamailioAuth: true, Coturn: true})
+	client := lab.Truth().Client
+	sip := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 5062))
+	rtp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 40000))
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	phone := NewPhone(sip, rtp, Config{
+		Registrar: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort), User: "alice", Password: netlab.KamailioPassword,
+		STUN:  []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)},
+		Allow: Mechanisms{STUN: true, Mapping: true, Rport: true}, LifetimeMax: 12 * time.Second,
+		Gateway: netlab.RouterLAN, DialContext: lab.DialContext(netlab.LAN), ListenPacket: lab.ListenPacket(netlab.LAN),
+		Out: &out,
+	})
+	done := make(chan error, 1)
+	go func() { done <- phone.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		t.Logf("softphone said:\n%s", out.String())
+	})
+
+	select {
+	case <-phone.Registered():
+		row.registered = true
+	case err := <-done:
+		t.Fatalf("phone stopped before registering: %v", err)
+	case <-time.After(45 * time.Second):
+		t.Fatal("not registered after 45 s")
+	}
+	s := phone.Strategy()
+	row.strategy = s.Name()
+	row.predicted = map[bool]string{true: "works", false: "needs a relay"}[s.TwoWayAudio]
+	if !s.TwoWayAudio {
+		require.Contains(t, strings.Join(s.Notes, " "), "relay", "the phone must say in words why media cannot work")
+	}
+	require.True(t, s.IncomingCalls, "incoming calls are possible on every kind here: %s", s)
+
+	time.Sleep(6 * time.Second) // idle past the router's 5 s binding timeout: only keep-alives keep it
+
+	// count the RTP that reaches the caller, in the caller's own namespace
+	nft := func(args ...string) string {
+		o, err := lab.Command(netlab.WAN, "nft", args...).CombinedOutput()
+		require.NoError(t, err, "nft %v: %s", args, o)
+		return string(o)
+	}
+	nft("add table inet rtpcount")
+	nft("add chain inet rtpcount in { type filter hook input priority 0; policy accept; }")
+	nft("add rule inet rtpcount in ip daddr 198.51.100.2 udp dport 6000 counter")
+	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "uac.xml"), []byte(uacScenario), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "audio.ulaw"), bytes.Repeat([]byte{0xff}, 8000*3), 0o644))
+	sipp := lab.Command(netlab.WAN, "timeout", "30", "sipp", "203.0.113.2:5060", "-sf", "uac.xml", "-s", "alice",
+		"-i", netlab.Peer.String(), "-p", "5080", "-mi", netlab.Peer.String(), "-mp", "6000", "-m", "1",
+		"-nostdin", "-timeout", "25s", "-timeout_error")
+	sippOut, sippErr := sipp.CombinedOutput()
+	st := phone.Stats()
+	row.incoming = sippErr == nil && st.Calls >= 1 && st.Ended >= 1
+	row.rtpIn = st.RTPIn
+	if m := counterRe.FindStringSubmatch(nft("list chain inet rtpcount in")); m != nil {
+		row.rtpOut, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if st.ALG != "" {
+		row.alg = st.ALG
+	}
+	twoWay := row.rtpIn >= 50 && row.rtpOut >= 50 // 2.5 s of 20 ms packets is 125
+	row.twoWay = yes(twoWay)
+
+	require.True(t, row.incoming, "incoming call: sipp %v, phone %+v\n%s", sippErr, st, tail(string(sippOut)))
+	require.Equal(t, c.mediaPossible(), s.TwoWayAudio, "the phone's prediction of two-way audio")
+	require.Equal(t, c.mediaPossible(), twoWay, "two-way audio: RTP in %d, out %d", row.rtpIn, row.rtpOut)
+	return row
+}
+
+func tail(s string) string {
+	if len(s) > 3000 {
+		return s[len(s)-3000:]
+	}
+	return s
+}
+
+// syncBuffer is a bytes.Buffer safe for the phone's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sipnat/sipnat/sipmsg"
+)
+
+// transact sends a request built by build (given its branch) to the
+// registrar, retransmitting on UDP (RFC 3261 timer E: T1 doubling to T2),
+// and returns the final response.
+func (p *Phone) transact(ctx context.Context, build func(branch string) []byte) ([]byte, []byte, error) {
+	branch := "z9hG4bK-" + randHex(8)
+	ch := make(chan []byte, 1)
+	p.mu.Lock()
+	p.txs[branch] = ch
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.txs, branch)
+		p.mu.Unlock()
+	}()
+	req := build(branch)
+	ctx, cancel := context.WithTimeout(ctx, 32*500*time.Millisecond) // timer F
+	defer cancel()
+	rto := 500 * time.Millisecond
+	for {
+		if _, err := p.sip.WriteTo(req, net.UDPAddrFromAddrPort(p.cfg.Registrar)); err != nil {
+			return req, nil, err
+		}
+		t := time.NewTimer(rto)
+		select {
+		case resp := <-ch:
+			t.Stop()
+			return req, resp, nil
+		case <-ctx.Done():
+			t.Stop()
+			return req, nil, fmt.Errorf("no answer from %s: %w", p.cfg.Registrar, ctx.Err())
+		case <-t.C:
+			rto = min(2*rto, 4*time.Second)
+		}
+	}
+}
+
+// register sends REGISTER (expires 0 unregisters), answering one digest
+// challenge, and checks the answer for a SIP ALG and for the public address.
+func (p *Phone) register(ctx context.Context, expires time.Duration) error {
+	var auth string
+	for attempt := 0; attempt < 2; attempt++ {
+		p.mu.Lock()
+		p.cseq++
+		cseq, contact := p.cseq, p.contact
+		p.mu.Unlock()
+		reqURI := "sip:" + p.cfg.Domain
+		req, raw, err := p.transact(ctx, func(branch string) []byte {
+			return p.buildRegister(reqURI, branch, cseq, contact, expires, auth)
+		})
+		if err != nil {
+			return err
+		}
+		var resp, sent sipmsg.Message
+		if err := resp.Parse(raw); err != nil {
+			return fmt.Errorf("answer: %w", err)
+		}
+		code := resp.StatusCode()
+		switch {
+		case code == 401 || code == 407:
+			hdr := "WWW-Authenticate"
+			if code == 407 {
+				hdr = "Proxy-Authenticate"
+			}
+			v, ok := resp.GetName(hdr)
+			if !ok || p.cfg.Password == "" || auth != "" {
+				return fmt.Errorf("registrar says %d %s", code, resp.Reason())
+			}
+			ch, err := parseChallenge(string(v))
+			if err != nil {
+				return err
+			}
+			name := "Authorization"
+			if code == 407 {
+				name = "Proxy-Authorization"
+			}
+			auth = name + ": " + ch.authorization(p.cfg.User, p.cfg.Password, "REGISTER", reqURI, 1)
+			continue
+		case code >= 300:
+			return fmt.Errorf("registrar says %d %s", code, resp.Reason())
+		}
+		if expires == 0 {
+			p.printf("unregistered")
+			return nil
+		}
+		if err := sent.Parse(req); err == nil {
+			if rep, err := sipmsg.DetectALG(&sent, &resp, p.cfg.Registrar); err == nil && rep.Tampered() {
+				p.mu.Lock()
+				p.stats.ALG = rep.Signs.String()
+				p.mu.Unlock()
+				p.printf("WARNING: a SIP ALG on the path rewrote the REGISTER (%s); turn it off in the router", rep.Signs)
+			}
+		}
+		pub, _ := resp.PublicAddr()
+		p.mu.Lock()
+		p.stats.Registered = true
+		p.stats.Registers++
+		p.mu.Unlock()
+		p.printf("registered %s with Contact %s (the registrar sees us at %s)", p.aor(), contact, pub)
+		p.regOnce.Do(func() { close(p.regDone) })
+		p.learn(&resp, "the REGISTER answer")
+		return nil
+	}
+	return errors.New("registrar keeps challenging")
+}
+
+func (p *Phone) buildRegister(reqURI, branch string, cseq uint32, contact netip.AddrPort, expires time.Duration, auth string) []byte {
+	var b []byte
+	b = append(b, "REGISTER "+reqURI+" SIP/2.0\r\n"...)
+	b = append(b, "Via: SIP/2.0/UDP "+contact.String()+";branch="+branch+";rport\r\n"...)
+	b = append(b, "Max-Forwards: 70\r\n"...)
+	b = append(b, "From: <"+p.aor()+">;tag="+p.regTag+"\r\n"...)
+	b = append(b, "To: <"+p.aor()+">\r\n"...)
+	b = append(b, "Call-ID: "+p.regCallID+"\r\n"...)
+	b = append(b, "CSeq: "+strconv.FormatUint(uint64(cseq), 10)+" REGISTER\r\n"...)
+	b = append(b, "Contact: "...)
+	b = sipmsg.AppendContactValue(b, p.cfg.User, contact, sipmsg.UDP, "")
+	b = append(b, "\r\nExpires: "+strconv.Itoa(int(expires/time.Second))+"\r\n"...)
+	if auth != "" {
+		b = append(b, auth+"\r\n"...)
+	}
+	b = append(b, "User-Agent: sipnat-softphone\r\nContent-Length: 0\r\n\r\n"...)
+	return b
+}
+
+// headerValues returns every value line of a header by name, in order.
+func headerLines(m *sipmsg.Message, kind sipmsg.HeaderKind, name string) []string {
+	var out []string
+	for i := 0; i < m.NumHeaders(); i++ {
+		if (kind != sipmsg.HdrOther && m.HeaderKind(i) == kind) ||
+			(kind == sipmsg.HdrOther && strings.EqualFold(string(m.HeaderName(i)), name)) {
+			out = append(out, string(m.HeaderValue(i)))
+		}
+	}
+	return out
+}
