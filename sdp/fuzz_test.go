@@ -2,8 +2,10 @@ package sdp
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	psdp "github.com/pion/sdp/v3"
@@ -53,6 +55,13 @@ func FuzzAppendRewrite(f *testing.F) {
 		opts := fuzzOptions(sel, port)
 		prefix := []byte("pre")
 		out, res, err := AppendRewrite(append([]byte(nil), prefix...), in, opts)
+		chk, cerr := Check(in)
+		if (cerr == nil) != (err == nil || errors.Is(err, ErrBadOptions)) {
+			t.Fatalf("Check error %v, AppendRewrite error %v", cerr, err)
+		}
+		if err == nil && !slices.Equal(chk.Findings(), res.Findings()) {
+			t.Fatalf("Check and AppendRewrite disagree:\n%v\n%v", chk, res)
+		}
 		if err != nil {
 			if !bytes.Equal(out, prefix) {
 				t.Fatalf("dst changed on error %v", err)

@@ -35,22 +35,30 @@ func AppendRewrite(dst, body []byte, opts *Options) ([]byte, Result, error) {
 	if err != nil {
 		return dst, Result{}, err
 	}
-	res, err := scan(body)
-	if err != nil {
-		return dst, res, err
-	}
-	if res.Tests&ICE != 0 && !opts.AllowICE {
-		res.SkippedICE = true
-		return append(dst, body...), res, nil
+	if err := checkBody(body); err != nil {
+		return dst, Result{}, err
 	}
 	w := rewriter{dst: dst, body: body, opts: opts, pub: pub, base: len(dst)}
-	w.run()
-	res.Edits = w.edits
-	return w.dst, res, nil
+	if err := w.run(); err != nil {
+		return dst, w.res, err
+	}
+	w.res.Edits = w.edits
+	return w.dst, w.res, nil
 }
 
-// rewriter is the second pass of AppendRewrite. It copies body to dst
-// lazily: body[copied:] is what is not yet written.
+// checkBody applies the checks every body gets before it is read.
+func checkBody(body []byte) error {
+	if len(body) > MaxBodySize {
+		return ErrTooLarge
+	}
+	if len(body) < 2 || body[0] != 'v' || body[1] != '=' {
+		return &SyntaxError{Line: 1, Field: "v=", Reason: "body does not start with v="}
+	}
+	return nil
+}
+
+// rewriter runs the NAT tests and the rewrite in one pass over the body. It
+// copies body to dst lazily: body[copied:] is what is not yet written.
 type rewriter struct {
 	dst    []byte
 	body   []byte
@@ -60,6 +68,11 @@ type rewriter struct {
 	copied int
 	edits  int
 	eol    []byte // the body's first line ending, for a line added after a last line without one
+	res    Result
+	// dry is set once the body turns out to carry ICE without
+	// Options.AllowICE: from then on nothing is written, the tests go on,
+	// and the body is copied unchanged at the end.
+	dry bool
 }
 
 var (
@@ -78,71 +91,124 @@ func want(ip netip.Addr, pub netip.Addr, all bool) bool {
 // section is what the rewrite needs to know of one m= section before it
 // writes the section's first line.
 type section struct {
-	end     int    // body offset where the section ends
 	port    uint16 // m= port
 	active  bool   // its connection address is rewritten, so its ports are mapped
 	hasRTCP bool   // has a=rtcp
 	rtcpMux bool   // has a=rtcp-mux
 }
 
-func (w *rewriter) run() {
+func (w *rewriter) run() error {
 	b := w.body
 	first := nextLine(b, 0)
 	w.eol = b[first.end:first.next]
 	if len(w.eol) == 0 {
 		w.eol = crlf
 	}
-	sessionActive := false
-	markerAt := -1 // dst offset where the session section ends
-	markerSeen := false
-	var sec section
-	inMedia := false
-	for i := 0; i < len(b); i = nextLine(b, i).next {
+	var (
+		sessionActive bool
+		markerAt      = -1 // dst offset where the session section ends
+		markerSeen    bool
+		sec           section
+		media         = -1
+		ice           bool
+		lineNo        int
+	)
+	for i := 0; i < len(b); {
 		ln := nextLine(b, i)
+		i = ln.next
+		lineNo++
 		l := b[ln.start:ln.end]
 		k := kind(l)
-		if k == 'm' {
-			if inMedia {
-				w.endSection(&sec)
+		if k == 0 {
+			continue
+		}
+		v, off := l[2:], ln.start+2
+		switch k {
+		case 'm':
+			sp, port, ok := parseMediaPort(v)
+			if !ok {
+				return &SyntaxError{Line: lineNo, Field: "m=", Reason: "want <media> <port> <proto> <fmt>"}
+			}
+			if media >= 0 {
+				w.endSection(&sec, ln.start)
 			} else {
 				w.flush(ln.start)
 				markerAt = len(w.dst)
 			}
-			inMedia = true
-			sec = w.lookAhead(ln, sessionActive)
-			w.rewriteMediaPort(ln, &sec)
-			continue
-		}
-		switch {
-		case !inMedia && k == 'o' && w.opts.Origin:
-			a, _ := parseOriginValue(l[2:])
-			if w.rewriteAddr(ln.start+2, a) {
+			media++
+			sec = w.lookAhead(ln, port, sessionActive)
+			if sec.active && w.opts.Ports != nil {
+				if q, ok := w.mapPort(port); ok {
+					w.writePort(off, sp, q)
+					w.edits++
+				}
+			}
+		case 'o':
+			a, ok := parseOriginValue(v)
+			if !ok || media >= 0 || !a.isIP {
+				break
+			}
+			if nat.IsPrivate(a.ip) {
+				w.res.add(Finding{Test: PrivateOrigin, Media: -1, Line: lineNo, Addr: a.ip})
+			}
+			if w.opts.Origin && w.rewriteAddr(off, a) {
 				w.edits++
 			}
-		case !inMedia && k == 'c':
-			a, _ := parseConnValue(l[2:])
-			if w.rewriteAddr(ln.start+2, a) {
-				w.edits++
-				sessionActive = true
+		case 'c':
+			a, ok := parseConnValue(v)
+			if !ok || !a.isIP {
+				break
 			}
-		case !inMedia && k == 'a':
-			if w.opts.Marker != "" && string(l) == w.opts.Marker {
+			if nat.IsPrivate(a.ip) {
+				t := PrivateSessionConn
+				if media >= 0 {
+					t = PrivateMediaConn
+				}
+				w.res.add(Finding{Test: t, Media: media, Line: lineNo, Addr: a.ip})
+			}
+			if (media < 0 || sec.port != 0) && w.rewriteAddr(off, a) {
+				w.edits++
+				sessionActive = sessionActive || media < 0
+			}
+		case 'a':
+			key := attrKey(v)
+			switch {
+			case bytes.Equal(key, keyRTCPMux):
+				sec.rtcpMux = true
+			case bytes.Equal(key, keyRTCP):
+				sec.hasRTCP = true
+				if len(key) == len(v) {
+					break
+				}
+				rv, ok := parseRTCPValue(v[len(key)+1:])
+				if !ok {
+					break
+				}
+				if rv.hasAddr && rv.addr.isIP && nat.IsPrivate(rv.addr.ip) {
+					w.res.add(Finding{Test: PrivateRTCP, Media: media, Line: lineNo, Addr: rv.addr.ip})
+				}
+				if media >= 0 && sec.port != 0 {
+					w.rewriteRTCP(off+len(key)+1, rv, &sec)
+				}
+			case !ice && (bytes.Equal(key, keyCand) || bytes.Equal(key, keyICEUfrag)):
+				ice = true
+				w.res.add(Finding{Test: ICE, Media: media, Line: lineNo})
+				if !w.opts.AllowICE {
+					w.dry = true
+				}
+			case media < 0 && w.opts.Marker != "" && string(l) == w.opts.Marker:
 				markerSeen = true
-			}
-		case inMedia && sec.port != 0 && k == 'c':
-			a, _ := parseConnValue(l[2:])
-			if w.rewriteAddr(ln.start+2, a) {
-				w.edits++
-			}
-		case inMedia && sec.port != 0 && k == 'a':
-			v := l[2:]
-			if key := attrKey(v); bytes.Equal(key, keyRTCP) && len(key) < len(v) {
-				w.rewriteRTCP(ln.start+2+len(key)+1, v[len(key)+1:], &sec)
 			}
 		}
 	}
-	if inMedia {
-		w.endSection(&sec)
+	if w.dry {
+		w.res.SkippedICE = true
+		w.edits = 0
+		w.dst = append(w.dst[:w.base], b...)
+		return nil
+	}
+	if media >= 0 {
+		w.endSection(&sec, len(b))
 	}
 	w.flush(len(b))
 	if markerAt < 0 {
@@ -152,41 +218,35 @@ func (w *rewriter) run() {
 		w.insert(markerAt, w.opts.Marker, -1)
 		w.edits++
 	}
+	return nil
 }
 
 // flush copies the body up to offset to.
 func (w *rewriter) flush(to int) {
-	if to > w.copied {
+	if to > w.copied && !w.dry {
 		w.dst = append(w.dst, w.body[w.copied:to]...)
 		w.copied = to
 	}
 }
 
-// lookAhead reads the m= section that starts with line m.
-func (w *rewriter) lookAhead(m line, sessionActive bool) section {
+// lookAhead reads the lines between an m= line and the stream's first a=
+// line (RFC 8866 order: i=, c=, b=, k=), and says whether a c= there will
+// be rewritten, which decides whether the stream's ports are mapped.
+func (w *rewriter) lookAhead(m line, port uint16, sessionActive bool) section {
 	b := w.body
-	_, port, _ := parseMediaPort(b[m.start+2 : m.end])
-	s := section{end: len(b), port: port}
+	s := section{port: port}
 	hasConn, connActive := false, false
 	for i := m.next; i < len(b); {
 		ln := nextLine(b, i)
 		l := b[ln.start:ln.end]
-		switch kind(l) {
-		case 'm':
-			s.end = ln.start
-			i = len(b)
-			continue
-		case 'c':
+		k := kind(l)
+		if k == 'a' || k == 'm' {
+			break
+		}
+		if k == 'c' {
 			hasConn = true
 			if a, _ := parseConnValue(l[2:]); a.isIP && want(a.ip, w.pub, w.opts.All) {
 				connActive = true
-			}
-		case 'a':
-			switch key := attrKey(l[2:]); {
-			case bytes.Equal(key, keyRTCP):
-				s.hasRTCP = true
-			case bytes.Equal(key, keyRTCPMux):
-				s.rtcpMux = true
 			}
 		}
 		i = ln.next
@@ -210,27 +270,19 @@ func (w *rewriter) mapPort(p uint16) (uint16, bool) {
 }
 
 func (w *rewriter) writePort(off int, sp span, port uint16) {
+	if w.dry {
+		return
+	}
 	w.flush(off + sp.s)
 	w.dst = strconv.AppendUint(w.dst, uint64(port), 10)
 	w.copied = off + sp.e
-}
-
-func (w *rewriter) rewriteMediaPort(m line, s *section) {
-	if !s.active || w.opts.Ports == nil {
-		return
-	}
-	sp, port, _ := parseMediaPort(w.body[m.start+2 : m.end])
-	if q, ok := w.mapPort(port); ok {
-		w.writePort(m.start+2, sp, q)
-		w.edits++
-	}
 }
 
 // rewriteAddr replaces the address (and, if the family changes, the
 // address type) of a parsed addrField whose value starts at body offset
 // off. It reports whether it did.
 func (w *rewriter) rewriteAddr(off int, a addrField) bool {
-	if !a.isIP || !want(a.ip, w.pub, w.opts.All) {
+	if w.dry || !a.isIP || !want(a.ip, w.pub, w.opts.All) {
 		return false
 	}
 	typ := w.body[off+a.typ.s : off+a.typ.e]
@@ -258,12 +310,9 @@ func addrType(pub netip.Addr) string {
 	return "IP6"
 }
 
-// rewriteRTCP rewrites an a=rtcp value that starts at body offset off.
-func (w *rewriter) rewriteRTCP(off int, v []byte, s *section) {
-	rv, ok := parseRTCPValue(v)
-	if !ok {
-		return
-	}
+// rewriteRTCP rewrites the parsed a=rtcp value rv that starts at body
+// offset off.
+func (w *rewriter) rewriteRTCP(off int, rv rtcpValue, s *section) {
 	changed := false
 	if s.active && w.opts.Ports != nil {
 		if q, ok := w.mapPort(rv.portNum); ok {
@@ -279,10 +328,11 @@ func (w *rewriter) rewriteRTCP(off int, v []byte, s *section) {
 	}
 }
 
-// endSection adds a=rtcp at the end of the section s when RTCP's mapped
-// port is not mapped RTP+1 and nothing else says where RTCP goes.
-func (w *rewriter) endSection(s *section) {
-	if !s.active || s.hasRTCP || s.rtcpMux || w.opts.Ports == nil || s.port == 65535 {
+// endSection adds a=rtcp at the end of the section s, which ends at body
+// offset end, when RTCP's mapped port is not mapped RTP+1 and nothing else
+// says where RTCP goes.
+func (w *rewriter) endSection(s *section, end int) {
+	if w.dry || !s.active || s.hasRTCP || s.rtcpMux || w.opts.Ports == nil || s.port == 65535 {
 		return
 	}
 	rtp, _ := w.mapPort(s.port)
@@ -290,7 +340,7 @@ func (w *rewriter) endSection(s *section) {
 	if !ok || int(rtcp) == int(rtp)+1 {
 		return
 	}
-	w.flush(s.end)
+	w.flush(end)
 	w.insert(len(w.dst), "a=rtcp:", int(rtcp))
 	w.edits++
 }
@@ -317,8 +367,10 @@ func (w *rewriter) insert(pos int, text string, num int) {
 	if num >= 0 {
 		d = strconv.AppendUint(d, uint64(num), 10)
 	}
-	d = append(d, eol...) // an added line always ends, so a parser that needs one is happy
-	if pos < old {        // rotate the new bytes d[old:] down to pos
+	// An added line always ends, so a parser that needs one is happy.
+	d = append(d, eol...)
+	if pos < old {
+		// Rotate the new bytes d[old:] down to pos.
 		reverse(d[pos:old])
 		reverse(d[old:])
 		reverse(d[pos:])

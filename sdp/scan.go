@@ -187,16 +187,13 @@ var (
 	keyICEUfrag = []byte("ice-ufrag")
 )
 
-// scan runs the NAT tests over body. It fails only when the body is not SDP
+// scan runs the NAT tests over body, as AppendRewrite's pass does. It fails only when the body is not SDP
 // (no leading v=) or an m= line has no port: o=, c= and a=rtcp lines it
-// cannot read are not NAT problems it can fix, and are left alone. It is the first pass of AppendRewrite and all of Check.
+// cannot read are not NAT problems it can fix, and are left alone. It is all of Check.
 func scan(body []byte) (Result, error) {
 	var r Result
-	if len(body) > MaxBodySize {
-		return r, ErrTooLarge
-	}
-	if len(body) < 2 || body[0] != 'v' || body[1] != '=' {
-		return r, &SyntaxError{Line: 1, Field: "v=", Reason: "body does not start with v="}
+	if err := checkBody(body); err != nil {
+		return r, err
 	}
 	media := -1
 	ice := false

@@ -1,0 +1,101 @@
+package sdp
+
+import (
+	"testing"
+
+	psdp "github.com/pion/sdp/v3"
+)
+
+// benchCases are the bodies benchmarked: a real sipp offer (audio only,
+// 135 bytes), a real baresip offer (audio, 352 bytes) and a WebRTC-style
+// audio+video offer with ICE candidates (2.9 KB).
+var benchCases = []struct {
+	name string
+	file string
+	opts Options
+}{
+	{"audio-sipp", "sipp-uac.sent.sdp", Options{Public: labPublic, Origin: true}},
+	{"audio-baresip", "baresip.sent.sdp", Options{Public: labPublic, Origin: true, Ports: map[uint16]uint16{10008: 20000, 10009: 20005}}},
+	{"av-ice", "av-ice.sdp", Options{Public: labPublic, Origin: true, AllowICE: true, Ports: map[uint16]uint16{50000: 40000, 50001: 40001, 50002: 40002, 50003: 40003}}},
+}
+
+// BenchmarkRewrite compares, on the same bodies and with the same change,
+// the byte path (AppendRewrite into a reused buffer) with what a user of
+// pion/sdp would write: Unmarshal, change (RewriteSession), Marshal.
+func BenchmarkRewrite(b *testing.B) {
+	for _, bc := range benchCases {
+		in := readGolden(b, bc.file)
+		opts := bc.opts
+		b.Run(bc.name+"/bytes", func(b *testing.B) {
+			dst := make([]byte, 0, 2*len(in))
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				out, _, err := AppendRewrite(dst[:0], in, &opts)
+				if err != nil || len(out) == 0 {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(bc.name+"/pion", func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				var sd psdp.SessionDescription
+				if err := sd.Unmarshal(in); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := RewriteSession(&sd, &opts); err != nil {
+					b.Fatal(err)
+				}
+				out, err := sd.Marshal()
+				if err != nil || len(out) == 0 {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCheck compares the NAT tests alone: Check on bytes against pion
+// Unmarshal + CheckSession.
+func BenchmarkCheck(b *testing.B) {
+	for _, bc := range benchCases {
+		in := readGolden(b, bc.file)
+		b.Run(bc.name+"/bytes", func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := Check(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(bc.name+"/pion", func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				var sd psdp.SessionDescription
+				if err := sd.Unmarshal(in); err != nil {
+					b.Fatal(err)
+				}
+				_ = CheckSession(&sd)
+			}
+		})
+	}
+}
+
+// BenchmarkRewriteSIP is the helper sipmsg uses: a whole INVITE (baresip's,
+// 886 bytes) with its body rewritten and Content-Length fixed.
+func BenchmarkRewriteSIP(b *testing.B) {
+	msg := readSIP(b, "baresip.sent.sip")
+	opts := &Options{Public: labPublic, Origin: true, Ports: map[uint16]uint16{10008: 20000, 10009: 20005}}
+	dst := make([]byte, 0, 2*len(msg))
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := AppendRewriteSIP(dst[:0], msg, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
