@@ -27,11 +27,11 @@ const (
 
 var ssdpMulticast = netip.MustParseAddrPort("239.255.255.250:1900")
 
-// searchTargets are sent in turn: some IGDs answer only their exact type.
+// searchTargets are sent in turn: some IGDs answer only their exact type
+// (an IGD:2 device answers a search for IGD:1 too).
 var searchTargets = []string{
 	ssdp.UPNPRootDevice,
 	"urn:schemas-upnp-org:device:InternetGatewayDevice:1",
-	"urn:schemas-upnp-org:device:InternetGatewayDevice:2",
 }
 
 // ssdpClient is goupnp's HTTPU client interface over a caller-provided

@@ -1,0 +1,74 @@
+package discovery_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/sipnat/sipnat/discovery"
+)
+
+// A Mapper maps the SIP port on a gateway. Here the gateway is a minimal
+// PCP server on loopback that grants every MAP request for one hour.
+func ExampleMapper() {
+	gw, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	defer gw.Close()
+	go servePCP(gw, netip.MustParseAddr("203.0.113.1"))
+
+	m := discovery.NewMapper(discovery.Config{
+		Gateway:   netip.MustParseAddr("127.0.0.1"),
+		LocalAddr: netip.MustParseAddr("127.0.0.1"),
+		PMPPort:   uint16(gw.LocalAddr().(*net.UDPAddr).Port),
+		Protocols: []discovery.Protocol{discovery.ProtoPCP},
+		OnEvent:   func(e discovery.Event) { fmt.Println("event:", e.Kind) },
+	})
+	mp, err := m.Map(context.Background(), "udp", 5060)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("public address:", mp.External, "via", mp.Protocol, "for", mp.Lifetime)
+
+	// The UA is behind a carrier-grade NAT if STUN disagrees with the gateway.
+	c := discovery.Reconcile(discovery.Observations{
+		Local:   mp.Internal,
+		Mapping: &mp,
+		STUN:    netip.MustParseAddrPort("203.0.113.1:5060"),
+	})
+	fmt.Println("Contact:", c.Contact, "from", c.Source, "reachable:", c.Reachable)
+
+	m.Close() // deletes the mapping
+	// Output:
+	// event: mapped
+	// public address: 203.0.113.1:5060 via pcp for 1h0m0s
+	// Contact: 203.0.113.1:5060 from mapping reachable: true
+	// event: deleted
+}
+
+// servePCP answers PCP ANNOUNCE and MAP requests (RFC 6887) from conn.
+func servePCP(conn net.PacketConn, external netip.Addr) {
+	buf := make([]byte, 1100)
+	for {
+		n, src, err := conn.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		req := buf[:n]
+		if n < 24 || req[0] != 2 {
+			continue
+		}
+		resp := make([]byte, 24, 60)
+		resp[0], resp[1] = 2, 0x80|req[1]
+		if req[1] == 1 && n >= 60 {
+			life := min(binary.BigEndian.Uint32(req[4:8]), 3600)
+			binary.BigEndian.PutUint32(resp[4:], life)
+			resp = append(resp, req[24:44]...) // nonce, protocol, internal port
+			ext := external.As16()
+			resp = append(resp, ext[:]...)
+			copy(resp[42:44], req[40:42]) // external port = internal port
+		}
+		conn.WriteTo(resp, src)
+	}
+}
