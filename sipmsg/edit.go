@@ -6,8 +6,8 @@ import (
 )
 
 const (
-	maxEdits   = 24
-	arenaSize  = 1024
+	maxEdits   = 16
+	arenaSize  = 512
 	clMaxWidth = 10
 )
 
@@ -83,6 +83,20 @@ func (e *editor) apply(dst []byte, bodySpan Span, body BodyRewriter, cl Span) ([
 	}
 	pos := 0
 	src := e.src
+	// grow dst once: the output is the only allocation
+	need := len(src)
+	for i := 0; i < e.n; i++ {
+		ed := &e.edits[i]
+		need += ed.tEnd - ed.tOff + len(ed.ext) - (ed.end - ed.start)
+	}
+	if body != nil {
+		need += 64 + bodySpan.Len()/8
+	}
+	if need > cap(dst)-len(dst) {
+		nd := make([]byte, len(dst), len(dst)+need)
+		copy(nd, dst)
+		dst = nd
+	}
 	base := len(dst)
 	clOut := -1 // offset of the Content-Length value in dst
 	hdrEnd := len(src)

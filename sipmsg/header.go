@@ -114,13 +114,26 @@ func KindOf(name []byte) HeaderKind {
 		}
 		return HdrOther
 	}
-	for k := HdrVia; k < numHeaderKinds; k++ {
-		if n := headerNames[k].name; len(n) == len(name) && equalFold(name, n) {
+	if len(name) >= len(kindsByLen) {
+		return HdrOther
+	}
+	c := lower(name[0])
+	for _, k := range kindsByLen[len(name)] {
+		if n := headerNames[k].name; lower(n[0]) == c && equalFold(name, n) {
 			return k
 		}
 	}
 	return HdrOther
 }
+
+// kindsByLen lists the known kinds by the length of their full name.
+var kindsByLen = func() (t [20][]HeaderKind) {
+	for k := HdrVia; k < numHeaderKinds; k++ {
+		n := len(headerNames[k].name)
+		t[n] = append(t[n], k)
+	}
+	return t
+}()
 
 func lower(c byte) byte {
 	if 'A' <= c && c <= 'Z' {

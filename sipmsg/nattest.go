@@ -93,7 +93,7 @@ func (m *Message) NATTest(src netip.AddrPort, tests NATTest, sdp SDPCheck) (NATT
 		fired |= SourcePrivate
 	}
 	if tests&(ViaAddrDiffers|ViaPrivate|ViaPortDiffers) != 0 {
-		v, err := m.ParseTopVia()
+		v, err := m.topVia()
 		if err != nil {
 			firstErr = err
 		} else {
@@ -110,9 +110,9 @@ func (m *Message) NATTest(src netip.AddrPort, tests NATTest, sdp SDPCheck) (NATT
 		}
 	}
 	if tests&(ContactPrivate|ContactDiffers) != 0 {
-		it := m.Values(HdrContact)
-		for it.Next() {
-			u, err := contactURI(b, it.Span())
+		it := m.contactIter()
+		for it.next() {
+			u, err := &it.u, it.err
 			if err != nil {
 				if firstErr == nil {
 					firstErr = err
@@ -129,7 +129,7 @@ func (m *Message) NATTest(src netip.AddrPort, tests NATTest, sdp SDPCheck) (NATT
 			if tests&ContactDiffers != 0 {
 				port := u.Port
 				if port == 0 {
-					port = int(uriTransport(b, &u).DefaultPort())
+					port = int(uriTransport(b, u).DefaultPort())
 				}
 				if !isIP || a.Unmap() != srcIP || port != int(src.Port()) {
 					fired |= ContactDiffers

@@ -134,7 +134,7 @@ func AppendRecordRoute(dst []byte, m *Message, value []byte) ([]byte, error) {
 
 func (m *Message) editVia(e *editor, src netip.AddrPort, force bool) error {
 	b := m.buf
-	v, err := m.ParseTopVia()
+	v, err := m.topVia()
 	if err != nil {
 		return err
 	}
@@ -165,24 +165,17 @@ func (m *Message) editVia(e *editor, src netip.AddrPort, force bool) error {
 
 func (m *Message) editContacts(e *editor, src netip.AddrPort, tr Transport, alias bool) error {
 	b := m.buf
-	it := m.Values(HdrContact)
-	for it.Next() {
-		na, err := ParseNameAddr(b, it.Span())
-		if err != nil {
-			return err
+	it := m.contactIter()
+	for it.next() {
+		if it.err != nil {
+			return it.err
 		}
-		if na.Star {
-			continue
-		}
-		u, err := ParseURI(b, na.URI)
-		if err != nil {
-			return err
-		}
-		if !u.SIP {
+		na, u := &it.na, &it.u
+		if na.Star || !u.SIP {
 			continue
 		}
 		if alias {
-			editAlias(e, b, &na, &u, src, tr)
+			editAlias(e, b, na, u, src, tr)
 			continue
 		}
 		a, isIP := u.Addr(b)

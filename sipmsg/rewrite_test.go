@@ -306,3 +306,27 @@ func TestAppendFixAllocs(t *testing.T) {
 		require.LessOrEqual(t, n, tt.max, "%+v", tt.f)
 	}
 }
+
+// TestAppendFixOneAlloc: with a nil dst the output is the one allocation.
+func TestAppendFixOneAlloc(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	msg, err := os.ReadFile("testdata/bench/invite.sip")
+	require.NoError(t, err)
+	src := netip.MustParseAddrPort("203.0.113.1:40000")
+	var m Message
+	f := Fix{Via: true, Contact: ContactAlias, RecordRoute: []byte("<sip:203.0.113.2;lr>")}
+	n := testing.AllocsPerRun(50, func() {
+		if err := m.Parse(msg); err != nil {
+			panic(err)
+		}
+		if _, err := m.NATTest(src, AllNATTests, SDPNATCheck); err != nil {
+			panic(err)
+		}
+		if _, err := AppendFix(nil, &m, src, &f); err != nil {
+			panic(err)
+		}
+	})
+	require.Equal(t, 1.0, n)
+}

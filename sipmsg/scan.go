@@ -1,5 +1,7 @@
 package sipmsg
 
+import "bytes"
+
 // Bounds of the scanner.
 const (
 	// MaxHeaders is the largest number of header lines a Message holds.
@@ -44,6 +46,31 @@ type Message struct {
 	hdrEnd  int // offset of the empty line ending the header section
 	body    Span
 	clIdx   int // index of the Content-Length header or -1
+
+	// parsed on first use, shared by NATTest and the rewrites
+	viaState uint8 // cacheNone, cacheOK, cacheErr
+	via      Via
+	viaErr   error
+	cstate   uint8 // cacheNone, cacheOK, cacheOverflow
+	ncontact int
+	contacts [maxCachedContacts]contactEntry
+}
+
+const (
+	cacheNone uint8 = iota
+	cacheOK
+	cacheErr
+	cacheOverflow
+)
+
+// maxCachedContacts is how many Contact values a Message keeps parsed;
+// more are parsed again on every use.
+const maxCachedContacts = 8
+
+type contactEntry struct {
+	na  NameAddr
+	u   URI
+	err error
 }
 
 // Parse scans one SIP message held in b (a datagram, or one frame cut from
@@ -54,6 +81,8 @@ func (m *Message) Parse(b []byte) error {
 	m.buf = nil
 	m.nhdr = 0
 	m.clIdx = -1
+	m.viaState = cacheNone
+	m.cstate = cacheNone
 	if len(b) > MaxMessageSize {
 		return perr(MaxMessageSize, "message", ErrTooLarge)
 	}
@@ -344,21 +373,25 @@ func (m *Message) CSeqMethod() []byte {
 }
 
 func indexLF(b []byte, from int) int {
-	for i := from; i < len(b); i++ {
-		if b[i] == '\n' {
-			return i
-		}
+	if from >= len(b) {
+		return -1
 	}
-	return -1
+	i := bytes.IndexByte(b[from:], '\n')
+	if i < 0 {
+		return -1
+	}
+	return from + i
 }
 
 func indexByte(b []byte, from int, c byte) int {
-	for i := from; i < len(b); i++ {
-		if b[i] == c {
-			return i
-		}
+	if from >= len(b) {
+		return -1
 	}
-	return -1
+	i := bytes.IndexByte(b[from:], c)
+	if i < 0 {
+		return -1
+	}
+	return from + i
 }
 
 // lineEnd returns the end of a line's content given its LF position.

@@ -64,7 +64,12 @@ func splitValue(b []byte, pos, end int) (Span, int) {
 	i := start
 	angle := false
 	for i < end {
-		switch c := b[i]; c {
+		c := b[i]
+		if !splitSpecial[c] {
+			i++
+			continue
+		}
+		switch c {
 		case '"':
 			i = skipQuoted(b, i, end)
 			continue
@@ -81,6 +86,8 @@ func splitValue(b []byte, pos, end int) (Span, int) {
 	}
 	return Span{start, trimRight(b, start, end)}, end
 }
+
+var splitSpecial = [256]bool{'"': true, '<': true, '>': true, ',': true}
 
 // skipQuoted returns the position after the quoted string starting at the
 // '"' at i (or end when it is not closed).

@@ -142,9 +142,20 @@ func (v *Via) RportValue(b []byte) (int, bool) {
 
 // ParseTopVia scans the first Via value of m.
 func (m *Message) ParseTopVia() (Via, error) {
-	s, ok := m.TopVia()
-	if !ok {
-		return Via{}, perr(0, "Via", ErrNoHeader)
+	v, err := m.topVia()
+	return *v, err
+}
+
+// topVia returns the top Via, parsed once per Parse.
+func (m *Message) topVia() (*Via, error) {
+	if m.viaState == cacheNone {
+		s, ok := m.TopVia()
+		if !ok {
+			m.via, m.viaErr = Via{}, perr(0, "Via", ErrNoHeader)
+		} else {
+			m.via, m.viaErr = ParseVia(m.buf, s)
+		}
+		m.viaState = cacheOK
 	}
-	return ParseVia(m.buf, s)
+	return &m.via, m.viaErr
 }

@@ -1,0 +1,173 @@
+package sipgobench
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/sipmsg"
+)
+
+var src = netip.MustParseAddrPort("203.0.113.1:40000")
+
+func loadInvite(tb testing.TB) []byte {
+	b, err := os.ReadFile("../../sipmsg/testdata/bench/invite.sip")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// The signalling NAT tests (no SDP: sipgo has no SDP parser): Contact
+// private, Via address differs, Via private, Via port differs, source
+// private, Contact differs.
+const tests = sipmsg.ContactPrivate | sipmsg.ViaAddrDiffers | sipmsg.ViaPrivate |
+	sipmsg.ViaPortDiffers | sipmsg.SourcePrivate | sipmsg.ContactDiffers
+
+// viaContactSipmsg: scan, NAT tests, then Via received/rport and Contact
+// host:port rewrite into a reused buffer.
+func viaContactSipmsg(m *sipmsg.Message, msg, dst []byte) ([]byte, sipmsg.NATTest, error) {
+	if err := m.Parse(msg); err != nil {
+		return dst, 0, err
+	}
+	fired, err := m.NATTest(src, tests, nil)
+	if err != nil {
+		return dst, 0, err
+	}
+	dst, err = sipmsg.AppendFix(dst[:0], m, src, &sipmsg.Fix{Via: true, Contact: sipmsg.ContactRewrite})
+	return dst, fired, err
+}
+
+// viaContactSipgo: the same with sipgo: parse, the same tests on the
+// parsed headers, set received/rport and the Contact host:port, serialize.
+func viaContactSipgo(msg []byte, out *bytes.Buffer) (sipmsg.NATTest, error) {
+	m, err := sip.ParseMessage(msg)
+	if err != nil {
+		return 0, err
+	}
+	req := m.(*sip.Request)
+	var fired sipmsg.NATTest
+	sIP := src.Addr()
+	if nat.IsPrivate(sIP) {
+		fired |= sipmsg.SourcePrivate
+	}
+	via := req.Via()
+	va, vErr := netip.ParseAddr(via.Host)
+	if vErr != nil || va != sIP {
+		fired |= sipmsg.ViaAddrDiffers
+	}
+	if vErr == nil && nat.IsPrivate(va) {
+		fired |= sipmsg.ViaPrivate
+	}
+	vp := via.Port
+	if vp == 0 {
+		vp = 5060
+	}
+	if vp != int(src.Port()) {
+		fired |= sipmsg.ViaPortDiffers
+	}
+	ct := req.Contact()
+	ca, cErr := netip.ParseAddr(ct.Address.Host)
+	if cErr == nil && nat.IsPrivate(ca) {
+		fired |= sipmsg.ContactPrivate
+	}
+	cp := ct.Address.Port
+	if cp == 0 {
+		cp = 5060
+	}
+	if cErr != nil || ca != sIP || cp != int(src.Port()) {
+		fired |= sipmsg.ContactDiffers
+	}
+	via.Params.Add("rport", strconv.Itoa(int(src.Port())))
+	via.Params.Add("received", sIP.String())
+	ct.Address.Host = sIP.String()
+	ct.Address.Port = int(src.Port())
+	out.Reset()
+	req.StringWrite(out)
+	return fired, nil
+}
+
+// TestSameResult checks both paths find the same NAT tests and produce
+// messages that carry the same Via and Contact.
+func TestSameResult(t *testing.T) {
+	msg := loadInvite(t)
+	var m sipmsg.Message
+	ours, f1, err := viaContactSipmsg(&m, msg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	f2, err := viaContactSipgo(msg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f1 != f2 {
+		t.Fatalf("tests differ: sipmsg %v, sipgo %v", f1, f2)
+	}
+	var a, b sipmsg.Message
+	if err := a.Parse(ours); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Parse(out.Bytes()); err != nil {
+		t.Fatalf("sipgo output: %v\n%s", err, out.Bytes())
+	}
+	for _, k := range []sipmsg.HeaderKind{sipmsg.HdrVia, sipmsg.HdrContact} {
+		va, _ := a.Get(k)
+		vb, _ := b.Get(k)
+		t.Logf("%v: sipmsg %q sipgo %q", k, va, vb)
+	}
+	pa, _ := a.ParseTopVia()
+	pb, _ := b.ParseTopVia()
+	ra, _ := pa.ReceivedAddr(a.Bytes())
+	rb, _ := pb.ReceivedAddr(b.Bytes())
+	if ra != rb || ra != src.Addr() {
+		t.Fatalf("received differs: %v %v", ra, rb)
+	}
+	if len(ours) != len(msg)+len(";rport=40000;received=203.0.113.1")-len(";rport")+len("203.0.113.1:40000")-len("192.168.1.10:5072") {
+		t.Fatalf("sipmsg output is not the input plus the edits: %d vs %d", len(ours), len(msg))
+	}
+}
+
+func BenchmarkNATFix(b *testing.B) {
+	msg := loadInvite(b)
+	b.Run("sipmsg", func(b *testing.B) {
+		var m sipmsg.Message
+		dst := make([]byte, 0, 2048)
+		b.SetBytes(int64(len(msg)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			var err error
+			dst, _, err = viaContactSipmsg(&m, msg, dst)
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("sipmsg-newbuf", func(b *testing.B) {
+		// the output allocated per message: the one allocation allowed
+		var m sipmsg.Message
+		b.SetBytes(int64(len(msg)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := viaContactSipmsg(&m, msg, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("sipgo", func(b *testing.B) {
+		var out bytes.Buffer
+		out.Grow(2048)
+		b.SetBytes(int64(len(msg)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := viaContactSipgo(msg, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
