@@ -1,4 +1,102 @@
 // Package sipmsg scans SIP messages (RFC 3261) without copying, runs the NAT
-// tests a proxy needs, and rewrites Via, Contact, alias and Record-Route
-// byte-exactly, for proxies and for user agents (RFC 3581, RFC 5626).
+// tests a proxy needs, and rewrites Via, Contact, alias, Path and
+// Record-Route byte-exactly, for proxies and for user agents behind NAT.
+//
+// It is not a SIP stack: no transactions, no dialogs, no DNS. It gives the
+// fixes Kamailio's nathelper, Asterisk's rewrite_contact/force_rport and
+// PJSIP's contact and Via rewriting provide, on a []byte, faster than
+// parsing a message with a general SIP library.
+//
+// Standards:
+//   - RFC 3261: message syntax (§7, §25), compact header forms, header
+//     folding, comma-separated lists (§7.3.1), Content-Length framing on
+//     streams (§18.3), received= (§18.2.1), IPv6 references in URIs.
+//   - RFC 3581: rport; a server fills it and always adds received=.
+//   - RFC 3327 and RFC 5626: Path for edge proxies, flow tokens, the
+//     CRLF CRLF ping / CRLF pong keep-alive on streams (§3.5.1).
+//   - RFC 6223: the keep-alive parameter; sipmsg leaves "keep" alone in
+//     Via rewrites and AppendOptions builds the OPTIONS keep-alive the
+//     keepalive package sends when a peer does not negotiate it.
+//   - RFC 5118: IPv6 in SIP (received= without brackets, hosts with).
+//
+// # Scanning
+//
+// Message.Parse keeps offsets into the buffer, never copies: header names in
+// full or compact form (v, m, f, t, i, l, k, s, c, e, o, r, u, x, y, b, a,
+// j, d, n) map to a HeaderKind, Values walks list values across header lines
+// (commas inside quotes and <> do not split), ParseVia, ParseNameAddr and
+// ParseURI take the values apart, with IPv6 references. NextFrame cuts one
+// message or keep-alive at a time from a TCP/TLS stream and says how many
+// bytes are missing. Sizes are bounded (MaxMessageSize, MaxHeaders); bad
+// input gives a *ParseError that matches ErrMalformed, ErrIncomplete,
+// ErrTooLarge or ErrTooManyHeaders with errors.Is. Nothing panics.
+//
+// # Proxy side
+//
+// Message.NATTest runs Kamailio's nat_uac_test heuristics as named flags
+// with the same bit values (ContactPrivate 1, ViaAddrDiffers 2, ViaPrivate
+// 4, SDPPrivate 8, ViaPortDiffers 16, SourcePrivate 32, ContactDiffers 128,
+// SDPDiffers 256) and returns those that fired. Private means
+// nat.IsPrivate. SDP tests go through an SDPCheck (SDPNATCheck uses the sdp
+// package).
+//
+// AppendFix applies a Fix: received=/rport= in the top Via, the Contact
+// rewritten to the source (fix_nated_contact) or given an
+// ;alias=ip~port~proto (add_contact_alias; HandleRURIAlias restores it when
+// a request is routed back, like handle_ruri_alias), Record-Route and Path
+// insertion, and SDP rewriting with Content-Length kept right. The output
+// equals the input outside the changed spans, keeps header order and
+// compact names, scans again, and a second AppendFix with the same Fix
+// changes nothing. RegistrationFor and AppendReceivedURI give a registrar
+// fix_nated_register's received URI; AppendFlowToken and AppendPathValue
+// give an edge proxy RFC 5626 Path values.
+//
+// # Client side
+//
+// Message.PublicAddr reads received/rport from a response. ContactTracker
+// keeps the address a UA advertises and says when the UA must register
+// again because its public address changed (PJSIP's allow_contact_rewrite).
+// DetectALG compares a REGISTER with its 200 OK and reports the signs of a
+// SIP ALG on the path, such as the Linux nf_nat_sip helper, which maps
+// received= back to the UA's private address. AppendOptions builds an
+// OPTIONS keep-alive.
+//
+// # Usage
+//
+// A proxy, for each datagram received from src:
+//
+//	var m sipmsg.Message // one per goroutine, reused
+//	if err := m.Parse(pkt); err != nil {
+//		return err
+//	}
+//	fired, _ := m.NATTest(src, sipmsg.ContactPrivate|sipmsg.ViaAddrDiffers|sipmsg.ViaPortDiffers, sipmsg.SDPNATCheck)
+//	fix := sipmsg.Fix{Via: true}
+//	if fired != 0 {
+//		fix.Contact = sipmsg.ContactAlias
+//		fix.SDP = true
+//	}
+//	out, err := sipmsg.AppendFix(buf[:0], &m, src, &fix)
+//
+// A UA, after each response to its REGISTER:
+//
+//	if u := tracker.Observe(&resp); u.Reregister {
+//		contact := tracker.AppendContact(nil, "alice", "")
+//		// send a new REGISTER with contact
+//	}
+//
+// # Allocation
+//
+// Parse, the Values and contact walks, NATTest and the Append functions
+// allocate nothing when the destination buffer has room; with a nil or
+// small buffer the output is the one allocation. Rewriting SDP through the
+// sdp package costs one more.
+//
+// # Concurrency
+//
+// A Message is not safe for concurrent use: Parse fills it, and NATTest and
+// the rewrites cache the parsed top Via and Contacts in it. Use one Message
+// per goroutine; the package functions are safe to call concurrently on
+// different Messages. A Message refers to the buffer given to Parse, which
+// must not change while the Message is used. ContactTracker is not safe for
+// concurrent use either.
 package sipmsg

@@ -11,6 +11,16 @@ const (
 	FramePong                     // RFC 5626 §3.5.1 keep-alive pong: CRLF
 )
 
+var frameKindNames = [...]string{"none", "message", "ping", "pong"}
+
+// String returns "none", "message", "ping" or "pong".
+func (k FrameKind) String() string {
+	if int(k) < len(frameKindNames) {
+		return frameKindNames[k]
+	}
+	return "unknown"
+}
+
 // Frame describes the first unit in a stream buffer.
 type Frame struct {
 	Kind FrameKind
