@@ -23,10 +23,11 @@ const DefaultLifetimeFraction = 0.5
 
 // Timing says how often a Keeper sends. Fields are consulted in order:
 // a fixed Interval wins; else an interval derived from the binding
-// Lifetime; else the default for the kind. A Negotiated interval (the
-// RFC 6223 "keep" Via parameter, or an RFC 5626 Flow-Timer) then caps it:
-// the registrar's value is an upper bound the UA must honour, and a
-// shorter one the NAT needs is kept.
+// Lifetime. A Negotiated interval (the RFC 6223 "keep" Via parameter, or an
+// RFC 5626 Flow-Timer) then caps it: the registrar's value is an upper
+// bound the UA must honour, and a shorter one the NAT needs is kept. With
+// neither an interval nor a lifetime, the negotiated value is the interval,
+// and without that either, the default for the kind.
 type Timing struct {
 	Interval   time.Duration // fixed base interval; 0: derive it
 	Lifetime   time.Duration // binding lifetime measured by nat (RFC 5780 §4.6); 0: unknown
@@ -54,13 +55,13 @@ func (t Timing) Base(stream bool) time.Duration {
 			d = t.Lifetime / 2
 		}
 	}
-	if d <= 0 {
+	if d <= 0 && t.Negotiated <= 0 {
 		d = DefaultDatagramInterval
 		if stream {
 			d = DefaultStreamInterval
 		}
 	}
-	if t.Negotiated > 0 && t.Negotiated < d {
+	if t.Negotiated > 0 && (d <= 0 || t.Negotiated < d) {
 		d = t.Negotiated
 	}
 	if d < minInterval {
