@@ -256,7 +256,6 @@ func parseIPv6(b []byte) (netip.Addr, bool) {
 			v4 := a4.As4()
 			copy(ip[n:], v4[:])
 			n += 4
-			i = len(b)
 			break
 		}
 		if n+2 > 16 {
