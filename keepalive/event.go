@@ -111,3 +111,15 @@ var (
 	// ErrConfig is wrapped by the errors New returns for a bad Config.
 	ErrConfig = errors.New("keepalive: bad config")
 )
+
+// MarshalText returns the kind's name, so that JSON shows "stun", not 2.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// MarshalText returns the event's name.
+func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// MarshalText returns the ping kind's name.
+func (k PingKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// MarshalText returns the contact event's name.
+func (k ContactEventKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }

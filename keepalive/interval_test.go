@@ -1,7 +1,9 @@
 package keepalive
 
 import (
+	"encoding/json"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -81,4 +83,27 @@ func TestBackoff(t *testing.T) {
 	for _, tt := range tests {
 		require.Equal(t, tt.want, Backoff(tt.base, tt.max, tt.failures), "%+v", tt)
 	}
+}
+
+func TestStringsAndJSON(t *testing.T) {
+	t.Parallel()
+	for k, want := range map[Kind]string{CRLF: "crlf", STUN: "stun", Options: "options", UDP: "udp", RTP: "rtp", 9: "Kind(9)"} {
+		require.Equal(t, want, k.String())
+	}
+	for k, want := range map[EventKind]string{MappingChanged: "mapping-changed", FlowFailed: "flow-failed", Recovered: "recovered", 9: "EventKind(9)"} {
+		require.Equal(t, want, k.String())
+	}
+	require.Equal(t, "PingKind(9)", PingKind(9).String())
+	require.Equal(t, "ContactEventKind(9)", ContactEventKind(9).String())
+	e := Event{Kind: FlowFailed, At: epoch, Misses: 2, Err: ErrNoAnswer}
+	require.Equal(t, "flow-failed after 2 misses: keepalive: no answer", e.String())
+	require.Equal(t, "recovered", Event{Kind: Recovered}.String())
+	b, err := json.Marshal(e)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"kind":"flow-failed","at":"2026-01-02T03:04:05Z","misses":2}`, string(b))
+	ce := ContactEvent{Kind: Unreachable, Addr: netip.MustParseAddrPort("203.0.113.1:5060"), Misses: 3}
+	require.Equal(t, "unreachable 203.0.113.1:5060 (3 misses)", ce.String())
+	b, err = json.Marshal(ce)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"kind":"unreachable","addr":"203.0.113.1:5060","misses":3}`, string(b))
 }

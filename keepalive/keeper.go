@@ -57,6 +57,9 @@ type Config struct {
 	Request func(dst []byte, n uint32) []byte
 	// Reliable says the flow is TCP/TLS: OPTIONS are not retransmitted.
 	Reliable bool
+	// NoAnswer sends OPTIONS keep-alives without waiting for responses
+	// (for servers that do not answer them): only send errors are misses.
+	NoAnswer bool
 	// Payload replaces the default packet of the UDP kind (CRLFCRLF) and of
 	// the RTP kind (an empty RTP packet).
 	Payload []byte
@@ -330,7 +333,7 @@ func (k *Keeper) fireLocked() {
 		k.flush()
 		return
 	}
-	if !k.cfg.Kind.answered() {
+	if !k.cfg.Kind.answered() || k.cfg.NoAnswer {
 		k.succeed()
 		k.flush()
 		return

@@ -387,3 +387,14 @@ func TestStopAndPingNow(t *testing.T) {
 	require.Equal(t, 2, w.count())
 	require.Equal(t, uint64(2), k.Sent())
 }
+
+func TestOptionsNoAnswer(t *testing.T) {
+	t.Parallel()
+	req := func(dst []byte, n uint32) []byte { return append(dst, "OPTIONS"...) }
+	k, clk, w, ev := newKeeper(t, Config{Kind: Options, Request: req, NoAnswer: true, Timing: Timing{Interval: 10 * time.Second, NoJitter: true}})
+	k.Start()
+	clk.Advance(time.Minute)
+	require.Equal(t, 6, w.count(), "no retransmissions")
+	require.Empty(t, ev.kinds(), "unanswered OPTIONS are not misses")
+	require.False(t, k.Answer(), "nothing awaited")
+}

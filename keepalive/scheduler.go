@@ -94,9 +94,14 @@ func (k ContactEventKind) String() string {
 
 // ContactEvent reports a change of a contact's state.
 type ContactEvent struct {
-	Kind   ContactEventKind
-	Addr   netip.AddrPort
-	Misses int // answers missed in a row
+	Kind   ContactEventKind `json:"kind"`
+	Addr   netip.AddrPort   `json:"addr"`
+	Misses int              `json:"misses"` // answers missed in a row
+}
+
+// String describes the event for a person.
+func (e ContactEvent) String() string {
+	return fmt.Sprintf("%v %v (%d misses)", e.Kind, e.Addr, e.Misses)
 }
 
 // ErrInvalidContact is returned by Scheduler.Set for a contact it cannot schedule.
