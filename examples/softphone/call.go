@@ -26,8 +26,7 @@ type call struct {
 	okTo    netip.AddrPort
 	acked   chan struct{}
 	ackOnce sync.Once
-	remote  netip.AddrPort // where RTP goes: the SDP's address, then the latched source
-	mu      sync.Mutex
+	remote  netip.AddrPort // where RTP goes: the address in the caller's SDP
 	stop    context.CancelFunc
 	done    chan struct{}
 }
@@ -214,7 +213,8 @@ func (p *Phone) reply(m *sipmsg.Message, to netip.AddrPort, code int, reason, to
 }
 
 // sendRTP sends a 20 ms PCMU packet until the call ends, from the socket it
-// receives on (symmetric RTP, RFC 4961), to the latest latched source.
+// receives on (symmetric RTP, RFC 4961: this is what opens the NAT's filter
+// for the caller's packets), to the address in the caller's SDP.
 func (p *Phone) sendRTP(ctx context.Context, c *call) {
 	defer close(c.done)
 	ssrc := binary.BigEndian.Uint32([]byte(randHex(2)))
@@ -238,17 +238,14 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 		binary.BigEndian.PutUint32(pkt[4:], ts)
 		seq++
 		ts += 160
-		c.mu.Lock()
-		to := c.remote
-		c.mu.Unlock()
-		if _, err := p.rtp.WriteTo(pkt, net.UDPAddrFromAddrPort(to)); err == nil {
+		if _, err := p.rtp.WriteTo(pkt, net.UDPAddrFromAddrPort(c.remote)); err == nil {
 			p.rtpOut.Add(1)
 		}
 	}
 }
 
 // readRTP is the RTP socket's read loop: STUN answers go to the STUN
-// client; RTP during a call is counted and its source latched.
+// client; RTP during a call is counted.
 func (p *Phone) readRTP(ctx context.Context) {
 	stopOnDone(ctx, p.rtp)
 	buf := make([]byte, 2048)
@@ -261,9 +258,8 @@ func (p *Phone) readRTP(ctx context.Context) {
 			continue
 		}
 		b := buf[:n]
-		src := addrPortOf(from)
 		if nat.IsSTUN(b) {
-			p.rtpSTUN.HandlePacket(b, src)
+			p.rtpSTUN.HandlePacket(b, addrPortOf(from))
 			continue
 		}
 		if n < 12 || b[0]>>6 != 2 {
@@ -276,8 +272,5 @@ func (p *Phone) readRTP(ctx context.Context) {
 			continue
 		}
 		p.rtpIn.Add(1)
-		c.mu.Lock()
-		c.remote = src
-		c.mu.Unlock()
 	}
 }

@@ -66,7 +66,9 @@ func yesNo(b bool) string {
 	return "NOT expected to work"
 }
 
-func (s *Strategy) note(format string, args ...any) { s.Notes = append(s.Notes, fmt.Sprintf(format, args...)) }
+func (s *Strategy) note(format string, args ...any) {
+	s.Notes = append(s.Notes, fmt.Sprintf(format, args...))
+}
 
 // decide runs NAT discovery on the SIP socket, asks the gateway for port
 // mappings where allowed, and chooses the Contact and media addresses.
