@@ -1,0 +1,105 @@
+package sdp_test
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	psdp "github.com/pion/sdp/v3"
+
+	"github.com/sipnat/sipnat/sdp"
+)
+
+// The offer sipp sent from behind the lab's NAT, rewritten to the public
+// address a STUN server reported, with the RTP port the NAT mapped.
+func Example() {
+	body := []byte("v=0\r\n" +
+		"o=user1 53655765 2353687637 IN IP4 192.168.1.10\r\n" +
+		"s=-\r\n" +
+		"c=IN IP4 192.168.1.10\r\n" +
+		"t=0 0\r\n" +
+		"m=audio 6000 RTP/AVP 0\r\n" +
+		"a=rtpmap:0 PCMU/8000\r\n")
+	opts := &sdp.Options{
+		Public: netip.MustParseAddr("203.0.113.1"),
+		Ports:  map[uint16]uint16{6000: 41000, 6001: 41007},
+		Origin: true,
+	}
+	buf := make([]byte, 0, 512) // reuse it: AppendRewrite does not allocate
+	buf, res, err := sdp.AppendRewrite(buf[:0], body, opts)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(res.Tests, "behind NAT:", res.Behind(), "edits:", res.Edits)
+	fmt.Print(strings.ReplaceAll(string(buf), "\r\n", "\n")) // CRLF shown as LF
+	// Output:
+	// session-c|origin behind NAT: true edits: 4
+	// v=0
+	// o=user1 53655765 2353687637 IN IP4 203.0.113.1
+	// s=-
+	// c=IN IP4 203.0.113.1
+	// t=0 0
+	// m=audio 41000 RTP/AVP 0
+	// a=rtpmap:0 PCMU/8000
+	// a=rtcp:41007
+}
+
+// Check runs the NAT tests only and says where they fired.
+func ExampleCheck() {
+	res, err := sdp.Check([]byte("v=0\r\no=- 1 1 IN IP4 203.0.113.9\r\ns=-\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 0\r\nc=IN IP4 10.0.0.5\r\na=rtcp:4001 IN IP4 10.0.0.5\r\n"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, f := range res.Findings() {
+		fmt.Println(f)
+	}
+	// Output:
+	// media-c@m0 line 6 10.0.0.5
+	// rtcp@m0 line 7 10.0.0.5
+}
+
+// AppendRewriteSIP rewrites the body of a whole SIP message and fixes its
+// Content-Length.
+func ExampleAppendRewriteSIP() {
+	body := "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+	msg := fmt.Sprintf("INVITE sip:bob@203.0.113.2 SIP/2.0\r\nContent-Type: application/sdp\r\nl: %d\r\n\r\n%s", len(body), body)
+	out, _, err := sdp.AppendRewriteSIP(nil, []byte(msg), &sdp.Options{Public: netip.MustParseAddr("203.0.113.1")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Print(strings.ReplaceAll(string(out), "\r\n", "\n")) // CRLF shown as LF
+	// Output:
+	// INVITE sip:bob@203.0.113.2 SIP/2.0
+	// Content-Type: application/sdp
+	// l: 92
+	//
+	// v=0
+	// o=- 1 1 IN IP4 192.168.1.10
+	// s=-
+	// c=IN IP4 203.0.113.1
+	// t=0 0
+	// m=audio 4000 RTP/AVP 0
+}
+
+// RewriteSession is the same rewrite on a pion/sdp description.
+func ExampleRewriteSession() {
+	var sd psdp.SessionDescription
+	if err := sd.Unmarshal([]byte("v=0\r\no=- 1 1 IN IP4 10.1.2.3\r\ns=-\r\nc=IN IP4 10.1.2.3\r\nt=0 0\r\nm=audio 7078 RTP/AVP 0\r\n")); err != nil {
+		fmt.Println(err)
+		return
+	}
+	res, err := sdp.RewriteSession(&sd, &sdp.Options{Public: netip.MustParseAddr("2001:db8::7")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(res)
+	fmt.Println(sd.ConnectionInformation)
+	// Output:
+	// tests=session-c|origin edits=1 [origin@session 10.1.2.3, session-c@session 10.1.2.3]
+	// IN IP6 2001:db8::7
+}
