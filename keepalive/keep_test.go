@@ -1,6 +1,8 @@
 package keepalive
 
 import (
+	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -67,4 +69,24 @@ func FuzzKeepFromVia(f *testing.F) {
 			t.Fatalf("KeepFromVia(%q) = %v, false", b, d)
 		}
 	})
+}
+
+func TestOptionsBuilder(t *testing.T) {
+	t.Parallel()
+	build := OptionsBuilder(sipmsg.OptionsRequest{
+		RequestURI: "sip:203.0.113.2", From: "sip:alice@203.0.113.2",
+		SentBy: netip.MustParseAddrPort("192.168.1.10:5060"), Branch: "ka", CallID: "ka-1",
+	})
+	var m sipmsg.Message
+	for n := uint32(1); n <= 3; n++ {
+		b := build(nil, n)
+		require.NoError(t, m.Parse(b))
+		require.True(t, m.IsMethod("OPTIONS"))
+		v, err := m.ParseTopVia()
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("z9hG4bKka.%d", n), string(v.Branch.Value.In(b)), "a new transaction per keep-alive")
+		cseq, ok := m.Get(sipmsg.HdrCSeq)
+		require.True(t, ok)
+		require.Equal(t, fmt.Sprintf("%d OPTIONS", n), string(cseq))
+	}
 }
