@@ -2,6 +2,7 @@ package nat
 
 import (
 	"context"
+	"errors"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -86,58 +87,98 @@ func (tx *transaction) accepts(from netip.AddrPort) bool {
 // decode parses an answer into tx.res (success) or tx.decodeErr (error
 // response). A non-nil return means the answer was unusable.
 func (tx *transaction) decode(b []byte, from netip.AddrPort) error {
-	m := &tx.resp
-	m.Raw = append(m.Raw[:0], b...)
-	if err := m.Decode(); err != nil {
-		return fmt.Errorf("decode: %w", ErrMalformed)
-	}
-	if err := checkFingerprint(m); err != nil {
-		return err
-	}
-	if m.Type.Method != stun.MethodBinding {
-		return fmt.Errorf("answer method %v: %w", m.Type.Method, ErrMalformed)
-	}
-	tx.decodeErr = nil
-	if m.Type.Class == stun.ClassErrorResponse {
-		tx.decodeErr = parseErrorCode(m)
-		return nil
-	}
-	r, err := parseResponse(m)
+	r, serverErr, err := decodeAnswer(&tx.resp, b)
 	if err != nil {
 		return err
 	}
-	r.From = from
-	tx.res = r
+	tx.decodeErr = serverErr
+	if serverErr == nil {
+		r.From = from
+		tx.res = r
+	}
 	return nil
 }
 
+// decodeAnswer decodes a Binding answer b into m (reusing its buffers) and
+// reads it: a success response gives r, an error response serverErr (a
+// *ServerError). err reports an unusable message. A success response is
+// decoded without allocating.
+func decodeAnswer(m *stun.Message, b []byte) (r Response, serverErr, err error) {
+	m.Raw = append(m.Raw[:0], b...)
+	if err := m.Decode(); err != nil {
+		return r, nil, fmt.Errorf("decode: %w", ErrMalformed)
+	}
+	if err := checkFingerprint(m); err != nil {
+		return r, nil, err
+	}
+	if m.Type.Method != stun.MethodBinding {
+		return r, nil, fmt.Errorf("answer method %v: %w", m.Type.Method, ErrMalformed)
+	}
+	switch m.Type.Class {
+	case stun.ClassErrorResponse:
+		serverErr = parseErrorCode(m)
+		var se *ServerError
+		if !errors.As(serverErr, &se) {
+			return r, nil, serverErr
+		}
+		return r, serverErr, nil
+	case stun.ClassSuccessResponse:
+		r, err = parseResponse(m)
+		return r, nil, err
+	}
+	return r, nil, fmt.Errorf("answer class %v: %w", m.Type.Class, ErrMalformed)
+}
+
 // parseResponse reads the address attributes of a decoded Binding success
-// response. It does not allocate.
+// response in one pass over its attributes. It does not allocate.
 func parseResponse(m *stun.Message) (Response, error) {
 	var r Response
-	id := m.TransactionID[:]
+	var xorMapped, mapped, other, changed, origin, source []byte
+	first := func(dst *[]byte, v []byte) { // the first of duplicates counts
+		if *dst == nil {
+			*dst = v
+		}
+	}
+	for _, a := range m.Attributes {
+		switch a.Type {
+		case stun.AttrXORMappedAddress:
+			first(&xorMapped, a.Value)
+		case stun.AttrMappedAddress:
+			first(&mapped, a.Value)
+		case stun.AttrOtherAddress:
+			first(&other, a.Value)
+		case attrChangedAddr:
+			first(&changed, a.Value)
+		case stun.AttrResponseOrigin:
+			first(&origin, a.Value)
+		case attrSourceAddr:
+			first(&source, a.Value)
+		}
+	}
 	var err error
-	if v, gerr := m.Get(stun.AttrXORMappedAddress); gerr == nil {
-		r.Mapped, err = parseAddrValue(v, true, id)
+	switch {
+	case xorMapped != nil:
+		r.Mapped, err = parseAddrValue(xorMapped, true, m.TransactionID[:])
 		r.XOR = true
-	} else if v, gerr := m.Get(stun.AttrMappedAddress); gerr == nil {
-		r.Mapped, err = parseAddrValue(v, false, id)
-	} else {
+	case mapped != nil:
+		r.Mapped, err = parseAddrValue(mapped, false, nil)
+	default:
 		return r, fmt.Errorf("success response without mapped address: %w", ErrMalformed)
 	}
 	if err != nil {
 		return r, err
 	}
-	if v, gerr := m.Get(stun.AttrOtherAddress); gerr == nil {
-		r.Other, _ = parseAddrValue(v, false, nil)
-	} else if v, gerr := m.Get(attrChangedAddr); gerr == nil {
-		r.Other, _ = parseAddrValue(v, false, nil)
+	if other != nil {
+		r.Other, _ = parseAddrValue(other, false, nil)
+	} else if changed != nil {
+		r.Other, _ = parseAddrValue(changed, false, nil)
 		r.Legacy = r.Other.IsValid()
 	}
-	if v, gerr := m.Get(stun.AttrResponseOrigin); gerr == nil {
-		r.Origin, _ = parseAddrValue(v, false, nil)
-	} else if v, gerr := m.Get(attrSourceAddr); gerr == nil {
-		r.Origin, _ = parseAddrValue(v, false, nil)
+	if origin == nil {
+		origin = source
+	}
+	if origin != nil {
+		r.Origin, _ = parseAddrValue(origin, false, nil)
 	}
 	return r, nil
 }
