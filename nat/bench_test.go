@@ -44,11 +44,11 @@ func (e *echoConn) WriteTo(b []byte, a net.Addr) (int, error) {
 	return e.WriteToUDPAddrPort(b, a.(*net.UDPAddr).AddrPort())
 }
 func (e *echoConn) ReadFrom([]byte) (int, net.Addr, error) { select {} }
-func (e *echoConn) Close() error                          { return nil }
-func (e *echoConn) LocalAddr() net.Addr                   { return net.UDPAddrFromAddrPort(e.local) }
-func (e *echoConn) SetDeadline(time.Time) error           { return nil }
-func (e *echoConn) SetReadDeadline(time.Time) error       { return nil }
-func (e *echoConn) SetWriteDeadline(time.Time) error      { return nil }
+func (e *echoConn) Close() error                           { return nil }
+func (e *echoConn) LocalAddr() net.Addr                    { return net.UDPAddrFromAddrPort(e.local) }
+func (e *echoConn) SetDeadline(time.Time) error            { return nil }
+func (e *echoConn) SetReadDeadline(time.Time) error        { return nil }
+func (e *echoConn) SetWriteDeadline(time.Time) error       { return nil }
 
 func TestTransactionAllocs(t *testing.T) {
 	if raceEnabled {

@@ -2,8 +2,8 @@ package nat
 
 import (
 	"context"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
