@@ -49,7 +49,10 @@ type Config struct {
 	Send func(b []byte) error
 	// Binder and Server: the STUN kind asks Binder for the mapping from
 	// Server, which should be the SIP server's own address and port so the
-	// keep-alive refreshes the very binding SIP uses (RFC 5626 §4.4.2).
+	// keep-alive refreshes the very binding SIP uses (RFC 5626 §4.4.2):
+	// behind an address-and-port-dependent NAT, STUN to another port keeps
+	// only that port's binding. Each request is bounded by the smaller of
+	// Timeout and the interval.
 	Binder Binder
 	Server netip.AddrPort
 	// Request appends the n-th OPTIONS request (n = 1, 2, ...) to dst, for
@@ -366,7 +369,11 @@ func (k *Keeper) binding() {
 	g := k.gen
 	ctx, cancel := context.WithCancel(context.Background())
 	k.cancel = cancel
-	t := k.clock.AfterFunc(k.cfg.Timeout, cancel)
+	// Bound the transaction by the interval too: the client's retransmissions
+	// grow apart (RTO doubling), and a gap longer than the binding lifetime
+	// would let the binding expire during the very request that should keep it.
+	timeout := min(k.cfg.Timeout, k.base())
+	t := k.clock.AfterFunc(timeout, cancel)
 	k.sent++
 	k.mu.Unlock()
 

@@ -211,28 +211,45 @@ func setPortRange(t *testing.T, lab *netlab.Lab, lo, hi uint16) {
 	require.NoError(t, err, "nft %v: %s", args, out)
 }
 
-// TestLabLoss: eim-apdf, 5 s timeout, 20 % of forwarded packets dropped at
-// random. The UDP and OPTIONS kinds still keep their UAs reachable.
+// TestLabLoss: 5 s timeout, 20 % of forwarded packets dropped at random.
+// The UDP, OPTIONS and STUN kinds still keep their UAs reachable. The lab
+// is eim-adf so that STUN to stund (not kamailio's port) keeps the SIP
+// binding too; the control UA shows the timeout still applies.
 func TestLabLoss(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: labTimeout, Kamailio: true, LossPercent: 20})
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMADF, Timeout: labTimeout, Kamailio: true, Stund: true, LossPercent: 20})
+	ctl := newUDPUA(t, lab, "ctl", 5061)
 	udp := newUDPUA(t, lab, "udp", 5062)
 	opt := newUDPUA(t, lab, "opt", 5063)
-	for _, u := range []*labUA{udp, opt} {
+	stun := newUDPUA(t, lab, "stun", 5064)
+	for _, u := range []*labUA{ctl, udp, opt, stun} {
 		u.Register()
 	}
 	kUDP := udp.startKeeper(Config{Kind: UDP, Send: udp.sendKamailio, Timing: labTiming})
 	kOpt := opt.startKeeper(Config{Kind: Options, Send: opt.sendKamailio, Request: optionsFor(opt), Timing: labTiming, MaxMisses: 3})
+	kStun := stun.startKeeper(Config{Kind: STUN, Binder: stun.stun, Server: stundAddr, Timing: labTiming, MaxMisses: 3})
 
 	time.Sleep(labIdle)
 
 	checkSent(t, "udp", kUDP, labIdle)
 	answers, _ := opt.counts()
 	t.Logf("opt: %d packets (retransmissions included), %d answers, events %v", kOpt.Sent(), answers, opt.eventKinds())
+	t.Logf("stun: %d transactions (each retransmitted as needed), events %v", kStun.Sent(), stun.eventKinds())
 	p := newProber(t, lab)
 	// The probe itself crosses the lossy router: try a few times.
-	require.True(t, p.reachable(udp, 5, 3*time.Second), "udp kind under 20 %% loss")
-	require.True(t, p.reachable(opt, 5, 3*time.Second), "options kind under 20 %% loss")
+	var wg sync.WaitGroup
+	check := func(u *labUA, tries int, want bool) {
+		defer wg.Done()
+		if got := p.reachable(u, tries, 3*time.Second); got != want {
+			t.Errorf("%s reachable under 20 %% loss = %v, want %v", u.user, got, want)
+		}
+	}
+	wg.Add(4)
+	go check(udp, 5, true)
+	go check(opt, 5, true)
+	go check(stun, 5, true)
+	go check(ctl, 2, false)
+	wg.Wait()
 }
 
 // mediaPeer is the far end of an RTP stream on hold, in the WAN.
