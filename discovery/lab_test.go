@@ -111,46 +111,61 @@ func TestLabSymmetricNAT(t *testing.T) {
 	require.True(t, ch.Reachable)
 }
 
-// TestLabRenewal keeps a 4-second PCP lease alive past its first expiry on
-// the real clock, while a lease nobody renews (same router, same lifetime)
-// is gone: miniupnpd does expire leases.
+// TestLabRenewal keeps a 4-second lease alive past its first expiry on the
+// real clock, over each protocol, while a lease nobody renews (same router,
+// same lifetime) is gone: miniupnpd does expire leases.
 func TestLabRenewal(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, UPnP: true, UPnPMinLifetime: 2})
-	const kept, dropped = 43000, 43100
-	rxKept := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(netip.IPv4Unspecified(), kept))
-	rxDropped := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(netip.IPv4Unspecified(), dropped))
-	events := make(chan Event, 16)
-	cfg := labConfig(lab, ProtoPCP)
-	cfg.Lifetime = 4 * time.Second
-	cfg.OnEvent = func(e Event) { events <- e }
-	m := NewMapper(cfg)
-	t.Cleanup(func() { m.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	mp, err := m.Map(ctx, "udp", kept)
-	require.NoError(t, err)
-	require.Equal(t, 4*time.Second, mp.Lifetime)
-	// The control: one MAP with the same lifetime, never renewed.
-	_, err = m.pcpMap(ctx, netlab.RouterLAN, netlab.Client, [12]byte{9}, false, dropped, dropped, netip.Addr{}, 4)
-	require.NoError(t, err)
-	require.True(t, delivered(t, lab, rxDropped, dropped))
+	for i, p := range []Protocol{ProtoPCP, ProtoNATPMP, ProtoUPnP} {
+		t.Run(p.String(), func(t *testing.T) {
+			t.Parallel()
+			kept, dropped := uint16(43000+i), uint16(43100+i)
+			rxKept := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(netip.IPv4Unspecified(), kept))
+			rxDropped := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(netip.IPv4Unspecified(), dropped))
+			events := make(chan Event, 16)
+			cfg := labConfig(lab, p)
+			cfg.Lifetime = 4 * time.Second
+			cfg.OnEvent = func(e Event) { events <- e }
+			m := NewMapper(cfg)
+			t.Cleanup(func() { m.Close() })
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			mp, err := m.Map(ctx, "udp", kept)
+			require.NoError(t, err)
+			require.Equal(t, 4*time.Second, mp.Lifetime)
+			// The control: one request with the same lifetime, never renewed.
+			switch p {
+			case ProtoPCP:
+				_, err = m.pcpMap(ctx, netlab.RouterLAN, netlab.Client, [12]byte{9}, false, dropped, dropped, netip.Addr{}, 4)
+			case ProtoNATPMP:
+				_, err = m.pmpMap(ctx, netlab.RouterLAN, false, dropped, dropped, 4)
+			case ProtoUPnP:
+				m.mu.Lock()
+				g := m.igd
+				m.mu.Unlock()
+				_, _, err = m.upnpAdd(ctx, g, false, netlab.Client, dropped, dropped, 4, "control")
+			}
+			require.NoError(t, err)
+			require.True(t, delivered(t, lab, rxDropped, dropped))
 
-	require.Equal(t, EventMapped, (<-events).Kind)
-	deadline := time.After(15 * time.Second)
-	for renewals := 0; renewals < 3; {
-		select {
-		case e := <-events:
-			require.Equal(t, EventRenewed, e.Kind, e.String())
-			renewals++
-		case <-deadline:
-			t.Fatal("no renewals")
-		}
+			require.Equal(t, EventMapped, (<-events).Kind)
+			deadline := time.After(15 * time.Second)
+			for renewals := 0; renewals < 3; {
+				select {
+				case e := <-events:
+					require.Equal(t, EventRenewed, e.Kind, e.String())
+					renewals++
+				case <-deadline:
+					t.Fatal("no renewals")
+				}
+			}
+			// Three renewals at half the lease: more than 4 s since the mapping.
+			require.Greater(t, time.Since(mp.Obtained), 4*time.Second)
+			require.True(t, delivered(t, lab, rxKept, kept), "renewed lease expired")
+			require.False(t, delivered(t, lab, rxDropped, dropped), "unrenewed lease did not expire")
+		})
 	}
-	// Three renewals at half the lease: more than 4 s since the mapping.
-	require.Greater(t, time.Since(mp.Obtained), 4*time.Second)
-	require.True(t, delivered(t, lab, rxKept, kept), "renewed lease expired")
-	require.False(t, delivered(t, lab, rxDropped, dropped), "unrenewed lease did not expire")
 }
 
 func TestLabGatewayRestart(t *testing.T) {

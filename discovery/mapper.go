@@ -160,7 +160,7 @@ func (m *Mapper) mapAny(ctx context.Context, network string, port uint16) (Mappi
 		var nonce [12]byte
 		rand.Read(nonce[:])
 		seed := Mapping{Protocol: p, Network: network, Gateway: pr.Gateway, Internal: netip.AddrPortFrom(pr.Local, port),
-			Nonce: nonce, wantPort: port, desc: m.cfg.description()}
+			nonce: nonce, wantPort: port, desc: m.cfg.description()}
 		mp, _, err := m.create(ctx, seed)
 		if err == nil {
 			return mp, nil
@@ -201,9 +201,12 @@ func (m *Mapper) create(ctx context.Context, seed Mapping) (Mapping, bool, error
 		if seed.External.IsValid() {
 			sugg = seed.External.Addr()
 		}
-		r, err := m.pcpMap(ctx, gw, local, seed.Nonce, tcp, port, want, sugg, life)
+		r, err := m.pcpMap(ctx, gw, local, seed.nonce, tcp, port, want, sugg, life)
 		if err != nil {
 			return seed, false, err
+		}
+		if r.Lifetime == 0 {
+			return seed, false, fmt.Errorf("PCP map port %d: success with lifetime 0: %w", port, ErrMalformed)
 		}
 		mp.External = netip.AddrPortFrom(r.External, r.ExternalPort)
 		mp.Lifetime = time.Duration(r.Lifetime) * time.Second
@@ -215,6 +218,9 @@ func (m *Mapper) create(ctx context.Context, seed Mapping) (Mapping, bool, error
 		r, err := m.pmpMap(ctx, gw, tcp, port, want, life)
 		if err != nil {
 			return seed, false, err
+		}
+		if r.Lifetime == 0 || r.ExternalPort == 0 {
+			return seed, false, fmt.Errorf("NAT-PMP map port %d: success without lifetime or port: %w", port, ErrMalformed)
 		}
 		a, err := m.pmpExternal(ctx, gw)
 		if err != nil {
@@ -487,7 +493,7 @@ func (m *Mapper) release(ctx context.Context, mp Mapping) error {
 	var err error
 	switch mp.Protocol {
 	case ProtoPCP:
-		_, err = m.pcpMap(ctx, mp.Gateway, mp.Internal.Addr(), mp.Nonce, tcp, mp.Internal.Port(), 0, netip.Addr{}, 0)
+		_, err = m.pcpMap(ctx, mp.Gateway, mp.Internal.Addr(), mp.nonce, tcp, mp.Internal.Port(), 0, netip.Addr{}, 0)
 	case ProtoNATPMP:
 		_, err = m.pmpMap(ctx, mp.Gateway, tcp, mp.Internal.Port(), 0, 0)
 	case ProtoUPnP:

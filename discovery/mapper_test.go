@@ -120,7 +120,7 @@ func TestMapperPCPNonceChecked(t *testing.T) {
 	g.set(func(g *fakeGW) {
 		require.Len(t, g.pcpMaps, 1)
 		for n := range g.pcpMaps {
-			require.Equal(t, mp.Nonce, n)
+			require.Equal(t, mp.nonce, n)
 		}
 	})
 }
@@ -226,4 +226,30 @@ func TestMapperAnnounce(t *testing.T) {
 	e := nextEvent(t, events)
 	require.Contains(t, []EventKind{EventRenewed, EventGatewayRestarted}, e.Kind, e.String())
 	g.set(func(g *fakeGW) { require.Len(t, g.pcpMaps, 1) })
+}
+
+func TestMapperTCPAndErrors(t *testing.T) {
+	t.Parallel()
+	for _, p := range []Protocol{ProtoPCP, ProtoNATPMP} {
+		t.Run(p.String(), func(t *testing.T) {
+			t.Parallel()
+			clock := fakeclock.New(t0)
+			g := newFakeGW(t, clock, true, true)
+			cfg := testConfig(clock, g, nil, nil)
+			cfg.Protocols = []Protocol{p}
+			m := NewMapper(cfg)
+			t.Cleanup(func() { m.Close() })
+			udp, err := m.Map(context.Background(), "udp", 6000)
+			require.NoError(t, err)
+			tcp, err := m.Map(context.Background(), "tcp", 6000)
+			require.NoError(t, err)
+			require.Equal(t, "tcp", tcp.Network)
+			require.Len(t, m.Mappings(), 2)
+			require.Equal(t, []Mapping{udp, tcp}[1].Network, m.Mappings()[0].Network, "sorted by network")
+			_, err = m.Map(context.Background(), "sctp", 6000)
+			require.Error(t, err)
+			require.NoError(t, m.Unmap(context.Background(), "tcp", 6000))
+			require.Len(t, m.Mappings(), 1)
+		})
+	}
 }

@@ -62,6 +62,7 @@ type Mapping struct {
 	Restarts int            `json:"restarts"` // gateway restarts (epoch resets) seen so far
 	Replaced bool           `json:"replaced"` // the external port is not the one first asked for
 	Nonce    [12]byte       `json:"-"`        // PCP mapping nonce
+	nonce    [12]byte       // PCP mapping nonce
 	wantPort uint16         // external port asked for
 	desc     string         // UPnP description
 	lostSent bool           // a Lost event was sent since the last success
