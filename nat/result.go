@@ -302,7 +302,10 @@ func (r *Result) String() string {
 	line("mapping", "%v", r.Mapping)
 	line("filtering", "%v", r.Filtering)
 	line("RFC 3489 type", "%v", r.Classic)
+	noNAT := r.Mapping == None
 	switch {
+	case noNAT:
+		line("hairpin", "n/a (no NAT)")
 	case r.Hairpin == nil:
 		line("hairpin", "not tested")
 	case *r.Hairpin:
@@ -310,8 +313,14 @@ func (r *Result) String() string {
 	default:
 		line("hairpin", "no")
 	}
-	line("port preserved", "%v", yesNo(r.PortPreserved))
+	if noNAT {
+		line("port preserved", "n/a (no NAT)")
+	} else {
+		line("port preserved", "%v", yesNo(r.PortPreserved))
+	}
 	switch {
+	case noNAT:
+		line("binding lifetime", "n/a (no NAT)")
 	case r.Lifetime == 0 && r.LifetimeBound == 0:
 		line("binding lifetime", "not measured")
 	case r.LifetimeBound == 0:
