@@ -171,6 +171,9 @@ func (w *rewriter) run() error {
 				sessionActive = sessionActive || media < 0
 			}
 		case 'a':
+			if len(v) == 0 || (v[0] != 'r' && v[0] != 'c' && v[0] != 'i' && (media >= 0 || w.opts.Marker == "")) {
+				break // not rtcp, rtcp-mux, candidate, ice-ufrag or a session marker
+			}
 			key := attrKey(v)
 			switch {
 			case bytes.Equal(key, keyRTCPMux):
