@@ -16,7 +16,7 @@ type Tests uint8
 // fire.
 const (
 	PrivateSessionConn Tests = 1 << iota // session-level c= names a private address
-	PrivateMediaConn                     // a media-level c= (of a stream with port != 0) names a private address
+	PrivateMediaConn                     // a media-level c= names a private address (also in a rejected, port 0, stream)
 	PrivateOrigin                        // o= names a private address
 	PrivateRTCP                          // a=rtcp:port IN IP4|IP6 addr (RFC 3605) names a private address
 	ICE                                  // a=candidate or a=ice-ufrag present (RFC 8445/8839)
