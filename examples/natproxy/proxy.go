@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/sipnat/sipnat/keepalive"
+	"github.com/sipnat/sipnat/sipmsg"
+)
+
+// Proxy is a stateless SIP edge proxy for UAs behind NAT in front of a
+// registrar/proxy that knows nothing about NAT ("upstream"). It does what
+// Kamailio's nathelper does inside the registrar:
+//
+//   - requests from UAs: received=/rport= in their Via (force_rport), the
+//     nat_uac_test("19") heuristics, and when they fire a Contact alias
+//     (add_contact_alias) or rewrite (fix_nated_contact); Path on REGISTER
+//     (RFC 3327) and Record-Route on dialog-creating requests so that
+//     requests for the UA come back through the proxy; its own Via;
+//   - requests from upstream: its own Route removed, the Request-URI's
+//     alias restored (handle_ruri_alias) and the request sent to the
+//     address the UA's packets came from;
+//   - responses: its own Via removed, sent to the next Via's received/rport;
+//   - NATed registrations: the binding kept open with CRLF pings
+//     (keepalive.Scheduler, nathelper's natping).
+//
+// It relays signalling only; media relay (RTP) is out of scope.
+type Proxy struct {
+	conn     net.PacketConn
+	self     netip.AddrPort // address in Via, Path and Record-Route
+	upstream netip.AddrPort
+	rewrite  bool // fix_nated_contact instead of alias
+	log      *slog.Logger
+	pings    *keepalive.Scheduler
+	ping     time.Duration
+	selfURI  []byte // <sip:self;lr>
+}
+
+// Config configures a Proxy.
+type Config struct {
+	Conn     net.PacketConn // the socket the proxy receives on (UAs and upstream)
+	Self     netip.AddrPort // the proxy's address as UAs and upstream reach it
+	Upstream netip.AddrPort // the registrar / proxy behind
+	Rewrite  bool           // rewrite Contact to the source instead of adding ;alias
+	Ping     time.Duration  // interval of CRLF pings to NATed contacts; 0 disables them
+	Logger   *slog.Logger   // nil: discard
+}
+
+// NewProxy returns a proxy for cfg.
+func NewProxy(cfg Config) (*Proxy, error) {
+	if cfg.Conn == nil || !cfg.Self.IsValid() || !cfg.Upstream.IsValid() {
+		return nil, errors.New("natproxy: Conn, Self and Upstream are required")
+	}
+	p := &Proxy{conn: cfg.Conn, self: cfg.Self, upstream: cfg.Upstream, rewrite: cfg.Rewrite, log: cfg.Logger, ping: cfg.Ping}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.selfURI = sipmsg.AppendContactValue(nil, "", cfg.Self, sipmsg.UDP, ";lr")
+	if cfg.Ping > 0 {
+		s, err := keepalive.NewScheduler(keepalive.SchedulerConfig{
+			Send: keepalive.SenderFunc(func(pg keepalive.Ping) error {
+				_, err := p.conn.WriteTo([]byte("\r\n\r\n"), net.UDPAddrFromAddrPort(pg.Addr))
+				return err
+			}),
+			Logger: cfg.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("natproxy: pings: %w", err)
+		}
+		p.pings = s
+	}
+	return p, nil
+}
+
+// Serve relays packets until ctx ends or the socket fails.
+func (p *Proxy) Serve(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { _ = p.conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	if p.pings != nil {
+		defer p.pings.Stop()
+	}
+	buf := make([]byte, 65535)
+	out := make([]byte, 0, 65535)
+	var m sipmsg.Message
+	for {
+		n, from, err := p.conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("natproxy: read: %w", err)
+		}
+		ua, ok := from.(*net.UDPAddr)
+		if !ok {
+			continue
+		}
+		src := ua.AddrPort()
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		var dst netip.AddrPort
+		out, dst, err = p.Handle(out[:0], &m, buf[:n], src)
+		if err != nil {
+			p.log.Debug("dropped", "from", src, "err", err)
+			continue
+		}
+		if !dst.IsValid() {
+			continue
+		}
+		if _, err := p.conn.WriteTo(out, net.UDPAddrFromAddrPort(dst)); err != nil {
+			p.log.Warn("send", "to", dst, "err", err)
+		}
+	}
+}
+
+// Handle processes one packet received from src and returns what to send
+// where (dst invalid: nothing to send). m is scratch space.
+func (p *Proxy) Handle(dst []byte, m *sipmsg.Message, pkt []byte, src netip.AddrPort) ([]byte, netip.AddrPort, error) {
+	if len(pkt) > 0 && (pkt[0] == '\r' || pkt[0] == '\n' || pkt[0] == 0) {
+		return dst, netip.AddrPort{}, nil // keep-alive
+	}
+	if err := m.Parse(pkt); err != nil {
+		return dst, netip.AddrPort{}, err
+	}
+	if !m.IsRequest() {
+		return p.response(dst, m)
+	}
+	if src == p.upstream {
+		return p.toUA(dst, m)
+	}
+	return p.fromUA(dst, m, src)
+}
+
+// response strips the proxy's Via and sends the response to the next hop.
+func (p *Proxy) response(dst []byte, m *sipmsg.Message) ([]byte, netip.AddrPort, error) {
+	v, err := m.ParseTopVia()
+	if err != nil {
+		return dst, netip.AddrPort{}, err
+	}
+	b := m.Bytes()
+	if a, ok := v.HostAddr(b); !ok || a != p.self.Addr() || v.PortOrDefault(b) != int(p.self.Port()) {
+		return dst, netip.AddrPort{}, errors.New("response not for this proxy")
+	}
+	out, _, err := sipmsg.AppendRemoveTopValue(dst, m, sipmsg.HdrVia)
+	if err != nil {
+		return dst, netip.AddrPort{}, err
+	}
+	var next sipmsg.Message
+	if err := next.Parse(out); err != nil {
+		return dst, netip.AddrPort{}, err
+	}
+	nv, err := next.ParseTopVia()
+	if err != nil {
+		return dst, netip.AddrPort{}, err
+	}
+	nb := next.Bytes()
+	a, ok := nv.ReceivedAddr(nb)
+	if !ok {
+		if a, ok = nv.HostAddr(nb); !ok {
+			return dst, netip.AddrPort{}, errors.New("next Via has no address")
+		}
+	}
+	port, ok := nv.RportValue(nb)
+	if !ok {
+		port = nv.PortOrDefault(nb)
+	}
+	return out, netip.AddrPortFrom(a, uint16(port)), nil
+}
+
+// fromUA fixes a request from a UA and forwards it upstream.
+func (p *Proxy) fromUA(dst []byte, m *sipmsg.Message, src netip.AddrPort) ([]byte, netip.AddrPort, error) {
+	fired, err := m.NATTest(src, sipmsg.ContactPrivate|sipmsg.ViaAddrDiffers|sipmsg.ViaPortDiffers, sipmsg.SDPNATCheck)
+	if err != nil {
+		return dst, netip.AddrPort{}, err
+	}
+	fix := sipmsg.Fix{Via: true, ForceRport: true}
+	if fired != 0 {
+		fix.Contact = sipmsg.ContactAlias
+		if p.rewrite {
+			fix.Contact = sipmsg.ContactRewrite
+		}
+		fix.SDP = true
+	}
+	register := m.IsMethod("REGISTER")
+	if register {
+		fix.Path = p.selfURI
+	} else if m.IsMethod("INVITE") || m.IsMethod("SUBSCRIBE") {
+		if _, ok := m.Get(sipmsg.HdrTo); ok && !hasToTag(m) {
+			fix.RecordRoute = p.selfURI
+		}
+	}
+	if register && fired != 0 && p.pings != nil {
+		if err := p.pings.Set(keepalive.Contact{Addr: src, Interval: p.ping, Kind: keepalive.PingUDP}); err != nil {
+			p.log.Warn("ping", "contact", src, "err", err)
+		}
+	}
+	p.log.Info("request", "method", string(m.Method()), "from", src, "nat", fired.String())
+	fixed, err := sipmsg.AppendFix(nil, m, src, &fix)
+	if err != nil {
+		return dst, netip.AddrPort{}, err
+	}
+	// loose routing: drop our own Route (in-dialog requests)
+	var m2 sipmsg.Message
+	if err := m2.Parse(fixed); err != nil {
+		return dst, netip.AddrPort{}, err
+	}
+	if p.topRouteIsSelf(&m2) {
+		if fixed, _, err = sipmsg.AppendRemoveTopValue(nil, &m2, sipmsg.HdrRoute); err != nil {
+			return dst, netip.AddrPort{}, err
+		}
+		if err := m2.Parse(fixed); err != nil {
+			return dst, netip.AddrPort{}, err
+		}
+	}
+	out, err := sipmsg.AppendInsertTop(dst, &m2, sipmsg.HdrVia, p.via(&m2))
+	return out, p.upstream, err
+}
+
+// toUA forwards a request from upstream to the UA its Request-URI (alias)
+// names.
+func (p *Proxy) toUA(dst []byte, m *sipmsg.Message) ([]byte, netip.AddrPort, error) {
+	cur := m.Bytes()
+	var m2 sipmsg.Message
+	if p.topRouteIsSelf(m) {
+		b, _, err := sipmsg.AppendRemoveTopValue(nil, m, sipmsg.HdrRoute)
+		if err != nil {
+			return dst, netip.AddrPort{}, err
+		}
+		cur = b
+	}
+	if err := m2.Parse(cur); err != nil {
+		return dst, netip.AddrPort{}, err
+	}
+	b, alias, found, err := sipmsg.HandleRURIAlias(nil, &m2)
+	if err != nil {
+		return dst, netip.AddrPort{}, err
+	}
+	var to netip.AddrPort
+	if found {
+		to = alias.Addr
+		if err := m2.Parse(b); err != nil {
+			return dst, netip.AddrPort{}, err
+		}
+	} else {
+		u, err := sipmsg.ParseURI(m2.Bytes(), m2.RequestURISpan())
+		if err != nil {
+			return dst, netip.AddrPort{}, err
+		}
+		a, ok := u.Addr(m2.Bytes())
+		if !ok {
+			return dst, netip.AddrPort{}, errors.New("request-URI host is not an address")
+		}
+		port := u.Port
+		if port == 0 {
+			port = 5060
+		}
+		to = netip.AddrPortFrom(a, uint16(port))
+	}
+	p.log.Info("to UA", "method", string(m2.Method()), "to", to, "alias", found)
+	out, err := sipmsg.AppendInsertTop(dst, &m2, sipmsg.HdrVia, p.via(&m2))
+	return out, to, err
+}
+
+// via builds the proxy's Via with a branch derived from the request's top
+// Via branch (RFC 3261 §16.11: a stateless proxy's branch must be the same
+// for retransmissions and differ between requests).
+func (p *Proxy) via(m *sipmsg.Message) []byte {
+	h := sha256.New()
+	if v, err := m.ParseTopVia(); err == nil {
+		h.Write(v.Branch.Value.In(m.Bytes()))
+	}
+	h.Write(m.RequestURI())
+	if c, ok := m.Get(sipmsg.HdrCallID); ok {
+		h.Write(c)
+	}
+	sum := h.Sum(nil)
+	b := []byte("SIP/2.0/UDP ")
+	b = p.self.AppendTo(b)
+	b = append(b, ";branch=z9hG4bKnp"...)
+	return hex.AppendEncode(b, sum[:8])
+}
+
+func (p *Proxy) topRouteIsSelf(m *sipmsg.Message) bool {
+	it := m.Values(sipmsg.HdrRoute)
+	if !it.Next() {
+		return false
+	}
+	b := m.Bytes()
+	na, err := sipmsg.ParseNameAddr(b, it.Span())
+	if err != nil {
+		return false
+	}
+	u, err := sipmsg.ParseURI(b, na.URI)
+	if err != nil {
+		return false
+	}
+	a, ok := u.Addr(b)
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	return ok && a == p.self.Addr() && port == int(p.self.Port())
+}
+
+func hasToTag(m *sipmsg.Message) bool {
+	i := -1
+	for j := 0; j < m.NumHeaders(); j++ {
+		if m.HeaderKind(j) == sipmsg.HdrTo {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
+		return false
+	}
+	b := m.Bytes()
+	na, err := sipmsg.ParseNameAddr(b, m.HeaderValueSpan(i))
+	if err != nil {
+		return false
+	}
+	_, ok := na.Param(b, "tag")
+	return ok
+}

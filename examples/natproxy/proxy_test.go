@@ -1,0 +1,67 @@
+package main
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/sipmsg"
+)
+
+// TestHandle walks one REGISTER, its 200 OK, an OPTIONS from upstream and
+// the UA's answer through the proxy without sockets.
+func TestHandle(t *testing.T) {
+	t.Parallel()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	self := netip.MustParseAddrPort("203.0.113.3:5060")
+	up := netip.MustParseAddrPort("203.0.113.2:5060")
+	ua := netip.MustParseAddrPort("203.0.113.1:40000")
+	p, err := NewProxy(Config{Conn: c, Self: self, Upstream: up})
+	require.NoError(t, err)
+	var m sipmsg.Message
+
+	reg := "REGISTER sip:203.0.113.3 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\nFrom: <sip:alice@203.0.113.3>;tag=1\r\nTo: <sip:alice@203.0.113.3>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@192.168.1.10:5070>\r\nContent-Length: 0\r\n\r\n"
+	out, dst, err := p.Handle(nil, &m, []byte(reg), ua)
+	require.NoError(t, err)
+	require.Equal(t, up, dst)
+	s := string(out)
+	require.Contains(t, s, "\r\nVia: SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp")
+	require.Contains(t, s, "Via: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport=40000;received=203.0.113.1\r\n")
+	require.Contains(t, s, "Path: <sip:203.0.113.3:5060;lr>\r\n")
+	require.Contains(t, s, "Contact: <sip:alice@192.168.1.10:5070;alias=203.0.113.1~40000~1>\r\n")
+
+	// the registrar's 200 OK goes back to the UA's public address
+	var fwd sipmsg.Message
+	require.NoError(t, fwd.Parse(out))
+	resp := []byte("SIP/2.0 200 OK\r\n")
+	it := fwd.Values(sipmsg.HdrVia)
+	for it.Next() {
+		resp = append(append(append(resp, "Via: "...), it.Bytes()...), "\r\n"...)
+	}
+	resp = append(resp, "Call-ID: r1\r\nContent-Length: 0\r\n\r\n"...)
+	out, dst, err = p.Handle(nil, &m, resp, up)
+	require.NoError(t, err)
+	require.Equal(t, ua, dst)
+	require.Equal(t, 1, strings.Count(string(out), "Via:"))
+
+	// the registrar relays an OPTIONS along the Path
+	opt := "OPTIONS sip:alice@192.168.1.10:5070;alias=203.0.113.1~40000~1 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.2;branch=z9hG4bKk1\r\nRoute: <sip:203.0.113.3:5060;lr>\r\nCall-ID: o1\r\nContent-Length: 0\r\n\r\n"
+	out, dst, err = p.Handle(nil, &m, []byte(opt), up)
+	require.NoError(t, err)
+	require.Equal(t, ua, dst)
+	s = string(out)
+	require.True(t, strings.HasPrefix(s, "OPTIONS sip:alice@192.168.1.10:5070 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp"), s)
+	require.NotContains(t, s, "Route:")
+
+	// keep-alives and garbage are dropped
+	_, dst, err = p.Handle(nil, &m, []byte("\r\n\r\n"), ua)
+	require.NoError(t, err)
+	require.False(t, dst.IsValid())
+	_, _, err = p.Handle(nil, &m, []byte("junk"), ua)
+	require.Error(t, err)
+}
