@@ -121,29 +121,36 @@ func (m *Mapper) Map(ctx context.Context, network string, internalPort uint16) (
 	if err != nil {
 		return Mapping{}, err
 	}
+	mp, created, err := m.mapLocked(ctx, network, internalPort)
+	if created {
+		m.emit([]Event{{Kind: EventMapped, Mapping: mp, Reason: "the gateway forwards " + mp.External.String() + " to " + mp.Internal.String()}})
+	}
+	return mp, err
+}
+
+func (m *Mapper) mapLocked(ctx context.Context, network string, internalPort uint16) (Mapping, bool, error) {
 	m.op.Lock()
 	defer m.op.Unlock()
 	if m.isClosed() {
-		return Mapping{}, ErrClosed
+		return Mapping{}, false, ErrClosed
 	}
 	key := mapKey{network, internalPort}
 	m.mu.Lock()
 	if e, ok := m.maps[key]; ok {
 		mp := e.m
 		m.mu.Unlock()
-		return mp, nil
+		return mp, false, nil
 	}
 	m.mu.Unlock()
 	mp, err := m.mapAny(ctx, network, internalPort)
 	if err != nil {
-		return Mapping{}, fmt.Errorf("map %s %d: %w", network, internalPort, err)
+		return Mapping{}, false, fmt.Errorf("map %s %d: %w", network, internalPort, err)
 	}
 	m.mu.Lock()
 	m.store(key, mp)
 	mp = m.maps[key].m
 	m.mu.Unlock()
-	m.emit([]Event{{Kind: EventMapped, Mapping: mp, Reason: "the gateway forwards " + mp.External.String() + " to " + mp.Internal.String()}})
-	return mp, nil
+	return mp, true, nil
 }
 
 // mapAny creates a mapping over the first protocol that works.
@@ -465,9 +472,8 @@ func (m *Mapper) Unmap(ctx context.Context, network string, internalPort uint16)
 	if err != nil {
 		return err
 	}
-	m.op.Lock()
-	defer m.op.Unlock()
 	key := mapKey{network, internalPort}
+	m.op.Lock()
 	m.mu.Lock()
 	e, ok := m.maps[key]
 	if ok {
@@ -478,9 +484,11 @@ func (m *Mapper) Unmap(ctx context.Context, network string, internalPort uint16)
 	}
 	m.mu.Unlock()
 	if !ok {
+		m.op.Unlock()
 		return nil
 	}
 	err = m.release(ctx, e.m)
+	m.op.Unlock()
 	m.emit([]Event{{Kind: EventDeleted, Mapping: e.m, Err: err}})
 	return err
 }
@@ -516,6 +524,7 @@ func (m *Mapper) release(ctx context.Context, mp Mapping) error {
 // Calling it again returns nil.
 func (m *Mapper) Close() error {
 	var err error
+	var evs []Event
 	m.closeOnce.Do(func() {
 		close(m.closed) // cancels a renewal in flight
 		m.op.Lock()
@@ -531,15 +540,14 @@ func (m *Mapper) Close() error {
 		}
 		m.mu.Unlock()
 		var errs []error
-		var evs []Event
 		for _, mp := range all {
 			e := m.release(context.Background(), mp)
 			errs = append(errs, e)
 			evs = append(evs, Event{Kind: EventDeleted, Mapping: mp, Err: e})
 		}
-		m.emit(evs)
 		err = errors.Join(errs...)
 	})
+	m.emit(evs)
 	m.wg.Wait()
 	return err
 }

@@ -253,3 +253,28 @@ func TestMapperTCPAndErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestMapperEventReentrancy: OnEvent runs after the Mapper's locks are
+// released, so it may call the Mapper.
+func TestMapperEventReentrancy(t *testing.T) {
+	t.Parallel()
+	clock := fakeclock.New(t0)
+	g := newFakeGW(t, clock, false, true)
+	cfg := testConfig(clock, g, nil, nil)
+	cfg.Protocols = []Protocol{ProtoPCP}
+	var m *Mapper
+	rtp := make(chan Mapping, 1)
+	cfg.OnEvent = func(e Event) {
+		if e.Kind == EventMapped && e.Mapping.Internal.Port() == 5060 {
+			mp, err := m.Map(context.Background(), "udp", 40000) // the RTP port too
+			require.NoError(t, err)
+			rtp <- mp
+		}
+	}
+	m = NewMapper(cfg)
+	t.Cleanup(func() { m.Close() })
+	_, err := m.Map(context.Background(), "udp", 5060)
+	require.NoError(t, err)
+	require.Equal(t, uint16(40000), (<-rtp).External.Port())
+	require.Len(t, m.Mappings(), 2)
+}
