@@ -240,6 +240,8 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 		ts += 160
 		if _, err := p.rtp.WriteTo(pkt, net.UDPAddrFromAddrPort(c.remote)); err == nil {
 			p.rtpOut.Add(1)
+		} else {
+			p.printf("RTP send: %v", err)
 		}
 	}
 }
