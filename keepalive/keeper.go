@@ -19,6 +19,8 @@ type Binder interface {
 	Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error)
 }
 
+var _ Binder = (*nat.Client)(nil)
+
 // Ping and pong of RFC 5626 §4.4.1, and the default UDP keep-alive.
 var (
 	crlfPing = []byte("\r\n\r\n")

@@ -56,15 +56,29 @@ func newUDPUA(t *testing.T, lab *netlab.Lab, user string, port uint16) *labUA {
 	return u
 }
 
-// newTCPUA connects to kamailio's TCP listener from the LAN.
-func newTCPUA(t *testing.T, lab *netlab.Lab, user string) *labUA {
+// newTCPUA connects to kamailio's TCP listener from the LAN. With keep, the
+// UA gets a CRLF Keeper (not started) that owns the read (ReadStream);
+// without, the UA reads the stream itself.
+func newTCPUA(t *testing.T, lab *netlab.Lab, user string, keep bool) *labUA {
 	conn := lab.DialTCP(netlab.LAN, kamailioUDP)
 	// No TCP keep-alives from the kernel: only the Keeper may refresh the binding.
 	if err := conn.SetKeepAlive(false); err != nil {
 		t.Fatal(err)
 	}
 	u := &labUA{t: t, user: user, local: netip.MustParseAddrPort(conn.LocalAddr().String()), tcp: conn}
-	go u.readTCP()
+	if !keep {
+		go u.readTCP()
+		return u
+	}
+	k, err := New(Config{Kind: CRLF, Send: u.sendKamailio, Timing: labTiming, OnEvent: u.onEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.keeper = k
+	t.Cleanup(k.Stop)
+	go func() {
+		_ = k.ReadStream(conn, func(b []byte) { u.handleSIP(b, kamailioUDP) })
+	}()
 	return u
 }
 
