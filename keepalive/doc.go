@@ -43,7 +43,9 @@
 //	k, err := keepalive.New(keepalive.Config{
 //		Kind:   keepalive.STUN,
 //		Binder: stunc, Server: registrar, // the SIP server's own address and port
-//		Timing: keepalive.Timing{Lifetime: measured, Negotiated: keep},
+//		// res from nat.DiscoverWith with LifetimeMax set; keep from
+//		// KeepFromResponse on the REGISTER's 200 (RFC 6223)
+//		Timing: keepalive.Timing{Lifetime: res.Lifetime, Negotiated: keep},
 //		OnEvent: func(e keepalive.Event) {
 //			switch e.Kind {
 //			case keepalive.MappingChanged, keepalive.FlowFailed:
@@ -55,6 +57,12 @@
 //	defer k.Stop()
 //	// the read loop: STUN to stunc.HandlePacket, SIP to the stack,
 //	// and k.Answer() for a pong or a response to an OPTIONS keep-alive.
+//
+// STUN keep-alives must go to the SIP server's own address and port (a
+// registrar that answers STUN on its SIP port, RFC 5626 §4.4.2): behind a
+// port-restricted (address-and-port-dependent filtering) NAT, STUN sent to
+// another port keeps that port's binding and lets the SIP one expire; the
+// testbed shows both.
 //
 // The other kinds take a Send function instead: conn.Write on a TCP/TLS
 // connection (CRLF; ReadStream reads the stream for callers without a read
