@@ -114,26 +114,143 @@ func KindOf(name []byte) HeaderKind {
 		}
 		return HdrOther
 	}
-	if len(name) >= len(kindsByLen) {
-		return HdrOther
-	}
-	c := lower(name[0])
-	for _, k := range kindsByLen[len(name)] {
-		if n := headerNames[k].name; lower(n[0]) == c && equalFold(name, n) {
-			return k
+	switch len(name)<<8 | int(name[0]|0x20) {
+	case 2<<8 | 't':
+		if equalLowerName(name, "to") {
+			return HdrTo
+		}
+	case 3<<8 | 'v':
+		if equalLowerName(name, "via") {
+			return HdrVia
+		}
+	case 4<<8 | 'c':
+		if equalLowerName(name, "cseq") {
+			return HdrCSeq
+		}
+	case 4<<8 | 'f':
+		if equalLowerName(name, "from") {
+			return HdrFrom
+		}
+	case 4<<8 | 'p':
+		if equalLowerName(name, "path") {
+			return HdrPath
+		}
+	case 5<<8 | 'e':
+		if equalLowerName(name, "event") {
+			return HdrEvent
+		}
+	case 5<<8 | 'r':
+		if equalLowerName(name, "route") {
+			return HdrRoute
+		}
+	case 6<<8 | 's':
+		if equalLowerName(name, "server") {
+			return HdrServer
+		}
+	case 7<<8 | 'c':
+		if equalLowerName(name, "contact") {
+			return HdrContact
+		}
+		if equalLowerName(name, "call-id") {
+			return HdrCallID
+		}
+	case 7<<8 | 'e':
+		if equalLowerName(name, "expires") {
+			return HdrExpires
+		}
+	case 7<<8 | 'r':
+		if equalLowerName(name, "require") {
+			return HdrRequire
+		}
+	case 7<<8 | 's':
+		if equalLowerName(name, "subject") {
+			return HdrSubject
+		}
+	case 8<<8 | 'i':
+		if equalLowerName(name, "identity") {
+			return HdrIdentity
+		}
+	case 8<<8 | 'r':
+		if equalLowerName(name, "refer-to") {
+			return HdrReferTo
+		}
+	case 9<<8 | 's':
+		if equalLowerName(name, "supported") {
+			return HdrSupported
+		}
+	case 10<<8 | 'f':
+		if equalLowerName(name, "flow-timer") {
+			return HdrFlowTimer
+		}
+	case 10<<8 | 'u':
+		if equalLowerName(name, "user-agent") {
+			return HdrUserAgent
+		}
+	case 11<<8 | 'r':
+		if equalLowerName(name, "referred-by") {
+			return HdrReferredBy
+		}
+	case 12<<8 | 'a':
+		if equalLowerName(name, "allow-events") {
+			return HdrAllowEvents
+		}
+	case 12<<8 | 'c':
+		if equalLowerName(name, "content-type") {
+			return HdrContentType
+		}
+	case 12<<8 | 'm':
+		if equalLowerName(name, "max-forwards") {
+			return HdrMaxForwards
+		}
+	case 12<<8 | 'r':
+		if equalLowerName(name, "record-route") {
+			return HdrRecordRoute
+		}
+	case 13<<8 | 'i':
+		if equalLowerName(name, "identity-info") {
+			return HdrIdentityInfo
+		}
+	case 14<<8 | 'a':
+		if equalLowerName(name, "accept-contact") {
+			return HdrAcceptContact
+		}
+	case 14<<8 | 'c':
+		if equalLowerName(name, "content-length") {
+			return HdrContentLength
+		}
+	case 14<<8 | 'r':
+		if equalLowerName(name, "reject-contact") {
+			return HdrRejectContact
+		}
+	case 15<<8 | 's':
+		if equalLowerName(name, "session-expires") {
+			return HdrSessionExpires
+		}
+	case 16<<8 | 'c':
+		if equalLowerName(name, "content-encoding") {
+			return HdrContentEncoding
+		}
+	case 19<<8 | 'r':
+		if equalLowerName(name, "request-disposition") {
+			return HdrRequestDisposition
 		}
 	}
 	return HdrOther
 }
 
-// kindsByLen lists the known kinds by the length of their full name.
-var kindsByLen = func() (t [20][]HeaderKind) {
-	for k := HdrVia; k < numHeaderKinds; k++ {
-		n := len(headerNames[k].name)
-		t[n] = append(t[n], k)
+// equalLowerName compares a header name with a lower-case known name made
+// of letters and '-': setting bit 0x20 lower-cases letters and leaves '-'.
+func equalLowerName(b []byte, n string) bool {
+	if len(b) != len(n) {
+		return false
 	}
-	return t
-}()
+	for i := 0; i < len(b); i++ {
+		if b[i]|0x20 != n[i] {
+			return false
+		}
+	}
+	return true
+}
 
 func lower(c byte) byte {
 	if 'A' <= c && c <= 'Z' {
