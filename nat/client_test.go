@@ -62,3 +62,30 @@ func TestClientServerError(t *testing.T) {
 	require.Equal(t, 420, se.Code)
 	require.Equal(t, uint64(1), srv.Stats().Errors)
 }
+
+// TestClientUnhandled: a client reading the socket itself hands packets that
+// are not its answers to Unhandled.
+func TestClientUnhandled(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, false)
+	conn := listenUDP(t, "127.0.0.1:0")
+	got := make(chan string, 1)
+	c := NewClient(conn, ClientConfig{Unhandled: func(b []byte, _ netip.AddrPort) { got <- string(b) }})
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	peer := listenUDP(t, "127.0.0.1:0")
+	_, err := peer.WriteToUDPAddrPort([]byte("\r\n\r\n"), addrPortOf(conn.LocalAddr()))
+	require.NoError(t, err)
+	require.Equal(t, "\r\n\r\n", <-got)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = c.Binding(ctx, srv.Addrs()[0])
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	// After Close the socket is the caller's again, with no deadline left.
+	_, err = peer.WriteToUDPAddrPort([]byte("x"), addrPortOf(conn.LocalAddr()))
+	require.NoError(t, err)
+	buf := make([]byte, 10)
+	n, _, err := conn.ReadFromUDPAddrPort(buf)
+	require.NoError(t, err)
+	require.Equal(t, "x", string(buf[:n]))
+}

@@ -3,6 +3,7 @@ package nat
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -41,4 +42,92 @@ func TestDiscoverNoAnswer(t *testing.T) {
 	require.Equal(t, Blocked, res.Mapping)
 	require.Equal(t, UDPBlocked, res.Classic)
 	require.False(t, errors.Is(err, ErrMalformed))
+}
+
+// TestDiscoverTwoServers: servers without an alternate address; Discover
+// compares the mapping across two of them, and skips a dead first server.
+func TestDiscoverTwoServers(t *testing.T) {
+	t.Parallel()
+	dead := listenUDP(t, "127.0.0.1:0")
+	s1, s2 := startServer(t, false), startServer(t, false)
+	conn := listenUDP(t, "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := DiscoverWith(ctx, conn, DiscoverConfig{
+		Servers:      []netip.AddrPort{addrPortOf(dead.LocalAddr()), s1.Addrs()[0], s2.Addrs()[0]},
+		RTO:          20 * time.Millisecond,
+		ProbeTimeout: 200 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	require.Equal(t, MethodTwoServer, res.Method)
+	require.Equal(t, s1.Addrs()[0], res.Server)
+	require.False(t, res.MappingVaries)
+	require.Equal(t, None, res.Mapping)
+	require.Equal(t, Unknown, res.Filtering)
+}
+
+func TestDiscoverNoServer(t *testing.T) {
+	t.Parallel()
+	_, err := Discover(context.Background(), listenUDP(t, "127.0.0.1:0"))
+	require.ErrorIs(t, err, ErrNoServer)
+}
+
+func TestCompareGateway(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		gw, public string
+		cgnat, dbl bool
+	}{
+		{"203.0.113.1", "203.0.113.1:5060", false, false},
+		{"100.64.0.2", "203.0.113.1:5060", true, true},
+		{"192.168.0.2", "203.0.113.1:5060", false, true},
+		{"100.64.0.2", "100.64.0.2:5060", true, true}, // STUN server inside the carrier
+	}
+	for _, tt := range tests {
+		r := &Result{Public: netip.MustParseAddrPort(tt.public), Mapping: EndpointIndependent, Filtering: AddressDependent}
+		r.CompareGateway(netip.MustParseAddr(tt.gw))
+		require.Equal(t, tt.cgnat, r.CGNAT, tt.gw)
+		require.Equal(t, tt.dbl, r.DoubleNAT, tt.gw)
+		require.Equal(t, netip.MustParseAddr(tt.gw), r.GatewayExternal)
+		if tt.cgnat {
+			require.Contains(t, r.SIP.Summary, "carrier-grade NAT")
+		}
+	}
+
+}
+
+func TestVerdict(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		m, f       Behavior
+		lifetime   time.Duration
+		contact    bool
+		relay      bool
+		keepAlive  time.Duration
+		classic    ClassicType
+		summaryHas string
+	}{
+		{None, None, 0, true, false, 0, OpenInternet, "No NAT"},
+		{None, AddressAndPortDependent, 0, true, false, defaultKeepAlive, SymmetricUDPFirewall, "firewall"},
+		{EndpointIndependent, EndpointIndependent, 0, true, false, defaultKeepAlive, FullCone, "same toward every destination"},
+		{EndpointIndependent, AddressAndPortDependent, 5 * time.Second, true, false, 2500 * time.Millisecond, PortRestrictedCone, "send first"},
+		{AddressDependent, AddressAndPortDependent, 0, false, true, defaultKeepAlive, Symmetric, "relay"},
+		{AddressAndPortDependent, AddressAndPortDependent, 0, false, true, defaultKeepAlive, Symmetric, "relay"},
+		{Blocked, Blocked, 0, false, false, 0, UDPBlocked, "TCP"},
+	}
+	for _, tt := range tests {
+		r := &Result{Mapping: tt.m, Filtering: tt.f, Lifetime: tt.lifetime}
+		v := verdict(r)
+		require.Equal(t, tt.contact, v.STUNContact, "%v/%v", tt.m, tt.f)
+		require.Equal(t, tt.relay, v.MediaRelay, "%v/%v", tt.m, tt.f)
+		require.Equal(t, tt.keepAlive, v.KeepAlive, "%v/%v", tt.m, tt.f)
+		require.Contains(t, v.Summary, tt.summaryHas)
+		require.Equal(t, tt.classic, classicOf(tt.m, tt.f))
+		txt, err := tt.m.MarshalText()
+		require.NoError(t, err)
+		var back Behavior
+		require.NoError(t, back.UnmarshalText(txt))
+		require.Equal(t, tt.m, back)
+	}
 }

@@ -52,6 +52,15 @@ func (d *discoverer) lifetime(ctx context.Context, primary netip.AddrPort) lifet
 	if grid[len(grid)-1] < d.cfg.LifetimeMax {
 		grid = append(grid, d.cfg.LifetimeMax)
 	}
+	return searchLifetime(ctx, grid, func(ctx context.Context, idle time.Duration) probeState {
+		return d.lifetimeProbe(ctx, primary, idle)
+	})
+}
+
+// searchLifetime runs probe for every idle time of grid at once and returns
+// as soon as the shortest idle time whose binding is gone is known, with
+// every shorter probe finished; the probes still running are cancelled.
+func searchLifetime(ctx context.Context, grid []time.Duration, probe func(context.Context, time.Duration) probeState) lifetimeResult {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait() // runs after cancel: stops the probes still idle
@@ -67,7 +76,7 @@ func (d *discoverer) lifetime(ctx context.Context, primary netip.AddrPort) lifet
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reports <- report{i, d.lifetimeProbe(ctx, primary, idle)}
+			reports <- report{i, probe(ctx, idle)}
 		}()
 	}
 	var out lifetimeResult
