@@ -3,6 +3,7 @@ package sipmsg
 import (
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -130,4 +131,45 @@ func TestDetectALG(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotResponse)
 	require.Equal(t, "via-changed|received-private", (ALGViaChanged | ALGReceivedPrivate).String())
 	require.Equal(t, "none", ALGSign(0).String())
+}
+
+// TestGoldenKernelALG documents, from the captures, what the Linux SIP ALG
+// (nf_nat_sip) changed between the LAN and the WAN side of the NAT: Via
+// sent-by, Contact, From, SDP o=/c= and Content-Length, but not Call-ID;
+// and on the way back it mapped received= to the UA's private address.
+func TestGoldenKernelALG(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"register", "invite"} {
+		lan := parseFile(t, name+"-alg-lan.sip")
+		wan := parseFile(t, name+"-alg-wan.sip")
+		lb, wb := lan.Bytes(), wan.Bytes()
+		lv, err := lan.ParseTopVia()
+		require.NoError(t, err)
+		wv, err := wan.ParseTopVia()
+		require.NoError(t, err)
+		require.Equal(t, "192.168.1.10", string(lv.Host.In(lb)))
+		require.Equal(t, "203.0.113.1", string(wv.Host.In(wb)))
+		require.Equal(t, lv.Port, wv.Port, "port preserved by eim-apdf")
+		lc, _ := lan.Get(HdrContact)
+		wc, _ := wan.Get(HdrContact)
+		require.Equal(t, strings.ReplaceAll(string(lc), "192.168.1.10", "203.0.113.1"), string(wc))
+		lf, _ := lan.Get(HdrFrom)
+		wf, _ := wan.Get(HdrFrom)
+		require.Equal(t, strings.ReplaceAll(string(lf), "192.168.1.10", "203.0.113.1"), string(wf))
+		li, _ := lan.Get(HdrCallID)
+		wi, _ := wan.Get(HdrCallID)
+		require.Equal(t, string(li), string(wi), "Call-ID left alone")
+		require.Equal(t, strings.ReplaceAll(string(lan.Body()), "192.168.1.10", "203.0.113.1"), string(wan.Body()))
+		// without the ALG the packet crosses the NAT unchanged
+		require.Equal(t, string(parseFile(t, name+"-noalg-lan.sip").Bytes()), string(parseFile(t, name+"-noalg-wan.sip").Bytes()))
+	}
+	inv := parseFile(t, "invite-alg-wan.sip")
+	cl, _ := inv.Get(HdrContentLength)
+	require.Equal(t, "240", string(cl), "the ALG pads the shorter number: 'Content-Length:   240'")
+	resp := parseFile(t, "register-200-alg-lan.sip")
+	v, err := resp.ParseTopVia()
+	require.NoError(t, err)
+	a, ok := v.ReceivedAddr(resp.Bytes())
+	require.True(t, ok)
+	require.Equal(t, "192.168.1.10", a.String(), "kamailio wrote 203.0.113.1; the ALG mapped it back")
 }
