@@ -124,7 +124,7 @@ func (m *Mapper) probe(ctx context.Context, fast bool) (ProbeResult, error) {
 
 	protos := m.cfg.protocols()
 	out := make(chan probeOutcome, len(protos))
-	for _, p := range protos {
+	launch := func(p Protocol) {
 		go func() {
 			// Probes outlive a fast caller: they end with their own timeout
 			// or when the Mapper closes.
@@ -135,17 +135,52 @@ func (m *Mapper) probe(ctx context.Context, fast bool) (ProbeResult, error) {
 			out <- o
 		}()
 	}
+	// A fast probe gives PCP and NAT-PMP (one datagram each) a head start
+	// over UPnP (SSDP, then HTTP): a single-threaded gateway such as
+	// miniupnpd serving the description would delay the MAP that follows.
+	// UPnP starts when the head start ends or the others have failed.
+	upnpWaits := false
+	for _, p := range protos {
+		if fast && p == ProtoUPnP && len(protos) > 1 {
+			upnpWaits = true
+			continue
+		}
+		launch(p)
+	}
+	var headStart <-chan time.Time
+	if upnpWaits {
+		t := time.NewTimer(upnpHeadStart)
+		defer t.Stop()
+		headStart = t.C
+	}
+	startUPnP := func() {
+		if upnpWaits {
+			upnpWaits, headStart = false, nil
+			launch(ProtoUPnP)
+		}
+	}
 	done := map[Protocol]probeOutcome{}
 	for len(done) < len(protos) {
 		select {
 		case o := <-out:
 			done[o.proto] = o
+		case <-headStart:
+			startUPnP()
+			continue
 		case <-ctx.Done():
 			return m.cachedProbe(), fmt.Errorf("probe %s: %w", gw, ctx.Err())
 		}
 		if fast && m.decided(protos, done) {
 			break
 		}
+		if upnpWaits && len(done) == len(protos)-1 {
+			startUPnP() // everything else failed
+		}
+	}
+	if upnpWaits {
+		m.mu.Lock()
+		m.probeRes.UPnPErr = "not probed: a preferred protocol answered first"
+		m.mu.Unlock()
 	}
 	r := m.cachedProbe()
 	if !r.PCP && !r.NATPMP && !r.UPnP && len(done) == len(protos) {
@@ -153,6 +188,10 @@ func (m *Mapper) probe(ctx context.Context, fast bool) (ProbeResult, error) {
 	}
 	return r, nil
 }
+
+// upnpHeadStart is how long a fast probe waits for PCP and NAT-PMP before
+// it starts the UPnP probe.
+const upnpHeadStart = 100 * time.Millisecond
 
 // decided reports whether, walking protos in preference order, a working
 // protocol is found before one that has not answered yet.
