@@ -19,6 +19,7 @@ import (
 // SIP OPTIONS every 2 s from one Scheduler. After 15 s of idle every UA
 // still receives requests from the registrar, but for the control UA the
 // registrar does not ping; the UA whose socket was closed is reported.
+// Every fifth UA gets plain UDP pings (CRLF CRLF, no answer) instead.
 func TestLabProxy(t *testing.T) {
 	t.Parallel()
 	const n = 50
@@ -28,6 +29,10 @@ func TestLabProxy(t *testing.T) {
 
 	var buf []byte
 	send := SenderFunc(func(p Ping) error {
+		if p.Kind == PingUDP {
+			_, err := conn.WriteToUDPAddrPort([]byte("\r\n\r\n"), p.Addr)
+			return err
+		}
 		buf = sipmsg.AppendOptions(buf[:0], sipmsg.OptionsRequest{
 			RequestURI: "sip:" + p.Addr.String(),
 			From:       "sip:natping@" + netlab.Server1.String(),
@@ -64,7 +69,11 @@ func TestLabProxy(t *testing.T) {
 				sched.Answered(from)
 			case strings.HasPrefix(msg, "REGISTER "):
 				if !strings.Contains(headerValue(msg, "From"), "sip:ctl@") {
-					if err := sched.Set(Contact{Addr: from, Interval: 2 * time.Second, Kind: PingOptions}); err != nil {
+					kind := PingOptions
+					if from.Port()%5 == 4 { // every fifth UA gets nathelper's plain UDP ping
+						kind = PingUDP
+					}
+					if err := sched.Set(Contact{Addr: from, Interval: 2 * time.Second, Kind: kind}); err != nil {
 						t.Errorf("Set %v: %v", from, err)
 					}
 				}

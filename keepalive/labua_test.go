@@ -198,6 +198,9 @@ func (u *labUA) readUDP() {
 			u.stun.HandlePacket(b, from)
 			continue
 		}
+		if len(bytes.Trim(b, "\r\n")) == 0 { // a keep-alive
+			continue
+		}
 		u.handleSIP(b, from)
 	}
 }
