@@ -28,6 +28,12 @@
 //     still re-checked), 718 ConflictInMappingEntry picks another external
 //     port, 724 SamePortValuesRequired retries with the internal port.
 //
+// Map uses the cached knowledge of what the gateway speaks, or probes: PCP
+// and NAT-PMP at once, UPnP after a 100 ms head start (or as soon as both
+// failed), and maps over the most preferred protocol that answered without
+// waiting for the others. Probe asks all three at once and waits for every
+// answer.
+//
 // The gateway is the host's default gateway (github.com/jackpal/gateway) or
 // Config.Gateway. Only that address is trusted: SSDP answers from any other
 // source, device descriptions and control URLs pointing elsewhere are

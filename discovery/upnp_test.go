@@ -155,3 +155,37 @@ func TestUPnPHostileGateways(t *testing.T) {
 		})
 	}
 }
+
+// TestAutoFallsBackToUPnP: with every protocol allowed and a gateway that
+// speaks only UPnP (port 5351 closed), the fast probe starts UPnP as soon as
+// PCP and NAT-PMP have failed and maps over it.
+func TestAutoFallsBackToUPnP(t *testing.T) {
+	t.Parallel()
+	f := newFakeIGD(t, svcWANIP1, "127.0.0.1:0")
+	clock := fakeclock.New(t0)
+	m := NewMapper(testConfig(clock, nil, f, nil))
+	t.Cleanup(func() { m.Close() })
+	mp, err := m.Map(context.Background(), "udp", 5060)
+	require.NoError(t, err)
+	require.Equal(t, ProtoUPnP, mp.Protocol)
+}
+
+// TestAutoPrefersPCP: a gateway speaking everything is mapped over PCP and
+// the UPnP probe is not even started.
+func TestAutoPrefersPCP(t *testing.T) {
+	t.Parallel()
+	f := newFakeIGD(t, svcWANIP1, "127.0.0.1:0")
+	clock := fakeclock.New(t0)
+	g := newFakeGW(t, clock, true, true)
+	m := NewMapper(testConfig(clock, g, f, nil))
+	t.Cleanup(func() { m.Close() })
+	mp, err := m.Map(context.Background(), "udp", 5060)
+	require.NoError(t, err)
+	require.Equal(t, ProtoPCP, mp.Protocol)
+	f.mu.Lock()
+	require.Zero(t, f.actions["GetExternalIPAddress"], "UPnP probed although PCP answered first")
+	f.mu.Unlock()
+	pr, err := m.Probe(context.Background()) // an explicit probe asks all three
+	require.NoError(t, err)
+	require.True(t, pr.PCP && pr.NATPMP && pr.UPnP, pr.String())
+}
