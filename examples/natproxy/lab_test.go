@@ -52,6 +52,35 @@ func startRegistrar(t *testing.T, lab *netlab.Lab, proxy netip.Addr) (rpc func(.
 	return nil
 }
 
+// call sends an OPTIONS for user from the internet to the registrar and
+// returns the final response.
+func call(t *testing.T, lab *netlab.Lab, user, callID string) *sipmsg.Message {
+	t.Helper()
+	wan := lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(netlab.Peer, 0))
+	defer wan.Close()
+	opt := sipmsg.AppendOptions(nil, sipmsg.OptionsRequest{RequestURI: "sip:" + user + "@203.0.113.2", From: "sip:peer@198.51.100.2",
+		To: "sip:" + user + "@203.0.113.2", SentBy: localAddr(wan), Branch: callID, CallID: callID, CSeq: 1})
+	buf := make([]byte, 65535)
+	final := new(sipmsg.Message)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		_, err := wan.WriteToUDPAddrPort(opt, netip.AddrPortFrom(netlab.Server1, 5060))
+		require.NoError(t, err)
+		_ = wan.SetReadDeadline(time.Now().Add(time.Second))
+		for {
+			n, _, err := wan.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				break
+			}
+			if final.Parse(append([]byte(nil), buf[:n]...)) == nil && final.StatusCode() >= 200 {
+				return final
+			}
+		}
+	}
+	t.Fatalf("no final response to the OPTIONS for %s", user)
+	return nil
+}
+
 func localAddr(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
 
 // TestLabNATProxy: kamailio without nathelper behind natproxy; sipp behind
@@ -80,7 +109,7 @@ func TestLabNATProxy(t *testing.T) {
 			wd, err := os.Getwd()
 			require.NoError(t, err)
 			reg, err := lab.Command(netlab.LAN, "sipp", self.String(), "-sf", filepath.Join(wd, "testdata", "register.xml"),
-				"-m", "1", "-i", netlab.Client.String(), "-p", "5070", "-nostdin", "-timeout", "15s", "-timeout_error").CombinedOutput()
+				"-s", "alice", "-m", "1", "-i", netlab.Client.String(), "-p", "5070", "-nostdin", "-timeout", "15s", "-timeout_error").CombinedOutput()
 			require.NoError(t, err, "sipp REGISTER: %s", reg)
 			dump := rpc("ul.dump")
 			require.Contains(t, dump, "Address: sip:alice@192.168.1.10:5070;alias=203.0.113.1~", dump)
@@ -92,29 +121,7 @@ func TestLabNATProxy(t *testing.T) {
 				"-m", "1", "-i", netlab.Client.String(), "-p", "5070", "-nostdin", "-timeout", "20s", "-timeout_error")
 
 			// the internet calls alice
-			wan := lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(netlab.Peer, 0))
-			opt := sipmsg.AppendOptions(nil, sipmsg.OptionsRequest{RequestURI: "sip:alice@203.0.113.2", From: "sip:peer@198.51.100.2",
-				To: "sip:alice@203.0.113.2", SentBy: localAddr(wan), Branch: "np1", CallID: "np-" + string(kind), CSeq: 1})
-			buf := make([]byte, 65535)
-			var final sipmsg.Message
-			got := false
-			deadline := time.Now().Add(10 * time.Second)
-			for !got && time.Now().Before(deadline) {
-				_, err := wan.WriteToUDPAddrPort(opt, netip.AddrPortFrom(netlab.Server1, 5060))
-				require.NoError(t, err)
-				_ = wan.SetReadDeadline(time.Now().Add(time.Second))
-				for {
-					n, _, err := wan.ReadFromUDPAddrPort(buf)
-					if err != nil {
-						break
-					}
-					if final.Parse(buf[:n]) == nil && final.StatusCode() >= 200 {
-						got = true
-						break
-					}
-				}
-			}
-			require.True(t, got, "no final response to the OPTIONS")
+			final := call(t, lab, "alice", "np-"+string(kind))
 			require.Equal(t, 200, final.StatusCode(), "%s", final.Bytes())
 			to, _ := final.Get(sipmsg.HdrTo)
 			require.Contains(t, string(to), "alice", "the answer came from sipp")
@@ -124,6 +131,15 @@ func TestLabNATProxy(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("sipp did not finish")
 			}
+
+			// control: bob registers straight to the registrar, without
+			// the proxy; it stores his private Contact and cannot reach him
+			reg, err = lab.Command(netlab.LAN, "sipp", "203.0.113.2:5060", "-sf", filepath.Join(wd, "testdata", "register.xml"),
+				"-s", "bob", "-m", "1", "-i", netlab.Client.String(), "-p", "5071", "-nostdin", "-timeout", "15s", "-timeout_error").CombinedOutput()
+			require.NoError(t, err, "sipp REGISTER: %s", reg)
+			require.Contains(t, rpc("ul.dump"), "Address: sip:bob@192.168.1.10:5071\n")
+			final = call(t, lab, "bob", "direct-"+string(kind))
+			require.NotEqual(t, 200, final.StatusCode(), "%s", final.Bytes())
 		})
 	}
 }
