@@ -67,8 +67,17 @@ func delivered(t *testing.T, lab *netlab.Lab, rx *net.UDPConn, public uint16) bo
 func TestLabMapEachProtocol(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, UPnP: true})
-	for i, p := range []Protocol{ProtoUPnP, ProtoNATPMP, ProtoPCP} {
-		t.Run(p.String(), func(t *testing.T) {
+	for i, tc := range []struct {
+		name string
+		p    Protocol
+	}{
+		{"upnp", ProtoUPnP},
+		{"upnp-AddPortMapping", ProtoUPnP}, // the IGD v1 action on miniupnpd's WANIPConnection:2
+		{"nat-pmp", ProtoNATPMP},
+		{"pcp", ProtoPCP},
+	} {
+		p := tc.p
+		t.Run(tc.name, func(t *testing.T) {
 			port := uint16(41000 + i)
 			rx := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(netip.IPv4Unspecified(), port))
 			require.False(t, delivered(t, lab, rx, port), "delivered before the mapping")
@@ -78,6 +87,14 @@ func TestLabMapEachProtocol(t *testing.T) {
 			m := NewMapper(cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
+			if tc.name == "upnp-AddPortMapping" {
+				pr, err := m.Probe(ctx)
+				require.NoError(t, err)
+				require.Equal(t, svcWANIP2, pr.UPnPService)
+				m.mu.Lock()
+				m.igd.v2 = nil
+				m.mu.Unlock()
+			}
 			mp, err := m.Map(ctx, "udp", port)
 			require.NoError(t, err)
 			require.Equal(t, p, mp.Protocol)
