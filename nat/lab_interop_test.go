@@ -97,3 +97,20 @@ func interopSubtests(t *testing.T, lab *netlab.Lab) {
 		require.Equal(t, wantNatdiscovery(tr), natdiscoveryVerdict(out), "turnutils_natdiscovery output:\n%s", out)
 	})
 }
+
+// interopLifetimeSubtests: turnutils_natdiscovery's RFC 5780 lifetime test
+// (RESPONSE-PORT) against our server: the binding answers after 3 s idle and
+// is gone after 7 s with a 5 s NAT timeout.
+func interopLifetimeSubtests(t *testing.T, lab *netlab.Lab) {
+	for _, tc := range []struct {
+		idle  string
+		alive bool
+	}{{"3", true}, {"7", false}} {
+		t.Run("natdiscovery-lifetime-"+tc.idle+"s", func(t *testing.T) {
+			t.Parallel()
+			out, _ := lab.Command(netlab.LAN, "timeout", "60", "turnutils_natdiscovery", "-t", "-T", tc.idle,
+				"-p", fmt.Sprint(labOurPort), netlab.Server1.String()).CombinedOutput()
+			require.Equal(t, tc.alive, strings.Contains(string(out), "RFC 5780 response 2"), "output:\n%s", out)
+		})
+	}
+}

@@ -113,6 +113,9 @@ func TestLabDiscover(t *testing.T) {
 			if cfg.Timeout == 0 && !cfg.CGNAT && cfg.CGNKind == "" {
 				interopSubtests(t, lab)
 			}
+			if cfg.Timeout > 0 {
+				interopLifetimeSubtests(t, lab)
+			}
 			for _, s := range servers {
 				t.Run(s.name, func(t *testing.T) {
 					t.Parallel()
