@@ -330,3 +330,20 @@ func TestAppendFixOneAlloc(t *testing.T) {
 	})
 	require.Equal(t, 1.0, n)
 }
+
+// TestAppendFixFolded rewrites values that span folded lines: the fold is
+// kept byte for byte.
+func TestAppendFixFolded(t *testing.T) {
+	t.Parallel()
+	in := "REGISTER sip:example.com SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 192.168.1.10:5070\r\n ;branch=z9hG4bK1\r\n\t;rport\r\n" +
+		"Contact: <sip:alice@192.168.1.10:5070>\r\n  ;expires=60,\r\n <sip:alice@10.0.0.1>\r\n" +
+		"l: 0\r\n\r\n"
+	src := netip.MustParseAddrPort("203.0.113.1:5070")
+	got := applyTwice(t, []byte(in), src, &Fix{Via: true, Contact: ContactRewrite})
+	want := "REGISTER sip:example.com SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 192.168.1.10:5070\r\n ;branch=z9hG4bK1\r\n\t;rport=5070;received=203.0.113.1\r\n" +
+		"Contact: <sip:alice@203.0.113.1:5070>\r\n  ;expires=60,\r\n <sip:alice@203.0.113.1:5070>\r\n" +
+		"l: 0\r\n\r\n"
+	require.Equal(t, want, got)
+}
