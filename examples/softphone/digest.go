@@ -78,14 +78,17 @@ func md5hex(s string) string {
 // authorization builds the Authorization header value answering c for a
 // request of method to uri (RFC 2617 section 3.2.2; qop=auth when offered).
 func (c challenge) authorization(user, password, method, uri string, nc int) string {
+	var raw [8]byte
+	_, _ = rand.Read(raw[:])
+	return c.authorizationWith(user, password, method, uri, nc, hex.EncodeToString(raw[:]))
+}
+
+func (c challenge) authorizationWith(user, password, method, uri string, nc int, cnonce string) string {
 	ha1 := md5hex(user + ":" + c.realm + ":" + password)
 	ha2 := md5hex(method + ":" + uri)
 	var b strings.Builder
 	fmt.Fprintf(&b, `Digest username="%s", realm="%s", nonce="%s", uri="%s"`, user, c.realm, c.nonce, uri)
 	if qopAuth(c.qop) {
-		var raw [8]byte
-		_, _ = rand.Read(raw[:])
-		cnonce := hex.EncodeToString(raw[:])
 		ncs := fmt.Sprintf("%08x", nc)
 		resp := md5hex(ha1 + ":" + c.nonce + ":" + ncs + ":" + cnonce + ":auth:" + ha2)
 		fmt.Fprintf(&b, `, response="%s", qop=auth, nc=%s, cnonce="%s"`, resp, ncs, cnonce)
