@@ -134,25 +134,33 @@ func decodeAnswer(m *stun.Message, b []byte) (r Response, serverErr, err error) 
 func parseResponse(m *stun.Message) (Response, error) {
 	var r Response
 	var xorMapped, mapped, other, changed, origin, source []byte
-	first := func(dst *[]byte, v []byte) { // the first of duplicates counts
-		if *dst == nil {
-			*dst = v
-		}
-	}
 	for _, a := range m.Attributes {
+		// The first of duplicate attributes counts.
 		switch a.Type {
 		case stun.AttrXORMappedAddress:
-			first(&xorMapped, a.Value)
+			if xorMapped == nil {
+				xorMapped = a.Value
+			}
 		case stun.AttrMappedAddress:
-			first(&mapped, a.Value)
+			if mapped == nil {
+				mapped = a.Value
+			}
 		case stun.AttrOtherAddress:
-			first(&other, a.Value)
+			if other == nil {
+				other = a.Value
+			}
 		case attrChangedAddr:
-			first(&changed, a.Value)
+			if changed == nil {
+				changed = a.Value
+			}
 		case stun.AttrResponseOrigin:
-			first(&origin, a.Value)
+			if origin == nil {
+				origin = a.Value
+			}
 		case attrSourceAddr:
-			first(&source, a.Value)
+			if source == nil {
+				source = a.Value
+			}
 		}
 	}
 	var err error

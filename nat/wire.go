@@ -72,29 +72,28 @@ func appendAddrValue(b []byte, ap netip.AddrPort, xor bool, txid []byte) []byte 
 }
 
 // parseAddrValue decodes an address attribute value. txid is the 12-byte
-// transaction ID, used only when xor is set.
+// transaction ID, used only when xor is set. It does not allocate.
 func parseAddrValue(v []byte, xor bool, txid []byte) (netip.AddrPort, error) {
 	if len(v) < 4 {
 		return netip.AddrPort{}, fmt.Errorf("address attribute of %d bytes: %w", len(v), ErrMalformed)
 	}
 	port := binary.BigEndian.Uint16(v[2:4])
-	var key [16]byte
-	if xor {
-		binary.BigEndian.PutUint32(key[0:4], magicCookie)
-		copy(key[4:], txid)
-		port ^= magicCookie >> 16
-	}
 	switch {
 	case v[1] == familyIPv4 && len(v) == 8:
-		var a [4]byte
-		for i := range a {
-			a[i] = v[4+i] ^ key[i]
+		a := [4]byte(v[4:8])
+		if xor {
+			port ^= magicCookie >> 16
+			binary.BigEndian.PutUint32(a[:], binary.BigEndian.Uint32(a[:])^magicCookie)
 		}
 		return netip.AddrPortFrom(netip.AddrFrom4(a), port), nil
-	case v[1] == familyIPv6 && len(v) == 20:
-		var a [16]byte
-		for i := range a {
-			a[i] = v[4+i] ^ key[i]
+	case v[1] == familyIPv6 && len(v) == 20 && (!xor || len(txid) == 12):
+		a := [16]byte(v[4:20])
+		if xor {
+			port ^= magicCookie >> 16
+			binary.BigEndian.PutUint32(a[:4], binary.BigEndian.Uint32(a[:4])^magicCookie)
+			for i := range 12 {
+				a[4+i] ^= txid[i]
+			}
 		}
 		return netip.AddrPortFrom(netip.AddrFrom16(a), port), nil
 	}
