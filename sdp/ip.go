@@ -9,8 +9,10 @@ import "net/netip"
 // including FQDNs, which SDP allows in c= and o= and which this package
 // leaves alone.
 func parseIP(b []byte) (netip.Addr, bool) {
-	for _, c := range b {
-		switch c {
+	// An IPv4 address has a dot within its first four bytes; an IPv6
+	// address has a colon within its first five.
+	for i := 0; i < len(b) && i < 5; i++ {
+		switch b[i] {
 		case '.':
 			v4, ok := parseIPv4(b)
 			if !ok {
@@ -28,29 +30,33 @@ func parseIP(b []byte) (netip.Addr, bool) {
 // no leading zeros (as netip.ParseAddr).
 func parseIPv4(b []byte) ([4]byte, bool) {
 	var out [4]byte
-	pos := 0
-	for i := 0; i < 4; i++ {
-		if i > 0 {
-			if pos >= len(b) || b[pos] != '.' {
+	if len(b) < 7 || len(b) > 15 {
+		return out, false
+	}
+	n, v, digits := 0, 0, 0
+	for _, c := range b {
+		if c == '.' {
+			if digits == 0 || n == 3 {
 				return out, false
 			}
-			pos++
+			out[n] = byte(v)
+			n, v, digits = n+1, 0, 0
+			continue
 		}
-		start := pos
-		v := 0
-		for pos < len(b) && b[pos] >= '0' && b[pos] <= '9' {
-			v = v*10 + int(b[pos]-'0')
-			pos++
-			if pos-start > 3 || v > 255 {
-				return out, false
-			}
-		}
-		if pos == start || (pos-start > 1 && b[start] == '0') {
+		if c < '0' || c > '9' || (digits == 1 && v == 0) {
 			return out, false
 		}
-		out[i] = byte(v)
+		v = v*10 + int(c-'0')
+		digits++
+		if v > 255 {
+			return out, false
+		}
 	}
-	return out, pos == len(b)
+	if n != 3 || digits == 0 {
+		return out, false
+	}
+	out[3] = byte(v)
+	return out, true
 }
 
 func hexVal(c byte) int {

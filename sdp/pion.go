@@ -65,7 +65,7 @@ func checkAttrs(r *Result, attrs []psdp.Attribute, media int, ice *bool) {
 	for _, a := range attrs {
 		switch {
 		case a.Key == "rtcp":
-			if rv, ok := parseRTCPValue([]byte(a.Value)); ok && rv.hasAddr && rv.addr.isIP && nat.IsPrivate(rv.addr.ip) {
+			if rv, ok := parseRTCPValue([]byte(a.Value)); ok && rv.hasAddr && rv.addr.priv {
 				r.add(Finding{Test: PrivateRTCP, Media: media, Addr: rv.addr.ip})
 			}
 		case !*ice && (a.Key == "candidate" || a.Key == "ice-ufrag"):

@@ -86,7 +86,7 @@ func (f Finding) String() string {
 
 // MaxFindings is how many findings a Result keeps; more set Truncated. The
 // bound keeps Result a fixed-size value so the byte path does not allocate.
-const MaxFindings = 16
+const MaxFindings = 8
 
 // Result says which NAT tests fired on the input, where, and what a rewrite
 // changed. The zero value is "nothing found, nothing changed".

@@ -82,10 +82,15 @@ var (
 
 // want reports whether ip is to be replaced by the public address pub.
 func want(ip netip.Addr, pub netip.Addr, all bool) bool {
+	return wantPriv(ip, nat.IsPrivate(ip), pub, all)
+}
+
+// wantPriv is want for an address whose nat.IsPrivate is already known.
+func wantPriv(ip netip.Addr, priv bool, pub netip.Addr, all bool) bool {
 	if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip.Unmap() == pub {
 		return false
 	}
-	return all || nat.IsPrivate(ip)
+	return all || priv
 }
 
 // section is what the rewrite needs to know of one m= section before it
@@ -148,7 +153,7 @@ func (w *rewriter) run() error {
 			if !ok || media >= 0 || !a.isIP {
 				break
 			}
-			if nat.IsPrivate(a.ip) {
+			if a.priv {
 				w.res.add(Finding{Test: PrivateOrigin, Media: -1, Line: lineNo, Addr: a.ip})
 			}
 			if w.opts.Origin && w.rewriteAddr(off, a) {
@@ -159,7 +164,7 @@ func (w *rewriter) run() error {
 			if !ok || !a.isIP {
 				break
 			}
-			if nat.IsPrivate(a.ip) {
+			if a.priv {
 				t := PrivateSessionConn
 				if media >= 0 {
 					t = PrivateMediaConn
@@ -187,7 +192,7 @@ func (w *rewriter) run() error {
 				if !ok {
 					break
 				}
-				if rv.hasAddr && rv.addr.isIP && nat.IsPrivate(rv.addr.ip) {
+				if rv.hasAddr && rv.addr.priv {
 					w.res.add(Finding{Test: PrivateRTCP, Media: media, Line: lineNo, Addr: rv.addr.ip})
 				}
 				if media >= 0 && sec.port != 0 {
@@ -248,7 +253,7 @@ func (w *rewriter) lookAhead(m line, port uint16, sessionActive bool) section {
 		}
 		if k == 'c' {
 			hasConn = true
-			if a, _ := parseConnValue(l[2:]); a.isIP && want(a.ip, w.pub, w.opts.All) {
+			if a, _ := parseConnValue(l[2:]); a.isIP && wantPriv(a.ip, a.priv, w.pub, w.opts.All) {
 				connActive = true
 			}
 		}
@@ -285,7 +290,7 @@ func (w *rewriter) writePort(off int, sp span, port uint16) {
 // address type) of a parsed addrField whose value starts at body offset
 // off. It reports whether it did.
 func (w *rewriter) rewriteAddr(off int, a addrField) bool {
-	if w.dry || !a.isIP || !want(a.ip, w.pub, w.opts.All) {
+	if w.dry || !a.isIP || !wantPriv(a.ip, a.priv, w.pub, w.opts.All) {
 		return false
 	}
 	typ := w.body[off+a.typ.s : off+a.typ.e]

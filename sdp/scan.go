@@ -98,6 +98,7 @@ type addrField struct {
 	typ, addr span // addr covers the address only, not a "/ttl" suffix
 	ip        netip.Addr
 	isIP      bool
+	priv      bool // isIP and nat.IsPrivate(ip), computed once
 }
 
 func parseAddrField(v []byte, typ, tok span, slash bool) addrField {
@@ -106,25 +107,65 @@ func parseAddrField(v []byte, typ, tok span, slash bool) addrField {
 		a.addr.e = tok.s + i
 	}
 	a.ip, a.isIP = parseIP(v[a.addr.s:a.addr.e])
+	a.priv = a.isIP && nat.IsPrivate(a.ip)
 	return a
+}
+
+// tailFields finds the last two fields of v, which must have exactly n
+// fields as splitFields counts them (n >= 2). It reads from the end, so
+// the fields before the last two are only counted, not split.
+func tailFields(v []byte, n int) (typ, addr span, ok bool) {
+	e := len(v)
+	for e > 0 && isBlank(v[e-1]) {
+		e--
+	}
+	s := e
+	for s > 0 && !isBlank(v[s-1]) {
+		s--
+	}
+	te := s
+	for te > 0 && isBlank(v[te-1]) {
+		te--
+	}
+	if te == s { // one field only
+		return typ, addr, false
+	}
+	ts := te
+	for ts > 0 && !isBlank(v[ts-1]) {
+		ts--
+	}
+	// v[:ts] holds the first n-2 fields and the blank run after them:
+	// n-2 blank runs (a leading blank run makes an empty first field).
+	runs, blank := 0, false
+	for _, c := range v[:ts] {
+		b := c == ' ' || c == '\t'
+		if b && !blank {
+			runs++
+		}
+		blank = b
+	}
+	if runs != n-2 {
+		return typ, addr, false
+	}
+	return span{ts, te}, span{s, e}, true
 }
 
 // parseConnValue parses "IN IP4 addr" (the value of c=).
 func parseConnValue(v []byte) (addrField, bool) {
-	var f [3]span
-	if splitFields(v, f[:]) < 3 || hasBlank(v[f[2].s:f[2].e]) {
+	typ, addr, ok := tailFields(v, 3)
+	if !ok {
 		return addrField{}, false
 	}
-	return parseAddrField(v, f[1], f[2], true), true
+	return parseAddrField(v, typ, addr, true), true
 }
 
 // parseOriginValue parses "user sess-id sess-version IN IP4 addr".
 func parseOriginValue(v []byte) (addrField, bool) {
-	var f [6]span
-	if splitFields(v, f[:]) < 6 || hasBlank(v[f[5].s:f[5].e]) {
+	typ, addr, ok := tailFields(v, 6)
+	if !ok {
 		return addrField{}, false
 	}
-	return parseAddrField(v, f[4], f[5], false), true
+	return parseAddrField(v, typ, addr, false), true
 }
 
 // parseMediaPort returns the span of the port number in an m= value
@@ -215,11 +256,11 @@ func scan(body []byte) (Result, error) {
 			}
 			media++
 		case 'o':
-			if a, ok := parseOriginValue(v); ok && media < 0 && a.isIP && nat.IsPrivate(a.ip) {
+			if a, ok := parseOriginValue(v); ok && media < 0 && a.priv {
 				r.add(Finding{Test: PrivateOrigin, Media: -1, Line: lineNo, Addr: a.ip})
 			}
 		case 'c':
-			if a, ok := parseConnValue(v); ok && a.isIP && nat.IsPrivate(a.ip) {
+			if a, ok := parseConnValue(v); ok && a.priv {
 				t := PrivateSessionConn
 				if media >= 0 {
 					t = PrivateMediaConn
@@ -233,7 +274,7 @@ func scan(body []byte) (Result, error) {
 				if len(key) == len(v) {
 					break
 				}
-				if rv, ok := parseRTCPValue(v[len(key)+1:]); ok && rv.hasAddr && rv.addr.isIP && nat.IsPrivate(rv.addr.ip) {
+				if rv, ok := parseRTCPValue(v[len(key)+1:]); ok && rv.hasAddr && rv.addr.priv {
 					r.add(Finding{Test: PrivateRTCP, Media: media, Line: lineNo, Addr: rv.addr.ip})
 				}
 			case !ice && (bytes.Equal(key, keyCand) || bytes.Equal(key, keyICEUfrag)):
