@@ -37,6 +37,7 @@ type fakeGW struct {
 	maxLife    uint32
 	silent     bool
 	badNonce   int               // send this many MAP answers with a wrong nonce first
+	refuseMap  byte              // answer every MAP with this result code
 	pmpMaps    map[uint32]uint16 // proto<<16|internal -> external
 	pcpMaps    map[[12]byte]uint16
 	requests   map[string]int
@@ -173,6 +174,9 @@ func (g *fakeGW) handlePCP(b []byte) [][]byte {
 		g.requests["pcp-map"]++
 		if len(b) < 60 {
 			return [][]byte{hdr(3, 0)}
+		}
+		if g.refuseMap != 0 {
+			return [][]byte{hdr(g.refuseMap, 0)}
 		}
 		var nonce [12]byte
 		copy(nonce[:], b[24:36])

@@ -153,31 +153,50 @@ func (m *Mapper) mapLocked(ctx context.Context, network string, internalPort uin
 	return mp, true, nil
 }
 
-// mapAny creates a mapping over the first protocol that works.
+// mapAny creates a mapping over the first protocol that works. When every
+// protocol the (fast) probe found refuses, it probes all of them fully and
+// tries the ones not tried yet: a gateway may answer PCP ANNOUNCE yet
+// refuse MAP, and speak UPnP.
 func (m *Mapper) mapAny(ctx context.Context, network string, port uint16) (Mapping, error) {
 	pr, err := m.ensureProbe(ctx)
 	if err != nil && !pr.PCP && !pr.NATPMP && !pr.UPnP {
 		return Mapping{}, err
 	}
 	var errs []error
-	for _, p := range m.cfg.protocols() {
-		if !pr.Has(p) {
-			continue
+	tried := map[Protocol]bool{}
+	try := func(pr ProbeResult) (Mapping, bool) {
+		for _, p := range m.cfg.protocols() {
+			if !pr.Has(p) || tried[p] {
+				continue
+			}
+			tried[p] = true
+			var nonce [12]byte
+			rand.Read(nonce[:])
+			seed := Mapping{Protocol: p, Network: network, Gateway: pr.Gateway, Internal: netip.AddrPortFrom(pr.Local, port),
+				nonce: nonce, wantPort: port, desc: m.cfg.description()}
+			mp, _, err := m.create(ctx, seed)
+			if err == nil {
+				return mp, true
+			}
+			m.log.Debug("discovery: mapping failed", "protocol", p, "err", err)
+			errs = append(errs, err)
 		}
-		var nonce [12]byte
-		rand.Read(nonce[:])
-		seed := Mapping{Protocol: p, Network: network, Gateway: pr.Gateway, Internal: netip.AddrPortFrom(pr.Local, port),
-			nonce: nonce, wantPort: port, desc: m.cfg.description()}
-		mp, _, err := m.create(ctx, seed)
-		if err == nil {
-			return mp, nil
-		}
-		errs = append(errs, err)
+		return Mapping{}, false
 	}
+	if mp, ok := try(pr); ok {
+		return mp, nil
+	}
+	if len(tried) < len(m.cfg.protocols()) && ctx.Err() == nil {
+		if full, err := m.probe(ctx, false); err == nil {
+			if mp, ok := try(full); ok {
+				return mp, nil
+			}
+		}
+	}
+	m.invalidateProbe()
 	if len(errs) == 0 {
 		return Mapping{}, ErrNoPortMapper
 	}
-	m.invalidateProbe()
 	return Mapping{}, errors.Join(errs...)
 }
 

@@ -189,3 +189,19 @@ func TestAutoPrefersPCP(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, pr.PCP && pr.NATPMP && pr.UPnP, pr.String())
 }
+
+// TestAutoPCPRefusesThenUPnP: the gateway answers PCP ANNOUNCE but refuses
+// every MAP; the Mapper then probes UPnP (skipped by the fast probe) and
+// maps over it.
+func TestAutoPCPRefusesThenUPnP(t *testing.T) {
+	t.Parallel()
+	f := newFakeIGD(t, svcWANIP1, "127.0.0.1:0")
+	clock := fakeclock.New(t0)
+	g := newFakeGW(t, clock, false, true)
+	g.set(func(g *fakeGW) { g.refuseMap = 2 }) // NOT_AUTHORIZED
+	m := NewMapper(testConfig(clock, g, f, nil))
+	t.Cleanup(func() { m.Close() })
+	mp, err := m.Map(context.Background(), "udp", 5060)
+	require.NoError(t, err)
+	require.Equal(t, ProtoUPnP, mp.Protocol)
+}
