@@ -9,7 +9,7 @@ func AppendRemoveTopValue(dst []byte, m *Message, k HeaderKind) (out []byte, rem
 	if m.buf == nil {
 		return dst, false, perr(0, "rewrite", ErrMalformed)
 	}
-	var e editor
+	e := &m.ed
 	e.reset(m.buf)
 	it := m.Values(k)
 	if it.Next() {
@@ -36,8 +36,8 @@ func AppendInsertTop(dst []byte, m *Message, k HeaderKind, value []byte) ([]byte
 	if m.buf == nil || k == HdrOther {
 		return dst, perr(0, "rewrite", ErrMalformed)
 	}
-	var e editor
+	e := &m.ed
 	e.reset(m.buf)
-	m.insertTop(&e, k, headerNames[k].name+": ", value)
+	m.insertTop(e, k, headerNames[k].name+": ", value)
 	return e.apply(dst, m.body, nil, Span{-1, -1})
 }

@@ -233,7 +233,7 @@ func HandleRURIAlias(dst []byte, m *Message) (out []byte, a Alias, found bool, e
 	if err != nil {
 		return dst, Alias{}, false, err
 	}
-	var e editor
+	e := &m.ed
 	e.reset(b)
 	e.add(p.All.Start, p.All.End, nil)
 	out, err = e.apply(dst, m.body, nil, Span{-1, -1})

@@ -61,32 +61,32 @@ func AppendFix(dst []byte, m *Message, src netip.AddrPort, f *Fix) ([]byte, erro
 	if !src.IsValid() || src.Port() == 0 {
 		return dst, ErrBadAddress
 	}
-	var e editor
+	e := &m.ed
 	e.reset(m.buf)
 	tr := f.Transport
 	if tr == TransportUnknown {
 		tr = UDP
 	}
 	if (f.Via || f.ForceRport) && m.request {
-		if err := m.editVia(&e, src, f.ForceRport); err != nil {
+		if err := m.editVia(e, src, f.ForceRport); err != nil {
 			return dst, err
 		}
 	}
 	switch f.Contact {
 	case ContactRewrite:
-		if err := m.editContacts(&e, src, tr, false); err != nil {
+		if err := m.editContacts(e, src, tr, false); err != nil {
 			return dst, err
 		}
 	case ContactAlias:
-		if err := m.editContacts(&e, src, tr, true); err != nil {
+		if err := m.editContacts(e, src, tr, true); err != nil {
 			return dst, err
 		}
 	}
 	if len(f.RecordRoute) > 0 && m.request && !m.IsMethod("REGISTER") {
-		m.insertTop(&e, HdrRecordRoute, "Record-Route: ", f.RecordRoute)
+		m.insertTop(e, HdrRecordRoute, "Record-Route: ", f.RecordRoute)
 	}
 	if len(f.Path) > 0 && m.IsMethod("REGISTER") {
-		m.insertTop(&e, HdrPath, "Path: ", f.Path)
+		m.insertTop(e, HdrPath, "Path: ", f.Path)
 	}
 	cl := Span{-1, -1}
 	if m.clIdx >= 0 {
@@ -123,12 +123,12 @@ func AppendContactAlias(dst []byte, m *Message, src netip.AddrPort, t Transport)
 // AppendRecordRoute appends m with value inserted as its first
 // Record-Route value (unless it already is), e.g. "<sip:203.0.113.2;lr>".
 func AppendRecordRoute(dst []byte, m *Message, value []byte) ([]byte, error) {
-	var e editor
+	e := &m.ed
 	e.reset(m.buf)
 	if m.buf == nil {
 		return dst, perr(0, "rewrite", ErrMalformed)
 	}
-	m.insertTop(&e, HdrRecordRoute, "Record-Route: ", value)
+	m.insertTop(e, HdrRecordRoute, "Record-Route: ", value)
 	return e.apply(dst, m.body, nil, Span{-1, -1})
 }
 

@@ -54,6 +54,8 @@ type Message struct {
 	cstate   uint8 // cacheNone, cacheOK, cacheOverflow
 	ncontact int
 	contacts [maxCachedContacts]contactEntry
+
+	ed editor // scratch space of the rewrites, reused so it is not cleared per call
 }
 
 const (
@@ -98,6 +100,7 @@ func (m *Message) Parse(b []byte) error {
 	}
 	m.start = Span{0, le + 1}
 	pos := le + 1
+	firstCL, multiCL := -1, false
 	for {
 		if pos >= len(b) {
 			return perr(pos, "header", ErrIncomplete)
@@ -159,12 +162,26 @@ func (m *Message) Parse(b []byte) error {
 		h.value = Span{vs, trimRight(b, vs, end)}
 		h.line = Span{pos, le + 1}
 		h.kind = KindOf(b[pos:h.name.End])
+		if h.kind == HdrContentLength {
+			if firstCL < 0 {
+				firstCL = m.nhdr
+			} else {
+				multiCL = true
+			}
+		}
 		m.nhdr++
 		pos = le + 1
 	}
 	m.buf = b
 	m.body = Span{pos, len(b)}
-	for i := 0; i < m.nhdr; i++ {
+	if firstCL < 0 {
+		return nil
+	}
+	last := firstCL
+	if multiCL {
+		last = m.nhdr - 1
+	}
+	for i := firstCL; i <= last; i++ {
 		if m.hdrs[i].kind != HdrContentLength {
 			continue
 		}
