@@ -214,7 +214,7 @@ func (s *structRewriter) rewriteRTCP(a *psdp.Attribute, active bool) {
 	if !ok {
 		return
 	}
-	w := rewriter{body: v, opts: s.opts, pub: s.pub}
+	w := rewriter{body: v, opts: *s.opts, pub: s.pub}
 	changed := false
 	if active && s.opts.Ports != nil {
 		if q, ok := w.mapPort(rv.portNum); ok {

@@ -38,7 +38,7 @@ func AppendRewrite(dst, body []byte, opts *Options) ([]byte, Result, error) {
 	if err := checkBody(body); err != nil {
 		return dst, Result{}, err
 	}
-	w := rewriter{dst: dst, body: body, opts: opts, pub: pub, base: len(dst)}
+	w := rewriter{dst: dst, body: body, opts: *opts, pub: pub, base: len(dst)}
 	if err := w.run(); err != nil {
 		return dst, w.res, err
 	}
@@ -62,7 +62,7 @@ func checkBody(body []byte) error {
 type rewriter struct {
 	dst    []byte
 	body   []byte
-	opts   *Options
+	opts   Options // a copy, so the caller's *Options does not escape
 	pub    netip.Addr
 	base   int // len(dst) on entry
 	copied int

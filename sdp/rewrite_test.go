@@ -137,3 +137,24 @@ func TestAppendRewriteAllocs(t *testing.T) {
 		require.Zero(t, n, tc.name)
 	}
 }
+
+// TestOptionsDoNotEscape: Options built per call on the caller's stack (as
+// sipmsg does) cost no allocation either.
+func TestOptionsDoNotEscape(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	in := readGolden(t, "baresip.sent.sdp")
+	msg := readSIP(t, "baresip.sent.sip")
+	dst := make([]byte, 0, 4096)
+	n := testing.AllocsPerRun(50, func() {
+		opts := Options{Public: labPublic, Origin: true, Marker: "a=nortpproxy:yes"}
+		if _, _, err := AppendRewrite(dst[:0], in, &opts); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := AppendRewriteSIP(dst[:0], msg, &opts); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Zero(t, n)
+}
