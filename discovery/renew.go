@@ -151,4 +151,3 @@ func (m *Mapper) Refresh(ctx context.Context) {
 		m.renew(ctx, mapKey{mp.Network, mp.Internal.Port()})
 	}
 }
-
