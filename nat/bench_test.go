@@ -212,7 +212,7 @@ func BenchmarkTransaction(b *testing.B) {
 func BenchmarkTransactionUDP(b *testing.B) {
 	s, err := NewServer(ServerConfig{Primary: listenUDP(b, "127.0.0.1:0"), Rate: 1e12, Burst: 1 << 30})
 	require.NoError(b, err)
-	go func() { _ = s.Serve() }()
+	go func() { _ = s.Serve(context.Background()) }()
 	defer s.Close()
 	srv := s.Addrs()[0]
 	b.Run("sipnat", func(b *testing.B) {

@@ -70,7 +70,7 @@
 // A STUN server for operators, on two addresses and two ports:
 //
 //	srv, err := nat.NewServer(nat.ServerConfig{Primary: p, AltPort: pa, AltAddr: ap, AltBoth: aa})
-//	go srv.Serve()
+//	go srv.Serve(ctx)
 //	defer srv.Close()
 //
 // Errors wrap the sentinels [ErrNoResponse], [ErrMalformed], [ErrNotSTUN],

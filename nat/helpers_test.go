@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"testing"
@@ -46,7 +47,7 @@ func startServer(t testing.TB, full bool) *Server {
 	s, err := NewServer(cfg)
 	require.NoError(t, err)
 	done := make(chan error, 1)
-	go func() { done <- s.Serve() }()
+	go func() { done <- s.Serve(context.Background()) }()
 	t.Cleanup(func() {
 		require.NoError(t, s.Close())
 		require.NoError(t, <-done)

@@ -28,7 +28,7 @@ func labServerTB(t testing.TB, lab *netlab.Lab) *Server {
 	})
 	require.NoError(t, err)
 	done := make(chan error, 1)
-	go func() { done <- s.Serve() }()
+	go func() { done <- s.Serve(context.Background()) }()
 	t.Cleanup(func() { _ = s.Close(); <-done })
 	return s
 }

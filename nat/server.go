@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -155,10 +156,12 @@ func (s *Server) Stats() ServerStats {
 	}
 }
 
-// Serve reads all the server's sockets until Close and answers requests. It
-// returns nil after Close (also when Close came first), or the first read
-// error that is not a timeout. Call it once.
-func (s *Server) Serve() error {
+// Serve reads all the server's sockets and answers requests until ctx ends
+// or Close is called. It returns nil then (also when Close came first), or
+// the first read error that is not a timeout. Call it once.
+func (s *Server) Serve(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
+	defer stop()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -221,3 +221,24 @@ func TestServerClientCallerReads(t *testing.T) {
 	require.Equal(t, OpenInternet, res.Classic)
 	require.Equal(t, "OPTIONS sip:a@b SIP/2.0\r\n\r\n", <-sip)
 }
+
+func TestServerServeContext(t *testing.T) {
+	t.Parallel()
+	pc := listenUDP(t, "127.0.0.1:0")
+	s, err := NewServer(ServerConfig{Primary: pc})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	c := NewClient(listenUDP(t, "127.0.0.1:0"), ClientConfig{})
+	defer c.Close()
+	_, err = c.Binding(ctx, s.Addrs()[0])
+	require.NoError(t, err)
+	cancel()
+	require.NoError(t, <-done)
+	require.NoError(t, s.Close())
+	// The socket is still open and has no deadline left.
+	require.NoError(t, pc.SetReadDeadline(time.Time{}))
+	_, err = pc.WriteToUDPAddrPort([]byte("x"), addrPortOf(pc.LocalAddr()))
+	require.NoError(t, err)
+}

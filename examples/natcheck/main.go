@@ -168,7 +168,7 @@ func embeddedServer() (*closer, netip.AddrPort, error) {
 			return nil, netip.AddrPort{}, err
 		}
 		done := make(chan struct{})
-		go func() { defer close(done); _ = srv.Serve() }()
+		go func() { defer close(done); _ = srv.Serve(context.Background()) }()
 		c := &closer{f: func() {
 			srv.Close()
 			<-done

@@ -29,7 +29,7 @@ func TestRunJSONWithServer(t *testing.T) {
 	defer pc.Close()
 	srv, err := nat.NewServer(nat.ServerConfig{Primary: pc})
 	require.NoError(t, err)
-	go func() { _ = srv.Serve() }()
+	go func() { _ = srv.Serve(context.Background()) }()
 	defer srv.Close()
 
 	var out, errOut bytes.Buffer
