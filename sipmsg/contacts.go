@@ -1,16 +1,64 @@
 package sipmsg
 
-// contactIter walks the Contact values of a message with their URIs,
-// parsed once per Parse (up to maxCachedContacts; beyond that every walk
-// parses again).
+// contactIter walks the Contact values of a message with their URIs. The
+// first maxCachedContacts are parsed once per Parse and kept in the
+// Message; more are parsed again on every walk.
 type contactIter struct {
-	m      *Message
-	cached bool
-	i      int
-	vi     ValueIter
-	na     NameAddr
-	u      URI // zero (SIP false) for "*"
-	err    error
+	m   *Message
+	i   int // index of the next value
+	w   contactWalker
+	na  NameAddr
+	u   URI // zero (SIP false) for "*"
+	err error
+}
+
+// contactWalker parses Contact values in place, header by header, each
+// value ending at its own comma (no separate splitting pass).
+type contactWalker struct {
+	hi  int // current header, -1 before the first
+	pos int // next position in its value
+}
+
+// next parses the next Contact value; false at the end. A malformed value
+// ends the walk of its header line (its end cannot be known) after being
+// reported.
+func (w *contactWalker) next(m *Message, na *NameAddr, u *URI, err *error) bool {
+	b := m.buf
+	for {
+		if w.hi >= 0 && w.hi < m.nhdr {
+			end := m.hdrs[w.hi].value.End
+			for w.pos < end {
+				w.pos = skipLWS(b, w.pos, end)
+				if w.pos < end && b[w.pos] == ',' {
+					w.pos++
+					continue
+				}
+				if w.pos >= end {
+					break
+				}
+				var next int
+				*na, next, *err = parseNameAddr(b, Span{w.pos, end}, true)
+				*u = URI{}
+				if *err != nil {
+					w.pos = end
+					return true
+				}
+				w.pos = next
+				if !na.Star {
+					*u, *err = ParseURI(b, na.URI)
+				}
+				return true
+			}
+		}
+		w.hi++
+		for w.hi < m.nhdr && m.hdrs[w.hi].kind != HdrContact {
+			w.hi++
+		}
+		if w.hi >= m.nhdr {
+			return false
+		}
+		w.pos = m.hdrs[w.hi].value.Start
+	}
 }
 
 func (m *Message) fillContacts() {
@@ -18,46 +66,37 @@ func (m *Message) fillContacts() {
 		return
 	}
 	m.ncontact = 0
-	it := m.Values(HdrContact)
-	for it.Next() {
-		if m.ncontact == maxCachedContacts {
-			m.cstate = cacheOverflow
+	w := contactWalker{hi: -1}
+	for m.ncontact < maxCachedContacts {
+		e := &m.contacts[m.ncontact]
+		if !w.next(m, &e.na, &e.u, &e.err) {
+			m.cstate = cacheOK
 			return
 		}
-		e := &m.contacts[m.ncontact]
-		e.na, e.u, e.err = parseContact(m.buf, it.Span())
 		m.ncontact++
 	}
-	m.cstate = cacheOK
-}
-
-func parseContact(b []byte, s Span) (NameAddr, URI, error) {
-	na, err := ParseNameAddr(b, s)
-	if err != nil || na.Star {
-		return na, URI{}, err
-	}
-	u, err := ParseURI(b, na.URI)
-	return na, u, err
+	m.cwalk = w
+	m.cstate = cacheOverflow
 }
 
 func (m *Message) contactIter() contactIter {
 	m.fillContacts()
-	return contactIter{m: m, cached: m.cstate == cacheOK, vi: m.Values(HdrContact)}
+	return contactIter{m: m}
 }
 
 func (it *contactIter) next() bool {
-	if it.cached {
-		if it.i >= it.m.ncontact {
-			return false
-		}
-		e := &it.m.contacts[it.i]
+	m := it.m
+	if it.i < m.ncontact {
+		e := &m.contacts[it.i]
 		it.na, it.u, it.err = e.na, e.u, e.err
 		it.i++
+		if it.i == m.ncontact {
+			it.w = m.cwalk // continue after the cached values
+		}
 		return true
 	}
-	if !it.vi.Next() {
+	if m.cstate != cacheOverflow {
 		return false
 	}
-	it.na, it.u, it.err = parseContact(it.m.buf, it.vi.Span())
-	return true
+	return it.w.next(m, &it.na, &it.u, &it.err)
 }

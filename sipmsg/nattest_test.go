@@ -3,6 +3,7 @@ package sipmsg
 import (
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -130,4 +131,31 @@ func TestNATTestAllocs(t *testing.T) {
 	src := netip.MustParseAddrPort("203.0.113.1:5070")
 	n := testing.AllocsPerRun(100, func() { _, _ = m.NATTest(src, AllNATTests, SDPNATCheck) })
 	require.Zero(t, n)
+}
+
+// TestManyContacts goes past the cached Contacts: the tenth is private and
+// all ten are rewritten.
+func TestManyContacts(t *testing.T) {
+	t.Parallel()
+	var cs []string
+	for i := 1; i <= 9; i++ {
+		cs = append(cs, "<sip:u"+itoa(i)+"@203.0.113.1:5060>")
+	}
+	in := req("SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK1", strings.Join(cs[:5], ", ")+"\r\nm: "+strings.Join(cs[5:], ",")+", sip:u10@10.0.0.1;expires=5", "")
+	var m Message
+	require.NoError(t, m.Parse(in))
+	src := netip.MustParseAddrPort("203.0.113.1:5060")
+	got, err := m.NATTest(src, ContactPrivate|ContactDiffers, nil)
+	require.NoError(t, err)
+	require.Equal(t, ContactPrivate|ContactDiffers, got)
+	out, err := AppendFix(nil, &m, src, &Fix{Contact: ContactRewrite})
+	require.NoError(t, err)
+	require.Equal(t, strings.Replace(string(in), "u10@10.0.0.1;", "u10@203.0.113.1:5060;", 1), string(out))
+	var n int
+	it := m.contactIter()
+	for it.next() {
+		require.NoError(t, it.err)
+		n++
+	}
+	require.Equal(t, 10, n)
 }

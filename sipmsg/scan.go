@@ -54,6 +54,7 @@ type Message struct {
 	cstate   uint8 // cacheNone, cacheOK, cacheOverflow
 	ncontact int
 	contacts [maxCachedContacts]contactEntry
+	cwalk    contactWalker // where the walk stopped when the cache overflowed
 
 	ed editor // scratch space of the rewrites, reused so it is not cleared per call
 }

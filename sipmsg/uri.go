@@ -119,14 +119,28 @@ type NameAddr struct {
 
 // ParseNameAddr scans the name-addr / addr-spec value in s of b.
 func ParseNameAddr(b []byte, s Span) (NameAddr, error) {
+	na, _, err := parseNameAddr(b, s, false)
+	return na, err
+}
+
+// parseNameAddr scans a name-addr or addr-spec with header parameters
+// starting in s. With list set it stops at a comma that ends the value and
+// returns the position after it; otherwise the value must fill s.
+func parseNameAddr(b []byte, s Span, list bool) (NameAddr, int, error) {
 	var na NameAddr
-	na.All = s
 	i := skipLWS(b, s.Start, s.End)
-	if i < s.End && b[i] == '*' && skipLWS(b, i+1, s.End) == s.End {
-		na.Star = true
-		na.URI = Span{i, i + 1}
-		na.Params = Span{s.End, s.End}
-		return na, nil
+	na.All = Span{i, s.End}
+	if i < s.End && b[i] == '*' {
+		if j := skipLWS(b, i+1, s.End); j == s.End || (list && b[j] == ',') {
+			na.Star = true
+			na.URI = Span{i, i + 1}
+			na.Params = Span{i + 1, i + 1}
+			na.All.End = i + 1
+			if j < s.End {
+				return na, j + 1, nil
+			}
+			return na, s.End, nil
+		}
 	}
 	lt := -1
 	for j := i; j < s.End; j++ {
@@ -139,35 +153,62 @@ func ParseNameAddr(b []byte, s Span) (NameAddr, error) {
 			lt = j
 			break
 		}
-		if c == ';' || c == ':' { // an addr-spec: the scheme came first
+		if c == ';' || c == ':' || c == ',' { // an addr-spec: the scheme came first
 			break
 		}
 	}
+	var ps int
 	if lt >= 0 {
 		na.Display = Span{i, trimRight(b, i, lt)}
 		gt := indexByte(b[:s.End], lt, '>')
 		if gt < 0 {
-			return na, perr(lt, "name-addr", ErrMalformed)
+			return na, 0, perr(lt, "name-addr", ErrMalformed)
 		}
 		na.URI = Span{lt + 1, gt}
 		na.Bracketed = true
-		na.Params = Span{gt + 1, s.End}
+		ps = gt + 1
 	} else {
 		na.Display = Span{i, i}
 		e := i
-		for e < s.End && b[e] != ';' && !isLWS(b[e]) {
+		for e < s.End && b[e] != ';' && !isLWS(b[e]) && b[e] != ',' {
 			e++
 		}
 		na.URI = Span{i, e}
-		na.Params = Span{e, s.End}
+		ps = e
 	}
 	if na.URI.Len() == 0 {
-		return na, perr(na.URI.Start, "name-addr URI", ErrMalformed)
+		return na, 0, perr(na.URI.Start, "name-addr URI", ErrMalformed)
 	}
-	if !validParams(b, na.Params.Start, s.End) {
-		return na, perr(na.Params.Start, "header parameters", ErrMalformed)
+	end, next, ok := scanParams(b, ps, s.End, list)
+	if !ok {
+		return na, 0, perr(ps, "header parameters", ErrMalformed)
 	}
-	return na, nil
+	na.Params = Span{ps, end}
+	na.All.End = end
+	return na, next, nil
+}
+
+// scanParams checks the parameter list starting at i, like validParams.
+// With list set a comma after a parameter ends the list. It returns the
+// end of the list (trimmed) and the position after the comma (or end).
+func scanParams(b []byte, i, end int, list bool) (pend, next int, ok bool) {
+	start := i
+	for {
+		p, pn, ok := nextParam(b, i, end)
+		if !ok {
+			if pn >= end {
+				return trimRight(b, start, end), end, true
+			}
+			if list && b[pn] == ',' {
+				return trimRight(b, start, pn), pn + 1, true
+			}
+			return 0, 0, false
+		}
+		if p.Name.Len() == 0 || (p.HasValue && p.Value.Len() == 0 && b[p.Value.Start-1] != '"') {
+			return 0, 0, false
+		}
+		i = pn
+	}
 }
 
 // Param returns header parameter name.

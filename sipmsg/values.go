@@ -195,16 +195,8 @@ func isParamChar(c byte) bool {
 // validParams reports whether b[i:end] is a well-formed parameter list
 // (each one ";name" or ";name=value" with a non-empty name).
 func validParams(b []byte, i, end int) bool {
-	for {
-		p, next, ok := nextParam(b, i, end)
-		if !ok {
-			return next >= end
-		}
-		if p.Name.Len() == 0 || (p.HasValue && p.Value.Len() == 0 && (p.Value.Start >= end || b[p.Value.Start-1] != '"')) {
-			return false
-		}
-		i = next
-	}
+	_, _, ok := scanParams(b, i, end, false)
+	return ok
 }
 
 // closeQuote returns the position after the quoted string starting at the

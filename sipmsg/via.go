@@ -21,9 +21,18 @@ type Via struct {
 // ParseVia scans the via-parm in s of b (one value of a Via header, see
 // Message.Values and Message.TopVia).
 func ParseVia(b []byte, s Span) (Via, error) {
+	v, _, err := parseVia(b, s, false)
+	return v, err
+}
+
+// parseVia scans a via-parm starting in s. With list set it stops at a
+// comma that ends the value and returns the position after it; otherwise
+// the value must fill s.
+func parseVia(b []byte, s Span, list bool) (Via, int, error) {
 	var v Via
-	v.All = s
 	i := skipLWS(b, s.Start, s.End)
+	v.All = Span{i, s.End}
+	next := s.End
 	// sent-protocol: name LWS? "/" LWS? version LWS? "/" LWS? transport
 	for part := 0; part < 3; part++ {
 		ts := i
@@ -31,7 +40,7 @@ func ParseVia(b []byte, s Span) (Via, error) {
 			i++
 		}
 		if i == ts {
-			return v, perr(i, "Via protocol", ErrMalformed)
+			return v, 0, perr(i, "Via protocol", ErrMalformed)
 		}
 		if part == 2 {
 			v.Transport = Span{ts, i}
@@ -39,20 +48,20 @@ func ParseVia(b []byte, s Span) (Via, error) {
 		}
 		i = skipLWS(b, i, s.End)
 		if i >= s.End || b[i] != '/' {
-			return v, perr(i, "Via protocol", ErrMalformed)
+			return v, 0, perr(i, "Via protocol", ErrMalformed)
 		}
 		i = skipLWS(b, i+1, s.End)
 	}
 	j := skipLWS(b, i, s.End)
 	if j == i || j >= s.End {
-		return v, perr(j, "Via sent-by", ErrMalformed)
+		return v, 0, perr(j, "Via sent-by", ErrMalformed)
 	}
 	i = j
 	hs := i
 	if b[i] == '[' {
 		k := indexByte(b[:s.End], i, ']')
 		if k < 0 {
-			return v, perr(i, "Via sent-by", ErrMalformed)
+			return v, 0, perr(i, "Via sent-by", ErrMalformed)
 		}
 		v.Host = Span{i + 1, k}
 		i = k + 1
@@ -63,7 +72,7 @@ func ParseVia(b []byte, s Span) (Via, error) {
 		v.Host = Span{hs, i}
 	}
 	if v.Host.Len() == 0 {
-		return v, perr(hs, "Via sent-by", ErrMalformed)
+		return v, 0, perr(hs, "Via sent-by", ErrMalformed)
 	}
 	k := skipLWS(b, i, s.End)
 	if k < s.End && b[k] == ':' {
@@ -74,7 +83,7 @@ func ParseVia(b []byte, s Span) (Via, error) {
 		}
 		p, ok := parseUint(b[ps:k], 65535)
 		if !ok {
-			return v, perr(ps, "Via port", ErrMalformed)
+			return v, 0, perr(ps, "Via port", ErrMalformed)
 		}
 		v.Port = p
 		i = k
@@ -82,15 +91,20 @@ func ParseVia(b []byte, s Span) (Via, error) {
 	v.SentBy = Span{hs, i}
 	v.Params = Span{i, s.End}
 	for {
-		p, next, ok := nextParam(b, i, s.End)
+		p, pn, ok := nextParam(b, i, s.End)
 		if !ok {
-			if next < s.End {
-				return v, perr(next, "Via parameters", ErrMalformed)
+			if pn < s.End {
+				if list && b[pn] == ',' {
+					v.All.End = trimRight(b, v.All.Start, pn)
+					next = pn + 1
+					break
+				}
+				return v, 0, perr(pn, "Via parameters", ErrMalformed)
 			}
 			break
 		}
 		if p.Name.Len() == 0 {
-			return v, perr(p.Name.Start, "Via parameters", ErrMalformed)
+			return v, 0, perr(p.Name.Start, "Via parameters", ErrMalformed)
 		}
 		name := p.Name.In(b)
 		switch {
@@ -101,12 +115,13 @@ func ParseVia(b []byte, s Span) (Via, error) {
 		case equalFold(name, "branch"):
 			v.Branch, v.HasBranch = p, true
 		}
-		i = next
+		i = pn
 	}
-	if v.Params.Start == v.Params.End {
-		v.Params = Span{s.End, s.End}
+	v.Params.End = v.All.End
+	if v.Params.Start >= v.Params.End {
+		v.Params = Span{v.All.End, v.All.End}
 	}
-	return v, nil
+	return v, next, nil
 }
 
 // HostAddr returns the sent-by host as an IP address when it is one.
@@ -149,11 +164,11 @@ func (m *Message) ParseTopVia() (Via, error) {
 // topVia returns the top Via, parsed once per Parse.
 func (m *Message) topVia() (*Via, error) {
 	if m.viaState == cacheNone {
-		s, ok := m.TopVia()
-		if !ok {
+		i := m.Index(HdrVia)
+		if i < 0 {
 			m.via, m.viaErr = Via{}, perr(0, "Via", ErrNoHeader)
 		} else {
-			m.via, m.viaErr = ParseVia(m.buf, s)
+			m.via, _, m.viaErr = parseVia(m.buf, m.hdrs[i].value, true)
 		}
 		m.viaState = cacheOK
 	}
