@@ -131,21 +131,20 @@ func yes(b bool) string {
 
 var counterRe = regexp.MustCompile(`counter packets (\d+)`)
 
-func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
-	row := matrixRow{c: c, predicted: "?", twoWay: "no", alg: "-"}
-	lab := netlab.New(t, netlab.Config{Kind: c.kind, Timeout: 5 * time.Second, ALG: c.alg, UPnP: c.upnp,
-		CGNAT: c.cgnat, KamailioAuth: true, Coturn: true})
+// startPhone runs a softphone in the lab's LAN with every mechanism allowed
+// and waits for its first registration.
+func startPhone(t *testing.T, lab *netlab.Lab) (*Phone, *syncBuffer) {
 	client := lab.Truth().Client
 	sip := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 5062))
 	rtp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 40000))
-	var out syncBuffer
+	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	phone := NewPhone(sip, rtp, Config{
 		Registrar: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort), User: "alice", Password: netlab.KamailioPassword,
 		STUN:  []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)},
 		Allow: Mechanisms{STUN: true, Mapping: true, Rport: true}, LifetimeMax: 12 * time.Second,
 		Gateway: netlab.RouterLAN, DialContext: lab.DialContext(netlab.LAN), ListenPacket: lab.ListenPacket(netlab.LAN),
-		Out: &out,
+		Out: out,
 	})
 	done := make(chan error, 1)
 	go func() { done <- phone.Run(ctx) }()
@@ -154,15 +153,51 @@ func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 		<-done
 		t.Logf("softphone said:\n%s", out.String())
 	})
-
 	select {
 	case <-phone.Registered():
-		row.registered = true
 	case err := <-done:
 		t.Fatalf("phone stopped before registering: %v", err)
 	case <-time.After(45 * time.Second):
 		t.Fatal("not registered after 45 s")
 	}
+	return phone, out
+}
+
+// sippCall has sipp on the WAN (198.51.100.2) call alice through kamailio,
+// stream 2.5 s of PCMU and hang up. It returns sipp's error and how many
+// RTP packets reached sipp's media port.
+func sippCall(t *testing.T, lab *netlab.Lab) (error, int64) {
+	nft := func(args ...string) string {
+		o, err := lab.Command(netlab.WAN, "nft", args...).CombinedOutput()
+		require.NoError(t, err, "nft %v: %s", args, o)
+		return string(o)
+	}
+	nft("add table inet rtpcount")
+	nft("add chain inet rtpcount in { type filter hook input priority 0; policy accept; }")
+	nft("flush chain inet rtpcount in")
+	nft("add rule inet rtpcount in ip daddr 198.51.100.2 udp dport 6000 counter")
+	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "uac.xml"), []byte(uacScenario), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "audio.ulaw"), bytes.Repeat([]byte{0xff}, 8000*3), 0o644))
+	sipp := lab.Command(netlab.WAN, "timeout", "30", "sipp", "203.0.113.2:5060", "-sf", "uac.xml", "-s", "alice",
+		"-i", netlab.Peer.String(), "-p", "5080", "-mi", netlab.Peer.String(), "-mp", "6000", "-m", "1",
+		"-nostdin", "-timeout", "25s", "-timeout_error")
+	out, err := sipp.CombinedOutput()
+	if err != nil {
+		err = fmt.Errorf("sipp: %w\n%s", err, tail(string(out)))
+	}
+	var rtpOut int64
+	if m := counterRe.FindStringSubmatch(nft("list chain inet rtpcount in")); m != nil {
+		rtpOut, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	return err, rtpOut
+}
+
+func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
+	row := matrixRow{c: c, predicted: "?", twoWay: "no", alg: "-"}
+	lab := netlab.New(t, netlab.Config{Kind: c.kind, Timeout: 5 * time.Second, ALG: c.alg, UPnP: c.upnp,
+		CGNAT: c.cgnat, KamailioAuth: true, Coturn: true})
+	phone, _ := startPhone(t, lab)
+	row.registered = true
 	s := phone.Strategy()
 	row.strategy = s.Name()
 	row.predicted = map[bool]string{true: "works", false: "needs a relay"}[s.TwoWayAudio]
@@ -173,37 +208,51 @@ func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 
 	time.Sleep(6 * time.Second) // idle past the router's 5 s binding timeout: only keep-alives keep it
 
-	// count the RTP that reaches the caller, in the caller's own namespace
-	nft := func(args ...string) string {
-		o, err := lab.Command(netlab.WAN, "nft", args...).CombinedOutput()
-		require.NoError(t, err, "nft %v: %s", args, o)
-		return string(o)
-	}
-	nft("add table inet rtpcount")
-	nft("add chain inet rtpcount in { type filter hook input priority 0; policy accept; }")
-	nft("add rule inet rtpcount in ip daddr 198.51.100.2 udp dport 6000 counter")
-	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "uac.xml"), []byte(uacScenario), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "audio.ulaw"), bytes.Repeat([]byte{0xff}, 8000*3), 0o644))
-	sipp := lab.Command(netlab.WAN, "timeout", "30", "sipp", "203.0.113.2:5060", "-sf", "uac.xml", "-s", "alice",
-		"-i", netlab.Peer.String(), "-p", "5080", "-mi", netlab.Peer.String(), "-mp", "6000", "-m", "1",
-		"-nostdin", "-timeout", "25s", "-timeout_error")
-	sippOut, sippErr := sipp.CombinedOutput()
+	sippErr, rtpOut := sippCall(t, lab)
 	st := phone.Stats()
 	row.incoming = sippErr == nil && st.Calls >= 1 && st.Ended >= 1
-	row.rtpIn = st.RTPIn
-	if m := counterRe.FindStringSubmatch(nft("list chain inet rtpcount in")); m != nil {
-		row.rtpOut, _ = strconv.ParseInt(m[1], 10, 64)
-	}
+	row.rtpIn, row.rtpOut = st.RTPIn, rtpOut
 	if st.ALG != "" {
 		row.alg = st.ALG
 	}
 	twoWay := row.rtpIn >= 50 && row.rtpOut >= 50 // 2.5 s of 20 ms packets is 125
 	row.twoWay = yes(twoWay)
 
-	require.True(t, row.incoming, "incoming call: sipp %v, phone %+v\n%s", sippErr, st, tail(string(sippOut)))
+	require.True(t, row.incoming, "incoming call: %v, phone %+v", sippErr, st)
 	require.Equal(t, c.mediaPossible(), s.TwoWayAudio, "the phone's prediction of two-way audio")
 	require.Equal(t, c.mediaPossible(), twoWay, "two-way audio: RTP in %d, out %d", row.rtpIn, row.rtpOut)
 	return row
+}
+
+// TestReregisterOnMappingChange: when the router forgets the binding and
+// maps the SIP socket to another port, the next keep-alive answer (rport)
+// says so, the phone registers again with the new Contact, and calls still
+// reach it.
+func TestReregisterOnMappingChange(t *testing.T) {
+	t.Parallel()
+	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "nft")
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second, KamailioAuth: true, Coturn: true})
+	phone, out := startPhone(t, lab)
+	require.Equal(t, "STUN", phone.Strategy().ContactFrom)
+
+	lab.SetNATPortRange(50000, 50100)
+	lab.FlushConntrack()
+	deadline := time.Now().Add(20 * time.Second)
+	for phone.Stats().Registers < 2 {
+		require.True(t, time.Now().Before(deadline), "no re-registration after the mapping changed:\n%s", out.String())
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.GreaterOrEqual(t, phone.Stats().Reregisters, 1)
+	require.Contains(t, out.String(), "re-registering: a keep-alive answer says the registrar sees us at 203.0.113.1:50")
+	dump, err := lab.KamailioRPC("ul.dump")
+	require.NoError(t, err)
+	require.Regexp(t, `Address: sip:alice@203\.0\.113\.1:50[01]\d\d`, dump)
+
+	sippErr, rtpOut := sippCall(t, lab)
+	require.NoError(t, sippErr)
+	st := phone.Stats()
+	require.GreaterOrEqual(t, st.RTPIn, int64(50))
+	require.GreaterOrEqual(t, rtpOut, int64(50))
 }
 
 func tail(s string) string {

@@ -203,6 +203,14 @@ func (p *Phone) Run(ctx context.Context) error {
 		}
 		defer p.keeper.Stop()
 	}
+	if s.MediaFrom == "STUN" && s.NAT != nil {
+		mk, err := p.startMediaKeepalive(s)
+		if err != nil {
+			return err
+		}
+		defer mk.Stop()
+		p.printf("media keep-alive: STUN from the RTP socket to %s every %v", s.NAT.Server, mk.Interval())
+	}
 	refresh := time.NewTimer(p.cfg.Expires / 2)
 	defer refresh.Stop()
 	for {
@@ -214,6 +222,7 @@ func (p *Phone) Run(ctx context.Context) error {
 			return nil
 		case why := <-p.rereg:
 			p.printf("re-registering: %s", why)
+			p.refreshMedia(ctx)
 			if err := p.register(ctx, p.cfg.Expires); err != nil && ctx.Err() == nil {
 				p.printf("re-register failed: %v", err)
 			}
@@ -261,6 +270,60 @@ func (p *Phone) startKeepalive(s *Strategy) error {
 	p.printf("keep-alive: OPTIONS to %s every %v (jittered 80-100%%)", p.cfg.Registrar, k.Interval())
 	k.Start()
 	return nil
+}
+
+// refreshMedia asks STUN again for the RTP socket's public address when the
+// NAT may have moved it (the SIP mapping changed): the SDP of the next call
+// must name the new one.
+func (p *Phone) refreshMedia(ctx context.Context) {
+	p.mu.Lock()
+	s := p.strategy
+	p.mu.Unlock()
+	if s == nil || s.MediaFrom != "STUN" || s.NAT == nil {
+		return
+	}
+	bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	mapped, err := p.rtpSTUN.Binding(bctx, s.NAT.Server)
+	cancel()
+	if err != nil {
+		p.printf("STUN on the RTP socket failed: %v", err)
+		return
+	}
+	p.setMedia(mapped)
+}
+
+func (p *Phone) setMedia(mapped netip.AddrPort) {
+	p.mu.Lock()
+	prev := p.strategy.Media
+	p.strategy.Media = mapped
+	p.mu.Unlock()
+	if prev != mapped {
+		p.printf("media address moved: %s -> %s", prev, mapped)
+	}
+}
+
+// startMediaKeepalive keeps the RTP socket's NAT binding open between calls
+// with STUN (RFC 5626 §4.4.2 style), so the address the next SDP names still
+// leads to the phone; a changed mapping updates it.
+func (p *Phone) startMediaKeepalive(s *Strategy) (*keepalive.Keeper, error) {
+	timing := keepalive.Timing{Interval: s.KeepAlive}
+	if s.NAT.Lifetime > 0 {
+		timing = keepalive.Timing{Lifetime: s.NAT.Lifetime}
+	}
+	k, err := keepalive.New(keepalive.Config{
+		Kind: keepalive.STUN, Binder: p.rtpSTUN, Server: s.NAT.Server, Timing: timing,
+		Timeout: 2 * time.Second, Logger: p.log,
+		OnEvent: func(e keepalive.Event) {
+			if e.Kind == keepalive.MappingChanged {
+				p.setMedia(e.Mapping)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("media keep-alive: %w", err)
+	}
+	k.Start()
+	return k, nil
 }
 
 func (p *Phone) requestReregister(why string) {

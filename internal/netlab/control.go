@@ -18,8 +18,10 @@ func (l *Lab) FlushConntrack() {
 }
 
 // SetNATPortRange reloads the home router's rules so that source NAT picks
-// external ports from lo-hi (eim and apdm kinds). It replaces the lab's
-// table: learned full-cone bindings and miniupnpd's rules are dropped too.
+// external UDP ports from lo-hi (eim and apdm kinds; adm-apdf keeps its
+// hash). It replaces the lab's table: learned full-cone bindings and
+// miniupnpd's rules are dropped too. Existing conntrack entries keep their
+// ports until they expire or FlushConntrack removes them.
 func (l *Lab) SetNATPortRange(lo, hi uint16) {
 	l.t.Helper()
 	if lo == 0 || hi < lo {
