@@ -116,6 +116,9 @@ func TestLabDiscover(t *testing.T) {
 			if cfg.Timeout > 0 {
 				interopLifetimeSubtests(t, lab)
 			}
+			if truth.Kind != netlab.Blocked {
+				twoServerSubtest(t, lab)
+			}
 			for _, s := range servers {
 				t.Run(s.name, func(t *testing.T) {
 					t.Parallel()
@@ -171,4 +174,36 @@ func labProbeTimeout(tb testing.TB) time.Duration {
 		return 0
 	}
 	return 2 * time.Second
+}
+
+// twoServerSubtest: two plain servers (no alternate address) on Server1 and
+// Server2; Discover compares the mappings ("mapping varies by destination").
+func twoServerSubtest(t *testing.T, lab *netlab.Lab) {
+	t.Run("two-server", func(t *testing.T) {
+		t.Parallel()
+		var servers []netip.AddrPort
+		for _, a := range []netip.Addr{netlab.Server1, netlab.Server2} {
+			s, err := NewServer(ServerConfig{Primary: lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(a, labOurPort+2))})
+			require.NoError(t, err)
+			done := make(chan error, 1)
+			go func() { done <- s.Serve(context.Background()) }()
+			t.Cleanup(func() { _ = s.Close(); <-done })
+			servers = append(servers, s.Addrs()[0])
+		}
+		truth := lab.Truth()
+		conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(truth.Client, 0))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := DiscoverWith(ctx, conn, DiscoverConfig{Servers: servers, ProbeTimeout: labProbeTimeout(t)})
+		require.NoError(t, err)
+		require.Equal(t, MethodTwoServer, res.Method)
+		varies := truth.Mapping == netlab.AddressDependent || truth.Mapping == netlab.AddressAndPortDependent
+		require.Equal(t, varies, res.MappingVaries, "mapping varies by destination")
+		if varies {
+			require.Equal(t, Symmetric, res.Classic)
+			require.True(t, res.SIP.MediaRelay)
+		} else {
+			require.Equal(t, string(truth.Mapping), res.Mapping.String())
+		}
+	})
 }
