@@ -15,6 +15,9 @@ type URI struct {
 	Params   Span // ";..." up to '?' or the end, empty when none
 	Headers  Span // "?..." to the end, empty when none
 	SIP      bool // sip: or sips:
+
+	addr   netip.Addr // the host as an address, parsed once
+	isAddr bool
 }
 
 // ParseURI scans the URI in s of b.
@@ -73,6 +76,7 @@ func ParseURI(b []byte, s Span) (URI, error) {
 	if u.Host.Len() == 0 {
 		return u, perr(hs, "URI host", ErrMalformed)
 	}
+	u.addr, u.isAddr = parseIP(u.Host.In(b))
 	if i < he && b[i] == ':' {
 		ps := i + 1
 		i = ps
@@ -96,10 +100,9 @@ func ParseURI(b []byte, s Span) (URI, error) {
 	return u, nil
 }
 
-// Addr returns the host as an IP address when it is an IP literal.
-func (u *URI) Addr(b []byte) (netip.Addr, bool) {
-	return parseIP(u.Host.In(b))
-}
+// Addr returns the host as an IP address when it is an IP literal (parsed
+// with the URI; b is the message buffer, kept for symmetry with the spans).
+func (u *URI) Addr(b []byte) (netip.Addr, bool) { return u.addr, u.isAddr }
 
 // Param returns the value of URI parameter name.
 func (u *URI) Param(b []byte, name string) (Param, bool) {

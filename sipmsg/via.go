@@ -16,6 +16,9 @@ type Via struct {
 	HasRecv   bool
 	HasRport  bool
 	HasBranch bool
+
+	addr   netip.Addr // the host as an address, parsed once
+	isAddr bool
 }
 
 // ParseVia scans the via-parm in s of b (one value of a Via header, see
@@ -74,6 +77,7 @@ func parseVia(b []byte, s Span, list bool) (Via, int, error) {
 	if v.Host.Len() == 0 {
 		return v, 0, perr(hs, "Via sent-by", ErrMalformed)
 	}
+	v.addr, v.isAddr = parseIP(v.Host.In(b))
 	k := skipLWS(b, i, s.End)
 	if k < s.End && b[k] == ':' {
 		k = skipLWS(b, k+1, s.End)
@@ -124,8 +128,9 @@ func parseVia(b []byte, s Span, list bool) (Via, int, error) {
 	return v, next, nil
 }
 
-// HostAddr returns the sent-by host as an IP address when it is one.
-func (v *Via) HostAddr(b []byte) (netip.Addr, bool) { return parseIP(v.Host.In(b)) }
+// HostAddr returns the sent-by host as an IP address when it is one (parsed
+// with the Via; b is the message buffer, kept for symmetry with the spans).
+func (v *Via) HostAddr(b []byte) (netip.Addr, bool) { return v.addr, v.isAddr }
 
 // PortOrDefault returns the sent-by port, or the transport's default
 // (5061 for TLS, 5060 otherwise) when absent.

@@ -140,6 +140,7 @@ func TestLabNATProxy(t *testing.T) {
 			require.Contains(t, rpc("ul.dump"), "Address: sip:bob@192.168.1.10:5071\n")
 			final = call(t, lab, "bob", "direct-"+string(kind))
 			require.NotEqual(t, 200, final.StatusCode(), "%s", final.Bytes())
+			t.Logf("without natproxy: %d %s", final.StatusCode(), final.Reason())
 		})
 	}
 }
