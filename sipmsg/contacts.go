@@ -36,16 +36,19 @@ func (w *contactWalker) next(m *Message, na *NameAddr, u *URI, err *error) bool 
 				if w.pos >= end {
 					break
 				}
-				var next int
-				*na, next, *err = parseNameAddr(b, Span{w.pos, end}, true)
-				*u = URI{}
-				if *err != nil {
+				next, e := parseNameAddr(na, b, Span{w.pos, end}, true)
+				if e != nil {
+					*u = URI{}
+					*err = e
 					w.pos = end
 					return true
 				}
 				w.pos = next
-				if !na.Star {
-					*u, *err = ParseURI(b, na.URI)
+				if na.Star {
+					*u = URI{}
+					*err = nil
+				} else {
+					*err = parseURI(u, b, na.URI)
 				}
 				return true
 			}

@@ -88,8 +88,8 @@
 //
 // Parse, the Values and contact walks, NATTest and the Append functions
 // allocate nothing when the destination buffer has room; with a nil or
-// small buffer the output is the one allocation. Rewriting SDP through the
-// sdp package costs one more.
+// small buffer the output is the one allocation. That holds for SDP
+// rewriting through the sdp package too.
 //
 // # Concurrency
 //

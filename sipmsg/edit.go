@@ -162,5 +162,9 @@ func appendPort(dst []byte, p uint16) []byte { return strconv.AppendUint(dst, ui
 // appendAddrParam appends an address as a Via received= value: IPv6
 // without brackets (RFC 3261 §20.42 grammar).
 func appendAddrParam(dst []byte, a netip.Addr) []byte {
-	return a.Unmap().WithZone("").AppendTo(dst)
+	a = a.Unmap()
+	if a.Is4() {
+		return appendIPv4(dst, a)
+	}
+	return a.WithZone("").AppendTo(dst)
 }

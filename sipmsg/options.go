@@ -121,10 +121,32 @@ func appendHostPort(dst []byte, a netip.Addr, port uint16) []byte {
 // brackets (RFC 3261 §25.1), IPv4-mapped addresses as IPv4.
 func appendHost(dst []byte, a netip.Addr) []byte {
 	a = a.Unmap()
+	if a.Is4() {
+		return appendIPv4(dst, a)
+	}
 	if a.Is6() {
 		dst = append(dst, '[')
 		dst = a.WithZone("").AppendTo(dst)
 		return append(dst, ']')
 	}
 	return a.AppendTo(dst)
+}
+
+// appendIPv4 appends a dotted quad (netip's AppendTo does the same, slower).
+func appendIPv4(dst []byte, a netip.Addr) []byte {
+	v := a.As4()
+	for i, o := range v {
+		if i > 0 {
+			dst = append(dst, '.')
+		}
+		switch {
+		case o >= 100:
+			dst = append(dst, '0'+o/100, '0'+o/10%10, '0'+o%10)
+		case o >= 10:
+			dst = append(dst, '0'+o/10, '0'+o%10)
+		default:
+			dst = append(dst, '0'+o)
+		}
+	}
+	return dst
 }

@@ -23,13 +23,19 @@ type URI struct {
 // ParseURI scans the URI in s of b.
 func ParseURI(b []byte, s Span) (URI, error) {
 	var u URI
+	err := parseURI(&u, b, s)
+	return u, err
+}
+
+func parseURI(u *URI, b []byte, s Span) error {
+	*u = URI{}
 	u.All = s
 	i := s.Start
 	for i < s.End && b[i] != ':' {
 		i++
 	}
 	if i == s.Start || i >= s.End {
-		return u, perr(s.Start, "URI scheme", ErrMalformed)
+		return perr(s.Start, "URI scheme", ErrMalformed)
 	}
 	u.Scheme = Span{s.Start, i}
 	sch := u.Scheme.In(b)
@@ -40,7 +46,7 @@ func ParseURI(b []byte, s Span) (URI, error) {
 		u.HostPort = u.Host
 		u.Params = Span{s.End, s.End}
 		u.Headers = u.Params
-		return u, nil
+		return nil
 	}
 	// headers
 	he := s.End
@@ -59,7 +65,7 @@ func ParseURI(b []byte, s Span) (URI, error) {
 	if i < he && b[i] == '[' {
 		k := indexByte(b[:he], i, ']')
 		if k < 0 {
-			return u, perr(i, "URI host", ErrMalformed)
+			return perr(i, "URI host", ErrMalformed)
 		}
 		u.Host = Span{i + 1, k}
 		i = k + 1
@@ -67,14 +73,14 @@ func ParseURI(b []byte, s Span) (URI, error) {
 		for i < he && b[i] != ':' && b[i] != ';' {
 			c := b[i]
 			if !(isToken(c) || c == '.') || c == '%' {
-				return u, perr(i, "URI host", ErrMalformed)
+				return perr(i, "URI host", ErrMalformed)
 			}
 			i++
 		}
 		u.Host = Span{hs, i}
 	}
 	if u.Host.Len() == 0 {
-		return u, perr(hs, "URI host", ErrMalformed)
+		return perr(hs, "URI host", ErrMalformed)
 	}
 	u.addr, u.isAddr = parseIP(u.Host.In(b))
 	if i < he && b[i] == ':' {
@@ -85,19 +91,19 @@ func ParseURI(b []byte, s Span) (URI, error) {
 		}
 		p, ok := parseUint(b[ps:i], 65535)
 		if !ok {
-			return u, perr(ps, "URI port", ErrMalformed)
+			return perr(ps, "URI port", ErrMalformed)
 		}
 		u.Port = p
 	}
 	u.HostPort = Span{hs, i}
 	if i < he && b[i] != ';' {
-		return u, perr(i, "URI", ErrMalformed)
+		return perr(i, "URI", ErrMalformed)
 	}
 	if !validParams(b, i, he) {
-		return u, perr(i, "URI parameters", ErrMalformed)
+		return perr(i, "URI parameters", ErrMalformed)
 	}
 	u.Params = Span{i, he}
-	return u, nil
+	return nil
 }
 
 // Addr returns the host as an IP address when it is an IP literal (parsed
@@ -122,15 +128,16 @@ type NameAddr struct {
 
 // ParseNameAddr scans the name-addr / addr-spec value in s of b.
 func ParseNameAddr(b []byte, s Span) (NameAddr, error) {
-	na, _, err := parseNameAddr(b, s, false)
+	var na NameAddr
+	_, err := parseNameAddr(&na, b, s, false)
 	return na, err
 }
 
 // parseNameAddr scans a name-addr or addr-spec with header parameters
 // starting in s. With list set it stops at a comma that ends the value and
 // returns the position after it; otherwise the value must fill s.
-func parseNameAddr(b []byte, s Span, list bool) (NameAddr, int, error) {
-	var na NameAddr
+func parseNameAddr(na *NameAddr, b []byte, s Span, list bool) (int, error) {
+	*na = NameAddr{}
 	i := skipLWS(b, s.Start, s.End)
 	na.All = Span{i, s.End}
 	if i < s.End && b[i] == '*' {
@@ -140,9 +147,9 @@ func parseNameAddr(b []byte, s Span, list bool) (NameAddr, int, error) {
 			na.Params = Span{i + 1, i + 1}
 			na.All.End = i + 1
 			if j < s.End {
-				return na, j + 1, nil
+				return j + 1, nil
 			}
-			return na, s.End, nil
+			return s.End, nil
 		}
 	}
 	lt := -1
@@ -165,7 +172,7 @@ func parseNameAddr(b []byte, s Span, list bool) (NameAddr, int, error) {
 		na.Display = Span{i, trimRight(b, i, lt)}
 		gt := indexByte(b[:s.End], lt, '>')
 		if gt < 0 {
-			return na, 0, perr(lt, "name-addr", ErrMalformed)
+			return 0, perr(lt, "name-addr", ErrMalformed)
 		}
 		na.URI = Span{lt + 1, gt}
 		na.Bracketed = true
@@ -180,15 +187,15 @@ func parseNameAddr(b []byte, s Span, list bool) (NameAddr, int, error) {
 		ps = e
 	}
 	if na.URI.Len() == 0 {
-		return na, 0, perr(na.URI.Start, "name-addr URI", ErrMalformed)
+		return 0, perr(na.URI.Start, "name-addr URI", ErrMalformed)
 	}
 	end, next, ok := scanParams(b, ps, s.End, list)
 	if !ok {
-		return na, 0, perr(ps, "header parameters", ErrMalformed)
+		return 0, perr(ps, "header parameters", ErrMalformed)
 	}
 	na.Params = Span{ps, end}
 	na.All.End = end
-	return na, next, nil
+	return next, nil
 }
 
 // scanParams checks the parameter list starting at i, like validParams.
@@ -238,28 +245,36 @@ func parseIP(b []byte) (netip.Addr, bool) {
 
 func parseIPv4(b []byte) (netip.Addr, bool) {
 	var ip [4]byte
-	n, digits, val := 0, 0, 0
-	for i := 0; i <= len(b); i++ {
-		if i == len(b) || b[i] == '.' {
-			if digits == 0 || n == 4 {
+	i := 0
+	for n := 0; n < 4; n++ {
+		if n > 0 {
+			if i >= len(b) || b[i] != '.' {
 				return netip.Addr{}, false
 			}
-			ip[n] = byte(val)
-			n++
-			digits, val = 0, 0
-			continue
+			i++
 		}
-		c := b[i]
-		if !isDigit(c) || (digits == 1 && val == 0) {
+		if i >= len(b) || !isDigit(b[i]) {
 			return netip.Addr{}, false
 		}
-		val = val*10 + int(c-'0')
-		digits++
-		if val > 255 {
-			return netip.Addr{}, false
+		v := int(b[i] - '0')
+		i++
+		if i < len(b) && isDigit(b[i]) {
+			if v == 0 { // no leading zeros
+				return netip.Addr{}, false
+			}
+			v = v*10 + int(b[i]-'0')
+			i++
+			if i < len(b) && isDigit(b[i]) {
+				v = v*10 + int(b[i]-'0')
+				i++
+				if v > 255 {
+					return netip.Addr{}, false
+				}
+			}
 		}
+		ip[n] = byte(v)
 	}
-	if n != 4 {
+	if i != len(b) {
 		return netip.Addr{}, false
 	}
 	return netip.AddrFrom4(ip), true

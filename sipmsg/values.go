@@ -92,18 +92,8 @@ var splitSpecial = [256]bool{'"': true, '<': true, '>': true, ',': true}
 // skipQuoted returns the position after the quoted string starting at the
 // '"' at i (or end when it is not closed).
 func skipQuoted(b []byte, i, end int) int {
-	i++
-	for i < end {
-		switch b[i] {
-		case '\\':
-			i += 2
-			continue
-		case '"':
-			return i + 1
-		}
-		i++
-	}
-	return end
+	q, _ := closeQuote(b, i, end)
+	return q
 }
 
 // TopVia returns where the first Via value is.
@@ -204,14 +194,19 @@ func validParams(b []byte, i, end int) bool {
 func closeQuote(b []byte, i, end int) (int, bool) {
 	i++
 	for i < end {
-		switch b[i] {
-		case '\\':
-			i += 2
-			continue
-		case '"':
-			return i + 1, true
+		q := indexByte(b[:end], i, '"')
+		if q < 0 {
+			return end, false
 		}
-		i++
+		// a quote preceded by an odd number of backslashes is escaped
+		n := 0
+		for k := q - 1; k >= i && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1, true
+		}
+		i = q + 1
 	}
 	return end, false
 }

@@ -24,26 +24,34 @@ type Via struct {
 // ParseVia scans the via-parm in s of b (one value of a Via header, see
 // Message.Values and Message.TopVia).
 func ParseVia(b []byte, s Span) (Via, error) {
-	v, _, err := parseVia(b, s, false)
+	var v Via
+	_, err := parseVia(&v, b, s, false)
 	return v, err
 }
 
 // parseVia scans a via-parm starting in s. With list set it stops at a
 // comma that ends the value and returns the position after it; otherwise
 // the value must fill s.
-func parseVia(b []byte, s Span, list bool) (Via, int, error) {
-	var v Via
+func parseVia(v *Via, b []byte, s Span, list bool) (int, error) {
+	// reset what is not always written below (cheaper than zeroing all)
+	v.Port, v.HasRecv, v.HasRport, v.HasBranch = 0, false, false, false
+	v.Received, v.Rport, v.Branch = Param{}, Param{}, Param{}
 	i := skipLWS(b, s.Start, s.End)
 	v.All = Span{i, s.End}
 	next := s.End
 	// sent-protocol: name LWS? "/" LWS? version LWS? "/" LWS? transport
-	for part := 0; part < 3; part++ {
+	part := 0
+	if i+8 <= s.End && hasPrefixFold(b[i:i+8], "SIP/2.0/") { // the usual form
+		i += 8
+		part = 2
+	}
+	for ; part < 3; part++ {
 		ts := i
 		for i < s.End && isToken(b[i]) {
 			i++
 		}
 		if i == ts {
-			return v, 0, perr(i, "Via protocol", ErrMalformed)
+			return 0, perr(i, "Via protocol", ErrMalformed)
 		}
 		if part == 2 {
 			v.Transport = Span{ts, i}
@@ -51,20 +59,20 @@ func parseVia(b []byte, s Span, list bool) (Via, int, error) {
 		}
 		i = skipLWS(b, i, s.End)
 		if i >= s.End || b[i] != '/' {
-			return v, 0, perr(i, "Via protocol", ErrMalformed)
+			return 0, perr(i, "Via protocol", ErrMalformed)
 		}
 		i = skipLWS(b, i+1, s.End)
 	}
 	j := skipLWS(b, i, s.End)
 	if j == i || j >= s.End {
-		return v, 0, perr(j, "Via sent-by", ErrMalformed)
+		return 0, perr(j, "Via sent-by", ErrMalformed)
 	}
 	i = j
 	hs := i
 	if b[i] == '[' {
 		k := indexByte(b[:s.End], i, ']')
 		if k < 0 {
-			return v, 0, perr(i, "Via sent-by", ErrMalformed)
+			return 0, perr(i, "Via sent-by", ErrMalformed)
 		}
 		v.Host = Span{i + 1, k}
 		i = k + 1
@@ -75,7 +83,7 @@ func parseVia(b []byte, s Span, list bool) (Via, int, error) {
 		v.Host = Span{hs, i}
 	}
 	if v.Host.Len() == 0 {
-		return v, 0, perr(hs, "Via sent-by", ErrMalformed)
+		return 0, perr(hs, "Via sent-by", ErrMalformed)
 	}
 	v.addr, v.isAddr = parseIP(v.Host.In(b))
 	k := skipLWS(b, i, s.End)
@@ -87,7 +95,7 @@ func parseVia(b []byte, s Span, list bool) (Via, int, error) {
 		}
 		p, ok := parseUint(b[ps:k], 65535)
 		if !ok {
-			return v, 0, perr(ps, "Via port", ErrMalformed)
+			return 0, perr(ps, "Via port", ErrMalformed)
 		}
 		v.Port = p
 		i = k
@@ -103,21 +111,27 @@ func parseVia(b []byte, s Span, list bool) (Via, int, error) {
 					next = pn + 1
 					break
 				}
-				return v, 0, perr(pn, "Via parameters", ErrMalformed)
+				return 0, perr(pn, "Via parameters", ErrMalformed)
 			}
 			break
 		}
 		if p.Name.Len() == 0 {
-			return v, 0, perr(p.Name.Start, "Via parameters", ErrMalformed)
+			return 0, perr(p.Name.Start, "Via parameters", ErrMalformed)
 		}
 		name := p.Name.In(b)
-		switch {
-		case equalFold(name, "received"):
-			v.Received, v.HasRecv = p, true
-		case equalFold(name, "rport"):
-			v.Rport, v.HasRport = p, true
-		case equalFold(name, "branch"):
-			v.Branch, v.HasBranch = p, true
+		switch len(name) {
+		case 8:
+			if equalFold(name, "received") {
+				v.Received, v.HasRecv = p, true
+			}
+		case 5:
+			if equalFold(name, "rport") {
+				v.Rport, v.HasRport = p, true
+			}
+		case 6:
+			if equalFold(name, "branch") {
+				v.Branch, v.HasBranch = p, true
+			}
 		}
 		i = pn
 	}
@@ -125,7 +139,7 @@ func parseVia(b []byte, s Span, list bool) (Via, int, error) {
 	if v.Params.Start >= v.Params.End {
 		v.Params = Span{v.All.End, v.All.End}
 	}
-	return v, next, nil
+	return next, nil
 }
 
 // HostAddr returns the sent-by host as an IP address when it is one (parsed
@@ -173,7 +187,7 @@ func (m *Message) topVia() (*Via, error) {
 		if i < 0 {
 			m.via, m.viaErr = Via{}, perr(0, "Via", ErrNoHeader)
 		} else {
-			m.via, _, m.viaErr = parseVia(m.buf, m.hdrs[i].value, true)
+			_, m.viaErr = parseVia(&m.via, m.buf, m.hdrs[i].value, true)
 		}
 		m.viaState = cacheOK
 	}
