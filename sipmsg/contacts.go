@@ -7,8 +7,8 @@ type contactIter struct {
 	m   *Message
 	i   int // index of the next value
 	w   contactWalker
-	na  NameAddr
-	u   URI // zero (SIP false) for "*"
+	na  *NameAddr // the current value: in the cache, or in Message.extra
+	u   *URI      // zero (SIP false) for "*"
 	err error
 }
 
@@ -91,7 +91,7 @@ func (it *contactIter) next() bool {
 	m := it.m
 	if it.i < m.ncontact {
 		e := &m.contacts[it.i]
-		it.na, it.u, it.err = e.na, e.u, e.err
+		it.na, it.u, it.err = &e.na, &e.u, e.err
 		it.i++
 		if it.i == m.ncontact {
 			it.w = m.cwalk // continue after the cached values
@@ -101,5 +101,6 @@ func (it *contactIter) next() bool {
 	if m.cstate != cacheOverflow {
 		return false
 	}
-	return it.w.next(m, &it.na, &it.u, &it.err)
+	it.na, it.u = &m.extra.na, &m.extra.u
+	return it.w.next(m, it.na, it.u, &it.err)
 }

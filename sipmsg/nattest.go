@@ -112,7 +112,7 @@ func (m *Message) NATTest(src netip.AddrPort, tests NATTest, sdp SDPCheck) (NATT
 	if tests&(ContactPrivate|ContactDiffers) != 0 {
 		it := m.contactIter()
 		for it.next() {
-			u, err := &it.u, it.err
+			u, err := it.u, it.err
 			if err != nil {
 				if firstErr == nil {
 					firstErr = err

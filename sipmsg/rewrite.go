@@ -170,7 +170,7 @@ func (m *Message) editContacts(e *editor, src netip.AddrPort, tr Transport, alia
 		if it.err != nil {
 			return it.err
 		}
-		na, u := &it.na, &it.u
+		na, u := it.na, it.u
 		if na.Star || !u.SIP {
 			continue
 		}

@@ -55,6 +55,7 @@ type Message struct {
 	ncontact int
 	contacts [maxCachedContacts]contactEntry
 	cwalk    contactWalker // where the walk stopped when the cache overflowed
+	extra    contactEntry  // the current value of a walk past the cache
 
 	ed editor // scratch space of the rewrites, reused so it is not cleared per call
 }
