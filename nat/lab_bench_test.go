@@ -25,7 +25,7 @@ func BenchmarkLabClassify(b *testing.B) {
 		b.Run(s.name, func(b *testing.B) {
 			for range b.N {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				res, err := labDiscover(ctx, b, lab, s.addr, 0)
+				res, err := labDiscover(ctx, lab, s.addr, 0, 0)
 				cancel()
 				if err != nil || res.Filtering != AddressAndPortDependent {
 					b.Fatalf("discover: %v %v", res, err)

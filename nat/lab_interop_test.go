@@ -77,40 +77,47 @@ func natdiscoveryVerdict(out string) string {
 		" filtering=" + firstMatch(ndFilteringRE, out)
 }
 
-// interopSubtests runs third-party clients against our server in lab.
-func interopSubtests(t *testing.T, lab *netlab.Lab) {
+// interopChecks run third-party clients against our server in lab.
+func interopChecks(lab *netlab.Lab) []labCheck {
 	tr := lab.Truth()
-	t.Run("stun-client", func(t *testing.T) {
-		t.Parallel()
-		out, _ := lab.Command(netlab.LAN, "stun", fmt.Sprintf("%v:%d", netlab.Server1, labOurPort)).CombinedOutput()
-		var got string
-		for _, l := range strings.Split(string(out), "\n") {
-			if v, ok := strings.CutPrefix(l, "Primary:"); ok {
-				got = strings.TrimSpace(v)
+	return []labCheck{
+		{"stun-client", func() func(t *testing.T) {
+			out, _ := lab.Command(netlab.LAN, "stun", fmt.Sprintf("%v:%d", netlab.Server1, labOurPort)).CombinedOutput()
+			var got string
+			for _, l := range strings.Split(string(out), "\n") {
+				if v, ok := strings.CutPrefix(l, "Primary:"); ok {
+					got = strings.TrimSpace(v)
+				}
 			}
-		}
-		require.Equal(t, wantStunClient(tr), got, "stun output:\n%s", out)
-	})
-	t.Run("natdiscovery", func(t *testing.T) {
-		t.Parallel()
-		out, _ := runNatdiscovery(lab, labOurPort)
-		require.Equal(t, wantNatdiscovery(tr), natdiscoveryVerdict(out), "turnutils_natdiscovery output:\n%s", out)
-	})
+			return func(t *testing.T) {
+				require.Equal(t, wantStunClient(tr), got, "stun output:\n%s", out)
+			}
+		}},
+		{"natdiscovery", func() func(t *testing.T) {
+			out, _ := runNatdiscovery(lab, labOurPort)
+			return func(t *testing.T) {
+				require.Equal(t, wantNatdiscovery(tr), natdiscoveryVerdict(out), "turnutils_natdiscovery output:\n%s", out)
+			}
+		}},
+	}
 }
 
-// interopLifetimeSubtests: turnutils_natdiscovery's RFC 5780 lifetime test
+// interopLifetimeChecks: turnutils_natdiscovery's RFC 5780 lifetime test
 // (RESPONSE-PORT) against our server: the binding answers after 3 s idle and
 // is gone after 7 s with a 5 s NAT timeout.
-func interopLifetimeSubtests(t *testing.T, lab *netlab.Lab) {
+func interopLifetimeChecks(lab *netlab.Lab) []labCheck {
+	var checks []labCheck
 	for _, tc := range []struct {
 		idle  string
 		alive bool
 	}{{"3", true}, {"7", false}} {
-		t.Run("natdiscovery-lifetime-"+tc.idle+"s", func(t *testing.T) {
-			t.Parallel()
+		checks = append(checks, labCheck{"natdiscovery-lifetime-" + tc.idle + "s", func() func(t *testing.T) {
 			out, _ := lab.Command(netlab.LAN, "timeout", "60", "turnutils_natdiscovery", "-t", "-T", tc.idle,
 				"-p", fmt.Sprint(labOurPort), netlab.Server1.String()).CombinedOutput()
-			require.Equal(t, tc.alive, strings.Contains(string(out), "RFC 5780 response 2"), "output:\n%s", out)
-		})
+			return func(t *testing.T) {
+				require.Equal(t, tc.alive, strings.Contains(string(out), "RFC 5780 response 2"), "output:\n%s", out)
+			}
+		}})
 	}
+	return checks
 }

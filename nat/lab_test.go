@@ -15,8 +15,6 @@ import (
 const labOurPort, labOurAltPort = 3490, 3491
 
 // labServer runs our Server in the lab's WAN node on Server1/Server2.
-func labServer(t *testing.T, lab *netlab.Lab) *Server { return labServerTB(t, lab) }
-
 func labServerTB(t testing.TB, lab *netlab.Lab) *Server {
 	t.Helper()
 	ls := func(a netip.Addr, p uint16) net.PacketConn {
@@ -33,22 +31,32 @@ func labServerTB(t testing.TB, lab *netlab.Lab) *Server {
 	return s
 }
 
-// labDiscover runs DiscoverWith from the lab's client against server.
-func labDiscover(ctx context.Context, t testing.TB, lab *netlab.Lab, server netip.AddrPort, lifetime time.Duration) (*Result, error) {
-	truth := lab.Truth()
-	conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(truth.Client, 0))
+// labListen opens a UDP socket on the lab client's address inside the LAN.
+func labListen(lab *netlab.Lab) (pc *net.UDPConn, err error) {
+	err = lab.Do(netlab.LAN, func() (err error) {
+		pc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.Truth().Client, 0)))
+		return err
+	})
+	return pc, err
+}
+
+// labDiscover runs DiscoverWith from the lab's client against server. The
+// benchmark uses Discover's default ProbeTimeout (probe 0), the tests
+// labProbeTimeout, since they run many labs at once on a small machine.
+func labDiscover(ctx context.Context, lab *netlab.Lab, server netip.AddrPort, lifetime, probe time.Duration) (*Result, error) {
+	conn, err := labListen(lab)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
 	return DiscoverWith(ctx, conn, DiscoverConfig{
 		Servers:      []netip.AddrPort{server},
 		LifetimeMax:  lifetime,
-		ProbeTimeout: labProbeTimeout(t),
-		ListenPacket: func(context.Context) (pc net.PacketConn, err error) {
-			err = lab.Do(netlab.LAN, func() (err error) {
-				pc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(truth.Client, 0)))
-				return err
-			})
-			return pc, err
+		ProbeTimeout: probe,
+		ListenPacket: func(context.Context) (net.PacketConn, error) {
+			return labListen(lab)
 		},
-		GatewayExternal: truth.RouterWAN,
+		GatewayExternal: lab.Truth().RouterWAN,
 	})
 }
 
@@ -95,7 +103,7 @@ func TestLabDiscover(t *testing.T) {
 			cfg := lc.cfg
 			cfg.Stund, cfg.Coturn = true, true
 			lab := netlab.New(t, cfg)
-			srv := labServer(t, lab)
+			srv := labServerTB(t, lab)
 			truth := lab.Truth()
 			lifetime := time.Duration(0)
 			if cfg.Timeout > 0 {
@@ -110,100 +118,133 @@ func TestLabDiscover(t *testing.T) {
 				{"coturn", netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort), false},
 				{"stund", netip.AddrPortFrom(netlab.Server1, netlab.StundPort), true},
 			}
+			var checks []labCheck
+			for _, s := range servers {
+				lt := lifetime
+				if s.classic {
+					lt = 0 // RFC 3489 servers have no RESPONSE-PORT
+				}
+				checks = append(checks, labCheck{s.name, func() func(t *testing.T) {
+					return discoverCheck(lab, s.name, s.addr, s.classic, lt)
+				}})
+			}
 			if cfg.Timeout == 0 && !cfg.CGNAT && cfg.CGNKind == "" {
-				interopSubtests(t, lab)
+				checks = append(checks, interopChecks(lab)...)
 			}
 			if cfg.Timeout > 0 {
-				interopLifetimeSubtests(t, lab)
+				checks = append(checks, interopLifetimeChecks(lab)...)
 			}
 			if truth.Kind != netlab.Blocked {
-				twoServerSubtest(t, lab)
+				checks = append(checks, twoServerCheck(t, lab))
 			}
-			for _, s := range servers {
-				t.Run(s.name, func(t *testing.T) {
-					t.Parallel()
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					defer cancel()
-					lt := lifetime
-					if s.classic {
-						lt = 0 // RFC 3489 servers have no RESPONSE-PORT
-					}
-					if truth.Kind == netlab.Blocked {
-						ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-						defer cancel()
-						start := time.Now()
-						res, err := labDiscover(ctx, t, lab, s.addr, lt)
-						require.ErrorIs(t, err, ErrNoResponse)
-						require.Less(t, time.Since(start), 4*time.Second)
-						require.Equal(t, Blocked, res.Mapping)
-						require.Equal(t, UDPBlocked, res.Classic)
-						return
-					}
-					res, err := labDiscover(ctx, t, lab, s.addr, lt)
-					require.NoError(t, err)
-					t.Logf("%s against %s:\n%s", truth, s.name, res)
-					require.Equal(t, truth.Public, res.Public.Addr(), "public address")
-					require.Equal(t, classicOfTruth(truth), res.Classic, "RFC 3489 type")
-					if s.classic {
-						require.Equal(t, MethodRFC3489, res.Method)
-						return
-					}
-					require.Equal(t, MethodRFC5780, res.Method)
-					require.Equal(t, string(truth.Mapping), res.Mapping.String(), "mapping")
-					require.Equal(t, string(truth.Filtering), res.Filtering.String(), "filtering")
-					require.Equal(t, truth.CGNAT, res.CGNAT, "CGNAT")
-					if truth.Kind != netlab.None {
-						require.NotNil(t, res.Hairpin)
-						require.Equal(t, truth.Hairpin, *res.Hairpin, "hairpin")
-						require.Equal(t, truth.PortPreservation, res.PortPreserved, "port preservation")
-					}
-					if lt > 0 {
-						require.GreaterOrEqual(t, res.Lifetime, 4*time.Second, "lifetime")
-						require.LessOrEqual(t, res.Lifetime, 7*time.Second, "lifetime")
-					}
-				})
-			}
+			runConcurrently(t, checks)
 		})
 	}
 }
 
-// labProbeTimeout is Discover's default for the benchmark, and 2 s for the
-// tests, which run many labs at once on a small machine.
-func labProbeTimeout(tb testing.TB) time.Duration {
-	if _, ok := tb.(*testing.B); ok {
-		return 0
-	}
-	return 2 * time.Second
+// labProbeTimeout is Discover's ProbeTimeout in the testbed tests.
+const labProbeTimeout = 2 * time.Second
+
+// labCheck is one check against a lab: work runs concurrently with the
+// lab's other checks (in its own goroutine, so t.Parallel's limit does not
+// serialise the waiting) and returns the assertions, which run as subtest name.
+type labCheck struct {
+	name string
+	work func() (verify func(t *testing.T))
 }
 
-// twoServerSubtest: two plain servers (no alternate address) on Server1 and
-// Server2; Discover compares the mappings ("mapping varies by destination").
-func twoServerSubtest(t *testing.T, lab *netlab.Lab) {
-	t.Run("two-server", func(t *testing.T) {
-		t.Parallel()
-		var servers []netip.AddrPort
-		for _, a := range []netip.Addr{netlab.Server1, netlab.Server2} {
-			s, err := NewServer(ServerConfig{Primary: lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(a, labOurPort+2))})
-			require.NoError(t, err)
-			done := make(chan error, 1)
-			go func() { done <- s.Serve(context.Background()) }()
-			t.Cleanup(func() { _ = s.Close(); <-done })
-			servers = append(servers, s.Addrs()[0])
+// runConcurrently runs every check's work at once, then each verification
+// as a subtest.
+func runConcurrently(t *testing.T, checks []labCheck) {
+	verify := make([]chan func(*testing.T), len(checks))
+	for i, c := range checks {
+		verify[i] = make(chan func(*testing.T), 1)
+		go func() { verify[i] <- c.work() }()
+	}
+	for i, c := range checks {
+		t.Run(c.name, <-verify[i])
+	}
+}
+
+// discoverCheck classifies the lab's NAT against server and returns the
+// comparison with the lab's truth.
+func discoverCheck(lab *netlab.Lab, name string, server netip.AddrPort, classic bool, lifetime time.Duration) func(t *testing.T) {
+	truth := lab.Truth()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if truth.Kind == netlab.Blocked {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		start := time.Now()
+		res, err := labDiscover(ctx, lab, server, lifetime, labProbeTimeout)
+		took := time.Since(start)
+		return func(t *testing.T) {
+			require.ErrorIs(t, err, ErrNoResponse)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.Less(t, took, 4*time.Second)
+			require.Equal(t, Blocked, res.Mapping)
+			require.Equal(t, UDPBlocked, res.Classic)
 		}
+	}
+	res, err := labDiscover(ctx, lab, server, lifetime, labProbeTimeout)
+	return func(t *testing.T) {
+		require.NoError(t, err)
+		t.Logf("%s against %s:\n%s", truth, name, res)
+		require.Equal(t, truth.Public, res.Public.Addr(), "public address")
+		require.Equal(t, classicOfTruth(truth), res.Classic, "RFC 3489 type")
+		if classic {
+			require.Equal(t, MethodRFC3489, res.Method)
+			return
+		}
+		require.Equal(t, MethodRFC5780, res.Method)
+		require.Equal(t, string(truth.Mapping), res.Mapping.String(), "mapping")
+		require.Equal(t, string(truth.Filtering), res.Filtering.String(), "filtering")
+		require.Equal(t, truth.CGNAT, res.CGNAT, "CGNAT")
+		if truth.Kind != netlab.None {
+			require.NotNil(t, res.Hairpin)
+			require.Equal(t, truth.Hairpin, *res.Hairpin, "hairpin")
+			require.Equal(t, truth.PortPreservation, res.PortPreserved, "port preservation")
+		}
+		if lifetime > 0 {
+			require.GreaterOrEqual(t, res.Lifetime, 4*time.Second, "lifetime")
+			require.LessOrEqual(t, res.Lifetime, 7*time.Second, "lifetime")
+		}
+	}
+}
+
+// twoServerCheck: two plain servers (no alternate address) on Server1 and
+// Server2; Discover compares the mappings ("mapping varies by destination").
+func twoServerCheck(t *testing.T, lab *netlab.Lab) labCheck {
+	var servers []netip.AddrPort
+	for _, a := range []netip.Addr{netlab.Server1, netlab.Server2} {
+		s, err := NewServer(ServerConfig{Primary: lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(a, labOurPort+2))})
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(context.Background()) }()
+		t.Cleanup(func() { _ = s.Close(); <-done })
+		servers = append(servers, s.Addrs()[0])
+	}
+	return labCheck{"two-server", func() func(t *testing.T) {
 		truth := lab.Truth()
-		conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(truth.Client, 0))
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		res, err := DiscoverWith(ctx, conn, DiscoverConfig{Servers: servers, ProbeTimeout: labProbeTimeout(t)})
-		require.NoError(t, err)
-		require.Equal(t, MethodTwoServer, res.Method)
-		varies := truth.Mapping == netlab.AddressDependent || truth.Mapping == netlab.AddressAndPortDependent
-		require.Equal(t, varies, res.MappingVaries, "mapping varies by destination")
-		if varies {
-			require.Equal(t, Symmetric, res.Classic)
-			require.True(t, res.SIP.MediaRelay)
-		} else {
-			require.Equal(t, string(truth.Mapping), res.Mapping.String())
+		conn, err := labListen(lab)
+		if err != nil {
+			return func(t *testing.T) { require.NoError(t, err) }
 		}
-	})
+		defer conn.Close()
+		res, err := DiscoverWith(ctx, conn, DiscoverConfig{Servers: servers, ProbeTimeout: labProbeTimeout})
+		return func(t *testing.T) {
+			require.NoError(t, err)
+			require.Equal(t, MethodTwoServer, res.Method)
+			varies := truth.Mapping == netlab.AddressDependent || truth.Mapping == netlab.AddressAndPortDependent
+			require.Equal(t, varies, res.MappingVaries, "mapping varies by destination")
+			if varies {
+				require.Equal(t, Symmetric, res.Classic)
+				require.True(t, res.SIP.MediaRelay)
+			} else {
+				require.Equal(t, string(truth.Mapping), res.Mapping.String())
+			}
+		}
+	}}
 }
