@@ -148,7 +148,8 @@ type Scheduler struct {
 	cur     uint32 // last tick processed
 	timer   nat.Timer
 	armed   bool
-	busy    bool // a tick is sending; it re-arms the timer when done
+	armedAt uint32 // the tick the timer is armed for
+	busy    bool   // a tick is sending; it re-arms the timer when done
 	stopped bool
 	seq     uint32
 	pings   uint64
@@ -241,7 +242,9 @@ func (s *Scheduler) Set(c Contact) error {
 		r.interval = uint32(ticks)
 		s.link(i, now+1+uint32(s.random()%uint64(ticks)))
 	}
-	s.armLocked()
+	if !s.armed || int32(r.due-s.armedAt) < 0 {
+		s.armLocked()
+	}
 	return nil
 }
 
@@ -255,6 +258,10 @@ func (s *Scheduler) Remove(addr netip.AddrPort) bool {
 	}
 	s.unlink(i)
 	s.tab.remove(i)
+	if s.tab.n == 0 && s.armed {
+		s.timer.Stop()
+		s.armed = false
+	}
 	return true
 }
 
@@ -324,14 +331,24 @@ func (s *Scheduler) nowTick() uint32 {
 	return uint32(s.clock.Now().Sub(s.base) / s.tick)
 }
 
-// armLocked starts the clock timer for the next tick when contacts exist.
+// armLocked arms the clock timer for the next tick whose wheel slot holds
+// contacts, so that a scheduler with few contacts does not wake every tick.
 func (s *Scheduler) armLocked() {
-	if s.armed || s.busy || s.stopped || s.tab.n == 0 {
+	if s.busy || s.stopped || s.tab.n == 0 {
 		return
 	}
-	s.armed = true
-	next := s.base.Add(time.Duration(s.cur+1) * s.tick)
-	d := next.Sub(s.clock.Now())
+	next := s.cur + wheelSize
+	for k := uint32(1); k < wheelSize; k++ {
+		if s.wheel[(s.cur+k)&wheelMask] != 0 {
+			next = s.cur + k
+			break
+		}
+	}
+	if s.armed && s.armedAt == next {
+		return
+	}
+	s.armed, s.armedAt = true, next
+	d := s.base.Add(time.Duration(next) * s.tick).Sub(s.clock.Now())
 	if s.timer == nil {
 		s.timer = s.clock.AfterFunc(d, s.onTick)
 	} else {

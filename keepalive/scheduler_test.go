@@ -147,6 +147,44 @@ func TestSchedulerPingsAtInterval(t *testing.T) {
 	require.Zero(t, clk.Pending(), "no timer runs without contacts")
 }
 
+func TestSchedulerSleepsBetweenPings(t *testing.T) {
+	t.Parallel()
+	s, clk, l, _ := newSched(t, SchedulerConfig{Tick: 100 * time.Millisecond})
+	a := ap("203.0.113.1:5060")
+	require.NoError(t, s.Set(Contact{Addr: a, Interval: 25 * time.Second, Kind: PingUDP}))
+	d, ok := clk.NextIn()
+	require.True(t, ok)
+	require.Greater(t, d, 100*time.Millisecond, "the timer skips empty ticks")
+	clk.Advance(d)
+	require.Len(t, l.pings, 1)
+	d, _ = clk.NextIn()
+	require.Equal(t, 25*time.Second, d, "one wake-up per ping")
+	// A contact due sooner re-arms the timer earlier.
+	require.NoError(t, s.Set(Contact{Addr: ap("203.0.113.1:5061"), Interval: 200 * time.Millisecond, Kind: PingUDP}))
+	d, _ = clk.NextIn()
+	require.LessOrEqual(t, d, 200*time.Millisecond)
+	require.Equal(t, 1, clk.Pending())
+	clk.Advance(25 * time.Second)
+	n := 0
+	for _, p := range l.pings {
+		if p.Addr == a {
+			n++
+		}
+	}
+	require.Equal(t, 2, n)
+	// Intervals longer than the wheel (4096 ticks) wait whole rounds.
+	s.Remove(a)
+	s.Remove(ap("203.0.113.1:5061"))
+	require.Zero(t, clk.Pending(), "no timer without contacts")
+	l.reset()
+	require.NoError(t, s.Set(Contact{Addr: a, Interval: 1000 * time.Second, Kind: PingUDP}))
+	clk.Advance(3000 * time.Second)
+	require.Equal(t, 3, len(l.pings))
+	for i := 1; i < len(l.at); i++ {
+		require.Equal(t, 1000*time.Second, l.at[i].Sub(l.at[i-1]))
+	}
+}
+
 func TestSchedulerUnreachableAndAnswering(t *testing.T) {
 	t.Parallel()
 	s, clk, l, ev := newSched(t, SchedulerConfig{MaxMisses: 3, Tick: time.Second})
