@@ -128,8 +128,9 @@ type SchedulerConfig struct {
 // It keeps every contact in one slab of compact records (about 44 bytes,
 // linked by 32-bit indexes rather than pointers) found through an address
 // index, and schedules them on a hashed timing wheel driven by a single
-// clock timer: adding, updating, removing and pinging a contact are O(1),
-// and there is no goroutine or timer per contact.
+// clock timer, which sleeps until the next tick whose slot holds contacts:
+// adding, updating, removing and pinging a contact are O(1), and there is
+// no goroutine or timer per contact.
 //
 // A Scheduler is safe for concurrent use.
 type Scheduler struct {
