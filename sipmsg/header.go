@@ -105,7 +105,8 @@ func (k HeaderKind) Compact() byte {
 }
 
 // KindOf returns the kind of the header called name (full or compact form,
-// any case).
+// any case). name is expected to be a header name as scanned, made of token
+// characters; other bytes may compare equal to a letter or '-'.
 func KindOf(name []byte) HeaderKind {
 	if len(name) == 1 {
 		c := lower(name[0])
@@ -240,9 +241,15 @@ func KindOf(name []byte) HeaderKind {
 
 // equalLowerName compares a header name with a lower-case known name made
 // of letters and '-': setting bit 0x20 lower-cases letters and leaves '-'.
+// Names of 8 bytes or more are compared a word at a time.
 func equalLowerName(b []byte, n string) bool {
 	if len(b) != len(n) {
 		return false
+	}
+	if len(b) >= 8 {
+		const fold = 0x2020202020202020
+		k := len(b) - 8
+		return load64(b, 0)|fold == load64s(n, 0) && load64(b, k)|fold == load64s(n, k)
 	}
 	for i := 0; i < len(b); i++ {
 		if b[i]|0x20 != n[i] {
@@ -250,6 +257,18 @@ func equalLowerName(b []byte, n string) bool {
 		}
 	}
 	return true
+}
+
+func load64(b []byte, i int) uint64 {
+	b = b[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+func load64s(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 func lower(c byte) byte {
