@@ -80,6 +80,11 @@ func TestTransactionAllocs(t *testing.T) {
 		}
 	}))
 	require.Zero(t, testing.AllocsPerRun(200, func() { _ = IsSTUN(resp) }))
+	require.Zero(t, testing.AllocsPerRun(200, func() {
+		if _, err := ParseResponse(resp); err != nil {
+			t.Fatal(err)
+		}
+	}))
 }
 
 // BenchmarkBuildRequest: a Binding request with FINGERPRINT and a fresh

@@ -2,6 +2,7 @@ package nat
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"testing"
 
@@ -28,10 +29,21 @@ func FuzzDecodeAnswer(f *testing.F) {
 	s.buildSuccess(&out, &r, netip.MustParseAddrPort("[2001:db8::1]:5060"), s.addrs[3])
 	f.Add(append([]byte(nil), out.Raw...))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		pres, perr := ParseResponse(b)
 		var m stun.Message
 		res, serverErr, err := decodeAnswer(&m, b)
+		if !IsSTUN(b) {
+			if !errors.Is(perr, ErrNotSTUN) {
+				t.Fatalf("ParseResponse of non-STUN: %v", perr)
+			}
+		} else if (err == nil) != (perr == nil || serverErr != nil) {
+			t.Fatalf("ParseResponse and decodeAnswer disagree: %v / %v, %v", perr, err, serverErr)
+		}
 		if err != nil || serverErr != nil {
 			return
+		}
+		if IsSTUN(b) && pres != res {
+			t.Fatalf("ParseResponse %+v, decodeAnswer %+v", pres, res)
 		}
 		if !res.Mapped.IsValid() {
 			t.Fatalf("success without mapped address: %x", b)

@@ -34,6 +34,9 @@ func TestRFC5769Responses(t *testing.T) {
 		require.NoError(t, serverErr)
 		require.Equal(t, netip.MustParseAddrPort(tt.want), r.Mapped)
 		require.True(t, r.XOR)
+		pr, err := ParseResponse(b)
+		require.NoError(t, err)
+		require.Equal(t, r, pr)
 		b[len(b)-1] ^= 1
 		_, _, err = decodeAnswer(&m, b)
 		require.ErrorIs(t, err, ErrMalformed, "bad fingerprint")
@@ -61,5 +64,7 @@ func TestIsSTUN(t *testing.T) {
 	for _, tt := range tests {
 		require.Equal(t, tt.want, IsSTUN(tt.b), tt.name)
 	}
+	_, err := ParseResponse([]byte("SIP/2.0 200 OK\r\n\r\n"))
+	require.ErrorIs(t, err, ErrNotSTUN)
 	require.False(t, strings.Contains(ErrNotSTUN.Error(), "%"))
 }
