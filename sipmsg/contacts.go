@@ -54,7 +54,7 @@ func (w *contactWalker) next(m *Message, na *NameAddr, u *URI, err *error) bool 
 			}
 		}
 		w.hi++
-		for w.hi < m.nhdr && m.hdrs[w.hi].kind != HdrContact {
+		for w.hi < m.nhdr && !m.isKind(w.hi, HdrContact) {
 			w.hi++
 		}
 		if w.hi >= m.nhdr {

@@ -93,8 +93,9 @@
 //
 // # Concurrency
 //
-// A Message is not safe for concurrent use: Parse fills it, and NATTest and
-// the rewrites cache the parsed top Via and Contacts in it. Use one Message
+// A Message is not safe for concurrent use, not even for reading: Parse
+// fills it, and lookups, NATTest and the rewrites cache header kinds, the
+// parsed top Via and Contacts in it. Use one Message
 // per goroutine; the package functions are safe to call concurrently on
 // different Messages. A Message refers to the buffer given to Parse, which
 // must not change while the Message is used. ContactTracker is not safe for

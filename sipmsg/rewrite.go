@@ -241,7 +241,7 @@ func (m *Message) insertTop(e *editor, k HeaderKind, prefix string, value []byte
 		at = m.hdrs[i].line.Start
 	} else {
 		for i := m.nhdr - 1; i >= 0 && k != HdrVia; i-- {
-			if m.hdrs[i].kind == HdrVia {
+			if m.isKind(i, HdrVia) {
 				at = m.hdrs[i].line.End
 				break
 			}

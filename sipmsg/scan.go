@@ -163,8 +163,11 @@ func (m *Message) Parse(b []byte) error {
 		vs := skipWS(b, i+1, end)
 		h.value = Span{vs, trimRight(b, vs, end)}
 		h.line = Span{pos, le + 1}
-		h.kind = KindOf(b[pos:h.name.End])
-		if h.kind == HdrContentLength {
+		// kinds are found lazily (isKind), except Content-Length, which
+		// the body needs now
+		h.kind = kindUnknown
+		if n := h.name.End - pos; (n == 14 || n == 1) && KindOf(b[pos:h.name.End]) == HdrContentLength {
+			h.kind = HdrContentLength
 			if firstCL < 0 {
 				firstCL = m.nhdr
 			} else {
@@ -185,7 +188,7 @@ func (m *Message) Parse(b []byte) error {
 	}
 	for i := firstCL; i <= last; i++ {
 		if m.hdrs[i].kind != HdrContentLength {
-			continue
+			continue // kinds other than Content-Length are not known yet
 		}
 		n, ok := parseUint(m.hdrs[i].value.In(b), MaxMessageSize)
 		if !ok {
@@ -328,7 +331,30 @@ func (m *Message) BodySpan() Span { return m.body }
 func (m *Message) NumHeaders() int { return m.nhdr }
 
 // HeaderKind returns the kind of header i.
-func (m *Message) HeaderKind(i int) HeaderKind { return m.hdrs[i].kind }
+func (m *Message) HeaderKind(i int) HeaderKind {
+	h := &m.hdrs[i]
+	if h.kind == kindUnknown {
+		h.kind = KindOf(h.name.In(m.buf))
+	}
+	return h.kind
+}
+
+// kindUnknown marks a header whose kind has not been looked up yet.
+const kindUnknown HeaderKind = 255
+
+// isKind reports whether header i is of kind k (not HdrOther), looking the
+// kind up only when the name's length can match.
+func (m *Message) isKind(i int, k HeaderKind) bool {
+	h := &m.hdrs[i]
+	if h.kind != kindUnknown {
+		return h.kind == k
+	}
+	if n := h.name.End - h.name.Start; n != 1 && n != len(headerNames[k].name) {
+		return false
+	}
+	h.kind = KindOf(h.name.In(m.buf))
+	return h.kind == k
+}
 
 // HeaderName returns the name of header i as written (maybe compact).
 func (m *Message) HeaderName(i int) []byte { return m.hdrs[i].name.In(m.buf) }
@@ -346,7 +372,7 @@ func (m *Message) HeaderLineSpan(i int) Span { return m.hdrs[i].line }
 // Index returns the index of the first header of kind k, or -1.
 func (m *Message) Index(k HeaderKind) int {
 	for i := 0; i < m.nhdr; i++ {
-		if m.hdrs[i].kind == k {
+		if m.isKind(i, k) {
 			return i
 		}
 	}
@@ -368,7 +394,7 @@ func (m *Message) GetName(name string) ([]byte, bool) {
 	k := KindOf([]byte(name))
 	for i := 0; i < m.nhdr; i++ {
 		h := &m.hdrs[i]
-		if (k != HdrOther && h.kind == k) || (k == HdrOther && equalFold(h.name.In(m.buf), name)) {
+		if (k != HdrOther && m.isKind(i, k)) || (k == HdrOther && equalFold(h.name.In(m.buf), name)) {
 			return h.value.In(m.buf), true
 		}
 	}

@@ -38,7 +38,7 @@ func (it *ValueIter) Next() bool {
 			}
 		}
 		it.hi++
-		for it.hi < m.nhdr && m.hdrs[it.hi].kind != it.kind {
+		for it.hi < m.nhdr && !m.isKind(it.hi, it.kind) {
 			it.hi++
 		}
 		if it.hi >= m.nhdr {
