@@ -113,7 +113,8 @@ func contentLength(line []byte, max int) (n int, ok, bad bool) {
 	if KindOf(name) != HdrContentLength {
 		return 0, false, false
 	}
-	v := line[skipWS(line, c+1, len(line)):trimRight(line, 0, len(line))]
+	start := skipWS(line, c+1, len(line))
+	v := line[start:trimRight(line, start, len(line))] // an empty value: start == len(line)
 	n, ok = parseUint(v, max)
 	if !ok {
 		return 0, false, true
