@@ -1,6 +1,7 @@
 package netlab
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -268,4 +269,46 @@ func TestKamailioAuth(t *testing.T) {
 	dump, err := lab.KamailioRPC("ul.dump")
 	require.NoError(t, err)
 	require.NotContains(t, dump, "alice")
+}
+
+// TestKamailioSTUN: kamailio answers STUN Binding requests on its SIP port
+// (RFC 5626 §4.4.2 keep-alives refresh the very binding SIP uses).
+func TestKamailioSTUN(t *testing.T) {
+	t.Parallel()
+	lab := New(t, Config{Kind: EIMAPDF, Kamailio: true})
+	c := lab.ListenUDP(LAN, netip.AddrPortFrom(Client, 5062))
+	req := make([]byte, 20)
+	binary.BigEndian.PutUint16(req[0:], 0x0001) // Binding request, no attributes
+	binary.BigEndian.PutUint32(req[4:], 0x2112A442)
+	copy(req[8:], "netlab-stun1")
+	buf := make([]byte, 1500)
+	for try := 0; ; try++ {
+		require.Less(t, try, 4, "no STUN answer from kamailio")
+		_, err := c.WriteToUDPAddrPort(req, netip.AddrPortFrom(Server1, KamailioPort))
+		require.NoError(t, err)
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(500*time.Millisecond)))
+		n, _, err := c.ReadFromUDPAddrPort(buf)
+		if isTimeout(err) {
+			continue
+		}
+		require.NoError(t, err)
+		r := buf[:n]
+		require.GreaterOrEqual(t, n, 32)
+		require.Equal(t, uint16(0x0101), binary.BigEndian.Uint16(r), "Binding success")
+		require.Equal(t, req[8:20], r[8:20], "transaction ID")
+		// find XOR-MAPPED-ADDRESS (0x0020)
+		for a := r[20:]; len(a) >= 4; {
+			typ, l := binary.BigEndian.Uint16(a), int(binary.BigEndian.Uint16(a[2:]))
+			require.LessOrEqual(t, 4+l, len(a))
+			if typ == 0x0020 {
+				port := binary.BigEndian.Uint16(a[6:]) ^ 0x2112
+				ip := binary.BigEndian.Uint32(a[8:]) ^ 0x2112A442
+				got := netip.AddrPortFrom(netip.AddrFrom4([4]byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)}), port)
+				require.Equal(t, netip.AddrPortFrom(Public, 5062), got)
+				return
+			}
+			a = a[4+(l+3)&^3:]
+		}
+		t.Fatalf("no XOR-MAPPED-ADDRESS in %x", r)
+	}
 }
