@@ -214,8 +214,8 @@ func editAlias(e *editor, b []byte, na *NameAddr, u *URI, src netip.AddrPort, tr
 	// an addr-spec: its parameters belong to the header, so the URI must
 	// get angle brackets to carry a URI parameter
 	e.add(na.URI.Start, na.URI.Start, append(e.buf(), '<'))
-	t := appendAliasValue(append(e.buf(), ";alias="...), src, tr)
-	e.add(na.URI.End, na.URI.End, append(t, '>'))
+	e.add(u.Params.End, u.Params.End, appendAliasValue(append(e.buf(), ";alias="...), src, tr))
+	e.add(na.URI.End, na.URI.End, append(e.buf(), '>'))
 }
 
 // appendAliasValue appends ip~port~proto (Kamailio's alias format; IPv6
