@@ -65,10 +65,12 @@ func wantNatdiscovery(tr netlab.Truth) string {
 		" filtering=" + natdiscoveryNames[tr.Filtering]
 }
 
-// runNatdiscovery runs turnutils_natdiscovery -m -f in the LAN against port.
-func runNatdiscovery(lab *netlab.Lab, port int) (string, error) {
-	out, err := lab.Command(netlab.LAN, "timeout", "60", "turnutils_natdiscovery", "-m", "-f",
-		"-p", fmt.Sprint(port), netlab.Server1.String()).CombinedOutput()
+// runNatdiscovery runs turnutils_natdiscovery -m -f (plus extra flags) in
+// the LAN against port.
+func runNatdiscovery(lab *netlab.Lab, port int, extra ...string) (string, error) {
+	args := append([]string{"60", "turnutils_natdiscovery", "-m", "-f"}, extra...)
+	args = append(args, "-p", fmt.Sprint(port), netlab.Server1.String())
+	out, err := lab.Command(netlab.LAN, "timeout", args...).CombinedOutput()
 	return string(out), err
 }
 
@@ -97,6 +99,12 @@ func interopChecks(lab *netlab.Lab) []labCheck {
 			out, _ := runNatdiscovery(lab, labOurPort)
 			return func(t *testing.T) {
 				require.Equal(t, wantNatdiscovery(tr), natdiscoveryVerdict(out), "turnutils_natdiscovery output:\n%s", out)
+			}
+		}},
+		{"natdiscovery-padding", func() func(t *testing.T) {
+			out, _ := runNatdiscovery(lab, labOurPort, "-P")
+			return func(t *testing.T) {
+				require.Equal(t, wantNatdiscovery(tr), natdiscoveryVerdict(out), "turnutils_natdiscovery -P output:\n%s", out)
 			}
 		}},
 	}

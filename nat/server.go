@@ -320,6 +320,8 @@ type stunRequest struct {
 	changePort   bool
 	responsePort uint16
 	fingerprint  bool
+	padding      bool   // PADDING present: pad the answer up to size
+	size         int    // the request's size
 	unknown      uint16 // first unknown comprehension-required attribute
 }
 
@@ -336,6 +338,7 @@ func parseRequest(b []byte) (stunRequest, error) {
 		return r, fmt.Errorf("length %d for %d bytes: %w", n, len(b), ErrMalformed)
 	}
 	r.classic = binary.BigEndian.Uint32(b[4:8]) != magicCookie
+	r.size = len(b)
 	copy(r.id[:], b[4:20])
 	if t := binary.BigEndian.Uint16(b[0:2]); t != 0x0001 {
 		return r, errNotBindingRequest
@@ -380,8 +383,10 @@ func parseRequest(b []byte) (stunRequest, error) {
 				return r, fmt.Errorf("fingerprint mismatch: %w", ErrMalformed)
 			}
 			r.fingerprint = true
+		case stun.AttrPadding:
+			r.padding = true
 		default:
-			if uint16(t) < 0x8000 && r.unknown == 0 && t != stun.AttrPadding {
+			if uint16(t) < 0x8000 && r.unknown == 0 {
 				r.unknown = uint16(t)
 			}
 		}
@@ -436,8 +441,22 @@ func (s *Server) header(out *stun.Message, req *stunRequest, t stun.MessageType)
 	copy(out.Raw[4:8], req.id[:4]) // RFC 3489: echo all 128 bits
 }
 
+// finish adds PADDING and FINGERPRINT as the request asks. With PADDING
+// (RFC 5780 section 7.6) the answer grows to the request's size, never
+// beyond it, so padding cannot amplify.
 func (s *Server) finish(out *stun.Message, req *stunRequest) {
-	if req.fingerprint && !req.classic {
+	fp := req.fingerprint && !req.classic
+	if req.padding && !req.classic {
+		tail := 0
+		if fp {
+			tail = 8
+		}
+		if n := req.size - len(out.Raw) - tail - attrHeaderSize; n > 0 {
+			var zero [maxMessageSize]byte
+			out.Add(stun.AttrPadding, zero[:n&^3])
+		}
+	}
+	if fp {
 		addFingerprint(out)
 	}
 }

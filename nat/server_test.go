@@ -74,6 +74,7 @@ func TestServerRespond(t *testing.T) {
 		},
 		{name: "classic", req: classicRequest(0), dst: client, sock: 0, classic: true, maxBytes: 20 + 36},
 		{name: "classic change both", req: classicRequest(6), dst: client, sock: 3, classic: true},
+		{name: "padding: answer as large as the request, no larger", req: withPadding(request(BindingOptions{NoFingerprint: true}), 400), dst: client, sock: 0, maxBytes: 20 + 400 + 4},
 		{name: "unknown comprehension-required attribute", req: withAttr(request(BindingOptions{NoFingerprint: true}), 0x0024), dst: client, errCode: 420},
 	}
 	for _, tt := range tests {
@@ -85,6 +86,7 @@ func TestServerRespond(t *testing.T) {
 			require.Equal(t, tt.sock, sock)
 			if tt.maxBytes > 0 {
 				require.LessOrEqual(t, len(out.Raw), tt.maxBytes, "response larger than needed")
+				require.LessOrEqual(t, len(out.Raw), max(len(tt.req), 20+3*12+8), "response larger than the request")
 			}
 			require.Equal(t, tt.req[4:20], out.Raw[4:20], "transaction ID echoed")
 			m := &stun.Message{Raw: append([]byte(nil), out.Raw...)}
@@ -108,6 +110,14 @@ func TestServerRespond(t *testing.T) {
 			require.Equal(t, tt.classic, r.Legacy)
 		})
 	}
+}
+
+// withPadding appends a PADDING attribute of n bytes.
+func withPadding(b []byte, n int) []byte {
+	b = append(b, 0, 0x26, byte(n>>8), byte(n))
+	b = append(b, make([]byte, n)...)
+	binary.BigEndian.PutUint16(b[2:4], uint16(len(b)-20))
+	return b
 }
 
 // withAttr appends an attribute of type t with a 4-byte value.

@@ -15,7 +15,7 @@ const (
 	magicCookie     = 0x2112A442
 	fingerprintXOR  = 0x5354554e
 	attrHeaderSize  = 4
-	maxMessageSize  = 1500 // largest message the client and server read
+	maxMessageSize  = 2048 // largest message the client and server read (PADDING makes them exceed the MTU)
 	familyIPv4      = 0x01
 	familyIPv6      = 0x02
 	changeIPFlag    = 0x04
