@@ -203,9 +203,10 @@ func parseNameAddr(na *NameAddr, b []byte, s Span, list bool) (int, error) {
 // end of the list (trimmed) and the position after the comma (or end).
 func scanParams(b []byte, i, end int, list bool) (pend, next int, ok bool) {
 	start := i
+	var p Param
 	for {
-		p, pn, ok := nextParam(b, i, end)
-		if !ok {
+		pn := i
+		if !readParam(&p, b, &pn, end) {
 			if pn >= end {
 				return trimRight(b, start, end), end, true
 			}

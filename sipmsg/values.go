@@ -117,10 +117,20 @@ type Param struct {
 // parameter and the position after it; ok is false at the end of the list
 // (a position holding no ';').
 func nextParam(b []byte, i, end int) (p Param, next int, ok bool) {
-	i = skipLWS(b, i, end)
+	ok = readParam(&p, b, &i, end)
+	return p, i, ok
+}
+
+// readParam is nextParam filling *p and advancing *pos, without copying a
+// Param around.
+func readParam(p *Param, b []byte, pos *int, end int) bool {
+	i := skipLWS(b, *pos, end)
+	*pos = i
 	if i >= end || b[i] != ';' {
-		return p, i, false
+		return false
 	}
+	p.HasValue = false
+	p.Value = Span{}
 	p.All.Start = i
 	i = skipLWS(b, i+1, end)
 	ns := i
@@ -137,7 +147,8 @@ func nextParam(b []byte, i, end int) (p Param, next int, ok bool) {
 		case j < end && b[j] == '"':
 			q, closed := closeQuote(b, j, end)
 			if !closed {
-				return p, j, false
+				*pos = j
+				return false
 			}
 			p.Value = Span{j + 1, q - 1}
 			i = q
@@ -151,7 +162,8 @@ func nextParam(b []byte, i, end int) (p Param, next int, ok bool) {
 		}
 		p.All.End = i
 	}
-	return p, i, true
+	*pos = i
+	return true
 }
 
 // findParam looks for parameter name in the list starting at i.

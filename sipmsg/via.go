@@ -102,9 +102,10 @@ func parseVia(v *Via, b []byte, s Span, list bool) (int, error) {
 	}
 	v.SentBy = Span{hs, i}
 	v.Params = Span{i, s.End}
+	var p Param
 	for {
-		p, pn, ok := nextParam(b, i, s.End)
-		if !ok {
+		pn := i
+		if !readParam(&p, b, &pn, s.End) {
 			if pn < s.End {
 				if list && b[pn] == ',' {
 					v.All.End = trimRight(b, v.All.Start, pn)
