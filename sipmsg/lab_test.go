@@ -84,7 +84,7 @@ func TestLabRegister(t *testing.T) {
 	}{
 		{netlab.EIMEIF, false}, {netlab.EIMADF, false}, {netlab.EIMAPDF, false},
 		{netlab.ADMAPDF, false}, {netlab.APDM, false}, {netlab.None, false},
-		{netlab.EIMAPDF, true},
+		{netlab.EIMAPDF, true}, {netlab.APDM, true},
 	}
 	for _, tt := range tests {
 		name := string(tt.kind)
