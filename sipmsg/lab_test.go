@@ -79,21 +79,26 @@ func answer(m *sipmsg.Message) []byte {
 func TestLabRegister(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		kind netlab.Kind
-		alg  bool
+		kind  netlab.Kind
+		alg   bool
+		cgnat bool
 	}{
-		{netlab.EIMEIF, false}, {netlab.EIMADF, false}, {netlab.EIMAPDF, false},
-		{netlab.ADMAPDF, false}, {netlab.APDM, false}, {netlab.None, false},
-		{netlab.EIMAPDF, true}, {netlab.APDM, true},
+		{netlab.EIMEIF, false, false}, {netlab.EIMADF, false, false}, {netlab.EIMAPDF, false, false},
+		{netlab.ADMAPDF, false, false}, {netlab.APDM, false, false}, {netlab.None, false, false},
+		{netlab.EIMAPDF, true, false}, {netlab.APDM, true, false},
+		{netlab.EIMAPDF, false, true}, // home NAT behind a carrier-grade NAT
 	}
 	for _, tt := range tests {
 		name := string(tt.kind)
 		if tt.alg {
 			name += "+alg"
 		}
+		if tt.cgnat {
+			name += "+cgnat"
+		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			lab := netlab.New(t, netlab.Config{Kind: tt.kind, Kamailio: true, ALG: tt.alg})
+			lab := netlab.New(t, netlab.Config{Kind: tt.kind, Kamailio: true, ALG: tt.alg, CGNAT: tt.cgnat})
 			truth := lab.Truth()
 			conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(truth.Client, 5060))
 			local := netip.AddrPortFrom(truth.Client, 5060)
