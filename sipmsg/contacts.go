@@ -1,5 +1,7 @@
 package sipmsg
 
+import "math/bits"
+
 // contactIter walks the Contact values of a message with their URIs. The
 // first maxCachedContacts are parsed once per Parse and kept in the
 // Message; more are parsed again on every walk.
@@ -53,9 +55,9 @@ func (w *contactWalker) next(m *Message, na *NameAddr, u *URI, err *error) bool 
 				return true
 			}
 		}
-		w.hi++
+		w.hi = m.nextMaybeContact(w.hi + 1)
 		for w.hi < m.nhdr && !m.isKind(w.hi, HdrContact) {
-			w.hi++
+			w.hi = m.nextMaybeContact(w.hi + 1)
 		}
 		if w.hi >= m.nhdr {
 			return false
@@ -103,4 +105,21 @@ func (it *contactIter) next() bool {
 	}
 	it.na, it.u = &m.extra.na, &m.extra.u
 	return it.w.next(m, it.na, it.u, &it.err)
+}
+
+// nextMaybeContact returns the first header index >= i whose name length
+// allows Contact, or m.nhdr.
+func (m *Message) nextMaybeContact(i int) int {
+	for i < m.nhdr {
+		w := m.maybeContact[i>>6] >> (i & 63)
+		if w != 0 {
+			i += bits.TrailingZeros64(w)
+			if i > m.nhdr {
+				return m.nhdr
+			}
+			return i
+		}
+		i = (i | 63) + 1
+	}
+	return m.nhdr
 }

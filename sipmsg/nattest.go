@@ -87,6 +87,7 @@ type SDPCheck func(body []byte, src netip.Addr) (private, differs bool)
 func (m *Message) NATTest(src netip.AddrPort, tests NATTest, sdp SDPCheck) (NATTest, error) {
 	var fired NATTest
 	var firstErr error
+	var pc privCache
 	b := m.buf
 	srcIP := src.Addr().Unmap()
 	if tests&SourcePrivate != 0 && nat.IsPrivate(srcIP) {
@@ -101,7 +102,7 @@ func (m *Message) NATTest(src netip.AddrPort, tests NATTest, sdp SDPCheck) (NATT
 			if tests&ViaAddrDiffers != 0 && (!isIP || a.Unmap() != srcIP) {
 				fired |= ViaAddrDiffers
 			}
-			if tests&ViaPrivate != 0 && isIP && nat.IsPrivate(a) {
+			if tests&ViaPrivate != 0 && isIP && pc.private(a) {
 				fired |= ViaPrivate
 			}
 			if tests&ViaPortDiffers != 0 && v.PortOrDefault(b) != int(src.Port()) {
@@ -123,7 +124,7 @@ func (m *Message) NATTest(src netip.AddrPort, tests NATTest, sdp SDPCheck) (NATT
 				continue
 			}
 			a, isIP := u.Addr(b)
-			if tests&ContactPrivate != 0 && isIP && nat.IsPrivate(a) {
+			if tests&ContactPrivate != 0 && isIP && pc.private(a) {
 				fired |= ContactPrivate
 			}
 			if tests&ContactDiffers != 0 {
@@ -184,4 +185,18 @@ func uriTransport(b []byte, u *URI) Transport {
 		return TLS
 	}
 	return UDP
+}
+
+// privCache remembers the last address classified: a UA's Via and Contact
+// usually carry the same one.
+type privCache struct {
+	a    netip.Addr
+	priv bool
+}
+
+func (c *privCache) private(a netip.Addr) bool {
+	if a != c.a || !a.IsValid() {
+		c.a, c.priv = a, nat.IsPrivate(a)
+	}
+	return c.priv
 }

@@ -55,6 +55,8 @@ type Message struct {
 	ncontact int
 	contacts [maxCachedContacts]contactEntry
 	cwalk    contactWalker // where the walk stopped when the cache overflowed
+	// headers whose name length allows Contact ("Contact" or "m"), one bit each
+	maybeContact [2]uint64
 	extra    contactEntry  // the current value of a walk past the cache
 
 	ed editor // scratch space of the rewrites, reused so it is not cleared per call
@@ -87,6 +89,7 @@ func (m *Message) Parse(b []byte) error {
 	m.clIdx = -1
 	m.viaState = cacheNone
 	m.cstate = cacheNone
+	m.maybeContact = [2]uint64{}
 	if len(b) > MaxMessageSize {
 		return perr(MaxMessageSize, "message", ErrTooLarge)
 	}
@@ -166,7 +169,11 @@ func (m *Message) Parse(b []byte) error {
 		// kinds are found lazily (isKind), except Content-Length, which
 		// the body needs now
 		h.kind = kindUnknown
-		if n := h.name.End - pos; (n == 14 || n == 1) && KindOf(b[pos:h.name.End]) == HdrContentLength {
+		n := h.name.End - pos
+		if n == 7 || n == 1 { // may be Contact: the contact walk visits only these
+			m.maybeContact[m.nhdr>>6] |= 1 << (m.nhdr & 63)
+		}
+		if (n == 14 || n == 1) && KindOf(b[pos:h.name.End]) == HdrContentLength {
 			h.kind = HdrContentLength
 			if firstCL < 0 {
 				firstCL = m.nhdr
