@@ -57,7 +57,7 @@ type Message struct {
 	cwalk    contactWalker // where the walk stopped when the cache overflowed
 	// headers whose name length allows Contact ("Contact" or "m"), one bit each
 	maybeContact [2]uint64
-	extra    contactEntry  // the current value of a walk past the cache
+	extra        contactEntry // the current value of a walk past the cache
 
 	ed editor // scratch space of the rewrites, reused so it is not cleared per call
 }
