@@ -86,7 +86,9 @@ type Response struct {
 	Origin netip.AddrPort `json:"origin,omitzero"`
 	// From is the address the response came from.
 	From netip.AddrPort `json:"from"`
-	// RTT is the time from the first request to the response.
+	// RTT is the time from the latest transmission of the request to the
+	// response (so a retransmitted request does not inflate it; Karn's
+	// ambiguity makes it a lower bound then).
 	RTT time.Duration `json:"rtt"`
 }
 
@@ -189,7 +191,7 @@ func (c *Client) HandlePacket(b []byte, from netip.AddrPort) bool {
 			c.mu.Unlock()
 			return false
 		}
-		tx.res = Response{Mapped: from, From: from, RTT: c.clock.Now().Sub(tx.start)}
+		tx.res = Response{Mapped: from, From: from, RTT: c.clock.Now().Sub(tx.last)}
 		_ = c.finishLocked(tx, nil)
 		c.mu.Unlock()
 		return true
@@ -207,7 +209,7 @@ func (c *Client) HandlePacket(b []byte, from netip.AddrPort) bool {
 		c.log.Debug("stun: malformed answer", "from", from, "err", err)
 		return true
 	}
-	tx.res.RTT = c.clock.Now().Sub(tx.start)
+	tx.res.RTT = c.clock.Now().Sub(tx.last)
 	_ = c.finishLocked(tx, tx.decodeErr)
 	c.mu.Unlock()
 	return true

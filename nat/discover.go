@@ -106,7 +106,7 @@ type discoverer struct {
 // probeOpts returns options for a probe that may go unanswered: RTO from the
 // measured RTT, attempts enough to fill ProbeTimeout.
 func (d *discoverer) probeOpts(o BindingOptions) BindingOptions {
-	rto := min(max(4*d.rtt, 50*time.Millisecond), d.cfg.ProbeTimeout/4)
+	rto := min(max(4*d.rtt, 50*time.Millisecond), d.cfg.ProbeTimeout/8)
 	if d.cfg.RTO > 0 {
 		rto = min(rto, d.cfg.RTO)
 	}
@@ -198,38 +198,48 @@ func (d *discoverer) run(ctx context.Context) (*Result, error) {
 
 func sameMapping(a, b netip.AddrPort) bool { return a == b }
 
-// bindAll sends test I to every server at once. It returns when all have
-// answered or failed, or ProbeTimeout after the first answer (the rest are
-// then cancelled).
+// bindAll sends test I to every server at once. As soon as one answers,
+// the round-trip time is known: the servers still silent are asked again
+// with probe retransmission times (fast, bounded by ProbeTimeout) instead of
+// waiting out the slow default schedule.
 func (d *discoverer) bindAll(ctx context.Context) ([]Response, []error) {
 	n := len(d.cfg.Servers)
 	out, errs := make([]Response, n), make([]error, n)
-	ctx, cancel := context.WithCancel(ctx)
+	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan int, n)
 	for i, s := range d.cfg.Servers {
 		go func() {
-			out[i], errs[i] = d.client.BindingWith(ctx, s, BindingOptions{})
+			out[i], errs[i] = d.client.BindingWith(actx, s, BindingOptions{})
 			done <- i
 		}()
 	}
-	var grace <-chan struct{}
-	for left := n; left > 0; {
-		select {
-		case i := <-done:
-			left--
-			if errs[i] == nil && grace == nil && left > 0 {
-				gctx, gcancel := context.WithCancel(ctx)
-				t := d.clock.AfterFunc(d.cfg.ProbeTimeout, gcancel)
-				defer t.Stop()
-				defer gcancel()
-				grace = gctx.Done()
-			}
-		case <-grace:
-			cancel()
-			grace = nil
+	first := -1
+	for left := n; left > 0; left-- {
+		i := <-done
+		if errs[i] == nil && first < 0 {
+			first = i
+			d.rtt = out[i].RTT
+			cancel() // the rest are asked again below
 		}
 	}
+	if first < 0 || n == 1 {
+		return out, errs
+	}
+	pctx, pcancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout)
+	defer pcancel()
+	var wg sync.WaitGroup
+	for i, s := range d.cfg.Servers {
+		if errs[i] == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = d.client.BindingWith(pctx, s, d.probeOpts(BindingOptions{}))
+		}()
+	}
+	wg.Wait()
 	return out, errs
 }
 

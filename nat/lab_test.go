@@ -86,6 +86,7 @@ func labCases() []labCase {
 		labCase{"apdm+cgnat", netlab.Config{Kind: netlab.APDM, CGNAT: true}},
 		labCase{"eim-eif+cgn-eim-apdf", netlab.Config{Kind: netlab.EIMEIF, CGNKind: netlab.EIMAPDF}},
 		labCase{"eim-apdf+timeout5", netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second}},
+		labCase{"eim-adf+loss20", netlab.Config{Kind: netlab.EIMADF, LossPercent: 20}},
 		labCase{"eim-eif+timeout5", netlab.Config{Kind: netlab.EIMEIF, Timeout: 5 * time.Second}},
 	)
 	return cs
@@ -128,7 +129,7 @@ func TestLabDiscover(t *testing.T) {
 					return discoverCheck(lab, s.name, s.addr, s.classic, lt)
 				}})
 			}
-			if cfg.Timeout == 0 && !cfg.CGNAT && cfg.CGNKind == "" {
+			if cfg.Timeout == 0 && !cfg.CGNAT && cfg.CGNKind == "" && cfg.LossPercent == 0 {
 				checks = append(checks, interopChecks(lab)...)
 			}
 			if cfg.Timeout > 0 {

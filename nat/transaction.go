@@ -30,7 +30,8 @@ type transaction struct {
 	rtoInit  time.Duration
 	rc       int
 	sent     int
-	start    time.Time
+	start    time.Time // first transmission
+	last     time.Time // latest transmission
 	done     chan struct{}
 	finished bool
 	stale    bool // a timer callback may still run: do not reuse
@@ -66,6 +67,7 @@ func (tx *transaction) fire() {
 		next = tx.rto
 	}
 	tx.timer.Reset(next)
+	tx.last = c.clock.Now()
 	raw, via, dst := tx.req.Raw, tx.via, tx.server
 	c.mu.Unlock()
 	if err := writePacket(via, raw, dst); err != nil {
@@ -274,6 +276,7 @@ func (c *Client) transact(ctx context.Context, server netip.AddrPort, o BindingO
 	buildRequest(&tx.req, tx.id, o)
 	tx.sent = 1
 	tx.start = c.clock.Now()
+	tx.last = tx.start
 	c.txs[tx.id] = tx
 	first := tx.rto
 	if tx.rc == 1 {
