@@ -13,9 +13,11 @@ import (
 
 // DiscoverConfig configures DiscoverWith. Only Servers is required.
 type DiscoverConfig struct {
-	// Servers are STUN servers, preferred first. The first that answers is
-	// used for the behaviour tests; a second one that answers is used for
-	// the two-server check when the first has no alternate address.
+	// Servers are STUN servers, preferred first; all are asked at once.
+	// The first in this order that answers (the slower ones get
+	// ProbeTimeout after the fastest answer) is used for the behaviour
+	// tests; another one that answers is used for the two-server check when
+	// that one has no alternate address.
 	Servers []netip.AddrPort
 	// Client, if set, is used for the probes on the caller's socket instead
 	// of a client Discover makes and closes; use it when the caller reads
