@@ -68,9 +68,10 @@ func NextFrame(b []byte, max int) (Frame, error) {
 	cl := 0
 	lineStart := 0
 	first := true
-	for i := 0; i < limit; i++ {
-		if b[i] != '\n' {
-			continue
+	for lineStart < limit {
+		i := indexLF(b[:limit], lineStart)
+		if i < 0 {
+			break
 		}
 		line := b[lineStart:lineEnd(b, i)]
 		if len(line) == 0 {
@@ -105,6 +106,10 @@ func NextFrame(b []byte, max int) (Frame, error) {
 
 // contentLength parses a header line if it is Content-Length (or l).
 func contentLength(line []byte, max int) (n int, ok, bad bool) {
+	// only "Content-Length" and "l" (maybe followed by white space) can match
+	if len(line) < 2 || (line[0]|0x20 != 'c' && line[0]|0x20 != 'l') {
+		return 0, false, false
+	}
 	c := indexByte(line, 0, ':')
 	if c < 0 {
 		return 0, false, false
