@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -64,4 +65,31 @@ func TestHandle(t *testing.T) {
 	require.False(t, dst.IsValid())
 	_, _, err = p.Handle(nil, &m, []byte("junk"), ua)
 	require.Error(t, err)
+}
+
+// TestPings: a NATed REGISTER puts its source on the ping list, and CRLF
+// pings (nathelper's natping) arrive there from the proxy's socket.
+func TestPings(t *testing.T) {
+	t.Parallel()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	ua, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer ua.Close()
+	self := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	p, err := NewProxy(Config{Conn: c, Self: self, Upstream: netip.MustParseAddrPort("127.0.0.1:9"), Ping: 200 * time.Millisecond})
+	require.NoError(t, err)
+	defer p.pings.Stop()
+	src := ua.LocalAddr().(*net.UDPAddr).AddrPort()
+	reg := "REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\nCall-ID: r\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@192.168.1.10:5070>\r\nContent-Length: 0\r\n\r\n"
+	var m sipmsg.Message
+	_, _, err = p.Handle(nil, &m, []byte(reg), src)
+	require.NoError(t, err)
+	require.NoError(t, ua.SetReadDeadline(time.Now().Add(3*time.Second)))
+	buf := make([]byte, 64)
+	n, from, err := ua.ReadFromUDPAddrPort(buf)
+	require.NoError(t, err, "no ping")
+	require.Equal(t, "\r\n\r\n", string(buf[:n]))
+	require.Equal(t, self, from)
 }
