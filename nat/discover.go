@@ -69,7 +69,10 @@ func Discover(ctx context.Context, conn net.PacketConn, servers ...netip.AddrPor
 //
 // Unless cfg.Client is given, Discover reads conn itself until it returns. If
 // no server answers, it returns a Result with Mapping Blocked and an error
-// matching ErrNoResponse (and ctx.Err() when ctx ended first).
+// matching ErrNoResponse (and ctx.Err() when ctx ended first). If ctx ends
+// before the classification is complete, it returns what it has and ctx's
+// error; if it ends during the lifetime search, the lifetime found so far is
+// a lower bound and there is no error.
 func DiscoverWith(ctx context.Context, conn net.PacketConn, cfg DiscoverConfig) (*Result, error) {
 	if len(cfg.Servers) == 0 {
 		return nil, ErrNoServer
@@ -194,6 +197,12 @@ func (d *discoverer) run(ctx context.Context) (*Result, error) {
 	res.Lifetime, res.LifetimeBound = lt.alive, lt.gone
 	if IsCGNAT(res.Public.Addr()) {
 		res.CGNAT, res.DoubleNAT = true, true
+	}
+	// A context that ended during the lifetime search only leaves the
+	// lifetime a lower bound; one that cut the classification short is an
+	// error.
+	if err := ctx.Err(); err != nil && (res.Mapping == Unknown || alt.IsValid() && res.Filtering == Unknown) {
+		return res, fmt.Errorf("discover: cut short: %w", err)
 	}
 	return res, nil
 }

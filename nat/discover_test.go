@@ -3,6 +3,7 @@ package nat
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -130,4 +131,59 @@ func TestVerdict(t *testing.T) {
 		require.NoError(t, back.UnmarshalText(txt))
 		require.Equal(t, tt.m, back)
 	}
+}
+
+// deafConn is a socket that reads and drops everything: a server socket
+// that never answers.
+type deafConn struct{ *net.UDPConn }
+
+func (d deafConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		if _, _, err := d.UDPConn.ReadFrom(b); err != nil {
+			return 0, nil, err
+		}
+	}
+}
+
+func (d deafConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	n, a, err := d.ReadFrom(b)
+	return n, addrPortOf(a), err
+}
+
+// TestDiscoverCutShort: a context that ends during the probes is an error.
+// The server advertises an alternate address that never answers, and the
+// client believes it is behind NAT, so the mapping probes wait.
+func TestDiscoverCutShort(t *testing.T) {
+	t.Parallel()
+	p := listenUDP(t, "127.0.0.1:0")
+	pp := addrPortOf(p.LocalAddr()).Port()
+	alt := listenUDP(t, "127.0.0.1:0")
+	ap := addrPortOf(alt.LocalAddr()).Port()
+	aa, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: int(pp)})
+	if err != nil {
+		t.Skipf("port taken on 127.0.0.2: %v", err)
+	}
+	defer aa.Close()
+	ab, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: int(ap)})
+	if err != nil {
+		t.Skipf("port taken on 127.0.0.2: %v", err)
+	}
+	defer ab.Close()
+	srv, err := NewServer(ServerConfig{Primary: p, AltPort: alt, AltAddr: deafConn{aa}, AltBoth: deafConn{ab}})
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(context.Background()) }()
+	defer srv.Close()
+
+	conn := listenUDP(t, "0.0.0.0:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	res, err := DiscoverWith(ctx, conn, DiscoverConfig{
+		Servers:      []netip.AddrPort{srv.Addrs()[0]},
+		ProbeTimeout: 5 * time.Second,
+		LocalAddrs:   []netip.Addr{netip.MustParseAddr("192.0.2.1")}, // so 127.0.0.1 looks like a NAT's
+	})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NotNil(t, res)
+	require.Equal(t, Unknown, res.Mapping)
+	require.Equal(t, uint16(addrPortOf(conn.LocalAddr()).Port()), res.Public.Port())
 }

@@ -222,6 +222,18 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// clearDeadline clears c's read deadline unless the server is closing; the
+// lock orders it against Close setting one.
+func (s *Server) clearDeadline(c net.PacketConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return true
+}
+
 func (s *Server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,10 +251,10 @@ func (s *Server) serveConn(idx int, c net.PacketConn) error {
 				return nil
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.As(err, &ne) && ne.Timeout() && s.clearDeadline(c) {
+				continue // a deadline someone else set: do not spin on it
 			}
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || s.isClosed() {
 				return nil
 			}
 			return fmt.Errorf("stun server %v: %w", s.addrs[idx], err)

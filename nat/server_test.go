@@ -252,3 +252,17 @@ func TestServerServeContext(t *testing.T) {
 	_, err = pc.WriteToUDPAddrPort([]byte("x"), addrPortOf(pc.LocalAddr()))
 	require.NoError(t, err)
 }
+
+// TestServerForeignDeadline: a read deadline someone else sets on a server
+// socket neither stops the server nor makes it spin.
+func TestServerForeignDeadline(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, false)
+	require.NoError(t, srv.cfg.Primary.SetReadDeadline(time.Unix(1, 0)))
+	c := NewClient(listenUDP(t, "127.0.0.1:0"), ClientConfig{RTO: 50 * time.Millisecond})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.Binding(ctx, srv.Addrs()[0])
+	require.NoError(t, err)
+}
