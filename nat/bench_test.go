@@ -69,6 +69,13 @@ func TestTransactionAllocs(t *testing.T) {
 		}
 	})
 	require.Zero(t, allocs, "allocations per transaction")
+	dctx, cancel := context.WithTimeout(ctx, time.Hour)
+	defer cancel()
+	require.Zero(t, testing.AllocsPerRun(200, func() {
+		if _, err := c.BindingWith(dctx, srv, BindingOptions{ChangePort: false, ResponsePort: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}), "allocations per transaction with a deadline context")
 
 	var m stun.Message
 	var id [12]byte

@@ -197,8 +197,11 @@ func (c *Client) HandlePacket(b []byte, from netip.AddrPort) bool {
 		return true
 	}
 	if tx.echo || !(tx.accepts(from) || cls == stun.ClassErrorResponse && from == tx.server) {
+		srv := tx.server
 		c.mu.Unlock()
-		c.log.Debug("stun: dropped answer from unexpected source", "from", from, "server", tx.server)
+		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.log.Debug("stun: dropped answer from unexpected source", "from", from, "server", srv)
+		}
 		return true
 	}
 	err := tx.decode(b, from)
@@ -206,7 +209,9 @@ func (c *Client) HandlePacket(b []byte, from netip.AddrPort) bool {
 		// Keep waiting: a good answer may still come; remember why this one failed.
 		tx.malformed = err
 		c.mu.Unlock()
-		c.log.Debug("stun: malformed answer", "from", from, "err", err)
+		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.log.Debug("stun: malformed answer", "from", from, "err", err)
+		}
 		return true
 	}
 	tx.res.RTT = c.clock.Now().Sub(tx.last)
