@@ -41,7 +41,7 @@ func parseVia(v *Via, b []byte, s Span, list bool) (int, error) {
 	next := s.End
 	// sent-protocol: name LWS? "/" LWS? version LWS? "/" LWS? transport
 	part := 0
-	if i+8 <= s.End && hasPrefixFold(b[i:i+8], "SIP/2.0/") { // the usual form
+	if i+8 <= s.End && load64(b, i)|0x202020 == sip20 { // the usual form, any case
 		i += 8
 		part = 2
 	}
@@ -122,15 +122,15 @@ func parseVia(v *Via, b []byte, s Span, list bool) (int, error) {
 		name := p.Name.In(b)
 		switch len(name) {
 		case 8:
-			if equalFold(name, "received") {
+			if equalLowerName(name, "received") {
 				v.Received, v.HasRecv = p, true
 			}
 		case 5:
-			if equalFold(name, "rport") {
+			if equalLowerName(name, "rport") {
 				v.Rport, v.HasRport = p, true
 			}
 		case 6:
-			if equalFold(name, "branch") {
+			if equalLowerName(name, "branch") {
 				v.Branch, v.HasBranch = p, true
 			}
 		}
@@ -194,3 +194,7 @@ func (m *Message) topVia() (*Via, error) {
 	}
 	return &m.via, m.viaErr
 }
+
+// sip20 is "sip/2.0/" as a little-endian word: OR-ing 0x20 into the first
+// three bytes (the letters) of "SIP/2.0/" in any case gives it.
+var sip20 = load64s("sip/2.0/", 0)
