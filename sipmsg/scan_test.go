@@ -227,3 +227,24 @@ func TestParseAllocs(t *testing.T) {
 	})
 	require.Zero(t, n)
 }
+
+func TestParseViaForms(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, transport, host string }{
+		{"SIP/2.0/UDP 10.0.0.1", "UDP", "10.0.0.1"},
+		{"sip/2.0/tcp 10.0.0.1:5070;branch=z9hG4bK1", "tcp", "10.0.0.1"},
+		{"SIP / 2.0 / TLS [2001:db8::1]:5061", "TLS", "2001:db8::1"},
+		{"SIP/2.0/WSS host.example.com ;rport", "WSS", "host.example.com"},
+	} {
+		b := []byte(tt.in)
+		v, err := ParseVia(b, Span{0, len(b)})
+		require.NoError(t, err, tt.in)
+		require.Equal(t, tt.transport, string(v.Transport.In(b)))
+		require.Equal(t, tt.host, string(v.Host.In(b)))
+	}
+	for _, bad := range []string{"SIP\x0f2.0/UDP 10.0.0.1", "SIP/2.0/", "SIP/2.0/UDP", "SIP/2.0/UDP 10.0.0.1:99999", "SIP/2.0/UDP 10.0.0.1;=x", "SIP/2.0/UDP [::1"} {
+		b := []byte(bad)
+		_, err := ParseVia(b, Span{0, len(b)})
+		require.ErrorIs(t, err, ErrMalformed, "%q", bad)
+	}
+}
