@@ -150,10 +150,12 @@ func (m *Message) Parse(b []byte) error {
 			return perr(pos, "header", ErrTooManyHeaders)
 		}
 		h := &m.hdrs[m.nhdr]
-		i := pos
-		for i < le && isToken(b[i]) {
-			i++
+		line := b[pos:le]
+		k := 0
+		for k < len(line) && tokenTable[line[k]] {
+			k++
 		}
+		i := pos + k
 		if i == pos {
 			return perr(pos, "header name", ErrMalformed)
 		}
