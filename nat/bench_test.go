@@ -132,10 +132,11 @@ func BenchmarkDecodeResponse(b *testing.B) {
 	resp := append([]byte(nil), out.Raw...)
 	b.Run("sipnat", func(b *testing.B) {
 		var m stun.Message
+		var r Response
 		b.ReportAllocs()
 		b.SetBytes(int64(len(resp)))
 		for range b.N {
-			r, _, err := decodeAnswer(&m, resp)
+			_, err := decodeAnswerInto(&m, resp, &r)
 			if err != nil || !r.Mapped.IsValid() {
 				b.Fatal(err)
 			}

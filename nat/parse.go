@@ -20,7 +20,8 @@ func ParseResponse(b []byte) (Response, error) {
 	}
 	m := msgPool.Get().(*stun.Message)
 	defer msgPool.Put(m)
-	r, serverErr, err := decodeAnswer(m, b)
+	var r Response
+	serverErr, err := decodeAnswerInto(m, b, &r)
 	if err != nil {
 		return Response{}, fmt.Errorf("parse response: %w", err)
 	}

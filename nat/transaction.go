@@ -89,52 +89,62 @@ func (tx *transaction) accepts(from netip.AddrPort) bool {
 // decode parses an answer into tx.res (success) or tx.decodeErr (error
 // response). A non-nil return means the answer was unusable.
 func (tx *transaction) decode(b []byte, from netip.AddrPort) error {
-	r, serverErr, err := decodeAnswer(&tx.resp, b)
+	serverErr, err := decodeAnswerInto(&tx.resp, b, &tx.res)
 	if err != nil {
 		return err
 	}
 	tx.decodeErr = serverErr
-	if serverErr == nil {
-		r.From = from
-		tx.res = r
-	}
+	tx.res.From = from
 	return nil
 }
 
-// decodeAnswer decodes a Binding answer b into m (reusing its buffers) and
-// reads it: a success response gives r, an error response serverErr (a
-// *ServerError). err reports an unusable message. A success response is
-// decoded without allocating.
+// decodeAnswer is decodeAnswerInto returning the Response by value.
 func decodeAnswer(m *stun.Message, b []byte) (r Response, serverErr, err error) {
+	serverErr, err = decodeAnswerInto(m, b, &r)
+	return r, serverErr, err
+}
+
+// decodeAnswerInto decodes a Binding answer b into m (reusing its buffers)
+// and reads it: a success response fills *r, an error response gives
+// serverErr (a *ServerError). err reports an unusable message. A success
+// response is decoded without allocating.
+func decodeAnswerInto(m *stun.Message, b []byte, r *Response) (serverErr, err error) {
+	*r = Response{}
 	m.Raw = append(m.Raw[:0], b...)
 	if err := m.Decode(); err != nil {
-		return r, nil, fmt.Errorf("decode: %w", ErrMalformed)
+		return nil, fmt.Errorf("decode: %w", ErrMalformed)
 	}
 	if err := checkFingerprint(m); err != nil {
-		return r, nil, err
+		return nil, err
 	}
 	if m.Type.Method != stun.MethodBinding {
-		return r, nil, fmt.Errorf("answer method %v: %w", m.Type.Method, ErrMalformed)
+		return nil, fmt.Errorf("answer method %v: %w", m.Type.Method, ErrMalformed)
 	}
 	switch m.Type.Class {
 	case stun.ClassErrorResponse:
 		serverErr = parseErrorCode(m)
 		var se *ServerError
 		if !errors.As(serverErr, &se) {
-			return r, nil, serverErr
+			return nil, serverErr
 		}
-		return r, serverErr, nil
+		return serverErr, nil
 	case stun.ClassSuccessResponse:
-		r, err = parseResponse(m)
-		return r, nil, err
+		return nil, parseResponseInto(m, r)
 	}
-	return r, nil, fmt.Errorf("answer class %v: %w", m.Type.Class, ErrMalformed)
+	return nil, fmt.Errorf("answer class %v: %w", m.Type.Class, ErrMalformed)
 }
 
-// parseResponse reads the address attributes of a decoded Binding success
-// response in one pass over its attributes. It does not allocate.
+// parseResponse is parseResponseInto returning the Response by value.
 func parseResponse(m *stun.Message) (Response, error) {
 	var r Response
+	err := parseResponseInto(m, &r)
+	return r, err
+}
+
+// parseResponseInto reads the address attributes of a decoded Binding
+// success response into *r, in one pass over its attributes. It does not
+// allocate.
+func parseResponseInto(m *stun.Message, r *Response) error {
 	var xorMapped, mapped, other, changed, origin, source []byte
 	for _, a := range m.Attributes {
 		// The first of duplicate attributes counts.
@@ -165,32 +175,31 @@ func parseResponse(m *stun.Message) (Response, error) {
 			}
 		}
 	}
-	var err error
 	switch {
 	case xorMapped != nil:
-		r.Mapped, err = parseAddrValue(xorMapped, true, m.TransactionID[:])
+		if !parseAddrInto(&r.Mapped, xorMapped, m.TransactionID[:]) {
+			return fmt.Errorf("XOR-MAPPED-ADDRESS %x: %w", xorMapped, ErrMalformed)
+		}
 		r.XOR = true
 	case mapped != nil:
-		r.Mapped, err = parseAddrValue(mapped, false, nil)
+		if !parseAddrInto(&r.Mapped, mapped, nil) {
+			return fmt.Errorf("MAPPED-ADDRESS %x: %w", mapped, ErrMalformed)
+		}
 	default:
-		return r, fmt.Errorf("success response without mapped address: %w", ErrMalformed)
-	}
-	if err != nil {
-		return r, err
+		return fmt.Errorf("success response without mapped address: %w", ErrMalformed)
 	}
 	if other != nil {
-		r.Other, _ = parseAddrValue(other, false, nil)
+		parseAddrInto(&r.Other, other, nil)
 	} else if changed != nil {
-		r.Other, _ = parseAddrValue(changed, false, nil)
-		r.Legacy = r.Other.IsValid()
+		r.Legacy = parseAddrInto(&r.Other, changed, nil)
 	}
 	if origin == nil {
 		origin = source
 	}
 	if origin != nil {
-		r.Origin, _ = parseAddrValue(origin, false, nil)
+		parseAddrInto(&r.Origin, origin, nil)
 	}
-	return r, nil
+	return nil
 }
 
 func parseErrorCode(m *stun.Message) error {

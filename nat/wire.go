@@ -71,21 +71,25 @@ func appendAddrValue(b []byte, ap netip.AddrPort, xor bool, txid []byte) []byte 
 	return b
 }
 
-// parseAddrValue decodes an address attribute value. txid is the 12-byte
-// transaction ID, used only when xor is set. It does not allocate.
-func parseAddrValue(v []byte, xor bool, txid []byte) (netip.AddrPort, error) {
+// parseAddrInto decodes an address attribute value into *dst and reports
+// whether it was well-formed. With txid (the 12-byte transaction ID) the
+// value is XOR-MAPPED-ADDRESS style (RFC 8489 section 14.2). It does not
+// allocate.
+func parseAddrInto(dst *netip.AddrPort, v []byte, txid []byte) bool {
 	if len(v) < 4 {
-		return netip.AddrPort{}, fmt.Errorf("address attribute of %d bytes: %w", len(v), ErrMalformed)
+		return false
 	}
 	port := binary.BigEndian.Uint16(v[2:4])
+	xor := txid != nil
 	switch {
 	case v[1] == familyIPv4 && len(v) == 8:
-		a := [4]byte(v[4:8])
+		a := binary.BigEndian.Uint32(v[4:8])
 		if xor {
 			port ^= magicCookie >> 16
-			binary.BigEndian.PutUint32(a[:], binary.BigEndian.Uint32(a[:])^magicCookie)
+			a ^= magicCookie
 		}
-		return netip.AddrPortFrom(netip.AddrFrom4(a), port), nil
+		*dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}), port)
+		return true
 	case v[1] == familyIPv6 && len(v) == 20 && (!xor || len(txid) == 12):
 		a := [16]byte(v[4:20])
 		if xor {
@@ -95,9 +99,10 @@ func parseAddrValue(v []byte, xor bool, txid []byte) (netip.AddrPort, error) {
 				a[4+i] ^= txid[i]
 			}
 		}
-		return netip.AddrPortFrom(netip.AddrFrom16(a), port), nil
+		*dst = netip.AddrPortFrom(netip.AddrFrom16(a), port)
+		return true
 	}
-	return netip.AddrPort{}, fmt.Errorf("address attribute family %d, %d bytes: %w", v[1], len(v), ErrMalformed)
+	return false
 }
 
 // addFingerprint appends a FINGERPRINT attribute to m without allocating
