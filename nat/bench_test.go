@@ -175,8 +175,10 @@ func BenchmarkDecodeResponse(b *testing.B) {
 }
 
 // BenchmarkTransaction: one whole Binding transaction (build, send, answer
-// in process, match, decode) through our Client, and the same steps done by
-// hand with pion/stun.
+// in process, match, decode) through our Client, and the codec steps done by
+// hand with pion/stun ("pion-by-hand": no retransmission timer, no matching
+// among concurrent transactions, so a lower bound rather than a client; see
+// BenchmarkTransactionUDP for pion's Client).
 func BenchmarkTransaction(b *testing.B) {
 	ctx := context.Background()
 	b.Run("sipnat", func(b *testing.B) {
@@ -192,7 +194,7 @@ func BenchmarkTransaction(b *testing.B) {
 			}
 		}
 	})
-	b.Run("pion", func(b *testing.B) {
+	b.Run("pion-by-hand", func(b *testing.B) {
 		e := newEchoConn(b)
 		srv := net.UDPAddrFromAddrPort(e.srv.Addrs()[0])
 		req, resp := new(stun.Message), new(stun.Message)

@@ -30,7 +30,6 @@ type transaction struct {
 	rtoInit  time.Duration
 	rc       int
 	sent     int
-	start    time.Time // first transmission
 	last     time.Time // latest transmission
 	done     chan struct{}
 	finished bool
@@ -284,8 +283,7 @@ func (c *Client) transact(ctx context.Context, server netip.AddrPort, o BindingO
 	}
 	buildRequest(&tx.req, tx.id, o)
 	tx.sent = 1
-	tx.start = c.clock.Now()
-	tx.last = tx.start
+	tx.last = c.clock.Now()
 	c.txs[tx.id] = tx
 	first := tx.rto
 	if tx.rc == 1 {
