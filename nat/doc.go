@@ -6,7 +6,7 @@
 //   - a STUN client (RFC 8489, with RFC 3489 fallback) that runs Binding
 //     transactions over a caller-owned net.PacketConn, so the binding found is
 //     the SIP socket's own: [Client], [NewClient], [Client.Binding],
-//     [Client.BindingWith], [IsSTUN];
+//     [Client.BindingWith], [Client.HandlePacket], [IsSTUN], [ParseResponse];
 //   - NAT behaviour discovery (RFC 5780, RFC 4787 terms): mapping, filtering,
 //     hairpinning, port preservation and binding lifetime, the RFC 3489 type,
 //     CGNAT and double-NAT detection, and a verdict for SIP: [Discover],
