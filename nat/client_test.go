@@ -3,6 +3,7 @@ package nat
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -88,4 +89,30 @@ func TestClientUnhandled(t *testing.T) {
 	n, _, err := conn.ReadFromUDPAddrPort(buf)
 	require.NoError(t, err)
 	require.Equal(t, "x", string(buf[:n]))
+}
+
+// TestClientIPv6 runs a transaction over IPv6 loopback.
+func TestClientIPv6(t *testing.T) {
+	t.Parallel()
+	sc, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	t.Cleanup(func() { _ = sc.Close() })
+	srv, err := NewServer(ServerConfig{Primary: sc})
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(context.Background()) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	cc, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cc.Close() })
+	c := NewClient(cc, ClientConfig{})
+	t.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := c.BindingWith(ctx, srv.Addrs()[0], BindingOptions{})
+	require.NoError(t, err)
+	require.Equal(t, addrPortOf(cc.LocalAddr()), r.Mapped)
+	require.True(t, r.Mapped.Addr().Is6())
+	require.Equal(t, srv.Addrs()[0], r.Origin)
 }
