@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"os"
@@ -24,6 +25,7 @@ import (
 var uacScenario string
 
 type matrixCase struct {
+	caller           string // "sipp" or "baresip", on the WAN at 198.51.100.2
 	kind             netlab.Kind
 	alg, upnp, cgnat bool
 }
@@ -57,7 +59,7 @@ func (c matrixCase) mediaPossible() bool {
 	return c.upnp && !c.cgnat
 }
 
-func matrixCases() []matrixCase {
+func matrixCases(caller string) []matrixCase {
 	var cs []matrixCase
 	for _, k := range []netlab.Kind{netlab.EIMEIF, netlab.EIMADF, netlab.EIMAPDF, netlab.ADMAPDF, netlab.APDM, netlab.None} {
 		for _, alg := range []bool{false, true} {
@@ -65,14 +67,14 @@ func matrixCases() []matrixCase {
 				if k == netlab.None && upnp {
 					continue
 				}
-				cs = append(cs, matrixCase{kind: k, alg: alg, upnp: upnp})
+				cs = append(cs, matrixCase{caller: caller, kind: k, alg: alg, upnp: upnp})
 			}
 		}
 	}
 	return append(cs,
-		matrixCase{kind: netlab.EIMAPDF, cgnat: true},
-		matrixCase{kind: netlab.EIMAPDF, cgnat: true, upnp: true},
-		matrixCase{kind: netlab.APDM, cgnat: true, upnp: true},
+		matrixCase{caller: caller, kind: netlab.EIMAPDF, cgnat: true},
+		matrixCase{caller: caller, kind: netlab.EIMAPDF, cgnat: true, upnp: true},
+		matrixCase{caller: caller, kind: netlab.APDM, cgnat: true, upnp: true},
 	)
 }
 
@@ -91,23 +93,26 @@ type matrixRow struct {
 // RTP flows both ways for 2.5 s with both sides counting, and sipp hangs up.
 // Two-way media must work wherever a mechanism of the phone allows it, and
 // where none does, the phone must have said so before the call.
+//
+// The matrix runs twice: with sipp as the caller, and with baresip (a real
+// softphone, with its own RTP stack) as the caller.
 func TestMatrix(t *testing.T) {
 	t.Parallel()
-	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "miniupnpd", "nft")
+	netlab.RequireTools(t, "sipp", "baresip", "kamailio", "turnserver", "miniupnpd", "nft")
 	var mu sync.Mutex
 	var rows []matrixRow
 	t.Cleanup(func() {
 		sort.Slice(rows, func(i, j int) bool { return rowKey(rows[i]) < rowKey(rows[j]) })
 		var b strings.Builder
-		b.WriteString("\n| kind | options | strategy | registered | incoming call | RTP in | RTP out | two-way audio (said before the call) | ALG seen |\n|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("\n| caller | kind | options | strategy | registered | incoming call | RTP in | RTP out | two-way audio (said before the call) | ALG seen |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rows {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %d | %s (%s) | %s |\n", r.c.kind, r.c.options(), r.strategy,
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d | %d | %s (%s) | %s |\n", r.c.caller, r.c.kind, r.c.options(), r.strategy,
 				yes(r.registered), yes(r.incoming), r.rtpIn, r.rtpOut, r.twoWay, r.predicted, r.alg)
 		}
 		t.Log(b.String())
 	})
-	for _, c := range matrixCases() {
-		name := string(c.kind) + "/" + c.options()
+	for _, c := range append(matrixCases("sipp"), matrixCases("baresip")...) {
+		name := c.caller + "/" + string(c.kind) + "/" + c.options()
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			row := runMatrixCase(t, c)
@@ -119,7 +124,7 @@ func TestMatrix(t *testing.T) {
 }
 
 func rowKey(r matrixRow) string {
-	return fmt.Sprintf("%d%s", map[bool]int{false: 0, true: 1}[r.c.cgnat], string(r.c.kind)+r.c.options())
+	return fmt.Sprintf("%s%d%s", r.c.caller, map[bool]int{false: 0, true: 1}[r.c.cgnat], string(r.c.kind)+r.c.options())
 }
 
 func yes(b bool) string {
@@ -208,7 +213,11 @@ func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 
 	time.Sleep(6 * time.Second) // idle past the router's 5 s binding timeout: only keep-alives keep it
 
-	sippErr, rtpOut := sippCall(t, lab)
+	call := sippCall
+	if c.caller == "baresip" {
+		call = baresipCall
+	}
+	sippErr, rtpOut := call(t, lab)
 	st := phone.Stats()
 	row.incoming = sippErr == nil && st.Calls >= 1 && st.Ended >= 1
 	row.rtpIn, row.rtpOut = st.RTPIn, rtpOut
@@ -253,6 +262,76 @@ func TestReregisterOnMappingChange(t *testing.T) {
 	st := phone.Stats()
 	require.GreaterOrEqual(t, st.RTPIn, int64(50))
 	require.GreaterOrEqual(t, rtpOut, int64(50))
+}
+
+// baresipCall has baresip on the WAN (198.51.100.2) call alice through
+// kamailio, send 8 kHz audio from a file and hang up after 6 s. It returns
+// baresip's error and how many RTP packets reached its media ports.
+func baresipCall(t *testing.T, lab *netlab.Lab) (error, int64) {
+	run := func(node netlab.Node, args ...string) string {
+		o, err := lab.Command(node, args[0], args[1:]...).CombinedOutput()
+		require.NoError(t, err, "%v: %s", args, o)
+		return string(o)
+	}
+	run(netlab.WAN, "nft", "add table inet rtpcount")
+	run(netlab.WAN, "nft", "add chain inet rtpcount in { type filter hook input priority 0; policy accept; }")
+	run(netlab.WAN, "nft", "flush chain inet rtpcount in")
+	run(netlab.WAN, "nft", "add rule inet rtpcount in ip daddr 198.51.100.2 udp dport 6000-6010 counter")
+	// baresip's RTP socket is not bound to its address: make the lab route
+	// towards the phone pick 198.51.100.2 as source, as its SDP says
+	route := []string{"ip", "route", "add", "203.0.113.1/32", "dev", "eth0", "src", netlab.Peer.String()}
+	if lab.Truth().Kind == netlab.None {
+		route = []string{"ip", "route", "add", netlab.OpenClient.String() + "/32", "via", netlab.Public.String(), "src", netlab.Peer.String()}
+	}
+	run(netlab.WAN, route...)
+	dir := filepath.Join(lab.Dir(), "baresip")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	conf := "sip_listen 198.51.100.2:5090\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n" +
+		"module account.so\nmodule menu.so\naudio_source aufile," + filepath.Join(dir, "tone.wav") + "\n" +
+		"audio_player aufile,/dev/null\nrtp_ports 6000-6010\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:bob@198.51.100.2>;regint=0;audio_codecs=PCMU\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tone.wav"), wav8k(10*time.Second), 0o644))
+	out, err := lab.Command(netlab.WAN, "timeout", "30", "baresip", "-f", dir, "-e", "/dial sip:alice@203.0.113.2", "-t", "6").CombinedOutput()
+	switch {
+	case err != nil:
+		err = fmt.Errorf("baresip: %w\n%s", err, tail(string(out)))
+	case !strings.Contains(string(out), "Call established"):
+		err = fmt.Errorf("baresip: no call established\n%s", tail(string(out)))
+	}
+	var rtpOut int64
+	if m := counterRe.FindStringSubmatch(run(netlab.WAN, "nft", "list chain inet rtpcount in")); m != nil {
+		rtpOut, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	return err, rtpOut
+}
+
+// wav8k is d of a 400 Hz square wave, 8 kHz mono 16-bit PCM, as baresip's
+// aufile source reads it.
+func wav8k(d time.Duration) []byte {
+	n := int(d.Seconds() * 8000)
+	b := make([]byte, 44+2*n)
+	le := binary.LittleEndian
+	copy(b, "RIFF")
+	le.PutUint32(b[4:], uint32(36+2*n))
+	copy(b[8:], "WAVEfmt ")
+	le.PutUint32(b[16:], 16)
+	le.PutUint16(b[20:], 1) // PCM
+	le.PutUint16(b[22:], 1) // mono
+	le.PutUint32(b[24:], 8000)
+	le.PutUint32(b[28:], 16000)
+	le.PutUint16(b[32:], 2)
+	le.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	le.PutUint32(b[40:], uint32(2*n))
+	for i := 0; i < n; i++ {
+		v := int16(3000)
+		if (i/10)%2 == 0 {
+			v = -3000
+		}
+		le.PutUint16(b[44+2*i:], uint16(v))
+	}
+	return b
 }
 
 func tail(s string) string {
