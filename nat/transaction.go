@@ -108,7 +108,6 @@ func decodeAnswer(m *stun.Message, b []byte) (r Response, serverErr, err error) 
 // serverErr (a *ServerError). err reports an unusable message. A success
 // response is decoded without allocating.
 func decodeAnswerInto(m *stun.Message, b []byte, r *Response) (serverErr, err error) {
-	*r = Response{}
 	m.Raw = append(m.Raw[:0], b...)
 	if err := m.Decode(); err != nil {
 		return nil, fmt.Errorf("decode: %w", ErrMalformed)
@@ -144,6 +143,7 @@ func parseResponse(m *stun.Message) (Response, error) {
 // success response into *r, in one pass over its attributes. It does not
 // allocate.
 func parseResponseInto(m *stun.Message, r *Response) error {
+	*r = Response{}
 	var xorMapped, mapped, other, changed, origin, source []byte
 	for _, a := range m.Attributes {
 		// The first of duplicate attributes counts.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -251,13 +250,7 @@ func TestTransactionsInFlight(t *testing.T) {
 	f := newFakeConn("192.168.1.10:5060")
 	c := nat.NewClient(f, nat.ClientConfig{CallerReads: true, Clock: fakeclock.New(time.Unix(0, 0))})
 	f.deliver = c.HandlePacket
-	var mu sync.Mutex
-	var held [][]byte
-	f.serve = func(_ int, req []byte, _ func([]byte, netip.AddrPort)) {
-		mu.Lock()
-		held = append(held, append([]byte(nil), req...))
-		mu.Unlock()
-	}
+	f.serve = func(int, []byte, func([]byte, netip.AddrPort)) {} // hold every answer
 	// Each request asks for its own port with RESPONSE-PORT; the fake
 	// server echoes it as the mapped port.
 	errs := make(chan error, n)
@@ -272,9 +265,9 @@ func TestTransactionsInFlight(t *testing.T) {
 		}()
 	}
 	waitWrites(t, f, n)
-	mu.Lock()
-	reqs := held
-	mu.Unlock()
+	f.mu.Lock()
+	reqs := f.sent // every request, recorded before its write returned
+	f.mu.Unlock()
 	for i := len(reqs) - 1; i >= 0; i-- {
 		m := &stun.Message{Raw: reqs[i]}
 		require.NoError(t, m.Decode())

@@ -121,17 +121,22 @@ func addFingerprint(m *stun.Message) {
 // it must be the last attribute.
 func checkFingerprint(m *stun.Message) error {
 	n := len(m.Attributes)
-	for i, a := range m.Attributes {
-		if a.Type != stun.AttrFingerprint {
-			continue
-		}
-		if i != n-1 || len(a.Value) != 4 || len(m.Raw) < headerSize+8 {
-			return fmt.Errorf("fingerprint not last or bad length: %w", ErrMalformed)
+	if n == 0 {
+		return nil
+	}
+	if last := m.Attributes[n-1]; last.Type == stun.AttrFingerprint {
+		if len(last.Value) != 4 {
+			return fmt.Errorf("fingerprint length %d: %w", len(last.Value), ErrMalformed)
 		}
 		raw := m.Raw[:headerSize+int(m.Length)]
-		want := crc32.ChecksumIEEE(raw[:len(raw)-8]) ^ fingerprintXOR
-		if binary.BigEndian.Uint32(a.Value) != want {
+		if binary.BigEndian.Uint32(last.Value) != crc32.ChecksumIEEE(raw[:len(raw)-8])^fingerprintXOR {
 			return fmt.Errorf("fingerprint mismatch: %w", ErrMalformed)
+		}
+		n--
+	}
+	for _, a := range m.Attributes[:n] {
+		if a.Type == stun.AttrFingerprint {
+			return fmt.Errorf("fingerprint not last: %w", ErrMalformed)
 		}
 	}
 	return nil
