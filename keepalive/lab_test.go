@@ -68,9 +68,10 @@ func checkSent(t *testing.T, user string, k *Keeper, idle time.Duration) {
 }
 
 // TestLabClientKinds: eim-apdf, 5 s timeout. UAs with each client kind stay
-// reachable through kamailio after 20 s idle; the control UAs (UDP and TCP,
-// no keep-alive) do not, and neither does STUN sent to a port other than
-// the SIP server's (RFC 5626 §4.4.2 requires the SIP server's own port).
+// reachable through kamailio after 20 s idle, STUN included when it goes to
+// kamailio's own SIP port (RFC 5626 §4.4.2; kamailio's stun module answers
+// it); the control UAs (UDP and TCP, no keep-alive) do not, and neither does
+// STUN sent to a port other than the SIP server's.
 func TestLabClientKinds(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: labTimeout, Kamailio: true, Stund: true})
@@ -82,15 +83,17 @@ func TestLabClientKinds(t *testing.T) {
 	udp := newUDPUA(t, lab, "udp", 5062)
 	opt := newUDPUA(t, lab, "opt", 5063)
 	stunOther := newUDPUA(t, lab, "stunother", 5064)
+	stunSIP := newUDPUA(t, lab, "stunsip", 5065)
 	tcp := newTCPUA(t, lab, "tcp", true)
 	tcpctl := newTCPUA(t, lab, "tcpctl", false)
-	all := []*labUA{ctl, udp, opt, stunOther, tcp, tcpctl}
+	all := []*labUA{ctl, udp, opt, stunOther, stunSIP, tcp, tcpctl}
 	for _, u := range all {
 		u.Register()
 	}
 	kUDP := udp.startKeeper(Config{Kind: UDP, Send: udp.sendKamailio, Timing: labTiming})
 	kOpt := opt.startKeeper(Config{Kind: Options, Send: opt.sendKamailio, Request: optionsFor(opt), Timing: labTiming})
 	kStun := stunOther.startKeeper(Config{Kind: STUN, Binder: stunOther.stun, Server: stundAddr, Timing: labTiming})
+	kStunSIP := stunSIP.startKeeper(Config{Kind: STUN, Binder: stunSIP.stun, Server: kamailioUDP, Timing: labTiming})
 	kTCP := tcp.keeper // reads the stream itself: pongs answer its pings
 	kTCP.Start()
 
@@ -113,7 +116,7 @@ func TestLabClientKinds(t *testing.T) {
 	for _, c := range []struct {
 		u *labUA
 		k *Keeper
-	}{{udp, kUDP}, {opt, kOpt}, {stunOther, kStun}, {tcp, kTCP}, {rtpUA, kRTP}} {
+	}{{udp, kUDP}, {opt, kOpt}, {stunOther, kStun}, {stunSIP, kStunSIP}, {tcp, kTCP}, {rtpUA, kRTP}} {
 		checkSent(t, c.u.user, c.k, labIdle)
 		require.Empty(t, c.u.eventKinds(), "%s: no events on a healthy flow", c.u.user)
 	}
@@ -121,6 +124,7 @@ func TestLabClientKinds(t *testing.T) {
 	require.Positive(t, answers, "kamailio answered the OPTIONS keep-alives")
 	require.False(t, kTCP.Failed(), "kamailio answered every CRLF ping with a pong within 10 s")
 	require.Equal(t, netip.AddrPortFrom(netlab.Public, 5064), kStun.Mapping())
+	require.Equal(t, netip.AddrPortFrom(netlab.Public, 5065), kStunSIP.Mapping())
 
 	p := newProber(t, lab)
 	var wg sync.WaitGroup
@@ -138,6 +142,7 @@ func TestLabClientKinds(t *testing.T) {
 	go check(ctl, false)
 	go check(tcpctl, false)
 	go check(stunOther, false)
+	go check(stunSIP, true)
 	wg.Wait()
 
 	require.Positive(t, peer.keepalives(), "RTP keep-alives arrived at the media peer")
