@@ -33,30 +33,36 @@ func parseIPv4(b []byte) ([4]byte, bool) {
 	if len(b) < 7 || len(b) > 15 {
 		return out, false
 	}
-	n, v, digits := 0, 0, 0
-	for _, c := range b {
-		if c == '.' {
-			if digits == 0 || n == 3 {
+	i := 0
+	for k := 0; k < 4; k++ {
+		if k > 0 {
+			if i == len(b) || b[i] != '.' {
 				return out, false
 			}
-			out[n] = byte(v)
-			n, v, digits = n+1, 0, 0
-			continue
+			i++
 		}
-		if c < '0' || c > '9' || (digits == 1 && v == 0) {
+		if i == len(b) || b[i]-'0' > 9 {
 			return out, false
 		}
-		v = v*10 + int(c-'0')
-		digits++
-		if v > 255 {
-			return out, false
+		v := uint(b[i] - '0')
+		i++
+		if i < len(b) && b[i]-'0' <= 9 {
+			if v == 0 { // leading zero
+				return out, false
+			}
+			v = v*10 + uint(b[i]-'0')
+			i++
+			if i < len(b) && b[i]-'0' <= 9 {
+				v = v*10 + uint(b[i]-'0')
+				i++
+				if v > 255 {
+					return out, false
+				}
+			}
 		}
+		out[k] = byte(v)
 	}
-	if n != 3 || digits == 0 {
-		return out, false
-	}
-	out[3] = byte(v)
-	return out, true
+	return out, i == len(b)
 }
 
 func hexVal(c byte) int {

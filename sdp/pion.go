@@ -65,8 +65,11 @@ func checkAttrs(r *Result, attrs []psdp.Attribute, media int, ice *bool) {
 	for _, a := range attrs {
 		switch {
 		case a.Key == "rtcp":
-			if rv, ok := parseRTCPValue([]byte(a.Value)); ok && rv.hasAddr && rv.addr.priv {
-				r.add(Finding{Test: PrivateRTCP, Media: media, Addr: rv.addr.ip})
+			v := []byte(a.Value)
+			if rv, ok := parseRTCPValue(v); ok && rv.hasAddr {
+				if ai := classify(v[rv.addr.s:rv.addr.e]); ai.priv {
+					r.add(Finding{Test: PrivateRTCP, Media: media, Addr: ai.ip})
+				}
 			}
 		case !*ice && (a.Key == "candidate" || a.Key == "ice-ufrag"):
 			*ice = true
@@ -214,15 +217,16 @@ func (s *structRewriter) rewriteRTCP(a *psdp.Attribute, active bool) {
 	if !ok {
 		return
 	}
-	w := rewriter{body: v, opts: *s.opts, pub: s.pub}
+	w := rewriter{body: v, pub: s.pub, ports: s.opts.Ports, all: s.opts.All}
 	changed := false
 	if active && s.opts.Ports != nil {
 		if q, ok := w.mapPort(rv.portNum); ok {
-			w.writePort(0, rv.port, q)
+			w.writePort(rv.port, q)
 			changed = true
 		}
 	}
-	if rv.hasAddr && w.rewriteAddr(0, rv.addr) {
+	if rv.hasAddr && w.addr(v[rv.addr.s:rv.addr.e]).want {
+		w.rewriteAddr(0, rv.typ, rv.addr)
 		changed = true
 	}
 	if changed {

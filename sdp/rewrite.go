@@ -3,7 +3,6 @@ package sdp
 import (
 	"bytes"
 	"net/netip"
-	"strconv"
 
 	"github.com/sipnat/sipnat/nat"
 )
@@ -38,7 +37,12 @@ func AppendRewrite(dst, body []byte, opts *Options) ([]byte, Result, error) {
 	if err := checkBody(body); err != nil {
 		return dst, Result{}, err
 	}
-	w := rewriter{dst: dst, body: body, opts: *opts, pub: pub, base: len(dst)}
+	// Field by field: a composite literal of this size is built in a
+	// temporary and copied.
+	var w rewriter
+	w.dst, w.body, w.base = dst, body, len(dst)
+	w.pub, w.ports, w.marker = pub, opts.Ports, opts.Marker
+	w.origin, w.all, w.allowICE = opts.Origin, opts.All, opts.AllowICE
 	if err := w.run(); err != nil {
 		return dst, w.res, err
 	}
@@ -58,21 +62,31 @@ func checkBody(body []byte) error {
 }
 
 // rewriter runs the NAT tests and the rewrite in one pass over the body. It
-// copies body to dst lazily: body[copied:] is what is not yet written.
+// copies body to dst lazily: body[copied:] is what is not yet written, so
+// the unchanged runs between rewritten spans go out with one append each.
 type rewriter struct {
 	dst    []byte
 	body   []byte
-	opts   Options // a copy, so the caller's *Options does not escape
-	pub    netip.Addr
+	res    Result
 	base   int // len(dst) on entry
 	copied int
 	edits  int
-	eol    []byte // the body's first line ending, for a line added after a last line without one
-	res    Result
+	walk   walk
+
+	// The options (copied, so the caller's *Options does not escape).
+	pub                   netip.Addr
+	ports                 map[uint16]uint16
+	origin, all, allowICE bool
+	marker                string
+	pubText               [46]byte // pub's text form, once pubLen > 0
+	pubLen                int
+	cache                 addrCache // with addrInfo.want set
 	// dry is set once the body turns out to carry ICE without
 	// Options.AllowICE: from then on nothing is written, the tests go on,
 	// and the body is copied unchanged at the end.
 	dry bool
+	// check is Check's pass: dry from the start, and nothing copied.
+	check bool
 }
 
 var (
@@ -93,22 +107,38 @@ func wantPriv(ip netip.Addr, priv bool, pub netip.Addr, all bool) bool {
 	return all || priv
 }
 
-// section is what the rewrite needs to know of one m= section before it
-// writes the section's first line.
+// addr classifies the address token tok, through the one-entry cache.
+func (w *rewriter) addr(tok []byte) addrInfo {
+	c := &w.cache
+	if string(tok) != string(c.text) {
+		a := classify(tok)
+		a.want = a.isIP && wantPriv(a.ip, a.priv, w.pub, w.all)
+		c.text, c.info = tok, a
+	}
+	return c.info
+}
+
+// section is what the rewrite knows of the current m= section.
 type section struct {
 	port    uint16 // m= port
+	rtp     uint16 // the mapped m= port, once decided with active and a port map
+	portAt  span   // the m= port's body offsets
 	active  bool   // its connection address is rewritten, so its ports are mapped
 	hasRTCP bool   // has a=rtcp
 	rtcpMux bool   // has a=rtcp-mux
+
+	// Until the first a= or m= line after the m= line (RFC 8866 order:
+	// i=, c=, b=, k=, then a=) whether the section is active is pending:
+	// any c= there that is rewritten makes it active; without c= the
+	// session's c= decides. Nothing after the m= port is written while
+	// it is pending.
+	pending    bool
+	hasConn    bool
+	connActive bool
 }
 
 func (w *rewriter) run() error {
 	b := w.body
-	first := nextLine(b, 0)
-	w.eol = b[first.end:first.next]
-	if len(w.eol) == 0 {
-		w.eol = crlf
-	}
 	var (
 		sessionActive bool
 		markerAt      = -1 // dst offset where the session section ends
@@ -117,51 +147,96 @@ func (w *rewriter) run() error {
 		media         = -1
 		ice           bool
 		lineNo        int
+		lw            = &w.walk
 	)
-	for i := 0; i < len(b); {
-		ln := nextLine(b, i)
-		i = ln.next
-		lineNo++
-		l := b[ln.start:ln.end]
-		k := kind(l)
-		if k == 0 {
+	for p := 0; p < len(b); {
+		// The line b[start:end], without line ending; see walk.
+		var e int
+		if p < lw.q {
+			e = lw.q
+			if j := bytes.IndexByte(b[p:lw.q], '\n'); j >= 0 {
+				e = p + j
+			}
+			// One step of the second chain (walk.step, by hand: it is
+			// too big to inline).
+			if lw.pb < len(b) && lw.n < walkAhead {
+				f := len(b)
+				if j := bytes.IndexByte(b[lw.pb:], '\n'); j >= 0 {
+					f = lw.pb + j
+				}
+				lw.ends[lw.n] = int32(f)
+				lw.n++
+				lw.pb = f + 1
+			}
+		} else if lw.k < lw.n {
+			e = int(lw.ends[lw.k])
+			lw.k++
+		} else {
+			lw.split(b, p)
 			continue
 		}
-		v, off := l[2:], ln.start+2
-		switch k {
-		case 'm':
-			sp, port, ok := parseMediaPort(v)
-			if !ok {
-				return &SyntaxError{Line: lineNo, Field: "m=", Reason: "want <media> <port> <proto> <fmt>"}
+		start, end := p, e
+		p = e + 1
+		if e < len(b) && end > start && b[end-1] == '\r' {
+			end--
+		}
+		lineNo++
+		if end-start < 2 || b[start+1] != '=' {
+			continue
+		}
+		off := start + 2
+		v := b[off:end]
+		switch b[start] {
+		case 'a':
+			if sec.pending {
+				w.decide(&sec, sessionActive)
 			}
-			if media >= 0 {
-				w.endSection(&sec, ln.start)
-			} else {
-				w.flush(ln.start)
-				markerAt = len(w.dst)
-			}
-			media++
-			sec = w.lookAhead(ln, port, sessionActive)
-			if sec.active && w.opts.Ports != nil {
-				if q, ok := w.mapPort(port); ok {
-					w.writePort(off, sp, q)
-					w.edits++
-				}
-			}
-		case 'o':
-			a, ok := parseOriginValue(v)
-			if !ok || media >= 0 || !a.isIP {
+			if len(v) == 0 {
 				break
 			}
-			if a.priv {
-				w.res.add(Finding{Test: PrivateOrigin, Media: -1, Line: lineNo, Addr: a.ip})
+			handled := false
+			switch v[0] {
+			case 'r':
+				if len(v) < 4 || string(v[:4]) != "rtcp" {
+					break
+				}
+				if len(v) == 4 || v[4] == ':' {
+					handled = true
+					sec.hasRTCP = true
+					if len(v) > 4 {
+						w.rtcp(v[5:], off+5, &sec, media, lineNo)
+					}
+				} else if attrIs(v, "rtcp-mux") {
+					handled = true
+					sec.rtcpMux = true
+				}
+			case 'c', 'i':
+				if !ice && (attrIs(v, "candidate") || attrIs(v, "ice-ufrag")) {
+					handled = true
+					ice = true
+					w.res.add(Finding{Test: ICE, Media: media, Line: lineNo})
+					if !w.allowICE {
+						w.dry = true
+					}
+				}
 			}
-			if w.opts.Origin && w.rewriteAddr(off, a) {
-				w.edits++
+			if !handled && media < 0 && w.marker != "" && string(b[start:end]) == w.marker {
+				markerSeen = true
 			}
 		case 'c':
-			a, ok := parseConnValue(v)
-			if !ok || !a.isIP {
+			typ, tok, ok := parseConnValue(v)
+			var a addrInfo
+			if ok {
+				a = w.addr(v[tok.s:tok.e])
+			}
+			if sec.pending {
+				sec.hasConn = true
+				if a.want {
+					sec.connActive = true
+					w.decide(&sec, sessionActive)
+				}
+			}
+			if !a.isIP {
 				break
 			}
 			if a.priv {
@@ -171,43 +246,50 @@ func (w *rewriter) run() error {
 				}
 				w.res.add(Finding{Test: t, Media: media, Line: lineNo, Addr: a.ip})
 			}
-			if (media < 0 || sec.port != 0) && w.rewriteAddr(off, a) {
+			if a.want && !w.dry && (media < 0 || sec.port != 0) {
+				w.rewriteAddr(off, typ, tok)
 				w.edits++
 				sessionActive = sessionActive || media < 0
 			}
-		case 'a':
-			if len(v) == 0 || (v[0] != 'r' && v[0] != 'c' && v[0] != 'i' && (media >= 0 || w.opts.Marker == "")) {
-				break // not rtcp, rtcp-mux, candidate, ice-ufrag or a session marker
+		case 'm':
+			sp, port, ok := parseMediaPort(v)
+			if !ok {
+				return &SyntaxError{Line: lineNo, Field: "m=", Reason: "want <media> <port> <proto> <fmt>"}
 			}
-			key := attrKey(v)
-			switch {
-			case bytes.Equal(key, keyRTCPMux):
-				sec.rtcpMux = true
-			case bytes.Equal(key, keyRTCP):
-				sec.hasRTCP = true
-				if len(key) == len(v) {
-					break
+			if media >= 0 {
+				if sec.pending {
+					w.decide(&sec, sessionActive)
 				}
-				rv, ok := parseRTCPValue(v[len(key)+1:])
-				if !ok {
-					break
-				}
-				if rv.hasAddr && rv.addr.priv {
-					w.res.add(Finding{Test: PrivateRTCP, Media: media, Line: lineNo, Addr: rv.addr.ip})
-				}
-				if media >= 0 && sec.port != 0 {
-					w.rewriteRTCP(off+len(key)+1, rv, &sec)
-				}
-			case !ice && (bytes.Equal(key, keyCand) || bytes.Equal(key, keyICEUfrag)):
-				ice = true
-				w.res.add(Finding{Test: ICE, Media: media, Line: lineNo})
-				if !w.opts.AllowICE {
-					w.dry = true
-				}
-			case media < 0 && w.opts.Marker != "" && string(l) == w.opts.Marker:
-				markerSeen = true
+				w.endSection(&sec, start)
+			} else {
+				w.flush(start)
+				markerAt = len(w.dst)
+			}
+			media++
+			sec = section{port: port, portAt: span{off + sp.s, off + sp.e}, pending: true}
+		case 'o':
+			if media >= 0 {
+				break
+			}
+			typ, tok, ok := parseOriginValue(v)
+			if !ok {
+				break
+			}
+			a := w.addr(v[tok.s:tok.e])
+			if !a.isIP {
+				break
+			}
+			if a.priv {
+				w.res.add(Finding{Test: PrivateOrigin, Media: -1, Line: lineNo, Addr: a.ip})
+			}
+			if w.origin && a.want && !w.dry {
+				w.rewriteAddr(off, typ, tok)
+				w.edits++
 			}
 		}
+	}
+	if w.check {
+		return nil
 	}
 	if w.dry {
 		w.res.SkippedICE = true
@@ -216,14 +298,17 @@ func (w *rewriter) run() error {
 		return nil
 	}
 	if media >= 0 {
+		if sec.pending {
+			w.decide(&sec, sessionActive)
+		}
 		w.endSection(&sec, len(b))
 	}
 	w.flush(len(b))
 	if markerAt < 0 {
 		markerAt = len(w.dst)
 	}
-	if w.opts.Marker != "" && w.edits > 0 && !markerSeen {
-		w.insert(markerAt, w.opts.Marker, -1)
+	if w.marker != "" && w.edits > 0 && !markerSeen {
+		w.insert(markerAt, w.marker, -1)
 		w.edits++
 	}
 	return nil
@@ -237,72 +322,77 @@ func (w *rewriter) flush(to int) {
 	}
 }
 
-// lookAhead reads the lines between an m= line and the stream's first a=
-// line (RFC 8866 order: i=, c=, b=, k=), and says whether a c= there will
-// be rewritten, which decides whether the stream's ports are mapped.
-func (w *rewriter) lookAhead(m line, port uint16, sessionActive bool) section {
-	b := w.body
-	s := section{port: port}
-	hasConn, connActive := false, false
-	for i := m.next; i < len(b); {
-		ln := nextLine(b, i)
-		l := b[ln.start:ln.end]
-		k := kind(l)
-		if k == 'a' || k == 'm' {
-			break
-		}
-		if k == 'c' {
-			hasConn = true
-			if a, _ := parseConnValue(l[2:]); a.isIP && wantPriv(a.ip, a.priv, w.pub, w.opts.All) {
-				connActive = true
-			}
-		}
-		i = ln.next
+// decide ends the pending state of s: whether its ports are mapped, and
+// the m= port rewrite if they are.
+func (w *rewriter) decide(s *section, sessionActive bool) {
+	s.pending = false
+	act := sessionActive
+	if s.hasConn {
+		act = s.connActive
 	}
-	if hasConn {
-		s.active = connActive
-	} else {
-		s.active = sessionActive
+	s.active = act && s.port != 0
+	if s.active && w.ports != nil {
+		q, ok := w.mapPort(s.port)
+		s.rtp = q
+		if ok {
+			w.writePort(s.portAt, q)
+			w.edits++
+		}
 	}
-	s.active = s.active && port != 0
-	return s
 }
 
 // mapPort returns the public port for local port p and whether the map
 // changes it.
 func (w *rewriter) mapPort(p uint16) (uint16, bool) {
-	if q, ok := w.opts.Ports[p]; ok && q != p {
+	if q, ok := w.ports[p]; ok && q != p {
 		return q, true
 	}
 	return p, false
 }
 
-func (w *rewriter) writePort(off int, sp span, port uint16) {
+// writePort replaces the port at body offsets at.
+func (w *rewriter) writePort(at span, port uint16) {
 	if w.dry {
 		return
 	}
-	w.flush(off + sp.s)
-	w.dst = strconv.AppendUint(w.dst, uint64(port), 10)
-	w.copied = off + sp.e
+	w.flush(at.s)
+	w.dst = appendPort(w.dst, port)
+	w.copied = at.e
 }
 
-// rewriteAddr replaces the address (and, if the family changes, the
-// address type) of a parsed addrField whose value starts at body offset
-// off. It reports whether it did.
-func (w *rewriter) rewriteAddr(off int, a addrField) bool {
-	if w.dry || !a.isIP || !wantPriv(a.ip, a.priv, w.pub, w.opts.All) {
-		return false
+// appendPort appends p in decimal.
+func appendPort(b []byte, p uint16) []byte {
+	v := uint32(p)
+	if v >= 10000 {
+		b = append(b, byte('0'+v/10000))
 	}
-	typ := w.body[off+a.typ.s : off+a.typ.e]
-	if !familyMatches(typ, w.pub) {
-		w.flush(off + a.typ.s)
+	if v >= 1000 {
+		b = append(b, byte('0'+v/1000%10))
+	}
+	if v >= 100 {
+		b = append(b, byte('0'+v/100%10))
+	}
+	if v >= 10 {
+		b = append(b, byte('0'+v/10%10))
+	}
+	return append(b, byte('0'+v%10))
+}
+
+// rewriteAddr replaces the address at value offsets addr (and, if the
+// family changes, the address type at typ) of the line value that starts
+// at body offset off.
+func (w *rewriter) rewriteAddr(off int, typ, addr span) {
+	if !familyMatches(w.body[off+typ.s:off+typ.e], w.pub) {
+		w.flush(off + typ.s)
 		w.dst = append(w.dst, addrType(w.pub)...)
-		w.copied = off + a.typ.e
+		w.copied = off + typ.e
 	}
-	w.flush(off + a.addr.s)
-	w.dst = w.pub.AppendTo(w.dst)
-	w.copied = off + a.addr.e
-	return true
+	w.flush(off + addr.s)
+	if w.pubLen == 0 {
+		w.pubLen = len(w.pub.AppendTo(w.pubText[:0]))
+	}
+	w.dst = append(w.dst, w.pubText[:w.pubLen]...)
+	w.copied = off + addr.e
 }
 
 // familyMatches reports whether the SDP addrtype token names pub's family.
@@ -318,17 +408,32 @@ func addrType(pub netip.Addr) string {
 	return "IP6"
 }
 
-// rewriteRTCP rewrites the parsed a=rtcp value rv that starts at body
-// offset off.
-func (w *rewriter) rewriteRTCP(off int, rv rtcpValue, s *section) {
+// rtcp runs the test on, and rewrites, the a=rtcp value v that starts at
+// body offset off.
+func (w *rewriter) rtcp(v []byte, off int, s *section, media, lineNo int) {
+	rv, ok := parseRTCPValue(v)
+	if !ok {
+		return
+	}
+	var a addrInfo
+	if rv.hasAddr {
+		a = w.addr(v[rv.addr.s:rv.addr.e])
+		if a.priv {
+			w.res.add(Finding{Test: PrivateRTCP, Media: media, Line: lineNo, Addr: a.ip})
+		}
+	}
+	if media < 0 || s.port == 0 || w.dry {
+		return
+	}
 	changed := false
-	if s.active && w.opts.Ports != nil {
+	if s.active && w.ports != nil {
 		if q, ok := w.mapPort(rv.portNum); ok {
-			w.writePort(off, rv.port, q)
+			w.writePort(span{off + rv.port.s, off + rv.port.e}, q)
 			changed = true
 		}
 	}
-	if rv.hasAddr && w.rewriteAddr(off, rv.addr) {
+	if a.want {
+		w.rewriteAddr(off, rv.typ, rv.addr)
 		changed = true
 	}
 	if changed {
@@ -340,12 +445,11 @@ func (w *rewriter) rewriteRTCP(off int, rv rtcpValue, s *section) {
 // offset end, when RTCP's mapped port is not mapped RTP+1 and nothing else
 // says where RTCP goes.
 func (w *rewriter) endSection(s *section, end int) {
-	if w.dry || !s.active || s.hasRTCP || s.rtcpMux || w.opts.Ports == nil || s.port == 65535 {
+	if w.dry || !s.active || s.hasRTCP || s.rtcpMux || w.ports == nil || s.port == 65535 {
 		return
 	}
-	rtp, _ := w.mapPort(s.port)
-	rtcp, ok := w.opts.Ports[s.port+1]
-	if !ok || int(rtcp) == int(rtp)+1 {
+	rtcp, ok := w.ports[s.port+1]
+	if !ok || int(rtcp) == int(s.rtp)+1 {
 		return
 	}
 	w.flush(end)
@@ -360,34 +464,41 @@ func (w *rewriter) endSection(s *section, end int) {
 func (w *rewriter) insert(pos int, text string, num int) {
 	d := w.dst
 	old := len(d)
-	eol, lead := w.eol, true
+	var eol []byte
+	lead := true
 	if pos > w.base && d[pos-1] == '\n' {
 		lead = false
 		eol = lf
 		if pos-1 > w.base && d[pos-2] == '\r' {
 			eol = crlf
 		}
+	} else {
+		// The body's first line ending, CRLF if it has none.
+		first := nextLine(w.body, 0)
+		if eol = w.body[first.end:first.next]; len(eol) == 0 {
+			eol = crlf
+		}
 	}
-	if lead { // after a last line without line ending
-		d = append(d, eol...)
-	}
-	d = append(d, text...)
-	if num >= 0 {
-		d = strconv.AppendUint(d, uint64(num), 10)
-	}
-	// An added line always ends, so a parser that needs one is happy.
-	d = append(d, eol...)
+	d = appendLine(d, lead, eol, text, num)
 	if pos < old {
-		// Rotate the new bytes d[old:] down to pos.
-		reverse(d[pos:old])
-		reverse(d[old:])
-		reverse(d[pos:])
+		// Move the bytes after pos up and write the line again at pos.
+		n := len(d) - old
+		copy(d[pos+n:], d[pos:old])
+		appendLine(d[:pos], lead, eol, text, num)
 	}
 	w.dst = d
 }
 
-func reverse(b []byte) {
-	for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
-		b[i], b[j] = b[j], b[i]
+// appendLine appends an added line: eol first when lead (after a last
+// line without line ending), then text, num unless num < 0, and eol: an
+// added line always ends, so a parser that needs one is happy.
+func appendLine(d []byte, lead bool, eol []byte, text string, num int) []byte {
+	if lead {
+		d = append(d, eol...)
 	}
+	d = append(d, text...)
+	if num >= 0 {
+		d = appendPort(d, uint16(num))
+	}
+	return append(d, eol...)
 }

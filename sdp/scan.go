@@ -2,6 +2,8 @@ package sdp
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"net/netip"
 
 	"github.com/sipnat/sipnat/nat"
@@ -93,22 +95,35 @@ func attrKey(v []byte) []byte {
 	return v
 }
 
-// addrField is a parsed "<addrtype> <address>" pair inside a line value.
-type addrField struct {
-	typ, addr span // addr covers the address only, not a "/ttl" suffix
-	ip        netip.Addr
-	isIP      bool
-	priv      bool // isIP and nat.IsPrivate(ip), computed once
+// attrIs reports whether the a= value v has the key key (v is key, or key
+// followed by ':'), as bytes.Equal(attrKey(v), key) but without searching
+// v for the colon.
+func attrIs(v []byte, key string) bool {
+	return len(v) >= len(key) && string(v[:len(key)]) == key && (len(v) == len(key) || v[len(key)] == ':')
 }
 
-func parseAddrField(v []byte, typ, tok span, slash bool) addrField {
-	a := addrField{typ: typ, addr: tok}
-	if i := bytes.IndexByte(v[tok.s:tok.e], '/'); slash && i >= 0 {
-		a.addr.e = tok.s + i
-	}
-	a.ip, a.isIP = parseIP(v[a.addr.s:a.addr.e])
-	a.priv = a.isIP && nat.IsPrivate(a.ip)
-	return a
+// addrInfo is what the NAT tests and the rewrite need to know of an
+// address token.
+type addrInfo struct {
+	ip   netip.Addr
+	isIP bool
+	priv bool // isIP and nat.IsPrivate(ip)
+	want bool // the rewrite replaces it (set by the rewriter only)
+}
+
+// classify parses the address token tok.
+func classify(tok []byte) addrInfo {
+	ip, ok := parseIP(tok)
+	return addrInfo{ip: ip, isIP: ok, priv: ok && nat.IsPrivate(ip)}
+}
+
+// addrCache remembers the last address token classified (see
+// rewriter.addr): a body names the same address in o=, c= and a=rtcp, so
+// most tokens need one comparison instead of a parse and a
+// classification. The zero value is ready (the empty token is no address).
+type addrCache struct {
+	text []byte
+	info addrInfo
 }
 
 // tailFields finds the last two fields of v, which must have exactly n
@@ -136,48 +151,102 @@ func tailFields(v []byte, n int) (typ, addr span, ok bool) {
 	}
 	// v[:ts] holds the first n-2 fields and the blank run after them:
 	// n-2 blank runs (a leading blank run makes an empty first field).
-	runs, blank := 0, false
-	for _, c := range v[:ts] {
-		b := c == ' ' || c == '\t'
-		if b && !blank {
-			runs++
-		}
-		blank = b
-	}
-	if runs != n-2 {
+	if blankRuns(v[:ts]) != n-2 {
 		return typ, addr, false
 	}
 	return span{ts, te}, span{s, e}, true
 }
 
-// parseConnValue parses "IN IP4 addr" (the value of c=).
-func parseConnValue(v []byte) (addrField, bool) {
-	typ, addr, ok := tailFields(v, 3)
-	if !ok {
-		return addrField{}, false
+// blankRuns counts the runs of spaces and tabs in v, eight bytes at a
+// time.
+func blankRuns(v []byte) int {
+	runs := 0
+	if len(v) < 8 {
+		blank := false
+		for _, c := range v {
+			b := isBlank(c)
+			if b && !blank {
+				runs++
+			}
+			blank = b
+		}
+		return runs
 	}
-	return parseAddrField(v, typ, addr, true), true
+	// A run starts at a blank byte whose predecessor is not blank; carry
+	// is the blank flag of the byte before the word, at byte 0.
+	var carry uint64
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		m := blankMask(binary.LittleEndian.Uint64(v[i:]))
+		runs += bits.OnesCount64(m &^ (m<<8 | carry))
+		carry = m >> 56
+	}
+	if r := len(v) - i; r > 0 {
+		// The last 8 bytes, less the 8-r already counted, shifted out;
+		// the zero bytes shifted in are not blank.
+		m := blankMask(binary.LittleEndian.Uint64(v[len(v)-8:]) >> (8 * (8 - r)))
+		runs += bits.OnesCount64(m &^ (m<<8 | carry))
+	}
+	return runs
 }
 
-// parseOriginValue parses "user sess-id sess-version IN IP4 addr".
-func parseOriginValue(v []byte) (addrField, bool) {
-	typ, addr, ok := tailFields(v, 6)
-	if !ok {
-		return addrField{}, false
+// blankMask returns 0x80 in each byte of x that is a space or a tab, 0
+// in the others.
+func blankMask(x uint64) uint64 {
+	const l7 = 0x7f7f7f7f7f7f7f7f
+	t := x ^ 0x2020202020202020
+	m := ^((t&l7 + l7) | t | l7)
+	t = x ^ 0x0909090909090909
+	return m | ^((t&l7 + l7) | t | l7)
+}
+
+// parseConnValue parses "IN IP4 addr" (the value of c=) and returns the
+// spans of the address type and of the address, without a "/ttl" suffix.
+func parseConnValue(v []byte) (typ, addr span, ok bool) {
+	if typ, addr, ok = tailFields(v, 3); ok {
+		for i := addr.s; i < addr.e; i++ {
+			if v[i] == '/' {
+				addr.e = i
+				break
+			}
+		}
 	}
-	return parseAddrField(v, typ, addr, false), true
+	return typ, addr, ok
+}
+
+// parseOriginValue parses "user sess-id sess-version IN IP4 addr" and
+// returns the spans of the address type and of the address.
+func parseOriginValue(v []byte) (typ, addr span, ok bool) {
+	return tailFields(v, 6)
 }
 
 // parseMediaPort returns the span of the port number in an m= value
-// ("audio 49170/2 RTP/AVP 0": "49170") and the port.
+// ("audio 49170/2 RTP/AVP 0": "49170") and the port. The value needs at
+// least three fields.
 func parseMediaPort(v []byte) (span, uint16, bool) {
-	var f [3]span
-	if splitFields(v, f[:]) < 3 {
-		return span{}, 0, false
+	i := 0
+	for i < len(v) && !isBlank(v[i]) {
+		i++
 	}
-	p := f[1]
-	if i := bytes.IndexByte(v[p.s:p.e], '/'); i >= 0 {
-		p.e = p.s + i
+	for i < len(v) && isBlank(v[i]) {
+		i++
+	}
+	p := span{i, i}
+	for i < len(v) && !isBlank(v[i]) {
+		if v[i] == '/' && p.e == p.s {
+			p.e = i
+		}
+		i++
+	}
+	if p.e == p.s {
+		p.e = i
+	}
+	f1 := i
+	for i < len(v) && isBlank(v[i]) {
+		i++
+	}
+	if i == len(v) || i == f1 { // no third field
+		return span{}, 0, false
 	}
 	port, ok := parsePort(v[p.s:p.e])
 	return p, port, ok
@@ -185,10 +254,10 @@ func parseMediaPort(v []byte) (span, uint16, bool) {
 
 // rtcpValue is a parsed RFC 3605 a=rtcp value: "port [IN IP4 addr]".
 type rtcpValue struct {
-	port    span
-	portNum uint16
-	hasAddr bool
-	addr    addrField
+	port      span
+	portNum   uint16
+	hasAddr   bool
+	typ, addr span // with hasAddr
 }
 
 func parseRTCPValue(v []byte) (rtcpValue, bool) {
@@ -204,11 +273,13 @@ func parseRTCPValue(v []byte) (rtcpValue, bool) {
 		return rtcpValue{}, false
 	}
 	if n == 4 {
-		if hasBlank(v[f[3].s:f[3].e]) {
-			return rtcpValue{}, false
+		for _, c := range v[f[3].s:f[3].e] {
+			if isBlank(c) {
+				return rtcpValue{}, false
+			}
 		}
 		r.hasAddr = true
-		r.addr = parseAddrField(v, f[2], f[3], false)
+		r.typ, r.addr = f[2], f[3]
 	}
 	return r, true
 }
@@ -221,71 +292,19 @@ func kind(l []byte) byte {
 	return 0
 }
 
-var (
-	keyRTCP     = []byte("rtcp")
-	keyRTCPMux  = []byte("rtcp-mux")
-	keyCand     = []byte("candidate")
-	keyICEUfrag = []byte("ice-ufrag")
-)
+var keyRTCP = []byte("rtcp")
 
-// scan runs the NAT tests over body, as AppendRewrite's pass does. It fails only when the body is not SDP
+// Check runs the NAT tests over an SDP body without rewriting it: the pass
+// of AppendRewrite, writing nothing. It fails only when the body is not SDP
 // (no leading v=) or an m= line has no port: o=, c= and a=rtcp lines it
-// cannot read are not NAT problems it can fix, and are left alone. It is all of Check.
-func scan(body []byte) (Result, error) {
-	var r Result
+// cannot read are not NAT problems a rewrite can fix, and are left alone.
+// It does not allocate.
+func Check(body []byte) (Result, error) {
 	if err := checkBody(body); err != nil {
-		return r, err
+		return Result{}, err
 	}
-	media := -1
-	ice := false
-	lineNo := 0
-	for i := 0; i < len(body); {
-		ln := nextLine(body, i)
-		i = ln.next
-		lineNo++
-		l := body[ln.start:ln.end]
-		k := kind(l)
-		if k == 0 {
-			continue
-		}
-		v := l[2:]
-		switch k {
-		case 'm':
-			if _, _, ok := parseMediaPort(v); !ok {
-				return r, &SyntaxError{Line: lineNo, Field: "m=", Reason: "want <media> <port> <proto> <fmt>"}
-			}
-			media++
-		case 'o':
-			if a, ok := parseOriginValue(v); ok && media < 0 && a.priv {
-				r.add(Finding{Test: PrivateOrigin, Media: -1, Line: lineNo, Addr: a.ip})
-			}
-		case 'c':
-			if a, ok := parseConnValue(v); ok && a.priv {
-				t := PrivateSessionConn
-				if media >= 0 {
-					t = PrivateMediaConn
-				}
-				r.add(Finding{Test: t, Media: media, Line: lineNo, Addr: a.ip})
-			}
-		case 'a':
-			key := attrKey(v)
-			switch {
-			case bytes.Equal(key, keyRTCP):
-				if len(key) == len(v) {
-					break
-				}
-				if rv, ok := parseRTCPValue(v[len(key)+1:]); ok && rv.hasAddr && rv.addr.priv {
-					r.add(Finding{Test: PrivateRTCP, Media: media, Line: lineNo, Addr: rv.addr.ip})
-				}
-			case !ice && (bytes.Equal(key, keyCand) || bytes.Equal(key, keyICEUfrag)):
-				ice = true
-				r.add(Finding{Test: ICE, Media: media, Line: lineNo})
-			}
-		}
-	}
-	return r, nil
+	var w rewriter
+	w.body, w.check, w.dry = body, true, true
+	err := w.run()
+	return w.res, err
 }
-
-// Check runs the NAT tests over an SDP body without rewriting it. It does
-// not allocate.
-func Check(body []byte) (Result, error) { return scan(body) }

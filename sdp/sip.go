@@ -42,32 +42,34 @@ func AppendRewriteSIP(dst, msg []byte, opts *Options) ([]byte, Result, error) {
 	if !h.isSDP || len(body) == 0 {
 		return append(dst, msg...), Result{}, nil
 	}
-	p0 := len(dst)
-	out, res, err := AppendRewrite(dst, body, opts)
+	// Headers, then the rewritten body after them; a changed body's length
+	// then replaces the Content-Length digits in place.
+	out := append(dst, msg[:h.bodyStart]...)
+	b0 := len(out)
+	out, res, err := AppendRewrite(out, body, opts)
 	if err != nil {
 		return dst, res, err
 	}
-	if !res.Changed() || h.clStart < 0 {
-		// Unchanged, or no Content-Length to fix (a datagram's body ends
-		// with the datagram): headers, body, rest.
-		n := len(out) - p0
-		out = append(out, msg[:h.bodyStart]...)
-		rotate(out[p0:], n)
-		return append(out, msg[bodyEnd:]...), res, nil
+	if res.Changed() && h.clStart >= 0 {
+		var buf [20]byte
+		out = replaceSpan(out, len(dst)+h.clStart, len(dst)+h.clEnd, strconv.AppendUint(buf[:0], uint64(len(out)-b0), 10))
 	}
-	n := len(out) - p0
-	out = append(out, msg[:h.clStart]...)
-	out = strconv.AppendUint(out, uint64(n), 10)
-	out = append(out, msg[h.clEnd:h.bodyStart]...)
-	rotate(out[p0:], n)
 	return append(out, msg[bodyEnd:]...), res, nil
 }
 
-// rotate moves the first n bytes of b to its end.
-func rotate(b []byte, n int) {
-	reverse(b[:n])
-	reverse(b[n:])
-	reverse(b)
+// replaceSpan replaces b[s:e] with r, moving the bytes after it.
+func replaceSpan(b []byte, s, e int, r []byte) []byte {
+	n := len(b)
+	switch d := len(r) - (e - s); {
+	case d < 0:
+		copy(b[e+d:], b[e:])
+		b = b[:n+d]
+	case d > 0:
+		b = append(b, r[:d]...) // room for the longer r
+		copy(b[e+d:], b[e:n])
+	}
+	copy(b[s:], r)
+	return b
 }
 
 // sipHeaders is what AppendRewriteSIP needs from a header block.
@@ -106,8 +108,8 @@ func scanSIPHeaders(msg []byte) (sipHeaders, error) {
 			continue
 		}
 		l := msg[ln.start:ln.end]
-		if l[0] == ' ' || l[0] == '\t' { // folded continuation
-			continue
+		if c := l[0] | 0x20; c != 'c' && c != 'l' {
+			continue // not one of the four names; folded continuations start with a blank
 		}
 		colon := bytes.IndexByte(l, ':')
 		if colon < 0 {
