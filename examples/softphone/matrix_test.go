@@ -169,9 +169,9 @@ func startPhone(t *testing.T, lab *netlab.Lab) (*Phone, *syncBuffer) {
 }
 
 // sippCall has sipp on the WAN (198.51.100.2) call alice through kamailio,
-// stream 2.5 s of PCMU and hang up. It returns sipp's error and how many
-// RTP packets reached sipp's media port.
-func sippCall(t *testing.T, lab *netlab.Lab) (error, int64) {
+// stream 2.5 s of PCMU and hang up. It returns how many RTP packets reached
+// sipp's media port, and sipp's error.
+func sippCall(t *testing.T, lab *netlab.Lab) (int64, error) {
 	nft := func(args ...string) string {
 		o, err := lab.Command(netlab.WAN, "nft", args...).CombinedOutput()
 		require.NoError(t, err, "nft %v: %s", args, o)
@@ -194,7 +194,7 @@ func sippCall(t *testing.T, lab *netlab.Lab) (error, int64) {
 	if m := counterRe.FindStringSubmatch(nft("list chain inet rtpcount in")); m != nil {
 		rtpOut, _ = strconv.ParseInt(m[1], 10, 64)
 	}
-	return err, rtpOut
+	return rtpOut, err
 }
 
 func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
@@ -217,7 +217,7 @@ func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 	if c.caller == "baresip" {
 		call = baresipCall
 	}
-	sippErr, rtpOut := call(t, lab)
+	rtpOut, sippErr := call(t, lab)
 	st := phone.Stats()
 	row.incoming = sippErr == nil && st.Calls >= 1 && st.Ended >= 1
 	row.rtpIn, row.rtpOut = st.RTPIn, rtpOut
@@ -257,7 +257,7 @@ func TestReregisterOnMappingChange(t *testing.T) {
 	require.NoError(t, err)
 	require.Regexp(t, `Address: sip:alice@203\.0\.113\.1:50[01]\d\d`, dump)
 
-	sippErr, rtpOut := sippCall(t, lab)
+	rtpOut, sippErr := sippCall(t, lab)
 	require.NoError(t, sippErr)
 	st := phone.Stats()
 	require.GreaterOrEqual(t, st.RTPIn, int64(50))
@@ -266,8 +266,8 @@ func TestReregisterOnMappingChange(t *testing.T) {
 
 // baresipCall has baresip on the WAN (198.51.100.2) call alice through
 // kamailio, send 8 kHz audio from a file and hang up after 6 s. It returns
-// baresip's error and how many RTP packets reached its media ports.
-func baresipCall(t *testing.T, lab *netlab.Lab) (error, int64) {
+// how many RTP packets reached its media ports, and baresip's error.
+func baresipCall(t *testing.T, lab *netlab.Lab) (int64, error) {
 	run := func(node netlab.Node, args ...string) string {
 		o, err := lab.Command(node, args[0], args[1:]...).CombinedOutput()
 		require.NoError(t, err, "%v: %s", args, o)
@@ -303,7 +303,7 @@ func baresipCall(t *testing.T, lab *netlab.Lab) (error, int64) {
 	if m := counterRe.FindStringSubmatch(run(netlab.WAN, "nft", "list chain inet rtpcount in")); m != nil {
 		rtpOut, _ = strconv.ParseInt(m[1], 10, 64)
 	}
-	return err, rtpOut
+	return rtpOut, err
 }
 
 // wav8k is d of a 400 Hz square wave, 8 kHz mono 16-bit PCM, as baresip's

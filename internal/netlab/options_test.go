@@ -11,10 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var (
-	refl1 = netip.AddrPortFrom(Server1, 7000)
-	refl2 = netip.AddrPortFrom(Server2, 7000)
-)
+var refl1 = netip.AddrPortFrom(Server1, 7000)
 
 // TestHairpin: with Hairpin, a packet from one LAN socket to another's
 // public mapping arrives, and its source is the sender's public mapping
