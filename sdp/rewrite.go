@@ -224,7 +224,7 @@ func (w *rewriter) run() error {
 				markerSeen = true
 			}
 		case 'c':
-			typ, tok, ok := parseConnValue(v)
+			typ, tok, ok := parseConnValue(v, w.cache.text)
 			var a addrInfo
 			if ok {
 				a = w.addr(v[tok.s:tok.e])
@@ -271,7 +271,7 @@ func (w *rewriter) run() error {
 			if media >= 0 {
 				break
 			}
-			typ, tok, ok := parseOriginValue(v)
+			typ, tok, ok := parseOriginValue(v, w.cache.text)
 			if !ok {
 				break
 			}

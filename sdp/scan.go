@@ -130,13 +130,23 @@ type addrCache struct {
 // fields as splitFields counts them (n >= 2). It reads from the end, so
 // the fields before the last two are only counted, not split.
 func tailFields(v []byte, n int) (typ, addr span, ok bool) {
+	return tailFieldsHint(v, n, nil)
+}
+
+// tailFieldsHint is tailFields given a likely last field: a non-empty
+// hint without blanks (the last address read) that v ends with, after a
+// blank, is the last field without a scan.
+func tailFieldsHint(v []byte, n int, hint []byte) (typ, addr span, ok bool) {
 	e := len(v)
-	for e > 0 && isBlank(v[e-1]) {
-		e--
-	}
-	s := e
-	for s > 0 && !isBlank(v[s-1]) {
-		s--
+	s := e - len(hint)
+	if len(hint) == 0 || s < 1 || !isBlank(v[s-1]) || string(v[s:]) != string(hint) {
+		for e > 0 && isBlank(v[e-1]) {
+			e--
+		}
+		s = e
+		for s > 0 && !isBlank(v[s-1]) {
+			s--
+		}
 	}
 	te := s
 	for te > 0 && isBlank(v[te-1]) {
@@ -202,8 +212,9 @@ func blankMask(x uint64) uint64 {
 
 // parseConnValue parses "IN IP4 addr" (the value of c=) and returns the
 // spans of the address type and of the address, without a "/ttl" suffix.
-func parseConnValue(v []byte) (typ, addr span, ok bool) {
-	if typ, addr, ok = tailFields(v, 3); ok {
+// hint is as for tailFieldsHint.
+func parseConnValue(v, hint []byte) (typ, addr span, ok bool) {
+	if typ, addr, ok = tailFieldsHint(v, 3, hint); ok {
 		for i := addr.s; i < addr.e; i++ {
 			if v[i] == '/' {
 				addr.e = i
@@ -216,8 +227,8 @@ func parseConnValue(v []byte) (typ, addr span, ok bool) {
 
 // parseOriginValue parses "user sess-id sess-version IN IP4 addr" and
 // returns the spans of the address type and of the address.
-func parseOriginValue(v []byte) (typ, addr span, ok bool) {
-	return tailFields(v, 6)
+func parseOriginValue(v, hint []byte) (typ, addr span, ok bool) {
+	return tailFieldsHint(v, 6, hint)
 }
 
 // parseMediaPort returns the span of the port number in an m= value

@@ -13,7 +13,7 @@ import "bytes"
 
 const (
 	// walkAhead is how many line ends the second chain stores.
-	walkAhead = 64
+	walkAhead = 32
 	// walkSplitMin is the shortest rest worth a second chain.
 	walkSplitMin = 256
 	// walkSpanMax bounds the first chain's share, so that the second
