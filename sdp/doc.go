@@ -66,8 +66,9 @@
 // sipmsg package calls it.
 //
 // Going through pion costs a full parse and re-serialisation (19-49
-// allocations and 1.2-13 KB per body, about 5x the CPU time of the byte path
-// and 5-15x its time per operation once pion's garbage is collected; see
+// allocations and 1.2-13 KB per body, 7.5-9x the CPU time of the byte path
+// in the fastest of interleaved batches and 11-16x its time per operation
+// once pion's garbage is collected; see BenchmarkRewritePaired and
 // BenchmarkRewrite) and changes bytes the rewrite did not mean to change. A
 // pion/sdp v3.0.20 round trip:
 //
