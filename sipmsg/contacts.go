@@ -107,8 +107,8 @@ func (it *contactIter) next() bool {
 	return it.w.next(m, it.na, it.u, &it.err)
 }
 
-// nextMaybeContact returns the first header index >= i whose name length
-// allows Contact, or m.nhdr.
+// nextMaybeContact returns the first header index >= i whose name may be
+// Contact, or m.nhdr.
 func (m *Message) nextMaybeContact(i int) int {
 	for i < m.nhdr {
 		w := m.maybeContact[i>>6] >> (i & 63)

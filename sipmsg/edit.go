@@ -1,9 +1,6 @@
 package sipmsg
 
-import (
-	"net/netip"
-	"strconv"
-)
+import "strconv"
 
 const (
 	maxEdits   = 16
@@ -28,6 +25,7 @@ type editor struct {
 	edits [maxEdits]edit
 	arena [arenaSize]byte
 	used  int
+	grow  int // how much the edits lengthen the message
 	err   error
 }
 
@@ -35,6 +33,7 @@ func (e *editor) reset(src []byte) {
 	e.src = src
 	e.n = 0
 	e.used = 0
+	e.grow = 0
 	e.err = nil
 }
 
@@ -52,6 +51,7 @@ func (e *editor) add(start, end int, b []byte) {
 	}
 	e.edits[e.n] = edit{start: start, end: end, tOff: e.used, tEnd: e.used + len(b)}
 	e.used += len(b)
+	e.grow += len(b) - (end - start)
 	e.n++
 }
 
@@ -65,6 +65,7 @@ func (e *editor) addExt(start, end int, text []byte) {
 		return
 	}
 	e.edits[e.n] = edit{start: start, end: end, ext: text}
+	e.grow += len(text) - (end - start)
 	e.n++
 }
 
@@ -84,11 +85,7 @@ func (e *editor) apply(dst []byte, bodySpan Span, body BodyRewriter, cl Span) ([
 	pos := 0
 	src := e.src
 	// grow dst once: the output is the only allocation
-	need := len(src)
-	for i := 0; i < e.n; i++ {
-		ed := &e.edits[i]
-		need += ed.tEnd - ed.tOff + len(ed.ext) - (ed.end - ed.start)
-	}
+	need := len(src) + e.grow
 	if body != nil {
 		need += 64 + bodySpan.Len()/8
 	}
@@ -157,14 +154,35 @@ func (e *editor) apply(dst []byte, bodySpan Span, body BodyRewriter, cl Span) ([
 // sdp package's address rewriting). It must not keep body or dst.
 type BodyRewriter func(dst, body []byte) ([]byte, error)
 
-func appendPort(dst []byte, p uint16) []byte { return strconv.AppendUint(dst, uint64(p), 10) }
-
-// appendAddrParam appends an address as a Via received= value: IPv6
-// without brackets (RFC 3261 §20.42 grammar).
-func appendAddrParam(dst []byte, a netip.Addr) []byte {
-	a = a.Unmap()
-	if a.Is4() {
-		return appendIPv4(dst, a)
+// appendPort appends p in decimal (strconv.AppendUint does the same, slower).
+func appendPort(dst []byte, p uint16) []byte {
+	n := uint32(p)
+	if n < 10 {
+		return append(dst, byte('0'+n))
 	}
-	return a.WithZone("").AppendTo(dst)
+	var buf [6]byte
+	d := n / 10000
+	r := n - d*10000
+	hi := r / 100
+	lo := r - hi*100
+	buf[1] = byte('0' + d)
+	buf[2], buf[3] = digits2[2*hi], digits2[2*hi+1]
+	buf[4], buf[5] = digits2[2*lo], digits2[2*lo+1]
+	w := 2
+	if n >= 100 {
+		w = 3
+		if n >= 1000 {
+			w = 4
+			if n >= 10000 {
+				w = 5
+			}
+		}
+	}
+	return append(dst, buf[6-w:]...)
 }
+
+// digits2 holds the two-digit decimal forms of 0..99.
+const digits2 = "00010203040506070809" + "10111213141516171819" + "20212223242526272829" +
+	"30313233343536373839" + "40414243444546474849" + "50515253545556575859" +
+	"60616263646566676869" + "70717273747576777879" + "80818283848586878889" +
+	"90919293949596979899"

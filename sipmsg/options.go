@@ -1,6 +1,7 @@
 package sipmsg
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"strconv"
 )
@@ -132,21 +133,33 @@ func appendHost(dst []byte, a netip.Addr) []byte {
 	return a.AppendTo(dst)
 }
 
-// appendIPv4 appends a dotted quad (netip's AppendTo does the same, slower).
+// appendIPv4 appends a dotted quad (netip's AppendTo does the same, slower):
+// each octet's digits and a dot are stored as one word, no branches.
 func appendIPv4(dst []byte, a netip.Addr) []byte {
 	v := a.As4()
-	for i, o := range v {
-		if i > 0 {
-			dst = append(dst, '.')
-		}
-		switch {
-		case o >= 100:
-			dst = append(dst, '0'+o/100, '0'+o/10%10, '0'+o%10)
-		case o >= 10:
-			dst = append(dst, '0'+o/10, '0'+o%10)
-		default:
-			dst = append(dst, '0'+o)
-		}
+	var buf [16]byte
+	n := 0
+	for _, o := range v {
+		t := octetText[o]
+		binary.LittleEndian.PutUint32(buf[n:n+4], uint32(t))
+		n += int(t >> 56) // the digit count plus one for the dot
 	}
-	return dst
+	return append(dst, buf[:n-1]...)
 }
+
+// octetText holds, for each octet value, its decimal digits followed by a
+// dot in the low four bytes (little-endian) and the digit count plus one in
+// the top byte.
+var octetText = func() (t [256]uint64) {
+	for o := range t {
+		var d []byte
+		d = strconv.AppendUint(d, uint64(o), 10)
+		d = append(d, '.')
+		var w uint64
+		for i, c := range d {
+			w |= uint64(c) << (8 * i)
+		}
+		t[o] = w | uint64(len(d))<<56
+	}
+	return t
+}()

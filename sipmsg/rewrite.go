@@ -67,18 +67,20 @@ func AppendFix(dst []byte, m *Message, src netip.AddrPort, f *Fix) ([]byte, erro
 	if tr == TransportUnknown {
 		tr = UDP
 	}
+	var st srcText
+	st.set(src)
 	if (f.Via || f.ForceRport) && m.request {
-		if err := m.editVia(e, src, f.ForceRport); err != nil {
+		if err := m.editVia(e, src, &st, f.ForceRport); err != nil {
 			return dst, err
 		}
 	}
 	switch f.Contact {
 	case ContactRewrite:
-		if err := m.editContacts(e, src, tr, false); err != nil {
+		if err := m.editContacts(e, src, &st, tr, false); err != nil {
 			return dst, err
 		}
 	case ContactAlias:
-		if err := m.editContacts(e, src, tr, true); err != nil {
+		if err := m.editContacts(e, src, &st, tr, true); err != nil {
 			return dst, err
 		}
 	}
@@ -132,7 +134,36 @@ func AppendRecordRoute(dst []byte, m *Message, value []byte) ([]byte, error) {
 	return e.apply(dst, m.body, nil, Span{-1, -1})
 }
 
-func (m *Message) editVia(e *editor, src netip.AddrPort, force bool) error {
+// srcText is the source address formatted once for the rewrites. It holds
+// lengths, not slices of itself, so that it stays on the stack.
+type srcText struct {
+	hostBuf [48]byte
+	portBuf [8]byte
+	nhost   int
+	nport   int
+}
+
+func (t *srcText) set(src netip.AddrPort) {
+	t.nhost = len(appendHost(t.hostBuf[:0], src.Addr()))
+	t.nport = len(appendPort(t.portBuf[:0], src.Port()))
+}
+
+// host returns the address as a SIP host: IPv6 in brackets.
+func (t *srcText) host() []byte { return t.hostBuf[:t.nhost] }
+
+// port returns the port in decimal.
+func (t *srcText) port() []byte { return t.portBuf[:t.nport] }
+
+// param returns the address as a Via received= value: IPv6 without
+// brackets (RFC 3261 §20.42 grammar).
+func (t *srcText) param() []byte {
+	if h := t.host(); len(h) > 1 && h[0] == '[' {
+		return h[1 : len(h)-1]
+	}
+	return t.host()
+}
+
+func (m *Message) editVia(e *editor, src netip.AddrPort, st *srcText, force bool) error {
 	b := m.buf
 	v, err := m.topVia()
 	if err != nil {
@@ -144,26 +175,26 @@ func (m *Message) editVia(e *editor, src netip.AddrPort, force bool) error {
 	needRecv := rport || !isIP || a.Unmap() != srcIP
 	if v.HasRport {
 		if old, ok := v.RportValue(b); !ok || old != int(src.Port()) {
-			t := appendPort(append(e.buf(), "rport="...), src.Port())
+			t := append(append(e.buf(), "rport="...), st.port()...)
 			e.add(v.Rport.Name.Start, v.Rport.All.End, t)
 		}
 	}
 	end := v.All.End
 	if rport && !v.HasRport {
-		e.add(end, end, appendPort(append(e.buf(), ";rport="...), src.Port()))
+		e.add(end, end, append(append(e.buf(), ";rport="...), st.port()...))
 	}
 	if v.HasRecv {
 		if old, ok := v.ReceivedAddr(b); !ok || old.Unmap() != srcIP {
-			t := appendAddrParam(append(e.buf(), "received="...), srcIP)
+			t := append(append(e.buf(), "received="...), st.param()...)
 			e.add(v.Received.Name.Start, v.Received.All.End, t)
 		}
 	} else if needRecv {
-		e.add(end, end, appendAddrParam(append(e.buf(), ";received="...), srcIP))
+		e.add(end, end, append(append(e.buf(), ";received="...), st.param()...))
 	}
 	return nil
 }
 
-func (m *Message) editContacts(e *editor, src netip.AddrPort, tr Transport, alias bool) error {
+func (m *Message) editContacts(e *editor, src netip.AddrPort, st *srcText, tr Transport, alias bool) error {
 	b := m.buf
 	it := m.contactIter()
 	for it.next() {
@@ -182,7 +213,7 @@ func (m *Message) editContacts(e *editor, src netip.AddrPort, tr Transport, alia
 		if isIP && a.Unmap() == src.Addr().Unmap() && u.Port == int(src.Port()) {
 			continue
 		}
-		e.add(u.HostPort.Start, u.HostPort.End, appendHostPort(e.buf(), src.Addr(), src.Port()))
+		e.add(u.HostPort.Start, u.HostPort.End, append(append(append(e.buf(), st.host()...), ':'), st.port()...))
 	}
 	return nil
 }

@@ -55,7 +55,7 @@ type Message struct {
 	ncontact int
 	contacts [maxCachedContacts]contactEntry
 	cwalk    contactWalker // where the walk stopped when the cache overflowed
-	// headers whose name length allows Contact ("Contact" or "m"), one bit each
+	// headers whose name may be Contact (seven bytes, 'o' second, or "m"), one bit each
 	maybeContact [2]uint64
 	extra        contactEntry // the current value of a walk past the cache
 
@@ -127,10 +127,11 @@ func (m *Message) Parse(b []byte) error {
 			pos += 2
 			break
 		}
-		le := indexLF(b, pos)
+		le := bytes.IndexByte(b[pos:], '\n') // pos < len(b) here
 		if le < 0 {
 			return perr(len(b), "header", ErrIncomplete)
 		}
+		le += pos
 		if isWS(c) { // folded continuation of the previous header
 			if m.nhdr == 0 {
 				return perr(pos, "header", ErrMalformed)
@@ -150,12 +151,10 @@ func (m *Message) Parse(b []byte) error {
 			return perr(pos, "header", ErrTooManyHeaders)
 		}
 		h := &m.hdrs[m.nhdr]
-		line := b[pos:le]
-		k := 0
-		for k < len(line) && tokenTable[line[k]] {
-			k++
+		i := pos
+		for i < le && tokenTable[b[i]] {
+			i++
 		}
-		i := pos + k
 		if i == pos {
 			return perr(pos, "header name", ErrMalformed)
 		}
@@ -172,7 +171,7 @@ func (m *Message) Parse(b []byte) error {
 		// the body needs now
 		h.kind = kindUnknown
 		n := h.name.End - pos
-		if n == 7 || n == 1 { // may be Contact: the contact walk visits only these
+		if n == 7 && b[pos+1]|0x20 == 'o' || n == 1 && b[pos]|0x20 == 'm' { // may be Contact: the contact walk visits only these
 			m.maybeContact[m.nhdr>>6] |= 1 << (m.nhdr & 63)
 		}
 		if (n == 14 || n == 1) && KindOf(b[pos:h.name.End]) == HdrContentLength {
@@ -268,6 +267,9 @@ func (m *Message) parseStartLine(b []byte, le int) error {
 }
 
 func validVersion(v []byte) bool {
+	if string(v) == "SIP/2.0" { // the usual case
+		return true
+	}
 	if !hasPrefixFold(v, "SIP/") || len(v) < 7 {
 		return false
 	}

@@ -1,6 +1,9 @@
 package sipmsg
 
-import "net/netip"
+import (
+	"bytes"
+	"net/netip"
+)
 
 // URI is a scanned SIP or SIPS URI (RFC 3261 §19.1), or any other
 // scheme:... URI with only Scheme set. Spans point into the message buffer.
@@ -50,16 +53,16 @@ func parseURI(u *URI, b []byte, s Span) error {
 	}
 	// headers
 	he := s.End
-	if q := indexByte(b[:s.End], i, '?'); q >= 0 {
-		he = q
-		u.Headers = Span{q, s.End}
+	if q := bytes.IndexByte(b[i:s.End], '?'); q >= 0 {
+		he = i + q
+		u.Headers = Span{he, s.End}
 	} else {
 		u.Headers = Span{s.End, s.End}
 	}
-	if at := indexByte(b[:he], i, '@'); at >= 0 {
-		u.User = Span{i, at}
+	if at := bytes.IndexByte(b[i:he], '@'); at >= 0 {
+		u.User = Span{i, i + at}
 		u.HasUser = true
-		i = at + 1
+		i += at + 1
 	}
 	hs := i
 	if i < he && b[i] == '[' {
@@ -71,8 +74,7 @@ func parseURI(u *URI, b []byte, s Span) error {
 		i = k + 1
 	} else {
 		for i < he && b[i] != ':' && b[i] != ';' {
-			c := b[i]
-			if !(isToken(c) || c == '.') || c == '%' {
+			if !hostChar[b[i]] {
 				return perr(i, "URI host", ErrMalformed)
 			}
 			i++
@@ -82,17 +84,18 @@ func parseURI(u *URI, b []byte, s Span) error {
 	if u.Host.Len() == 0 {
 		return perr(hs, "URI host", ErrMalformed)
 	}
-	u.addr, u.isAddr = parseIP(u.Host.In(b))
+	if b[hs] == '[' {
+		u.addr, u.isAddr = parseIP(u.Host.In(b))
+	} else { // no brackets and no ':': only an IPv4 address can match
+		u.addr, u.isAddr = parseIPv4(u.Host.In(b))
+	}
 	if i < he && b[i] == ':' {
 		ps := i + 1
-		i = ps
-		for i < he && isDigit(b[i]) {
-			i++
-		}
-		p, ok := parseUint(b[ps:i], 65535)
+		p, e, ok := scanPort(b, ps, he)
 		if !ok {
 			return perr(ps, "URI port", ErrMalformed)
 		}
+		i = e
 		u.Port = p
 	}
 	u.HostPort = Span{hs, i}
@@ -170,10 +173,11 @@ func parseNameAddr(na *NameAddr, b []byte, s Span, list bool) (int, error) {
 	var ps int
 	if lt >= 0 {
 		na.Display = Span{i, trimRight(b, i, lt)}
-		gt := indexByte(b[:s.End], lt, '>')
+		gt := bytes.IndexByte(b[lt:s.End], '>')
 		if gt < 0 {
 			return 0, perr(lt, "name-addr", ErrMalformed)
 		}
+		gt += lt
 		na.URI = Span{lt + 1, gt}
 		na.Bracketed = true
 		ps = gt + 1
@@ -225,6 +229,30 @@ func scanParams(b []byte, i, end int, list bool) (pend, next int, ok bool) {
 // Param returns header parameter name.
 func (na *NameAddr) Param(b []byte, name string) (Param, bool) {
 	return findParam(b, na.Params.Start, na.Params.End, name)
+}
+
+// hostChar holds the characters of a host name or IPv4 address as the
+// scanner accepts them: token characters but '%'.
+var hostChar = func() (t [256]bool) {
+	t = tokenTable
+	t['%'] = false
+	return t
+}()
+
+// scanPort reads the decimal port at i (before end): its value, the end of
+// its digits and false when there are none, more than ten or the value is
+// above 65535 (parseUint over the run of digits, in one pass).
+func scanPort(b []byte, i, end int) (port, next int, ok bool) {
+	start := i
+	n := 0
+	for i < end && isDigit(b[i]) {
+		n = n*10 + int(b[i]-'0')
+		if n > 65535 {
+			n = 65536 // stays out of range without overflowing
+		}
+		i++
+	}
+	return n, i, i > start && i-start <= 10 && n <= 65535
 }
 
 // parseIP parses an IPv4 dotted quad or IPv6 address (no zone) without

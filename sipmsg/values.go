@@ -1,5 +1,7 @@
 package sipmsg
 
+import "bytes"
+
 // ValueIter walks the comma-separated values of every header of one kind,
 // in message order (RFC 3261 §7.3.1: several header lines of a kind are one
 // comma-separated list). Commas inside quoted strings and <...> do not split.
@@ -124,15 +126,21 @@ func nextParam(b []byte, i, end int) (p Param, next int, ok bool) {
 // readParam is nextParam filling *p and advancing *pos, without copying a
 // Param around.
 func readParam(p *Param, b []byte, pos *int, end int) bool {
-	i := skipLWS(b, *pos, end)
-	*pos = i
+	i := *pos
+	if i < end && b[i] != ';' { // white space before the ';' is rare
+		i = skipLWS(b, i, end)
+		*pos = i
+	}
 	if i >= end || b[i] != ';' {
 		return false
 	}
 	p.HasValue = false
 	p.Value = Span{}
 	p.All.Start = i
-	i = skipLWS(b, i+1, end)
+	i++
+	if i < end && isLWS(b[i]) {
+		i = skipLWS(b, i, end)
+	}
 	ns := i
 	for i < end && isToken(b[i]) {
 		i++
@@ -186,13 +194,15 @@ func findParam(b []byte, i, end int, name string) (Param, bool) {
 // isParamChar reports whether c may appear in an unquoted parameter value:
 // token characters plus the URI paramchar extras and IPv6 reference
 // characters (RFC 3261 §25.1).
-func isParamChar(c byte) bool {
-	switch c {
-	case ':', '[', ']', '/', '&', '$':
-		return true
+func isParamChar(c byte) bool { return paramChar[c] }
+
+var paramChar = func() (t [256]bool) {
+	t = tokenTable
+	for _, c := range ":[]/&$" {
+		t[c] = true
 	}
-	return isToken(c)
-}
+	return t
+}()
 
 // validParams reports whether b[i:end] is a well-formed parameter list
 // (each one ";name" or ";name=value" with a non-empty name).
@@ -206,10 +216,11 @@ func validParams(b []byte, i, end int) bool {
 func closeQuote(b []byte, i, end int) (int, bool) {
 	i++
 	for i < end {
-		q := indexByte(b[:end], i, '"')
+		q := bytes.IndexByte(b[i:end], '"')
 		if q < 0 {
 			return end, false
 		}
+		q += i
 		// a quote preceded by an odd number of backslashes is escaped
 		n := 0
 		for k := q - 1; k >= i && b[k] == '\\'; k-- {

@@ -77,7 +77,7 @@ func parseVia(v *Via, b []byte, s Span, list bool) (int, error) {
 		v.Host = Span{i + 1, k}
 		i = k + 1
 	} else {
-		for i < s.End && (isToken(b[i]) || b[i] == '.') && b[i] != '%' {
+		for i < s.End && hostChar[b[i]] {
 			i++
 		}
 		v.Host = Span{hs, i}
@@ -85,18 +85,20 @@ func parseVia(v *Via, b []byte, s Span, list bool) (int, error) {
 	if v.Host.Len() == 0 {
 		return 0, perr(hs, "Via sent-by", ErrMalformed)
 	}
-	v.addr, v.isAddr = parseIP(v.Host.In(b))
+	if b[hs] == '[' {
+		v.addr, v.isAddr = parseIP(v.Host.In(b))
+	} else { // no brackets and no ':': only an IPv4 address can match
+		v.addr, v.isAddr = parseIPv4(v.Host.In(b))
+	}
 	k := skipLWS(b, i, s.End)
 	if k < s.End && b[k] == ':' {
 		k = skipLWS(b, k+1, s.End)
 		ps := k
-		for k < s.End && isDigit(b[k]) {
-			k++
-		}
-		p, ok := parseUint(b[ps:k], 65535)
+		p, e, ok := scanPort(b, ps, s.End)
 		if !ok {
 			return 0, perr(ps, "Via port", ErrMalformed)
 		}
+		k = e
 		v.Port = p
 		i = k
 	}
