@@ -153,11 +153,11 @@ func (p *Phone) Strategy() *Strategy {
 // Stats returns a snapshot of the counters.
 func (p *Phone) Stats() Stats {
 	p.mu.Lock()
-	s := p.stats
+	s, k := p.stats, p.keeper
 	p.mu.Unlock()
 	s.RTPIn, s.RTPOut = p.rtpIn.Load(), p.rtpOut.Load()
-	if p.keeper != nil {
-		s.KeepAlives = p.keeper.Sent()
+	if k != nil {
+		s.KeepAlives = k.Sent()
 	}
 	return s
 }
@@ -198,10 +198,11 @@ func (p *Phone) Run(ctx context.Context) error {
 		return fmt.Errorf("register: %w", err)
 	}
 	if s.KeepAlive > 0 {
-		if err := p.startKeepalive(s); err != nil {
+		k, err := p.startKeepalive(s)
+		if err != nil {
 			return err
 		}
-		defer p.keeper.Stop()
+		defer k.Stop()
 	}
 	if s.MediaFrom == "STUN" && s.NAT != nil {
 		mk, err := p.startMediaKeepalive(s)
@@ -237,7 +238,7 @@ func (p *Phone) Run(ctx context.Context) error {
 
 // startKeepalive keeps the flow to the registrar open with OPTIONS, whose
 // answers also tell the public address (rport) the registrar sees.
-func (p *Phone) startKeepalive(s *Strategy) error {
+func (p *Phone) startKeepalive(s *Strategy) (*keepalive.Keeper, error) {
 	p.mu.Lock()
 	sentBy := p.contact
 	p.mu.Unlock()
@@ -264,12 +265,14 @@ func (p *Phone) startKeepalive(s *Strategy) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("keep-alive: %w", err)
+		return nil, fmt.Errorf("keep-alive: %w", err)
 	}
+	p.mu.Lock()
 	p.keeper = k
+	p.mu.Unlock()
 	p.printf("keep-alive: OPTIONS to %s every %v (jittered 80-100%%)", p.cfg.Registrar, k.Interval())
 	k.Start()
-	return nil
+	return k, nil
 }
 
 // refreshMedia asks STUN again for the RTP socket's public address when the
@@ -386,8 +389,11 @@ func (p *Phone) handleResponse(m *sipmsg.Message) {
 	}
 	branch := string(via.Branch.Value.In(m.Bytes()))
 	if strings.HasPrefix(branch, p.kaBranch) {
-		if p.keeper != nil {
-			p.keeper.Answer()
+		p.mu.Lock()
+		k := p.keeper
+		p.mu.Unlock()
+		if k != nil {
+			k.Answer()
 		}
 		p.learn(m, "a keep-alive answer")
 		return
