@@ -172,15 +172,7 @@ func startPhone(t *testing.T, lab *netlab.Lab) (*Phone, *syncBuffer) {
 // stream 2.5 s of PCMU and hang up. It returns how many RTP packets reached
 // sipp's media port, and sipp's error.
 func sippCall(t *testing.T, lab *netlab.Lab) (int64, error) {
-	nft := func(args ...string) string {
-		o, err := lab.Command(netlab.WAN, "nft", args...).CombinedOutput()
-		require.NoError(t, err, "nft %v: %s", args, o)
-		return string(o)
-	}
-	nft("add table inet rtpcount")
-	nft("add chain inet rtpcount in { type filter hook input priority 0; policy accept; }")
-	nft("flush chain inet rtpcount in")
-	nft("add rule inet rtpcount in ip daddr 198.51.100.2 udp dport 6000 counter")
+	received := countRTP(t, lab, "6000")
 	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "uac.xml"), []byte(uacScenario), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "audio.ulaw"), bytes.Repeat([]byte{0xff}, 8000*3), 0o644))
 	sipp := lab.Command(netlab.WAN, "timeout", "30", "sipp", "203.0.113.2:5060", "-sf", "uac.xml", "-s", "alice",
@@ -190,11 +182,29 @@ func sippCall(t *testing.T, lab *netlab.Lab) (int64, error) {
 	if err != nil {
 		err = fmt.Errorf("sipp: %w\n%s", err, tail(string(out)))
 	}
-	var rtpOut int64
-	if m := counterRe.FindStringSubmatch(nft("list chain inet rtpcount in")); m != nil {
-		rtpOut, _ = strconv.ParseInt(m[1], 10, 64)
+	return received(), err
+}
+
+// countRTP counts, with an nftables counter in the caller's own namespace,
+// the UDP packets that reach 198.51.100.2 on dports (a port or a range).
+// It returns a function that reads the count.
+func countRTP(t *testing.T, lab *netlab.Lab, dports string) func() int64 {
+	nft := func(args ...string) string {
+		o, err := lab.Command(netlab.WAN, "nft", args...).CombinedOutput()
+		require.NoError(t, err, "nft %v: %s", args, o)
+		return string(o)
 	}
-	return rtpOut, err
+	nft("add table inet rtpcount")
+	nft("add chain inet rtpcount in { type filter hook input priority 0; policy accept; }")
+	nft("flush chain inet rtpcount in")
+	nft("add rule inet rtpcount in ip daddr 198.51.100.2 udp dport " + dports + " counter")
+	return func() int64 {
+		var n int64
+		if m := counterRe.FindStringSubmatch(nft("list chain inet rtpcount in")); m != nil {
+			n, _ = strconv.ParseInt(m[1], 10, 64)
+		}
+		return n
+	}
 }
 
 func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
@@ -268,22 +278,15 @@ func TestReregisterOnMappingChange(t *testing.T) {
 // kamailio, send 8 kHz audio from a file and hang up after 6 s. It returns
 // how many RTP packets reached its media ports, and baresip's error.
 func baresipCall(t *testing.T, lab *netlab.Lab) (int64, error) {
-	run := func(node netlab.Node, args ...string) string {
-		o, err := lab.Command(node, args[0], args[1:]...).CombinedOutput()
-		require.NoError(t, err, "%v: %s", args, o)
-		return string(o)
-	}
-	run(netlab.WAN, "nft", "add table inet rtpcount")
-	run(netlab.WAN, "nft", "add chain inet rtpcount in { type filter hook input priority 0; policy accept; }")
-	run(netlab.WAN, "nft", "flush chain inet rtpcount in")
-	run(netlab.WAN, "nft", "add rule inet rtpcount in ip daddr 198.51.100.2 udp dport 6000-6010 counter")
+	received := countRTP(t, lab, "6000-6010")
 	// baresip's RTP socket is not bound to its address: make the lab route
 	// towards the phone pick 198.51.100.2 as source, as its SDP says
 	route := []string{"ip", "route", "add", "203.0.113.1/32", "dev", "eth0", "src", netlab.Peer.String()}
 	if lab.Truth().Kind == netlab.None {
 		route = []string{"ip", "route", "add", netlab.OpenClient.String() + "/32", "via", netlab.Public.String(), "src", netlab.Peer.String()}
 	}
-	run(netlab.WAN, route...)
+	out, err := lab.Command(netlab.WAN, route[0], route[1:]...).CombinedOutput()
+	require.NoError(t, err, "%v: %s", route, out)
 	dir := filepath.Join(lab.Dir(), "baresip")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	conf := "sip_listen 198.51.100.2:5090\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n" +
@@ -292,18 +295,14 @@ func baresipCall(t *testing.T, lab *netlab.Lab) (int64, error) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:bob@198.51.100.2>;regint=0;audio_codecs=PCMU\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "tone.wav"), wav8k(10*time.Second), 0o644))
-	out, err := lab.Command(netlab.WAN, "timeout", "30", "baresip", "-f", dir, "-e", "/dial sip:alice@203.0.113.2", "-t", "6").CombinedOutput()
+	out, err = lab.Command(netlab.WAN, "timeout", "30", "baresip", "-f", dir, "-e", "/dial sip:alice@203.0.113.2", "-t", "6").CombinedOutput()
 	switch {
 	case err != nil:
 		err = fmt.Errorf("baresip: %w\n%s", err, tail(string(out)))
 	case !strings.Contains(string(out), "Call established"):
 		err = fmt.Errorf("baresip: no call established\n%s", tail(string(out)))
 	}
-	var rtpOut int64
-	if m := counterRe.FindStringSubmatch(run(netlab.WAN, "nft", "list chain inet rtpcount in")); m != nil {
-		rtpOut, _ = strconv.ParseInt(m[1], 10, 64)
-	}
-	return rtpOut, err
+	return received(), err
 }
 
 // wav8k is d of a 400 Hz square wave, 8 kHz mono 16-bit PCM, as baresip's
