@@ -23,31 +23,27 @@ func TestPortMapping(t *testing.T) {
 		lab := New(t, Config{Kind: EIMAPDF, UPnP: true})
 		wan := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(Server1, port) }
 		peer := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(Peer, port) }
-		lanCmd := func(name string, args ...string) string {
-			out, err := lab.Command(LAN, name, args...).CombinedOutput()
-			require.NoError(t, err, "%s %v: %s", name, args, out)
-			return string(out)
-		}
+		lanCmd := func(t *testing.T, name string, args ...string) string { return runTool(t, lab, LAN, name, args...) }
 
 		t.Run("UPnP IGD", func(t *testing.T) {
-			out := lanCmd("upnpc", "-i", "-s")
+			out := lanCmd(t, "upnpc", "-i", "-s")
 			require.Equal(t, "203.0.113.1", field(out, "ExternalIPAddress ="))
 			require.False(t, inbound(t, lab, wan(45999), 45000, "before"), "delivered before the mapping")
-			out = lanCmd("upnpc", "-i", "-a", Client.String(), "45000", "45000", "UDP")
+			out = lanCmd(t, "upnpc", "-i", "-a", Client.String(), "45000", "45000", "UDP")
 			require.Regexp(t, `external 203\.0\.113\.1:45000 UDP is redirected to internal 192\.168\.1\.10:45000`, out)
 			require.True(t, inbound(t, lab, wan(45998), 45000, "mapped"), "dropped after the mapping")
 			require.True(t, inbound(t, lab, peer(45997), 45000, "mapped2"), "dropped from another peer")
-			lanCmd("upnpc", "-i", "-d", "45000", "UDP")
+			lanCmd(t, "upnpc", "-i", "-d", "45000", "UDP")
 			require.False(t, inbound(t, lab, wan(45996), 45000, "deleted"), "delivered after delete")
 		})
 		t.Run("NAT-PMP", func(t *testing.T) {
-			out := lanCmd("natpmpc", "-g", RouterLAN.String())
+			out := lanCmd(t, "natpmpc", "-g", RouterLAN.String())
 			require.Equal(t, "203.0.113.1", field(out, "Public IP address :"))
 			require.False(t, inbound(t, lab, wan(46999), 46000, "before"))
-			out = lanCmd("natpmpc", "-g", RouterLAN.String(), "-a", "46000", "46000", "udp", "120")
+			out = lanCmd(t, "natpmpc", "-g", RouterLAN.String(), "-a", "46000", "46000", "udp", "120")
 			require.Regexp(t, `Mapped public port 46000 protocol UDP to local port 46000`, out)
 			require.True(t, inbound(t, lab, wan(46998), 46000, "mapped"))
-			lanCmd("natpmpc", "-g", RouterLAN.String(), "-a", "0", "46000", "udp", "0")
+			lanCmd(t, "natpmpc", "-g", RouterLAN.String(), "-a", "0", "46000", "udp", "0")
 			require.False(t, inbound(t, lab, wan(46997), 46000, "deleted"))
 		})
 		t.Run("PCP", func(t *testing.T) {

@@ -112,3 +112,21 @@ func writeFile(t *testing.T, dir, name, text string) string {
 	require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
 	return p
 }
+
+// runTool runs a client tool inside node and returns its output; the test
+// fails if it keeps failing. upnpc finds the IGD by SSDP with a fixed 2 s
+// wait, which a loaded machine can miss, so a failed run is tried again,
+// twice at most.
+func runTool(t *testing.T, lab *Lab, node Node, name string, args ...string) string {
+	t.Helper()
+	var out []byte
+	var err error
+	for try := 0; try < 3; try++ {
+		if out, err = lab.Command(node, name, args...).CombinedOutput(); err == nil {
+			break
+		}
+		t.Logf("%s %v (try %d): %v: %s", name, args, try+1, err, out)
+	}
+	require.NoError(t, err, "%s %v: %s", name, args, out)
+	return string(out)
+}
