@@ -13,10 +13,21 @@ import (
 )
 
 func upnpMapper(t *testing.T, f *fakeIGD, events chan Event) (*Mapper, *fakeclock.Clock) {
+	return upnpMapperTimeout(t, f, events, 0)
+}
+
+// upnpMapperTimeout is upnpMapper with the UPnP timeout set: a fake that
+// answers at once gets a generous one, since under -race on a loaded CI
+// machine the default 500 ms of the tests was once too short for SSDP,
+// description and SOAP together.
+func upnpMapperTimeout(t *testing.T, f *fakeIGD, events chan Event, timeout time.Duration) (*Mapper, *fakeclock.Clock) {
 	t.Helper()
 	clock := fakeclock.New(t0)
 	cfg := testConfig(clock, nil, f, events)
 	cfg.Protocols = []Protocol{ProtoUPnP}
+	if timeout > 0 {
+		cfg.UPnPTimeout = timeout
+	}
 	m := NewMapper(cfg)
 	t.Cleanup(func() { m.Close() })
 	return m, clock
@@ -36,7 +47,7 @@ func TestUPnPServices(t *testing.T) {
 			t.Parallel()
 			f := newFakeIGD(t, tc.service, "127.0.0.1:0")
 			events := make(chan Event, 8)
-			m, clock := upnpMapper(t, f, events)
+			m, clock := upnpMapperTimeout(t, f, events, 5*time.Second)
 			pr, err := m.Probe(context.Background())
 			require.NoError(t, err)
 			require.True(t, pr.UPnP, pr.UPnPErr)
@@ -71,7 +82,7 @@ func TestUPnPOnlyPermanentLeases(t *testing.T) {
 		t.Run(svc, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeIGD(t, svc, "127.0.0.1:0", func(f *fakeIGD) { f.onlyPermanent = true })
-			m, _ := upnpMapper(t, f, nil)
+			m, _ := upnpMapperTimeout(t, f, nil, 5*time.Second)
 			mp, err := m.Map(context.Background(), "udp", 5060)
 			require.NoError(t, err)
 			require.Zero(t, mp.Lifetime, "725 falls back to a permanent lease")
@@ -87,7 +98,7 @@ func TestUPnPOnlyPermanentLeases(t *testing.T) {
 func TestUPnPConflict(t *testing.T) {
 	t.Parallel()
 	f := newFakeIGD(t, svcWANIP1, "127.0.0.1:0", func(f *fakeIGD) { f.taken[5060] = true })
-	m, _ := upnpMapper(t, f, nil)
+	m, _ := upnpMapperTimeout(t, f, nil, 5*time.Second)
 	mp, err := m.Map(context.Background(), "udp", 5060)
 	require.NoError(t, err)
 	require.NotEqual(t, uint16(5060), mp.External.Port(), "718 makes the Mapper pick another port")
