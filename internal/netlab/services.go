@@ -131,7 +131,14 @@ deny 0-65535 0.0.0.0/0 0-65535
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	p, err := l.service(RTR, "miniupnpd", "miniupnpd", "-f", path, "-d", "-P", filepath.Join(l.dir, "miniupnpd.pid"))
+	return l.runMiniupnpd()
+}
+
+// runMiniupnpd starts miniupnpd on the written config and waits until it
+// listens and has enabled port forwarding.
+func (l *Lab) runMiniupnpd() error {
+	p, err := l.service(RTR, "miniupnpd", "miniupnpd", "-f", filepath.Join(l.dir, "miniupnpd.conf"), "-d",
+		"-P", filepath.Join(l.dir, "miniupnpd.pid"))
 	if err != nil {
 		return err
 	}
@@ -169,14 +176,7 @@ func (l *Lab) RestartMiniupnpd() {
 	for _, chain := range []string{"miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"} {
 		_ = run(l.Command(RTR, "nft", "flush", "chain", "inet", "labnat", chain))
 	}
-	if _, err := l.service(RTR, "miniupnpd", "miniupnpd", "-f", filepath.Join(l.dir, "miniupnpd.conf"), "-d",
-		"-P", filepath.Join(l.dir, "miniupnpd.pid")); err != nil {
-		l.t.Fatalf("netlab: restart miniupnpd: %v", err)
-	}
-	if err := l.waitListen(RTR, "udp", 20*time.Second, PMPPort); err != nil {
-		l.t.Fatalf("netlab: restart miniupnpd: %v", err)
-	}
-	if err := l.waitListen(RTR, "tcp", 5*time.Second, UPnPHTTPPort); err != nil {
+	if err := l.runMiniupnpd(); err != nil {
 		l.t.Fatalf("netlab: restart miniupnpd: %v", err)
 	}
 }
