@@ -176,11 +176,11 @@ func remoteMedia(body []byte) (netip.AddrPort, error) {
 func (p *Phone) reply(m *sipmsg.Message, to netip.AddrPort, code int, reason, toTag string, body []byte) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", code, reason)
-	for _, v := range headerLines(m, sipmsg.HdrVia, "") {
+	for _, v := range headerLines(m, sipmsg.HdrVia) {
 		b.WriteString("Via: " + v + "\r\n")
 	}
 	if code >= 200 && code < 300 {
-		for _, v := range headerLines(m, sipmsg.HdrRecordRoute, "") {
+		for _, v := range headerLines(m, sipmsg.HdrRecordRoute) {
 			b.WriteString("Record-Route: " + v + "\r\n")
 		}
 	}

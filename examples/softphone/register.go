@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sipnat/sipnat/sipmsg"
@@ -137,12 +136,11 @@ func (p *Phone) buildRegister(reqURI, branch string, cseq uint32, contact netip.
 	return b
 }
 
-// headerValues returns every value line of a header by name, in order.
-func headerLines(m *sipmsg.Message, kind sipmsg.HeaderKind, name string) []string {
+// headerLines returns the value of every header line of kind k, in order.
+func headerLines(m *sipmsg.Message, k sipmsg.HeaderKind) []string {
 	var out []string
 	for i := 0; i < m.NumHeaders(); i++ {
-		if (kind != sipmsg.HdrOther && m.HeaderKind(i) == kind) ||
-			(kind == sipmsg.HdrOther && strings.EqualFold(string(m.HeaderName(i)), name)) {
+		if m.HeaderKind(i) == k {
 			out = append(out, string(m.HeaderValue(i)))
 		}
 	}
