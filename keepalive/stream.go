@@ -1,6 +1,7 @@
 package keepalive
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -17,37 +18,24 @@ import (
 // closed) or, for a stream that is not SIP, an error wrapping
 // sipmsg.ErrMalformed or sipmsg.ErrTooLarge; the flow should then be closed.
 func (k *Keeper) ReadStream(r io.Reader, onMessage func(b []byte)) error {
-	buf := make([]byte, 0, 4096)
+	s := sipmsg.NewStreamReader(r, sipmsg.StreamConfig{})
 	for {
-		if len(buf) == cap(buf) {
-			nb := make([]byte, len(buf), 2*cap(buf))
-			copy(nb, buf)
-			buf = nb
+		kind, b, err := s.Next()
+		if err != nil {
+			if errors.Is(err, sipmsg.ErrMalformed) || errors.Is(err, sipmsg.ErrTooLarge) {
+				return fmt.Errorf("keepalive: %w", err)
+			}
+			return err
 		}
-		n, rerr := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		for len(buf) > 0 {
-			f, err := sipmsg.NextFrame(buf, sipmsg.MaxMessageSize)
-			if err != nil {
-				return fmt.Errorf("keepalive: read stream: %w", err)
+		switch kind {
+		case sipmsg.FramePong:
+			k.Answer()
+		case sipmsg.FramePing:
+			k.pong()
+		case sipmsg.FrameMessage:
+			if onMessage != nil {
+				onMessage(b)
 			}
-			if f.Kind == sipmsg.FrameNone {
-				break
-			}
-			switch f.Kind {
-			case sipmsg.FramePong:
-				k.Answer()
-			case sipmsg.FramePing:
-				k.pong()
-			case sipmsg.FrameMessage:
-				if onMessage != nil {
-					onMessage(buf[:f.Len])
-				}
-			}
-			buf = buf[:copy(buf, buf[f.Len:])]
-		}
-		if rerr != nil {
-			return rerr
 		}
 	}
 }

@@ -124,15 +124,21 @@ func (c *ContactTracker) AppendVia(dst []byte, branch string) []byte {
 	return append(dst, ";rport"...)
 }
 
-// AppendContactValue appends "<sip:user@addr;transport=...params>".
+// AppendContactValue appends "<sip:user@addr;transport=...params>": the
+// transport parameter for transports other than UDP, and for TLS a sips:
+// URI without it ("<sips:user@addr>", RFC 5630 §3.1.3).
 func AppendContactValue(dst []byte, user string, addr netip.AddrPort, t Transport, params string) []byte {
-	dst = append(dst, "<sip:"...)
+	if t == TLS {
+		dst = append(dst, "<sips:"...)
+	} else {
+		dst = append(dst, "<sip:"...)
+	}
 	if user != "" {
 		dst = append(dst, user...)
 		dst = append(dst, '@')
 	}
 	dst = appendHostPort(dst, addr.Addr(), addr.Port())
-	if t != UDP && t != TransportUnknown {
+	if t != UDP && t != TLS && t != TransportUnknown {
 		dst = append(dst, ";transport="...)
 		dst = append(dst, t.lowerName()...)
 	}

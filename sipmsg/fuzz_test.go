@@ -2,6 +2,7 @@ package sipmsg
 
 import (
 	"bytes"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -121,4 +122,64 @@ func FuzzFrame(f *testing.F) {
 			t.Fatalf("bad frame %+v for %d bytes", fr, len(b))
 		}
 	})
+}
+
+// FuzzStreamReader: the stream reader never panics, never holds more than
+// Max bytes, and cuts a stream delivered in chunks of any size into the
+// same frames as one read of the whole stream does (a server's reader,
+// which holds a CRLF until it knows whether a ping was split).
+func FuzzStreamReader(f *testing.F) {
+	for _, s := range streamSeeds() {
+		f.Add(s, uint8(7))
+	}
+	f.Add([]byte(streamMsg+"\r\n\r\n"+streamMsg), uint8(1))
+	f.Add([]byte("\r\n\r\n\r\n\r"), uint8(3))
+	f.Fuzz(func(t *testing.T, b []byte, chunk uint8) {
+		const max = 2048
+		whole := NewStreamReader(bytes.NewReader(b), StreamConfig{Max: max, Pings: true})
+		want, werr := readAll(whole)
+		c := int(chunk%64) + 1
+		cut := NewStreamReader(&chunkReader{b: b, n: c}, StreamConfig{Max: max, Pings: true})
+		got, gerr := readAll(cut)
+		if len(cut.buf) > max || len(whole.buf) > max {
+			t.Fatalf("buffer grew to %d/%d over %d", len(cut.buf), len(whole.buf), max)
+		}
+		if werr == nil || gerr == nil {
+			t.Fatal("reader ended without an error")
+		}
+		if len(got) != len(want) {
+			t.Fatalf("chunks of %d: %d frames (%v), whole: %d (%v)", c, len(got), gerr, len(want), werr)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("frame %d differs: %q vs %q", i, got[i].b, want[i].b)
+			}
+		}
+	})
+}
+
+func streamSeeds() [][]byte {
+	var out [][]byte
+	files, _ := filepath.Glob("testdata/lab/*.sip")
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			out = append(out, b)
+		}
+	}
+	return append(out, []byte(inviteV6), []byte("\r\n\r\n"))
+}
+
+// chunkReader returns at most n bytes per Read.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), r.n)], r.b)
+	r.b = r.b[n:]
+	return n, nil
 }
