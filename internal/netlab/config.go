@@ -89,6 +89,9 @@ type Config struct {
 	Stund           bool // run stund (RFC 3489) on Server1/Server2, ports 3478/3479
 	Coturn          bool // run coturn --stun-only (RFC 5780) on Server1/Server2, ports 3480/3481
 	LossPercent     int  // drop this percentage of forwarded packets at random on the router (0-100)
+	// TURN runs a relaying coturn on Server1 (TURNPort, long-term
+	// credentials TURNUser/TURNPassword) when not nil.
+	TURN *TURN
 }
 
 func (c Config) normalized() Config {

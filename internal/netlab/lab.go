@@ -1,6 +1,7 @@
 package netlab
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -27,8 +28,9 @@ type Lab struct {
 	mu        sync.Mutex
 	seq       int
 	procs     []*Proc
-	svc       map[string]*Proc // services by name (stund, coturn, miniupnpd, kamailio)
-	portRange [2]uint16        // set by SetNATPortRange
+	svc       map[string]*Proc  // services by name (stund, coturn, miniupnpd, kamailio)
+	portRange [2]uint16         // set by SetNATPortRange
+	turnCert  *x509.Certificate // the TURN relay's throw-away certificate
 }
 
 // nsRoot is where `ip netns` keeps its named namespaces.
@@ -80,7 +82,7 @@ func (c Config) tools() []string {
 	if c.Stund || c.UPnP {
 		tools = append(tools, "stund")
 	}
-	if c.Coturn {
+	if c.Coturn || c.TURN != nil {
 		tools = append(tools, "turnserver")
 	}
 	if c.UPnP {
@@ -104,6 +106,11 @@ func (c Config) validate() error {
 		return fmt.Errorf("timeout %v must be whole seconds", c.Timeout)
 	case c.LossPercent < 0 || c.LossPercent > 100:
 		return fmt.Errorf("loss %d%% out of range", c.LossPercent)
+	}
+	if c.TURN != nil {
+		if err := c.TURN.validate(); err != nil {
+			return err
+		}
 	}
 	known := false
 	for _, k := range Kinds {

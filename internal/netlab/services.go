@@ -35,6 +35,11 @@ func (l *Lab) startServices() error {
 			return err
 		}
 	}
+	if c.TURN != nil {
+		if err := l.startTURN(); err != nil {
+			return err
+		}
+	}
 	if c.UPnP {
 		if err := l.startMiniupnpd(); err != nil {
 			return err
