@@ -31,6 +31,20 @@
 // input gives a *ParseError that matches ErrMalformed, ErrIncomplete,
 // ErrTooLarge or ErrTooManyHeaders with errors.Is. Nothing panics.
 //
+// # Invalid messages and smuggling
+//
+// A datagram's message ends where Content-Length says (RFC 4475
+// §3.1.1.8): octets after it, such as a second request riding in the same
+// datagram, are dropped by Parse, counted by Message.Trailing, and never
+// copied by Bytes or any Append function, so they cannot reach a TCP or TLS
+// next hop as a request of their own. Parse is lenient so that a UA reads
+// what it can; a proxy calls Message.Check before forwarding, which
+// rejects the invalid classes of RFC 4475 §3.1.2 that touch what sipmsg
+// reads or writes with a typed error (ErrVersion, ErrRequestURI,
+// ErrNoHeader, ErrMalformed), and answers a request with StatusFor(err)
+// (505, 400, 513). Check's documentation lists what is tolerated and why;
+// testdata/rfc4475 holds every message of the RFC with its tested answer.
+//
 // # Proxy side
 //
 // Message.NATTest runs Kamailio's nat_uac_test heuristics as named flags
@@ -67,7 +81,10 @@
 //
 //	var m sipmsg.Message // one per goroutine, reused
 //	if err := m.Parse(pkt); err != nil {
-//		return err
+//		return err // a request gets StatusFor(err) as its answer
+//	}
+//	if err := m.Check(); err != nil {
+//		return err // same
 //	}
 //	fired, _ := m.NATTest(src, sipmsg.ContactPrivate|sipmsg.ViaAddrDiffers|sipmsg.ViaPortDiffers, sipmsg.SDPNATCheck)
 //	fix := sipmsg.Fix{Via: true}

@@ -25,6 +25,12 @@ var (
 	ErrNotResponse = errors.New("sipmsg: not a response")
 	// ErrBadAddress: an address argument is not usable (invalid, zero port).
 	ErrBadAddress = errors.New("sipmsg: bad address")
+	// ErrVersion: the start line or the top Via names a SIP version other
+	// than 2.0 (Check; a proxy answers 505).
+	ErrVersion = errors.New("sipmsg: unsupported SIP version")
+	// ErrRequestURI: the Request-URI is in <>, does not scan or carries
+	// headers (Check; a proxy answers 400).
+	ErrRequestURI = errors.New("sipmsg: bad Request-URI")
 )
 
 // ParseError says where in the input scanning failed and why. It unwraps to

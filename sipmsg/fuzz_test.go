@@ -20,6 +20,12 @@ func addSeeds(f *testing.F) {
 	f.Add(req("SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport", "<sip:a@192.168.1.10:5070>, sip:b@10.0.0.1;expires=1", sdpPriv))
 	f.Add([]byte("REGISTER sip:x SIP/2.0\r\nv: SIP/2.0/UDP [fd00::1];rport\r\nm: *\r\nl: 0\r\n\r\n"))
 	f.Add([]byte("\r\n\r\n"))
+	rfc, _ := filepath.Glob("testdata/rfc4475/*.dat")
+	for _, name := range rfc {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
 }
 
 // FuzzParse: the scanner never panics, and what it accepts it accepts
@@ -37,9 +43,15 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("header %d span %v out of %d", i, s, len(b))
 			}
 		}
+		if m.Len()+m.Trailing() != len(b) || len(m.Bytes()) != m.Len() {
+			t.Fatalf("Len %d + Trailing %d != %d", m.Len(), m.Trailing(), len(b))
+		}
 		var m2 Message
 		if err := m2.Parse(b[:m.Len()]); err != nil {
 			t.Fatalf("prefix does not scan: %v", err)
+		}
+		if err := m.Check(); err != nil && StatusFor(err) == 0 {
+			t.Fatalf("Check error without a status: %v", err)
 		}
 		for _, k := range []HeaderKind{HdrVia, HdrContact, HdrRecordRoute, HdrRoute} {
 			it := m.Values(k)
@@ -85,6 +97,9 @@ func FuzzRewrite(f *testing.F) {
 				var m2 Message
 				if err := m2.Parse(out); err != nil {
 					t.Fatalf("fix %d: output does not scan: %v\n%q\n%q", i, err, b, out)
+				}
+				if m2.Trailing() != 0 {
+					t.Fatalf("fix %d: %d octets after the body forwarded", i, m2.Trailing())
 				}
 				out2, err := AppendFix(nil, &m2, src, fx)
 				if err != nil {

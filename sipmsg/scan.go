@@ -33,19 +33,20 @@ type header struct {
 // to Parse, never copies of it: the buffer must not change while the
 // Message is in use. A Message is about 4 KiB; reuse one per goroutine.
 type Message struct {
-	buf     []byte
-	request bool
-	method  Span
-	ruri    Span
-	version Span
-	status  int
-	reason  Span
-	start   Span // start line including its line end
-	hdrs    [MaxHeaders]header
-	nhdr    int
-	hdrEnd  int // offset of the empty line ending the header section
-	body    Span
-	clIdx   int // index of the Content-Length header or -1
+	buf      []byte
+	request  bool
+	method   Span
+	ruri     Span
+	version  Span
+	status   int
+	reason   Span
+	start    Span // start line including its line end
+	hdrs     [MaxHeaders]header
+	nhdr     int
+	hdrEnd   int // offset of the empty line ending the header section
+	body     Span
+	clIdx    int // index of the Content-Length header or -1
+	trailing int // octets after the Content-Length body, dropped (RFC 4475 §3.1.1.8)
 
 	// parsed on first use, shared by NATTest and the rewrites
 	viaState uint8 // cacheNone, cacheOK, cacheErr
@@ -81,12 +82,17 @@ type contactEntry struct {
 
 // Parse scans one SIP message held in b (a datagram, or one frame cut from
 // a stream with Frame). When Content-Length is absent the body is the rest
-// of b (RFC 3261 §18.3 for datagrams); bytes after Content-Length are
-// ignored. Parse never allocates and never modifies b.
+// of b (RFC 3261 §18.3 for datagrams). Octets after the Content-Length
+// body are not part of the message (RFC 3261 §18.3, RFC 4475 §3.1.1.8):
+// Bytes, Len and every Append function stop where the body ends, so a
+// second request riding in the same datagram is never forwarded; Trailing
+// says how many octets were dropped. Parse never allocates and never
+// modifies b.
 func (m *Message) Parse(b []byte) error {
 	m.buf = nil
 	m.nhdr = 0
 	m.clIdx = -1
+	m.trailing = 0
 	m.viaState = cacheNone
 	m.cstate = cacheNone
 	m.maybeContact = [2]uint64{}
@@ -214,6 +220,8 @@ func (m *Message) Parse(b []byte) error {
 		m.clIdx = i
 		m.body.End = pos + n
 	}
+	m.trailing = len(b) - m.body.End
+	m.buf = b[:m.body.End:m.body.End]
 	return nil
 }
 
@@ -286,8 +294,15 @@ func validVersion(v []byte) bool {
 	return dot && v[4] != '.' && v[len(v)-1] != '.'
 }
 
-// Bytes returns the buffer the message was scanned from.
+// Bytes returns the message in the buffer it was scanned from: start line,
+// headers and body, without the octets Trailing counts.
 func (m *Message) Bytes() []byte { return m.buf }
+
+// Trailing returns how many octets followed the Content-Length body in the
+// buffer given to Parse. They are no part of the message and no Append
+// function copies them: on a datagram they are garbage or a smuggled second
+// request (RFC 4475 §3.1.1.8), which a proxy drops and may count or log.
+func (m *Message) Trailing() int { return m.trailing }
 
 // Len returns the length of the message in its buffer (start line, headers
 // and Content-Length bytes of body).

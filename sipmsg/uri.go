@@ -51,18 +51,20 @@ func parseURI(u *URI, b []byte, s Span) error {
 		u.Headers = u.Params
 		return nil
 	}
-	// headers
+	// userinfo may hold '?' and '/' (RFC 3261 §25.1 user-unreserved) but
+	// not '@', which neither parameters nor headers hold: the first '@'
+	// ends it, and the headers start at the first '?' after it
+	if at := bytes.IndexByte(b[i:s.End], '@'); at >= 0 {
+		u.User = Span{i, i + at}
+		u.HasUser = true
+		i += at + 1
+	}
 	he := s.End
 	if q := bytes.IndexByte(b[i:s.End], '?'); q >= 0 {
 		he = i + q
 		u.Headers = Span{he, s.End}
 	} else {
 		u.Headers = Span{s.End, s.End}
-	}
-	if at := bytes.IndexByte(b[i:he], '@'); at >= 0 {
-		u.User = Span{i, i + at}
-		u.HasUser = true
-		i += at + 1
 	}
 	hs := i
 	if i < he && b[i] == '[' {
