@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/ipaddr"
 )
 
 // STUNBinder is the STUN source of the chooser: a Binding request sent from
@@ -82,30 +82,30 @@ func (c Choice) String() string {
 func Reconcile(o Observations) Choice {
 	c := Choice{Observations: o}
 	local := o.Local.Addr()
-	c.BehindNAT = local.IsValid() && nat.IsPrivate(local)
+	c.BehindNAT = local.IsValid() && ipaddr.IsPrivate(local)
 	gwExt := o.Gateway
 	if o.Mapping != nil && o.Mapping.External.IsValid() {
 		gwExt = o.Mapping.External.Addr()
 	}
 	if gwExt.IsValid() {
 		switch {
-		case nat.IsCGNAT(gwExt):
+		case ipaddr.IsCGNAT(gwExt):
 			c.CGNAT = true
-		case nat.IsPrivate(gwExt):
+		case ipaddr.IsPrivate(gwExt):
 			c.DoubleNAT = true
-		case o.STUN.IsValid() && !nat.IsPrivate(o.STUN.Addr()) && o.STUN.Addr() != gwExt:
+		case o.STUN.IsValid() && !ipaddr.IsPrivate(o.STUN.Addr()) && o.STUN.Addr() != gwExt:
 			c.DoubleNAT = true // the gateway's public address is not the one the internet sees
 		}
 	}
-	if o.STUN.IsValid() && nat.IsPrivate(o.STUN.Addr()) {
+	if o.STUN.IsValid() && ipaddr.IsPrivate(o.STUN.Addr()) {
 		// A STUN server inside the carrier's network: its answer is not public.
-		c.CGNAT = c.CGNAT || nat.IsCGNAT(o.STUN.Addr())
+		c.CGNAT = c.CGNAT || ipaddr.IsCGNAT(o.STUN.Addr())
 	}
 	outer := "another NAT"
 	if c.CGNAT {
 		outer = "a carrier-grade NAT"
 	}
-	stunPublic := o.STUN.IsValid() && !nat.IsPrivate(o.STUN.Addr())
+	stunPublic := o.STUN.IsValid() && !ipaddr.IsPrivate(o.STUN.Addr())
 	switch {
 	case o.Static.IsValid():
 		c.Contact, c.Source = o.Static, SourceStatic
@@ -126,14 +126,14 @@ func Reconcile(o Observations) Choice {
 	case (c.CGNAT || c.DoubleNAT) && stunPublic:
 		c.Contact, c.Source, c.NeedsKeepalive = o.STUN, SourceSTUN, true
 		c.Reason = fmt.Sprintf("the gateway's WAN address %s is %s but a STUN server sees %s: %s sits behind the gateway, so a router mapping alone cannot make the UA reachable; advertise the STUN address and keep its binding alive",
-			gwExt, nat.Classify(gwExt), o.STUN.Addr(), outer)
+			gwExt, ipaddr.Classify(gwExt), o.STUN.Addr(), outer)
 	case stunPublic:
 		c.Contact, c.Source, c.NeedsKeepalive = o.STUN, SourceSTUN, true
 		c.Reason = "a STUN server sees the SIP socket at " + o.STUN.String() + "; no gateway mapping, so keep the NAT binding alive"
 	case o.Mapping != nil && o.Mapping.External.IsValid():
 		c.Contact, c.Source, c.NeedsKeepalive = o.Mapping.External, SourceMapping, true
 		c.Reason = fmt.Sprintf("only the gateway's mapping %s is known and its address is %s: %s is in the way and no STUN answer says where; calls from outside will likely fail",
-			o.Mapping.External, nat.Classify(gwExt), outer)
+			o.Mapping.External, ipaddr.Classify(gwExt), outer)
 	case o.Local.IsValid():
 		c.Contact, c.Source = o.Local, SourceLocal
 		c.NeedsKeepalive = c.BehindNAT

@@ -6,8 +6,9 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/sipnat/sipnat/internal/fakeclock"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
@@ -64,7 +65,7 @@ func (f fakeBinder) Binding(ctx context.Context, server netip.AddrPort) (netip.A
 
 func TestChooserChoose(t *testing.T) {
 	t.Parallel()
-	clock := fakeclock.New(t0)
+	clock := clock.NewFake(t0)
 	g := newFakeGW(t, clock, true, true)
 	g.set(func(g *fakeGW) { g.external = netip.MustParseAddr("100.64.0.2") })
 	cfg := testConfig(clock, g, nil, nil)

@@ -8,7 +8,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/clock"
 )
 
 // Config configures a Mapper. The zero value works: the default gateway,
@@ -31,7 +31,7 @@ type Config struct {
 	Description string
 
 	// Clock schedules renewals; nil means the system clock.
-	Clock nat.Clock
+	Clock clock.Clock
 	// Logger receives debug and info records; nil discards them.
 	Logger *slog.Logger
 	// OnEvent, when set, receives every event. It is called from the

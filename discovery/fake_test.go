@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipnat/sipnat/internal/fakeclock"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -25,7 +26,7 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 // Its epoch follows the fake clock.
 type fakeGW struct {
 	t     *testing.T
-	clock *fakeclock.Clock
+	clock *clock.Fake
 	pmp   bool
 	pcp   bool
 
@@ -44,7 +45,7 @@ type fakeGW struct {
 	lastClient netip.Addr
 }
 
-func newFakeGW(t *testing.T, clock *fakeclock.Clock, pmp, pcp bool) *fakeGW {
+func newFakeGW(t *testing.T, clock *clock.Fake, pmp, pcp bool) *fakeGW {
 	t.Helper()
 	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -360,7 +361,7 @@ func (f *fakeIGD) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // testConfig returns a Mapper config for the fakes.
-func testConfig(clock *fakeclock.Clock, g *fakeGW, igd *fakeIGD, events chan Event) Config {
+func testConfig(clock *clock.Fake, g *fakeGW, igd *fakeIGD, events chan Event) Config {
 	cfg := Config{
 		Gateway:     loopback,
 		LocalAddr:   loopback,

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/clock"
 )
 
 // Mapper asks the gateway for port mappings over PCP, NAT-PMP or UPnP IGD,
@@ -20,7 +20,7 @@ import (
 // methods are safe for concurrent use.
 type Mapper struct {
 	cfg   Config
-	clock nat.Clock
+	clock clock.Clock
 	log   *slog.Logger
 	hc    *http.Client
 
@@ -45,7 +45,7 @@ type mapKey struct {
 
 type entry struct {
 	m     Mapping
-	timer nat.Timer
+	timer clock.Timer
 }
 
 // NewMapper returns a Mapper. It sends nothing until the first call; with
@@ -53,7 +53,7 @@ type entry struct {
 func NewMapper(cfg Config) *Mapper {
 	m := &Mapper{
 		cfg:    cfg,
-		clock:  nat.ClockOrSystem(cfg.Clock),
+		clock:  clock.OrSystem(cfg.Clock),
 		log:    cfg.Logger,
 		closed: make(chan struct{}),
 		maps:   map[mapKey]*entry{},

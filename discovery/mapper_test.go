@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipnat/sipnat/internal/fakeclock"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
 var t0 = time.Date(2026, 11, 22, 22, 0, 0, 0, time.UTC)
@@ -27,7 +28,7 @@ func TestMapperProtocols(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clock := fakeclock.New(t0)
+			clock := clock.NewFake(t0)
 			g := newFakeGW(t, clock, tc.pmp, tc.pcp)
 			events := make(chan Event, 16)
 			cfg := testConfig(clock, g, nil, events)
@@ -76,7 +77,7 @@ func TestMapperEpochReset(t *testing.T) {
 	for _, proto := range []Protocol{ProtoPCP, ProtoNATPMP} {
 		t.Run(proto.String(), func(t *testing.T) {
 			t.Parallel()
-			clock := fakeclock.New(t0)
+			clock := clock.NewFake(t0)
 			g := newFakeGW(t, clock, true, true)
 			events := make(chan Event, 16)
 			cfg := testConfig(clock, g, nil, events)
@@ -107,7 +108,7 @@ func TestMapperEpochReset(t *testing.T) {
 
 func TestMapperPCPNonceChecked(t *testing.T) {
 	t.Parallel()
-	clock := fakeclock.New(t0)
+	clock := clock.NewFake(t0)
 	g := newFakeGW(t, clock, false, true)
 	g.set(func(g *fakeGW) { g.badNonce = 3 })
 	cfg := testConfig(clock, g, nil, nil)
@@ -127,7 +128,7 @@ func TestMapperPCPNonceChecked(t *testing.T) {
 
 func TestMapperAddressChangeAndLoss(t *testing.T) {
 	t.Parallel()
-	clock := fakeclock.New(t0)
+	clock := clock.NewFake(t0)
 	g := newFakeGW(t, clock, true, false)
 	events := make(chan Event, 16)
 	cfg := testConfig(clock, g, nil, events)
@@ -169,7 +170,7 @@ func TestMapperAddressChangeAndLoss(t *testing.T) {
 
 func TestMapperNoGatewayProtocol(t *testing.T) {
 	t.Parallel()
-	clock := fakeclock.New(t0)
+	clock := clock.NewFake(t0)
 	cfg := testConfig(clock, nil, nil, nil) // closed port, no SSDP answers
 	m := NewMapper(cfg)
 	t.Cleanup(func() { m.Close() })
@@ -183,7 +184,7 @@ func TestMapperNoGatewayProtocol(t *testing.T) {
 
 func TestMapperAnnounce(t *testing.T) {
 	t.Parallel()
-	clock := fakeclock.New(t0)
+	clock := clock.NewFake(t0)
 	g := newFakeGW(t, clock, false, true)
 	events := make(chan Event, 16)
 	cfg := testConfig(clock, g, nil, events)
@@ -233,7 +234,7 @@ func TestMapperTCPAndErrors(t *testing.T) {
 	for _, p := range []Protocol{ProtoPCP, ProtoNATPMP} {
 		t.Run(p.String(), func(t *testing.T) {
 			t.Parallel()
-			clock := fakeclock.New(t0)
+			clock := clock.NewFake(t0)
 			g := newFakeGW(t, clock, true, true)
 			cfg := testConfig(clock, g, nil, nil)
 			cfg.Protocols = []Protocol{p}
@@ -258,7 +259,7 @@ func TestMapperTCPAndErrors(t *testing.T) {
 // released, so it may call the Mapper.
 func TestMapperEventReentrancy(t *testing.T) {
 	t.Parallel()
-	clock := fakeclock.New(t0)
+	clock := clock.NewFake(t0)
 	g := newFakeGW(t, clock, false, true)
 	cfg := testConfig(clock, g, nil, nil)
 	cfg.Protocols = []Protocol{ProtoPCP}

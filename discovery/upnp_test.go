@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipnat/sipnat/internal/fakeclock"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
-func upnpMapper(t *testing.T, f *fakeIGD, events chan Event) (*Mapper, *fakeclock.Clock) {
+func upnpMapper(t *testing.T, f *fakeIGD, events chan Event) (*Mapper, *clock.Fake) {
 	return upnpMapperTimeout(t, f, events, 0)
 }
 
@@ -20,9 +21,9 @@ func upnpMapper(t *testing.T, f *fakeIGD, events chan Event) (*Mapper, *fakecloc
 // answers at once gets a generous one, since under -race on a loaded CI
 // machine the default 500 ms of the tests was once too short for SSDP,
 // description and SOAP together.
-func upnpMapperTimeout(t *testing.T, f *fakeIGD, events chan Event, timeout time.Duration) (*Mapper, *fakeclock.Clock) {
+func upnpMapperTimeout(t *testing.T, f *fakeIGD, events chan Event, timeout time.Duration) (*Mapper, *clock.Fake) {
 	t.Helper()
-	clock := fakeclock.New(t0)
+	clock := clock.NewFake(t0)
 	cfg := testConfig(clock, nil, f, events)
 	cfg.Protocols = []Protocol{ProtoUPnP}
 	if timeout > 0 {
@@ -173,7 +174,7 @@ func TestUPnPHostileGateways(t *testing.T) {
 func TestAutoFallsBackToUPnP(t *testing.T) {
 	t.Parallel()
 	f := newFakeIGD(t, svcWANIP1, "127.0.0.1:0")
-	clock := fakeclock.New(t0)
+	clock := clock.NewFake(t0)
 	m := NewMapper(testConfig(clock, nil, f, nil))
 	t.Cleanup(func() { m.Close() })
 	mp, err := m.Map(context.Background(), "udp", 5060)
@@ -186,7 +187,7 @@ func TestAutoFallsBackToUPnP(t *testing.T) {
 func TestAutoPrefersPCP(t *testing.T) {
 	t.Parallel()
 	f := newFakeIGD(t, svcWANIP1, "127.0.0.1:0")
-	clock := fakeclock.New(t0)
+	clock := clock.NewFake(t0)
 	g := newFakeGW(t, clock, true, true)
 	m := NewMapper(testConfig(clock, g, f, nil))
 	t.Cleanup(func() { m.Close() })
@@ -207,7 +208,7 @@ func TestAutoPrefersPCP(t *testing.T) {
 func TestAutoPCPRefusesThenUPnP(t *testing.T) {
 	t.Parallel()
 	f := newFakeIGD(t, svcWANIP1, "127.0.0.1:0")
-	clock := fakeclock.New(t0)
+	clock := clock.NewFake(t0)
 	g := newFakeGW(t, clock, false, true)
 	g.set(func(g *fakeGW) { g.refuseMap = 2 }) // NOT_AUTHORIZED
 	m := NewMapper(testConfig(clock, g, f, nil))

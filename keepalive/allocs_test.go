@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sipnat/sipnat/internal/fakeclock"
+	"github.com/sipnat/sipnat/clock"
 )
 
 // TestNoAllocs proves the hot paths allocate nothing: a Scheduler's pings
@@ -17,7 +17,7 @@ func TestNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts differ under -race")
 	}
-	clk := fakeclock.New(epoch)
+	clk := clock.NewFake(epoch)
 	var pings int
 	s, err := NewScheduler(SchedulerConfig{Clock: clk, Tick: 10 * time.Millisecond, Capacity: 1000,
 		Send: SenderFunc(func(Ping) error { pings++; return nil })})

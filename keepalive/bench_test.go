@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipnat/sipnat/internal/fakeclock"
+	"github.com/sipnat/sipnat/clock"
 )
 
 // benchContacts is how many contacts the scheduler benchmarks hold.
@@ -48,7 +48,7 @@ func BenchmarkContacts(b *testing.B) {
 }
 
 func benchWheel(b *testing.B) {
-	clk := fakeclock.New(epoch)
+	clk := clock.NewFake(epoch)
 	var sent uint64
 	before := heapInUse()
 	s, err := NewScheduler(SchedulerConfig{

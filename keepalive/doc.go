@@ -86,7 +86,7 @@
 //
 // # Time
 //
-// Everything runs on the nat.Clock given in the config (the system clock
+// Everything runs on the clock.Clock given in the config (the system clock
 // when nil), with clock timers only: no goroutine per keep-alive or per
 // contact. Tests drive it with a fake clock.
 //

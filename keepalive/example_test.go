@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/sipnat/sipnat/internal/fakeclock"
+	"github.com/sipnat/sipnat/clock"
 	"github.com/sipnat/sipnat/keepalive"
 )
 
@@ -27,7 +27,7 @@ func (s *stunServer) Binding(ctx context.Context, server netip.AddrPort) (netip.
 // keep-alives at an interval derived from the measured binding lifetime,
 // and learns that its public address changed.
 func Example() {
-	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	k, err := keepalive.New(keepalive.Config{
 		Kind:   keepalive.STUN,
 		Binder: &stunServer{}, // a *nat.Client on the SIP socket
@@ -57,7 +57,7 @@ func Example() {
 // A registrar pings its NATed contacts with OPTIONS and learns which one
 // stopped answering.
 func ExampleScheduler() {
-	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	alive := netip.MustParseAddrPort("203.0.113.1:5060")
 	gone := netip.MustParseAddrPort("198.51.100.7:5060")
 	var s *keepalive.Scheduler

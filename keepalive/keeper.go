@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/clock"
 )
 
 // Binder sends a STUN Binding request to server over the caller's SIP
@@ -18,8 +18,6 @@ import (
 type Binder interface {
 	Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error)
 }
-
-var _ Binder = (*nat.Client)(nil)
 
 // Ping and pong of RFC 5626 §4.4.1, and the default UDP keep-alive.
 var (
@@ -76,7 +74,7 @@ type Config struct {
 	MaxMisses  int           // unanswered keep-alives in a row before FlowFailed; 0 means 1 (RFC 5626)
 	MaxBackoff time.Duration // cap of the probe interval of a failed flow; 0 means 8 times the interval
 
-	Clock   nat.Clock    // nil: the system clock
+	Clock   clock.Clock  // nil: the system clock
 	Rand    rand.Source  // jitter source; nil: math/rand/v2
 	Logger  *slog.Logger // nil: discard
 	OnEvent func(Event)  // called without the lock held; may call the Keeper
@@ -96,14 +94,14 @@ const (
 // A Keeper is safe for concurrent use.
 type Keeper struct {
 	cfg   Config
-	clock nat.Clock
+	clock clock.Clock
 	log   *slog.Logger
 
 	mu       sync.Mutex
 	running  bool
 	phase    phase
 	gen      uint64
-	timer    nat.Timer
+	timer    clock.Timer
 	deadline time.Time
 	rto      time.Duration
 	misses   int
@@ -143,7 +141,7 @@ func New(cfg Config) (*Keeper, error) {
 	if cfg.MaxMisses <= 0 {
 		cfg.MaxMisses = 1
 	}
-	k := &Keeper{cfg: cfg, clock: nat.ClockOrSystem(cfg.Clock), log: cfg.Logger, rtp: cfg.RTP}
+	k := &Keeper{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: cfg.Logger, rtp: cfg.RTP}
 	if k.log == nil {
 		k.log = slog.New(slog.DiscardHandler)
 	}

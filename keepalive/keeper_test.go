@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sipnat/sipnat/internal/fakeclock"
+	"github.com/sipnat/sipnat/clock"
 )
 
 var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -21,7 +21,7 @@ var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // wire records what a Keeper sends, with the fake time of each send.
 type wire struct {
 	mu    sync.Mutex
-	clk   *fakeclock.Clock
+	clk   *clock.Fake
 	pkts  [][]byte
 	times []time.Time
 	err   error
@@ -68,9 +68,9 @@ func (l *eventLog) kinds() []EventKind {
 	return k
 }
 
-func newKeeper(t *testing.T, cfg Config) (*Keeper, *fakeclock.Clock, *wire, *eventLog) {
+func newKeeper(t *testing.T, cfg Config) (*Keeper, *clock.Fake, *wire, *eventLog) {
 	t.Helper()
-	clk := fakeclock.New(epoch)
+	clk := clock.NewFake(epoch)
 	w := &wire{clk: clk}
 	ev := &eventLog{}
 	cfg.Clock = clk

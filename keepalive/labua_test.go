@@ -20,6 +20,9 @@ import (
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
+// A *nat.Client on the SIP socket is what the STUN kind is meant to take.
+var _ Binder = (*nat.Client)(nil)
+
 var (
 	kamailioUDP = netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort)
 	stundAddr   = netip.AddrPortFrom(netlab.Server1, netlab.StundPort)

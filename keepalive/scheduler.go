@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/clock"
 )
 
 // PingKind is what a Scheduler sends to a contact.
@@ -111,7 +111,7 @@ var ErrInvalidContact = errors.New("keepalive: invalid contact")
 // of every other field picks a default.
 type SchedulerConfig struct {
 	Send      Sender        // sends the pings (required)
-	Clock     nat.Clock     // nil: the system clock
+	Clock     clock.Clock   // nil: the system clock
 	Tick      time.Duration // resolution of the timing wheel; 0 means 100 ms
 	MaxMisses int           // unanswered OPTIONS pings in a row before Unreachable; 0 means 3
 	// OnEvent receives Unreachable and Answering events. It is called without
@@ -135,7 +135,7 @@ type SchedulerConfig struct {
 // A Scheduler is safe for concurrent use.
 type Scheduler struct {
 	send    Sender
-	clock   nat.Clock
+	clock   clock.Clock
 	tick    time.Duration
 	maxMiss int
 	onEvent func(ContactEvent)
@@ -147,7 +147,7 @@ type Scheduler struct {
 	wheel   []uint32 // slot heads (slab indexes, 0 = empty)
 	base    time.Time
 	cur     uint32 // last tick processed
-	timer   nat.Timer
+	timer   clock.Timer
 	armed   bool
 	armedAt uint32 // the tick the timer is armed for
 	busy    bool   // a tick is sending; it re-arms the timer when done
@@ -172,7 +172,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	}
 	s := &Scheduler{
 		send:    cfg.Send,
-		clock:   nat.ClockOrSystem(cfg.Clock),
+		clock:   clock.OrSystem(cfg.Clock),
 		tick:    cfg.Tick,
 		maxMiss: cfg.MaxMisses,
 		onEvent: cfg.OnEvent,

@@ -10,12 +10,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sipnat/sipnat/internal/fakeclock"
+	"github.com/sipnat/sipnat/clock"
 )
 
 type pingLog struct {
 	mu    sync.Mutex
-	clk   *fakeclock.Clock
+	clk   *clock.Fake
 	pings []Ping
 	at    []time.Time
 	fail  map[netip.AddrPort]bool
@@ -50,9 +50,9 @@ func (c *contactEvents) get() []ContactEvent {
 	return append([]ContactEvent(nil), c.ev...)
 }
 
-func newSched(t *testing.T, cfg SchedulerConfig) (*Scheduler, *fakeclock.Clock, *pingLog, *contactEvents) {
+func newSched(t *testing.T, cfg SchedulerConfig) (*Scheduler, *clock.Fake, *pingLog, *contactEvents) {
 	t.Helper()
-	clk := fakeclock.New(epoch)
+	clk := clock.NewFake(epoch)
 	l := &pingLog{clk: clk, fail: map[netip.AddrPort]bool{}}
 	ev := &contactEvents{}
 	cfg.Clock, cfg.Send, cfg.OnEvent = clk, l, ev.add
@@ -243,7 +243,7 @@ func TestSchedulerUDPSendErrors(t *testing.T) {
 func TestSchedulerRemoveFromEvent(t *testing.T) {
 	t.Parallel()
 	var s *Scheduler
-	clk := fakeclock.New(epoch)
+	clk := clock.NewFake(epoch)
 	l := &pingLog{clk: clk}
 	s, err := NewScheduler(SchedulerConfig{Clock: clk, Send: l, MaxMisses: 1, Tick: time.Second,
 		OnEvent: func(e ContactEvent) { s.Remove(e.Addr) }})

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v2"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
 // Default RFC 8489 retransmission parameters (section 6.2.1).
@@ -35,7 +37,7 @@ type ClientConfig struct {
 	// before the transaction fails. Zero means DefaultRm (16).
 	Rm int
 	// Clock times retransmissions; nil means the system clock.
-	Clock Clock
+	Clock clock.Clock
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 	// CallerReads says the caller owns the read loop of the conn and hands
@@ -99,7 +101,7 @@ type Response struct {
 type Client struct {
 	conn  net.PacketConn
 	cfg   ClientConfig
-	clock Clock
+	clock clock.Clock
 	log   *slog.Logger
 
 	mu     sync.Mutex
@@ -128,7 +130,7 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) *Client {
 	c := &Client{
 		conn:  conn,
 		cfg:   cfg,
-		clock: ClockOrSystem(cfg.Clock),
+		clock: clock.OrSystem(cfg.Clock),
 		log:   loggerOrDiscard(cfg.Logger),
 		txs:   make(map[[12]byte]*transaction),
 		rng:   rand.NewChaCha8(seed),

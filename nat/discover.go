@@ -9,6 +9,9 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/ipaddr"
 )
 
 // DiscoverConfig configures DiscoverWith. Only Servers is required.
@@ -49,7 +52,7 @@ type DiscoverConfig struct {
 	// applied to it.
 	GatewayExternal netip.Addr
 	// Clock and Logger as in ClientConfig.
-	Clock  Clock
+	Clock  clock.Clock
 	Logger *slog.Logger
 }
 
@@ -77,7 +80,7 @@ func DiscoverWith(ctx context.Context, conn net.PacketConn, cfg DiscoverConfig) 
 	if len(cfg.Servers) == 0 {
 		return nil, ErrNoServer
 	}
-	d := &discoverer{cfg: cfg, clock: ClockOrSystem(cfg.Clock), log: loggerOrDiscard(cfg.Logger)}
+	d := &discoverer{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: loggerOrDiscard(cfg.Logger)}
 	if d.cfg.ProbeTimeout <= 0 {
 		d.cfg.ProbeTimeout = time.Second
 	}
@@ -101,7 +104,7 @@ func DiscoverWith(ctx context.Context, conn net.PacketConn, cfg DiscoverConfig) 
 
 type discoverer struct {
 	cfg    DiscoverConfig
-	clock  Clock
+	clock  clock.Clock
 	log    *slog.Logger
 	client *Client
 	conn   net.PacketConn
@@ -195,7 +198,7 @@ func (d *discoverer) run(ctx context.Context) (*Result, error) {
 		res.Classic = Symmetric
 	}
 	res.Lifetime, res.LifetimeBound = lt.alive, lt.gone
-	if IsCGNAT(res.Public.Addr()) {
+	if ipaddr.IsCGNAT(res.Public.Addr()) {
 		res.CGNAT, res.DoubleNAT = true, true
 	}
 	// A context that ended during the lifetime search only leaves the

@@ -12,11 +12,12 @@
 //     CGNAT and double-NAT detection, and a verdict for SIP: [Discover],
 //     [DiscoverWith], [Result];
 //   - an RFC 5780 STUN server that also answers RFC 3489 clients and is never
-//     an amplifier or reflector: [Server], [NewServer];
-//   - the address classification the other sipnat packages ask (RFC 1918,
-//     RFC 6598, loopback, link-local, RFC 5737/3849 documentation ranges):
-//     [Classify], [IsPrivate], [IsCGNAT];
-//   - the [Clock] interface they all share.
+//     an amplifier or reflector: [Server], [NewServer].
+//
+// Address classes (RFC 1918, RFC 6598, ...) come from package
+// [github.com/sipnat/sipnat/ipaddr] and time from
+// [github.com/sipnat/sipnat/clock], the dependency-free leaves every sipnat
+// package shares.
 //
 // Messages are encoded and decoded with github.com/pion/stun/v2; the API uses
 // only standard types (netip.AddrPort, net.PacketConn, context.Context,
@@ -86,6 +87,6 @@
 // and Server.Close never close the caller's sockets: they wake their readers
 // with a past read deadline and clear it again. A Result is a plain value:
 // do not change it while another goroutine reads it. Retransmissions,
-// lifetime probes and rate limits take their time from the [Clock] in the
-// config, so tests can use a fake clock.
+// lifetime probes and rate limits take their time from the [clock.Clock] in the
+// config, so tests can use a [clock.Fake].
 package nat

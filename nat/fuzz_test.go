@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/pion/stun/v2"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
 // FuzzDecodeAnswer feeds arbitrary bytes to the client's response decoder.
@@ -74,7 +76,7 @@ func FuzzServerRequest(f *testing.F) {
 	}
 	f.Add(classicRequest(6))
 	s := &Server{full: true, limiter: limiter{rate: 1e9, burst: 1e9, max: 10, m: map[netip.Addr]*bucket{}}}
-	s.clock = SystemClock()
+	s.clock = clock.System()
 	for i := range s.conns {
 		s.conns[i] = &echoConn{}
 	}

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/internal/netlab"
 )
 
 // What Debian's RFC 3489 client `stun` prints on its "Primary:" line.

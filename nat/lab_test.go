@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/internal/netlab"
 )
 
 // Ports of our server in the lab's WAN node (stund has 3478/3479, coturn 3480/3481).

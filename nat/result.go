@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/sipnat/sipnat/ipaddr"
 )
 
 // Behavior is a NAT mapping or filtering behaviour as RFC 4787 names it.
@@ -196,12 +198,12 @@ func (r *Result) CompareGateway(gw netip.Addr) {
 	}
 	r.GatewayExternal = gw
 	pub := r.Public.Addr()
-	if IsCGNAT(pub) {
+	if ipaddr.IsCGNAT(pub) {
 		r.CGNAT, r.DoubleNAT = true, true
 	}
-	if pub.IsValid() && gw != pub && IsPrivate(gw) {
+	if pub.IsValid() && gw != pub && ipaddr.IsPrivate(gw) {
 		r.DoubleNAT = true
-		if IsCGNAT(gw) {
+		if ipaddr.IsCGNAT(gw) {
 			r.CGNAT = true
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v2"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
 // ServerConfig configures a Server. Only Primary is required. The sockets
@@ -41,7 +43,7 @@ type ServerConfig struct {
 	// means 65536.
 	MaxSources int
 	// Clock is used for rate limiting; nil means the system clock.
-	Clock Clock
+	Clock clock.Clock
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -67,7 +69,7 @@ type Server struct {
 	conns   [4]net.PacketConn // index: bit0 = alternate port, bit1 = alternate address
 	addrs   [4]netip.AddrPort
 	full    bool
-	clock   Clock
+	clock   clock.Clock
 	log     *slog.Logger
 	limiter limiter
 
@@ -86,7 +88,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Primary == nil {
 		return nil, errors.New("nat: server needs a primary socket")
 	}
-	s := &Server{cfg: cfg, clock: ClockOrSystem(cfg.Clock), log: loggerOrDiscard(cfg.Logger)}
+	s := &Server{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: loggerOrDiscard(cfg.Logger)}
 	s.conns = [4]net.PacketConn{cfg.Primary, cfg.AltPort, cfg.AltAddr, cfg.AltBoth}
 	for i, c := range s.conns {
 		if c == nil {

@@ -10,9 +10,11 @@ import (
 
 	"github.com/pion/stun/v2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
-// manualClock is a Clock for server tests whose time the test sets.
+// manualClock is a clock.Clock for server tests whose time the test sets.
 type manualClock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -30,7 +32,7 @@ func (c *manualClock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func (c *manualClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+func (c *manualClock) AfterFunc(d time.Duration, f func()) clock.Timer { return time.AfterFunc(d, f) }
 
 // request encodes a Binding request like our client does.
 func request(o BindingOptions) []byte {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v2"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
 // transaction is one Binding transaction in flight. Transactions are kept
@@ -25,7 +27,7 @@ type transaction struct {
 	o      BindingOptions
 	echo   bool // hairpin test: the "answer" is our own request
 
-	timer    Timer
+	timer    clock.Timer
 	rto      time.Duration
 	rtoInit  time.Duration
 	rc       int

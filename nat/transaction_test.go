@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/pion/stun/v2"
-	"github.com/sipnat/sipnat/internal/fakeclock"
-	"github.com/sipnat/sipnat/nat"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/nat"
 )
 
 var (
@@ -43,7 +44,7 @@ func TestTransactionFakes(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		serve  func(clk *fakeclock.Clock, n int, req []byte, reply func([]byte, netip.AddrPort))
+		serve  func(clk *clock.Fake, n int, req []byte, reply func([]byte, netip.AddrPort))
 		steps  []step
 		writes int // total requests sent
 		err    error
@@ -51,14 +52,14 @@ func TestTransactionFakes(t *testing.T) {
 	}{
 		{
 			name: "answer at once",
-			serve: func(_ *fakeclock.Clock, _ int, req []byte, reply func([]byte, netip.AddrPort)) {
+			serve: func(_ *clock.Fake, _ int, req []byte, reply func([]byte, netip.AddrPort)) {
 				reply(answer(req, fakeMapped, false, 0), fakeServer)
 			},
 			writes: 1,
 		},
 		{
 			name: "first three lost",
-			serve: func(_ *fakeclock.Clock, n int, req []byte, reply func([]byte, netip.AddrPort)) {
+			serve: func(_ *clock.Fake, n int, req []byte, reply func([]byte, netip.AddrPort)) {
 				if n >= 3 {
 					reply(answer(req, fakeMapped, false, 0), fakeServer)
 				}
@@ -69,7 +70,7 @@ func TestTransactionFakes(t *testing.T) {
 		},
 		{
 			name: "every answer duplicated",
-			serve: func(_ *fakeclock.Clock, _ int, req []byte, reply func([]byte, netip.AddrPort)) {
+			serve: func(_ *clock.Fake, _ int, req []byte, reply func([]byte, netip.AddrPort)) {
 				b := answer(req, fakeMapped, false, 0)
 				reply(b, fakeServer)
 				reply(b, fakeServer)
@@ -78,7 +79,7 @@ func TestTransactionFakes(t *testing.T) {
 		},
 		{
 			name: "late answer to the first request after a retransmission",
-			serve: func(clk *fakeclock.Clock, n int, req []byte, reply func([]byte, netip.AddrPort)) {
+			serve: func(clk *clock.Fake, n int, req []byte, reply func([]byte, netip.AddrPort)) {
 				if n == 0 {
 					b := answer(req, fakeMapped, false, 0)
 					clk.AfterFunc(700*time.Millisecond, func() { reply(b, fakeServer) })
@@ -89,7 +90,7 @@ func TestTransactionFakes(t *testing.T) {
 		},
 		{
 			name: "reordered: stale answer of another transaction first",
-			serve: func(_ *fakeclock.Clock, _ int, req []byte, reply func([]byte, netip.AddrPort)) {
+			serve: func(_ *clock.Fake, _ int, req []byte, reply func([]byte, netip.AddrPort)) {
 				other := append([]byte(nil), req...)
 				other[19] ^= 0xff // a transaction ID nobody waits for
 				reply(answer(other, netip.MustParseAddrPort("192.0.2.1:1"), false, 0), fakeServer)
@@ -99,7 +100,7 @@ func TestTransactionFakes(t *testing.T) {
 		},
 		{
 			name: "answer from unexpected source dropped",
-			serve: func(_ *fakeclock.Clock, n int, req []byte, reply func([]byte, netip.AddrPort)) {
+			serve: func(_ *clock.Fake, n int, req []byte, reply func([]byte, netip.AddrPort)) {
 				reply(answer(req, netip.MustParseAddrPort("192.0.2.1:1"), false, 0), fakeOther)
 				if n == 1 {
 					reply(answer(req, fakeMapped, false, 0), fakeServer)
@@ -110,7 +111,7 @@ func TestTransactionFakes(t *testing.T) {
 		},
 		{
 			name: "corrupt fingerprint then good answer",
-			serve: func(_ *fakeclock.Clock, n int, req []byte, reply func([]byte, netip.AddrPort)) {
+			serve: func(_ *clock.Fake, n int, req []byte, reply func([]byte, netip.AddrPort)) {
 				b := answer(req, fakeMapped, false, 0)
 				if n == 0 {
 					b[len(b)-1] ^= 1
@@ -123,14 +124,14 @@ func TestTransactionFakes(t *testing.T) {
 		{
 			name:   "RFC 3489 MAPPED-ADDRESS",
 			legacy: true,
-			serve: func(_ *fakeclock.Clock, _ int, req []byte, reply func([]byte, netip.AddrPort)) {
+			serve: func(_ *clock.Fake, _ int, req []byte, reply func([]byte, netip.AddrPort)) {
 				reply(answer(req, fakeMapped, true, 0), fakeServer)
 			},
 			writes: 1,
 		},
 		{
 			name: "all lost",
-			serve: func(*fakeclock.Clock, int, []byte, func([]byte, netip.AddrPort)) {
+			serve: func(*clock.Fake, int, []byte, func([]byte, netip.AddrPort)) {
 			},
 			// sends at 0, .5, 1.5, 3.5, 7.5, 15.5, 31.5; fails at 39.5 s.
 			steps: []step{
@@ -142,7 +143,7 @@ func TestTransactionFakes(t *testing.T) {
 		},
 		{
 			name: "only malformed answers",
-			serve: func(_ *fakeclock.Clock, _ int, req []byte, reply func([]byte, netip.AddrPort)) {
+			serve: func(_ *clock.Fake, _ int, req []byte, reply func([]byte, netip.AddrPort)) {
 				b := answer(req, fakeMapped, false, 0)
 				b[len(b)-1] ^= 1
 				reply(b, fakeServer)
@@ -156,7 +157,7 @@ func TestTransactionFakes(t *testing.T) {
 		},
 		{
 			name: "error response",
-			serve: func(_ *fakeclock.Clock, _ int, req []byte, reply func([]byte, netip.AddrPort)) {
+			serve: func(_ *clock.Fake, _ int, req []byte, reply func([]byte, netip.AddrPort)) {
 				reply(answer(req, fakeMapped, false, 400), fakeServer)
 			},
 			writes: 1,
@@ -166,7 +167,7 @@ func TestTransactionFakes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clk := fakeclock.New(time.Unix(1000, 0))
+			clk := clock.NewFake(time.Unix(1000, 0))
 			f := newFakeConn("192.168.1.10:5060")
 			c := nat.NewClient(f, nat.ClientConfig{CallerReads: true, Clock: clk})
 			f.deliver = c.HandlePacket
@@ -212,7 +213,7 @@ func TestTransactionFakes(t *testing.T) {
 
 func TestTransactionContextCancel(t *testing.T) {
 	t.Parallel()
-	clk := fakeclock.New(time.Unix(1000, 0))
+	clk := clock.NewFake(time.Unix(1000, 0))
 	f := newFakeConn("192.168.1.10:5060")
 	c := nat.NewClient(f, nat.ClientConfig{CallerReads: true, Clock: clk})
 	f.deliver = c.HandlePacket
@@ -230,7 +231,7 @@ func TestTransactionContextCancel(t *testing.T) {
 func TestTransactionClose(t *testing.T) {
 	t.Parallel()
 	f := newFakeConn("192.168.1.10:5060")
-	c := nat.NewClient(f, nat.ClientConfig{CallerReads: true, Clock: fakeclock.New(time.Unix(0, 0))})
+	c := nat.NewClient(f, nat.ClientConfig{CallerReads: true, Clock: clock.NewFake(time.Unix(0, 0))})
 	f.deliver = c.HandlePacket
 	done := make(chan error, 1)
 	go func() { _, err := c.Binding(context.Background(), fakeServer); done <- err }()
@@ -248,7 +249,7 @@ func TestTransactionsInFlight(t *testing.T) {
 	t.Parallel()
 	const n = 100
 	f := newFakeConn("192.168.1.10:5060")
-	c := nat.NewClient(f, nat.ClientConfig{CallerReads: true, Clock: fakeclock.New(time.Unix(0, 0))})
+	c := nat.NewClient(f, nat.ClientConfig{CallerReads: true, Clock: clock.NewFake(time.Unix(0, 0))})
 	f.deliver = c.HandlePacket
 	f.serve = func(int, []byte, func([]byte, netip.AddrPort)) {} // hold every answer
 	// Each request asks for its own port with RESPONSE-PORT; the fake

@@ -16,7 +16,7 @@
 //   - ICE: the body carries ICE (a=candidate, a=ice-ufrag; RFC 8445, RFC
 //     8839, formerly RFC 5245).
 //
-// "Private" is nat.IsPrivate: RFC 1918, IPv6 ULA, RFC 6598 shared space,
+// "Private" is ipaddr.IsPrivate: RFC 1918, IPv6 ULA, RFC 6598 shared space,
 // loopback and link-local. 0.0.0.0 and :: (hold), multicast, public,
 // documentation and FQDN addresses never fire. The range table lives in
 // package nat only.

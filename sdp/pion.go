@@ -7,7 +7,7 @@ import (
 
 	psdp "github.com/pion/sdp/v3"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/ipaddr"
 )
 
 // This file is the structured door: the same tests and the same rewrite as
@@ -22,7 +22,7 @@ func CheckSession(sd *psdp.SessionDescription) Result {
 	if sd == nil {
 		return r
 	}
-	if ip, ok := parseIP([]byte(sd.Origin.UnicastAddress)); ok && nat.IsPrivate(ip) {
+	if ip, ok := parseIP([]byte(sd.Origin.UnicastAddress)); ok && ipaddr.IsPrivate(ip) {
 		r.add(Finding{Test: PrivateOrigin, Media: -1, Addr: ip})
 	}
 	ice := false
@@ -52,7 +52,7 @@ func checkConn(r *Result, c *psdp.ConnectionInformation, media int) {
 		return
 	}
 	b, _ := connIP(c.Address.Address)
-	if ip, ok := parseIP(b); ok && nat.IsPrivate(ip) {
+	if ip, ok := parseIP(b); ok && ipaddr.IsPrivate(ip) {
 		t := PrivateSessionConn
 		if media >= 0 {
 			t = PrivateMediaConn

@@ -11,7 +11,7 @@ import (
 type Tests uint8
 
 // The NAT tests. Each private-address test fires when the address is
-// private by nat.IsPrivate (RFC 1918, IPv6 ULA, RFC 6598, loopback,
+// private by ipaddr.IsPrivate (RFC 1918, IPv6 ULA, RFC 6598, loopback,
 // link-local); 0.0.0.0 (hold), multicast, public and FQDN addresses never
 // fire.
 const (

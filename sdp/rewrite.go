@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/ipaddr"
 )
 
 // AppendRewrite appends body to dst with its NAT-broken addresses and ports
@@ -96,10 +96,10 @@ var (
 
 // want reports whether ip is to be replaced by the public address pub.
 func want(ip netip.Addr, pub netip.Addr, all bool) bool {
-	return wantPriv(ip, nat.IsPrivate(ip), pub, all)
+	return wantPriv(ip, ipaddr.IsPrivate(ip), pub, all)
 }
 
-// wantPriv is want for an address whose nat.IsPrivate is already known.
+// wantPriv is want for an address whose ipaddr.IsPrivate is already known.
 func wantPriv(ip netip.Addr, priv bool, pub netip.Addr, all bool) bool {
 	if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip.Unmap() == pub {
 		return false

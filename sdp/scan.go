@@ -6,7 +6,7 @@ import (
 	"math/bits"
 	"net/netip"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/ipaddr"
 )
 
 // line is one SDP line of a body: body[start:end] is its text without line
@@ -107,14 +107,14 @@ func attrIs(v []byte, key string) bool {
 type addrInfo struct {
 	ip   netip.Addr
 	isIP bool
-	priv bool // isIP and nat.IsPrivate(ip)
+	priv bool // isIP and ipaddr.IsPrivate(ip)
 	want bool // the rewrite replaces it (set by the rewriter only)
 }
 
 // classify parses the address token tok.
 func classify(tok []byte) addrInfo {
 	ip, ok := parseIP(tok)
-	return addrInfo{ip: ip, isIP: ok, priv: ok && nat.IsPrivate(ip)}
+	return addrInfo{ip: ip, isIP: ok, priv: ok && ipaddr.IsPrivate(ip)}
 }
 
 // addrCache remembers the last address token classified (see

@@ -3,7 +3,7 @@ package sipmsg
 import (
 	"net/netip"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/ipaddr"
 )
 
 // ALGSign is one sign of a SIP ALG (an application-level gateway in a NAT
@@ -89,7 +89,7 @@ func DetectALG(req, resp *Message, server netip.AddrPort) (ALGReport, error) {
 	if pub, ok := resp.PublicAddr(); ok {
 		r.Received = pub
 	}
-	if ra, ok := sv.ReceivedAddr(sb); ok && nat.IsPrivate(ra) && server.IsValid() && !nat.IsPrivate(server.Addr()) {
+	if ra, ok := sv.ReceivedAddr(sb); ok && ipaddr.IsPrivate(ra) && server.IsValid() && !ipaddr.IsPrivate(server.Addr()) {
 		r.Signs |= ALGReceivedPrivate
 	}
 	if qi := req.Index(HdrFrom); qi >= 0 {

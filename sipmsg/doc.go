@@ -51,7 +51,7 @@
 // with the same bit values (ContactPrivate 1, ViaAddrDiffers 2, ViaPrivate
 // 4, SDPPrivate 8, ViaPortDiffers 16, SourcePrivate 32, ContactDiffers 128,
 // SDPDiffers 256) and returns those that fired. Private means
-// nat.IsPrivate. SDP tests go through an SDPCheck (SDPNATCheck uses the sdp
+// ipaddr.IsPrivate. SDP tests go through an SDPCheck (SDPNATCheck uses the sdp
 // package).
 //
 // AppendFix applies a Fix: received=/rport= in the top Via, the Contact

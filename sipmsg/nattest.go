@@ -3,7 +3,7 @@ package sipmsg
 import (
 	"net/netip"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/ipaddr"
 )
 
 // NATTest is a set of NAT heuristics, one bit each. The values are those of
@@ -11,7 +11,7 @@ import (
 // the same here: NATTest(19) == ContactPrivate|ViaAddrDiffers|ViaPortDiffers.
 type NATTest uint16
 
-// The NAT tests. "Private" means nat.IsPrivate: RFC 1918, RFC 6598, IPv6 ULA,
+// The NAT tests. "Private" means ipaddr.IsPrivate: RFC 1918, RFC 6598, IPv6 ULA,
 // loopback and link-local.
 const (
 	// ContactPrivate (1): a Contact URI host is a private address.
@@ -73,7 +73,7 @@ func (t NATTest) String() string {
 }
 
 // SDPCheck inspects an SDP body for the SDP NAT tests: private reports
-// whether any connection or origin address in it is private (nat.IsPrivate),
+// whether any connection or origin address in it is private (ipaddr.IsPrivate),
 // differs whether any connection (c=) address differs from src. The sdp
 // package provides one (see sdp.NATCheck); a nil SDPCheck makes the SDP tests
 // never fire.
@@ -90,7 +90,7 @@ func (m *Message) NATTest(src netip.AddrPort, tests NATTest, sdp SDPCheck) (NATT
 	var pc privCache
 	b := m.buf
 	srcIP := src.Addr().Unmap()
-	if tests&SourcePrivate != 0 && nat.IsPrivate(srcIP) {
+	if tests&SourcePrivate != 0 && ipaddr.IsPrivate(srcIP) {
 		fired |= SourcePrivate
 	}
 	if tests&(ViaAddrDiffers|ViaPrivate|ViaPortDiffers) != 0 {
@@ -196,7 +196,7 @@ type privCache struct {
 
 func (c *privCache) private(a netip.Addr) bool {
 	if a != c.a || !a.IsValid() {
-		c.a, c.priv = a, nat.IsPrivate(a)
+		c.a, c.priv = a, ipaddr.IsPrivate(a)
 	}
 	return c.priv
 }

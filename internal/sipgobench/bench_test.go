@@ -11,7 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/ipaddr"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -55,7 +55,7 @@ func viaContactSipgo(msg []byte, out *bytes.Buffer) (sipmsg.NATTest, error) {
 	req := m.(*sip.Request)
 	var fired sipmsg.NATTest
 	sIP := src.Addr()
-	if nat.IsPrivate(sIP) {
+	if ipaddr.IsPrivate(sIP) {
 		fired |= sipmsg.SourcePrivate
 	}
 	via := req.Via()
@@ -63,7 +63,7 @@ func viaContactSipgo(msg []byte, out *bytes.Buffer) (sipmsg.NATTest, error) {
 	if vErr != nil || va != sIP {
 		fired |= sipmsg.ViaAddrDiffers
 	}
-	if vErr == nil && nat.IsPrivate(va) {
+	if vErr == nil && ipaddr.IsPrivate(va) {
 		fired |= sipmsg.ViaPrivate
 	}
 	vp := via.Port
@@ -75,7 +75,7 @@ func viaContactSipgo(msg []byte, out *bytes.Buffer) (sipmsg.NATTest, error) {
 	}
 	ct := req.Contact()
 	ca, cErr := netip.ParseAddr(ct.Address.Host)
-	if cErr == nil && nat.IsPrivate(ca) {
+	if cErr == nil && ipaddr.IsPrivate(ca) {
 		fired |= sipmsg.ContactPrivate
 	}
 	cp := ct.Address.Port

@@ -1,26 +1,26 @@
-package nat
+package ipaddr
 
 import "net/netip"
 
-// AddrClass says which kind of address range an IP address belongs to. It is
-// the one table of special-purpose ranges in sipnat: the sipmsg and sdp
-// packages ask it instead of keeping their own.
-type AddrClass uint8
+// Class says which kind of address range an IP address belongs to. It is
+// the one table of special-purpose ranges in sipnat: every other package
+// asks it instead of keeping its own.
+type Class uint8
 
 // The address classes, from the most specific range that holds the address.
 const (
-	ClassInvalid       AddrClass = iota // the zero netip.Addr
-	ClassPublic                         // globally routable as far as sipnat knows
-	ClassPrivate                        // RFC 1918 (10/8, 172.16/12, 192.168/16), IPv6 ULA fc00::/7
-	ClassShared                         // RFC 6598 shared address space 100.64.0.0/10 (carrier-grade NAT)
-	ClassLoopback                       // 127.0.0.0/8, ::1
-	ClassLinkLocal                      // 169.254.0.0/16, fe80::/10
-	ClassUnspecified                    // 0.0.0.0, :: (SDP hold, "any")
-	ClassMulticast                      // 224.0.0.0/4, ff00::/8
-	ClassDocumentation                  // RFC 5737 and RFC 3849 documentation ranges
+	ClassInvalid       Class = iota // the zero netip.Addr
+	ClassPublic                     // globally routable as far as sipnat knows
+	ClassPrivate                    // RFC 1918 (10/8, 172.16/12, 192.168/16), IPv6 ULA fc00::/7
+	ClassShared                     // RFC 6598 shared address space 100.64.0.0/10 (carrier-grade NAT)
+	ClassLoopback                   // 127.0.0.0/8, ::1
+	ClassLinkLocal                  // 169.254.0.0/16, fe80::/10
+	ClassUnspecified                // 0.0.0.0, :: (SDP hold, "any")
+	ClassMulticast                  // 224.0.0.0/4, ff00::/8
+	ClassDocumentation              // RFC 5737 and RFC 3849 documentation ranges
 )
 
-var addrClassNames = [...]string{
+var classNames = [...]string{
 	ClassInvalid:       "invalid",
 	ClassPublic:        "public",
 	ClassPrivate:       "private",
@@ -33,9 +33,9 @@ var addrClassNames = [...]string{
 }
 
 // String returns a short lower-case name of the class.
-func (c AddrClass) String() string {
-	if int(c) < len(addrClassNames) {
-		return addrClassNames[c]
+func (c Class) String() string {
+	if int(c) < len(classNames) {
+		return classNames[c]
 	}
 	return "unknown"
 }
@@ -53,7 +53,7 @@ var (
 // Classify returns the class of a. IPv4-mapped IPv6 addresses are classified
 // as the IPv4 address they carry. Documentation ranges are their own class
 // and count as public for NAT decisions: test labs use them as "the internet".
-func Classify(a netip.Addr) AddrClass {
+func Classify(a netip.Addr) Class {
 	if !a.IsValid() {
 		return ClassInvalid
 	}

@@ -1,31 +1,29 @@
-// Package fakeclock is a manual clock for tests of time-dependent code in
-// sipnat. It satisfies nat.Clock; time only moves when the test calls
-// Advance, so tests never sleep.
-package fakeclock
+package clock
 
 import (
 	"container/heap"
 	"sync"
 	"time"
-
-	"github.com/sipnat/sipnat/nat"
 )
 
-// Clock is a fake nat.Clock. The zero value is not usable; call New.
-type Clock struct {
+// Fake is a manual Clock for tests of time-dependent code: time only moves
+// when the test calls Advance, so tests never sleep, and timers fire inside
+// Advance in due order, which keeps tests deterministic. It is safe for
+// concurrent use. The zero value is not usable; call NewFake.
+type Fake struct {
 	mu     sync.Mutex
 	now    time.Time
 	seq    uint64
-	timers timerHeap
+	timers fakeTimerHeap
 }
 
-var _ nat.Clock = (*Clock)(nil)
+var _ Clock = (*Fake)(nil)
 
-// New returns a clock that reads start until advanced.
-func New(start time.Time) *Clock { return &Clock{now: start} }
+// NewFake returns a fake clock that reads start until advanced.
+func NewFake(start time.Time) *Fake { return &Fake{now: start} }
 
 // Now returns the fake current time.
-func (c *Clock) Now() time.Time {
+func (c *Fake) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
@@ -34,23 +32,23 @@ func (c *Clock) Now() time.Time {
 // AfterFunc schedules f to run when the clock has been advanced by d. Unlike
 // time.AfterFunc, f runs synchronously inside Advance (in due order), which
 // keeps tests deterministic.
-func (c *Clock) AfterFunc(d time.Duration, f func()) nat.Timer {
+func (c *Fake) AfterFunc(d time.Duration, f func()) Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &timer{c: c, f: f, idx: -1}
+	t := &fakeTimer{c: c, f: f, idx: -1}
 	c.schedule(t, d)
 	return t
 }
 
 // Pending returns how many timers are waiting to fire.
-func (c *Clock) Pending() int {
+func (c *Fake) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.timers)
 }
 
 // NextIn returns how long until the next timer fires, and false when none is pending.
-func (c *Clock) NextIn() (time.Duration, bool) {
+func (c *Fake) NextIn() (time.Duration, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.timers) == 0 {
@@ -61,11 +59,11 @@ func (c *Clock) NextIn() (time.Duration, bool) {
 
 // Advance moves the clock forward by d, running every timer that falls due
 // on the way, each with the clock set to its due time.
-func (c *Clock) Advance(d time.Duration) {
+func (c *Fake) Advance(d time.Duration) {
 	c.mu.Lock()
 	end := c.now.Add(d)
 	for len(c.timers) > 0 && !c.timers[0].when.After(end) {
-		t := heap.Pop(&c.timers).(*timer)
+		t := heap.Pop(&c.timers).(*fakeTimer)
 		if t.when.After(c.now) {
 			c.now = t.when
 		}
@@ -78,7 +76,7 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func (c *Clock) schedule(t *timer, d time.Duration) {
+func (c *Fake) schedule(t *fakeTimer, d time.Duration) {
 	if d < 0 {
 		d = 0
 	}
@@ -88,15 +86,15 @@ func (c *Clock) schedule(t *timer, d time.Duration) {
 	heap.Push(&c.timers, t)
 }
 
-type timer struct {
-	c    *Clock
+type fakeTimer struct {
+	c    *Fake
 	f    func()
 	when time.Time
 	seq  uint64
 	idx  int
 }
 
-func (t *timer) Stop() bool {
+func (t *fakeTimer) Stop() bool {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
 	if t.idx < 0 {
@@ -106,7 +104,7 @@ func (t *timer) Stop() bool {
 	return true
 }
 
-func (t *timer) Reset(d time.Duration) bool {
+func (t *fakeTimer) Reset(d time.Duration) bool {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
 	active := t.idx >= 0
@@ -117,26 +115,26 @@ func (t *timer) Reset(d time.Duration) bool {
 	return active
 }
 
-type timerHeap []*timer
+type fakeTimerHeap []*fakeTimer
 
-func (h timerHeap) Len() int { return len(h) }
-func (h timerHeap) Less(i, j int) bool {
+func (h fakeTimerHeap) Len() int { return len(h) }
+func (h fakeTimerHeap) Less(i, j int) bool {
 	if h[i].when.Equal(h[j].when) {
 		return h[i].seq < h[j].seq
 	}
 	return h[i].when.Before(h[j].when)
 }
-func (h timerHeap) Swap(i, j int) {
+func (h fakeTimerHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].idx = i
 	h[j].idx = j
 }
-func (h *timerHeap) Push(x any) {
-	t := x.(*timer)
+func (h *fakeTimerHeap) Push(x any) {
+	t := x.(*fakeTimer)
 	t.idx = len(*h)
 	*h = append(*h, t)
 }
-func (h *timerHeap) Pop() any {
+func (h *fakeTimerHeap) Pop() any {
 	old := *h
 	t := old[len(old)-1]
 	old[len(old)-1] = nil

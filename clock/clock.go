@@ -1,4 +1,4 @@
-package nat
+package clock
 
 import "time"
 
@@ -6,7 +6,7 @@ import "time"
 // depends on it: STUN retransmissions, binding-lifetime probes, port-mapping
 // leases and keep-alive schedules. It is defined once, here, and the other
 // packages take it in their configs. A nil Clock in a config means
-// SystemClock(). Tests use a fake clock and never sleep.
+// System(). Tests use [Fake] and never sleep.
 type Clock interface {
 	// Now returns the current time.
 	Now() time.Time
@@ -25,8 +25,8 @@ type Timer interface {
 	Reset(d time.Duration) bool
 }
 
-// SystemClock returns the Clock of the time package.
-func SystemClock() Clock { return systemClock{} }
+// System returns the Clock of the time package.
+func System() Clock { return systemClock{} }
 
 type systemClock struct{}
 
@@ -34,11 +34,11 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 func (systemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
-// ClockOrSystem returns c, or SystemClock() when c is nil. Packages call it
-// on the Clock field of their configs.
-func ClockOrSystem(c Clock) Clock {
+// OrSystem returns c, or System() when c is nil. Packages call it on the
+// Clock field of their configs.
+func OrSystem(c Clock) Clock {
 	if c == nil {
-		return SystemClock()
+		return System()
 	}
 	return c
 }

@@ -1,0 +1,22 @@
+// Package ipaddr is sipnat's one table of IP address classes: which
+// special-purpose range an address belongs to (RFC 1918 private, RFC 6598
+// shared space used by carrier-grade NATs, loopback, link-local,
+// documentation, ...), and the NAT tests built on it (IsPrivate, IsCGNAT).
+//
+// It depends on nothing but the standard library, so the SIP and SDP
+// rewriting packages, which every proxy links, pull in no STUN, DTLS or
+// other heavy module by asking it. Every other sipnat package asks this
+// table instead of keeping its own ranges.
+//
+// RFCs: 1918 (private IPv4), 4193 (IPv6 ULA), 6598 (shared address space),
+// 5737 and 3849 (documentation), 3927 and 4291 (link-local).
+//
+// # Usage
+//
+//	if ipaddr.IsPrivate(contact.Addr()) {
+//		// the UA is behind NAT: rewrite its Contact
+//	}
+//	fmt.Println(ipaddr.Classify(netip.MustParseAddr("100.64.0.2"))) // shared (RFC 6598)
+//
+// All functions are pure and safe for concurrent use.
+package ipaddr
