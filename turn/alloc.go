@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v2"
-	"github.com/sipnat/sipnat/nat"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
 // Timeouts of the background work.
@@ -98,7 +99,7 @@ func (c *Client) scheduleLocked() {
 
 // rearm resets t to fire after d, running f in a background goroutine, or
 // makes it.
-func (c *Client) rearm(t nat.Timer, d time.Duration, f func()) nat.Timer {
+func (c *Client) rearm(t clock.Timer, d time.Duration, f func()) clock.Timer {
 	if t != nil {
 		t.Reset(d)
 		return t
@@ -234,7 +235,7 @@ func (c *Client) lost(why error) {
 	}
 	prev := c.alloc.Relayed
 	c.allocated, c.recovering, c.backoff = false, true, time.Second
-	for _, t := range []nat.Timer{c.refresh, c.perms, c.keep} {
+	for _, t := range []clock.Timer{c.refresh, c.perms, c.keep} {
 		if t != nil {
 			t.Stop()
 		}

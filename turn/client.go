@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v2"
-	"github.com/sipnat/sipnat/nat"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
 // Client is a TURN client (RFC 8656, and RFC 5766 servers) with one UDP
@@ -25,7 +26,7 @@ import (
 // server's packets. All methods are safe for concurrent use.
 type Client struct {
 	cfg   Config
-	clock nat.Clock
+	clock clock.Clock
 	log   *slog.Logger
 
 	pc     net.PacketConn // UDP: the caller's socket
@@ -51,10 +52,10 @@ type Client struct {
 	// sendID is the transaction ID of Send indications, counted up from a
 	// random start.
 	sendID     [12]byte
-	refresh    nat.Timer
-	perms      nat.Timer
-	keep       nat.Timer
-	recovery   nat.Timer
+	refresh    clock.Timer
+	perms      clock.Timer
+	keep       clock.Timer
+	recovery   clock.Timer
 	recovering bool
 	backoff    time.Duration
 	readDone   chan struct{}
@@ -139,7 +140,7 @@ func newClient(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, clock: nat.ClockOrSystem(cfg.Clock), log: log,
+	c := &Client{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: log,
 		txs: make(map[[12]byte]*tx), peers: make(map[netip.AddrPort]*peer), nextCh: minChannel}
 	_, _ = crand.Read(c.sendID[:])
 	return c, nil
@@ -421,7 +422,7 @@ func (c *Client) Close() error {
 	for _, t := range c.txs {
 		c.finishLocked(t, nil, ErrClosed)
 	}
-	for _, t := range []nat.Timer{c.refresh, c.perms, c.keep, c.recovery} {
+	for _, t := range []clock.Timer{c.refresh, c.perms, c.keep, c.recovery} {
 		if t != nil {
 			t.Stop()
 		}

@@ -10,7 +10,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/clock"
 )
 
 // Defaults of Config.
@@ -102,7 +102,7 @@ type Config struct {
 
 	// Clock times refreshes, keep-alives and retransmissions; nil means
 	// the system clock.
-	Clock nat.Clock
+	Clock clock.Clock
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }

@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v2"
-	"github.com/sipnat/sipnat/nat"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
 // streamTimeout is how long a request waits for its answer over TCP or TLS
@@ -20,7 +21,7 @@ type tx struct {
 	done     chan struct{}
 	res      *stun.Message
 	err      error
-	timer    nat.Timer
+	timer    clock.Timer
 	sent     int
 	rto      time.Duration
 	finished bool
