@@ -1,0 +1,5 @@
+//go:build !race
+
+package rtpengine
+
+const raceEnabled = false
