@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/clock"
 )
 
 // Defaults of ClientConfig.
@@ -45,7 +45,7 @@ type ClientConfig struct {
 	// call. Nil drops them.
 	Unhandled func(b []byte, from netip.AddrPort)
 	// Clock times retransmissions; nil means the system clock.
-	Clock nat.Clock
+	Clock clock.Clock
 	// Logger receives debug messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -58,7 +58,7 @@ type ClientConfig struct {
 type Client struct {
 	conn   net.PacketConn
 	cfg    ClientConfig
-	clock  nat.Clock
+	clock  clock.Clock
 	log    *slog.Logger
 	prefix string // cookie prefix, unique per client
 
@@ -81,7 +81,7 @@ type txn struct {
 	got    bool
 	done   chan struct{}
 	tick   chan uint64
-	timer  nat.Timer
+	timer  clock.Timer
 	dec    Decoder
 }
 
@@ -111,7 +111,7 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) *Client {
 	c := &Client{
 		conn:    conn,
 		cfg:     cfg,
-		clock:   nat.ClockOrSystem(cfg.Clock),
+		clock:   clock.OrSystem(cfg.Clock),
 		log:     cfg.Logger,
 		prefix:  hex.EncodeToString(r[:]) + "_",
 		pending: make(map[uint64]*txn),

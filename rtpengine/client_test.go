@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sipnat/sipnat/internal/fakeclock"
+	"github.com/sipnat/sipnat/clock"
 )
 
 // fakeNG is an in-process ng server on loopback. answer builds the reply
@@ -156,7 +156,7 @@ func TestClientErrors(t *testing.T) {
 // retransmission completes the request.
 func TestClientRetransmit(t *testing.T) {
 	noLeak(t)
-	clk := fakeclock.New(time.Unix(1000, 0))
+	clk := clock.NewFake(time.Unix(1000, 0))
 	var drop atomic.Int64
 	drop.Store(2)
 	srv := newFakeNG(t, func(cmd string, v Value) []byte {

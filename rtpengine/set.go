@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/clock"
 )
 
 // Defaults of SetConfig.
@@ -33,7 +33,7 @@ type SetConfig struct {
 	// delete comes (a lost BYE). Zero means DefaultCallTTL.
 	CallTTL time.Duration
 	// Clock is the source of time; nil means the system clock.
-	Clock nat.Clock
+	Clock clock.Clock
 	// Logger receives failovers and disabled instances; nil discards.
 	Logger *slog.Logger
 }
@@ -63,7 +63,7 @@ type Set struct {
 	c          *Client
 	disableFor time.Duration
 	ttl        time.Duration
-	clock      nat.Clock
+	clock      clock.Clock
 	log        *slog.Logger
 	seed       maphash.Seed
 
@@ -93,7 +93,7 @@ func NewSet(cfg SetConfig) (*Set, error) {
 	}
 	s := &Set{
 		c: cfg.Client, disableFor: cfg.DisableFor, ttl: cfg.CallTTL,
-		clock: nat.ClockOrSystem(cfg.Clock), log: cfg.Logger, seed: maphash.MakeSeed(),
+		clock: clock.OrSystem(cfg.Clock), log: cfg.Logger, seed: maphash.MakeSeed(),
 		calls: make(map[string]callEntry),
 	}
 	if s.disableFor <= 0 {
