@@ -75,11 +75,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			servers = append(servers, ap)
 		}
 	}
+	// The socket's family follows the first server: an IPv6 server needs an
+	// IPv6 socket (a firewall, not a NAT, is then what filters).
+	network := "udp4"
+	if servers[0].Addr().Is6() {
+		network = "udp6"
+		if *local == "0.0.0.0:0" {
+			*local = "[::]:0"
+		}
+	}
 	laddr, err := netip.ParseAddrPort(*local)
 	if err != nil {
 		return fmt.Errorf("-local: %w", err)
 	}
-	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(laddr))
+	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(laddr))
 	if err != nil {
 		return err
 	}

@@ -55,3 +55,26 @@ func TestRunNoServerAnswers(t *testing.T) {
 	require.Less(t, time.Since(start), 3*time.Second)
 	require.Contains(t, out.String(), "blocked")
 }
+
+// TestRunIPv6Server: an IPv6 server gets an IPv6 socket (before, the IPv4
+// socket made `-server '[::1]:3478'` report "UDP is blocked").
+func TestRunIPv6Server(t *testing.T) {
+	t.Parallel()
+	pc, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer pc.Close()
+	srv, err := nat.NewServer(nat.ServerConfig{Primary: pc})
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(context.Background()) }()
+	defer srv.Close()
+
+	var out, errOut bytes.Buffer
+	args := []string{"-json", "-timeout", "5s", "-server", srv.Addrs()[0].String()}
+	require.NoError(t, run(context.Background(), args, &out, &errOut), "%s", errOut.String())
+	var res nat.Result
+	require.NoError(t, json.Unmarshal(out.Bytes(), &res))
+	require.Equal(t, nat.MethodBasic, res.Method)
+	require.Equal(t, "::1", res.Public.Addr().String())
+}

@@ -26,16 +26,16 @@ func (l *Lab) build() error {
 		if err := ip("netns", "add", l.nsName(node)); err != nil {
 			return err
 		}
-		if err := l.sysctl(node, map[string]string{
-			"net/ipv6/conf/all/disable_ipv6":         "1",
-			"net/ipv6/conf/default/disable_ipv6":     "1",
+		kv := map[string]string{
 			"net/ipv4/conf/all/send_redirects":       "0",
 			"net/ipv4/conf/default/send_redirects":   "0",
 			"net/ipv4/conf/all/accept_redirects":     "0",
 			"net/ipv4/conf/default/accept_redirects": "0",
 			"net/ipv4/conf/all/rp_filter":            "0",
 			"net/ipv4/conf/default/rp_filter":        "0",
-		}); err != nil {
+		}
+		l.ipv6Sysctls(node, kv)
+		if err := l.sysctl(node, kv); err != nil {
 			return err
 		}
 	}
@@ -54,13 +54,18 @@ func (l *Lab) build() error {
 	} else {
 		cmds = append(cmds, []string{"-n", rtr, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns", wan})
 	}
-	if c.Kind == None {
+	switch {
+	case c.IPv6 == IPv6NAT64:
+		cmds = append(cmds, // an IPv6-only LAN
+			[]string{"-n", rtr, "addr", "add", RouterLAN.String() + "/24", "dev", "lan0"},
+			[]string{"-n", lan, "link", "set", "eth0", "up"})
+	case c.Kind == None:
 		cmds = append(cmds,
 			[]string{"-n", lan, "addr", "add", OpenClient.String() + "/25", "dev", "eth0"},
 			[]string{"-n", rtr, "addr", "add", OpenRouter.String() + "/25", "dev", "lan0"},
 			[]string{"-n", lan, "link", "set", "eth0", "up"},
 			[]string{"-n", lan, "route", "add", "default", "via", OpenRouter.String()})
-	} else {
+	default:
 		cmds = append(cmds,
 			[]string{"-n", lan, "addr", "add", Client.String() + "/24", "dev", "eth0"},
 			[]string{"-n", rtr, "addr", "add", RouterLAN.String() + "/24", "dev", "lan0"},
@@ -101,6 +106,21 @@ func (l *Lab) build() error {
 	if err := l.sysctl(RTR, map[string]string{"net/ipv4/ip_forward": "1"}); err != nil {
 		return err
 	}
+	if c.IPv6 != IPv6Off {
+		if err := l.sysctl(RTR, map[string]string{"net/ipv6/conf/all/forwarding": "1"}); err != nil {
+			return err
+		}
+	}
+	if c.IPv6 == IPv6NAT64 {
+		if err := l.startTayga(); err != nil {
+			return err
+		}
+	}
+	for _, args := range l.ipv6Commands() {
+		if err := ip(args...); err != nil {
+			return err
+		}
+	}
 	if c.CGNAT {
 		if err := l.sysctl(CGN, map[string]string{"net/ipv4/ip_forward": "1"}); err != nil {
 			return err
@@ -134,6 +154,10 @@ func (l *Lab) routerBox() natBox {
 	if c.Kind == None {
 		b.inNet = openNet
 	}
+	if c.IPv6 == IPv6NAT64 {
+		b.inIf, b.inNet = nat64Tun, nat64Pool
+	}
+	b.v6 = l.routerIPv6Rules()
 	if c.CGNAT {
 		b.ext = RouterCGN
 	}

@@ -92,6 +92,9 @@ type Config struct {
 	// TURN runs a relaying coturn on Server1 (TURNPort, long-term
 	// credentials TURNUser/TURNPassword) when not nil.
 	TURN *TURN
+	// IPv6 adds IPv6 (a dual-stack RFC 6092 firewall, NPTv6, NAT66, or an
+	// IPv6-only LAN behind NAT64/DNS64); "" keeps the lab IPv4-only.
+	IPv6 IPv6Mode
 }
 
 func (c Config) normalized() Config {
@@ -130,6 +133,12 @@ type Truth struct {
 	Client           netip.Addr    // the client's own address
 	Public           netip.Addr    // the client's public address as a STUN server sees it
 	RouterWAN        netip.Addr    // the address the home router itself reports (UPnP, NAT-PMP)
+	IPv6             IPv6Mode      // the lab's IPv6 mode
+	Client6          netip.Addr    // the client's IPv6 address (with IPv6)
+	Public6          netip.Addr    // the client's IPv6 address as a WAN server sees it (not with NAT64)
+	Mapping6         Behavior      // the IPv6 path's mapping: none for the firewall, endpoint-independent for NPTv6/NAT66
+	Filtering6       Behavior      // the IPv6 path's filtering: the stateful firewall's address-and-port-dependent
+	NAT64Prefix      netip.Prefix  // the NAT64's prefix (NAT64 lab)
 }
 
 func mappingOf(k Kind) Behavior {
@@ -205,6 +214,16 @@ func truthOf(c Config) Truth {
 	}
 	if c.Kind == None {
 		t.Client, t.Public, t.RouterWAN = OpenClient, OpenClient, OpenClient
+	}
+	if c.IPv6 != IPv6Off {
+		t.IPv6, t.Client6, t.Public6 = c.IPv6, Client6, public6(c.IPv6)
+		t.Mapping6, t.Filtering6 = NoNAT, AddressAndPortDependent
+		if c.IPv6 == IPv6NPT || c.IPv6 == IPv6NAT66 {
+			t.Mapping6 = EndpointIndependent
+		}
+	}
+	if c.IPv6 == IPv6NAT64 {
+		t.Client, t.NAT64Prefix, t.Mapping6, t.Filtering6 = Client6, NAT64Prefix, "", ""
 	}
 	return t
 }

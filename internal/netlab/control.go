@@ -42,5 +42,5 @@ func (t Truth) String() string {
 		timeout = t.Timeout.String()
 	}
 	return fmt.Sprintf("mapping=%s filtering=%s hairpin=%t upnp=%t cgnat=%t kind=%s alg=%t timeout=%s port_preservation=%t client=%s public=%s router_wan=%s",
-		t.Mapping, t.Filtering, t.Hairpin, t.UPnP, t.CGNAT, t.Kind, t.ALG, timeout, t.PortPreservation, t.Client, t.Public, t.RouterWAN)
+		t.Mapping, t.Filtering, t.Hairpin, t.UPnP, t.CGNAT, t.Kind, t.ALG, timeout, t.PortPreservation, t.Client, t.Public, t.RouterWAN) + t.ipv6String()
 }

@@ -91,6 +91,9 @@ func (c Config) tools() []string {
 	if c.Kamailio {
 		tools = append(tools, "kamailio", "kamcmd")
 	}
+	if c.IPv6 == IPv6NAT64 {
+		tools = append(tools, "tayga", "unbound")
+	}
 	return tools
 }
 
@@ -106,6 +109,17 @@ func (c Config) validate() error {
 		return fmt.Errorf("timeout %v must be whole seconds", c.Timeout)
 	case c.LossPercent < 0 || c.LossPercent > 100:
 		return fmt.Errorf("loss %d%% out of range", c.LossPercent)
+	case c.IPv6 != IPv6Off && c.CGNAT:
+		return errors.New("IPv6 is not built with CGNAT")
+	case c.IPv6 == IPv6NAT64 && (c.Kind == None || c.Kind == Blocked):
+		return fmt.Errorf("NAT64 needs an IPv4 NAT kind behind tayga, not %q", c.Kind)
+	case c.UPnP && c.IPv6 != IPv6Off && c.IPv6 != IPv6Firewall:
+		return fmt.Errorf("miniupnpd is built with IPv6 only in the firewall mode, not %q", c.IPv6)
+	}
+	switch c.IPv6 {
+	case IPv6Off, IPv6Firewall, IPv6NPT, IPv6NAT66, IPv6NAT64:
+	default:
+		return fmt.Errorf("unknown IPv6 mode %q", c.IPv6)
 	}
 	if c.TURN != nil {
 		if err := c.TURN.validate(); err != nil {

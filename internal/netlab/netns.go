@@ -60,8 +60,12 @@ func (l *Lab) Do(node Node, f func() error) error {
 func (l *Lab) ListenUDP(node Node, addr netip.AddrPort) *net.UDPConn {
 	l.t.Helper()
 	var c *net.UDPConn
+	network := "udp4"
+	if addr.Addr().Is6() {
+		network = "udp6"
+	}
 	err := l.Do(node, func() (err error) {
-		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
+		c, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(addr))
 		return err
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ type natBox struct {
 	timeoutSec  int // timeout of the learned-binding map and contacted set
 	lossPercent int
 	portRange   [2]uint16 // source-NAT port range; zero means the kernel's choice
+	v6          ipv6Rules // the router's IPv6 rules (ipv6.go)
 }
 
 // rules returns the nftables ruleset of one NAT box; every rule is explained
@@ -62,6 +63,9 @@ func (b natBox) rules() string {
 	if b.upnp {
 		p("    iifname %q jump prerouting_miniupnpd", out)
 	}
+	for _, r := range b.v6.prerouting {
+		p("    %s", r)
+	}
 	if eif || adf {
 		p("    iifname %q ip daddr %s meta l4proto udp dnat ip addr . port to udp dport map @binding", out, ext)
 	}
@@ -86,6 +90,9 @@ func (b natBox) rules() string {
 	if b.upnp {
 		p("    jump miniupnpd")
 	}
+	for _, r := range b.v6.forward {
+		p("    %s", r)
+	}
 	if eif {
 		p("    iifname %q oifname %q meta l4proto udp ct status dnat accept", out, in)
 	}
@@ -104,6 +111,9 @@ func (b natBox) rules() string {
 	if b.upnp {
 		p("    jump postrouting_miniupnpd")
 	}
+	for _, r := range b.v6.postrouting {
+		p("    %s", r)
+	}
 	if b.hairpin {
 		p("    oifname %q ip saddr %s ct status dnat snat ip to %s", in, b.inNet, ext)
 	}
@@ -119,8 +129,8 @@ func (b natBox) rules() string {
 	p("  }")
 	p("  chain learn {")
 	p("    type filter hook postrouting priority srcnat + 10; policy accept;")
-	p("    oifname %q meta l4proto udp ct direction original ct original ip saddr %s update @binding { udp sport : ct original ip saddr . ct original proto-src }", out, b.inNet)
-	p("    oifname %q meta l4proto udp ct direction reply ct reply ip saddr %s update @binding { udp sport : ct reply ip saddr . ct reply proto-src }", out, b.inNet)
+	p("    oifname %q meta nfproto ipv4 meta l4proto udp ct direction original ct original ip saddr %s update @binding { udp sport : ct original ip saddr . ct original proto-src }", out, b.inNet)
+	p("    oifname %q meta nfproto ipv4 meta l4proto udp ct direction reply ct reply ip saddr %s update @binding { udp sport : ct reply ip saddr . ct reply proto-src }", out, b.inNet)
 	p("  }")
 	p("  chain input {")
 	p("    type filter hook input priority filter; policy accept;")

@@ -50,6 +50,11 @@ func (l *Lab) startServices() error {
 			return err
 		}
 	}
+	if c.IPv6 == IPv6NAT64 {
+		if err := l.startDNS64(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -77,13 +82,16 @@ func (l *Lab) startCoturn() error {
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return err
 	}
-	if _, err := l.service(WAN, "coturn", "turnserver", "-n", "--stun-only",
-		"--listening-ip="+Server1.String(), "--listening-ip="+Server2.String(),
+	ips := []string{"--listening-ip=" + Server1.String(), "--listening-ip=" + Server2.String()}
+	if l.dualStack() {
+		ips = append(ips, "--listening-ip="+Server1V6.String(), "--listening-ip="+Server2V6.String())
+	}
+	if _, err := l.service(WAN, "coturn", "turnserver", append(append([]string{"-n", "--stun-only"}, ips...),
 		"--listening-port="+strconv.Itoa(CoturnPort), "--alt-listening-port="+strconv.Itoa(CoturnPort+1),
 		"--no-tls", "--no-dtls", "--no-tcp", "--no-cli", "--no-stdout-log",
 		"--log-file="+filepath.Join(d, "turnserver.log"), "--simple-log",
 		"--pidfile="+filepath.Join(d, "turnserver.pid"), "--userdb="+filepath.Join(d, "turndb"),
-		"--realm=lab.example", "--server-name=lab-wan"); err != nil {
+		"--realm=lab.example", "--server-name=lab-wan")...); err != nil {
 		return err
 	}
 	return l.waitListen(WAN, "udp", 5*time.Second, CoturnPort, CoturnPort+1)
@@ -131,7 +139,7 @@ min_lifetime=%d
 max_lifetime=86400
 allow 1024-65535 192.168.1.0/24 1024-65535
 deny 0-65535 0.0.0.0/0 0-65535
-`, UPnPHTTPPort, stunHost, StundPort, l.cfg.UPnPMinLifetime)
+`, UPnPHTTPPort, stunHost, StundPort, l.cfg.UPnPMinLifetime) + l.miniupnpdIPv6Conf()
 	path := filepath.Join(l.dir, "miniupnpd.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return err
@@ -191,7 +199,8 @@ func (l *Lab) startKamailio() error {
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return err
 	}
-	cfg := strings.NewReplacer("@SRV1@", Server1.String(), "@RUN@", l.dir, "@PASSWORD@", KamailioPassword).Replace(kamailioCfg)
+	cfg := strings.NewReplacer("@SRV1@", Server1.String(), "@SRV1V6@", Server1V6.String(), "@RUN@", l.dir,
+		"@PASSWORD@", KamailioPassword).Replace(kamailioCfg)
 	path := filepath.Join(d, "kamailio.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return err
@@ -199,6 +208,9 @@ func (l *Lab) startKamailio() error {
 	args := []string{"-f", path, "-DD", "-E", "-Y", d, "-P", filepath.Join(d, "kamailio.pid"), "-w", d}
 	if l.cfg.KamailioAuth {
 		args = append(args, "-A", "WITH_AUTH")
+	}
+	if l.dualStack() {
+		args = append(args, "-A", "WITH_IPV6")
 	}
 	if _, err := l.service(WAN, "kamailio", "kamailio", args...); err != nil {
 		return err
