@@ -31,6 +31,9 @@ var (
 	// ErrRequestURI: the Request-URI is in <>, does not scan or carries
 	// headers (Check; a proxy answers 400).
 	ErrRequestURI = errors.New("sipmsg: bad Request-URI")
+	// ErrForbiddenDestination: an alias, received URI or Request-URI names
+	// a destination a DestPolicy refuses (see DestError).
+	ErrForbiddenDestination = errors.New("sipmsg: forbidden destination")
 )
 
 // ParseError says where in the input scanning failed and why. It unwraps to

@@ -114,7 +114,7 @@ func FuzzRewrite(f *testing.F) {
 			}
 		}
 		if m.IsRequest() {
-			out, _, found, err := HandleRURIAlias(nil, &m)
+			out, _, found, err := HandleRURIAlias(nil, &m, nil)
 			if err == nil && found {
 				var m2 Message
 				if err := m2.Parse(out); err != nil {

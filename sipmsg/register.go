@@ -36,10 +36,13 @@ type Registration struct {
 // Via address and port) on a REGISTER received from src over t and returns
 // what the registrar should keep for it. When NATed is true, store the
 // source (AppendReceivedURI) next to the contact and route requests for the
-// AoR to it.
+// AoR to it, after DestPolicy.CheckURI (a source can be spoofed on UDP).
 func RegistrationFor(m *Message, src netip.AddrPort, t Transport) (Registration, error) {
 	if !m.IsMethod("REGISTER") {
 		return Registration{}, ErrNotRequest
+	}
+	if !src.IsValid() || src.Port() == 0 {
+		return Registration{}, ErrBadAddress // a received URI must never say port 0
 	}
 	if t == TransportUnknown {
 		t = UDP
@@ -215,8 +218,11 @@ func ParseAlias(v []byte) (Alias, error) {
 // request m carries an ;alias parameter (the first one), it appends m
 // without that parameter to dst and returns the destination it named, where
 // the request must be sent. found is false (and dst unchanged) when there
-// is no alias.
-func HandleRURIAlias(dst []byte, m *Message) (out []byte, a Alias, found bool, err error) {
+// is no alias. Anyone can write an alias into a Request-URI, so the
+// destination must pass p (nil: the zero DestPolicy, public addresses
+// only); when it does not, err matches ErrForbiddenDestination, a is the
+// refused destination and nothing is appended.
+func HandleRURIAlias(dst []byte, m *Message, p *DestPolicy) (out []byte, a Alias, found bool, err error) {
 	if !m.request {
 		return dst, Alias{}, false, ErrNotRequest
 	}
@@ -225,17 +231,20 @@ func HandleRURIAlias(dst []byte, m *Message) (out []byte, a Alias, found bool, e
 	if err != nil {
 		return dst, Alias{}, false, err
 	}
-	p, ok := u.Param(b, "alias")
+	prm, ok := u.Param(b, "alias")
 	if !ok {
 		return dst, Alias{}, false, nil
 	}
-	a, err = ParseAlias(p.Value.In(b))
+	a, err = ParseAlias(prm.Value.In(b))
 	if err != nil {
 		return dst, Alias{}, false, err
 	}
+	if err := p.Check(a.Addr); err != nil {
+		return dst, a, false, err
+	}
 	e := &m.ed
 	e.reset(b)
-	e.add(p.All.Start, p.All.End, nil)
+	e.add(prm.All.Start, prm.All.End, nil)
 	out, err = e.apply(dst, m.body, nil, Span{-1, -1})
 	return out, a, true, err
 }

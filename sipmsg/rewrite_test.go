@@ -124,7 +124,7 @@ func TestHandleRURIAlias(t *testing.T) {
 		in := "INVITE " + tt.ruri + " SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.2;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n"
 		var m Message
 		require.NoError(t, m.Parse([]byte(in)))
-		out, a, found, err := HandleRURIAlias(nil, &m)
+		out, a, found, err := HandleRURIAlias(nil, &m, nil)
 		require.NoError(t, err)
 		require.True(t, found)
 		require.Equal(t, tt.want, a)
@@ -132,7 +132,7 @@ func TestHandleRURIAlias(t *testing.T) {
 	}
 	var m Message
 	require.NoError(t, m.Parse([]byte("INVITE sip:a@b SIP/2.0\r\nl: 0\r\n\r\n")))
-	out, _, found, err := HandleRURIAlias([]byte("x"), &m)
+	out, _, found, err := HandleRURIAlias([]byte("x"), &m, nil)
 	require.NoError(t, err)
 	require.False(t, found)
 	require.Equal(t, "x", string(out))

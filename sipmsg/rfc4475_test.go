@@ -128,7 +128,7 @@ func exerciseAll(t *testing.T, m *Message) {
 	tr := NewContactTracker(netip.MustParseAddrPort("192.168.1.2:5060"), UDP)
 	_ = tr.Observe(m)
 	_, _ = DetectALG(m, m, src)
-	_, _, _, _ = HandleRURIAlias(nil, m)
+	_, _, _, _ = HandleRURIAlias(nil, m, nil)
 	for _, k := range []HeaderKind{HdrVia, HdrRoute, HdrContact} {
 		_, _, _ = AppendRemoveTopValue(nil, m, k)
 	}
@@ -243,7 +243,7 @@ func TestDatagramTrailing(t *testing.T) {
 	aliased := append([]byte("OPTIONS sip:a@192.0.2.1;alias=198.51.100.7~5060~1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK2\r\nContent-Length: 0\r\n\r\n"), b...)
 	require.NoError(t, m.Parse(aliased))
 	require.Equal(t, len(b), m.Trailing())
-	out, _, found, err := HandleRURIAlias(nil, &m)
+	out, _, found, err := HandleRURIAlias(nil, &m, nil)
 	require.NoError(t, err)
 	require.True(t, found)
 	require.NotContains(t, string(out), "REGISTER")

@@ -4,7 +4,11 @@
 // Contact alias (or rewrites the Contact), adds Path to REGISTERs and
 // Record-Route to dialogs so that requests for the UA come back through it,
 // restores the alias when they do, and keeps NATed bindings open with CRLF
-// pings. It relays signalling only; media relay is out of scope.
+// pings. It relays signalling only; media relay is out of scope. It drops
+// what it must not forward: octets after a datagram's Content-Length,
+// messages sipmsg.Message.Check refuses (another SIP version, a Request-URI
+// in <>...), and requests whose alias or Request-URI names loopback, the
+// proxy, upstream or a private range not listed in -allow.
 //
 //	natproxy -listen 203.0.113.3:5060 -upstream 203.0.113.2:5060
 //
@@ -21,6 +25,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 )
 
@@ -31,17 +36,26 @@ func main() {
 	rewrite := flag.Bool("rewrite", false, "rewrite Contact to the source (fix_nated_contact) instead of adding ;alias")
 	ping := flag.Duration("ping", 20*time.Second, "CRLF ping interval for NATed contacts (0: off)")
 	verbose := flag.Bool("v", false, "log every request")
+	allow := flag.String("allow", "", "comma-separated private prefixes requests may be sent to (default: public addresses only)")
 	flag.Parse()
-	if err := run(*listen, *advertise, *upstream, *rewrite, *ping, *verbose); err != nil {
+	if err := run(*listen, *advertise, *upstream, *allow, *rewrite, *ping, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "natproxy:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, advertise, upstream string, rewrite bool, ping time.Duration, verbose bool) error {
+func run(listen, advertise, upstream, allow string, rewrite bool, ping time.Duration, verbose bool) error {
 	up, err := netip.ParseAddrPort(upstream)
 	if err != nil {
 		return fmt.Errorf("-upstream: %w", err)
+	}
+	var prefixes []netip.Prefix
+	for _, f := range strings.FieldsFunc(allow, func(r rune) bool { return r == ',' }) {
+		pr, err := netip.ParsePrefix(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("-allow: %w", err)
+		}
+		prefixes = append(prefixes, pr)
 	}
 	if advertise == "" {
 		advertise = listen
@@ -60,7 +74,7 @@ func run(listen, advertise, upstream string, rewrite bool, ping time.Duration, v
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	p, err := NewProxy(Config{Conn: conn, Self: self, Upstream: up, Rewrite: rewrite, Ping: ping, Logger: log})
+	p, err := NewProxy(Config{Conn: conn, Self: self, Upstream: up, Rewrite: rewrite, Ping: ping, Logger: log, Allow: prefixes})
 	if err != nil {
 		return err
 	}

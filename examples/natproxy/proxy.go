@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/sipnat/sipnat/keepalive"
@@ -41,6 +42,8 @@ type Proxy struct {
 	pings    *keepalive.Scheduler
 	ping     time.Duration
 	selfURI  []byte // <sip:self;lr>
+	dest     sipmsg.DestPolicy
+	trailing atomic.Uint64 // octets after Content-Length dropped from datagrams
 }
 
 // Config configures a Proxy.
@@ -51,6 +54,10 @@ type Config struct {
 	Rewrite  bool           // rewrite Contact to the source instead of adding ;alias
 	Ping     time.Duration  // interval of CRLF pings to NATed contacts; 0 disables them
 	Logger   *slog.Logger   // nil: discard
+	// Allow are private ranges requests may be sent to (an alias or
+	// Request-URI naming them); loopback, the proxy's and upstream's
+	// addresses and other private ranges are refused (sipmsg.DestPolicy).
+	Allow []netip.Prefix
 }
 
 // NewProxy returns a proxy for cfg.
@@ -63,6 +70,7 @@ func NewProxy(cfg Config) (*Proxy, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.selfURI = sipmsg.AppendContactValue(nil, "", cfg.Self, sipmsg.UDP, ";lr")
+	p.dest = sipmsg.DestPolicy{Self: []netip.Addr{cfg.Self.Addr(), cfg.Upstream.Addr()}, Allow: cfg.Allow}
 	if cfg.Ping > 0 {
 		s, err := keepalive.NewScheduler(keepalive.SchedulerConfig{
 			Send: keepalive.SenderFunc(func(pg keepalive.Ping) error {
@@ -118,6 +126,10 @@ func (p *Proxy) Serve(ctx context.Context) error {
 	}
 }
 
+// TrailingDropped returns how many octets after a Content-Length body the
+// proxy dropped (a second request smuggled in a datagram is one).
+func (p *Proxy) TrailingDropped() uint64 { return p.trailing.Load() }
+
 // Handle processes one packet received from src and returns what to send
 // where (dst invalid: nothing to send). m is scratch space.
 func (p *Proxy) Handle(dst []byte, m *sipmsg.Message, pkt []byte, src netip.AddrPort) ([]byte, netip.AddrPort, error) {
@@ -126,6 +138,13 @@ func (p *Proxy) Handle(dst []byte, m *sipmsg.Message, pkt []byte, src netip.Addr
 	}
 	if err := m.Parse(pkt); err != nil {
 		return dst, netip.AddrPort{}, err
+	}
+	if n := m.Trailing(); n > 0 { // RFC 4475 §3.1.1.8: never forwarded
+		p.trailing.Add(uint64(n))
+		p.log.Warn("octets after Content-Length dropped", "from", src, "octets", n)
+	}
+	if err := m.Check(); err != nil {
+		return dst, netip.AddrPort{}, fmt.Errorf("not forwarded (a UAS answers %d): %w", sipmsg.StatusFor(err), err)
 	}
 	if !m.IsRequest() {
 		return p.response(dst, m)
@@ -236,7 +255,7 @@ func (p *Proxy) toUA(dst []byte, m *sipmsg.Message) ([]byte, netip.AddrPort, err
 	if err := m2.Parse(cur); err != nil {
 		return dst, netip.AddrPort{}, err
 	}
-	b, alias, found, err := sipmsg.HandleRURIAlias(nil, &m2)
+	b, alias, found, err := sipmsg.HandleRURIAlias(nil, &m2, &p.dest)
 	if err != nil {
 		return dst, netip.AddrPort{}, err
 	}
@@ -247,19 +266,10 @@ func (p *Proxy) toUA(dst []byte, m *sipmsg.Message) ([]byte, netip.AddrPort, err
 			return dst, netip.AddrPort{}, err
 		}
 	} else {
-		u, err := sipmsg.ParseURI(m2.Bytes(), m2.RequestURISpan())
+		to, err = p.dest.CheckURI(m2.RequestURI())
 		if err != nil {
 			return dst, netip.AddrPort{}, err
 		}
-		a, ok := u.Addr(m2.Bytes())
-		if !ok {
-			return dst, netip.AddrPort{}, errors.New("request-URI host is not an address")
-		}
-		port := u.Port
-		if port == 0 {
-			port = 5060
-		}
-		to = netip.AddrPortFrom(a, uint16(port))
 	}
 	p.log.Info("to UA", "method", string(m2.Method()), "to", to, "alias", found)
 	out, err := sipmsg.AppendInsertTop(dst, &m2, sipmsg.HdrVia, p.via(&m2))

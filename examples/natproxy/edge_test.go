@@ -1,0 +1,67 @@
+package main
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/sipmsg"
+)
+
+// TestEdgeThreats: what an attacker sends the proxy is not forwarded: a
+// request smuggled after a datagram's Content-Length, another SIP version,
+// and aliases or Request-URIs naming loopback, the proxy or a private range.
+func TestEdgeThreats(t *testing.T) {
+	t.Parallel()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	self := netip.MustParseAddrPort("203.0.113.3:5060")
+	up := netip.MustParseAddrPort("203.0.113.2:5060")
+	ua := netip.MustParseAddrPort("203.0.113.1:40000")
+	p, err := NewProxy(Config{Conn: c, Self: self, Upstream: up, Allow: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}})
+	require.NoError(t, err)
+	var m sipmsg.Message
+	const hdrs = "From: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: c\r\n"
+
+	reg := "REGISTER sip:203.0.113.3 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\n" + hdrs + "CSeq: 1 REGISTER\r\nContact: <sip:a@192.168.1.10:5070>\r\nContent-Length: 0\r\n\r\n"
+	smuggled := "INVITE sip:victim@198.51.100.9 SIP/2.0\r\nVia: SIP/2.0/TCP 198.51.100.66;branch=z9hG4bKevil\r\n" + hdrs + "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+	out, dst, err := p.Handle(nil, &m, []byte(reg+smuggled), ua)
+	require.NoError(t, err)
+	require.Equal(t, up, dst)
+	require.NotContains(t, string(out), "INVITE")
+	require.Equal(t, uint64(len(smuggled)), p.TrailingDropped())
+
+	_, _, err = p.Handle(nil, &m, []byte(strings.Replace(reg, "SIP/2.0\r\n", "SIP/7.0\r\n", 1)), ua)
+	require.ErrorIs(t, err, sipmsg.ErrVersion)
+	require.Equal(t, 505, sipmsg.StatusFor(err))
+
+	toUA := func(ruri string) ([]byte, netip.AddrPort, error) {
+		opt := "OPTIONS " + ruri + " SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.2;branch=z9hG4bKk1\r\nRoute: <sip:203.0.113.3:5060;lr>\r\n" + hdrs + "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+		return p.Handle(nil, &m, []byte(opt), up)
+	}
+	for _, ruri := range []string{
+		"sip:a@192.168.1.10;alias=127.0.0.1~5060~1",
+		"sip:a@192.168.1.10;alias=203.0.113.3~5080~1", // the proxy itself
+		"sip:a@192.168.1.10;alias=203.0.113.2~5060~1", // upstream
+		"sip:a@192.168.1.10;alias=10.0.0.1~22~1",
+		"sip:a@127.0.0.1:5060",
+		"sip:a@10.0.0.1",
+		"sip:a@198.51.100.7:0",
+	} {
+		_, dst, err := toUA(ruri)
+		require.ErrorIs(t, err, sipmsg.ErrForbiddenDestination, ruri)
+		require.False(t, dst.IsValid(), ruri)
+	}
+	for ruri, want := range map[string]string{
+		"sip:a@192.168.1.10;alias=10.9.1.1~5070~1": "10.9.1.1:5070", // allowed range
+		"sip:a@198.51.100.7":                       "198.51.100.7:5060",
+	} {
+		_, dst, err := toUA(ruri)
+		require.NoError(t, err, ruri)
+		require.Equal(t, want, dst.String())
+	}
+}
