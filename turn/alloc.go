@@ -52,12 +52,19 @@ func (c *Client) allocate(ctx context.Context) (Allocation, error) {
 	}
 	res, err := c.request(ctx, stun.MethodAllocate, attrs...)
 	if isCode(err, 437) {
-		// A stale allocation of this 5-tuple (e.g. from before a restart): delete it, try again.
-		c.log.Debug("turn: 437 on Allocate, deleting the stale allocation")
-		if _, derr := c.request(ctx, stun.MethodRefresh, lifetimeAttr(0)); derr != nil && !isCode(derr, 437) {
+		// A stale allocation of this 5-tuple (e.g. from before a restart):
+		// delete it and try again; servers (coturn) free it a moment later.
+		_, derr := c.request(ctx, stun.MethodRefresh, lifetimeAttr(0))
+		c.log.Debug("turn: 437 on Allocate, deleted the stale allocation", "err", derr)
+		if derr != nil && !isCode(derr, 437) {
 			return Allocation{}, fmt.Errorf("allocate: %w (and deleting the stale allocation: %v)", err, derr)
 		}
-		res, err = c.request(ctx, stun.MethodAllocate, attrs...)
+		for wait := 50 * time.Millisecond; isCode(err, 437) && wait < 2*time.Second; wait *= 2 {
+			if werr := c.wait(ctx, wait); werr != nil {
+				break
+			}
+			res, err = c.request(ctx, stun.MethodAllocate, attrs...)
+		}
 	}
 	if err != nil {
 		return Allocation{}, fmt.Errorf("allocate: %w", err)
@@ -85,6 +92,19 @@ func (c *Client) allocate(ctx context.Context) (Allocation, error) {
 	c.scheduleLocked()
 	c.log.Debug("turn: allocated", "allocation", a.String())
 	return a, nil
+}
+
+// wait waits d on the client's clock, or until ctx ends or Close.
+func (c *Client) wait(ctx context.Context, d time.Duration) error {
+	ch := make(chan struct{})
+	t := c.clock.AfterFunc(d, func() { close(ch) })
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // scheduleLocked (c.mu held) arms the refresh, permission and keep-alive

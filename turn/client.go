@@ -156,7 +156,7 @@ func (c *Client) dial(ctx context.Context) error {
 	}
 	conn, err := d(ctx, "tcp", c.cfg.Server.String())
 	if err != nil {
-		return fmt.Errorf("%w: dial %s %s: %w", ErrUnreachable, c.cfg.Transport, c.cfg.Server, err)
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	if c.cfg.Transport == TLS {
 		tc := c.cfg.TLSConfig

@@ -168,9 +168,14 @@ type Event struct {
 }
 
 func (e Event) String() string {
-	s := fmt.Sprintf("turn: %s, relayed %s", e.Kind, e.Relayed)
-	if e.Kind == EventRecovered && e.Previous != e.Relayed {
-		s += fmt.Sprintf(" (was %s)", e.Previous)
+	s := "turn: " + e.Kind.String()
+	switch {
+	case e.Kind == EventLost:
+		s += fmt.Sprintf(", was %s", e.Previous)
+	case e.Kind == EventRecovered && e.Previous != e.Relayed:
+		s += fmt.Sprintf(", relayed %s (was %s)", e.Relayed, e.Previous)
+	case e.Relayed.IsValid():
+		s += fmt.Sprintf(", relayed %s", e.Relayed)
 	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
@@ -201,7 +206,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("turn: %s: %d %s", e.Method, e.Code, e.Reason)
+	s := fmt.Sprintf("turn: %s: %d %s", e.Method, e.Code, e.Reason)
+	if e.Code == 401 {
+		s += " (wrong username or password)"
+	}
+	return s
 }
 
 // Unwrap maps the codes the client gives meaning to onto the sentinels.

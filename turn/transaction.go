@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pion/stun/v2"
@@ -180,12 +181,13 @@ func (c *Client) request(ctx context.Context, method stun.Method, attrs ...stun.
 			continue
 		case code.Code == stun.CodeStaleNonce && stale < 3:
 			stale++
+			c.log.Debug("turn: 438 stale nonce, retrying with the new one", "method", method.String())
 			if !c.learnAuth(res) {
 				return nil, fmt.Errorf("%s: %w: 438 without NONCE", method, ErrMalformed)
 			}
 			continue
 		}
-		return nil, &Error{Method: method.String(), Code: int(code.Code), Reason: string(code.Reason)}
+		return nil, &Error{Method: method.String(), Code: int(code.Code), Reason: strings.TrimSpace(string(code.Reason))}
 	}
 }
 

@@ -63,7 +63,7 @@ func (l *Lab) startTURN() error {
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return err
 	}
-	args := []string{"-n", "--lt-cred-mech", "--user=" + TURNUser + ":" + TURNPassword, "--realm=" + TURNRealm,
+	args := []string{"-n", "-v", "--lt-cred-mech", "--user=" + TURNUser + ":" + TURNPassword, "--realm=" + TURNRealm,
 		"--listening-ip=" + Server1.String(), "--relay-ip=" + Server1.String(),
 		"--listening-port=" + strconv.Itoa(TURNPort), "--tls-listening-port=" + strconv.Itoa(TURNTLSPort),
 		"--min-port=" + strconv.Itoa(turnMinPort), "--max-port=" + strconv.Itoa(turnMaxPort),

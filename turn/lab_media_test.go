@@ -1,0 +1,269 @@
+package turn_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/internal/netlab"
+	"github.com/sipnat/sipnat/turn"
+)
+
+// stream sends a 20 ms packet each way until stop: the client to the peer
+// through the relay, the peer to the relayed address it is told.
+type stream struct {
+	relayed atomic.Value // netip.AddrPort the peer sends to
+	sent    atomic.Int64
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func startStream(t *testing.T, c *turn.Client, p *wanPeer, relayed netip.AddrPort) *stream {
+	s := &stream{stop: make(chan struct{}), done: make(chan struct{})}
+	s.relayed.Store(relayed)
+	go func() {
+		defer close(s.done)
+		pkt := make([]byte, 172)
+		pkt[0] = 0x80
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+			}
+			if c.Send(pkt, p.addr) == nil {
+				s.sent.Add(1)
+			}
+			_, _ = p.conn.WriteToUDPAddrPort(pkt, s.relayed.Load().(netip.AddrPort))
+		}
+	}()
+	t.Cleanup(s.end)
+	return s
+}
+
+func (s *stream) end() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+}
+
+// flowing waits until both directions carry at least 10 new packets.
+func flowing(t *testing.T, rc *relayCounter, p *wanPeer, limit time.Duration, what string) {
+	t.Helper()
+	in0, out0 := rc.count(), p.in.Load()
+	eventually(t, limit, func() bool { return rc.count()-in0 >= 10 && p.in.Load()-out0 >= 10 }, what)
+}
+
+// A call longer than the allocation, permission and channel lifetimes (and
+// than the nonce's) keeps audio both ways: the client refreshes all of them
+// in time and retries the 438 Stale Nonce answers.
+func TestLabOutlivesLifetimes(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.APDM, Timeout: 5 * time.Second, TURN: &netlab.TURN{
+		MaxAllocateLifetime: 4 * time.Second, PermissionLifetime: 3 * time.Second,
+		ChannelLifetime: 3 * time.Second, StaleNonce: 2 * time.Second}})
+	conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(lab.Truth().Client, 0))
+	peer := newWANPeer(t, lab, 7000)
+	var rc relayCounter
+	var events eventLog
+	cfg := labConfig()
+	cfg.OnData, cfg.OnEvent = rc.onData, events.add
+	cfg.PermissionRefresh, cfg.KeepAlive = time.Second, 2*time.Second
+	var logs syncBuffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, err := turn.New(conn, cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := c.Allocate(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 4*time.Second, a.Lifetime, "coturn's short maximum lifetime")
+	require.NoError(t, c.Permit(ctx, peer.addr))
+	startStream(t, c, peer, a.Relayed)
+	// 9 s: past two allocation lifetimes, three permission and channel
+	// lifetimes and four nonce lifetimes; audio checked all along (every
+	// 10 packets).
+	for start := time.Now(); time.Since(start) < 9*time.Second; {
+		flowing(t, &rc, peer, 2*time.Second, "audio both ways past the lifetimes")
+	}
+	now, ok := c.Allocation()
+	require.True(t, ok)
+	require.Equal(t, a.Relayed, now.Relayed, "the same allocation all along")
+	require.Empty(t, events.kinds(turn.EventLost), "no allocation lost: %v", events.all())
+	require.Contains(t, logs.String(), "438 stale nonce", "coturn's nonces expired during the call")
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []turn.Event
+}
+
+func (l *eventLog) add(e turn.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+func (l *eventLog) all() []turn.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]turn.Event(nil), l.events...)
+}
+
+func (l *eventLog) kinds(k turn.EventKind) []turn.Event {
+	var out []turn.Event
+	for _, e := range l.all() {
+		if e.Kind == k {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// A router reboot (conntrack flush) during a relayed call: where the NAT
+// keeps the flow's public port the allocation goes on; where it gives a new
+// one (apdm) the keep-alive sees it, the client allocates again and the
+// peer, told the new relayed address (as a re-INVITE would), gets audio
+// again. The log says within how long.
+func TestLabRouterReboot(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []netlab.Kind{netlab.EIMAPDF, netlab.APDM} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			lab := netlab.New(t, netlab.Config{Kind: kind, TURN: &netlab.TURN{}})
+			conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(lab.Truth().Client, 0))
+			peer := newWANPeer(t, lab, 7000)
+			var rc relayCounter
+			recovered := make(chan turn.Event, 4)
+			cfg := labConfig()
+			cfg.OnData = rc.onData
+			cfg.OnEvent = func(e turn.Event) {
+				if e.Kind == turn.EventRecovered {
+					recovered <- e
+				}
+			}
+			cfg.KeepAlive = time.Second
+			c, err := turn.New(conn, cfg)
+			require.NoError(t, err)
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			a, err := c.Allocate(ctx)
+			require.NoError(t, err)
+			require.NoError(t, c.Permit(ctx, peer.addr))
+			s := startStream(t, c, peer, a.Relayed)
+			flowing(t, &rc, peer, 3*time.Second, "audio before the reboot")
+
+			// the router forgets its bindings; move the flow to a new port where the NAT picks ports
+			if kind == netlab.APDM {
+				lab.SetNATPortRange(20000, 20999)
+			}
+			flushed := time.Now()
+			lab.FlushConntrack()
+			go func() {
+				select {
+				case e := <-recovered:
+					s.relayed.Store(e.Relayed) // the re-INVITE
+				case <-s.stop:
+				}
+			}()
+			flowing(t, &rc, peer, 10*time.Second, "audio after the reboot")
+			t.Logf("%s: audio both ways again %v after the conntrack flush", kind, time.Since(flushed).Round(10*time.Millisecond))
+			now, ok := c.Allocation()
+			require.True(t, ok)
+			if kind == netlab.APDM {
+				require.NotEqual(t, a.Mapped, now.Mapped, "the NAT moved the flow")
+			} else {
+				require.Equal(t, a.Relayed, now.Relayed, "the same allocation")
+			}
+		})
+	}
+}
+
+// TURN over TCP and TLS to the server, from behind a symmetric NAT.
+func TestLabStreams(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.APDM, TURN: &netlab.TURN{TLS: true}})
+	for _, tr := range []turn.Transport{turn.TCP, turn.TLS} {
+		t.Run(string(tr), func(t *testing.T) {
+			peer := newWANPeer(t, lab, map[turn.Transport]uint16{turn.TCP: 7001, turn.TLS: 7002}[tr])
+			var rc relayCounter
+			cfg := labConfig()
+			cfg.Transport, cfg.OnData, cfg.DialContext = tr, rc.onData, lab.DialContext(netlab.LAN)
+			if tr == turn.TLS {
+				cfg.Server = netip.AddrPortFrom(netlab.Server1, netlab.TURNTLSPort)
+				cfg.TLSConfig = &tls.Config{RootCAs: lab.TURNCertPool(), ServerName: netlab.Server1.String()}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := turn.Dial(ctx, cfg)
+			require.NoError(t, err)
+			defer c.Close()
+			a, err := c.Allocate(ctx)
+			require.NoError(t, err)
+			require.Equal(t, tr, a.Transport)
+			require.NoError(t, c.Permit(ctx, peer.addr))
+			exchange(t, c, &rc, peer, a.Relayed, 50, 45)
+		})
+	}
+}
+
+// EVEN-PORT with a reservation: RTP on an even relayed port, RTCP from a
+// second socket on the next one.
+func TestLabEvenPort(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.ADMAPDF, TURN: &netlab.TURN{}})
+	rtp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(lab.Truth().Client, 0))
+	rtcp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(lab.Truth().Client, 0))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg := labConfig()
+	cfg.EvenPort = true
+	c1, err := turn.New(rtp, cfg)
+	require.NoError(t, err)
+	defer c1.Close()
+	a1, err := c1.Allocate(ctx)
+	require.NoError(t, err)
+	require.Zero(t, a1.Relayed.Port()%2, "even RTP port")
+	require.NotZero(t, a1.Reservation)
+	cfg = labConfig()
+	cfg.Reservation = a1.Reservation
+	c2, err := turn.New(rtcp, cfg)
+	require.NoError(t, err)
+	defer c2.Close()
+	a2, err := c2.Allocate(ctx)
+	require.NoError(t, err)
+	require.Equal(t, a1.Relayed.Port()+1, a2.Relayed.Port(), "RTCP on the next port")
+}
