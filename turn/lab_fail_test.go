@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sipnat/sipnat/internal/fakeclock"
+	"github.com/sipnat/sipnat/clock"
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/sipnat/sipnat/turn"
 )
@@ -104,10 +104,10 @@ func TestLabMismatch(t *testing.T) {
 	conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(lab.Truth().Client, 0))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	clock := fakeclock.New(time.Unix(1_000_000, 0))
+	clk := clock.NewFake(time.Unix(1_000_000, 0))
 	var events eventLog
 	cfg := labConfig()
-	cfg.Clock, cfg.OnEvent, cfg.KeepAlive, cfg.CallerReads = clock, events.add, -1, true
+	cfg.Clock, cfg.OnEvent, cfg.KeepAlive, cfg.CallerReads = clk, events.add, -1, true
 
 	var cur atomic.Pointer[turn.Client]
 	go func() { // the app's read loop hands packets to the current client
@@ -136,7 +136,7 @@ func TestLabMismatch(t *testing.T) {
 		return strings.Contains(lab.TURNLog(), "allocation timeout")
 	}, "coturn expires the allocation")
 	eventually(t, 10*time.Second, func() bool {
-		clock.Advance(time.Second) // the refresh, then any backoff of the re-allocation
+		clk.Advance(time.Second) // the refresh, then any backoff of the re-allocation
 		return len(events.kinds(turn.EventRecovered)) > 0
 	}, "recovered")
 	lost := events.kinds(turn.EventLost)
