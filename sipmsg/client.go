@@ -41,19 +41,32 @@ func (m *Message) PublicAddr() (netip.AddrPort, bool) {
 // register again with the new Contact (and remove the old one). The zero
 // value is not usable; build it with NewContactTracker. Not safe for
 // concurrent use.
+//
+// The learned address decides where the UA's calls go, so a third party
+// must not be able to change it with a forged response (or a forged STUN
+// answer, see the nat package). The rule: a change is accepted only from
+// the registrar's flow, that is a response that came from the registrar's
+// address (over the UA's own socket or connection) and answers the last
+// request whose Via AppendVia built (same branch). Off-path attackers see
+// neither the branch nor, on TCP and TLS, the connection.
 type ContactTracker struct {
 	local      netip.AddrPort
+	registrar  netip.AddrPort
 	advertised netip.AddrPort
 	learned    netip.AddrPort
 	transport  Transport
+	branch     string // branch of the last Via AppendVia built
 }
 
 // NewContactTracker starts with the UA's local socket address advertised.
-func NewContactTracker(local netip.AddrPort, t Transport) *ContactTracker {
+// registrar is where the UA registers: responses from any other address
+// are ignored by Observe. An invalid registrar accepts every source, which
+// is only safe when the caller filtered sources itself.
+func NewContactTracker(local, registrar netip.AddrPort, t Transport) *ContactTracker {
 	if t == TransportUnknown {
 		t = UDP
 	}
-	return &ContactTracker{local: local, advertised: local, transport: t}
+	return &ContactTracker{local: local, registrar: unmap(registrar), advertised: local, transport: t}
 }
 
 // Update is the result of ContactTracker.Observe.
@@ -61,15 +74,31 @@ type Update struct {
 	Public     netip.AddrPort // what the server saw (zero when the response said nothing)
 	Previous   netip.AddrPort // the advertised address before the update
 	Reregister bool           // the advertised address changed: register again
+	// Ignored: the response did not come from the registrar's flow (another
+	// source, or not an answer to the last Via built by AppendVia); nothing
+	// was learned from it.
+	Ignored bool
 }
 
-// Observe reads the top Via of response m. When the public address it
-// reports differs from the advertised address, the tracker advertises it
-// from now on and Reregister is set (PJSIP re-registers with the new
-// Contact and unregisters the old one).
-func (c *ContactTracker) Observe(m *Message) Update {
-	pub, ok := m.PublicAddr()
+// Observe reads the top Via of response m, received from from. When it
+// comes from the registrar's flow (see ContactTracker) and the public
+// address it reports differs from the advertised address, the tracker
+// advertises it from now on and Reregister is set (PJSIP re-registers with
+// the new Contact and unregisters the old one).
+func (c *ContactTracker) Observe(m *Message, from netip.AddrPort) Update {
 	u := Update{Previous: c.advertised}
+	if c.registrar.IsValid() && unmap(from) != c.registrar {
+		u.Ignored = true
+		return u
+	}
+	if c.branch != "" {
+		v, err := m.ParseTopVia()
+		if err != nil || !v.HasBranch || string(v.Branch.Value.In(m.buf)) != c.branch {
+			u.Ignored = true
+			return u
+		}
+	}
+	pub, ok := m.PublicAddr()
 	if !ok {
 		return u
 	}
@@ -80,6 +109,10 @@ func (c *ContactTracker) Observe(m *Message) Update {
 		u.Reregister = true
 	}
 	return u
+}
+
+func unmap(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }
 
 // Advertised returns the address the UA should put in Contact and Via
@@ -110,17 +143,25 @@ func (c *ContactTracker) AppendSentBy(dst []byte) []byte {
 	return appendHostPort(dst, c.advertised.Addr(), c.advertised.Port())
 }
 
-// AppendVia appends a whole Via value "SIP/2.0/UDP host:port;branch=...;rport".
+// AppendVia appends a whole Via value "SIP/2.0/UDP host:port;branch=...;rport"
+// and remembers the branch: from now on Observe learns only from responses
+// to the last request built this way.
 func (c *ContactTracker) AppendVia(dst []byte, branch string) []byte {
 	dst = append(dst, "SIP/2.0/"...)
 	dst = append(dst, c.transport.String()...)
 	dst = append(dst, ' ')
 	dst = c.AppendSentBy(dst)
 	dst = append(dst, ";branch="...)
+	bs := len(dst)
 	if !hasPrefixString(branch, BranchMagic) {
 		dst = append(dst, BranchMagic...)
 	}
 	dst = append(dst, branch...)
+	if hasPrefixString(branch, BranchMagic) {
+		c.branch = branch
+	} else {
+		c.branch = string(dst[bs:])
+	}
 	return append(dst, ";rport"...)
 }
 

@@ -18,15 +18,18 @@ func parseFile(t *testing.T, name string) *Message {
 	return m
 }
 
+// registrar is where the trackers of these tests register.
+var registrar = netip.MustParseAddrPort("203.0.113.2:5060")
+
 func TestContactTrackerGolden(t *testing.T) {
 	t.Parallel()
 	local := netip.MustParseAddrPort("192.168.1.10:5070")
-	ct := NewContactTracker(local, UDP)
+	ct := NewContactTracker(local, registrar, UDP)
 	require.Equal(t, local, ct.Advertised())
 	require.False(t, ct.Behind())
 
 	// kamailio's 200 OK as the UA received it behind eim-apdf without ALG
-	u := ct.Observe(parseFile(t, "register-200-noalg-lan.sip"))
+	u := ct.Observe(parseFile(t, "register-200-noalg-lan.sip"), registrar)
 	require.True(t, u.Reregister)
 	require.Equal(t, netip.MustParseAddrPort("203.0.113.1:5070"), u.Public)
 	require.Equal(t, local, u.Previous)
@@ -34,13 +37,13 @@ func TestContactTrackerGolden(t *testing.T) {
 	require.True(t, ct.Behind())
 	require.Equal(t, "<sip:alice@203.0.113.1:5070;ob>", string(ct.AppendContact(nil, "alice", ";ob")))
 	require.Equal(t, "203.0.113.1:5070", string(ct.AppendSentBy(nil)))
-	require.Equal(t, "SIP/2.0/UDP 203.0.113.1:5070;branch=z9hG4bKx1;rport", string(ct.AppendVia(nil, "x1")))
-
 	// the same answer again: nothing to do
-	u = ct.Observe(parseFile(t, "register-200-noalg-lan.sip"))
+	u = ct.Observe(parseFile(t, "register-200-noalg-lan.sip"), registrar)
 	require.False(t, u.Reregister)
 	require.Equal(t, ct.Learned(), u.Public)
 	require.Equal(t, local, ct.Local())
+	require.Equal(t, "SIP/2.0/UDP 203.0.113.1:5070;branch=z9hG4bKx1;rport", string(ct.AppendVia(nil, "x1")))
+
 }
 
 func TestContactTracker(t *testing.T) {
@@ -51,24 +54,65 @@ func TestContactTracker(t *testing.T) {
 		return m
 	}
 	local := netip.MustParseAddrPort("[fd00::10]:5060")
-	ct := NewContactTracker(local, TCP)
-	require.False(t, ct.Observe(resp("SIP/2.0/TCP [fd00::10]:5060;branch=z9hG4bK1")).Reregister, "no received: no NAT")
-	u := ct.Observe(resp("SIP/2.0/TCP [fd00::10]:5060;branch=z9hG4bK1;received=2001:db8::7;rport=40001"))
+	ct := NewContactTracker(local, registrar, TCP)
+	require.False(t, ct.Observe(resp("SIP/2.0/TCP [fd00::10]:5060;branch=z9hG4bK1"), registrar).Reregister, "no received: no NAT")
+	u := ct.Observe(resp("SIP/2.0/TCP [fd00::10]:5060;branch=z9hG4bK1;received=2001:db8::7;rport=40001"), registrar)
 	require.True(t, u.Reregister)
 	require.Equal(t, netip.MustParseAddrPort("[2001:db8::7]:40001"), ct.Advertised())
 	require.Equal(t, "<sip:bob@[2001:db8::7]:40001;transport=tcp>", string(ct.AppendContact(nil, "bob", "")))
 	// NAT rebinding: a new public port
-	u = ct.Observe(resp("SIP/2.0/TCP [fd00::10]:5060;branch=z9hG4bK2;received=2001:db8::7;rport=40002"))
+	u = ct.Observe(resp("SIP/2.0/TCP [fd00::10]:5060;branch=z9hG4bK2;received=2001:db8::7;rport=40002"), registrar)
 	require.True(t, u.Reregister)
 	require.Equal(t, netip.MustParseAddrPort("[2001:db8::7]:40001"), u.Previous)
 	// received without rport value: sent-by port
-	u = ct.Observe(resp("SIP/2.0/TCP [fd00::10]:5060;branch=z9hG4bK3;received=2001:db8::7;rport"))
+	u = ct.Observe(resp("SIP/2.0/TCP [fd00::10]:5060;branch=z9hG4bK3;received=2001:db8::7;rport"), registrar)
 	require.Equal(t, netip.MustParseAddrPort("[2001:db8::7]:5060"), u.Public)
 	// a request or garbage says nothing
 	m := new(Message)
 	require.NoError(t, m.Parse([]byte("OPTIONS sip:a@b SIP/2.0\r\n\r\n")))
-	require.False(t, ct.Observe(m).Reregister)
-	require.False(t, ct.Observe(resp("SIP/2.0/TCP host.example.com;branch=z9hG4bK1")).Reregister)
+	require.False(t, ct.Observe(m, registrar).Reregister)
+	require.False(t, ct.Observe(resp("SIP/2.0/TCP host.example.com;branch=z9hG4bK1"), registrar).Reregister)
+}
+
+// TestContactTrackerSpoofed: a third party that forges a response (from
+// another address, or without the branch of the last REGISTER) cannot
+// change the UA's learned public address; the registrar's answer can.
+func TestContactTrackerSpoofed(t *testing.T) {
+	t.Parallel()
+	local := netip.MustParseAddrPort("192.168.1.10:5070")
+	ct := NewContactTracker(local, registrar, UDP)
+	via := string(ct.AppendVia(nil, "reg1"))
+	resp := func(via string) *Message {
+		m := new(Message)
+		require.NoError(t, m.Parse([]byte("SIP/2.0 200 OK\r\nVia: "+via+"\r\nContent-Length: 0\r\n\r\n")))
+		return m
+	}
+	evil := strings.Replace(via, ";rport", ";rport=6666;received=198.51.100.66", 1)
+	for name, tc := range map[string]struct {
+		m    *Message
+		from netip.AddrPort
+	}{
+		"other source":     {resp(evil), netip.MustParseAddrPort("198.51.100.66:5060")},
+		"registrar port":   {resp(evil), netip.MustParseAddrPort("203.0.113.2:5061")},
+		"forged source":    {resp(strings.Replace(evil, "z9hG4bKreg1", "z9hG4bKguess", 1)), registrar},
+		"no branch":        {resp("SIP/2.0/UDP 192.168.1.10:5070;rport=6666;received=198.51.100.66"), registrar},
+		"malformed answer": {resp("garbage"), registrar},
+	} {
+		u := ct.Observe(tc.m, tc.from)
+		require.True(t, u.Ignored, name)
+		require.False(t, u.Reregister, name)
+		require.Equal(t, local, ct.Advertised(), name)
+		require.False(t, ct.Learned().IsValid(), name)
+	}
+	// the registrar's answer, also when its address arrives IPv4-mapped
+	good := strings.Replace(via, ";rport", ";rport=40000;received=203.0.113.1", 1)
+	u := ct.Observe(resp(good), netip.MustParseAddrPort("[::ffff:203.0.113.2]:5060"))
+	require.False(t, u.Ignored)
+	require.True(t, u.Reregister)
+	require.Equal(t, netip.MustParseAddrPort("203.0.113.1:40000"), ct.Advertised())
+	// a late answer to an older REGISTER is ignored once a new one is sent
+	_ = ct.AppendVia(nil, "z9hG4bKreg2")
+	require.True(t, ct.Observe(resp(good), registrar).Ignored)
 }
 
 func TestDetectALGGolden(t *testing.T) {

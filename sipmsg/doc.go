@@ -69,7 +69,9 @@
 //
 // Message.PublicAddr reads received/rport from a response. ContactTracker
 // keeps the address a UA advertises and says when the UA must register
-// again because its public address changed (PJSIP's allow_contact_rewrite).
+// again because its public address changed (PJSIP's allow_contact_rewrite);
+// it learns only from the registrar's flow (the registrar's address and
+// the branch of the last REGISTER), so a forged response cannot move it.
 // DetectALG compares a REGISTER with its 200 OK and reports the signs of a
 // SIP ALG on the path, such as the Linux nf_nat_sip helper, which maps
 // received= back to the UA's private address. AppendOptions builds an
@@ -96,7 +98,7 @@
 //
 // A UA, after each response to its REGISTER:
 //
-//	if u := tracker.Observe(&resp); u.Reregister {
+//	if u := tracker.Observe(&resp, from); u.Reregister { // from: the packet's source
 //		contact := tracker.AppendContact(nil, "alice", "")
 //		// send a new REGISTER with contact
 //	}

@@ -43,8 +43,9 @@ func Example() {
 	ok := []byte("SIP/2.0 200 OK\r\nVia: " + string(via) + "\r\nContent-Length: 0\r\n\r\n")
 	var resp sipmsg.Message
 	_ = resp.Parse(ok)
-	tracker := sipmsg.NewContactTracker(netip.MustParseAddrPort("192.168.1.10:5070"), sipmsg.UDP)
-	u := tracker.Observe(&resp)
+	registrar := netip.MustParseAddrPort("203.0.113.2:5060")
+	tracker := sipmsg.NewContactTracker(netip.MustParseAddrPort("192.168.1.10:5070"), registrar, sipmsg.UDP)
+	u := tracker.Observe(&resp, registrar) // responses from anywhere else are ignored
 	fmt.Println("public:", u.Public, "re-register:", u.Reregister)
 	fmt.Println("next Contact:", string(tracker.AppendContact(nil, "alice", "")))
 	// Output:

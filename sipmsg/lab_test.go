@@ -104,7 +104,7 @@ func TestLabRegister(t *testing.T) {
 			local := netip.AddrPortFrom(truth.Client, 5060)
 
 			// 1. REGISTER with the local address, as a UA that knows nothing yet
-			ct := sipmsg.NewContactTracker(local, sipmsg.UDP)
+			ct := sipmsg.NewContactTracker(local, kamailio, sipmsg.UDP)
 			reqB := register(local, ct.AppendContact(nil, "alice", ""), "r1")
 			respB := exchange(t, conn, reqB, kamailio)
 			var req, resp sipmsg.Message
@@ -118,7 +118,7 @@ func TestLabRegister(t *testing.T) {
 			require.Equal(t, tt.alg, rep.Tampered(), "signs %v\n%s", rep.Signs, respB)
 
 			// 3. what the registrar saw and stored
-			u := ct.Observe(&resp)
+			u := ct.Observe(&resp, kamailio)
 			dump, err := lab.KamailioRPC("ul.dump")
 			require.NoError(t, err)
 			switch {
@@ -147,7 +147,7 @@ func TestLabRegister(t *testing.T) {
 				reqB = register(local, ct.AppendContact(nil, "alice", ""), "r2")
 				require.NoError(t, resp.Parse(exchange(t, conn, reqB, kamailio)))
 				require.Equal(t, 200, resp.StatusCode())
-				require.False(t, ct.Observe(&resp).Reregister, "stable public address")
+				require.False(t, ct.Observe(&resp, kamailio).Reregister, "stable public address")
 				dump, err = lab.KamailioRPC("ul.dump")
 				require.NoError(t, err)
 				require.Contains(t, dump, "Address: sip:alice@"+u.Public.String())

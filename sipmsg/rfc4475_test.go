@@ -125,8 +125,8 @@ func exerciseAll(t *testing.T, m *Message) {
 	_, _ = m.NATTest(src, ^NATTest(0), SDPNATCheck)
 	_, _ = m.PublicAddr()
 	_, _ = RegistrationFor(m, src, UDP)
-	tr := NewContactTracker(netip.MustParseAddrPort("192.168.1.2:5060"), UDP)
-	_ = tr.Observe(m)
+	tr := NewContactTracker(netip.MustParseAddrPort("192.168.1.2:5060"), src, UDP)
+	_ = tr.Observe(m, src)
 	_, _ = DetectALG(m, m, src)
 	_, _, _, _ = HandleRURIAlias(nil, m, nil)
 	for _, k := range []HeaderKind{HdrVia, HdrRoute, HdrContact} {
