@@ -1,0 +1,354 @@
+package outbound
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/sipmsg"
+)
+
+// Errors of an edge.
+var (
+	// ErrFlowGone: the flow a request targets has no connection any more;
+	// answer the request with 430 Flow Failed (RFC 5626 §5.3).
+	ErrFlowGone = errors.New("outbound: flow gone")
+	// ErrFlood: a connection sent keep-alives faster than
+	// EdgeConfig.MaxKeepalives a second; it was closed.
+	ErrFlood = errors.New("outbound: keep-alive flood")
+)
+
+// EdgeConfig configures an Edge.
+type EdgeConfig struct {
+	// Self is the edge's address as UAs and the registrar reach it: the
+	// host of its Path URIs.
+	Self netip.AddrPort
+	// Key signs flow tokens (HMAC-SHA256); nil: a random key, so tokens
+	// do not survive a restart (nor should the flows they name).
+	Key []byte
+	// FlowTimer is the keep-alive interval the edge asks UAs for in
+	// REGISTER answers (AppendFlowTimer); 0: 25 s on UDP, 120 s on streams
+	// is the UA's choice and no Flow-Timer is sent.
+	FlowTimer time.Duration
+	// TLS serves TLS listeners (ServeStream with sipmsg.TLS).
+	TLS *tls.Config
+	// MaxMessage bounds one message; 0: sipmsg.MaxMessageSize.
+	MaxMessage int
+	// FrameTimeout closes a connection that started a message and did not
+	// finish it in time (a slow sender); 0: 10 s.
+	FrameTimeout time.Duration
+	// IdleTimeout closes a connection silent for this long; 0: three
+	// FlowTimers, or 10 min without one.
+	IdleTimeout time.Duration
+	// MaxKeepalives bounds the keep-alives a connection may send in one
+	// second; more is a flood and closes it. 0: 20.
+	MaxKeepalives int
+	// Handle gets every SIP message read on the edge's sockets, with the
+	// flow it came on. b is valid only during the call. It is called from
+	// one goroutine per connection (and one per packet socket).
+	Handle func(from sipmsg.Flow, b []byte)
+
+	Clock  nat.Clock    // nil: the system clock
+	Logger *slog.Logger // nil: discard
+}
+
+// Edge is the transport half of an RFC 5626 edge proxy: it accepts UA
+// connections on TCP and TLS listeners and reads a UDP socket, answers
+// CRLF pings with pongs and STUN Binding requests on its SIP ports
+// (§4.4), bounds what a peer may send, names each flow with a signed token
+// for Path (§5.2), and sends requests for a UA back over the UA's own
+// connection, or says the flow is gone (430, §5.3). The SIP logic (NAT
+// fixes, forwarding) stays with the caller's Handle.
+//
+// An Edge is safe for concurrent use.
+type Edge struct {
+	cfg   EdgeConfig
+	clock nat.Clock
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	streams map[sipmsg.Flow]*edgeConn
+	packets map[netip.AddrPort]net.PacketConn // by local address
+}
+
+type edgeConn struct {
+	c   net.Conn
+	wmu sync.Mutex
+}
+
+// NewEdge returns an edge for cfg.
+func NewEdge(cfg EdgeConfig) (*Edge, error) {
+	if !cfg.Self.IsValid() || cfg.Handle == nil {
+		return nil, fmt.Errorf("%w: edge needs Self and Handle", ErrConfig)
+	}
+	if cfg.Key == nil {
+		cfg.Key = make([]byte, 32)
+		_, _ = rand.Read(cfg.Key)
+	}
+	if cfg.FrameTimeout <= 0 {
+		cfg.FrameTimeout = 10 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+		if cfg.FlowTimer > 0 {
+			cfg.IdleTimeout = 3 * cfg.FlowTimer
+		}
+	}
+	if cfg.MaxKeepalives <= 0 {
+		cfg.MaxKeepalives = 20
+	}
+	e := &Edge{cfg: cfg, clock: nat.ClockOrSystem(cfg.Clock), log: cfg.Logger,
+		streams: map[sipmsg.Flow]*edgeConn{}, packets: map[netip.AddrPort]net.PacketConn{}}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	return e, nil
+}
+
+// ServeStream accepts connections on ln until ctx ends or ln fails, and
+// reads each in its own goroutine (t: sipmsg.TCP, or sipmsg.TLS to run TLS
+// with EdgeConfig.TLS over them). It closes the connections it accepted
+// before it returns; ln stays the caller's.
+func (e *Edge) ServeStream(ctx context.Context, ln net.Listener, t sipmsg.Transport) error {
+	if t == sipmsg.TLS && e.cfg.TLS == nil {
+		return fmt.Errorf("%w: TLS listener without EdgeConfig.TLS", ErrConfig)
+	}
+	if t != sipmsg.TLS && t != sipmsg.TCP {
+		return fmt.Errorf("%w: stream transport %v", ErrConfig, t)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	stop := context.AfterFunc(ctx, func() {
+		if d, ok := ln.(interface{ SetDeadline(time.Time) error }); ok {
+			_ = d.SetDeadline(time.Unix(1, 0))
+		}
+	})
+	defer stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("outbound: accept %s: %w", t, err)
+		}
+		if t == sipmsg.TLS {
+			c = tls.Server(c, e.cfg.TLS)
+		}
+		conns.Add(1)
+		go func() {
+			defer conns.Done()
+			err := e.serveConn(ctx, c, t)
+			e.log.Debug("outbound: connection closed", "remote", c.RemoteAddr(), "err", err)
+		}()
+	}
+}
+
+// serveConn reads one UA connection until it fails.
+func (e *Edge) serveConn(ctx context.Context, c net.Conn, t sipmsg.Transport) error {
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	if tc, ok := c.(*tls.Conn); ok {
+		hctx, cancel := context.WithTimeout(ctx, e.cfg.FrameTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("outbound: TLS handshake with %s: %w", c.RemoteAddr(), err)
+		}
+	}
+	f := sipmsg.Flow{Remote: addrPortOf(c.RemoteAddr()), Local: addrPortOf(c.LocalAddr()), Transport: t}
+	ec := &edgeConn{c: c}
+	e.mu.Lock()
+	e.streams[f] = ec
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		if e.streams[f] == ec {
+			delete(e.streams, f)
+		}
+		e.mu.Unlock()
+	}()
+	s := sipmsg.NewStreamReader(c, sipmsg.StreamConfig{
+		Max: e.cfg.MaxMessage, SetReadDeadline: c.SetReadDeadline, Pings: true,
+		FrameTimeout: e.cfg.FrameTimeout, IdleTimeout: e.cfg.IdleTimeout,
+	})
+	var window time.Time
+	n := 0
+	for {
+		kind, b, err := s.Next()
+		if err != nil {
+			return err
+		}
+		if kind == sipmsg.FrameMessage {
+			e.cfg.Handle(f, b)
+			continue
+		}
+		now := e.clock.Now()
+		if now.Sub(window) >= time.Second {
+			window, n = now, 0
+		}
+		if n++; n > e.cfg.MaxKeepalives {
+			return fmt.Errorf("%w from %s", ErrFlood, f.Remote)
+		}
+		if kind == sipmsg.FramePing {
+			if err := ec.write([]byte("\r\n"), e.cfg.FrameTimeout); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (ec *edgeConn) write(b []byte, timeout time.Duration) error {
+	ec.wmu.Lock()
+	defer ec.wmu.Unlock()
+	_ = ec.c.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := ec.c.Write(b)
+	return err
+}
+
+// ServePacket reads UDP socket conn until ctx ends or conn fails: STUN
+// Binding requests are answered (RFC 5626 §4.4.2), keep-alive CRLFs
+// dropped, SIP messages handed to Handle with a UDP flow. conn stays the
+// caller's; Send uses it for UDP flows on its local address.
+func (e *Edge) ServePacket(ctx context.Context, conn net.PacketConn) error {
+	local := addrPortOf(conn.LocalAddr())
+	e.mu.Lock()
+	e.packets[local] = conn
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.packets, local)
+		e.mu.Unlock()
+	}()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	buf := make([]byte, 65535)
+	var out []byte
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("outbound: read UDP %s: %w", local, err)
+		}
+		src := addrPortOf(from)
+		b := buf[:n]
+		switch {
+		case nat.IsSTUN(b):
+			if out, err = nat.AppendBindingResponse(out[:0], b, src, local); err == nil {
+				_, _ = conn.WriteTo(out, from)
+			}
+		case n == 0 || b[0] == '\r' || b[0] == '\n' || b[0] == 0:
+		default:
+			e.cfg.Handle(sipmsg.Flow{Remote: src, Local: local, Transport: sipmsg.UDP}, b)
+		}
+	}
+}
+
+// Send writes b on flow f: over the UA's own connection for TCP and TLS
+// (ErrFlowGone when it closed), from the edge's UDP socket on f.Local for
+// UDP.
+func (e *Edge) Send(f sipmsg.Flow, b []byte) error {
+	e.mu.Lock()
+	ec := e.streams[f]
+	pc := e.packets[f.Local]
+	e.mu.Unlock()
+	switch {
+	case f.Transport == sipmsg.UDP && pc != nil:
+		_, err := pc.WriteTo(b, net.UDPAddrFromAddrPort(f.Remote))
+		return err
+	case f.Transport == sipmsg.UDP:
+		return fmt.Errorf("%w: no UDP socket on %s", ErrFlowGone, f.Local)
+	case ec == nil:
+		return fmt.Errorf("%w: %s %s", ErrFlowGone, f.Transport, f.Remote)
+	}
+	if err := ec.write(b, e.cfg.FrameTimeout); err != nil {
+		_ = ec.c.Close()
+		return fmt.Errorf("%w: %s %s: %w", ErrFlowGone, f.Transport, f.Remote, err)
+	}
+	return nil
+}
+
+// Flows returns how many stream connections are open.
+func (e *Edge) Flows() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.streams)
+}
+
+// Close closes the stream connection of flow f (tests, administrative
+// kill); it reports whether there was one.
+func (e *Edge) Close(f sipmsg.Flow) bool {
+	e.mu.Lock()
+	ec := e.streams[f]
+	e.mu.Unlock()
+	if ec == nil {
+		return false
+	}
+	_ = ec.c.Close()
+	return true
+}
+
+// AppendPath appends the Path value the edge adds to a REGISTER that came
+// on flow f: "<sip:TOKEN@self;lr;ob>" with ob when the UA asked for
+// outbound (RFC 5626 §5.1; without it the token still routes back).
+func (e *Edge) AppendPath(dst []byte, f sipmsg.Flow, outbound bool) []byte {
+	tok := sipmsg.AppendFlowToken(nil, e.cfg.Key, f)
+	return sipmsg.AppendPathValue(dst, e.cfg.Self, tok, outbound)
+}
+
+// RouteFlow returns the flow named by the token in the user part of the
+// top Route of request m (the Path the registrar turned into a Route, RFC
+// 3327), and false when that Route is not the edge's or has no token.
+// A token not made with the edge's key is an error.
+func (e *Edge) RouteFlow(m *sipmsg.Message) (sipmsg.Flow, bool, error) {
+	it := m.Values(sipmsg.HdrRoute)
+	if !it.Next() {
+		return sipmsg.Flow{}, false, nil
+	}
+	b := m.Bytes()
+	na, err := sipmsg.ParseNameAddr(b, it.Span())
+	if err != nil {
+		return sipmsg.Flow{}, false, err
+	}
+	u, err := sipmsg.ParseURI(b, na.URI)
+	if err != nil {
+		return sipmsg.Flow{}, false, err
+	}
+	a, ok := u.Addr(b)
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	user := u.User.In(b)
+	if !ok || a != e.cfg.Self.Addr() || port != int(e.cfg.Self.Port()) || len(user) == 0 {
+		return sipmsg.Flow{}, false, nil
+	}
+	f, err := sipmsg.ParseFlowToken(e.cfg.Key, user)
+	if err != nil {
+		return sipmsg.Flow{}, false, fmt.Errorf("outbound: route token: %w", err)
+	}
+	return f, true, nil
+}
+
+// AppendFlowTimer appends "Flow-Timer: N\r\n" for the edge's FlowTimer, or
+// nothing when none is set: an edge adds it to the 2xx of an outbound
+// REGISTER (RFC 5626 §5.4).
+func (e *Edge) AppendFlowTimer(dst []byte) []byte {
+	if e.cfg.FlowTimer <= 0 {
+		return dst
+	}
+	return fmt.Appendf(dst, "Flow-Timer: %d\r\n", int(e.cfg.FlowTimer/time.Second))
+}
