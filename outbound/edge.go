@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sipnat/sipnat/clock"
 	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sipmsg"
 )
@@ -56,7 +57,7 @@ type EdgeConfig struct {
 	// one goroutine per connection (and one per packet socket).
 	Handle func(from sipmsg.Flow, b []byte)
 
-	Clock  nat.Clock    // nil: the system clock
+	Clock  clock.Clock  // nil: the system clock
 	Logger *slog.Logger // nil: discard
 }
 
@@ -71,7 +72,7 @@ type EdgeConfig struct {
 // An Edge is safe for concurrent use.
 type Edge struct {
 	cfg   EdgeConfig
-	clock nat.Clock
+	clock clock.Clock
 	log   *slog.Logger
 
 	mu      sync.Mutex
@@ -105,7 +106,7 @@ func NewEdge(cfg EdgeConfig) (*Edge, error) {
 	if cfg.MaxKeepalives <= 0 {
 		cfg.MaxKeepalives = 20
 	}
-	e := &Edge{cfg: cfg, clock: nat.ClockOrSystem(cfg.Clock), log: cfg.Logger,
+	e := &Edge{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: cfg.Logger,
 		streams: map[sipmsg.Flow]*edgeConn{}, packets: map[netip.AddrPort]net.PacketConn{}}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)

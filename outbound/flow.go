@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sipnat/sipnat/clock"
 	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sipmsg"
@@ -71,7 +72,7 @@ type Config struct {
 	// MaxMessage bounds a message read from a stream; 0: sipmsg.MaxMessageSize.
 	MaxMessage int
 
-	Clock  nat.Clock    // nil: the system clock
+	Clock  clock.Clock  // nil: the system clock
 	Rand   rand.Source  // backoff and jitter; nil: math/rand/v2
 	Logger *slog.Logger // nil: discard
 }
@@ -84,7 +85,7 @@ type Config struct {
 // A Flow is safe for concurrent use.
 type Flow struct {
 	cfg   Config
-	clock nat.Clock
+	clock clock.Clock
 	log   *slog.Logger
 
 	mu        sync.Mutex
@@ -116,7 +117,7 @@ func New(cfg Config) (*Flow, error) {
 	if cfg.PongTimeout <= 0 {
 		cfg.PongTimeout = keepalive.DefaultTimeout
 	}
-	f := &Flow{cfg: cfg, clock: nat.ClockOrSystem(cfg.Clock), log: cfg.Logger, txs: map[string]chan []byte{}}
+	f := &Flow{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: cfg.Logger, txs: map[string]chan []byte{}}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipnat/sipnat/internal/fakeclock"
+	"github.com/sipnat/sipnat/clock"
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/sipmsg"
@@ -273,7 +273,7 @@ func silentEdge(t *testing.T) (netip.AddrPort, func()) {
 // 5626 backoff on the flow's clock.
 func TestFlowRecoveryBackoff(t *testing.T) {
 	t.Parallel()
-	clk := fakeclock.New(time.Unix(1000, 0))
+	clk := clock.NewFake(time.Unix(1000, 0))
 	addr, stop := silentEdge(t)
 	ev := newEvents()
 	runFlow(t, Config{
@@ -302,7 +302,7 @@ func TestFlowRecoveryBackoff(t *testing.T) {
 }
 
 // waitPending waits until the flow armed its backoff timer.
-func waitPending(t *testing.T, clk *fakeclock.Clock) {
+func waitPending(t *testing.T, clk *clock.Fake) {
 	t.Helper()
 	require.Eventually(t, func() bool { return clk.Pending() > 0 }, 5*time.Second, time.Millisecond)
 }
@@ -311,7 +311,7 @@ func waitPending(t *testing.T, clk *fakeclock.Clock) {
 // registered, and the failed one backs off from the 90 s base.
 func TestFlowGroup(t *testing.T) {
 	t.Parallel()
-	clk := fakeclock.New(time.Unix(1000, 0))
+	clk := clock.NewFake(time.Unix(1000, 0))
 	var g Group
 	te := newTestEdge(t, EdgeConfig{})
 	up := te.serve(t, sipmsg.TCP)
