@@ -19,7 +19,7 @@
 // "Private" is ipaddr.IsPrivate: RFC 1918, IPv6 ULA, RFC 6598 shared space,
 // loopback and link-local. 0.0.0.0 and :: (hold), multicast, public,
 // documentation and FQDN addresses never fire. The range table lives in
-// package nat only.
+// package ipaddr only.
 //
 // # What it rewrites
 //
@@ -54,42 +54,16 @@
 // nothing, because ports are only mapped in streams whose address this pass
 // rewrote.
 //
-// # Two doors, one behaviour
+// # Doors
 //
 // AppendRewrite works on the body's bytes: one pass, appending into the
-// caller's buffer, no allocation. RewriteSession does the same on a
-// *sdp.SessionDescription of github.com/pion/sdp/v3 for callers who already
-// hold one; CheckSession is its Check. The tests prove both doors give the
-// same description and the same Result on every golden file and, by
-// fuzzing, on every input in pion's own form. AppendRewriteSIP rewrites the
-// body of a whole SIP message (RFC 3261) and fixes its Content-Length; the
-// sipmsg package calls it.
-//
-// Going through pion costs a full parse and re-serialisation (19-49
-// allocations and 1.2-13 KB per body, 7.5-9x the CPU time of the byte path
-// in the fastest of interleaved batches and 11-16x its time per operation
-// once pion's garbage is collected; see BenchmarkRewritePaired and
-// BenchmarkRewrite) and changes bytes the rewrite did not mean to change. A
-// pion/sdp v3.0.20 round trip:
-//
-//   - turns bare LF line endings into CRLF and drops blank lines;
-//   - drops leading zeros (v=00, o= session id and version, m= port);
-//   - collapses runs of spaces and tabs and drops trailing blanks in o=, c=
-//     and m=;
-//   - fills a short o= in ("IN" becomes "IN IP4 0.0.0.0");
-//   - reorders media lines to the RFC order (c= before b= before a=);
-//   - keeps only the last of several c= lines in a stream;
-//   - writes "a=x:" as "a=x";
-//   - turns r= units into seconds ("7d 1h" becomes "604800 3600");
-//   - silently turns an o= session id of 2^64 or more into 0;
-//   - loses the rest of a line after a stray CR;
-//   - refuses bodies it cannot read at all: no line ending after the last
-//     line, m=image (T.38 fax) and other media types it does not know,
-//     lower-case transport, unknown line types, unknown b= types, session
-//     attributes before t=.
-//
-// TestPionRoundTripChanges shows each of these next to the byte path's
-// output.
+// caller's buffer, no allocation. AppendRewriteSIP rewrites the body of a
+// whole SIP message (RFC 3261) and fixes its Content-Length. For callers
+// that hold the SDP parsed by another library, FieldRewriter, PrivateAddr,
+// PrivateRTCPAddr and Result.Add apply the same rules one field at a time;
+// package [github.com/sipnat/sipnat/sdp/sdppion] uses them to give the same
+// rewrite on a pion/sdp description (and says what a pion round trip
+// changes besides). This package itself links no SDP library.
 //
 // # The kernel SIP ALG
 //
@@ -127,5 +101,5 @@
 // The package has no state. Its functions may be called from any number of
 // goroutines at once, as long as each call has its own destination buffer
 // and no call changes Options (or its Ports map) or the input while another
-// reads them. RewriteSession changes the description it is given.
+// reads them.
 package sdp

@@ -118,16 +118,6 @@ func (r *Result) Behind() bool { return r.Tests&PrivateAny != 0 }
 // Changed reports whether a rewrite changed the body.
 func (r *Result) Changed() bool { return r.Edits > 0 }
 
-func (r *Result) add(f Finding) {
-	r.Tests |= f.Test
-	if r.n == len(r.findings) {
-		r.Truncated = true
-		return
-	}
-	r.findings[r.n] = f
-	r.n++
-}
-
 // String formats the result on one line, e.g.
 // "tests=session-c|origin edits=2 [origin@session line 2 192.168.1.10 ...]".
 func (r Result) String() string {

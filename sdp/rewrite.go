@@ -214,7 +214,7 @@ func (w *rewriter) run() error {
 				if !ice && (attrIs(v, "candidate") || attrIs(v, "ice-ufrag")) {
 					handled = true
 					ice = true
-					w.res.add(Finding{Test: ICE, Media: media, Line: lineNo})
+					w.res.Add(Finding{Test: ICE, Media: media, Line: lineNo})
 					if !w.allowICE {
 						w.dry = true
 					}
@@ -244,7 +244,7 @@ func (w *rewriter) run() error {
 				if media >= 0 {
 					t = PrivateMediaConn
 				}
-				w.res.add(Finding{Test: t, Media: media, Line: lineNo, Addr: a.ip})
+				w.res.Add(Finding{Test: t, Media: media, Line: lineNo, Addr: a.ip})
 			}
 			if a.want && !w.dry && (media < 0 || sec.port != 0) {
 				w.rewriteAddr(off, typ, tok)
@@ -280,7 +280,7 @@ func (w *rewriter) run() error {
 				break
 			}
 			if a.priv {
-				w.res.add(Finding{Test: PrivateOrigin, Media: -1, Line: lineNo, Addr: a.ip})
+				w.res.Add(Finding{Test: PrivateOrigin, Media: -1, Line: lineNo, Addr: a.ip})
 			}
 			if w.origin && a.want && !w.dry {
 				w.rewriteAddr(off, typ, tok)
@@ -419,7 +419,7 @@ func (w *rewriter) rtcp(v []byte, off int, s *section, media, lineNo int) {
 	if rv.hasAddr {
 		a = w.addr(v[rv.addr.s:rv.addr.e])
 		if a.priv {
-			w.res.add(Finding{Test: PrivateRTCP, Media: media, Line: lineNo, Addr: a.ip})
+			w.res.Add(Finding{Test: PrivateRTCP, Media: media, Line: lineNo, Addr: a.ip})
 		}
 	}
 	if media < 0 || s.port == 0 || w.dry {

@@ -1,4 +1,4 @@
-package sdp
+package sdppion
 
 import (
 	"strings"
@@ -6,6 +6,8 @@ import (
 
 	psdp "github.com/pion/sdp/v3"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/sdp"
 )
 
 // TestPionRoundTripChanges demonstrates, input by input, what a pion/sdp
@@ -61,12 +63,12 @@ func TestPionRoundTripChanges(t *testing.T) {
 		{"refused: session a= before t=", "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\na=tool:x\r\nt=0 0\r\n", "", "syntax error"},
 		{"refused: unknown bandwidth type", "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nb=FOO:5\r\nt=0 0\r\n", "", "invalid value"},
 	}
-	opts := &Options{Public: labPublic, Origin: true}
+	opts := &sdp.Options{Public: labPublic, Origin: true}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			// The byte path: exactly the input with 10.0.0.1 replaced.
-			out, _, err := AppendRewrite(nil, []byte(tc.in), opts)
+			out, _, err := sdp.AppendRewrite(nil, []byte(tc.in), opts)
 			require.NoError(t, err)
 			require.Equal(t, strings.ReplaceAll(tc.in, "10.0.0.1", "203.0.113.1"), string(out))
 

@@ -1,0 +1,121 @@
+package sdp
+
+import "net/netip"
+
+// This file is the field-level door: the NAT tests and the rewrite rules of
+// Check and AppendRewrite applied to one field value at a time, for callers
+// that hold the SDP parsed by another library (package sdp/sdppion does so
+// for github.com/pion/sdp/v3). It reads addresses and a=rtcp values with the
+// byte path's own code, so every door agrees on what is an address and what
+// is rewritten.
+
+// Add records a finding in r (and its test in r.Tests). A door that checks a
+// structured description reports its findings through it, with Line 0.
+func (r *Result) Add(f Finding) {
+	r.Tests |= f.Test
+	if r.n == len(r.findings) {
+		r.Truncated = true
+		return
+	}
+	r.findings[r.n] = f
+	r.n++
+}
+
+// PrivateAddr parses the address text of an o= or c= field and reports it
+// with whether it is private (the test of PrivateOrigin, PrivateSessionConn
+// and PrivateMediaConn). An FQDN or malformed text is not private.
+func PrivateAddr(text string) (netip.Addr, bool) {
+	a := classify([]byte(text))
+	return a.ip, a.priv
+}
+
+// PrivateRTCPAddr reads an a=rtcp attribute value (RFC 3605, "port [IN IP4
+// addr]") and reports its address with whether it is private (the test of
+// PrivateRTCP).
+func PrivateRTCPAddr(value string) (netip.Addr, bool) {
+	v := []byte(value)
+	rv, ok := parseRTCPValue(v)
+	if !ok || !rv.hasAddr {
+		return netip.Addr{}, false
+	}
+	a := classify(v[rv.addr.s:rv.addr.e])
+	return a.ip, a.priv
+}
+
+// FieldRewriter applies Options to single field values: what AppendRewrite
+// does to a line, for a caller that walks a parsed description itself. The
+// caller keeps the structure's rules: which streams are active (their
+// connection address was rewritten), the marker, the added a=rtcp line.
+type FieldRewriter struct {
+	opts *Options
+	pub  netip.Addr
+}
+
+// NewFieldRewriter validates opts like AppendRewrite does (ErrBadOptions)
+// and returns a rewriter for its fields. opts must not change while the
+// rewriter is used.
+func NewFieldRewriter(opts *Options) (*FieldRewriter, error) {
+	pub, err := opts.check()
+	if err != nil {
+		return nil, err
+	}
+	return &FieldRewriter{opts: opts, pub: pub}, nil
+}
+
+// Public returns the address written in place of the addresses rewritten.
+func (f *FieldRewriter) Public() netip.Addr { return f.pub }
+
+// Addr rewrites the address of an o= or c= field given its address type
+// ("IP4", "IP6") and address text: it returns the new type and text and
+// true when the address is to be replaced (private, or any unicast address
+// other than Public with Options.All), and the inputs unchanged and false
+// otherwise.
+func (f *FieldRewriter) Addr(typ, addr string) (string, string, bool) {
+	ip, ok := parseIP([]byte(addr))
+	if !ok || !want(ip, f.pub, f.opts.All) {
+		return typ, addr, false
+	}
+	if !familyMatches([]byte(typ), f.pub) {
+		typ = addrType(f.pub)
+	}
+	return typ, f.pub.String(), true
+}
+
+// Port returns the public port Options.Ports gives local port p, and
+// whether the map changes it. Ports are mapped only in streams whose
+// connection address was rewritten.
+func (f *FieldRewriter) Port(p uint16) (uint16, bool) {
+	if q, ok := f.opts.Ports[p]; ok && q != p {
+		return q, true
+	}
+	return p, false
+}
+
+// RTCP rewrites an a=rtcp attribute value (RFC 3605): its address like
+// Addr, and its port through Options.Ports when active (the stream's
+// connection address was rewritten). It returns the new value and whether
+// it changed; a value it cannot read is returned unchanged.
+func (f *FieldRewriter) RTCP(value string, active bool) (string, bool) {
+	v := []byte(value)
+	rv, ok := parseRTCPValue(v)
+	if !ok {
+		return value, false
+	}
+	w := rewriter{body: v, pub: f.pub, ports: f.opts.Ports, all: f.opts.All}
+	changed := false
+	if active && f.opts.Ports != nil {
+		if q, ok := w.mapPort(rv.portNum); ok {
+			w.writePort(rv.port, q)
+			changed = true
+		}
+	}
+	if rv.hasAddr && w.addr(v[rv.addr.s:rv.addr.e]).want {
+		w.rewriteAddr(0, rv.typ, rv.addr)
+		changed = true
+	}
+	if !changed {
+		return value, false
+	}
+	w.flush(len(v))
+	return string(w.dst), true
+}

@@ -1,0 +1,56 @@
+// Package sdppion is the pion/sdp door of package
+// [github.com/sipnat/sipnat/sdp]: the same NAT tests and the same rewrite as
+// sdp.Check and sdp.AppendRewrite, on a *sdp.SessionDescription of
+// github.com/pion/sdp/v3 that the caller already holds. It lives apart so
+// that only programs that use pion/sdp link it; package sdp links no SDP
+// library.
+//
+// CheckSession is the door's Check and RewriteSession its AppendRewrite. Both
+// walk the description and hand each field to sdp's FieldRewriter,
+// PrivateAddr and PrivateRTCPAddr, so the two doors share one address parser
+// and one set of rules. The tests prove both doors give the same description
+// and the same Result (without line numbers) on every golden file of package
+// sdp and, by fuzzing, on every input in pion's own form.
+//
+// # What pion costs
+//
+// Going through pion costs a full parse and re-serialisation (19-49
+// allocations and 1.2-13 KB per body, 7.5-9x the CPU time of the byte path
+// in the fastest of interleaved batches and 11-16x its time per operation
+// once pion's garbage is collected; see BenchmarkRewritePaired and
+// BenchmarkRewrite in this package) and changes bytes the rewrite did not mean to change. A
+// pion/sdp v3.0.20 round trip:
+//
+//   - turns bare LF line endings into CRLF and drops blank lines;
+//   - drops leading zeros (v=00, o= session id and version, m= port);
+//   - collapses runs of spaces and tabs and drops trailing blanks in o=, c=
+//     and m=;
+//   - fills a short o= in ("IN" becomes "IN IP4 0.0.0.0");
+//   - reorders media lines to the RFC order (c= before b= before a=);
+//   - keeps only the last of several c= lines in a stream;
+//   - writes "a=x:" as "a=x";
+//   - turns r= units into seconds ("7d 1h" becomes "604800 3600");
+//   - silently turns an o= session id of 2^64 or more into 0;
+//   - loses the rest of a line after a stray CR;
+//   - refuses bodies it cannot read at all: no line ending after the last
+//     line, m=image (T.38 fax) and other media types it does not know,
+//     lower-case transport, unknown line types, unknown b= types, session
+//     attributes before t=.
+//
+// TestPionRoundTripChanges shows each of these next to the byte path's
+// output.
+//
+// # Usage
+//
+//	var sd psdp.SessionDescription
+//	if err := sd.Unmarshal(body); err != nil { ... }
+//	res, err := sdppion.RewriteSession(&sd, &sdp.Options{Public: publicAddr})
+//	if err != nil { ... }                        // sdp.ErrBadOptions
+//	out, err := sd.Marshal()
+//
+// # Concurrency
+//
+// The package has no state. RewriteSession changes the description it is
+// given; CheckSession only reads it. Calls on different descriptions may run
+// at once.
+package sdppion
