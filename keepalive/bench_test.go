@@ -53,7 +53,8 @@ func benchWheel(b *testing.B) {
 	before := heapInUse()
 	s, err := NewScheduler(SchedulerConfig{
 		Clock: clk, Tick: 10 * time.Millisecond, Capacity: benchContacts, Rand: rand.NewPCG(1, 1),
-		Send: SenderFunc(func(Ping) error { sent++; return nil }),
+		MaxRate: 2 * benchContacts, // the comparison is uncapped
+		Send:    SenderFunc(func(Ping) error { sent++; return nil }),
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -79,10 +79,14 @@
 //	s.Answered(from) // for every response that arrives
 //	s.Remove(received) // when the registration ends
 //
-// The Scheduler holds contacts in a slab of 44-byte records found through a
+// The Scheduler holds contacts in a slab of 52-byte records found through a
 // hashed index, and runs a hashed timing wheel from a single clock timer:
 // Set, Remove, Answered and each ping are O(1), and a million contacts take
-// about 48 bytes each (see BenchmarkContacts).
+// about 56 bytes each (see BenchmarkContacts). MaxContacts bounds them
+// (the contact set longest ago is evicted) and MaxRate caps the pings per
+// second, so a REGISTER flood or contact churn costs bounded memory and
+// traffic; a registrar also checks a received address with
+// sipmsg.DestPolicy before it schedules pings to it.
 //
 // # Time
 //

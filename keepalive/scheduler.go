@@ -79,15 +79,20 @@ const (
 	Unreachable ContactEventKind = iota + 1
 	// Answering: a contact reported Unreachable answered again.
 	Answering
+	// Evicted: Set dropped the contact set longest ago to stay within
+	// SchedulerConfig.MaxContacts (a REGISTER flood or contact churn).
+	Evicted
 )
 
-// String returns "unreachable" or "answering".
+// String returns "unreachable", "answering" or "evicted".
 func (k ContactEventKind) String() string {
 	switch k {
 	case Unreachable:
 		return "unreachable"
 	case Answering:
 		return "answering"
+	case Evicted:
+		return "evicted"
 	}
 	return fmt.Sprintf("ContactEventKind(%d)", uint8(k))
 }
@@ -120,12 +125,28 @@ type SchedulerConfig struct {
 	Rand     rand.Source  // spreads the first ping of a contact over its interval; nil: math/rand/v2
 	Capacity int          // expected number of contacts, to size the tables up front
 	Logger   *slog.Logger // nil: discard
+	// MaxContacts bounds the contacts held, so that a REGISTER flood or
+	// contact churn cannot grow memory without end: beyond it Set evicts
+	// the contact set longest ago (an Evicted event). 0 means DefaultMaxContacts.
+	MaxContacts int
+	// MaxRate caps the pings sent per second (with a burst of one second's
+	// worth), so that many contacts, or contacts with tiny intervals, cannot
+	// turn the registrar into a packet cannon. Over the cap the wheel lags:
+	// the rest of a tick's pings wait, in order, for the credit to refill
+	// (Throttled counts the ticks cut short). 0 means DefaultMaxRate.
+	MaxRate int
 }
+
+// Defaults of SchedulerConfig.
+const (
+	DefaultMaxContacts = 1 << 20 // about 52 MiB of records plus the hash index
+	DefaultMaxRate     = 50_000  // a million contacts at a 20 s interval
+)
 
 // Scheduler pings the NATed contacts of a registrar so that their NAT
 // bindings stay open, and reports those that stop answering.
 //
-// It keeps every contact in one slab of compact records (about 44 bytes,
+// It keeps every contact in one slab of compact records (about 52 bytes,
 // linked by 32-bit indexes rather than pointers) found through an address
 // index, and schedules them on a hashed timing wheel driven by a single
 // clock timer, which sleeps until the next tick whose slot holds contacts:
@@ -141,22 +162,29 @@ type Scheduler struct {
 	onEvent func(ContactEvent)
 	rnd     rand.Source
 	log     *slog.Logger
+	maxN    int
+	rate    int64 // pings per second
 
-	mu      sync.Mutex
-	tab     table
-	wheel   []uint32 // slot heads (slab indexes, 0 = empty)
-	base    time.Time
-	cur     uint32 // last tick processed
-	timer   clock.Timer
-	armed   bool
-	armedAt uint32 // the tick the timer is armed for
-	busy    bool   // a tick is sending; it re-arms the timer when done
-	stopped bool
-	seq     uint32
-	pings   uint64
-	batch   []Ping
-	events  []ContactEvent
-	failed  []netip.AddrPort
+	mu        sync.Mutex
+	credit    int64     // rate limiter: pings allowed, in 1e-9 pings
+	refilled  time.Time // when credit was last topped up
+	throttled uint64
+	lagging   bool // the last tick stopped at the rate cap
+	evicted   uint64
+	tab       table
+	wheel     []uint32 // slot heads (slab indexes, 0 = empty)
+	base      time.Time
+	cur       uint32 // last tick processed
+	timer     clock.Timer
+	armed     bool
+	armedAt   uint32 // the tick the timer is armed for
+	busy      bool   // a tick is sending; it re-arms the timer when done
+	stopped   bool
+	seq       uint32
+	pings     uint64
+	batch     []Ping
+	events    []ContactEvent
+	failed    []netip.AddrPort
 }
 
 const (
@@ -179,6 +207,14 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		rnd:     cfg.Rand,
 		log:     cfg.Logger,
 		wheel:   make([]uint32, wheelSize),
+		maxN:    cfg.MaxContacts,
+		rate:    int64(cfg.MaxRate),
+	}
+	if s.maxN <= 0 {
+		s.maxN = DefaultMaxContacts
+	}
+	if s.rate <= 0 {
+		s.rate = DefaultMaxRate
 	}
 	if s.tick <= 0 {
 		s.tick = 100 * time.Millisecond
@@ -189,8 +225,10 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.tab.init(cfg.Capacity)
+	s.tab.init(min(cfg.Capacity, s.maxN))
 	s.base = s.clock.Now()
+	s.refilled = s.base
+	s.credit = s.rate * 1e9 // a full burst
 	return s, nil
 }
 
@@ -202,7 +240,8 @@ func (s *Scheduler) random() uint64 {
 }
 
 // Set adds a contact or, when one with the same address exists, updates its
-// interval, kind and socket. A new contact is first pinged at a random
+// interval, kind and socket, and makes it the newest contact (the last to
+// be evicted when MaxContacts is reached). A new contact is first pinged at a random
 // point within its interval, so contacts added together do not ping
 // together; an updated one keeps its state and is next pinged one new
 // interval after its last ping (or now, if that is already past).
@@ -221,12 +260,35 @@ func (s *Scheduler) Set(c Contact) error {
 		return fmt.Errorf("%w: interval %v too long for tick %v", ErrInvalidContact, c.Interval, s.tick)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.stopped {
+		s.mu.Unlock()
 		return ErrStopped
 	}
+	var evicted netip.AddrPort
+	if s.tab.n >= s.maxN && s.tab.lookup(c.Addr) == 0 {
+		old := s.tab.oldest
+		evicted = s.tab.addr(old)
+		s.unlink(old)
+		s.tab.remove(old)
+		s.evicted++
+	}
+	s.setLocked(c, ticks)
+	s.mu.Unlock()
+	if evicted.IsValid() {
+		s.log.Debug("keepalive: contact evicted", "addr", evicted)
+		if s.onEvent != nil {
+			s.onEvent(ContactEvent{Kind: Evicted, Addr: evicted})
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) setLocked(c Contact, ticks time.Duration) {
 	now := s.nowTick()
 	i, found := s.tab.insert(c.Addr)
+	if found {
+		s.tab.touch(i, false)
+	}
 	r := &s.tab.recs[i]
 	r.kind = uint8(c.Kind)
 	r.socket = c.Socket
@@ -246,7 +308,6 @@ func (s *Scheduler) Set(c Contact) error {
 	if !s.armed || int32(r.due-s.armedAt) < 0 {
 		s.armLocked()
 	}
-	return nil
 }
 
 // Remove forgets the contact at addr; it reports whether there was one.
@@ -302,6 +363,21 @@ func (s *Scheduler) Pings() uint64 {
 	return s.pings
 }
 
+// Throttled returns how many ticks MaxRate cut short (their remaining
+// pings went out on later ticks).
+func (s *Scheduler) Throttled() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttled
+}
+
+// Evicted returns how many contacts Set evicted because of MaxContacts.
+func (s *Scheduler) Evicted() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.evicted
+}
+
 // Misses returns how many answers in a row the contact at addr has missed,
 // and false when addr is not a contact.
 func (s *Scheduler) Misses(addr netip.AddrPort) (int, bool) {
@@ -350,6 +426,9 @@ func (s *Scheduler) armLocked() {
 	}
 	s.armed, s.armedAt = true, next
 	d := s.base.Add(time.Duration(next) * s.tick).Sub(s.clock.Now())
+	if s.lagging { // wait a tick, or until the credit holds a ping
+		d = max(s.tick, time.Duration((1e9-s.credit+s.rate-1)/s.rate))
+	}
 	if s.timer == nil {
 		s.timer = s.clock.AfterFunc(d, s.onTick)
 	} else {
@@ -373,9 +452,19 @@ func (s *Scheduler) onTick() {
 	if int32(now-s.cur) > wheelSize {
 		s.cur = now - wheelSize
 	}
+	t := s.clock.Now()
+	if el := t.Sub(s.refilled); el > 0 {
+		s.credit = min(s.credit+int64(min(el, time.Second))*s.rate, s.rate*1e9)
+		s.refilled = t
+	}
+	s.lagging = false
 	for int32(now-s.cur) > 0 {
+		if !s.runSlot(s.cur+1, now) {
+			s.throttled++
+			s.lagging = true
+			break
+		}
 		s.cur++
-		s.runSlot(s.cur, now)
 	}
 	s.mu.Unlock()
 
@@ -404,12 +493,30 @@ func (s *Scheduler) onTick() {
 	}
 }
 
+// requeue puts the unprocessed rest of a slot's list, starting at i, back
+// into slot h after the records relinked there during the pass (only
+// those of later rounds, so the walk is short).
+func (s *Scheduler) requeue(h *uint32, i uint32) {
+	if *h == 0 {
+		*h = i
+		s.tab.recs[i].prev = 0
+		return
+	}
+	k := *h
+	for s.tab.recs[k].next != 0 {
+		k = s.tab.recs[k].next
+	}
+	s.tab.recs[k].next = i
+	s.tab.recs[i].prev = k
+}
+
 // runSlot pings the contacts of slot t that are due and moves them on;
-// now is the latest tick, later than t when the timer ran late. The slot's
+// now is the latest tick, later than t when the timer ran late. It returns
+// false when MaxRate stopped it before the end of the slot. The slot's
 // list is detached and every record pushed onto the head of its next slot,
 // which is the record handled just before in the common case (equal
 // intervals): one cache miss per ping, for the record itself.
-func (s *Scheduler) runSlot(t, now uint32) {
+func (s *Scheduler) runSlot(t, now uint32) bool {
 	h := &s.wheel[t&wheelMask]
 	i := *h
 	*h = 0
@@ -417,7 +524,12 @@ func (s *Scheduler) runSlot(t, now uint32) {
 		r := &s.tab.recs[i]
 		nx := r.next
 		due := r.due
+		if int32(due-t) <= 0 && s.credit < 1e9 { // over MaxRate: the rest waits in the slot
+			s.requeue(h, i)
+			return false
+		}
 		if int32(due-t) <= 0 {
+			s.credit -= 1e9
 			addr := s.tab.addr(i)
 			if PingKind(r.kind) == PingOptions {
 				if r.flags&flagAwaiting != 0 {
@@ -436,6 +548,7 @@ func (s *Scheduler) runSlot(t, now uint32) {
 		s.link(i, due)
 		i = nx
 	}
+	return true
 }
 
 // miss counts one missed answer of record i and queues Unreachable when the

@@ -345,5 +345,65 @@ func TestScheduler100k(t *testing.T) {
 
 func TestRecordSize(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, 44, int(sizeofRecord))
+	require.Equal(t, 52, int(sizeofRecord))
+}
+
+// TestSchedulerFlood: a REGISTER flood or contact churn cannot grow the
+// scheduler past MaxContacts (the contact set longest ago is evicted and
+// reported), and its ping rate stays under MaxRate however many contacts
+// and however short their intervals.
+func TestSchedulerFlood(t *testing.T) {
+	t.Parallel()
+	const max = 1000
+	s, clk, l, ev := newSched(t, SchedulerConfig{Tick: 100 * time.Millisecond, MaxContacts: max, MaxRate: 100})
+	addrOf := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}), uint16(1024+i%60000))
+	}
+	refreshed := addrOf(2*max - max/2) // the next to go when it registers again
+	for i := 0; i < 3*max; i++ {
+		if i == 2*max+max/2 {
+			require.NoError(t, s.Set(Contact{Addr: refreshed, Interval: time.Second, Kind: PingUDP}))
+		}
+		require.NoError(t, s.Set(Contact{Addr: addrOf(i), Interval: time.Second, Kind: PingUDP}))
+	}
+	require.Equal(t, max, s.Len())
+	require.LessOrEqual(t, len(s.tab.recs), max+1, "memory bounded by MaxContacts")
+	require.Equal(t, uint64(2*max), s.Evicted())
+	var want []netip.AddrPort
+	for i := 0; i <= 2*max; i++ {
+		if addrOf(i) != refreshed {
+			want = append(want, addrOf(i))
+		}
+	}
+	var evicted []netip.AddrPort
+	for _, e := range ev.get() {
+		require.Equal(t, Evicted, e.Kind)
+		evicted = append(evicted, e.Addr)
+	}
+	require.Equal(t, want, evicted, "oldest first, the refreshed one kept")
+	_, ok := s.Misses(refreshed)
+	require.True(t, ok)
+
+	// 1000 contacts at 1 s would be 1000 pings/s: MaxRate 100 holds, with a
+	// burst of one second's worth, and every contact still gets its turn
+	pinged := map[netip.AddrPort]bool{}
+	perSecond := make([]int, 0, 13)
+	for sec := 0; sec < 13; sec++ {
+		l.reset()
+		for range 10 {
+			clk.Advance(100 * time.Millisecond)
+		}
+		perSecond = append(perSecond, len(l.pings))
+		for _, p := range l.pings {
+			pinged[p.Addr] = true
+		}
+	}
+	t.Logf("pings per second under MaxRate 100 with 1000 contacts at 1 s: %v, throttled ticks %d", perSecond, s.Throttled())
+	require.LessOrEqual(t, perSecond[0], 200, "first second: burst + rate")
+	for _, n := range perSecond[1:] {
+		require.LessOrEqual(t, n, 100)
+		require.GreaterOrEqual(t, n, 90, "the cap is used, not starved")
+	}
+	require.Positive(t, s.Throttled())
+	require.Len(t, pinged, max, "every contact pinged within MaxContacts/MaxRate seconds")
 }

@@ -8,7 +8,7 @@ import (
 	"unsafe"
 )
 
-// record is one contact of a Scheduler: 44 bytes, no pointers, so the
+// record is one contact of a Scheduler: 52 bytes, no pointers, so the
 // garbage collector never scans the slab. Records link to each other by
 // slab index; index 0 is a sentinel meaning "none".
 type record struct {
@@ -24,6 +24,8 @@ type record struct {
 	next     uint32 // wheel slot list; free list when not in use
 	prev     uint32 // wheel slot list
 	hnext    uint32 // hash bucket chain
+	older    uint32 // age list: the contact Set before this one
+	newer    uint32 // age list: the contact Set after this one
 }
 
 const (
@@ -41,6 +43,8 @@ type table struct {
 	free    uint32   // head of the free list
 	n       int
 	seed    uint64
+	oldest  uint32 // age list ends: eviction takes the oldest
+	newest  uint32
 }
 
 func (t *table) init(capacity int) {
@@ -55,7 +59,43 @@ func (t *table) init(capacity int) {
 	t.buckets = make([]uint32, nb)
 	t.free = 0
 	t.n = 0
+	t.oldest, t.newest = 0, 0
 	t.seed = rand.Uint64() | 1
+}
+
+// touch makes record i the newest of the age list (it is in it, or it is
+// new when fresh is set).
+func (t *table) touch(i uint32, fresh bool) {
+	if !fresh {
+		if t.newest == i {
+			return
+		}
+		t.unage(i)
+	}
+	r := &t.recs[i]
+	r.older, r.newer = t.newest, 0
+	if t.newest != 0 {
+		t.recs[t.newest].newer = i
+	} else {
+		t.oldest = i
+	}
+	t.newest = i
+}
+
+// unage takes record i out of the age list.
+func (t *table) unage(i uint32) {
+	r := &t.recs[i]
+	if r.older != 0 {
+		t.recs[r.older].newer = r.newer
+	} else {
+		t.oldest = r.newer
+	}
+	if r.newer != 0 {
+		t.recs[r.newer].older = r.older
+	} else {
+		t.newest = r.older
+	}
+	r.older, r.newer = 0, 0
 }
 
 func key(a netip.AddrPort) (ip [16]byte, port uint16, is4 bool) {
@@ -116,11 +156,13 @@ func (t *table) insert(a netip.AddrPort) (i uint32, found bool) {
 	r.hnext = *b
 	*b = i
 	t.n++
+	t.touch(i, true)
 	return i, false
 }
 
 // remove unhashes record i (already out of the wheel) and frees it.
 func (t *table) remove(i uint32) {
+	t.unage(i)
 	r := &t.recs[i]
 	b := t.bucket(&r.ip, r.port, r.flags&flagIs4 != 0)
 	for p := b; *p != 0; p = &t.recs[*p].hnext {
