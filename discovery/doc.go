@@ -28,6 +28,19 @@
 //     still re-checked), 718 ConflictInMappingEntry picks another external
 //     port, 724 SamePortValuesRequired retries with the internal port.
 //
+// # IPv6 firewall pinholes
+//
+// With Config.Gateway the router's IPv6 address and Config.LocalAddr the
+// UA's IPv6 address, a mapping is a pinhole in the router's stateful IPv6
+// firewall (RFC 6092): PCP MAP over IPv6 (RFC 6887 firewall control) or
+// UPnP IGD:2 WANIPv6FirewallControl AddPinhole, UpdatePinhole on renewal
+// (a pinhole the router lost is opened again) and DeletePinhole on Unmap.
+// Mapping.External is the UA's own address and port: nothing is
+// translated. SSDP asks the IPv6 gateway directly. Tested against
+// miniupnpd 2.3.1 (Debian 12, built with IPv6 and IGD:2 pinholes, given
+// ipv6_listening_ip); it refuses to delete a pinhole that a PCP renewal
+// updated (NOT_AUTHORIZED), which then lapses with its lease.
+//
 // Map uses the cached knowledge of what the gateway speaks, or probes: PCP
 // and NAT-PMP at once, UPnP after a 100 ms head start (or as soon as both
 // failed), and maps over the most preferred protocol that answered without

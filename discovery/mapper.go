@@ -266,6 +266,16 @@ func (m *Mapper) create(ctx context.Context, seed Mapping) (Mapping, bool, error
 		if g == nil {
 			return seed, false, fmt.Errorf("UPnP: no IGD found: %w", ErrNoPortMapper)
 		}
+		if isPinhole(local) {
+			id, lease, err := m.upnpPinhole(ctx, g, tcp, local, port, seed.pinhole, life)
+			if err != nil {
+				return seed, false, err
+			}
+			mp.pinhole, mp.External = id, seed.Internal
+			mp.Lifetime = time.Duration(lease) * time.Second
+			mp.Service = svcWANIPv6FC
+			break
+		}
 		ext, lease, err := m.upnpAdd(ctx, g, tcp, local, port, want, life, seed.desc)
 		if err != nil {
 			return seed, false, fmt.Errorf("UPnP map port %d: %w", port, err)
@@ -374,7 +384,9 @@ func (m *Mapper) release(ctx context.Context, mp Mapping) error {
 	var err error
 	switch mp.Protocol {
 	case ProtoPCP:
-		_, err = m.pcpMap(ctx, mp.Gateway, mp.Internal.Addr(), mp.nonce, tcp, mp.Internal.Port(), 0, netip.Addr{}, 0)
+		// The mapping's external address and port go along: miniupnpd
+		// refuses an IPv6 firewall delete (NOT_AUTHORIZED) without them.
+		_, err = m.pcpMap(ctx, mp.Gateway, mp.Internal.Addr(), mp.nonce, tcp, mp.Internal.Port(), mp.External.Port(), mp.External.Addr(), 0)
 	case ProtoNATPMP:
 		_, err = m.pmpMap(ctx, mp.Gateway, tcp, mp.Internal.Port(), 0, 0)
 	case ProtoUPnP:
@@ -383,6 +395,10 @@ func (m *Mapper) release(ctx context.Context, mp Mapping) error {
 		m.mu.Unlock()
 		if g == nil {
 			return fmt.Errorf("unmap %s: %w", mp, ErrNoPortMapper)
+		}
+		if mp.pinhole != 0 {
+			err = m.upnpDeletePinhole(ctx, g, mp.pinhole)
+			break
 		}
 		err = m.upnpDelete(ctx, g, tcp, mp.External.Port())
 	}

@@ -149,13 +149,23 @@ func (m *Mapper) ssdpSearch(ctx context.Context, gw netip.Addr) ([]*url.URL, err
 		var lc net.ListenConfig
 		lp = lc.ListenPacket
 	}
-	conn, err := lp(ctx, "udp4", "0.0.0.0:0")
+	network, laddr := "udp4", "0.0.0.0:0"
+	if gw.Is6() && !gw.Is4In6() {
+		network, laddr = "udp6", "[::]:0"
+	}
+	conn, err := lp(ctx, network, laddr)
 	if err != nil {
 		return nil, fmt.Errorf("SSDP socket: %w", err)
 	}
 	defer conn.Close()
 	dsts := m.cfg.SSDPAddrs
-	if len(dsts) == 0 {
+	switch {
+	case len(dsts) > 0:
+	case network == "udp6":
+		// An IPv6 gateway is asked directly: its multicast group (ff02::c)
+		// needs the interface the UA does not name.
+		dsts = []netip.AddrPort{netip.AddrPortFrom(gw, 1900)}
+	default:
 		dsts = []netip.AddrPort{ssdpMulticast, netip.AddrPortFrom(gw, 1900)}
 	}
 	c := &ssdpClient{m: m, conn: conn, gw: gw, dsts: dsts, wait: m.cfg.upnpTimeout()}

@@ -64,6 +64,7 @@ type Mapping struct {
 	Nonce    [12]byte       `json:"-"`        // PCP mapping nonce
 	nonce    [12]byte       // PCP mapping nonce
 	wantPort uint16         // external port asked for
+	pinhole  uint16         // UPnP WANIPv6FirewallControl UniqueID of a pinhole
 	desc     string         // UPnP description
 	lostSent bool           // a Lost event was sent since the last success
 }

@@ -39,6 +39,9 @@ type igd struct {
 	location string
 	conn     igdConn
 	v2       *internetgateway2.WANIPConnection2 // set when AddAnyPortMapping exists
+	// fc is the IGD:2 WANIPv6FirewallControl service (pinhole.go), when
+	// the device has one on the gateway.
+	fc *internetgateway2.WANIPv6FirewallControl1
 }
 
 // parseDescription decodes a device description, bounded in size and depth.
@@ -107,6 +110,7 @@ func (m *Mapper) fetchIGD(ctx context.Context, loc *url.URL, gw netip.Addr) (*ig
 			errs = append(errs, fmt.Errorf("%s external address %q: %w", g.service, s, ErrMalformed))
 			continue
 		}
+		g.fc = m.firewallControl(root, loc, gw)
 		return g, a.Unmap(), nil
 	}
 	if len(errs) == 0 {

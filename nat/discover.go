@@ -51,6 +51,12 @@ type DiscoverConfig struct {
 	// or PCP (the discovery package); when set, Result.CompareGateway is
 	// applied to it.
 	GatewayExternal netip.Addr
+	// NAT64 is the NAT64 prefix of an IPv6-only network (DetectNAT64).
+	// When set, IPv4 addresses the probes must send to (a server's
+	// alternate address, the public mapping for the hairpin test) are
+	// synthesised into it (RFC 6052); give the servers as synthesised
+	// addresses too. Result.NAT64 repeats it.
+	NAT64 netip.Prefix
 	// Clock and Logger as in ClientConfig.
 	Clock  clock.Clock
 	Logger *slog.Logger
@@ -142,7 +148,8 @@ func (d *discoverer) run(ctx context.Context) (*Result, error) {
 	res.Server, res.Public = primary, r1.Mapped
 	natted := !d.isLocal(r1.Mapped)
 	res.PortPreserved = natted && r1.Mapped.Port() == res.Local.Port()
-	alt := r1.Other
+	alt := d.reach(r1.Other)
+	res.NAT64 = d.cfg.NAT64
 	switch {
 	case alt.IsValid() && !r1.Legacy:
 		res.Method = MethodRFC5780
@@ -178,7 +185,7 @@ func (d *discoverer) run(ctx context.Context) (*Result, error) {
 	}
 	if natted {
 		wg.Add(1)
-		go func() { defer wg.Done(); hairpin = d.hairpin(ctx, r1.Mapped) }()
+		go func() { defer wg.Done(); hairpin = d.hairpin(ctx, d.reach(r1.Mapped)) }()
 		if d.cfg.LifetimeMax > 0 {
 			wg.Add(1)
 			go func() { defer wg.Done(); lt = d.lifetime(ctx, primary) }()

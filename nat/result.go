@@ -131,6 +131,9 @@ type Result struct {
 	Method Method         `json:"method"`
 	Local  netip.AddrPort `json:"local"`  // the socket's own address
 	Public netip.AddrPort `json:"public"` // the socket's mapped (public) address
+	// NAT64 is the NAT64 prefix the probes went through (DiscoverConfig.NAT64):
+	// Public is then the IPv4 address the NAT64 gave an IPv6-only host.
+	NAT64 netip.Prefix `json:"nat64,omitzero"`
 
 	Mapping   Behavior    `json:"mapping"`
 	Filtering Behavior    `json:"filtering"`
@@ -296,6 +299,9 @@ func (r *Result) String() string {
 	}
 	line("server", "%v (%s)", r.Server, r.Method)
 	line("local address", "%v", r.Local)
+	if r.NAT64.IsValid() {
+		line("NAT64", "prefix %v: IPv4 peers are reached at their synthesised addresses; write the IPv4 public address for them", r.NAT64)
+	}
 	if r.Public.IsValid() {
 		line("public address", "%v", r.Public)
 	} else {
