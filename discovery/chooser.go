@@ -61,8 +61,8 @@ type Choice struct {
 	Source         Source         `json:"source"`          // where it came from
 	Reason         string         `json:"reason"`          // why, in plain words
 	BehindNAT      bool           `json:"behind_nat"`      // the UA's own address is not public
-	CGNAT          bool           `json:"cgnat"`           // the gateway's WAN address is RFC 6598 shared space
-	DoubleNAT      bool           `json:"double_nat"`      // another NAT sits between the gateway and the internet
+	CGNAT          bool           `json:"cgnat"`           // a carrier-grade NAT is on the path (ipaddr.CompareLayers)
+	DoubleNAT      bool           `json:"double_nat"`      // another NAT (a CGNAT or any other) sits beyond the gateway (ipaddr.CompareLayers)
 	Reachable      bool           `json:"reachable"`       // unsolicited packets to Contact reach the UA
 	NeedsKeepalive bool           `json:"needs_keepalive"` // a NAT binding must be kept alive by sending
 	Observations   Observations   `json:"observations"`
@@ -87,20 +87,8 @@ func Reconcile(o Observations) Choice {
 	if o.Mapping != nil && o.Mapping.External.IsValid() {
 		gwExt = o.Mapping.External.Addr()
 	}
-	if gwExt.IsValid() {
-		switch {
-		case ipaddr.IsCGNAT(gwExt):
-			c.CGNAT = true
-		case ipaddr.IsPrivate(gwExt):
-			c.DoubleNAT = true
-		case o.STUN.IsValid() && !ipaddr.IsPrivate(o.STUN.Addr()) && o.STUN.Addr() != gwExt:
-			c.DoubleNAT = true // the gateway's public address is not the one the internet sees
-		}
-	}
-	if o.STUN.IsValid() && ipaddr.IsPrivate(o.STUN.Addr()) {
-		// A STUN server inside the carrier's network: its answer is not public.
-		c.CGNAT = c.CGNAT || ipaddr.IsCGNAT(o.STUN.Addr())
-	}
+	layers := ipaddr.CompareLayers(gwExt, o.STUN.Addr()) // the one CGNAT/double-NAT rule
+	c.CGNAT, c.DoubleNAT = layers.CGNAT, layers.DoubleNAT
 	outer := "another NAT"
 	if c.CGNAT {
 		outer = "a carrier-grade NAT"

@@ -76,7 +76,11 @@ func Discover(ctx context.Context, conn net.PacketConn, servers ...netip.AddrPor
 // socket (so that the mapping tests cannot open its filter), the hairpin test
 // on conn, and the lifetime probes each on its own socket.
 //
-// Unless cfg.Client is given, Discover reads conn itself until it returns. If
+// Unless cfg.Client is given, Discover reads conn itself until it returns,
+// and first proves with Client.CheckDelivery that it is the only reader: on
+// a socket another goroutine reads (a SIP stack's loop), it returns an error
+// matching ErrSharedSocket within about a second instead of losing the
+// answers and calling UDP blocked. If
 // no server answers, it returns a Result with Mapping Blocked and an error
 // matching ErrNoResponse (and ctx.Err() when ctx ended first). If ctx ends
 // before the classification is complete, it returns what it has and ctx's
@@ -92,12 +96,38 @@ func DiscoverWith(ctx context.Context, conn net.PacketConn, cfg DiscoverConfig) 
 	}
 	start := d.clock.Now()
 	d.client = cfg.Client
+	var shared error
 	if d.client == nil {
 		d.client = NewClient(conn, ClientConfig{RTO: cfg.RTO, Clock: cfg.Clock, Logger: cfg.Logger})
 		defer d.client.Close()
+		// The trap of a socket the UA already reads: its loop takes the
+		// STUN answers and this one sees none. Prove delivery at once and
+		// stop with words instead of "UDP is blocked" after the timeout.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer cancel()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.client.CheckDelivery(ctx); errors.Is(err, ErrSharedSocket) {
+				d.sharedMu.Lock()
+				d.shared = err
+				d.sharedMu.Unlock()
+				cancel()
+			}
+		}()
 	}
 	d.conn = d.client.conn
 	res, err := d.run(ctx)
+	d.sharedMu.Lock()
+	shared = d.shared
+	d.sharedMu.Unlock()
+	if shared != nil && (res == nil || res.Method == MethodNone || err != nil) {
+		return nil, fmt.Errorf("discover: %w", shared)
+	}
 	if res != nil {
 		if cfg.GatewayExternal.IsValid() {
 			res.CompareGateway(cfg.GatewayExternal)
@@ -115,6 +145,9 @@ type discoverer struct {
 	client *Client
 	conn   net.PacketConn
 	rtt    time.Duration
+
+	sharedMu sync.Mutex
+	shared   error // set when CheckDelivery proved the answers go elsewhere
 }
 
 // probeOpts returns options for a probe that may go unanswered: RTO from the
@@ -205,9 +238,8 @@ func (d *discoverer) run(ctx context.Context) (*Result, error) {
 		res.Classic = Symmetric
 	}
 	res.Lifetime, res.LifetimeBound = lt.alive, lt.gone
-	if ipaddr.IsCGNAT(res.Public.Addr()) {
-		res.CGNAT, res.DoubleNAT = true, true
-	}
+	l := ipaddr.CompareLayers(netip.Addr{}, res.Public.Addr())
+	res.CGNAT, res.DoubleNAT = l.CGNAT, l.DoubleNAT
 	// A context that ended during the lifetime search only leaves the
 	// lifetime a lower bound; one that cut the classification short is an
 	// error.

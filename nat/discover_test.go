@@ -110,11 +110,11 @@ func TestVerdict(t *testing.T) {
 		summaryHas string
 	}{
 		{None, None, 0, true, false, 0, OpenInternet, "No NAT"},
-		{None, AddressAndPortDependent, 0, true, false, defaultKeepAlive, SymmetricUDPFirewall, "firewall"},
-		{EndpointIndependent, EndpointIndependent, 0, true, false, defaultKeepAlive, FullCone, "same toward every destination"},
+		{None, AddressAndPortDependent, 0, true, false, DefaultKeepAlive, SymmetricUDPFirewall, "firewall"},
+		{EndpointIndependent, EndpointIndependent, 0, true, false, DefaultKeepAlive, FullCone, "same toward every destination"},
 		{EndpointIndependent, AddressAndPortDependent, 5 * time.Second, true, false, 2500 * time.Millisecond, PortRestrictedCone, "send first"},
-		{AddressDependent, AddressAndPortDependent, 0, false, true, defaultKeepAlive, Symmetric, "relay"},
-		{AddressAndPortDependent, AddressAndPortDependent, 0, false, true, defaultKeepAlive, Symmetric, "relay"},
+		{AddressDependent, AddressAndPortDependent, 0, false, true, DefaultKeepAlive, Symmetric, "relay"},
+		{AddressAndPortDependent, AddressAndPortDependent, 0, false, true, DefaultKeepAlive, Symmetric, "relay"},
 		{Blocked, Blocked, 0, false, false, 0, UDPBlocked, "TCP"},
 	}
 	for _, tt := range tests {

@@ -191,25 +191,16 @@ type SIPVerdict struct {
 }
 
 // CompareGateway records the gateway's external address (as UPnP, NAT-PMP
-// or PCP report it) and updates CGNAT, DoubleNAT and the verdict: when it is
-// a shared (RFC 6598) or private address that is not the public address,
-// another NAT sits beyond the gateway.
+// or PCP report it) and sets CGNAT, DoubleNAT and the verdict by
+// CompareLayers, the one rule for them.
 func (r *Result) CompareGateway(gw netip.Addr) {
 	gw = gw.Unmap()
 	if !gw.IsValid() {
 		return
 	}
 	r.GatewayExternal = gw
-	pub := r.Public.Addr()
-	if ipaddr.IsCGNAT(pub) {
-		r.CGNAT, r.DoubleNAT = true, true
-	}
-	if pub.IsValid() && gw != pub && ipaddr.IsPrivate(gw) {
-		r.DoubleNAT = true
-		if ipaddr.IsCGNAT(gw) {
-			r.CGNAT = true
-		}
-	}
+	l := ipaddr.CompareLayers(gw, r.Public.Addr())
+	r.CGNAT, r.DoubleNAT = l.CGNAT, l.DoubleNAT
 	r.SIP = verdict(r)
 }
 
@@ -241,10 +232,6 @@ func classicOf(m, f Behavior) ClassicType {
 	return ClassicUnknown
 }
 
-// defaultKeepAlive is the keep-alive interval when the lifetime is unknown:
-// below the 30 s many NATs use although RFC 4787 REQ-5 asks for 2 minutes.
-const defaultKeepAlive = 25 * time.Second
-
 func verdict(r *Result) SIPVerdict {
 	var v SIPVerdict
 	var b strings.Builder
@@ -258,10 +245,7 @@ func verdict(r *Result) SIPVerdict {
 		return v
 	}
 	v.RportSuffices = true
-	v.KeepAlive = defaultKeepAlive
-	if r.Lifetime > 0 {
-		v.KeepAlive = max(r.Lifetime/2, time.Second)
-	}
+	v.KeepAlive = KeepAliveInterval(r.Lifetime)
 	switch r.Mapping {
 	case None:
 		v.STUNContact = true
