@@ -6,13 +6,17 @@ import (
 	"time"
 )
 
-// limiter is a token bucket per source address with a bounded table.
+// limiter is a token bucket per source address with a bounded table, and
+// one for all sources together (off when totalRate is 0), so that spoofing
+// many victims' addresses does not multiply what the server sends.
 type limiter struct {
-	mu    sync.Mutex
-	rate  float64 // tokens per second
-	burst float64
-	max   int
-	m     map[netip.Addr]*bucket
+	mu        sync.Mutex
+	rate      float64 // tokens per second
+	burst     float64
+	max       int
+	m         map[netip.Addr]*bucket
+	totalRate float64 // all sources together; 0: no limit
+	total     bucket  // its bucket; burst is one second of totalRate
 }
 
 type bucket struct {
@@ -41,6 +45,20 @@ func (l *limiter) allow(a netip.Addr, now time.Time) bool {
 	}
 	if b.tokens < 1 {
 		return false
+	}
+	if l.totalRate > 0 {
+		t := &l.total
+		if t.last.IsZero() {
+			t.tokens, t.last = l.totalRate, now
+		}
+		if el := now.Sub(t.last).Seconds(); el > 0 {
+			t.tokens = min(l.totalRate, t.tokens+el*l.totalRate)
+			t.last = now
+		}
+		if t.tokens < 1 {
+			return false
+		}
+		t.tokens--
 	}
 	b.tokens--
 	return true
