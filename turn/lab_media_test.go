@@ -267,3 +267,54 @@ func TestLabEvenPort(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, a1.Relayed.Port()+1, a2.Relayed.Port(), "RTCP on the next port")
 }
+
+// The keep-alive holds the NAT binding towards the server open through
+// silence (a call on hold) at the interval the binding lifetime implies,
+// not only at the refreshes minutes apart: after an idle time past the
+// router's 3 s binding timeout, the peer's packets still reach the client.
+// Without the keep-alive they do not (the control row).
+func TestLabKeepAliveThroughSilence(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		keepAlive time.Duration
+		reach     bool
+	}{{"keep-alive 1s", time.Second, true}, {"no keep-alive", -1, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lab := netlab.New(t, netlab.Config{Kind: netlab.APDM, Timeout: 3 * time.Second, TURN: &netlab.TURN{}})
+			conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(lab.Truth().Client, 0))
+			peer := newWANPeer(t, lab, 7000)
+			var rc relayCounter
+			cfg := labConfig()
+			cfg.OnData, cfg.KeepAlive = rc.onData, tc.keepAlive
+			c, err := turn.New(conn, cfg)
+			require.NoError(t, err)
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			a, err := c.Allocate(ctx)
+			require.NoError(t, err)
+			require.NoError(t, c.Permit(ctx, peer.addr))
+			exchange(t, c, &rc, peer, a.Relayed, 20, 15)
+
+			// silence on both sides for 5 s: past the binding timeout
+			idle := time.NewTimer(5 * time.Second)
+			<-idle.C
+			in0 := rc.count()
+			pkt := []byte{0x80, 0, 0, 1}
+			for i := 0; i < 20; i++ {
+				_, err := peer.conn.WriteToUDPAddrPort(pkt, a.Relayed)
+				require.NoError(t, err)
+			}
+			if tc.reach {
+				eventually(t, 3*time.Second, func() bool { return rc.count()-in0 >= 15 }, "the peer's packets reach the client after the silence")
+				return
+			}
+			// control: give the packets the same 3 s, then none may have come
+			end := time.NewTimer(3 * time.Second)
+			<-end.C
+			require.Zero(t, rc.count()-in0, "without keep-alives the NAT forgot the flow")
+		})
+	}
+}
