@@ -25,7 +25,9 @@ const (
 	// Retrying: forming the flow failed; the next attempt comes after Wait
 	// (RFC 5626 §4.5 backoff).
 	Retrying
-	// MappingChanged: on UDP, STUN saw a new public address.
+	// MappingChanged: on UDP, STUN saw a new public address; a
+	// FlowFailed with ErrMappingChanged follows and the flow is formed
+	// again.
 	MappingChanged
 )
 

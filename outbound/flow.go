@@ -30,6 +30,10 @@ var (
 	ErrFlowFailed = errors.New("outbound: flow failed")
 	// ErrRegister: the REGISTER over the flow did not succeed.
 	ErrRegister = errors.New("outbound: register")
+	// ErrMappingChanged: on UDP, STUN saw a new public address: the NAT
+	// lost the binding, and the registrar's contact is stale (RFC 5626
+	// §4.4.2); the flow is formed again.
+	ErrMappingChanged = errors.New("outbound: NAT mapping changed")
 	// ErrTimeout: a transaction got no final answer in 64·T1.
 	ErrTimeout = errors.New("outbound: no answer")
 )
@@ -183,6 +187,7 @@ func (f *Flow) write(c net.Conn, b []byte) error {
 	defer f.wmu.Unlock()
 	_ = c.SetWriteDeadline(time.Now().Add(f.cfg.PongTimeout))
 	_, err := c.Write(b)
+	_ = c.SetWriteDeadline(time.Time{}) // the STUN client writes without one
 	return err
 }
 
@@ -343,6 +348,7 @@ func (f *Flow) startKeeper(c net.Conn, cancel context.CancelCauseFunc, ft time.D
 				cancel(fmt.Errorf("%w: %d keep-alives unanswered: %w", ErrFlowFailed, e.Misses, errOr(e.Err)))
 			case keepalive.MappingChanged:
 				f.emit(Event{Kind: MappingChanged, Mapping: e.Mapping, Previous: e.Previous})
+				cancel(fmt.Errorf("%w: %s -> %s", ErrMappingChanged, e.Previous, e.Mapping))
 			}
 		},
 	}

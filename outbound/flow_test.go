@@ -25,6 +25,11 @@ const testInstance = "urn:uuid:4c1f5a2e-0d7b-4b8e-9d51-6a3c2f1e0b77"
 // registerFunc is what a UA passes as Config.Register: a REGISTER with the
 // outbound parameters, over the flow.
 func registerFunc(regID int) func(ctx context.Context, f *Flow) ([]byte, error) {
+	return registerAt(regID, "example.com")
+}
+
+// registerAt registers alice@domain with reg-id regID.
+func registerAt(regID int, domain string) func(ctx context.Context, f *Flow) ([]byte, error) {
 	var n uint32
 	var mu sync.Mutex
 	return func(ctx context.Context, f *Flow) ([]byte, error) {
@@ -33,7 +38,7 @@ func registerFunc(regID int) func(ctx context.Context, f *Flow) ([]byte, error) 
 		cseq := n
 		mu.Unlock()
 		req := sipmsg.AppendRegister(nil, sipmsg.RegisterRequest{
-			Registrar: "sip:example.com", AoR: "sip:alice@example.com", User: "alice",
+			Registrar: "sip:" + domain, AoR: "sip:alice@" + domain, User: "alice",
 			Contact: f.Local(), Transport: f.Transport(), Branch: fmt.Sprintf("r%d-%d", regID, cseq),
 			Tag: "t", CallID: fmt.Sprintf("reg%d", regID), CSeq: cseq, Expires: 300 * time.Second,
 			Outbound: sipmsg.Outbound{Instance: testInstance, RegID: regID},
@@ -47,7 +52,7 @@ func registerFunc(regID int) func(ctx context.Context, f *Flow) ([]byte, error) 
 			return nil, err
 		}
 		if m.StatusCode() != 200 {
-			return nil, fmt.Errorf("registrar says %d", m.StatusCode())
+			return nil, fmt.Errorf("registrar says %d %s", m.StatusCode(), m.Reason())
 		}
 		return resp, nil
 	}

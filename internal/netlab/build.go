@@ -134,6 +134,9 @@ func (l *Lab) build() error {
 			return err
 		}
 	}
+	if err := l.tcpTimeouts(); err != nil {
+		return err
+	}
 	if c.Timeout > 0 {
 		secs := fmt.Sprint(int(c.Timeout.Seconds()))
 		if err := l.sysctl(RTR, map[string]string{
@@ -204,4 +207,24 @@ func (l *Lab) Sysctl(node Node, name string) (string, error) {
 		return err
 	})
 	return v, err
+}
+
+// tcpTimeouts makes the NAT boxes forget idle TCP connections after
+// Config.TCPTimeout and never adopt a connection they do not know (a
+// packet of a forgotten connection is dropped, as after a reboot).
+func (l *Lab) tcpTimeouts() error {
+	kv := map[string]string{"net/netfilter/nf_conntrack_tcp_loose": "0"}
+	if l.cfg.TCPTimeout > 0 {
+		kv["net/netfilter/nf_conntrack_tcp_timeout_established"] = fmt.Sprint(int(l.cfg.TCPTimeout.Seconds()))
+	}
+	nodes := []Node{RTR}
+	if l.cfg.CGNAT {
+		nodes = append(nodes, CGN)
+	}
+	for _, n := range nodes {
+		if err := l.sysctl(n, kv); err != nil {
+			return err
+		}
+	}
+	return nil
 }

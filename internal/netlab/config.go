@@ -63,13 +63,17 @@ var (
 
 // Service ports.
 const (
-	StundPort     = 3478 // stund primary port (3479 alternate), on Server1 and Server2
-	CoturnPort    = 3480 // coturn primary port (3481 alternate), on Server1 and Server2
-	KamailioPort  = 5060 // kamailio on Server1, UDP and TCP
-	UPnPHTTPPort  = 2869 // miniupnpd's HTTP (device description, SOAP) on RouterLAN
-	PMPPort       = 5351 // NAT-PMP and PCP on RouterLAN
-	SSDPPort      = 1900 // SSDP multicast
-	defaultMinLTS = 60
+	StundPort    = 3478 // stund primary port (3479 alternate), on Server1 and Server2
+	CoturnPort   = 3480 // coturn primary port (3481 alternate), on Server1 and Server2
+	KamailioPort = 5060 // kamailio on Server1, UDP and TCP
+	// KamailioTLSPort is kamailio's TLS port with Config.KamailioTLS.
+	KamailioTLSPort = 5061
+	// KamailioTLSName is the DNS name in kamailio's lab certificate.
+	KamailioTLSName = "sip.lab.example"
+	UPnPHTTPPort    = 2869 // miniupnpd's HTTP (device description, SOAP) on RouterLAN
+	PMPPort         = 5351 // NAT-PMP and PCP on RouterLAN
+	SSDPPort        = 1900 // SSDP multicast
+	defaultMinLTS   = 60
 )
 
 // Config says what lab to build. The zero value is an eim-apdf NAT with
@@ -89,6 +93,21 @@ type Config struct {
 	Stund           bool // run stund (RFC 3489) on Server1/Server2, ports 3478/3479
 	Coturn          bool // run coturn --stun-only (RFC 5780) on Server1/Server2, ports 3480/3481
 	LossPercent     int  // drop this percentage of forwarded packets at random on the router (0-100)
+	// TCPTimeout is the router's (and the CGN's) established-TCP timeout
+	// (conntrack nf_conntrack_tcp_timeout_established, whole seconds): an
+	// idle connection is forgotten after it, as a home router does; 0 keeps
+	// the kernel's 5 days. The NATs never pick up a connection they forgot
+	// (nf_conntrack_tcp_loose=0), like a rebooted router.
+	TCPTimeout time.Duration
+	// KamailioTLS adds a TLS listener to kamailio on Server1:KamailioTLSPort
+	// with a certificate from a throw-away CA the lab makes (Lab.Certs);
+	// implies Kamailio.
+	KamailioTLS bool
+	// KamailioFlowTimer turns on kamailio's RFC 5626 support (registrar
+	// outbound_mode 1, the outbound module): a REGISTER with ;ob, reg-id
+	// and +sip.instance gets Require: outbound and this Flow-Timer; 0 keeps
+	// outbound off. Implies Kamailio.
+	KamailioFlowTimer time.Duration
 	// TURN runs a relaying coturn on Server1 (TURNPort, long-term
 	// credentials TURNUser/TURNPassword) when not nil.
 	TURN *TURN
@@ -107,7 +126,7 @@ func (c Config) normalized() Config {
 	if c.CGNAT && c.CGNKind == "" {
 		c.CGNKind = EIMEIF
 	}
-	if c.KamailioAuth {
+	if c.KamailioAuth || c.KamailioTLS || c.KamailioFlowTimer > 0 {
 		c.Kamailio = true
 	}
 	if c.UPnPMinLifetime == 0 {
@@ -129,6 +148,7 @@ type Truth struct {
 	ALG              bool
 	Kamailio         bool
 	Timeout          time.Duration // 0: kernel defaults
+	TCPTimeout       time.Duration // idle established-TCP timeout of the NATs; 0: the kernel's
 	PortPreservation bool          // the NAT keeps the client's source port (eim kinds)
 	Client           netip.Addr    // the client's own address
 	Public           netip.Addr    // the client's public address as a STUN server sees it
@@ -193,7 +213,7 @@ func truthOf(c Config) Truth {
 	t := Truth{
 		Kind: c.Kind, Mapping: mappingOf(c.Kind), Filtering: filteringOf(c.Kind),
 		Hairpin: c.Hairpin, UPnP: c.UPnP, CGNAT: c.CGNAT, CGNKind: c.CGNKind, ALG: c.ALG,
-		Kamailio: c.Kamailio, Timeout: c.Timeout,
+		Kamailio: c.Kamailio, Timeout: c.Timeout, TCPTimeout: c.TCPTimeout,
 		Client: Client, Public: Public, RouterWAN: Public,
 	}
 	if c.CGNAT && c.Kind != Blocked {

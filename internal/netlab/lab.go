@@ -29,6 +29,7 @@ type Lab struct {
 	seq       int
 	procs     []*Proc
 	svc       map[string]*Proc  // services by name (stund, coturn, miniupnpd, kamailio)
+	certs     Certs             // kamailio's TLS certificate and its CA (KamailioTLS)
 	portRange [2]uint16         // set by SetNATPortRange
 	turnCert  *x509.Certificate // the TURN relay's throw-away certificate
 }

@@ -200,7 +200,7 @@ func (l *Lab) startKamailio() error {
 		return err
 	}
 	cfg := strings.NewReplacer("@SRV1@", Server1.String(), "@SRV1V6@", Server1V6.String(), "@RUN@", l.dir,
-		"@PASSWORD@", KamailioPassword).Replace(kamailioCfg)
+		"@PASSWORD@", KamailioPassword, "@FLOWTIMER@", fmt.Sprint(int(l.cfg.KamailioFlowTimer.Seconds()))).Replace(kamailioCfg)
 	path := filepath.Join(d, "kamailio.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return err
@@ -212,13 +212,24 @@ func (l *Lab) startKamailio() error {
 	if l.dualStack() {
 		args = append(args, "-A", "WITH_IPV6")
 	}
+	if l.cfg.KamailioFlowTimer > 0 {
+		args = append(args, "-A", "WITH_OUTBOUND")
+	}
+	tcpPorts := []int{KamailioPort}
+	if l.cfg.KamailioTLS {
+		if err := l.kamailioTLS(d); err != nil {
+			return err
+		}
+		args = append(args, "-A", "WITH_TLS")
+		tcpPorts = append(tcpPorts, KamailioTLSPort)
+	}
 	if _, err := l.service(WAN, "kamailio", "kamailio", args...); err != nil {
 		return err
 	}
 	if err := l.waitListen(WAN, "udp", 10*time.Second, KamailioPort); err != nil {
 		return err
 	}
-	return l.waitListen(WAN, "tcp", 5*time.Second, KamailioPort)
+	return l.waitListen(WAN, "tcp", 5*time.Second, tcpPorts...)
 }
 
 // KamailioRPC runs `kamcmd` against the lab's kamailio (e.g. "ul.dump") and
@@ -321,4 +332,28 @@ func tail(s string) string {
 		return s[len(s)-1500:]
 	}
 	return s
+}
+
+// kamailioTLS makes the lab's throw-away CA and kamailio's certificate
+// (KamailioTLSName and Server1) in d and writes kamailio's tls.cfg.
+func (l *Lab) kamailioTLS(d string) error {
+	c, err := MakeCerts(d, "kamailio-", KamailioTLSName, Server1)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.certs = c
+	l.mu.Unlock()
+	tlsCfg := fmt.Sprintf("[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"+
+		"private_key = %s\ncertificate = %s\n\n[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n",
+		c.KeyFile, c.CertFile)
+	return os.WriteFile(filepath.Join(d, "tls.cfg"), []byte(tlsCfg), 0o644)
+}
+
+// Certs returns the throw-away CA and kamailio's certificate of a lab
+// built with KamailioTLS (zero otherwise): a UA trusts Certs().Roots.
+func (l *Lab) Certs() Certs {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.certs
 }

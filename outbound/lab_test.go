@@ -1,0 +1,191 @@
+package outbound
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sipnat/sipnat/internal/netlab"
+	"github.com/sipnat/sipnat/keepalive"
+	"github.com/sipnat/sipnat/sipmsg"
+	"github.com/stretchr/testify/require"
+)
+
+// Lab numbers: the NAT forgets an idle TCP connection (and a UDP binding)
+// after labNATTimeout; kamailio asks for keep-alives every labFlowTimer.
+const (
+	labNATTimeout = 5 * time.Second
+	labFlowTimer  = 3 * time.Second
+	labPong       = 2 * time.Second // the RFC's 10 s, shortened for CI
+)
+
+var labRecovery = keepalive.Recovery{BaseAllFailed: time.Second, BaseSomeOK: 3 * time.Second, Max: 8 * time.Second}
+
+// labDial dials from the LAN without kernel TCP keep-alives: only the
+// flow's own keep-alives may keep the NAT's state.
+func labDial(lab *netlab.Lab) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = lab.Do(netlab.LAN, func() (err error) {
+			d := net.Dialer{KeepAlive: -1}
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+}
+
+// answerer answers every request the edge sends over the flow with 200
+// and reports its Call-ID.
+type answerer struct {
+	ch chan string
+}
+
+func newAnswerer() *answerer { return &answerer{ch: make(chan string, 16)} }
+
+func (a *answerer) onMessage(f *Flow, b []byte) {
+	var m sipmsg.Message
+	if m.Parse(b) != nil || !m.IsRequest() {
+		return
+	}
+	resp, err := sipmsg.AppendResponse(nil, &m, 200, "OK", "ua", "")
+	if err == nil {
+		_ = f.Send(resp)
+	}
+	cid, _ := m.Get(sipmsg.HdrCallID)
+	a.ch <- string(cid)
+}
+
+// caller reaches alice through kamailio from the WAN peer: an OPTIONS to
+// her AoR, which kamailio relays over the flow she registered.
+func reach(t *testing.T, lab *netlab.Lab, a *answerer, callID string) bool {
+	t.Helper()
+	conn := lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(netlab.Peer, 0))
+	defer conn.Close()
+	local := netip.MustParseAddrPort(conn.LocalAddr().String())
+	req := fmt.Sprintf("OPTIONS sip:alice@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:bob@%s>;tag=b\r\nTo: <sip:alice@%s>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		netlab.Server1, local, callID, netlab.Peer, netlab.Server1, callID)
+	_, err := conn.WriteToUDPAddrPort([]byte(req), netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort))
+	require.NoError(t, err)
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case cid := <-a.ch:
+			if cid == callID {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// labRegister registers alice over f with kamailio.
+func labRegister(regID int) func(ctx context.Context, f *Flow) ([]byte, error) {
+	return registerAt(regID, netlab.Server1.String())
+}
+
+func labServer(tr sipmsg.Transport) netip.AddrPort {
+	if tr == sipmsg.TLS {
+		return netip.AddrPortFrom(netlab.Server1, netlab.KamailioTLSPort)
+	}
+	return netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort)
+}
+
+// Through a NAT that forgets idle TCP connections and UDP bindings after
+// 5 s, a UA keeps an RFC 5626 flow to kamailio (registrar with outbound,
+// Flow-Timer 3 s) over UDP, TCP and TLS: it registers, idles past twice
+// the NAT's timeout, and is reached. Then the router reboots (conntrack
+// flush): the flow fails on its next keep-alive, a new flow registers, and
+// the UA is reached again. The times are logged (README).
+func TestLabFlowThroughNAT(t *testing.T) {
+	t.Parallel()
+	for _, tr := range []sipmsg.Transport{sipmsg.UDP, sipmsg.TCP, sipmsg.TLS} {
+		t.Run(tr.String(), func(t *testing.T) {
+			t.Parallel()
+			lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: labNATTimeout, TCPTimeout: labNATTimeout,
+				KamailioFlowTimer: labFlowTimer, KamailioTLS: tr == sipmsg.TLS})
+			a := newAnswerer()
+			ev := newEvents()
+			f := runFlow(t, Config{
+				Transport: tr, Server: labServer(tr), ServerName: netlab.KamailioTLSName, RootCAs: lab.Certs().Roots,
+				Dial: labDial(lab), Register: labRegister(1), OnMessage: a.onMessage, OnEvent: ev.on,
+				PongTimeout: labPong, Recovery: labRecovery,
+			})
+			reg := ev.wait(t, Registered)
+			require.True(t, reg.Outbound, "kamailio answered Require: outbound")
+			require.Equal(t, labFlowTimer, reg.FlowTimer)
+			require.Equal(t, labFlowTimer, f.KeepaliveInterval())
+
+			idleUntil := time.Now().Add(2*labNATTimeout + time.Second)
+			for time.Now().Before(idleUntil) { // poll: the flow must not fail while idle
+				select {
+				case e := <-ev.ch:
+					require.NotEqual(t, FlowFailed, e.Kind, "flow failed while idle: %v", e)
+				case <-time.After(time.Until(idleUntil)):
+				}
+			}
+			require.True(t, reach(t, lab, a, "idle-"+tr.String()), "reached after idling past the NAT timeout")
+
+			if tr == sipmsg.UDP {
+				// the rebooted router must not hand out the same port again,
+				// or the UDP flow simply lives on (EIM with port preservation)
+				lab.SetNATPortRange(40000, 40100)
+			}
+			flushed := time.Now()
+			lab.FlushConntrack()
+			failed := ev.wait(t, FlowFailed)
+			re := ev.wait(t, Registered)
+			require.True(t, reach(t, lab, a, "after-reboot-"+tr.String()), "reached after the router rebooted")
+			t.Logf("%s: router reboot detected after %v (keep-alive every %v, pong timeout %v): %v; registered again after %v",
+				tr, failed.At.Sub(flushed).Round(100*time.Millisecond), f.KeepaliveInterval(), labPong, failed.Err,
+				re.At.Sub(flushed).Round(100*time.Millisecond))
+		})
+	}
+}
+
+// A TLS flow to a server whose certificate does not carry the name asked
+// for fails with a CertificateError and backs off.
+func TestLabTLSBadName(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, KamailioTLS: true})
+	ev := newEvents()
+	runFlow(t, Config{
+		Transport: sipmsg.TLS, Server: labServer(sipmsg.TLS), ServerName: "wrong.example", RootCAs: lab.Certs().Roots,
+		Dial: labDial(lab), Register: labRegister(1), OnEvent: ev.on, Recovery: labRecovery,
+	})
+	r := ev.wait(t, Retrying)
+	var ce *CertificateError
+	require.ErrorAs(t, r.Err, &ce)
+	t.Logf("%v", r.Err)
+}
+
+// A connection killed on the server side (a reset) is noticed at once and
+// the UA registers a new flow.
+func TestLabKilledConnection(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, TCPTimeout: labNATTimeout, KamailioFlowTimer: labFlowTimer})
+	a := newAnswerer()
+	ev := newEvents()
+	runFlow(t, Config{
+		Transport: sipmsg.TCP, Server: labServer(sipmsg.TCP), Dial: labDial(lab), Register: labRegister(1),
+		OnMessage: a.onMessage, OnEvent: ev.on, PongTimeout: labPong, Recovery: labRecovery,
+	})
+	ev.wait(t, Registered)
+	killed := time.Now()
+	out, err := lab.Command(netlab.WAN, "ss", "-K", "-t", "dst", netlab.Public.String()).CombinedOutput()
+	if err != nil {
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "ss -K: %s", out)
+	}
+	failed := ev.wait(t, FlowFailed)
+	re := ev.wait(t, Registered)
+	require.True(t, reach(t, lab, a, "after-kill"))
+	t.Logf("killed connection detected after %v (%v); registered again after %v",
+		failed.At.Sub(killed).Round(10*time.Millisecond), failed.Err, re.At.Sub(killed).Round(10*time.Millisecond))
+}
