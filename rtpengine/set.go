@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,7 +56,8 @@ type SetStats struct {
 // Set is several rtpengine instances used as one, as Kamailio's rtpengine
 // module uses a set: a new call's offer goes to the instance its Call-ID
 // hashes to, or to the next that answers when that one does not (it is then
-// left out of new calls for DisableFor); the call's later offers, answers,
+// left out of new calls for DisableFor); the hash is fixed, so proxies
+// sharing instances send a Call-ID to the same one; the call's later offers, answers,
 // queries and its delete go to the instance that took the offer. A Set is
 // safe for concurrent use.
 type Set struct {
@@ -65,7 +66,6 @@ type Set struct {
 	ttl        time.Duration
 	clock      clock.Clock
 	log        *slog.Logger
-	seed       maphash.Seed
 
 	mu        sync.Mutex
 	inst      []instance
@@ -93,7 +93,7 @@ func NewSet(cfg SetConfig) (*Set, error) {
 	}
 	s := &Set{
 		c: cfg.Client, disableFor: cfg.DisableFor, ttl: cfg.CallTTL,
-		clock: clock.OrSystem(cfg.Clock), log: cfg.Logger, seed: maphash.MakeSeed(),
+		clock: clock.OrSystem(cfg.Clock), log: cfg.Logger,
 		calls: make(map[string]callEntry),
 	}
 	if s.disableFor <= 0 {
@@ -112,6 +112,25 @@ func NewSet(cfg SetConfig) (*Set, error) {
 		s.inst = append(s.inst, instance{addr: netip.AddrPortFrom(a.Addr().Unmap(), a.Port())})
 	}
 	return s, nil
+}
+
+// Instance returns the instance a new call with callID goes to first:
+// the same on every Set with the same instances in the same order, so
+// several proxies sharing instances pick alike.
+func (s *Set) Instance(callID []byte) netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inst[hashCallID(callID)%uint64(len(s.inst))].addr
+}
+
+// hashCallID is FNV-1a: fixed, so that every Set agrees.
+func hashCallID(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
 }
 
 // Has reports whether the set holds a call (an offer went through and no
@@ -172,7 +191,7 @@ func (s *Set) order(r *Request) []int {
 		}
 		delete(s.calls, string(r.CallID)) // settle records the instance that answers
 	}
-	start := int(maphash.Bytes(s.seed, r.CallID) % uint64(n))
+	start := int(hashCallID(r.CallID) % uint64(n))
 	now := s.clock.Now()
 	for k := 0; k < n; k++ {
 		if i := (start + k) % n; i != own && !now.Before(s.inst[i].disabledUntil) {
@@ -272,4 +291,20 @@ func (s *Set) Stats() SetStats {
 			Timeouts: in.timeouts, Disabled: now.Before(in.disabledUntil)})
 	}
 	return st
+}
+
+// ParseInstances parses a comma-separated list of ng addresses
+// ("host:port[,host:port...]", hosts as IP literals), as a command line
+// gives them.
+func ParseInstances(s string) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		a, err := netip.ParseAddrPort(f)
+		if err != nil || a.Port() == 0 {
+			return nil, fmt.Errorf("rtpengine: instance %q: want ip:port", f)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

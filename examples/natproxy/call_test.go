@@ -96,7 +96,7 @@ func TestLabNATProxyCall(t *testing.T) {
 	}
 	require.NotNil(t, invite, "the INVITE did not reach bob")
 	s := string(invite)
-	require.Contains(t, s, "Record-Route: <sip:203.0.113.3:5060;lr>", s)
+	require.Contains(t, s, "Record-Route: <sip:203.0.113.3:5060;lr;nat=yes>", s, "the caller is behind NAT: the dialog is marked")
 	require.Contains(t, s, "<sip:alice@192.168.1.10:5072;alias=203.0.113.1~5072~1>", s)
 	require.Contains(t, s, "c=IN IP4 203.0.113.1\r\n", s)
 	require.Contains(t, s, "o=alice 1 1 IN IP4 203.0.113.1\r\n", s)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"strings"
@@ -29,19 +30,19 @@ func TestEdgeThreats(t *testing.T) {
 
 	reg := "REGISTER sip:203.0.113.3 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\n" + hdrs + "CSeq: 1 REGISTER\r\nContact: <sip:a@192.168.1.10:5070>\r\nContent-Length: 0\r\n\r\n"
 	smuggled := "INVITE sip:victim@198.51.100.9 SIP/2.0\r\nVia: SIP/2.0/TCP 198.51.100.66;branch=z9hG4bKevil\r\n" + hdrs + "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
-	out, dst, err := p.Handle(nil, &m, []byte(reg+smuggled), ua)
+	out, dst, err := p.Handle(context.Background(), nil, &m, []byte(reg+smuggled), ua)
 	require.NoError(t, err)
 	require.Equal(t, up, dst)
 	require.NotContains(t, string(out), "INVITE")
 	require.Equal(t, uint64(len(smuggled)), p.TrailingDropped())
 
-	_, _, err = p.Handle(nil, &m, []byte(strings.Replace(reg, "SIP/2.0\r\n", "SIP/7.0\r\n", 1)), ua)
+	_, _, err = p.Handle(context.Background(), nil, &m, []byte(strings.Replace(reg, "SIP/2.0\r\n", "SIP/7.0\r\n", 1)), ua)
 	require.ErrorIs(t, err, sipmsg.ErrVersion)
 	require.Equal(t, 505, sipmsg.StatusFor(err))
 
 	toUA := func(ruri string) ([]byte, netip.AddrPort, error) {
 		opt := "OPTIONS " + ruri + " SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.2;branch=z9hG4bKk1\r\nRoute: <sip:203.0.113.3:5060;lr>\r\n" + hdrs + "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-		return p.Handle(nil, &m, []byte(opt), up)
+		return p.Handle(context.Background(), nil, &m, []byte(opt), up)
 	}
 	for _, ruri := range []string{
 		"sip:a@192.168.1.10;alias=127.0.0.1~5060~1",

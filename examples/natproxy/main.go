@@ -4,19 +4,24 @@
 // Contact alias (or rewrites the Contact), adds Path to REGISTERs and
 // Record-Route to dialogs so that requests for the UA come back through it,
 // restores the alias when they do, and keeps NATed bindings open with CRLF
-// pings. It relays signalling only; media relay is out of scope. It drops
+// pings. With -rtpengine it relays the media of calls with a party behind
+// NAT through a set of rtpengine instances (a call stays on one; a new call
+// fails over to the next when one does not answer) and leaves calls between
+// public peers alone; without it, or when no rtpengine answers, it relays
+// signalling only and rewrites private SDP addresses. It drops
 // what it must not forward: octets after a datagram's Content-Length,
 // messages sipmsg.Message.Check refuses (another SIP version, a Request-URI
 // in <>...), and requests whose alias or Request-URI names loopback, the
 // proxy, upstream or a private range not listed in -allow.
 //
-//	natproxy -listen 203.0.113.3:5060 -upstream 203.0.113.2:5060
+//	natproxy -listen 203.0.113.3:5060 -upstream 203.0.113.2:5060 -rtpengine 203.0.113.2:2223,203.0.113.2:2224
 //
 // It is an example built on sipmsg and keepalive, not a product: no TCP,
 // no TLS, no authentication of its own, no DNS.
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -27,6 +32,9 @@ import (
 	"os/signal"
 	"strings"
 	"time"
+
+	"github.com/sipnat/sipnat/rtpengine"
+	"github.com/sipnat/sipnat/rtpengine/sipedge"
 )
 
 func main() {
@@ -37,14 +45,15 @@ func main() {
 	ping := flag.Duration("ping", 20*time.Second, "CRLF ping interval for NATed contacts (0: off)")
 	verbose := flag.Bool("v", false, "log every request")
 	allow := flag.String("allow", "", "comma-separated private prefixes requests may be sent to (default: public addresses only)")
+	relays := flag.String("rtpengine", "", "rtpengine ng addresses host:port[,host:port...] relaying the media of NATed calls (default: none)")
 	flag.Parse()
-	if err := run(*listen, *advertise, *upstream, *allow, *rewrite, *ping, *verbose); err != nil {
+	if err := run(*listen, *advertise, *upstream, *allow, *rewrite, *ping, *verbose, *relays); err != nil {
 		fmt.Fprintln(os.Stderr, "natproxy:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, advertise, upstream, allow string, rewrite bool, ping time.Duration, verbose bool) error {
+func run(listen, advertise, upstream, allow string, rewrite bool, ping time.Duration, verbose bool, relays string) error {
 	up, err := netip.ParseAddrPort(upstream)
 	if err != nil {
 		return fmt.Errorf("-upstream: %w", err)
@@ -74,12 +83,39 @@ func run(listen, advertise, upstream, allow string, rewrite bool, ping time.Dura
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	p, err := NewProxy(Config{Conn: conn, Self: self, Upstream: up, Rewrite: rewrite, Ping: ping, Logger: log, Allow: prefixes})
+	var relay *sipedge.Relay
+	if relays != "" {
+		instances, err := rtpengine.ParseInstances(relays)
+		if err != nil {
+			return fmt.Errorf("-rtpengine: %w", err)
+		}
+		ng, err := net.ListenPacket("udp", ":0") // the ng control socket
+		if err != nil {
+			return err
+		}
+		defer ng.Close()
+		client := rtpengine.NewClient(ng, rtpengine.ClientConfig{Logger: log})
+		defer client.Close()
+		set, err := rtpengine.NewSet(rtpengine.SetConfig{Client: client, Instances: instances, Logger: log})
+		if err != nil {
+			return err
+		}
+		if relay, err = sipedge.New(sipedge.Config{Set: set, Self: self, Logger: log}); err != nil {
+			return err
+		}
+	}
+	p, err := NewProxy(Config{Conn: conn, Self: self, Upstream: up, Rewrite: rewrite, Ping: ping, Logger: log, Allow: prefixes, Relay: relay})
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	fmt.Printf("natproxy: %s -> %s (contact %s)\n", self, up, map[bool]string{false: "alias", true: "rewrite"}[rewrite])
-	return p.Serve(ctx)
+	fmt.Printf("natproxy: %s -> %s (contact %s, media relay %s)\n", self, up, map[bool]string{false: "alias", true: "rewrite"}[rewrite], cmp.Or(relays, "none"))
+	err = p.Serve(ctx)
+	if relay != nil {
+		st := relay.Stats()
+		fmt.Printf("natproxy: relay: %d offers, %d answers, %d deletes, %d public, %d failed (signalling only)\n",
+			st.Offers, st.Answers, st.Deletes, st.Public, st.Failed)
+	}
+	return err
 }

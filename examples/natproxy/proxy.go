@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/keepalive"
+	"github.com/sipnat/sipnat/rtpengine/sipedge"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -32,7 +33,11 @@ import (
 //   - NATed registrations: the binding kept open with CRLF pings
 //     (keepalive.Scheduler, nathelper's natping).
 //
-// It relays signalling only; media relay (RTP) is out of scope.
+// Without a media relay it relays signalling only. With one (Config.Relay: rtpengine) it also does the media half
+// of the OpenSER NAT traversal algorithm (package sipedge): calls with a
+// party behind NAT get their SDP through rtpengine, calls between public
+// peers are left alone, and when rtpengine is down calls go on with
+// signalling only.
 type Proxy struct {
 	conn     net.PacketConn
 	self     netip.AddrPort // address in Via, Path and Record-Route
@@ -42,6 +47,8 @@ type Proxy struct {
 	pings    *keepalive.Scheduler
 	ping     time.Duration
 	selfURI  []byte // <sip:self;lr>
+	natURI   []byte // <sip:self;lr;nat=yes>
+	relay    *sipedge.Relay
 	dest     sipmsg.DestPolicy
 	trailing atomic.Uint64 // octets after Content-Length dropped from datagrams
 }
@@ -58,6 +65,9 @@ type Config struct {
 	// Request-URI naming them); loopback, the proxy's and upstream's
 	// addresses and other private ranges are refused (sipmsg.DestPolicy).
 	Allow []netip.Prefix
+	// Relay, when set, relays the media of calls with a party behind NAT
+	// through rtpengine; nil relays signalling only.
+	Relay *sipedge.Relay
 }
 
 // NewProxy returns a proxy for cfg.
@@ -69,7 +79,9 @@ func NewProxy(cfg Config) (*Proxy, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	p.selfURI = sipmsg.AppendContactValue(nil, "", cfg.Self, sipmsg.UDP, ";lr")
+	p.selfURI = sipedge.AppendRecordRoute(nil, cfg.Self, false)
+	p.natURI = sipedge.AppendRecordRoute(nil, cfg.Self, true)
+	p.relay = cfg.Relay
 	p.dest = sipmsg.DestPolicy{Self: []netip.Addr{cfg.Self.Addr(), cfg.Upstream.Addr()}, Allow: cfg.Allow}
 	if cfg.Ping > 0 {
 		s, err := keepalive.NewScheduler(keepalive.SchedulerConfig{
@@ -112,7 +124,7 @@ func (p *Proxy) Serve(ctx context.Context) error {
 		src := ua.AddrPort()
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 		var dst netip.AddrPort
-		out, dst, err = p.Handle(out[:0], &m, buf[:n], src)
+		out, dst, err = p.Handle(ctx, out[:0], &m, buf[:n], src)
 		if err != nil {
 			p.log.Debug("dropped", "from", src, "err", err)
 			continue
@@ -131,8 +143,9 @@ func (p *Proxy) Serve(ctx context.Context) error {
 func (p *Proxy) TrailingDropped() uint64 { return p.trailing.Load() }
 
 // Handle processes one packet received from src and returns what to send
-// where (dst invalid: nothing to send). m is scratch space.
-func (p *Proxy) Handle(dst []byte, m *sipmsg.Message, pkt []byte, src netip.AddrPort) ([]byte, netip.AddrPort, error) {
+// where (dst invalid: nothing to send). m is scratch space. ctx bounds the
+// media relay's requests.
+func (p *Proxy) Handle(ctx context.Context, dst []byte, m *sipmsg.Message, pkt []byte, src netip.AddrPort) ([]byte, netip.AddrPort, error) {
 	if len(pkt) > 0 && (pkt[0] == '\r' || pkt[0] == '\n' || pkt[0] == 0) {
 		return dst, netip.AddrPort{}, nil // keep-alive
 	}
@@ -147,16 +160,18 @@ func (p *Proxy) Handle(dst []byte, m *sipmsg.Message, pkt []byte, src netip.Addr
 		return dst, netip.AddrPort{}, fmt.Errorf("not forwarded (a UAS answers %d): %w", sipmsg.StatusFor(err), err)
 	}
 	if !m.IsRequest() {
-		return p.response(dst, m)
+		return p.response(ctx, dst, m, src)
 	}
 	if src == p.upstream {
-		return p.toUA(dst, m)
+		return p.toUA(ctx, dst, m)
 	}
-	return p.fromUA(dst, m, src)
+	return p.fromUA(ctx, dst, m, src)
 }
 
-// response strips the proxy's Via and sends the response to the next hop.
-func (p *Proxy) response(dst []byte, m *sipmsg.Message) ([]byte, netip.AddrPort, error) {
+// response strips the proxy's Via and sends the response to the next hop;
+// a NATed UA's answer gets its Contact fixed and, with a relay, its SDP
+// relayed.
+func (p *Proxy) response(ctx context.Context, dst []byte, m *sipmsg.Message, src netip.AddrPort) ([]byte, netip.AddrPort, error) {
 	v, err := m.ParseTopVia()
 	if err != nil {
 		return dst, netip.AddrPort{}, err
@@ -164,6 +179,30 @@ func (p *Proxy) response(dst []byte, m *sipmsg.Message) ([]byte, netip.AddrPort,
 	b := m.Bytes()
 	if a, ok := v.HostAddr(b); !ok || a != p.self.Addr() || v.PortOrDefault(b) != int(p.self.Port()) {
 		return dst, netip.AddrPort{}, errors.New("response not for this proxy")
+	}
+	var fired sipmsg.NATTest
+	if src != p.upstream {
+		if fired, err = m.NATTest(src, sipmsg.ContactPrivate, sipmsg.SDPNATCheck); err != nil {
+			return dst, netip.AddrPort{}, err
+		}
+	}
+	fix := sipmsg.Fix{SDP: fired != 0}
+	if fired != 0 {
+		fix.Contact = p.contactMode()
+	}
+	if p.relay != nil {
+		if body, _, _ := p.relay.Response(ctx, nil, m, src, fired != 0); body != nil {
+			fix.Body = sipedge.Replace(body)
+		}
+	}
+	if fix.Contact != 0 || fix.Body != nil || fix.SDP {
+		fixed, err := sipmsg.AppendFix(nil, m, src, &fix)
+		if err != nil {
+			return dst, netip.AddrPort{}, err
+		}
+		if err := m.Parse(fixed); err != nil {
+			return dst, netip.AddrPort{}, err
+		}
 	}
 	out, _, err := sipmsg.AppendRemoveTopValue(dst, m, sipmsg.HdrVia)
 	if err != nil {
@@ -188,37 +227,70 @@ func (p *Proxy) response(dst []byte, m *sipmsg.Message) ([]byte, netip.AddrPort,
 	if !ok {
 		port = nv.PortOrDefault(nb)
 	}
+	p.log.Info("response", "status", m.StatusCode(), "from", src, "to", netip.AddrPortFrom(a, uint16(port)), "nat", fired.String())
 	return out, netip.AddrPortFrom(a, uint16(port)), nil
 }
 
+func (p *Proxy) contactMode() sipmsg.ContactMode {
+	if p.rewrite {
+		return sipmsg.ContactRewrite
+	}
+	return sipmsg.ContactAlias
+}
+
+// recordRoute returns the proxy's Record-Route value for a dialog-creating
+// request (nil for others), marked when a party is behind NAT.
+func (p *Proxy) recordRoute(m *sipmsg.Message, nat bool) []byte {
+	if !m.IsMethod("INVITE") && !m.IsMethod("SUBSCRIBE") {
+		return nil
+	}
+	if _, ok := m.Get(sipmsg.HdrTo); !ok || hasToTag(m) {
+		return nil
+	}
+	if nat {
+		return p.natURI
+	}
+	return p.selfURI
+}
+
+// relayRequest asks the media relay for its part of a request; it returns
+// what the relay did (for the Via mark) and the new body (nil: keep it).
+func (p *Proxy) relayRequest(ctx context.Context, m *sipmsg.Message, src netip.AddrPort, nat bool) (sipedge.Action, sipmsg.BodyRewriter) {
+	if p.relay == nil {
+		return sipedge.None, nil
+	}
+	body, act, _ := p.relay.Request(ctx, nil, m, src, nat) // failures are logged and counted by the relay
+	if body == nil {
+		return act, nil
+	}
+	return act, sipedge.Replace(body)
+}
+
 // fromUA fixes a request from a UA and forwards it upstream.
-func (p *Proxy) fromUA(dst []byte, m *sipmsg.Message, src netip.AddrPort) ([]byte, netip.AddrPort, error) {
+func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src netip.AddrPort) ([]byte, netip.AddrPort, error) {
 	fired, err := m.NATTest(src, sipmsg.ContactPrivate|sipmsg.ViaAddrDiffers|sipmsg.ViaPortDiffers, sipmsg.SDPNATCheck)
 	if err != nil {
 		return dst, netip.AddrPort{}, err
 	}
 	fix := sipmsg.Fix{Via: true, ForceRport: true}
 	if fired != 0 {
-		fix.Contact = sipmsg.ContactAlias
-		if p.rewrite {
-			fix.Contact = sipmsg.ContactRewrite
-		}
+		fix.Contact = p.contactMode()
 		fix.SDP = true
 	}
 	register := m.IsMethod("REGISTER")
 	if register {
 		fix.Path = p.selfURI
-	} else if m.IsMethod("INVITE") || m.IsMethod("SUBSCRIBE") {
-		if _, ok := m.Get(sipmsg.HdrTo); ok && !hasToTag(m) {
-			fix.RecordRoute = p.selfURI
-		}
+	} else {
+		fix.RecordRoute = p.recordRoute(m, fired != 0)
 	}
+	act, body := p.relayRequest(ctx, m, src, fired != 0)
+	fix.Body = body
 	if register && fired != 0 && p.pings != nil {
 		if err := p.pings.Set(keepalive.Contact{Addr: src, Interval: p.ping, Kind: keepalive.PingUDP}); err != nil {
 			p.log.Warn("ping", "contact", src, "err", err)
 		}
 	}
-	p.log.Info("request", "method", string(m.Method()), "from", src, "nat", fired.String())
+	p.log.Info("request", "method", string(m.Method()), "from", src, "nat", fired.String(), "relay", act)
 	fixed, err := sipmsg.AppendFix(nil, m, src, &fix)
 	if err != nil {
 		return dst, netip.AddrPort{}, err
@@ -236,13 +308,24 @@ func (p *Proxy) fromUA(dst []byte, m *sipmsg.Message, src netip.AddrPort) ([]byt
 			return dst, netip.AddrPort{}, err
 		}
 	}
-	out, err := sipmsg.AppendInsertTop(dst, &m2, sipmsg.HdrVia, p.via(&m2))
+	out, err := sipmsg.AppendInsertTop(dst, &m2, sipmsg.HdrVia, sipedge.AppendViaMark(p.via(&m2), act))
 	return out, p.upstream, err
 }
 
 // toUA forwards a request from upstream to the UA its Request-URI (alias)
-// names.
-func (p *Proxy) toUA(dst []byte, m *sipmsg.Message) ([]byte, netip.AddrPort, error) {
+// names; a call to a NATed UA is record-routed with the mark and, with a
+// relay, its SDP relayed.
+func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte, netip.AddrPort, error) {
+	act, body := p.relayRequest(ctx, m, p.upstream, false)
+	if rr := p.recordRoute(m, sipedge.Marked(m, p.self)); rr != nil || body != nil {
+		fixed, err := sipmsg.AppendFix(nil, m, p.upstream, &sipmsg.Fix{RecordRoute: rr, Body: body})
+		if err != nil {
+			return dst, netip.AddrPort{}, err
+		}
+		if err := m.Parse(fixed); err != nil {
+			return dst, netip.AddrPort{}, err
+		}
+	}
 	cur := m.Bytes()
 	var m2 sipmsg.Message
 	if p.topRouteIsSelf(m) {
@@ -271,8 +354,8 @@ func (p *Proxy) toUA(dst []byte, m *sipmsg.Message) ([]byte, netip.AddrPort, err
 			return dst, netip.AddrPort{}, err
 		}
 	}
-	p.log.Info("to UA", "method", string(m2.Method()), "to", to, "alias", found)
-	out, err := sipmsg.AppendInsertTop(dst, &m2, sipmsg.HdrVia, p.via(&m2))
+	p.log.Info("to UA", "method", string(m2.Method()), "to", to, "alias", found, "relay", act)
+	out, err := sipmsg.AppendInsertTop(dst, &m2, sipmsg.HdrVia, sipedge.AppendViaMark(p.via(&m2), act))
 	return out, to, err
 }
 

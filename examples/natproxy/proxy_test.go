@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"strings"
@@ -27,7 +28,7 @@ func TestHandle(t *testing.T) {
 	var m sipmsg.Message
 
 	reg := "REGISTER sip:203.0.113.3 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\nFrom: <sip:alice@203.0.113.3>;tag=1\r\nTo: <sip:alice@203.0.113.3>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@192.168.1.10:5070>\r\nContent-Length: 0\r\n\r\n"
-	out, dst, err := p.Handle(nil, &m, []byte(reg), ua)
+	out, dst, err := p.Handle(context.Background(), nil, &m, []byte(reg), ua)
 	require.NoError(t, err)
 	require.Equal(t, up, dst)
 	s := string(out)
@@ -45,14 +46,14 @@ func TestHandle(t *testing.T) {
 		resp = append(append(append(resp, "Via: "...), it.Bytes()...), "\r\n"...)
 	}
 	resp = append(resp, "From: <sip:alice@203.0.113.3>;tag=1\r\nTo: <sip:alice@203.0.113.3>;tag=2\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"...)
-	out, dst, err = p.Handle(nil, &m, resp, up)
+	out, dst, err = p.Handle(context.Background(), nil, &m, resp, up)
 	require.NoError(t, err)
 	require.Equal(t, ua, dst)
 	require.Equal(t, 1, strings.Count(string(out), "Via:"))
 
 	// the registrar relays an OPTIONS along the Path
 	opt := "OPTIONS sip:alice@192.168.1.10:5070;alias=203.0.113.1~40000~1 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.2;branch=z9hG4bKk1\r\nRoute: <sip:203.0.113.3:5060;lr>\r\nFrom: <sip:r@203.0.113.2>;tag=9\r\nTo: <sip:alice@203.0.113.3>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-	out, dst, err = p.Handle(nil, &m, []byte(opt), up)
+	out, dst, err = p.Handle(context.Background(), nil, &m, []byte(opt), up)
 	require.NoError(t, err)
 	require.Equal(t, ua, dst)
 	s = string(out)
@@ -60,10 +61,10 @@ func TestHandle(t *testing.T) {
 	require.NotContains(t, s, "Route:")
 
 	// keep-alives and garbage are dropped
-	_, dst, err = p.Handle(nil, &m, []byte("\r\n\r\n"), ua)
+	_, dst, err = p.Handle(context.Background(), nil, &m, []byte("\r\n\r\n"), ua)
 	require.NoError(t, err)
 	require.False(t, dst.IsValid())
-	_, _, err = p.Handle(nil, &m, []byte("junk"), ua)
+	_, _, err = p.Handle(context.Background(), nil, &m, []byte("junk"), ua)
 	require.Error(t, err)
 }
 
@@ -84,7 +85,7 @@ func TestPings(t *testing.T) {
 	src := ua.LocalAddr().(*net.UDPAddr).AddrPort()
 	reg := "REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\nFrom: <sip:alice@x>;tag=1\r\nTo: <sip:alice@x>\r\nCall-ID: r\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@192.168.1.10:5070>\r\nContent-Length: 0\r\n\r\n"
 	var m sipmsg.Message
-	_, _, err = p.Handle(nil, &m, []byte(reg), src)
+	_, _, err = p.Handle(context.Background(), nil, &m, []byte(reg), src)
 	require.NoError(t, err)
 	require.NoError(t, ua.SetReadDeadline(time.Now().Add(3*time.Second)))
 	buf := make([]byte, 64)

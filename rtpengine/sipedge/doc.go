@@ -1,0 +1,36 @@
+// Package sipedge is the media half of the OpenSER NAT traversal algorithm
+// for a SIP edge proxy with a set of rtpengine relays: when the caller or
+// the callee is behind NAT, engage the relay on the INVITE (and on a
+// re-INVITE or UPDATE with SDP), rewrite the answer on 183 and 200, delete
+// the session on BYE, CANCEL and failure answers; leave calls between public
+// peers alone.
+//
+// The edge knows a party is behind NAT from three marks, all in the SIP
+// messages themselves, so it keeps no dialog state:
+//
+//   - the sender of this message failed the proxy's NAT test
+//     (sipmsg.Message.NATTest);
+//   - the Request-URI carries an alias (sipmsg's add_contact_alias): the
+//     registrar stored the NATed contact the edge marked at REGISTER;
+//   - the edge's own Route or Record-Route value carries ";nat=yes", which it
+//     put there (AppendRecordRoute) when the dialog began with a NATed party;
+//     re-INVITEs, BYEs and the answers to the INVITE bring it back.
+//
+// A delete is also sent for any call the rtpengine.Set holds (an offer went
+// through), so a failure answer without marks still frees the relay.
+//
+// When no rtpengine answers, the message goes on unchanged (signalling only):
+// the failure is logged and counted in Stats, and the proxy may fall back to
+// rewriting the SDP's private address (sipmsg.Fix.SDP).
+//
+// # Usage
+//
+//	relay, _ := sipedge.New(sipedge.Config{Set: set, Self: self})
+//	body, act, err := relay.Request(ctx, buf[:0], &msg, src, natFired)
+//	if body != nil { fix.Body = sipedge.Replace(body) } // the relay's SDP
+//	// act says what was done; err is already logged and counted
+//
+// # Concurrency
+//
+// A Relay is safe for concurrent use.
+package sipedge

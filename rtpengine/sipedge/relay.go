@@ -1,0 +1,245 @@
+package sipedge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/sipnat/sipnat/rtpengine"
+	"github.com/sipnat/sipnat/sipmsg"
+)
+
+// Action is what the relay did for a message.
+type Action uint8
+
+// The actions.
+const (
+	None     Action = iota // nothing: no SDP, no NATed party, or not a method the relay cares about
+	Offered                // an offer: the body is the relay's SDP
+	Answered               // an answer: the body is the relay's SDP
+	Deleted                // the call's relay session was deleted
+	Failed                 // the relay was needed but did not answer or refused: signalling only
+)
+
+func (a Action) String() string {
+	switch a {
+	case Offered:
+		return "offer"
+	case Answered:
+		return "answer"
+	case Deleted:
+		return "delete"
+	case Failed:
+		return "failed"
+	}
+	return "none"
+}
+
+// Config configures a Relay.
+type Config struct {
+	// Set is the rtpengine set (required).
+	Set *rtpengine.Set
+	// Self is the edge's address as its Record-Route and Route values
+	// name it (required).
+	Self netip.AddrPort
+	// ICE is what the relay does with ICE candidates; "" means
+	// rtpengine.ICERemove (the relay is the path).
+	ICE rtpengine.ICE
+	// Family is the address family the relay offers; "" keeps the SDP's.
+	Family rtpengine.Family
+	// Logger receives failures (Warn) and actions (Debug); nil discards.
+	Logger *slog.Logger
+}
+
+// Stats are a Relay's counters.
+type Stats struct {
+	Offers  uint64 `json:"offers"`
+	Answers uint64 `json:"answers"`
+	Deletes uint64 `json:"deletes"`
+	Public  uint64 `json:"public"`  // SDP messages of calls between public peers, left alone
+	Failed  uint64 `json:"failed"`  // relay needed but unavailable: forwarded with signalling only
+	Skipped uint64 `json:"skipped"` // unusable messages (no Call-ID)
+}
+
+// Relay drives an rtpengine set from an edge proxy's messages.
+type Relay struct {
+	set  *rtpengine.Set
+	self netip.AddrPort
+	opts rtpengine.Options
+	log  *slog.Logger
+
+	offers, answers, deletes, public, failed, skipped atomic.Uint64
+}
+
+// New returns a relay for cfg.
+func New(cfg Config) (*Relay, error) {
+	if cfg.Set == nil || !cfg.Self.IsValid() {
+		return nil, errors.New("sipedge: Set and Self are required")
+	}
+	r := &Relay{set: cfg.Set, self: cfg.Self, log: cfg.Logger}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.opts = rtpengine.Options{Symmetric: true, ReplaceOrigin: true, ReplaceSessionConnection: true,
+		ICE: cfg.ICE, Family: cfg.Family}
+	if r.opts.ICE == "" {
+		r.opts.ICE = rtpengine.ICERemove
+	}
+	return r, nil
+}
+
+// Stats returns the relay's counters.
+func (r *Relay) Stats() Stats {
+	return Stats{Offers: r.offers.Load(), Answers: r.answers.Load(), Deletes: r.deletes.Load(),
+		Public: r.public.Load(), Failed: r.failed.Load(), Skipped: r.skipped.Load()}
+}
+
+// Request does the relay's part for a request the edge received from src
+// and is about to forward; senderNAT says the proxy's NAT test fired for
+// it. INVITE and UPDATE with SDP are offers (ACK with SDP an answer) when a
+// party is behind NAT; BYE and CANCEL delete the call's session. The relay's
+// SDP, if any, is appended to sdp and returned as body (nil: keep the
+// body). A failure of the relay is logged, counted and returned with
+// Action Failed; the request should then go on unchanged.
+func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool) (body []byte, act Action, err error) {
+	switch {
+	case m.IsMethod("BYE") || m.IsMethod("CANCEL"):
+		return r.del(ctx, m, senderNAT)
+	case (m.IsMethod("INVITE") || m.IsMethod("UPDATE")) && !offeredHere(m, r.self, false):
+		if !senderNAT && !Marked(m, r.self) {
+			return r.publicCall(m)
+		}
+		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer)
+	}
+	return nil, None, nil
+}
+
+// Response does the relay's part for a response the edge received from
+// src, before it removes its own Via; senderNAT says the NAT test fired for
+// it (a NATed UA answering). A 1xx or 2xx with SDP to an INVITE or UPDATE
+// that this edge offered (its top Via says so: AppendViaMark) is the answer;
+// a failure answer (300 and above) to an INVITE deletes the call's session.
+// Results as for Request.
+func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool) (body []byte, act Action, err error) {
+	method := m.CSeqMethod()
+	invite := string(method) == "INVITE"
+	if !invite && string(method) != "UPDATE" {
+		return nil, None, nil
+	}
+	code := m.StatusCode()
+	switch {
+	case code >= 300 && invite:
+		return r.del(ctx, m, senderNAT)
+	case code > 100 && code < 300 && offeredHere(m, r.self, true):
+		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer)
+	case code > 100 && code < 300:
+		return r.publicCall(m)
+	}
+	return nil, None, nil
+}
+
+func (r *Relay) publicCall(m *sipmsg.Message) ([]byte, Action, error) {
+	if hasSDP(m) {
+		r.public.Add(1)
+	}
+	return nil, None, nil
+}
+
+func hasSDP(m *sipmsg.Message) bool {
+	body := m.Body()
+	return len(body) >= 2 && body[0] == 'v' && body[1] == '='
+}
+
+// sdp sends the message's SDP to the relay as cmd.
+func (r *Relay) sdp(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool, cmd rtpengine.Command) ([]byte, Action, error) {
+	if !hasSDP(m) {
+		return nil, None, nil
+	}
+	body := m.Body()
+	req := rtpengine.Request{Command: cmd, SDP: body, Options: r.opts}
+	if !r.ids(m, &req) {
+		return nil, None, nil
+	}
+	if senderNAT {
+		req.Options.SIPSource, req.Source = true, src.Addr()
+	} else {
+		req.Options.TrustAddress = true
+	}
+	rep, err := r.set.Do(ctx, sdp, &req)
+	if err != nil {
+		return r.fail(cmd, req.CallID, err)
+	}
+	act := Offered
+	if cmd == rtpengine.Answer {
+		act = Answered
+		r.answers.Add(1)
+	} else {
+		r.offers.Add(1)
+	}
+	r.log.Debug("sipedge: relay engaged", "command", cmd, "call", string(req.CallID), "nat", senderNAT)
+	return rep.SDP, act, nil
+}
+
+// del deletes the call's relay session when the call has one or a party is
+// behind NAT.
+func (r *Relay) del(ctx context.Context, m *sipmsg.Message, senderNAT bool) ([]byte, Action, error) {
+	req := rtpengine.Request{Command: rtpengine.Delete}
+	if !r.ids(m, &req) {
+		return nil, None, nil
+	}
+	if !r.set.Has(req.CallID) && !senderNAT && !Marked(m, r.self) {
+		return nil, None, nil
+	}
+	req.ToTag = nil // the whole call, not one dialog
+	if _, err := r.set.Do(ctx, nil, &req); err != nil {
+		return r.fail(rtpengine.Delete, req.CallID, err)
+	}
+	r.deletes.Add(1)
+	r.log.Debug("sipedge: relay session deleted", "call", string(req.CallID))
+	return nil, Deleted, nil
+}
+
+func (r *Relay) fail(cmd rtpengine.Command, callID []byte, err error) ([]byte, Action, error) {
+	r.failed.Add(1)
+	r.log.Warn("sipedge: media relay unavailable; signalling only", "command", cmd, "call", string(callID), "err", err)
+	return nil, Failed, fmt.Errorf("sipedge: %s: %w", cmd, err)
+}
+
+// ids fills the Call-ID and the From and To tags.
+func (r *Relay) ids(m *sipmsg.Message, req *rtpengine.Request) bool {
+	callID, ok := m.Get(sipmsg.HdrCallID)
+	if !ok || len(callID) == 0 {
+		r.skipped.Add(1)
+		return false
+	}
+	req.CallID = callID
+	req.FromTag = tag(m, sipmsg.HdrFrom)
+	req.ToTag = tag(m, sipmsg.HdrTo)
+	return true
+}
+
+// tag returns the tag parameter of the first header of kind k.
+func tag(m *sipmsg.Message, k sipmsg.HeaderKind) []byte {
+	i := m.Index(k)
+	if i < 0 {
+		return nil
+	}
+	b := m.Bytes()
+	na, err := sipmsg.ParseNameAddr(b, m.HeaderValueSpan(i))
+	if err != nil {
+		return nil
+	}
+	if p, ok := na.Param(b, "tag"); ok {
+		return p.Value.In(b)
+	}
+	return nil
+}
+
+// Replace returns a body rewriter (for sipmsg.Fix.Body) that puts body in
+// place of the message's body.
+func Replace(body []byte) sipmsg.BodyRewriter {
+	return func(dst, _ []byte) ([]byte, error) { return append(dst, body...), nil }
+}
