@@ -47,8 +47,9 @@ type Options struct {
 	// sender on a public address.
 	TrustAddress bool
 	// Symmetric learns the endpoint's address from the media it sends
-	// ("symmetric"), the default of current rtpengine; Asymmetric turns that
-	// off for a UA that sends from another port than it receives on.
+	// ("symmetric"). It is the default of rtpengine since long, and version
+	// 10 logs the flag as unknown; set it for older relays. Asymmetric turns
+	// learning off for a UA that sends from another port than it receives on.
 	Symmetric, Asymmetric bool
 	// ReplaceOrigin and ReplaceSessionConnection also rewrite the o= line and
 	// the session-level c= line ("replace": "origin", "session-connection").

@@ -83,7 +83,9 @@ func New(cfg Config) (*Relay, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
-	r.opts = rtpengine.Options{Symmetric: true, ReplaceOrigin: true, ReplaceSessionConnection: true,
+	// symmetric RTP (learning the endpoint from its media) is rtpengine's
+	// default; version 10 warns about the old "symmetric" flag
+	r.opts = rtpengine.Options{ReplaceOrigin: true, ReplaceSessionConnection: true,
 		ICE: cfg.ICE, Family: cfg.Family}
 	if r.opts.ICE == "" {
 		r.opts.ICE = rtpengine.ICERemove

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/internal/netlab"
+	"github.com/sipnat/sipnat/rtpengine"
+	"github.com/sipnat/sipnat/rtpengine/sipedge"
+)
+
+// The lab's rtpengine instances: ng ports on Server1, media port ranges.
+var relayInstances = []struct {
+	ng     netip.AddrPort
+	lo, hi int
+}{
+	{netip.AddrPortFrom(netlab.Server1, 2223), 30000, 30099},
+	{netip.AddrPortFrom(netlab.Server1, 2224), 30100, 30199},
+}
+
+// relayLab is a lab with the plain registrar, n rtpengine instances and
+// natproxy edges on Server2 sharing them.
+type relayLab struct {
+	lab     *netlab.Lab
+	engines []*netlab.Rtpengine
+	sets    []*rtpengine.Set
+	relays  []*sipedge.Relay
+	edges   []netip.AddrPort
+}
+
+func newRelayLab(t *testing.T, cfg netlab.Config, engines, edges int) *relayLab {
+	netlab.RequireTools(t, "kamailio", "kamcmd", "sipp", "rtpengine", "nft")
+	rl := &relayLab{lab: netlab.New(t, cfg)}
+	startRegistrar(t, rl.lab, netlab.Server2)
+	var addrs []netip.AddrPort
+	for _, in := range relayInstances[:engines] {
+		rl.engines = append(rl.engines, rl.lab.StartRtpengine(netlab.WAN, in.ng, netlab.Server1, in.lo, in.hi))
+		addrs = append(addrs, in.ng)
+	}
+	for i := 0; i < edges; i++ {
+		self := netip.AddrPortFrom(netlab.Server2, uint16(5060+2*i))
+		client := rtpengine.NewClient(rl.lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(netlab.Server2, 0)),
+			rtpengine.ClientConfig{RTO: 100 * time.Millisecond, Tries: 2})
+		t.Cleanup(func() { client.Close() })
+		set, err := rtpengine.NewSet(rtpengine.SetConfig{Client: client, Instances: addrs})
+		require.NoError(t, err)
+		relay, err := sipedge.New(sipedge.Config{Set: set, Self: self})
+		require.NoError(t, err)
+		p, err := NewProxy(Config{Conn: rl.lab.ListenUDP(netlab.WAN, self), Self: self,
+			Upstream: netip.AddrPortFrom(netlab.Server1, 5060), Ping: 2 * time.Second, Relay: relay})
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan error, 1)
+		go func() { served <- p.Serve(ctx) }()
+		t.Cleanup(func() { cancel(); <-served })
+		rl.sets, rl.relays, rl.edges = append(rl.sets, set), append(rl.relays, relay), append(rl.edges, self)
+	}
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	// the caller is the softphone matrix's sipp scenario
+	for _, f := range []string{"testdata/register.xml", "testdata/dumb-uas.xml", "../softphone/uac.xml"} {
+		b, err := os.ReadFile(filepath.Join(wd, f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(rl.lab.Dir(), filepath.Base(f)), b, 0o644))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(rl.lab.Dir(), "audio.ulaw"), bytes.Repeat([]byte{0xff}, 8000*4), 0o644))
+	return rl
+}
+
+// dumbUA is a sipp UA behind the NAT with its private address in SIP and
+// SDP and no NAT support at all.
+type dumbUA struct {
+	user       string
+	sip, media int
+	edge       netip.AddrPort
+}
+
+func (rl *relayLab) sipp(node netlab.Node, args ...string) *netlab.Proc {
+	return rl.lab.Start(node, "sipp", append(args, "-nostdin", "-timeout", "20s", "-timeout_error")...)
+}
+
+// register has the UA register through its edge.
+func (rl *relayLab) register(t *testing.T, ua dumbUA) {
+	client := rl.lab.Truth().Client.String()
+	out, err := rl.lab.Command(netlab.LAN, "sipp", ua.edge.String(), "-sf", "register.xml", "-s", ua.user, "-m", "1",
+		"-i", client, "-p", strconv.Itoa(ua.sip), "-nostdin", "-timeout", "15s", "-timeout_error").CombinedOutput()
+	require.NoError(t, err, "sipp REGISTER for %s: %s", ua.user, out)
+}
+
+// callResult is one call's outcome.
+type callResult struct {
+	answered         bool
+	atUA, atCaller   int64 // RTP packets that reached each side
+	uaErr, callerErr error
+}
+
+func (c callResult) twoWay() bool { return c.answered && c.atUA >= 50 && c.atCaller >= 50 }
+
+// call has sipp on the WAN (198.51.100.2) call the UA through the
+// registrar with Call-ID callID+"-1"; both stream PCMU for 2.5 s while nftables
+// counts what reaches each side's media port.
+func (rl *relayLab) call(t *testing.T, ua dumbUA, callID string) callResult {
+	client := rl.lab.Truth().Client
+	atUA := rl.lab.CountUDP(netlab.LAN, client, strconv.Itoa(ua.media))
+	atCaller := rl.lab.CountUDP(netlab.WAN, netlab.Peer, "6000")
+	uas := rl.sipp(netlab.LAN, "-sf", "dumb-uas.xml", "-s", ua.user, "-m", "1", "-i", client.String(),
+		"-p", strconv.Itoa(ua.sip), "-mi", client.String(), "-mp", strconv.Itoa(ua.media))
+	out, err := rl.lab.Command(netlab.WAN, "timeout", "30", "sipp", "203.0.113.2:5060", "-sf", "uac.xml", "-s", ua.user,
+		"-cid_str", callID+"-%u", "-i", netlab.Peer.String(), "-p", "5080", "-mi", netlab.Peer.String(), "-mp", "6000",
+		"-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error").CombinedOutput()
+	var res callResult
+	if err != nil {
+		res.callerErr = fmt.Errorf("caller sipp: %w\n%s", err, tailOf(string(out)))
+	}
+	select {
+	case <-uas.Done():
+		if err := uas.Wait(); err != nil {
+			res.uaErr = fmt.Errorf("UA sipp: %w\n%s", err, tailOf(uas.Output()))
+		}
+	case <-time.After(10 * time.Second):
+		uas.Stop(time.Second)
+		res.uaErr = fmt.Errorf("UA sipp did not finish\n%s", tailOf(uas.Output()))
+	}
+	res.answered = res.callerErr == nil && res.uaErr == nil
+	res.atUA, res.atCaller = atUA(), atCaller()
+	return res
+}
+
+func tailOf(s string) string {
+	if len(s) > 6000 {
+		return s[len(s)-6000:]
+	}
+	return s
+}
+
+// relayRow is one line of the README's table.
+type relayRow struct {
+	kind           string
+	res            callResult
+	offers, public uint64
+}
+
+// TestLabRelayMatrix is the matrix's dumb-UA column: behind every NAT kind
+// (and behind CGNAT), a UA that does nothing for NAT (sipp, private
+// addresses in SIP and SDP, no STUN) registers through natproxy, gets an
+// incoming call from the internet, and both sides count RTP: natproxy
+// engages rtpengine for every NATed UA and leaves the public one alone.
+func TestLabRelayMatrix(t *testing.T) {
+	t.Parallel()
+	netlab.RequireTools(t, "kamailio", "kamcmd", "sipp", "rtpengine", "nft")
+	cases := []struct {
+		name string
+		cfg  netlab.Config
+	}{}
+	for _, k := range []netlab.Kind{netlab.EIMEIF, netlab.EIMADF, netlab.EIMAPDF, netlab.ADMAPDF, netlab.APDM, netlab.None} {
+		cases = append(cases, struct {
+			name string
+			cfg  netlab.Config
+		}{string(k), netlab.Config{Kind: k}})
+	}
+	cases = append(cases, struct {
+		name string
+		cfg  netlab.Config
+	}{"apdm+cgnat(apdm)", netlab.Config{Kind: netlab.APDM, CGNKind: netlab.APDM}})
+	var mu sync.Mutex
+	var rows []relayRow
+	t.Cleanup(func() {
+		sort.Slice(rows, func(i, j int) bool { return rows[i].kind < rows[j].kind })
+		var b strings.Builder
+		b.WriteString("\n| UA | kind | registered | incoming call | relay | RTP at UA | RTP at caller | two-way audio |\n|---|---|---|---|---|---|---|---|\n")
+		for _, r := range rows {
+			relay := "offer+answer"
+			if r.offers == 0 {
+				relay = "not engaged (public peers)"
+			}
+			fmt.Fprintf(&b, "| sipp, no NAT support | %s | yes | %s | %s | %d | %d | %s |\n", r.kind,
+				map[bool]string{true: "yes", false: "no"}[r.res.answered], relay, r.res.atUA, r.res.atCaller,
+				map[bool]string{true: "yes", false: "no"}[r.res.twoWay()])
+		}
+		t.Log(b.String())
+	})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			rl := newRelayLab(t, c.cfg, 1, 1)
+			ua := dumbUA{user: "alice", sip: 5070, media: 6000, edge: rl.edges[0]}
+			rl.register(t, ua)
+			res := rl.call(t, ua, "matrix-"+c.name)
+			st := rl.relays[0].Stats()
+			mu.Lock()
+			rows = append(rows, relayRow{kind: c.name, res: res, offers: st.Offers, public: st.Public})
+			mu.Unlock()
+			require.NoError(t, res.callerErr)
+			require.NoError(t, res.uaErr)
+			require.True(t, res.twoWay(), "RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
+			if c.cfg.Kind == netlab.None {
+				require.Zero(t, st.Offers, "a call between public peers is left alone: %+v", st)
+				require.Positive(t, st.Public)
+			} else {
+				require.Equal(t, uint64(1), st.Offers, "%+v", st)
+				require.Equal(t, uint64(1), st.Answers, "%+v", st)
+				require.Equal(t, uint64(1), st.Deletes, "%+v", st)
+			}
+			require.Zero(t, st.Failed)
+		})
+	}
+}
