@@ -383,7 +383,7 @@ func (c *Client) peerLocked(p netip.AddrPort) (*peer, error) {
 	pe := &peer{ch: c.nextCh}
 	c.nextCh++
 	c.peers[p] = pe
-	c.channels[pe.ch-minChannel] = p
+	c.channels = append(c.channels, p)
 	return pe, nil
 }
 

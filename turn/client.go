@@ -47,7 +47,7 @@ type Client struct {
 	allocated bool
 	expires   time.Time
 	peers     map[netip.AddrPort]*peer
-	channels  [maxChannel - minChannel + 1]netip.AddrPort
+	channels  []netip.AddrPort // by channel number - minChannel, numbers given in order
 	nextCh    uint16
 	// sendID is the transaction ID of Send indications, counted up from a
 	// random start.
@@ -135,6 +135,7 @@ func newClient(cfg Config) (*Client, error) {
 	if cfg.MaxPeers <= 0 {
 		cfg.MaxPeers = DefaultMaxPeers
 	}
+	cfg.MaxPeers = min(cfg.MaxPeers, maxChannel-minChannel+1) // one channel each
 	cfg.Server = netip.AddrPortFrom(cfg.Server.Addr().Unmap(), cfg.Server.Port())
 	log := cfg.Logger
 	if log == nil {
@@ -214,7 +215,9 @@ func (c *Client) HandlePacket(b []byte, from netip.AddrPort) (payload []byte, pe
 func (c *Client) handleServer(b []byte) (payload []byte, peer netip.AddrPort, handled bool) {
 	if ch, p, ok := parseChannelData(b); ok {
 		c.mu.Lock()
-		peer = c.channels[ch-minChannel]
+		if i := int(ch) - minChannel; i >= 0 && i < len(c.channels) {
+			peer = c.channels[i]
+		}
 		c.mu.Unlock()
 		if !peer.IsValid() {
 			return nil, netip.AddrPort{}, true // an unbound channel: drop
@@ -316,7 +319,7 @@ func (c *Client) readPacketLoop() {
 	defer close(c.readDone)
 	buf := make([]byte, maxFrameSize)
 	for {
-		n, addr, err := c.pc.ReadFrom(buf)
+		n, from, err := readFrom(c.pc, buf)
 		if err != nil {
 			c.mu.Lock()
 			closed := c.closed
@@ -332,7 +335,6 @@ func (c *Client) readPacketLoop() {
 			c.log.Debug("turn: read loop ends", "err", err)
 			return
 		}
-		from := addrPortOf(addr)
 		p, peer, handled := c.HandlePacket(buf[:n], from)
 		switch {
 		case !handled && c.cfg.Unhandled != nil:
@@ -343,12 +345,23 @@ func (c *Client) readPacketLoop() {
 	}
 }
 
-func addrPortOf(a net.Addr) netip.AddrPort {
-	if u, ok := a.(*net.UDPAddr); ok {
-		ap := u.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+// readFrom reads a packet without allocating when conn is a *net.UDPConn.
+func readFrom(conn net.PacketConn, buf []byte) (int, netip.AddrPort, error) {
+	var n int
+	var from netip.AddrPort
+	var err error
+	if r, ok := conn.(interface {
+		ReadFromUDPAddrPort([]byte) (int, netip.AddrPort, error)
+	}); ok {
+		n, from, err = r.ReadFromUDPAddrPort(buf)
+	} else {
+		var a net.Addr
+		n, a, err = conn.ReadFrom(buf)
+		if u, ok := a.(*net.UDPAddr); ok {
+			from = u.AddrPort()
+		}
 	}
-	return netip.AddrPort{}
+	return n, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), err
 }
 
 // readStreamLoop reads framed messages from a TCP or TLS stream. When the

@@ -226,3 +226,19 @@ func TestHotPathAllocs(t *testing.T) {
 	require.Zero(t, testing.AllocsPerRun(200, func() { _ = c.Send(pkt, fakePeer) }), "Send")
 	require.Zero(t, testing.AllocsPerRun(200, func() { c.HandlePacket(frame, s.addr) }), "HandlePacket")
 }
+
+// Peers are bounded: one channel each, MaxPeers at most.
+func TestTooManyPeers(t *testing.T) {
+	t.Parallel()
+	s := newFakeServer(t)
+	c, _ := newFakeClient(t, s, func(c *turn.Config) { c.MaxPeers = 1 })
+	allocate(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, c.Permit(ctx, fakePeer))
+	require.ErrorIs(t, c.Permit(ctx, netip.MustParseAddrPort("127.0.0.1:7002")), turn.ErrTooManyPeers)
+	// a Send to another peer still goes out as a Send indication, without a channel
+	f, err := c.AppendFrame(nil, []byte("x"), netip.MustParseAddrPort("127.0.0.1:7003"))
+	require.NoError(t, err)
+	require.False(t, turn.IsChannelData(f))
+}
