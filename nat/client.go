@@ -162,7 +162,7 @@ func (c *Client) Binding(ctx context.Context, server netip.AddrPort) (netip.Addr
 // ctx ends (ErrNoResponse and ctx.Err()). An error response gives a
 // *ServerError, an unusable answer ErrMalformed.
 func (c *Client) BindingWith(ctx context.Context, server netip.AddrPort, o BindingOptions) (Response, error) {
-	return c.transact(ctx, server, o, c.conn, false)
+	return c.transact(ctx, server, o, c.conn, false, nil)
 }
 
 // HandlePacket gives the client a packet read from its conn. It returns true

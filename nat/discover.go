@@ -31,8 +31,12 @@ type DiscoverConfig struct {
 	// measured round-trip time.
 	RTO time.Duration
 	// ProbeTimeout bounds each probe whose answer the NAT may legitimately
-	// filter (filtering, hairpin, lifetime): silence for this long means
-	// "filtered". Zero means 1 s.
+	// filter (filtering, hairpin, lifetime). Such a probe is sent every RTO
+	// derived from the round-trip times of the first bindings (RFC 6298's
+	// estimator, at least 10 ms), and its silence means "filtered" once it
+	// has been sent 12 times and three control Bindings have completed
+	// after that, so a classification takes a few dozen RTTs; silence for
+	// ProbeTimeout means "filtered" in any case. Zero means 1 s.
 	ProbeTimeout time.Duration
 	// LifetimeMax, when not zero, measures the binding lifetime (RFC 5780
 	// section 4.6) with idle times up to LifetimeMax. It makes Discover take
@@ -92,8 +96,9 @@ func DiscoverWith(ctx context.Context, conn net.PacketConn, cfg DiscoverConfig) 
 	}
 	d := &discoverer{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: loggerOrDiscard(cfg.Logger)}
 	if d.cfg.ProbeTimeout <= 0 {
-		d.cfg.ProbeTimeout = time.Second
+		d.cfg.ProbeTimeout = defaultProbeTimeout
 	}
+	d.setRTO(&rttEstimator{})
 	start := d.clock.Now()
 	d.client = cfg.Client
 	var shared error
@@ -144,21 +149,11 @@ type discoverer struct {
 	log    *slog.Logger
 	client *Client
 	conn   net.PacketConn
-	rtt    time.Duration
+	rto    time.Duration // derived from the first bindings' RTTs
+	pace   time.Duration // interval of the probes the NAT may filter
 
 	sharedMu sync.Mutex
 	shared   error // set when CheckDelivery proved the answers go elsewhere
-}
-
-// probeOpts returns options for a probe that may go unanswered: RTO from the
-// measured RTT, attempts enough to fill ProbeTimeout.
-func (d *discoverer) probeOpts(o BindingOptions) BindingOptions {
-	rto := min(max(4*d.rtt, 50*time.Millisecond), d.cfg.ProbeTimeout/8)
-	if d.cfg.RTO > 0 {
-		rto = min(rto, d.cfg.RTO)
-	}
-	o.RTO, o.Attempts = rto, 10
-	return o
 }
 
 func (d *discoverer) run(ctx context.Context) (*Result, error) {
@@ -177,7 +172,6 @@ func (d *discoverer) run(ctx context.Context) (*Result, error) {
 	}
 	r1 := firsts[pi]
 	primary := d.cfg.Servers[pi]
-	d.rtt = r1.RTT
 	res.Server, res.Public = primary, r1.Mapped
 	natted := !d.isLocal(r1.Mapped)
 	res.PortPreserved = natted && r1.Mapped.Port() == res.Local.Port()
@@ -218,7 +212,7 @@ func (d *discoverer) run(ctx context.Context) (*Result, error) {
 	}
 	if natted {
 		wg.Add(1)
-		go func() { defer wg.Done(); hairpin = d.hairpin(ctx, d.reach(r1.Mapped)) }()
+		go func() { defer wg.Done(); hairpin = d.hairpin(ctx, d.reach(r1.Mapped), primary) }()
 		if d.cfg.LifetimeMax > 0 {
 			wg.Add(1)
 			go func() { defer wg.Done(); lt = d.lifetime(ctx, primary) }()
@@ -253,8 +247,9 @@ func sameMapping(a, b netip.AddrPort) bool { return a == b }
 
 // bindAll sends test I to every server at once. As soon as one answers,
 // the round-trip time is known: the servers still silent are asked again
-// with probe retransmission times (fast, bounded by ProbeTimeout) instead of
-// waiting out the slow default schedule.
+// with the RTO it implies (fast, bounded by ProbeTimeout) instead of
+// waiting out the slow default schedule. The first answer's RTT sets
+// d.rto and d.pace.
 func (d *discoverer) bindAll(ctx context.Context) ([]Response, []error) {
 	n := len(d.cfg.Servers)
 	out, errs := make([]Response, n), make([]error, n)
@@ -272,7 +267,9 @@ func (d *discoverer) bindAll(ctx context.Context) ([]Response, []error) {
 		i := <-done
 		if errs[i] == nil && first < 0 {
 			first = i
-			d.rtt = out[i].RTT
+			var est rttEstimator
+			est.add(out[i].RTT)
+			d.setRTO(&est)
 			cancel() // the rest are asked again below
 		}
 	}
@@ -393,23 +390,20 @@ func (d *discoverer) filtering(ctx context.Context, primary, alt netip.AddrPort)
 		d.log.Debug("nat: filtering test I failed", "err", err)
 		return Unknown
 	}
-	pctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout)
-	defer cancel()
-	var e2, e3 error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		_, e2 = c.BindingWith(pctx, primary, d.probeOpts(BindingOptions{ChangeIP: true, ChangePort: true, From: alt}))
-		if e2 == nil {
-			cancel() // endpoint-independent: test III does not matter
+	control := func(ctx context.Context) error {
+		_, err := c.BindingWith(ctx, primary, d.probeOpts(BindingOptions{}))
+		return err
+	}
+	changeReq := func(o BindingOptions) probe {
+		return func(ctx context.Context, p *pace) error {
+			_, err := c.transact(ctx, primary, d.pacedOpts(o), pc, false, p)
+			return err
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		_, e3 = c.BindingWith(pctx, primary, d.probeOpts(BindingOptions{ChangePort: true, From: netip.AddrPortFrom(primary.Addr(), alt.Port())}))
-	}()
-	wg.Wait()
+	}
+	errs := d.await(ctx, control,
+		changeReq(BindingOptions{ChangeIP: true, ChangePort: true, From: alt}),
+		changeReq(BindingOptions{ChangePort: true, From: netip.AddrPortFrom(primary.Addr(), alt.Port())}))
+	e2, e3 := errs[0], errs[1]
 	var se *ServerError
 	switch {
 	case e2 == nil:
@@ -427,13 +421,23 @@ func (d *discoverer) filtering(ctx context.Context, primary, alt netip.AddrPort)
 
 // hairpin sends a Binding request from the caller's socket to its own
 // mapped address (RFC 5780 section 4.5); receiving it means hairpinning.
-func (d *discoverer) hairpin(ctx context.Context, mapped netip.AddrPort) *bool {
-	pctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout)
-	defer cancel()
-	_, err := d.client.transact(pctx, mapped, d.probeOpts(BindingOptions{}), d.conn, true)
+func (d *discoverer) hairpin(ctx context.Context, mapped, primary netip.AddrPort) *bool {
+	err := d.await(ctx, d.control(primary), func(ctx context.Context, p *pace) error {
+		_, err := d.client.transact(ctx, mapped, d.pacedOpts(BindingOptions{}), d.conn, true, p)
+		return err
+	})[0]
 	if err != nil && ctx.Err() != nil {
 		return nil
 	}
 	ok := err == nil
 	return &ok
+}
+
+// control returns a control for await: a Binding from the caller's socket to
+// primary.
+func (d *discoverer) control(primary netip.AddrPort) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := d.client.BindingWith(ctx, primary, d.probeOpts(BindingOptions{}))
+		return err
+	}
 }

@@ -39,7 +39,7 @@ const (
 // RESPONSE-PORT set to X_t's mapped port; the answer reaches X_t only while
 // its binding lives. The search ends as soon as the shortest idle time whose
 // binding is gone is known (all shorter ones having answered), so it takes
-// about the lifetime itself plus ProbeTimeout. The 0 s probe is the control:
+// about the lifetime itself plus a probe's wait (see await). The 0 s probe is the control:
 // if it fails, the server ignores RESPONSE-PORT and nothing is reported.
 func (d *discoverer) lifetime(ctx context.Context, primary netip.AddrPort) lifetimeResult {
 	var grid []time.Duration
@@ -133,9 +133,10 @@ func (d *discoverer) lifetimeProbe(ctx context.Context, primary netip.AddrPort, 
 			return probeFailed
 		}
 	}
-	pctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout)
-	defer cancel()
-	_, err = c.transact(pctx, primary, d.probeOpts(BindingOptions{ResponsePort: r.Mapped.Port(), From: primary}), d.conn, false)
+	err = d.await(ctx, d.control(primary), func(ctx context.Context, p *pace) error {
+		_, err := c.transact(ctx, primary, d.pacedOpts(BindingOptions{ResponsePort: r.Mapped.Port(), From: primary}), d.conn, false, p)
+		return err
+	})[0]
 	if err == nil {
 		return probeAlive
 	}

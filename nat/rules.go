@@ -54,7 +54,7 @@ func (c *Client) CheckDelivery(ctx context.Context) error {
 		}
 		self = netip.AddrPortFrom(lo, self.Port())
 	}
-	_, err := c.transact(ctx, self, BindingOptions{RTO: 50 * time.Millisecond, Attempts: 4}, c.conn, true)
+	_, err := c.transact(ctx, self, BindingOptions{RTO: 50 * time.Millisecond, Attempts: 4}, c.conn, true, nil)
 	switch {
 	case err == nil:
 		return nil

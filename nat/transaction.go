@@ -25,7 +25,8 @@ type transaction struct {
 	server netip.AddrPort
 	via    net.PacketConn
 	o      BindingOptions
-	echo   bool // hairpin test: the "answer" is our own request
+	echo   bool  // hairpin test: the "answer" is our own request
+	pace   *pace // nil: RFC 8489 schedule (RTO doubling); else a fixed pace
 
 	timer    clock.Timer
 	rto      time.Duration
@@ -59,9 +60,11 @@ func (tx *transaction) fire() {
 		c.mu.Unlock()
 		return
 	}
-	tx.sent++
+	tx.countSend()
 	var next time.Duration
-	tx.rto *= 2
+	if tx.pace == nil {
+		tx.rto *= 2
+	}
 	if tx.sent >= tx.rc {
 		next = tx.rtoInit * time.Duration(c.cfg.Rm)
 	} else {
@@ -73,6 +76,14 @@ func (tx *transaction) fire() {
 	c.mu.Unlock()
 	if err := writePacket(via, raw, dst); err != nil {
 		c.log.Debug("stun: retransmit failed", "server", dst, "err", err)
+	}
+}
+
+// countSend counts one more transmission of tx's request; c.mu held.
+func (tx *transaction) countSend() {
+	tx.sent++
+	if tx.pace != nil && tx.sent == tx.pace.rounds {
+		close(tx.pace.reached)
 	}
 }
 
@@ -250,8 +261,9 @@ func (c *Client) finishLocked(tx *transaction, err error) bool {
 }
 
 // transact runs one transaction to server, sending on via. echo makes it
-// the hairpin test: success is receiving the request itself.
-func (c *Client) transact(ctx context.Context, server netip.AddrPort, o BindingOptions, via net.PacketConn, echo bool) (Response, error) {
+// the hairpin test: success is receiving the request itself. A non-nil p
+// retransmits every o.RTO without doubling and counts the sends into p.
+func (c *Client) transact(ctx context.Context, server netip.AddrPort, o BindingOptions, via net.PacketConn, echo bool, p *pace) (Response, error) {
 	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
 	if !server.IsValid() {
 		return Response{}, fmt.Errorf("binding: invalid server address %v", server)
@@ -271,7 +283,7 @@ func (c *Client) transact(ctx context.Context, server netip.AddrPort, o BindingO
 			break
 		}
 	}
-	tx.server, tx.via, tx.o, tx.echo = server, via, o, echo
+	tx.server, tx.via, tx.o, tx.echo, tx.pace = server, via, o, echo, p
 	tx.finished, tx.err, tx.decodeErr, tx.malformed = false, nil, nil, nil
 	tx.res = Response{}
 	tx.rtoInit = c.cfg.RTO
@@ -284,7 +296,8 @@ func (c *Client) transact(ctx context.Context, server netip.AddrPort, o BindingO
 		tx.rc = o.Attempts
 	}
 	buildRequest(&tx.req, tx.id, o)
-	tx.sent = 1
+	tx.sent = 0
+	tx.countSend()
 	tx.last = c.clock.Now()
 	c.txs[tx.id] = tx
 	first := tx.rto

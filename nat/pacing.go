@@ -1,0 +1,144 @@
+package nat
+
+import (
+	"context"
+	"time"
+)
+
+// Probe timing. Discover derives its timeouts from the round-trip times of
+// the first bindings (RFC 8489 section 6.2.1 computes the RTO as RFC 6298
+// does) instead of waiting one fixed timeout for every probe the NAT may
+// filter.
+const (
+	// defaultProbeTimeout is DiscoverConfig.ProbeTimeout's zero value.
+	defaultProbeTimeout = time.Second
+	// minProbeRTO is the floor of the derived RTO: a LAN's or a
+	// namespace's RTT of a fraction of a millisecond would otherwise pace
+	// the probes faster than timers and schedulers keep up with.
+	minProbeRTO = 10 * time.Millisecond
+	// probeRounds is how many times a probe the NAT may filter is sent
+	// before its silence can mean "filtered": with 20 % loss each way a
+	// request and its answer both pass 64 % of the time, and 12 tries all
+	// fail with probability 0.36^12, about 5e-6.
+	probeRounds = 12
+	// controlRounds is how many control round trips must complete, one
+	// after another and after the probes' last sends, before silence counts.
+	controlRounds = 3
+	// pacedAttempts leaves a paced probe running until its context ends.
+	pacedAttempts = 1 << 20
+)
+
+// rttEstimator folds round-trip samples into an RTO as RFC 6298 section 2
+// does (alpha 1/8, beta 1/4, K 4), keeping 1 ms accuracy as RFC 8489 asks.
+type rttEstimator struct {
+	srtt, rttvar time.Duration
+	n            int
+}
+
+// add folds in one sample.
+func (e *rttEstimator) add(r time.Duration) {
+	if e.n == 0 {
+		e.srtt, e.rttvar = r, r/2
+	} else {
+		e.rttvar = (3*e.rttvar + (e.srtt - r).Abs()) / 4
+		e.srtt = (7*e.srtt + r) / 8
+	}
+	e.n++
+}
+
+// rto returns SRTT + max(G, 4 RTTVAR) with a 1 ms clock granularity G,
+// bounded to [minProbeRTO, hi]; hi when there is no sample.
+func (e *rttEstimator) rto(hi time.Duration) time.Duration {
+	if e.n == 0 {
+		return hi
+	}
+	return min(max(e.srtt+max(time.Millisecond, 4*e.rttvar), minProbeRTO), hi)
+}
+
+// pace makes a transaction retransmit at a fixed interval (its RTO, not
+// doubling) and closes reached when it has been sent rounds times.
+type pace struct {
+	rounds  int
+	reached chan struct{}
+}
+
+// probe is one probe whose answer the NAT may filter: it runs a paced
+// transaction under ctx and returns its outcome (nil: answered).
+type probe func(ctx context.Context, p *pace) error
+
+// await runs probes at once, each sent every d.pace, and returns each one's
+// outcome (nil: answered). A probe still silent counts as filtered
+// (ErrNoResponse) once every probe has been sent probeRounds times and then
+// control, a Binding the NAT lets through, has completed controlRounds round
+// trips one after another: their answers leave the server after the probes'
+// answers would have, so the silence is neither loss nor a slow path nor a
+// busy machine. ProbeTimeout bounds it all: silence for that long counts as
+// filtered too.
+func (d *discoverer) await(ctx context.Context, control func(context.Context) error, probes ...probe) []error {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bound := d.clock.AfterFunc(d.cfg.ProbeTimeout, cancel)
+	defer bound.Stop()
+	errs := make([]error, len(probes))
+	paces := make([]pace, len(probes))
+	finished := make([]chan struct{}, len(probes))
+	for i, pr := range probes {
+		paces[i] = pace{rounds: probeRounds, reached: make(chan struct{})}
+		finished[i] = make(chan struct{})
+		go func() {
+			defer close(finished[i])
+			errs[i] = pr(pctx, &paces[i])
+		}()
+	}
+	pending := func() bool {
+		for _, f := range finished {
+			select {
+			case <-f:
+			default:
+				return true
+			}
+		}
+		return false
+	}
+	for i := range probes {
+		select {
+		case <-paces[i].reached:
+		case <-finished[i]:
+		case <-pctx.Done():
+		}
+	}
+	for n := 0; n < controlRounds && pending() && pctx.Err() == nil; n++ {
+		_ = control(pctx) // an error answer is a round trip too
+	}
+	cancel()
+	for _, f := range finished {
+		<-f
+	}
+	return errs
+}
+
+// probeOpts returns o for a request whose answer the NAT lets through: the
+// derived RTO, doubling, 10 attempts.
+func (d *discoverer) probeOpts(o BindingOptions) BindingOptions {
+	o.RTO, o.Attempts = d.rto, 10
+	return o
+}
+
+// pacedOpts returns o for a probe the NAT may filter: sent every d.pace
+// until await ends it.
+func (d *discoverer) pacedOpts(o BindingOptions) BindingOptions {
+	o.RTO, o.Attempts = d.pace, pacedAttempts
+	return o
+}
+
+// setRTO derives d.rto and d.pace from the round-trip samples in e: the
+// RTO bounded by the configured initial RTO, and a pace that fits
+// probeRounds sends into half of ProbeTimeout.
+func (d *discoverer) setRTO(e *rttEstimator) {
+	hi := d.cfg.RTO
+	if hi <= 0 {
+		hi = DefaultRTO
+	}
+	d.rto = e.rto(hi)
+	d.pace = min(d.rto, d.cfg.ProbeTimeout/(2*probeRounds))
+}

@@ -1,0 +1,145 @@
+package nat
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestRTTEstimator(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	tests := []struct {
+		name    string
+		samples []time.Duration
+		hi      time.Duration
+		want    time.Duration
+	}{
+		{"no sample: the bound", nil, 500 * ms, 500 * ms},
+		{"LAN: the floor", []time.Duration{300 * time.Microsecond}, 500 * ms, minProbeRTO},
+		{"one sample: 3 RTT", []time.Duration{40 * ms}, 500 * ms, 120 * ms},
+		{"bounded above", []time.Duration{300 * ms}, 500 * ms, 500 * ms},
+		{"steady samples narrow the variance", []time.Duration{40 * ms, 40 * ms, 40 * ms}, 500 * ms, 85 * ms}, // RTTVAR 20, 15, 11.25 ms,
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e rttEstimator
+			for _, s := range tt.samples {
+				e.add(s)
+			}
+			require.Equal(t, tt.want, e.rto(tt.hi))
+		})
+	}
+}
+
+// TestAwait drives await with scripted probes and controls:
+// silence counts only after the probes' rounds and the control round trips,
+// an answer during the controls counts, and ProbeTimeout bounds it all.
+func TestAwait(t *testing.T) {
+	t.Parallel()
+	errSilent := errors.New("silent")
+	// silentProbe reaches its rounds at once and then waits for ctx.
+	silentProbe := func(ctx context.Context, p *pace) error {
+		close(p.reached)
+		<-ctx.Done()
+		return errSilent
+	}
+	tests := []struct {
+		name       string
+		probes     func(answer <-chan struct{}) []probe
+		answerAt   int           // close answer on this control call (0: never)
+		bound      time.Duration // ProbeTimeout; zero means 1 min
+		wantErr    []bool
+		wantCtrls  int32
+		wantAtMost bool // wantCtrls is an upper bound
+	}{
+		{
+			name:      "silent probe: filtered after the control rounds",
+			probes:    func(<-chan struct{}) []probe { return []probe{silentProbe} },
+			wantErr:   []bool{true},
+			wantCtrls: controlRounds,
+		},
+		{
+			name: "answered at once: no controls",
+			probes: func(<-chan struct{}) []probe {
+				return []probe{func(context.Context, *pace) error { return nil }}
+			},
+			wantErr:   []bool{false},
+			wantCtrls: 0,
+		},
+		{
+			name: "answer arrives during the controls",
+			probes: func(answer <-chan struct{}) []probe {
+				return []probe{func(ctx context.Context, p *pace) error {
+					close(p.reached)
+					select {
+					case <-answer:
+						return nil
+					case <-ctx.Done():
+						return errSilent
+					}
+				}}
+			},
+			answerAt:   2,
+			wantErr:    []bool{false},
+			wantCtrls:  controlRounds,
+			wantAtMost: true,
+		},
+		{
+			name: "one answered, one silent",
+			probes: func(<-chan struct{}) []probe {
+				return []probe{func(context.Context, *pace) error { return nil }, silentProbe}
+			},
+			wantErr:   []bool{false, true},
+			wantCtrls: controlRounds,
+		},
+		{
+			name: "rounds never reached: ProbeTimeout ends it, no controls",
+			probes: func(<-chan struct{}) []probe {
+				return []probe{func(ctx context.Context, _ *pace) error { <-ctx.Done(); return errSilent }}
+			},
+			bound:     20 * time.Millisecond,
+			wantErr:   []bool{true},
+			wantCtrls: 0,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			bound := tt.bound
+			if bound == 0 {
+				bound = time.Minute
+			}
+			d := &discoverer{cfg: DiscoverConfig{ProbeTimeout: bound}, clock: SystemClock()}
+			answer := make(chan struct{})
+			var ctrls atomic.Int32
+			control := func(context.Context) error {
+				if n := ctrls.Add(1); int(n) == tt.answerAt {
+					close(answer)
+				}
+				return nil
+			}
+			done := make(chan []error, 1)
+			go func() { done <- d.await(context.Background(), control, tt.probes(answer)...) }()
+			var errs []error
+			select {
+			case errs = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("await did not return")
+			}
+			require.Len(t, errs, len(tt.wantErr))
+			for i, w := range tt.wantErr {
+				require.Equal(t, w, errs[i] != nil, "probe %d: %v", i, errs[i])
+			}
+			if tt.wantAtMost {
+				require.LessOrEqual(t, ctrls.Load(), tt.wantCtrls)
+			} else {
+				require.Equal(t, tt.wantCtrls, ctrls.Load())
+			}
+		})
+	}
+}
