@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipnat/sipnat/clock"
 	"github.com/stretchr/testify/require"
 )
 
@@ -36,7 +37,7 @@ func TestRTTEstimator(t *testing.T) {
 	}
 }
 
-// TestAwait drives await with scripted probes and controls:
+// TestAwait drives await with scripted probes and controls on a fake clock:
 // silence counts only after the probes' rounds and the control round trips,
 // an answer during the controls counts, and ProbeTimeout bounds it all.
 func TestAwait(t *testing.T) {
@@ -51,8 +52,8 @@ func TestAwait(t *testing.T) {
 	tests := []struct {
 		name       string
 		probes     func(answer <-chan struct{}) []probe
-		answerAt   int           // close answer on this control call (0: never)
-		bound      time.Duration // ProbeTimeout; zero means 1 min
+		answerAt   int  // close answer on this control call (0: never)
+		advance    bool // advance the clock past ProbeTimeout once the probes run
 		wantErr    []bool
 		wantCtrls  int32
 		wantAtMost bool // wantCtrls is an upper bound
@@ -102,7 +103,7 @@ func TestAwait(t *testing.T) {
 			probes: func(<-chan struct{}) []probe {
 				return []probe{func(ctx context.Context, _ *pace) error { <-ctx.Done(); return errSilent }}
 			},
-			bound:     20 * time.Millisecond,
+			advance:   true,
 			wantErr:   []bool{true},
 			wantCtrls: 0,
 		},
@@ -110,11 +111,8 @@ func TestAwait(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			bound := tt.bound
-			if bound == 0 {
-				bound = time.Minute
-			}
-			d := &discoverer{cfg: DiscoverConfig{ProbeTimeout: bound}, clock: SystemClock()}
+			clk := clock.NewFake(time.Unix(0, 0))
+			d := &discoverer{cfg: DiscoverConfig{ProbeTimeout: time.Second}, clock: clk}
 			answer := make(chan struct{})
 			var ctrls atomic.Int32
 			control := func(context.Context) error {
@@ -124,7 +122,19 @@ func TestAwait(t *testing.T) {
 				return nil
 			}
 			done := make(chan []error, 1)
-			go func() { done <- d.await(context.Background(), control, tt.probes(answer)...) }()
+			running := make(chan struct{}, 8)
+			probes := tt.probes(answer)
+			for i, p := range probes {
+				probes[i] = func(ctx context.Context, pc *pace) error {
+					running <- struct{}{} // await has set its bound by now
+					return p(ctx, pc)
+				}
+			}
+			go func() { done <- d.await(context.Background(), control, probes...) }()
+			if tt.advance {
+				<-running
+				clk.Advance(time.Second)
+			}
 			var errs []error
 			select {
 			case errs = <-done:
