@@ -15,7 +15,7 @@ import (
 // against coturn, and coturn's turnutils_natdiscovery -m -f against coturn.
 // Discover must answer as the lab's truth says in every iteration;
 // natdiscovery's wrong answers (it has none without loss) are reported as
-// wrong/op. The blocked kind is left out: with no answer there is no
+// wrong/op; requests/op counts what our server received. The blocked kind is left out: with no answer there is no
 // round-trip time to derive timeouts from, and Discover waits out RFC
 // 8489's schedule (39.5 s) or its context. Run it with -benchtime=3x.
 func BenchmarkLabClassify(b *testing.B) {
@@ -40,6 +40,7 @@ func BenchmarkLabClassify(b *testing.B) {
 			}{{"sipnat-Discover/ours", srv.Addrs()[0]}, {"sipnat-Discover/coturn", coturn}} {
 				b.Run(s.name, func(b *testing.B) {
 					b.ReportAllocs()
+					before := srv.Stats()
 					for range b.N {
 						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 						res, err := labDiscover(ctx, lab, s.addr, 0, 0)
@@ -47,6 +48,11 @@ func BenchmarkLabClassify(b *testing.B) {
 						if err != nil || res.Mapping.String() != string(truth.Mapping) || res.Filtering.String() != string(truth.Filtering) {
 							b.Fatalf("discover on %s: %v %v", truth, res, err)
 						}
+					}
+					if s.addr == srv.Addrs()[0] { // what our server saw of it
+						after := srv.Stats()
+						reqs := after.Responses + after.Errors + after.RateLimited - before.Responses - before.Errors - before.RateLimited
+						b.ReportMetric(float64(reqs)/float64(b.N), "requests/op")
 					}
 				})
 			}
