@@ -217,3 +217,66 @@ func TestLabRelayMatrix(t *testing.T) {
 		})
 	}
 }
+
+// TestLabRelayFailover: two natproxy edges share two rtpengine instances
+// (behind a symmetric NAT, where nothing but the relay brings audio in).
+// Each edge's dumb UA gets a call with audio; then the instance the next
+// calls hash to is stopped, and the next call through each edge fails
+// over to the other instance and still has two-way audio. With both
+// instances stopped, a call still goes through with signalling only, and
+// each edge counts the failure.
+func TestLabRelayFailover(t *testing.T) {
+	t.Parallel()
+	rl := newRelayLab(t, netlab.Config{Kind: netlab.APDM}, 2, 2)
+	uas := []dumbUA{
+		{user: "alice", sip: 5070, media: 6000, edge: rl.edges[0]},
+		{user: "carol", sip: 5072, media: 6002, edge: rl.edges[1]},
+	}
+	for _, ua := range uas {
+		rl.register(t, ua)
+	}
+	twoWay := func(ua dumbUA, callID string) {
+		t.Helper()
+		res := rl.call(t, ua, callID)
+		require.NoError(t, res.callerErr)
+		require.NoError(t, res.uaErr)
+		require.True(t, res.twoWay(), "%s: RTP at the UA %d, at the caller %d", callID, res.atUA, res.atCaller)
+		t.Logf("%s to %s: RTP at the UA %d, at the caller %d", callID, ua.user, res.atUA, res.atCaller)
+	}
+	twoWay(uas[0], "fo-a1")
+	twoWay(uas[1], "fo-c1")
+
+	// stop the instance the next call through the first edge goes to, and
+	// pick a call for the second edge that goes there too
+	target := rl.sets[0].Instance([]byte("fo-a2-1"))
+	var callC string
+	for i := 2; callC == ""; i++ {
+		if id := fmt.Sprintf("fo-c%d", i); rl.sets[1].Instance([]byte(id+"-1")) == target {
+			callC = id
+		}
+	}
+	var live *netlab.Rtpengine
+	for _, e := range rl.engines {
+		if e.NG == target {
+			e.Proc.Stop(3 * time.Second)
+		} else {
+			live = e
+		}
+	}
+	twoWay(uas[0], "fo-a2")
+	twoWay(uas[1], callC)
+	for i, set := range rl.sets {
+		st := set.Stats()
+		require.Equal(t, uint64(1), st.Failovers, "edge %d: %+v", i, st)
+		t.Logf("edge %d after the failover: %+v", i, st)
+	}
+
+	// no instance left: signalling only, counted
+	live.Proc.Stop(3 * time.Second)
+	res := rl.call(t, uas[0], "fo-a3")
+	require.NoError(t, res.callerErr, "the call goes through without a relay")
+	require.NoError(t, res.uaErr)
+	st := rl.relays[0].Stats()
+	require.Positive(t, st.Failed, "%+v", st)
+	t.Logf("without any rtpengine: RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
+}

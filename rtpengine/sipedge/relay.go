@@ -59,7 +59,7 @@ type Stats struct {
 	Offers  uint64 `json:"offers"`
 	Answers uint64 `json:"answers"`
 	Deletes uint64 `json:"deletes"`
-	Public  uint64 `json:"public"`  // SDP messages of calls between public peers, left alone
+	Public  uint64 `json:"public"`  // SDP messages left alone: calls between public peers, or a hop that did not offer
 	Failed  uint64 `json:"failed"`  // relay needed but unavailable: forwarded with signalling only
 	Skipped uint64 `json:"skipped"` // unusable messages (no Call-ID)
 }
