@@ -50,6 +50,9 @@ func (c *Client) allocate(ctx context.Context) (Allocation, error) {
 	case c.cfg.EvenPort:
 		attrs = append(attrs, rawAttr{stun.AttrEvenPort, []byte{evenPortRBit}})
 	}
+	if c.cfg.Mobility {
+		attrs = append(attrs, rawAttr{attrMobilityTicket, nil})
+	}
 	res, err := c.request(ctx, stun.MethodAllocate, attrs...)
 	if isCode(err, 437) {
 		// A stale allocation of this 5-tuple (e.g. from before a restart):
@@ -87,6 +90,8 @@ func (c *Client) allocate(ctx context.Context) (Allocation, error) {
 	if c.closed {
 		return Allocation{}, ErrClosed
 	}
+	c.ticket = ticketOf(res)
+	a.Mobile = c.ticket != nil
 	c.alloc, c.allocated = a, true
 	c.expires = c.clock.Now().Add(a.Lifetime)
 	c.scheduleLocked()
@@ -156,6 +161,9 @@ func (c *Client) refreshAllocation() {
 		return
 	}
 	if err == nil {
+		if t := ticketOf(res); t != nil {
+			c.ticket = t
+		}
 		c.alloc.Lifetime = lifetimeOf(res, c.cfg.Lifetime)
 		c.expires = c.clock.Now().Add(c.alloc.Lifetime)
 		c.refresh.Reset(c.alloc.Lifetime / 2)
@@ -241,9 +249,54 @@ func (c *Client) keepAlive() {
 	if c.stream || res.Type.Class != stun.ClassSuccessResponse || mapped.GetFrom(res) != nil || !want.IsValid() {
 		return
 	}
-	if got := addrPortFromIP(mapped); got != want {
-		c.lost(fmt.Errorf("the NAT moved the flow to the server from %s to %s", want, got))
+	got := addrPortFromIP(mapped)
+	c.log.Debug("turn: keep-alive answered", "mapped", got)
+	if got != want {
+		why := fmt.Errorf("the NAT moved the flow to the server from %s to %s", want, got)
+		if err := c.move(got); err != nil {
+			c.lost(fmt.Errorf("%w (%v)", why, err))
+		}
 	}
+}
+
+// move takes the allocation to the flow's new public address with the
+// mobility ticket (RFC 8016 section 3.3): a Refresh with MOBILITY-TICKET
+// from the new 5-tuple.
+func (c *Client) move(mapped netip.AddrPort) error {
+	c.mu.Lock()
+	ticket, relayed := c.ticket, c.alloc.Relayed
+	c.mu.Unlock()
+	if ticket == nil {
+		return errors.New("no mobility ticket")
+	}
+	ctx, cancel := c.bgContext()
+	defer cancel()
+	res, err := c.request(ctx, stun.MethodRefresh, lifetimeAttr(c.cfg.Lifetime), rawAttr{attrMobilityTicket, ticket})
+	if err != nil {
+		return fmt.Errorf("mobility refresh: %w", err)
+	}
+	c.mu.Lock()
+	if t := ticketOf(res); t != nil {
+		c.ticket = t
+	}
+	c.alloc.Mapped = mapped
+	c.alloc.Lifetime = lifetimeOf(res, c.cfg.Lifetime)
+	c.expires = c.clock.Now().Add(c.alloc.Lifetime)
+	c.scheduleLocked()
+	c.mu.Unlock()
+	c.emit(Event{Kind: EventMoved, Relayed: relayed, Previous: relayed})
+	return nil
+}
+
+// attrMobilityTicket is MOBILITY-TICKET (RFC 8016 section 3.1).
+const attrMobilityTicket stun.AttrType = 0x8030
+
+func ticketOf(res *stun.Message) []byte {
+	v, err := res.Get(attrMobilityTicket)
+	if err != nil || len(v) == 0 {
+		return nil
+	}
+	return append([]byte(nil), v...)
 }
 
 // lost forgets the allocation and starts allocating again.

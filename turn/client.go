@@ -44,6 +44,7 @@ type Client struct {
 	nonce     string
 	integrity stun.MessageIntegrity
 	alloc     Allocation
+	ticket    []byte // MOBILITY-TICKET (RFC 8016), nil without mobility
 	allocated bool
 	expires   time.Time
 	peers     map[netip.AddrPort]*peer

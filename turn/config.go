@@ -73,6 +73,12 @@ type Config struct {
 	// Reservation, when not zero, is a RESERVATION-TOKEN from another
 	// client's EvenPort allocation: this allocation gets the reserved port.
 	Reservation uint64
+	// Mobility asks for a mobility ticket (RFC 8016). When the NAT moves
+	// the flow to the server (a rebooted router), the client then moves
+	// the allocation to the new flow with a Refresh instead of allocating
+	// again: the relayed address, permissions and channels stay, and the
+	// peer needs no new SDP. Servers without RFC 8016 ignore it.
+	Mobility bool
 
 	// RTO and Attempts are the retransmission timeout (doubling) and the
 	// number of sends of a request over UDP; zero means DefaultRTO and
@@ -120,6 +126,8 @@ type Allocation struct {
 	// Reservation is the RESERVATION-TOKEN of an EvenPort allocation (the
 	// port above Relayed is kept for it), zero when none.
 	Reservation uint64 `json:"reservation,omitempty"`
+	// Mobile tells whether the server gave a mobility ticket (RFC 8016).
+	Mobile bool `json:"mobile,omitempty"`
 	// Server and Transport say where the allocation lives.
 	Server    netip.AddrPort `json:"server"`
 	Transport Transport      `json:"transport"`
@@ -145,6 +153,10 @@ const (
 	// channels are restored. Relayed may differ from before: a UA then
 	// updates its SDP (re-INVITE).
 	EventRecovered
+	// EventMoved: the NAT moved the flow to the server and the allocation
+	// followed it with its mobility ticket (RFC 8016): same relayed
+	// address, nothing for the peer to learn.
+	EventMoved
 )
 
 func (k EventKind) String() string {
@@ -155,6 +167,8 @@ func (k EventKind) String() string {
 		return "allocation lost"
 	case EventRecovered:
 		return "recovered"
+	case EventMoved:
+		return "moved with the flow"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }

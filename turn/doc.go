@@ -18,7 +18,9 @@
 // the hot path with Send and Data indications until a channel is bound; a
 // Binding keep-alive towards the server at the interval the measured NAT
 // binding lifetime implies (not only at the permission refresh), which also
-// sees the NAT move the flow; a lost allocation (437 Allocation Mismatch, a
+// sees the NAT move the flow and then takes the allocation along with an
+// RFC 8016 mobility ticket where the server gives one (same relayed
+// address); a lost allocation (437 Allocation Mismatch, a
 // broken stream, a moved flow, expiry) allocated again with permissions and
 // channels restored. Events tell of refresh failures, losses and recovery;
 // errors are ErrUnauthorized (a wrong password), ErrUnreachable, ErrQuota
@@ -33,7 +35,8 @@
 // its own timers (no injectable clock), refreshes permissions at a fixed
 // 120 s and tells nothing of a lost allocation; its wire code is internal.
 //
-// RFCs: RFC 8656 (TURN), RFC 5766 (TURN, older servers), RFC 8489 (STUN),
+// RFCs: RFC 8656 (TURN), RFC 5766 (TURN, older servers), RFC 8016 (TURN
+// mobility), RFC 8489 (STUN),
 // RFC 4787 (NAT behaviour), RFC 3550 and RFC 5761 (RTP, RTCP, rtcp-mux).
 //
 // # Usage

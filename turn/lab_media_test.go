@@ -154,22 +154,38 @@ func (l *eventLog) kinds(k turn.EventKind) []turn.Event {
 
 // A router reboot (conntrack flush) during a relayed call: where the NAT
 // keeps the flow's public port the allocation goes on; where it gives a new
-// one (apdm) the keep-alive sees it, the client allocates again and the
+// one (apdm) the keep-alive sees it and the client either moves the
+// allocation to the new flow with its mobility ticket (RFC 8016: same
+// relayed address, the peer notices nothing) or allocates again, and the
 // peer, told the new relayed address (as a re-INVITE would), gets audio
 // again. The log says within how long.
 func TestLabRouterReboot(t *testing.T) {
 	t.Parallel()
-	for _, kind := range []netlab.Kind{netlab.EIMAPDF, netlab.APDM} {
-		t.Run(string(kind), func(t *testing.T) {
+	for _, tc := range []struct {
+		kind     netlab.Kind
+		mobility bool
+	}{{netlab.EIMAPDF, false}, {netlab.APDM, false}, {netlab.APDM, true}} {
+		kind := tc.kind
+		name := string(kind) + map[bool]string{true: "/mobility", false: ""}[tc.mobility]
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			lab := netlab.New(t, netlab.Config{Kind: kind, TURN: &netlab.TURN{}})
+			lab := netlab.New(t, netlab.Config{Kind: kind, TURN: &netlab.TURN{Mobility: tc.mobility}})
 			conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(lab.Truth().Client, 0))
 			peer := newWANPeer(t, lab, 7000)
 			var rc relayCounter
 			recovered := make(chan turn.Event, 4)
+			var events eventLog
 			cfg := labConfig()
-			cfg.OnData = rc.onData
+			cfg.OnData, cfg.Mobility = rc.onData, tc.mobility
+			var logs syncBuffer
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			defer func() {
+				if t.Failed() {
+					t.Log(logs.String())
+				}
+			}()
 			cfg.OnEvent = func(e turn.Event) {
+				events.add(e)
 				if e.Kind == turn.EventRecovered {
 					recovered <- e
 				}
@@ -182,6 +198,7 @@ func TestLabRouterReboot(t *testing.T) {
 			defer cancel()
 			a, err := c.Allocate(ctx)
 			require.NoError(t, err)
+			require.Equal(t, tc.mobility, a.Mobile, "a mobility ticket when asked for")
 			require.NoError(t, c.Permit(ctx, peer.addr))
 			s := startStream(t, c, peer, a.Relayed)
 			flowing(t, &rc, peer, 3*time.Second, "audio before the reboot")
@@ -200,13 +217,23 @@ func TestLabRouterReboot(t *testing.T) {
 				}
 			}()
 			flowing(t, &rc, peer, 10*time.Second, "audio after the reboot")
-			t.Logf("%s: audio both ways again %v after the conntrack flush", kind, time.Since(flushed).Round(10*time.Millisecond))
+			t.Logf("%s: audio both ways again %v after the conntrack flush; events %v", name, time.Since(flushed).Round(10*time.Millisecond), events.all())
 			now, ok := c.Allocation()
 			require.True(t, ok)
-			if kind == netlab.APDM {
+			switch {
+			case kind == netlab.APDM && tc.mobility:
+				eventually(t, 5*time.Second, func() bool { return len(events.all()) > 0 }, "an event")
+				now, _ = c.Allocation()
 				require.NotEqual(t, a.Mapped, now.Mapped, "the NAT moved the flow")
-			} else {
+				require.Equal(t, a.Relayed, now.Relayed, "the allocation moved with it")
+				require.Len(t, events.kinds(turn.EventMoved), 1)
+				require.Empty(t, events.kinds(turn.EventLost))
+			case kind == netlab.APDM:
+				require.NotEqual(t, a.Mapped, now.Mapped, "the NAT moved the flow")
+				require.Len(t, events.kinds(turn.EventRecovered), 1)
+			default:
 				require.Equal(t, a.Relayed, now.Relayed, "the same allocation")
+				require.Empty(t, events.all())
 			}
 		})
 	}

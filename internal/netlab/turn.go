@@ -46,6 +46,8 @@ type TURN struct {
 	NoUDPRelay bool
 	// StaleNonce makes nonces expire after this long (438 Stale Nonce).
 	StaleNonce time.Duration
+	// Mobility turns on RFC 8016 mobility tickets (coturn --mobility).
+	Mobility bool
 }
 
 func (c TURN) validate() error {
@@ -83,6 +85,9 @@ func (l *Lab) startTURN() error {
 	seconds("--stale-nonce", c.StaleNonce)
 	if c.UserQuota > 0 {
 		args = append(args, "--user-quota="+strconv.Itoa(c.UserQuota))
+	}
+	if c.Mobility {
+		args = append(args, "--mobility")
 	}
 	if c.NoUDPRelay {
 		args = append(args, "--no-udp-relay")
