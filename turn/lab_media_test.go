@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -344,4 +345,45 @@ func TestLabKeepAliveThroughSilence(t *testing.T) {
 			require.Zero(t, rc.count()-in0, "without keep-alives the NAT forgot the flow")
 		})
 	}
+}
+
+// TURN over TCP: the allocation lives on the stream, so a stream the
+// network breaks (a TCP reset from the router) loses it; the client dials
+// again (backing off while the server cannot be reached), allocates, and
+// restores the peer's permission and channel.
+func TestLabStreamRecovery(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, TURN: &netlab.TURN{}})
+	nft := func(args ...string) {
+		out, err := lab.Command(netlab.RTR, "nft", args...).CombinedOutput()
+		require.NoError(t, err, "nft %v: %s", args, out)
+	}
+	peer := newWANPeer(t, lab, 7000)
+	var rc relayCounter
+	var events eventLog
+	cfg := labConfig()
+	cfg.Transport, cfg.OnData, cfg.OnEvent, cfg.DialContext = turn.TCP, rc.onData, events.add, lab.DialContext(netlab.LAN)
+	cfg.KeepAlive = 500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := turn.Dial(ctx, cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	a, err := c.Allocate(ctx)
+	require.NoError(t, err)
+	require.NoError(t, c.Permit(ctx, peer.addr))
+	exchange(t, c, &rc, peer, a.Relayed, 20, 15)
+
+	// the router resets every TCP segment to the relay until the rule goes
+	nft("add table inet turnbreak")
+	nft("add chain inet turnbreak breaker { type filter hook forward priority -10; policy accept; }")
+	nft("add rule inet turnbreak breaker tcp dport " + strconv.Itoa(netlab.TURNPort) + " reject with tcp reset")
+	eventually(t, 5*time.Second, func() bool { return len(events.kinds(turn.EventLost)) > 0 }, "the stream breaks")
+	eventually(t, 5*time.Second, func() bool { return len(events.kinds(turn.EventRefreshFailed)) > 0 }, "a redial fails")
+	nft("delete table inet turnbreak")
+	eventually(t, 10*time.Second, func() bool { return len(events.kinds(turn.EventRecovered)) > 0 }, "recovered")
+	now, ok := c.Allocation()
+	require.True(t, ok)
+	exchange(t, c, &rc, peer, now.Relayed, 20, 15)
+	t.Logf("events: %v", events.all())
 }
