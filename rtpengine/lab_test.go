@@ -1,6 +1,7 @@
 package rtpengine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -129,11 +130,11 @@ func TestLabRtpengine(t *testing.T) {
 
 // BenchmarkLabOffer: the ng round trip of an offer (a re-offer of one call,
 // so rtpengine's port pool stays put) against a real rtpengine on the
-// namespace's own address, side by side with a ping through the client and
-// a raw ping on a bare socket (the floor: rtpengine's own work plus two
-// datagrams).
+// namespace's own address, side by side with the same offer through the
+// generic map codec on a bare socket and with a ping (the floor:
+// rtpengine's least work plus two datagrams).
 func BenchmarkLabOffer(b *testing.B) {
-	_, r, c := labRtpengine(b)
+	lab, r, c := labRtpengine(b)
 	ctx := context.Background()
 	req := &Request{Command: Offer, CallID: []byte("bench"), FromTag: []byte("f"), SDP: []byte(privateOffer),
 		Source: netlab.Peer, Options: Options{SIPSource: true, Symmetric: true, ReplaceOrigin: true, ReplaceSessionConnection: true}}
@@ -143,6 +144,32 @@ func BenchmarkLabOffer(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			if _, err := c.Do(ctx, r.NG, sdp[:0], req); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("offer-generic", func(b *testing.B) {
+		// the same offer with the generic map codec on a bare socket
+		conn := lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(netlab.Server1, 0))
+		defer conn.Close()
+		b.ReportAllocs()
+		buf := make([]byte, MaxMessageSize)
+		var out bytes.Buffer
+		for i := 0; i < b.N; i++ {
+			out.Reset()
+			fmt.Fprintf(&out, "g%d ", i)
+			genericEncode(&out, map[string]any{"command": "offer", "call-id": "bench", "from-tag": "f", "sdp": privateOffer,
+				"flags": []any{"SIP-source-address"}, "replace": []any{"origin", "session-connection"},
+				"received-from": []any{"IP4", netlab.Peer.String()}})
+			if _, err := conn.WriteToUDPAddrPort(out.Bytes(), r.NG); err != nil {
+				b.Fatal(err)
+			}
+			n, _, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			v, _, err := genericDecode(buf[bytes.IndexByte(buf[:n], ' ')+1 : n])
+			if m, _ := v.(map[string]any); err != nil || m["result"] != "ok" {
+				b.Fatal(err, string(buf[:n]))
 			}
 		}
 	})
