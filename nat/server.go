@@ -95,6 +95,7 @@ type Server struct {
 	mu      sync.Mutex
 	closed  bool
 	serving bool
+	halted  bool // one reader ended: the others are being stopped
 	wg      sync.WaitGroup
 }
 
@@ -177,9 +178,11 @@ func (s *Server) Stats() ServerStats {
 	}
 }
 
-// Serve reads all the server's sockets and answers requests until ctx ends
-// or Close is called. It returns nil then (also when Close came first), or
-// the first read error that is not a timeout. Call it once.
+// Serve reads all the server's sockets and answers requests until ctx ends,
+// Close is called, or one socket fails or is closed by the caller (then the
+// other readers stop too, so none is left behind). It returns nil on Close,
+// ctx or a closed socket, else the first read error that is not a timeout.
+// Call it once.
 func (s *Server) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
 	defer stop()
@@ -207,9 +210,19 @@ func (s *Server) Serve(ctx context.Context) error {
 		go func() {
 			defer s.wg.Done()
 			errs <- s.serveConn(i, c)
+			s.halt() // one socket failed or was closed: stop the others too
 		}()
 	}
 	s.wg.Wait()
+	s.mu.Lock()
+	if s.halted && !s.closed {
+		for _, c := range s.conns {
+			if c != nil {
+				_ = c.SetReadDeadline(time.Time{})
+			}
+		}
+	}
+	s.mu.Unlock()
 	close(errs)
 	for err := range errs {
 		if err != nil {
@@ -243,12 +256,28 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// halt wakes every reader of Serve without waiting for them: when one
+// socket fails, Serve returns instead of serving on with the others.
+func (s *Server) halt() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.halted {
+		return
+	}
+	s.halted = true
+	for _, c := range s.conns {
+		if c != nil {
+			_ = c.SetReadDeadline(time.Unix(1, 0))
+		}
+	}
+}
+
 // clearDeadline clears c's read deadline unless the server is closing; the
 // lock orders it against Close setting one.
 func (s *Server) clearDeadline(c net.PacketConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed || s.halted {
 		return false
 	}
 	_ = c.SetReadDeadline(time.Time{})
@@ -258,7 +287,7 @@ func (s *Server) clearDeadline(c net.PacketConn) bool {
 func (s *Server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.closed
+	return s.closed || s.halted
 }
 
 func (s *Server) serveConn(idx int, c net.PacketConn) error {
