@@ -70,7 +70,8 @@ func newRelayLab(t *testing.T, cfg netlab.Config, engines, edges int) *relayLab 
 	wd, err := os.Getwd()
 	require.NoError(t, err)
 	// the caller is the softphone matrix's sipp scenario
-	for _, f := range []string{"testdata/register.xml", "testdata/dumb-uas.xml", "../softphone/uac.xml"} {
+	for _, f := range []string{"testdata/register.xml", "testdata/dumb-uas.xml", "testdata/dumb-uas-reinvite.xml",
+		"testdata/reinvite.xml", "../softphone/uac.xml"} {
 		b, err := os.ReadFile(filepath.Join(wd, f))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(rl.lab.Dir(), filepath.Base(f)), b, 0o644))
@@ -112,12 +113,17 @@ func (c callResult) twoWay() bool { return c.answered && c.atUA >= 50 && c.atCal
 // registrar with Call-ID callID+"-1"; both stream PCMU for 2.5 s while nftables
 // counts what reaches each side's media port.
 func (rl *relayLab) call(t *testing.T, ua dumbUA, callID string) callResult {
+	return rl.callWith(t, ua, callID, "uac.xml", "dumb-uas.xml")
+}
+
+// callWith is call with the caller's and the UA's sipp scenarios.
+func (rl *relayLab) callWith(t *testing.T, ua dumbUA, callID, callerScenario, uaScenario string) callResult {
 	client := rl.lab.Truth().Client
 	atUA := rl.lab.CountUDP(netlab.LAN, client, strconv.Itoa(ua.media))
 	atCaller := rl.lab.CountUDP(netlab.WAN, netlab.Peer, "6000")
-	uas := rl.sipp(netlab.LAN, "-sf", "dumb-uas.xml", "-s", ua.user, "-m", "1", "-i", client.String(),
+	uas := rl.sipp(netlab.LAN, "-sf", uaScenario, "-s", ua.user, "-m", "1", "-i", client.String(),
 		"-p", strconv.Itoa(ua.sip), "-mi", client.String(), "-mp", strconv.Itoa(ua.media))
-	out, err := rl.lab.Command(netlab.WAN, "timeout", "30", "sipp", "203.0.113.2:5060", "-sf", "uac.xml", "-s", ua.user,
+	out, err := rl.lab.Command(netlab.WAN, "timeout", "30", "sipp", "203.0.113.2:5060", "-sf", callerScenario, "-s", ua.user,
 		"-cid_str", callID+"-%u", "-i", netlab.Peer.String(), "-p", "5080", "-mi", netlab.Peer.String(), "-mp", "6000",
 		"-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error").CombinedOutput()
 	var res callResult
@@ -279,4 +285,24 @@ func TestLabRelayFailover(t *testing.T) {
 	st := rl.relays[0].Stats()
 	require.Positive(t, st.Failed, "%+v", st)
 	t.Logf("without any rtpengine: RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
+}
+
+// TestLabRelayReinvite: behind a symmetric NAT, the caller re-INVITEs the
+// dumb UA with a new SDP in mid-call. The edge knows the dialog is NATed
+// from the ;nat=yes it put in its Record-Route (the re-INVITE's Route), so
+// it offers again, answers the UA's private SDP, and the audio goes on.
+func TestLabRelayReinvite(t *testing.T) {
+	t.Parallel()
+	rl := newRelayLab(t, netlab.Config{Kind: netlab.APDM}, 1, 1)
+	ua := dumbUA{user: "alice", sip: 5070, media: 6000, edge: rl.edges[0]}
+	rl.register(t, ua)
+	res := rl.callWith(t, ua, "reinvite", "reinvite.xml", "dumb-uas-reinvite.xml")
+	require.NoError(t, res.callerErr)
+	require.NoError(t, res.uaErr)
+	st := rl.relays[0].Stats()
+	require.True(t, res.twoWay(), "RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
+	require.Equal(t, uint64(2), st.Offers, "INVITE and re-INVITE: %+v", st)
+	require.Equal(t, uint64(2), st.Answers, "%+v", st)
+	require.Equal(t, uint64(1), st.Deletes, "%+v", st)
+	t.Logf("re-INVITE: RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
 }
