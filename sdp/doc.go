@@ -57,13 +57,16 @@
 // # Doors
 //
 // AppendRewrite works on the body's bytes: one pass, appending into the
-// caller's buffer, no allocation. AppendRewriteSIP rewrites the body of a
-// whole SIP message (RFC 3261) and fixes its Content-Length. For callers
-// that hold the SDP parsed by another library, FieldRewriter, PrivateAddr,
-// PrivateRTCPAddr and Result.Add apply the same rules one field at a time;
-// package [github.com/sipnat/sipnat/sdp/sdppion] uses them to give the same
-// rewrite on a pion/sdp description (and says what a pion round trip
-// changes besides). This package itself links no SDP library.
+// caller's buffer, no allocation. CheckFrom is Check for a proxy that knows
+// where the body came from: it adds ConnDiffers (a c= address other than
+// the source). The SDP inside a whole SIP message is rewritten by package
+// sipmsg (Fix.SDP for a proxy, AppendRewriteSDP for a UA), whose one header
+// scanner finds the body and whose one Content-Length patcher follows the
+// new length. For callers that hold the SDP parsed by another library,
+// FieldRewriter, PrivateAddr, PrivateRTCPAddr and Result.Add apply the same
+// rules one field at a time; package [github.com/sipnat/sipnat/sdp/sdppion]
+// uses them to give the same rewrite on a pion/sdp description (and says
+// what a pion round trip changes besides). This package itself links no SDP library.
 //
 // # The kernel SIP ALG
 //
@@ -89,8 +92,8 @@
 //	if err != nil { ... }                        // not SDP, or bad Options
 //	if res.SkippedICE { ... }                    // ICE handles NAT itself
 //
-//	// A whole SIP message, Content-Length fixed:
-//	out, res, err := sdp.AppendRewriteSIP(out[:0], msg, opts)
+//	// A whole SIP message, Content-Length fixed (package sipmsg):
+//	out, res, err := sipmsg.AppendRewriteSDP(out[:0], &msg, opts)
 //
 //	// Just the tests:
 //	res, err := sdp.Check(body)

@@ -59,26 +59,16 @@ func ExampleCheck() {
 	// rtcp@m0 line 7 10.0.0.5
 }
 
-// AppendRewriteSIP rewrites the body of a whole SIP message and fixes its
-// Content-Length.
-func ExampleAppendRewriteSIP() {
-	body := "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
-	msg := fmt.Sprintf("INVITE sip:bob@203.0.113.2 SIP/2.0\r\nContent-Type: application/sdp\r\nl: %d\r\n\r\n%s", len(body), body)
-	out, _, err := sdp.AppendRewriteSIP(nil, []byte(msg), &sdp.Options{Public: netip.MustParseAddr("203.0.113.1")})
+// A proxy asks whether a body names addresses other than where the
+// message came from (Kamailio nat_uac_test 256) besides private ones.
+func ExampleCheckFrom() {
+	body := []byte("v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n")
+	res, err := sdp.CheckFrom(body, netip.MustParseAddr("203.0.113.1"))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Print(strings.ReplaceAll(string(out), "\r\n", "\n")) // CRLF shown as LF
+	fmt.Println(res.Tests, res.Behind())
 	// Output:
-	// INVITE sip:bob@203.0.113.2 SIP/2.0
-	// Content-Type: application/sdp
-	// l: 92
-	//
-	// v=0
-	// o=- 1 1 IN IP4 192.168.1.10
-	// s=-
-	// c=IN IP4 203.0.113.1
-	// t=0 0
-	// m=audio 4000 RTP/AVP 0
+	// session-c|origin|c-differs true
 }

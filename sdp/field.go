@@ -1,6 +1,10 @@
 package sdp
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/sipnat/sipnat/ipaddr"
+)
 
 // This file is the field-level door: the NAT tests and the rewrite rules of
 // Check and AppendRewrite applied to one field value at a time, for callers
@@ -71,7 +75,7 @@ func (f *FieldRewriter) Public() netip.Addr { return f.pub }
 // other than Public with Options.All), and the inputs unchanged and false
 // otherwise.
 func (f *FieldRewriter) Addr(typ, addr string) (string, string, bool) {
-	ip, ok := parseIP([]byte(addr))
+	ip, ok := ipaddr.Parse([]byte(addr))
 	if !ok || !want(ip, f.pub, f.opts.All) {
 		return typ, addr, false
 	}

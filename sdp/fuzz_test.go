@@ -105,39 +105,3 @@ func TestFuzzOptionsValid(t *testing.T) {
 		}
 	}
 }
-
-// FuzzAppendRewriteSIP checks the SIP helper: no panic, dst kept on error,
-// and on success a Content-Length header, if any, counts the body that
-// follows the blank line.
-func FuzzAppendRewriteSIP(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "sip", "*.sip"))
-	for _, fn := range files {
-		if b, err := os.ReadFile(fn); err == nil {
-			f.Add(b, uint8(0x3f))
-		}
-	}
-	f.Fuzz(func(t *testing.T, msg []byte, sel uint8) {
-		opts := fuzzOptions(sel, 6000)
-		out, res, err := AppendRewriteSIP([]byte("pre"), msg, opts)
-		if err != nil {
-			if string(out) != "pre" {
-				t.Fatalf("dst changed on error %v", err)
-			}
-			return
-		}
-		out = out[3:]
-		if !res.Changed() {
-			if !bytes.Equal(out, msg) {
-				t.Fatal("unchanged result but different bytes")
-			}
-			return
-		}
-		if _, err := scanSIPHeaders(out); err != nil {
-			t.Fatalf("output headers unreadable: %v", err)
-		}
-		again, res2, err := AppendRewriteSIP(nil, out, opts)
-		if err != nil || res2.Changed() || !bytes.Equal(again, out) {
-			t.Fatalf("not idempotent: %v", err)
-		}
-	})
-}

@@ -1,7 +1,6 @@
 package sdp
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -96,8 +95,7 @@ func TestLabALG(t *testing.T) {
 		require.Equal(t, netip.AddrPortFrom(netlab.Public, tc.port), from, "%s: NATed, port preserved", tc.name)
 		received := append([]byte(nil), buf[:n]...)
 
-		_, sentBody := splitSIP(t, tc.msg)
-		recvHeaders, recvBody := splitSIP(t, received)
+		sentBody, recvBody := sipBody(t, tc.msg), sipBody(t, received)
 
 		// Our NAT tests: the body as sent names the private address in
 		// o= and c=; the ALG's body does not (but still carries ICE, and
@@ -110,13 +108,13 @@ func TestLabALG(t *testing.T) {
 		require.Zero(t, recvRes.Tests&(PrivateSessionConn|PrivateOrigin|PrivateMediaConn), "%s: %v", tc.name, recvRes)
 		require.Equal(t, sentRes.Tests&ICE, recvRes.Tests&ICE, tc.name)
 
-		// Our rewrite of the whole message, as sipmsg will call it.
+		// Our rewrite of the body (sipmsg.AppendRewriteSDP puts it in the
+		// message and fixes Content-Length; its tests compare that part).
 		opts := &Options{Public: netlab.Public, Origin: true, AllowICE: true}
-		out, res, err := AppendRewriteSIP(nil, tc.msg, opts)
+		outBody, res, err := AppendRewrite(nil, []byte(sentBody), opts)
 		require.NoError(t, err)
 		require.True(t, res.Changed(), tc.name)
-		outHeaders, outBody := splitSIP(t, out)
-		ours, algs := strings.Split(outBody, "\r\n"), strings.Split(recvBody, "\r\n")
+		ours, algs := strings.Split(string(outBody), "\r\n"), strings.Split(recvBody, "\r\n")
 		require.Len(t, ours, len(algs), tc.name)
 		var differ [][2]string
 		for i := range ours {
@@ -125,13 +123,6 @@ func TestLabALG(t *testing.T) {
 			}
 		}
 		require.Equal(t, tc.differ, differ, "%s: ours vs the ALG's body", tc.name)
-		if tc.differ == nil {
-			require.Equal(t, clLine(recvHeaders), clLine(outHeaders), "%s: Content-Length", tc.name)
-		}
-		// What the ALG does to the headers is sipmsg's part; here only
-		// Content-Length may change.
-		require.Equal(t, withoutCL(string(tc.msg[:bytes.Index(tc.msg, []byte("\r\n\r\n"))])),
-			withoutCL(outHeaders[:len(outHeaders)-4]), tc.name)
 		cli.Close()
 	}
 

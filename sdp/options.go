@@ -7,8 +7,7 @@ import (
 	"strings"
 )
 
-// MaxBodySize bounds the SDP bodies (and, for AppendRewriteSIP, whole SIP
-// messages) this package reads. Larger input fails with ErrTooLarge.
+// MaxBodySize bounds the SDP bodies this package reads. Larger input fails with ErrTooLarge.
 const MaxBodySize = 1 << 20
 
 // Errors. Syntax errors are *SyntaxError values that wrap ErrMalformed.

@@ -20,13 +20,17 @@ const (
 	PrivateOrigin                        // o= names a private address
 	PrivateRTCP                          // a=rtcp:port IN IP4|IP6 addr (RFC 3605) names a private address
 	ICE                                  // a=candidate or a=ice-ufrag present (RFC 8445/8839)
+	// ConnDiffers: a session or media c= names a unicast address other
+	// than the body's source (Kamailio nat_uac_test 256). Only CheckFrom
+	// runs it, since only it knows the source.
+	ConnDiffers
 
 	// PrivateAny is every private-address test: the body marks its sender
 	// as behind NAT.
 	PrivateAny = PrivateSessionConn | PrivateMediaConn | PrivateOrigin | PrivateRTCP
 )
 
-var testNames = [...]string{"session-c", "media-c", "origin", "rtcp", "ice"}
+var testNames = [...]string{"session-c", "media-c", "origin", "rtcp", "ice", "c-differs"}
 
 // String lists the tests in the set, joined by "|" ("none" for the empty
 // set), e.g. "session-c|origin".

@@ -87,6 +87,9 @@ type rewriter struct {
 	dry bool
 	// check is Check's pass: dry from the start, and nothing copied.
 	check bool
+	// src, when valid (CheckFrom), is the address the body came from,
+	// unmapped: c= addresses other than it fire ConnDiffers.
+	src netip.Addr
 }
 
 var (
@@ -238,6 +241,9 @@ func (w *rewriter) run() error {
 			}
 			if !a.isIP {
 				break
+			}
+			if w.src.IsValid() && a.ip.Unmap() != w.src && !a.ip.IsUnspecified() && !a.ip.IsMulticast() {
+				w.res.Add(Finding{Test: ConnDiffers, Media: media, Line: lineNo, Addr: a.ip})
 			}
 			if a.priv {
 				t := PrivateSessionConn

@@ -113,7 +113,7 @@ type addrInfo struct {
 
 // classify parses the address token tok.
 func classify(tok []byte) addrInfo {
-	ip, ok := parseIP(tok)
+	ip, ok := ipaddr.Parse(tok)
 	return addrInfo{ip: ip, isIP: ok, priv: ok && ipaddr.IsPrivate(ip)}
 }
 
@@ -310,12 +310,21 @@ var keyRTCP = []byte("rtcp")
 // (no leading v=) or an m= line has no port: o=, c= and a=rtcp lines it
 // cannot read are not NAT problems a rewrite can fix, and are left alone.
 // It does not allocate.
-func Check(body []byte) (Result, error) {
+func Check(body []byte) (Result, error) { return CheckFrom(body, netip.Addr{}) }
+
+// CheckFrom is Check for a body that arrived from src (the source address
+// of the SIP message that carried it, as a proxy sees it): it also runs
+// ConnDiffers, which fires for every c= line naming a unicast address other
+// than src (Kamailio nat_uac_test 256). Hold addresses (0.0.0.0, ::),
+// multicast and host names never fire. An invalid src runs Check alone. It
+// does not allocate.
+func CheckFrom(body []byte, src netip.Addr) (Result, error) {
 	if err := checkBody(body); err != nil {
 		return Result{}, err
 	}
 	var w rewriter
 	w.body, w.check, w.dry = body, true, true
+	w.src = src.Unmap()
 	err := w.run()
 	return w.res, err
 }

@@ -51,8 +51,9 @@
 // with the same bit values (ContactPrivate 1, ViaAddrDiffers 2, ViaPrivate
 // 4, SDPPrivate 8, ViaPortDiffers 16, SourcePrivate 32, ContactDiffers 128,
 // SDPDiffers 256) and returns those that fired. Private means
-// ipaddr.IsPrivate. SDP tests go through an SDPCheck (SDPNATCheck uses the sdp
-// package).
+// ipaddr.IsPrivate. SDP tests go through an SDPCheck (SDPNATCheck uses
+// sdp.CheckFrom). AppendRewriteSDP is a UA's rewrite of the SDP in its own
+// message (sdp.Options: public address, port map), Content-Length fixed.
 //
 // AppendFix applies a Fix: received=/rport= in the top Via, the Contact
 // rewritten to the source (fix_nated_contact) or given an

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/sipnat/sipnat/sdp"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -95,4 +96,33 @@ func ExampleNextFrame() {
 	// ping 4
 	// message 35
 	// need at least 1 more bytes
+}
+
+// A UA rewrites the SDP of its own INVITE to the public address STUN
+// reported; Content-Length follows.
+func ExampleAppendRewriteSDP() {
+	body := "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+	msg := fmt.Sprintf("INVITE sip:bob@203.0.113.2 SIP/2.0\r\nContent-Type: application/sdp\r\nl: %d\r\n\r\n%s", len(body), body)
+	var m sipmsg.Message
+	if err := m.Parse([]byte(msg)); err != nil {
+		fmt.Println(err)
+		return
+	}
+	out, _, err := sipmsg.AppendRewriteSDP(nil, &m, &sdp.Options{Public: netip.MustParseAddr("203.0.113.1")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Print(strings.ReplaceAll(string(out), "\r\n", "\n")) // CRLF shown as LF
+	// Output:
+	// INVITE sip:bob@203.0.113.2 SIP/2.0
+	// Content-Type: application/sdp
+	// l: 92
+	//
+	// v=0
+	// o=- 1 1 IN IP4 192.168.1.10
+	// s=-
+	// c=IN IP4 203.0.113.1
+	// t=0 0
+	// m=audio 4000 RTP/AVP 0
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/sipnat/sipnat/sdp"
 )
 
 func addSeeds(f *testing.F) {
@@ -111,6 +113,19 @@ func FuzzRewrite(f *testing.F) {
 				if m2.NumHeaders() < m.NumHeaders() {
 					t.Fatalf("fix %d: lost headers", i)
 				}
+			}
+		}
+		if out, res, err := AppendRewriteSDP(nil, &m, &sdp.Options{Public: srcs[0].Addr(), Origin: true}); err == nil {
+			var m2 Message
+			if err := m2.Parse(out); err != nil {
+				t.Fatalf("SDP rewrite output does not scan: %v\n%q\n%q", err, b, out)
+			}
+			if res.Changed() && m2.Body() != nil && len(m2.Body()) != len(out)-m2.body.Start {
+				t.Fatalf("SDP rewrite: Content-Length does not count the new body\n%q", out)
+			}
+			again, res2, err := AppendRewriteSDP(nil, &m2, &sdp.Options{Public: srcs[0].Addr(), Origin: true})
+			if err != nil || res2.Changed() || !bytes.Equal(again, out) {
+				t.Fatalf("SDP rewrite not idempotent: %v\n%q\n%q", err, out, again)
 			}
 		}
 		if m.IsRequest() {

@@ -74,9 +74,9 @@ func (t NATTest) String() string {
 
 // SDPCheck inspects an SDP body for the SDP NAT tests: private reports
 // whether any connection or origin address in it is private (ipaddr.IsPrivate),
-// differs whether any connection (c=) address differs from src. The sdp
-// package provides one (see sdp.NATCheck); a nil SDPCheck makes the SDP tests
-// never fire.
+// differs whether any connection (c=) address differs from src.
+// SDPNATCheck is the one backed by sdp.CheckFrom; a nil SDPCheck makes the
+// SDP tests never fire.
 type SDPCheck func(body []byte, src netip.Addr) (private, differs bool)
 
 // NATTest runs the tests in tests on message m received from src and
@@ -158,7 +158,12 @@ func (m *Message) hasSDP() bool {
 		body := m.Body()
 		return len(body) >= 2 && body[0] == 'v' && body[1] == '='
 	}
-	return hasPrefixFold(ct, "application/sdp")
+	const sdpType = "application/sdp"
+	if !hasPrefixFold(ct, sdpType) {
+		return false
+	}
+	// "application/sdpx" is another type; parameters or blanks may follow.
+	return len(ct) == len(sdpType) || ct[len(sdpType)] == ';' || ct[len(sdpType)] == ' ' || ct[len(sdpType)] == '\t'
 }
 
 // contactURI parses a Contact value and its URI. A "*" Contact yields a

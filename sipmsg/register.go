@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/sipnat/sipnat/ipaddr"
 )
 
 // AppendReceivedURI appends the URI a registrar stores as the received
@@ -205,7 +207,7 @@ func ParseAlias(v []byte) (Alias, error) {
 	if t1 <= 0 || t2 < 0 {
 		return Alias{}, perr(0, "alias", ErrMalformed)
 	}
-	a, ok := parseIP(v[:t1])
+	a, ok := ipaddr.ParseHost(v[:t1])
 	port, okp := parseUint(v[t1+1:t2], 65535)
 	proto, okt := parseUint(v[t2+1:], 6)
 	if !ok || !okp || !okt || port == 0 || proto == 0 {

@@ -90,10 +90,7 @@ func AppendFix(dst []byte, m *Message, src netip.AddrPort, f *Fix) ([]byte, erro
 	if len(f.Path) > 0 && m.IsMethod("REGISTER") {
 		m.insertTop(e, HdrPath, "Path: ", f.Path)
 	}
-	cl := Span{-1, -1}
-	if m.clIdx >= 0 {
-		cl = m.hdrs[m.clIdx].value
-	}
+	cl := m.clValue()
 	if f.Body == nil && f.SDP && m.body.Len() > 0 && m.hasSDP() {
 		pub := src.Addr()
 		return e.apply(dst, m.body, func(d, body []byte) ([]byte, error) { return rewriteSDP(d, body, pub) }, cl)
@@ -284,4 +281,13 @@ func (m *Message) insertTop(e *editor, k HeaderKind, prefix string, value []byte
 	e.add(at, at, append(e.buf(), prefix...))
 	e.addExt(at, at, value)
 	e.add(at, at, append(e.buf(), "\r\n"...))
+}
+
+// clValue returns the span of the Content-Length value, Start < 0 when the
+// message has none: where editor.apply writes a changed body's length.
+func (m *Message) clValue() Span {
+	if m.clIdx < 0 {
+		return Span{-1, -1}
+	}
+	return m.hdrs[m.clIdx].value
 }

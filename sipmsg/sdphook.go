@@ -1,50 +1,60 @@
 package sipmsg
 
 import (
+	"fmt"
 	"net/netip"
 
 	"github.com/sipnat/sipnat/sdp"
 )
 
 // SDPNATCheck is the SDPCheck for Message.NATTest backed by the sdp
-// package: private when sdp.Check finds a private connection, origin or
-// RTCP address; differs when a c= line names a unicast address other than
-// src (Kamailio nat_uac_test 256, all c= lines). Hold (0.0.0.0, ::) and
-// host names are not counted as differing.
+// package (sdp.CheckFrom): private when a private connection, origin or
+// RTCP address is found; differs when a c= line names a unicast address
+// other than src (Kamailio nat_uac_test 256, all c= lines). Hold (0.0.0.0,
+// ::), multicast and host names are not counted as differing; a body that
+// is not SDP fires neither.
 func SDPNATCheck(body []byte, src netip.Addr) (private, differs bool) {
-	res, err := sdp.Check(body)
-	if err == nil {
-		private = res.Behind()
+	res, err := sdp.CheckFrom(body, src)
+	if err != nil {
+		return false, false
 	}
-	src = src.Unmap()
-	for i := 0; i < len(body); {
-		e := indexLF(body, i)
-		if e < 0 {
-			e = len(body)
-		}
-		line := body[i:lineEnd(body, e)]
-		i = e + 1
-		if len(line) < 9 || line[0] != 'c' || line[1] != '=' || !hasPrefixFold(line[2:], "IN IP") {
-			continue
-		}
-		a := line[7:]
-		if len(a) < 2 || a[0] == ' ' {
-			continue
-		}
-		a = a[1:]
-		for len(a) > 0 && a[0] == ' ' {
-			a = a[1:]
-		}
-		if sl := indexByte(a, 0, '/'); sl >= 0 {
-			a = a[:sl]
-		}
-		a = a[:trimRight(a, 0, len(a))]
-		ip, ok := parseIP(a)
-		if ok && !ip.IsUnspecified() && !ip.IsMulticast() && ip.Unmap() != src {
-			differs = true
-		}
+	return res.Behind(), res.Tests&sdp.ConnDiffers != 0
+}
+
+// AppendRewriteSDP appends m to dst with its SDP body rewritten by
+// sdp.AppendRewrite under opts and the Content-Length value (full or
+// compact name) set to the new body length, its padding kept; every other
+// byte is copied as received. It is a UA's rewrite of its own message (the
+// public address from STUN or a port mapping, the NAT's media ports), where
+// Fix.SDP is a proxy's rewrite to a request's source.
+//
+// Only a body that is SDP (Content-Type application/sdp, or no
+// Content-Type and a body starting "v=") is rewritten; any other message
+// is copied unchanged with a zero Result. Errors are those of
+// sdp.AppendRewrite (sdp.ErrBadOptions, sdp.ErrMalformed wrapped in a
+// *sdp.SyntaxError, sdp.ErrTooLarge); on error dst is returned unchanged.
+// With a buffer of enough capacity it does not allocate.
+func AppendRewriteSDP(dst []byte, m *Message, opts *sdp.Options) ([]byte, sdp.Result, error) {
+	if m.buf == nil {
+		return dst, sdp.Result{}, perr(0, "rewrite", ErrMalformed)
 	}
-	return private, differs
+	e := &m.ed
+	e.reset(m.buf)
+	cl := m.clValue()
+	if m.body.Len() == 0 || !m.hasSDP() {
+		out, err := e.apply(dst, m.body, nil, cl)
+		return out, sdp.Result{}, err
+	}
+	var res sdp.Result
+	out, err := e.apply(dst, m.body, func(d, body []byte) ([]byte, error) {
+		var err error
+		d, res, err = sdp.AppendRewrite(d, body, opts)
+		return d, err
+	}, cl)
+	if err != nil {
+		return dst, res, fmt.Errorf("rewrite SDP body: %w", err)
+	}
+	return out, res, nil
 }
 
 // rewriteSDP rewrites the c= and o= addresses of an SDP body to public

@@ -3,6 +3,8 @@ package sipmsg
 import (
 	"bytes"
 	"net/netip"
+
+	"github.com/sipnat/sipnat/ipaddr"
 )
 
 // URI is a scanned SIP or SIPS URI (RFC 3261 §19.1), or any other
@@ -86,11 +88,7 @@ func parseURI(u *URI, b []byte, s Span) error {
 	if u.Host.Len() == 0 {
 		return perr(hs, "URI host", ErrMalformed)
 	}
-	if b[hs] == '[' {
-		u.addr, u.isAddr = parseIP(u.Host.In(b))
-	} else { // no brackets and no ':': only an IPv4 address can match
-		u.addr, u.isAddr = parseIPv4(u.Host.In(b))
-	}
+	u.addr, u.isAddr = ipaddr.ParseHost(u.Host.In(b))
 	if i < he && b[i] == ':' {
 		ps := i + 1
 		p, e, ok := scanPort(b, ps, he)
@@ -255,152 +253,4 @@ func scanPort(b []byte, i, end int) (port, next int, ok bool) {
 		i++
 	}
 	return n, i, i > start && i-start <= 10 && n <= 65535
-}
-
-// parseIP parses an IPv4 dotted quad or IPv6 address (no zone) without
-// allocating.
-func parseIP(b []byte) (netip.Addr, bool) {
-	if len(b) == 0 {
-		return netip.Addr{}, false
-	}
-	if len(b) >= 2 && b[0] == '[' && b[len(b)-1] == ']' {
-		b = b[1 : len(b)-1]
-	}
-	for _, c := range b {
-		if c == ':' {
-			return parseIPv6(b)
-		}
-	}
-	return parseIPv4(b)
-}
-
-func parseIPv4(b []byte) (netip.Addr, bool) {
-	var ip [4]byte
-	i := 0
-	for n := 0; n < 4; n++ {
-		if n > 0 {
-			if i >= len(b) || b[i] != '.' {
-				return netip.Addr{}, false
-			}
-			i++
-		}
-		if i >= len(b) || !isDigit(b[i]) {
-			return netip.Addr{}, false
-		}
-		v := int(b[i] - '0')
-		i++
-		if i < len(b) && isDigit(b[i]) {
-			if v == 0 { // no leading zeros
-				return netip.Addr{}, false
-			}
-			v = v*10 + int(b[i]-'0')
-			i++
-			if i < len(b) && isDigit(b[i]) {
-				v = v*10 + int(b[i]-'0')
-				i++
-				if v > 255 {
-					return netip.Addr{}, false
-				}
-			}
-		}
-		ip[n] = byte(v)
-	}
-	if i != len(b) {
-		return netip.Addr{}, false
-	}
-	return netip.AddrFrom4(ip), true
-}
-
-func parseIPv6(b []byte) (netip.Addr, bool) {
-	var ip [16]byte
-	ellipsis := -1
-	i, n := 0, 0
-	if len(b) >= 2 && b[0] == ':' && b[1] == ':' {
-		ellipsis = 0
-		i = 2
-		if i == len(b) {
-			return netip.IPv6Unspecified(), true
-		}
-	}
-	for i < len(b) {
-		off, val := 0, 0
-		for off < 4 && i+off < len(b) {
-			d, ok := hexVal(b[i+off])
-			if !ok {
-				break
-			}
-			val = val<<4 | d
-			off++
-		}
-		if off == 0 {
-			return netip.Addr{}, false
-		}
-		if i+off < len(b) && b[i+off] == '.' { // embedded IPv4
-			if ellipsis < 0 && n != 12 || n > 12 {
-				return netip.Addr{}, false
-			}
-			a4, ok := parseIPv4(b[i:])
-			if !ok {
-				return netip.Addr{}, false
-			}
-			v4 := a4.As4()
-			copy(ip[n:], v4[:])
-			n += 4
-			break
-		}
-		if n+2 > 16 {
-			return netip.Addr{}, false
-		}
-		ip[n] = byte(val >> 8)
-		ip[n+1] = byte(val)
-		n += 2
-		i += off
-		if i == len(b) {
-			break
-		}
-		if b[i] != ':' || i+1 == len(b) {
-			return netip.Addr{}, false
-		}
-		i++
-		if b[i] == ':' {
-			if ellipsis >= 0 {
-				return netip.Addr{}, false
-			}
-			ellipsis = n
-			i++
-			if i == len(b) {
-				break
-			}
-		}
-		if n == 16 {
-			return netip.Addr{}, false
-		}
-	}
-	if n < 16 {
-		if ellipsis < 0 {
-			return netip.Addr{}, false
-		}
-		k := 16 - n
-		for j := n - 1; j >= ellipsis; j-- {
-			ip[j+k] = ip[j]
-		}
-		for j := ellipsis + k - 1; j >= ellipsis; j-- {
-			ip[j] = 0
-		}
-	} else if ellipsis >= 0 {
-		return netip.Addr{}, false
-	}
-	return netip.AddrFrom16(ip), true
-}
-
-func hexVal(c byte) (int, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0'), true
-	case 'a' <= c && c <= 'f':
-		return int(c-'a') + 10, true
-	case 'A' <= c && c <= 'F':
-		return int(c-'A') + 10, true
-	}
-	return 0, false
 }

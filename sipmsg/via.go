@@ -1,6 +1,10 @@
 package sipmsg
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/sipnat/sipnat/ipaddr"
+)
 
 // Via is a scanned via-parm (RFC 3261 §20.42, RFC 3581).
 type Via struct {
@@ -85,11 +89,7 @@ func parseVia(v *Via, b []byte, s Span, list bool) (int, error) {
 	if v.Host.Len() == 0 {
 		return 0, perr(hs, "Via sent-by", ErrMalformed)
 	}
-	if b[hs] == '[' {
-		v.addr, v.isAddr = parseIP(v.Host.In(b))
-	} else { // no brackets and no ':': only an IPv4 address can match
-		v.addr, v.isAddr = parseIPv4(v.Host.In(b))
-	}
+	v.addr, v.isAddr = ipaddr.ParseHost(v.Host.In(b))
 	k := skipLWS(b, i, s.End)
 	if k < s.End && b[k] == ':' {
 		k = skipLWS(b, k+1, s.End)
@@ -166,7 +166,7 @@ func (v *Via) ReceivedAddr(b []byte) (netip.Addr, bool) {
 	if !v.HasRecv {
 		return netip.Addr{}, false
 	}
-	return parseIP(v.Received.Value.In(b))
+	return ipaddr.ParseHost(v.Received.Value.In(b))
 }
 
 // RportValue returns the rport= value; false when absent or bare.

@@ -1,25 +1,40 @@
-package sdp
+package ipaddr
 
 import "net/netip"
 
-// parseIP parses an IPv4 dotted-quad or an IPv6 address (RFC 4291 text form,
+// Parse parses an IPv4 dotted quad or an IPv6 address (RFC 4291 text form,
 // with "::" and an embedded IPv4 tail, without zone) from b without
-// allocating. netip.ParseAddr needs a string, and converting the line slice
-// to one would allocate on every call. It returns false for anything else,
-// including FQDNs, which SDP allows in c= and o= and which this package
-// leaves alone.
-func parseIP(b []byte) (netip.Addr, bool) {
-	// An IPv4 address has a dot within its first four bytes; an IPv6
-	// address has a colon within its first five.
-	for i := 0; i < len(b) && i < 5; i++ {
-		switch b[i] {
-		case '.':
-			v4, ok := parseIPv4(b)
-			if !ok {
-				return netip.Addr{}, false
-			}
+// allocating: it accepts what netip.ParseAddr accepts, zones aside.
+// netip.ParseAddr needs a string, and converting a slice of a SIP message or
+// SDP line to one would allocate on every call. It returns false for
+// anything else, host names included, so a caller can tell an address from
+// a name with one call.
+func Parse(b []byte) (netip.Addr, bool) { return parse(b, false) }
+
+// parse is Parse, and with brackets ParseHost: one function behind both, so
+// each is a call to it after inlining.
+func parse(b []byte, brackets bool) (netip.Addr, bool) {
+	if len(b) == 0 {
+		return netip.Addr{}, false
+	}
+	switch c := b[0]; {
+	case c == '[' && brackets:
+		if len(b) < 2 || b[len(b)-1] != ']' {
+			return netip.Addr{}, false
+		}
+		return parseIPv6(b[1 : len(b)-1])
+	case c-'0' <= 9:
+		// Most addresses in SIP and SDP are IPv4: read one at once, and
+		// fall back to IPv6 (which may start with a digit) only if
+		// that fails.
+		if v4, ok := parseIPv4(b); ok {
 			return netip.AddrFrom4(v4), true
-		case ':':
+		}
+	}
+	// An IPv6 address has a colon within its first five bytes; a host
+	// name that starts with a letter has neither form.
+	for i := 0; i < len(b) && i < 5; i++ {
+		if b[i] == ':' {
 			return parseIPv6(b)
 		}
 	}
@@ -65,6 +80,11 @@ func parseIPv4(b []byte) ([4]byte, bool) {
 	return out, i == len(b)
 }
 
+// ParseHost parses the host part of a SIP URI or Via sent-by (RFC 3261
+// §25.1): Parse's forms, and an IPv6 reference in brackets ("[2001:db8::1]").
+// It returns false for host names.
+func ParseHost(b []byte) (netip.Addr, bool) { return parse(b, true) }
+
 func hexVal(c byte) int {
 	switch {
 	case c >= '0' && c <= '9':
@@ -78,7 +98,7 @@ func hexVal(c byte) int {
 }
 
 // parseIPv6 parses the textual IPv6 forms netip.ParseAddr accepts, except
-// zones (a zone has no meaning in SDP).
+// zones (a zone has no meaning in SIP or SDP).
 func parseIPv6(b []byte) (netip.Addr, bool) {
 	var ip [16]byte
 	ellipsis := -1 // byte index in ip where "::" stands

@@ -1,0 +1,5 @@
+//go:build !race
+
+package ipaddr
+
+const raceEnabled = false
