@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -36,8 +37,8 @@ type EdgeConfig struct {
 	// do not survive a restart (nor should the flows they name).
 	Key []byte
 	// FlowTimer is the keep-alive interval the edge asks UAs for in
-	// REGISTER answers (AppendFlowTimer); 0: 25 s on UDP, 120 s on streams
-	// is the UA's choice and no Flow-Timer is sent.
+	// REGISTER answers (AppendFlowTimerTo); 0: no Flow-Timer is sent, and
+	// the UA chooses.
 	FlowTimer time.Duration
 	// TLS serves TLS listeners (ServeStream with sipmsg.TLS).
 	TLS *tls.Config
@@ -53,9 +54,10 @@ type EdgeConfig struct {
 	// second; more is a flood and closes it. 0: 20.
 	MaxKeepalives int
 	// Handle gets every SIP message read on the edge's sockets, with the
-	// flow it came on. b is valid only during the call. It is called from
-	// one goroutine per connection (and one per packet socket).
-	Handle func(from sipmsg.Flow, b []byte)
+	// flow it came on and the context of the Serve call that read it. b is
+	// valid only during the call. It is called from one goroutine per
+	// connection (and one per packet socket).
+	Handle func(ctx context.Context, from sipmsg.Flow, b []byte)
 
 	Clock  clock.Clock  // nil: the system clock
 	Logger *slog.Logger // nil: discard
@@ -75,9 +77,11 @@ type Edge struct {
 	clock clock.Clock
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	streams map[sipmsg.Flow]*edgeConn
-	packets map[netip.AddrPort]net.PacketConn // by local address
+	mu       sync.Mutex
+	streams  map[sipmsg.Flow]*edgeConn
+	byRemote map[netip.AddrPort]sipmsg.Flow    // stream flows by the UA's address
+	packets  map[netip.AddrPort]net.PacketConn // by local address
+	udp      netip.AddrPort                    // the first UDP socket's address
 }
 
 type edgeConn struct {
@@ -107,7 +111,8 @@ func NewEdge(cfg EdgeConfig) (*Edge, error) {
 		cfg.MaxKeepalives = 20
 	}
 	e := &Edge{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: cfg.Logger,
-		streams: map[sipmsg.Flow]*edgeConn{}, packets: map[netip.AddrPort]net.PacketConn{}}
+		streams: map[sipmsg.Flow]*edgeConn{}, byRemote: map[netip.AddrPort]sipmsg.Flow{},
+		packets: map[netip.AddrPort]net.PacketConn{}}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -172,11 +177,13 @@ func (e *Edge) serveConn(ctx context.Context, c net.Conn, t sipmsg.Transport) er
 	ec := &edgeConn{c: c}
 	e.mu.Lock()
 	e.streams[f] = ec
+	e.byRemote[f.Remote] = f
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
 		if e.streams[f] == ec {
 			delete(e.streams, f)
+			delete(e.byRemote, f.Remote)
 		}
 		e.mu.Unlock()
 	}()
@@ -192,7 +199,7 @@ func (e *Edge) serveConn(ctx context.Context, c net.Conn, t sipmsg.Transport) er
 			return err
 		}
 		if kind == sipmsg.FrameMessage {
-			e.cfg.Handle(f, b)
+			e.cfg.Handle(ctx, f, b)
 			continue
 		}
 		now := e.clock.Now()
@@ -226,10 +233,16 @@ func (e *Edge) ServePacket(ctx context.Context, conn net.PacketConn) error {
 	local := addrPortOf(conn.LocalAddr())
 	e.mu.Lock()
 	e.packets[local] = conn
+	if !e.udp.IsValid() {
+		e.udp = local
+	}
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
 		delete(e.packets, local)
+		if e.udp == local {
+			e.udp = netip.AddrPort{}
+		}
 		e.mu.Unlock()
 	}()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
@@ -253,7 +266,7 @@ func (e *Edge) ServePacket(ctx context.Context, conn net.PacketConn) error {
 			}
 		case n == 0 || b[0] == '\r' || b[0] == '\n' || b[0] == 0:
 		default:
-			e.cfg.Handle(sipmsg.Flow{Remote: src, Local: local, Transport: sipmsg.UDP}, b)
+			e.cfg.Handle(ctx, sipmsg.Flow{Remote: src, Local: local, Transport: sipmsg.UDP}, b)
 		}
 	}
 }
@@ -280,6 +293,32 @@ func (e *Edge) Send(f sipmsg.Flow, b []byte) error {
 		return fmt.Errorf("%w: %s %s: %w", ErrFlowGone, f.Transport, f.Remote, err)
 	}
 	return nil
+}
+
+// FlowFor returns the flow to reach remote: its stream connection when it
+// has one open to the edge (the UA's own connection, RFC 5626 §5.3 and RFC
+// 5923), else UDP from the edge's first UDP socket.
+func (e *Edge) FlowFor(remote netip.AddrPort) sipmsg.Flow {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if f, ok := e.byRemote[remote]; ok {
+		return f
+	}
+	return sipmsg.Flow{Remote: remote, Local: e.udp, Transport: sipmsg.UDP}
+}
+
+// SendTo sends b to dst over FlowFor(dst).
+func (e *Edge) SendTo(dst netip.AddrPort, b []byte) error { return e.Send(e.FlowFor(dst), b) }
+
+// Has reports whether flow f is usable: an open stream connection, or a
+// UDP flow from one of the edge's sockets.
+func (e *Edge) Has(f sipmsg.Flow) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if f.Transport == sipmsg.UDP {
+		return e.packets[f.Local] != nil
+	}
+	return e.streams[f] != nil
 }
 
 // Flows returns how many stream connections are open.
@@ -344,12 +383,26 @@ func (e *Edge) RouteFlow(m *sipmsg.Message) (sipmsg.Flow, bool, error) {
 	return f, true, nil
 }
 
-// AppendFlowTimer appends "Flow-Timer: N\r\n" for the edge's FlowTimer, or
-// nothing when none is set: an edge adds it to the 2xx of an outbound
-// REGISTER (RFC 5626 §5.4).
+// AppendFlowTimer appends the edge's Flow-Timer value in seconds ("25"),
+// nothing when it has none.
 func (e *Edge) AppendFlowTimer(dst []byte) []byte {
 	if e.cfg.FlowTimer <= 0 {
 		return dst
 	}
-	return fmt.Appendf(dst, "Flow-Timer: %d\r\n", int(e.cfg.FlowTimer/time.Second))
+	return strconv.AppendInt(dst, int64(e.cfg.FlowTimer/time.Second), 10)
+}
+
+// AppendFlowTimerTo appends response m to dst with a Flow-Timer header
+// added when m is a 2xx to REGISTER that says Require: outbound and has
+// none, and the edge has a FlowTimer (RFC 5626 §5.4: the edge tells the UA
+// how often to keep its flow). added is false, and m appended unchanged,
+// otherwise.
+func (e *Edge) AppendFlowTimerTo(dst []byte, m *sipmsg.Message) (out []byte, added bool, err error) {
+	if e.cfg.FlowTimer <= 0 || m.IsRequest() || m.StatusCode()/100 != 2 || string(m.CSeqMethod()) != "REGISTER" ||
+		!m.HasOptionTag(sipmsg.HdrRequire, sipmsg.OptionOutbound) || m.Index(sipmsg.HdrFlowTimer) >= 0 {
+		return append(dst, m.Bytes()...), false, nil
+	}
+	var v [20]byte
+	out, err = sipmsg.AppendInsertTop(dst, m, sipmsg.HdrFlowTimer, e.AppendFlowTimer(v[:0]))
+	return out, err == nil, err
 }

@@ -128,7 +128,7 @@ func TestEdgePacket(t *testing.T) {
 func TestEdgeRouteFlow(t *testing.T) {
 	t.Parallel()
 	self := netip.MustParseAddrPort("203.0.113.2:5060")
-	e, err := NewEdge(EdgeConfig{Self: self, Key: []byte("k"), Handle: func(sipmsg.Flow, []byte) {}})
+	e, err := NewEdge(EdgeConfig{Self: self, Key: []byte("k"), Handle: func(context.Context, sipmsg.Flow, []byte) {}})
 	require.NoError(t, err)
 	f := sipmsg.Flow{Remote: netip.MustParseAddrPort("198.51.100.7:40123"), Local: self, Transport: sipmsg.TLS}
 	path := string(e.AppendPath(nil, f, true))

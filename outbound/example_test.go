@@ -22,10 +22,13 @@ func Example() {
 	self := netip.MustParseAddrPort(ln.Addr().String())
 	var edge *outbound.Edge
 	edge, _ = outbound.NewEdge(outbound.EdgeConfig{Self: self, FlowTimer: 25 * time.Second,
-		Handle: func(from sipmsg.Flow, b []byte) {
+		Handle: func(_ context.Context, from sipmsg.Flow, b []byte) {
 			var m sipmsg.Message
 			if m.Parse(b) == nil && m.IsMethod("REGISTER") {
-				resp, _ := sipmsg.AppendResponse(nil, &m, 200, "OK", "edge", "Require: outbound\r\n"+string(edge.AppendFlowTimer(nil)))
+				resp, _ := sipmsg.AppendResponse(nil, &m, 200, "OK", "edge", "Require: outbound\r\n")
+				var r sipmsg.Message
+				_ = r.Parse(resp)
+				resp, _, _ = edge.AppendFlowTimerTo(nil, &r) // what an edge does to the registrar's answer
 				_ = edge.Send(from, resp)
 			}
 		}})

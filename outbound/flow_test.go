@@ -69,7 +69,7 @@ type testEdge struct {
 
 func newTestEdge(t *testing.T, cfg EdgeConfig) *testEdge {
 	te := &testEdge{other: make(chan []byte, 16)}
-	cfg.Handle = func(f sipmsg.Flow, b []byte) {
+	cfg.Handle = func(_ context.Context, f sipmsg.Flow, b []byte) {
 		var m sipmsg.Message
 		if m.Parse(b) != nil {
 			return
@@ -81,8 +81,10 @@ func newTestEdge(t *testing.T, cfg EdgeConfig) *testEdge {
 		te.mu.Lock()
 		te.flows = append(te.flows, f)
 		te.mu.Unlock()
-		resp, err := sipmsg.AppendResponse(nil, &m, 200, "OK", "reg", "Require: outbound\r\n"+string(te.AppendFlowTimer(nil)))
-		if err == nil {
+		resp, err := sipmsg.AppendResponse(nil, &m, 200, "OK", "reg", "Require: outbound\r\n")
+		var r sipmsg.Message
+		if err == nil && r.Parse(resp) == nil {
+			resp, _, _ = te.AppendFlowTimerTo(nil, &r)
 			_ = te.Send(f, resp)
 		}
 	}

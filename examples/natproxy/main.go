@@ -16,13 +16,23 @@
 //
 //	natproxy -listen 203.0.113.3:5060 -upstream 203.0.113.2:5060 -rtpengine 203.0.113.2:2223,203.0.113.2:2224
 //
-// It is an example built on sipmsg and keepalive, not a product: no TCP,
-// no TLS, no authentication of its own, no DNS.
+// It is also an RFC 5626 edge proxy (outbound.Edge): UAs reach it over UDP,
+// TCP (-tcp) and TLS (-tls with -cert and -key); it answers CRLF pings and
+// STUN on its SIP ports, puts a flow token in Path, sends -flow-timer in
+// the REGISTER answers of outbound UAs, sends requests for a UA over the
+// UA's own connection and answers 430 Flow Failed when it is gone.
+//
+//	natproxy -listen 203.0.113.3:5060 -upstream 203.0.113.2:5060 -tcp 203.0.113.3:5060 \
+//	    -tls 203.0.113.3:5061 -cert cert.pem -key key.pem -flow-timer 25s
+//
+// It is an example built on sipmsg, keepalive and outbound, not a product:
+// upstream over UDP only, no authentication of its own, no DNS.
 package main
 
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -46,14 +56,26 @@ func main() {
 	verbose := flag.Bool("v", false, "log every request")
 	allow := flag.String("allow", "", "comma-separated private prefixes requests may be sent to (default: public addresses only)")
 	relays := flag.String("rtpengine", "", "rtpengine ng addresses host:port[,host:port...] relaying the media of NATed calls (default: none)")
+	var st streams
+	flag.StringVar(&st.tcp, "tcp", "", "TCP address to accept UAs on (default: none)")
+	flag.StringVar(&st.tls, "tls", "", "TLS address to accept UAs on (needs -cert and -key)")
+	flag.StringVar(&st.cert, "cert", "", "TLS certificate (PEM)")
+	flag.StringVar(&st.key, "key", "", "TLS key (PEM)")
+	flag.DurationVar(&st.flowTimer, "flow-timer", 25*time.Second, "RFC 5626 Flow-Timer sent to outbound UAs (0: none)")
 	flag.Parse()
-	if err := run(*listen, *advertise, *upstream, *allow, *rewrite, *ping, *verbose, *relays); err != nil {
+	if err := run(*listen, *advertise, *upstream, *allow, *rewrite, *ping, *verbose, *relays, st); err != nil {
 		fmt.Fprintln(os.Stderr, "natproxy:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, advertise, upstream, allow string, rewrite bool, ping time.Duration, verbose bool, relays string) error {
+// streams are the TCP and TLS flags.
+type streams struct {
+	tcp, tls, cert, key string
+	flowTimer           time.Duration
+}
+
+func run(listen, advertise, upstream, allow string, rewrite bool, ping time.Duration, verbose bool, relays string, st streams) error {
 	up, err := netip.ParseAddrPort(upstream)
 	if err != nil {
 		return fmt.Errorf("-upstream: %w", err)
@@ -104,7 +126,25 @@ func run(listen, advertise, upstream, allow string, rewrite bool, ping time.Dura
 			return err
 		}
 	}
-	p, err := NewProxy(Config{Conn: conn, Self: self, Upstream: up, Rewrite: rewrite, Ping: ping, Logger: log, Allow: prefixes, Relay: relay})
+	cfg := Config{Conn: conn, Self: self, Upstream: up, Rewrite: rewrite, Ping: ping, Logger: log, Allow: prefixes, Relay: relay, FlowTimer: st.flowTimer}
+	if st.tcp != "" {
+		if cfg.TCP, err = net.Listen("tcp", st.tcp); err != nil {
+			return fmt.Errorf("-tcp: %w", err)
+		}
+		defer cfg.TCP.Close()
+	}
+	if st.tls != "" {
+		cert, err := tls.LoadX509KeyPair(st.cert, st.key)
+		if err != nil {
+			return fmt.Errorf("-cert/-key: %w", err)
+		}
+		cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if cfg.TLS, err = net.Listen("tcp", st.tls); err != nil {
+			return fmt.Errorf("-tls: %w", err)
+		}
+		defer cfg.TLS.Close()
+	}
+	p, err := NewProxy(cfg)
 	if err != nil {
 		return err
 	}

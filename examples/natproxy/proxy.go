@@ -3,16 +3,19 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sipnat/sipnat/keepalive"
+	"github.com/sipnat/sipnat/outbound"
 	"github.com/sipnat/sipnat/rtpengine/sipedge"
 	"github.com/sipnat/sipnat/sipmsg"
 )
@@ -31,7 +34,12 @@ import (
 //     address the UA's packets came from;
 //   - responses: its own Via removed, sent to the next Via's received/rport;
 //   - NATed registrations: the binding kept open with CRLF pings
-//     (keepalive.Scheduler, nathelper's natping).
+//     (keepalive.Scheduler, nathelper's natping);
+//   - RFC 5626 edge (outbound.Edge): UDP, TCP and TLS; pongs to CRLF
+//     pings and answers to STUN on its SIP ports; a flow token in the Path
+//     of each REGISTER (;ob when the UA supports outbound), a Flow-Timer in
+//     the 2xx that says Require: outbound; requests for a UA sent over the
+//     UA's own connection, and 430 Flow Failed upstream when it is gone.
 //
 // Without a media relay it relays signalling only. With one (Config.Relay: rtpengine) it also does the media half
 // of the OpenSER NAT traversal algorithm (package sipedge): calls with a
@@ -51,6 +59,8 @@ type Proxy struct {
 	relay    *sipedge.Relay
 	dest     sipmsg.DestPolicy
 	trailing atomic.Uint64 // octets after Content-Length dropped from datagrams
+	edge     *outbound.Edge
+	cfg      Config
 }
 
 // Config configures a Proxy.
@@ -68,6 +78,13 @@ type Config struct {
 	// Relay, when set, relays the media of calls with a party behind NAT
 	// through rtpengine; nil relays signalling only.
 	Relay *sipedge.Relay
+	// TCP and TLS are stream listeners for UAs (nil: none); TLS runs with
+	// TLSConfig over TLS's connections.
+	TCP, TLS  net.Listener
+	TLSConfig *tls.Config
+	// FlowTimer is the keep-alive interval the proxy asks outbound UAs for
+	// (RFC 5626 Flow-Timer); 0: none.
+	FlowTimer time.Duration
 }
 
 // NewProxy returns a proxy for cfg.
@@ -75,10 +92,16 @@ func NewProxy(cfg Config) (*Proxy, error) {
 	if cfg.Conn == nil || !cfg.Self.IsValid() || !cfg.Upstream.IsValid() {
 		return nil, errors.New("natproxy: Conn, Self and Upstream are required")
 	}
-	p := &Proxy{conn: cfg.Conn, self: cfg.Self, upstream: cfg.Upstream, rewrite: cfg.Rewrite, log: cfg.Logger, ping: cfg.Ping}
+	p := &Proxy{conn: cfg.Conn, self: cfg.Self, upstream: cfg.Upstream, rewrite: cfg.Rewrite, log: cfg.Logger, ping: cfg.Ping, cfg: cfg}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	edge, err := outbound.NewEdge(outbound.EdgeConfig{Self: cfg.Self, FlowTimer: cfg.FlowTimer, TLS: cfg.TLSConfig,
+		Handle: p.handleFlow, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("natproxy: %w", err)
+	}
+	p.edge = edge
 	p.selfURI = sipedge.AppendRecordRoute(nil, cfg.Self, false)
 	p.natURI = sipedge.AppendRecordRoute(nil, cfg.Self, true)
 	p.relay = cfg.Relay
@@ -99,42 +122,67 @@ func NewProxy(cfg Config) (*Proxy, error) {
 	return p, nil
 }
 
-// Serve relays packets until ctx ends or the socket fails.
+// Serve relays messages until ctx ends or a socket fails: the UDP socket
+// and the TCP and TLS listeners of the config, through the edge.
 func (p *Proxy) Serve(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { _ = p.conn.SetReadDeadline(time.Now()) })
-	defer stop()
 	if p.pings != nil {
 		defer p.pings.Stop()
 	}
-	buf := make([]byte, 65535)
-	out := make([]byte, 0, 65535)
-	var m sipmsg.Message
-	for {
-		n, from, err := p.conn.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("natproxy: read: %w", err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	n := 1
+	go func() { errc <- p.edge.ServePacket(ctx, p.conn) }()
+	for _, l := range []struct {
+		ln net.Listener
+		t  sipmsg.Transport
+	}{{p.cfg.TCP, sipmsg.TCP}, {p.cfg.TLS, sipmsg.TLS}} {
+		if l.ln != nil {
+			n++
+			go func() { errc <- p.edge.ServeStream(ctx, l.ln, l.t) }()
 		}
-		ua, ok := from.(*net.UDPAddr)
-		if !ok {
-			continue
+	}
+	var first error
+	for range n {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
 		}
-		src := ua.AddrPort()
-		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		var dst netip.AddrPort
-		out, dst, err = p.Handle(ctx, out[:0], &m, buf[:n], src)
-		if err != nil {
-			p.log.Debug("dropped", "from", src, "err", err)
-			continue
+	}
+	return first
+}
+
+// scratch is one goroutine's working space for handleFlow.
+type scratch struct {
+	m   sipmsg.Message
+	out []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{out: make([]byte, 0, 4096)} }}
+
+// handleFlow relays one message the edge read on flow from; a request for
+// a UA whose flow is gone is answered 430 Flow Failed (RFC 5626 §5.3).
+func (p *Proxy) handleFlow(ctx context.Context, from sipmsg.Flow, b []byte) {
+	s := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(s)
+	out, dst, err := p.Handle(ctx, s.out[:0], &s.m, b, from.Remote)
+	s.out = out[:0]
+	switch {
+	case errors.Is(err, outbound.ErrFlowGone):
+		resp, rerr := sipmsg.AppendResponse(nil, &s.m, sipmsg.StatusFlowFailed, "Flow Failed", "", "")
+		if rerr == nil {
+			_ = p.edge.SendTo(from.Remote, resp)
 		}
-		if !dst.IsValid() {
-			continue
-		}
-		if _, err := p.conn.WriteTo(out, net.UDPAddrFromAddrPort(dst)); err != nil {
-			p.log.Warn("send", "to", dst, "err", err)
-		}
+		p.log.Info("flow gone: 430", "err", err)
+		return
+	case err != nil:
+		p.log.Debug("dropped", "from", from.Remote, "err", err)
+		return
+	case !dst.IsValid():
+		return
+	}
+	if err := p.edge.SendTo(dst, out); err != nil {
+		p.log.Warn("send", "to", dst, "err", err)
 	}
 }
 
@@ -228,6 +276,11 @@ func (p *Proxy) response(ctx context.Context, dst []byte, m *sipmsg.Message, src
 		port = nv.PortOrDefault(nb)
 	}
 	p.log.Info("response", "status", m.StatusCode(), "from", src, "to", netip.AddrPortFrom(a, uint16(port)), "nat", fired.String())
+	if out2, added, err := p.edge.AppendFlowTimerTo(nil, &next); err != nil {
+		return dst, netip.AddrPort{}, err
+	} else if added {
+		out = out2
+	}
 	return out, netip.AddrPortFrom(a, uint16(port)), nil
 }
 
@@ -279,7 +332,7 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 	}
 	register := m.IsMethod("REGISTER")
 	if register {
-		fix.Path = p.selfURI
+		fix.Path = p.edge.AppendPath(nil, p.edge.FlowFor(src), m.HasOptionTag(sipmsg.HdrSupported, sipmsg.OptionOutbound))
 	} else {
 		fix.RecordRoute = p.recordRoute(m, fired != 0)
 	}
@@ -328,6 +381,13 @@ func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte
 	}
 	cur := m.Bytes()
 	var m2 sipmsg.Message
+	flow, byToken, err := p.edge.RouteFlow(m)
+	if err != nil {
+		return dst, netip.AddrPort{}, err
+	}
+	if byToken && !p.edge.Has(flow) {
+		return dst, netip.AddrPort{}, fmt.Errorf("%w: %s %s", outbound.ErrFlowGone, flow.Transport, flow.Remote)
+	}
 	if p.topRouteIsSelf(m) {
 		b, _, err := sipmsg.AppendRemoveTopValue(nil, m, sipmsg.HdrRoute)
 		if err != nil {
@@ -338,23 +398,28 @@ func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte
 	if err := m2.Parse(cur); err != nil {
 		return dst, netip.AddrPort{}, err
 	}
+	// with a flow token the UA's own flow is the destination, whatever the
+	// Request-URI names
 	b, alias, found, err := sipmsg.HandleRURIAlias(nil, &m2, &p.dest)
-	if err != nil {
+	if err != nil && !byToken {
 		return dst, netip.AddrPort{}, err
 	}
 	var to netip.AddrPort
-	if found {
+	if found && err == nil {
 		to = alias.Addr
 		if err := m2.Parse(b); err != nil {
 			return dst, netip.AddrPort{}, err
 		}
-	} else {
+	} else if !byToken {
 		to, err = p.dest.CheckURI(m2.RequestURI())
 		if err != nil {
 			return dst, netip.AddrPort{}, err
 		}
 	}
-	p.log.Info("to UA", "method", string(m2.Method()), "to", to, "alias", found, "relay", act)
+	if byToken {
+		to = flow.Remote // the UA's own flow (RFC 5626 §5.3)
+	}
+	p.log.Info("to UA", "method", string(m2.Method()), "to", to, "alias", found, "relay", act, "flow", byToken)
 	out, err := sipmsg.AppendInsertTop(dst, &m2, sipmsg.HdrVia, sipedge.AppendViaMark(p.via(&m2), act))
 	return out, to, err
 }

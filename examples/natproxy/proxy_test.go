@@ -34,7 +34,7 @@ func TestHandle(t *testing.T) {
 	s := string(out)
 	require.Contains(t, s, "\r\nVia: SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp")
 	require.Contains(t, s, "Via: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport=40000;received=203.0.113.1\r\n")
-	require.Contains(t, s, "Path: <sip:203.0.113.3:5060;lr>\r\n")
+	require.Regexp(t, `Path: <sip:[A-Za-z0-9_-]+@203\.0\.113\.3:5060;lr>\r\n`, s, "a flow token in Path")
 	require.Contains(t, s, "Contact: <sip:alice@192.168.1.10:5070;alias=203.0.113.1~40000~1>\r\n")
 
 	// the registrar's 200 OK goes back to the UA's public address
