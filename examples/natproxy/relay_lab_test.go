@@ -71,7 +71,7 @@ func newRelayLab(t *testing.T, cfg netlab.Config, engines, edges int) *relayLab 
 	require.NoError(t, err)
 	// the caller is the softphone matrix's sipp scenario
 	for _, f := range []string{"testdata/register.xml", "testdata/dumb-uas.xml", "testdata/dumb-uas-reinvite.xml",
-		"testdata/reinvite.xml", "../softphone/uac.xml"} {
+		"testdata/reinvite.xml", "testdata/cancel.xml", "testdata/dumb-uas-cancel.xml", "../softphone/uac.xml"} {
 		b, err := os.ReadFile(filepath.Join(wd, f))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(rl.lab.Dir(), filepath.Base(f)), b, 0o644))
@@ -151,6 +151,15 @@ func tailOf(s string) string {
 	return s
 }
 
+// requireDeleted checks that no rtpengine instance holds the call any more.
+func (rl *relayLab) requireDeleted(t *testing.T, callID string) {
+	t.Helper()
+	_, err := rl.sets[0].Do(context.Background(), nil, &rtpengine.Request{Command: rtpengine.Query, CallID: []byte(callID + "-1")})
+	var er *rtpengine.ErrorReply
+	require.ErrorAs(t, err, &er, "the relay still holds %s", callID)
+	require.Equal(t, "Unknown call-id", er.Reason)
+}
+
 // relayRow is one line of the README's table.
 type relayRow struct {
 	kind           string
@@ -220,6 +229,7 @@ func TestLabRelayMatrix(t *testing.T) {
 				require.Equal(t, uint64(1), st.Deletes, "%+v", st)
 			}
 			require.Zero(t, st.Failed)
+			rl.requireDeleted(t, "matrix-"+c.name)
 		})
 	}
 }
@@ -305,4 +315,20 @@ func TestLabRelayReinvite(t *testing.T) {
 	require.Equal(t, uint64(2), st.Answers, "%+v", st)
 	require.Equal(t, uint64(1), st.Deletes, "%+v", st)
 	t.Logf("re-INVITE: RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
+}
+
+// TestLabRelayCancel: the caller cancels while the dumb UA rings; the
+// edge deletes the relay's session on the CANCEL.
+func TestLabRelayCancel(t *testing.T) {
+	t.Parallel()
+	rl := newRelayLab(t, netlab.Config{Kind: netlab.APDM}, 1, 1)
+	ua := dumbUA{user: "alice", sip: 5070, media: 6000, edge: rl.edges[0]}
+	rl.register(t, ua)
+	res := rl.callWith(t, ua, "cancel", "cancel.xml", "dumb-uas-cancel.xml")
+	require.NoError(t, res.callerErr)
+	require.NoError(t, res.uaErr)
+	st := rl.relays[0].Stats()
+	require.Equal(t, uint64(1), st.Offers, "%+v", st)
+	require.Equal(t, uint64(1), st.Deletes, "%+v", st)
+	rl.requireDeleted(t, "cancel")
 }
