@@ -22,13 +22,17 @@ var kamailioCfg string
 
 // startRegistrar runs kamailio without nathelper on Server1:5060 and waits
 // until it answers.
-func startRegistrar(t *testing.T, lab *netlab.Lab, proxy netip.Addr) (rpc func(...string) string) {
+func startRegistrar(t *testing.T, lab *netlab.Lab, proxy netip.Addr, defines ...string) (rpc func(...string) string) {
 	dir := filepath.Join(lab.Dir(), "plain-kamailio")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	cfg := strings.NewReplacer("@SRV@", netlab.Server1.String(), "@PROXY@", proxy.String(), "@RUN@", dir).Replace(kamailioCfg)
 	path := filepath.Join(dir, "kamailio.cfg")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
-	lab.Start(netlab.WAN, "kamailio", "-f", path, "-DD", "-E", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"), "-w", dir)
+	args := []string{"-f", path, "-DD", "-E", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"), "-w", dir}
+	for _, d := range defines {
+		args = append(args, "-A", d)
+	}
+	lab.Start(netlab.WAN, "kamailio", args...)
 	rpc = func(args ...string) string {
 		out, err := lab.Command(netlab.WAN, "kamcmd", append([]string{"-s", "unix:" + filepath.Join(dir, "kamailio_ctl")}, args...)...).CombinedOutput()
 		require.NoError(t, err, "%s", out)
