@@ -221,7 +221,7 @@ func countRTP(t *testing.T, lab *netlab.Lab, dports string) func() int64 {
 func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 	row := matrixRow{c: c, predicted: "?", twoWay: "no", alg: "-"}
 	lab := netlab.New(t, netlab.Config{Kind: c.kind, Timeout: 5 * time.Second, ALG: c.alg, UPnP: c.upnp,
-		CGNAT: c.cgnat, KamailioAuth: true, Coturn: true, TURN: &netlab.TURN{}})
+		CGNAT: c.cgnat, KamailioAuth: true, Coturn: true, TURN: &netlab.TURN{Mobility: true}})
 	phone, _ := startPhone(t, lab, labRelay(c.force))
 	row.registered = true
 	s := phone.Strategy()

@@ -42,7 +42,7 @@ func (p *Phone) relayMedia(ctx context.Context, s *Strategy) {
 		keep = turn.DefaultKeepAlive
 	}
 	c, err := turn.New(p.rtp, turn.Config{
-		Server: r.Server, Username: r.User, Password: r.Password, CallerReads: true, KeepAlive: keep,
+		Server: r.Server, Username: r.User, Password: r.Password, CallerReads: true, KeepAlive: keep, Mobility: true,
 		Logger: p.log, OnEvent: p.relayEvent,
 	})
 	if err == nil {
