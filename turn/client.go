@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	crand "crypto/rand"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,7 +30,8 @@ type Client struct {
 
 	pc     net.PacketConn // UDP: the caller's socket
 	stream bool           // TCP or TLS
-	dialMu sync.Mutex     // serializes redials of the stream
+	dialFn func(ctx context.Context, network, addr string) (net.Conn, error)
+	dialMu sync.Mutex // serializes redials of the stream
 
 	wmu  sync.Mutex // one writer at a time; guards wbuf and conn
 	wbuf []byte
@@ -100,11 +100,19 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Transport != TCP && cfg.Transport != TLS {
 		return nil, fmt.Errorf("turn: Dial is for tcp and tls, not %q", cfg.Transport)
 	}
+	if cfg.Transport == TLS && cfg.DialContext == nil {
+		return nil, errors.New("turn: TLS needs Config.DialContext to make TLS connections, e.g. (&tls.Dialer{Config: c}).DialContext")
+	}
 	c, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
 	c.stream = true
+	c.dialFn = cfg.DialContext
+	if c.dialFn == nil {
+		// set here, not in dial: a UA that only uses New links no net.Dialer
+		c.dialFn = (&net.Dialer{}).DialContext
+	}
 	if err := c.dial(ctx); err != nil {
 		return nil, err
 	}
@@ -152,25 +160,9 @@ func newClient(cfg Config) (*Client, error) {
 func (c *Client) dial(ctx context.Context) error {
 	c.dialMu.Lock()
 	defer c.dialMu.Unlock()
-	d := c.cfg.DialContext
-	if d == nil {
-		d = (&net.Dialer{}).DialContext
-	}
-	conn, err := d(ctx, "tcp", c.cfg.Server.String())
+	conn, err := c.dialFn(ctx, "tcp", c.cfg.Server.String())
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
-	}
-	if c.cfg.Transport == TLS {
-		tc := c.cfg.TLSConfig
-		if tc == nil {
-			tc = &tls.Config{ServerName: c.cfg.Server.Addr().String()}
-		}
-		t := tls.Client(conn, tc)
-		if err := t.HandshakeContext(ctx); err != nil {
-			_ = conn.Close()
-			return fmt.Errorf("%w: TLS handshake with %s: %w", ErrUnreachable, c.cfg.Server, err)
-		}
-		conn = t
 	}
 	c.mu.Lock()
 	if c.closed {

@@ -26,7 +26,8 @@
 // errors are ErrUnauthorized (a wrong password), ErrUnreachable, ErrQuota
 // (486), ErrUnsupportedTransport (442) and *Error for other answers.
 //
-// Only this package links the TURN code: a UA that does not relay, and a
+// TLS comes from Config.DialContext (a tls.Dialer), so a UA that relays
+// over UDP does not link crypto/tls for it. Only this package links the TURN code: a UA that does not relay, and a
 // proxy, do not. Messages other than the hot path's are encoded with
 // github.com/pion/stun/v2, which sipnat already uses; the API uses standard
 // types only. github.com/pion/turn was not used: its client reads the socket
