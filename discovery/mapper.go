@@ -409,8 +409,9 @@ func (m *Mapper) release(ctx context.Context, mp Mapping) error {
 }
 
 // Close stops renewals, deletes every mapping on the gateway (each bounded
-// by its protocol's timeout) and returns the errors of those deletions.
-// Calling it again returns nil.
+// by its protocol's timeout), closes the idle HTTP connections of its
+// client, and returns the errors of those deletions. Calling it again
+// returns nil.
 func (m *Mapper) Close() error {
 	var err error
 	var evs []Event
@@ -435,6 +436,9 @@ func (m *Mapper) Close() error {
 			evs = append(evs, Event{Kind: EventDeleted, Mapping: mp, Err: e})
 		}
 		err = errors.Join(errs...)
+		// an idle keep-alive connection to the gateway's HTTP server would
+		// hold a socket (and the transport's goroutines) after Close
+		m.hc.CloseIdleConnections()
 	})
 	m.emit(evs)
 	m.wg.Wait()

@@ -57,7 +57,8 @@ type State struct {
 // Snapshot records the goroutines running sipnat code and the open
 // sockets, for Settle.
 func Snapshot() State {
-	return State{goroutines: ours(), sockets: sockets()}
+	g, _ := ours()
+	return State{goroutines: g, sockets: sockets()}
 }
 
 // settle polls until nothing new is left, or reports what is.
@@ -70,13 +71,19 @@ func settle(before State, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	delay := time.Millisecond
 	for {
-		g, s := diff(before.goroutines, ours()), diff(before.sockets, sockets())
+		now, stacks := ours()
+		g, s := diff(before.goroutines, now), diff(before.sockets, sockets())
 		if len(g) == 0 && len(s) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d goroutine(s) and %d socket(s) leaked:\n%s\nsockets: %v",
-				len(g), len(s), strings.Join(g, "\n\n"), s)
+			var b strings.Builder
+			for k, n := range now {
+				if n > before.goroutines[k] {
+					fmt.Fprintf(&b, "%d more %s, one of them:\n%s\n\n", n-before.goroutines[k], k, stacks[k])
+				}
+			}
+			return fmt.Errorf("%d goroutine kind(s) and %d socket(s) leaked:\n%s\nsockets: %v", len(g), len(s), b.String(), s)
 		}
 		time.Sleep(delay) // polling for goroutines to unwind: there is no event to wait on
 		delay = min(2*delay, 100*time.Millisecond)
@@ -97,7 +104,7 @@ func diff(before, now map[string]int) []string {
 // ours returns the stacks of goroutines that run sipnat code (other than
 // this package and the test functions themselves), without headers,
 // arguments and offsets, so that a goroutine is recognised by what it runs.
-func ours() map[string]int {
+func ours() (map[string]int, map[string]string) {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -107,7 +114,7 @@ func ours() map[string]int {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	out := map[string]int{}
+	out, stacks := map[string]int{}, map[string]string{}
 	for _, g := range bytes.Split(buf, []byte("\n\n")) {
 		s := strings.TrimSpace(string(g))
 		if !strings.Contains(s, "github.com/sipnat/sipnat/") ||
@@ -115,21 +122,23 @@ func ours() map[string]int {
 			strings.Contains(s, "testing.tRunner") || strings.Contains(s, "testing.(*M).") {
 			continue
 		}
-		var fns []string                               // function names only: lines and arguments move
-		for _, l := range strings.Split(s, "\n")[1:] { // drop "goroutine N [state]:"
-			if strings.HasPrefix(l, "\t") {
-				continue // file:line
+		// a goroutine is known by the function that started it: its own
+		// frames change as it runs (a wrapper before it starts, then where
+		// it waits), its creator does not
+		key := s
+		if k := strings.LastIndex(s, "\ncreated by "); k >= 0 {
+			key = s[k+1:]
+			if e := strings.IndexByte(key, '\n'); e >= 0 {
+				key = key[:e]
 			}
-			if j := strings.Index(l, " in goroutine "); j >= 0 {
-				l = l[:j] // "created by f in goroutine N"
-			} else if j := strings.LastIndexByte(l, '('); j > 0 {
-				l = l[:j]
+			if e := strings.Index(key, " in goroutine "); e >= 0 {
+				key = key[:e]
 			}
-			fns = append(fns, l)
 		}
-		out[strings.Join(fns, "\n")]++
+		out[key]++
+		stacks[key] = s
 	}
-	return out
+	return out, stacks
 }
 
 // sockets returns the open socket descriptors of the process.

@@ -35,7 +35,7 @@ func TestSettle(t *testing.T) {
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	err = settle(before, 20*time.Millisecond)
-	require.ErrorContains(t, err, "1 goroutine(s) and 1 socket(s) leaked")
+	require.ErrorContains(t, err, "1 goroutine kind(s) and 1 socket(s) leaked")
 	require.ErrorContains(t, err, "leakcheck.parked")
 	close(stop)
 	require.NoError(t, c.Close())
