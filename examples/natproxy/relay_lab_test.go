@@ -168,8 +168,9 @@ type relayRow struct {
 }
 
 // TestLabRelayMatrix is the matrix's dumb-UA column: behind every NAT kind
-// (and behind CGNAT), a UA that does nothing for NAT (sipp, private
-// addresses in SIP and SDP, no STUN) registers through natproxy, gets an
+// (and behind CGNAT), with a 5 s router binding timeout, a UA that does
+// nothing for NAT (sipp, private addresses in SIP and SDP, no STUN, no
+// keep-alive) registers through natproxy, idles past the timeout, gets an
 // incoming call from the internet, and both sides count RTP: natproxy
 // engages rtpengine for every NATed UA and leaves the public one alone.
 func TestLabRelayMatrix(t *testing.T) {
@@ -183,12 +184,12 @@ func TestLabRelayMatrix(t *testing.T) {
 		cases = append(cases, struct {
 			name string
 			cfg  netlab.Config
-		}{string(k), netlab.Config{Kind: k}})
+		}{string(k), netlab.Config{Kind: k, Timeout: 5 * time.Second}})
 	}
 	cases = append(cases, struct {
 		name string
 		cfg  netlab.Config
-	}{"apdm+cgnat(apdm)", netlab.Config{Kind: netlab.APDM, CGNKind: netlab.APDM}})
+	}{"apdm+cgnat(apdm)", netlab.Config{Kind: netlab.APDM, CGNKind: netlab.APDM, Timeout: 5 * time.Second}})
 	var mu sync.Mutex
 	var rows []relayRow
 	t.Cleanup(func() {
@@ -212,6 +213,9 @@ func TestLabRelayMatrix(t *testing.T) {
 			rl := newRelayLab(t, c.cfg, 1, 1)
 			ua := dumbUA{user: "alice", sip: 5070, media: 6000, edge: rl.edges[0]}
 			rl.register(t, ua)
+			// idle past the router's 5 s binding timeout: the UA sends
+			// nothing, only the edge's CRLF pings keep its binding open
+			time.Sleep(6 * time.Second)
 			res := rl.call(t, ua, "matrix-"+c.name)
 			st := rl.relays[0].Stats()
 			mu.Lock()
