@@ -224,10 +224,6 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 		pkt[i] = 0xff // μ-law silence
 	}
 	binary.BigEndian.PutUint32(pkt[8:], ssrc)
-	r := p.relayClient()
-	if r != nil {
-		p.permitPeer(ctx, r, c.remote)
-	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var seq uint16
@@ -242,13 +238,7 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 		binary.BigEndian.PutUint32(pkt[4:], ts)
 		seq++
 		ts += 160
-		var err error
-		if r != nil {
-			err = r.Send(pkt, c.remote)
-		} else {
-			_, err = p.rtp.WriteTo(pkt, net.UDPAddrFromAddrPort(c.remote))
-		}
-		if err == nil {
+		if _, err := p.rtp.WriteTo(pkt, net.UDPAddrFromAddrPort(c.remote)); err == nil {
 			p.rtpOut.Add(1)
 		} else {
 			p.printf("RTP send: %v", err)
@@ -256,8 +246,7 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 	}
 }
 
-// readRTP is the RTP socket's read loop: the relay's packets go to the TURN
-// client (relayed RTP comes back unwrapped), STUN answers to the STUN
+// readRTP is the RTP socket's read loop: STUN answers go to the STUN
 // client; RTP during a call is counted.
 func (p *Phone) readRTP(ctx context.Context) {
 	stopOnDone(ctx, p.rtp)
@@ -270,11 +259,8 @@ func (p *Phone) readRTP(ctx context.Context) {
 			}
 			continue
 		}
-		b, relayed := p.relayedRTP(buf[:n], addrPortOf(from))
-		if b == nil {
-			continue
-		}
-		if !relayed && nat.IsSTUN(b) {
+		b := buf[:n]
+		if nat.IsSTUN(b) {
 			p.rtpSTUN.HandlePacket(b, addrPortOf(from))
 			continue
 		}
@@ -286,11 +272,6 @@ func (p *Phone) readRTP(ctx context.Context) {
 		p.mu.Unlock()
 		if c == nil {
 			continue
-		}
-		if r := p.relayClient(); r != nil && !relayed {
-			if _, seen := p.permitted.Load(addrPortOf(from)); !seen {
-				go p.permitPeer(ctx, r, addrPortOf(from)) // media arrives from an address the relay does not know
-			}
 		}
 		p.rtpIn.Add(1)
 	}

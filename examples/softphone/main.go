@@ -38,33 +38,20 @@ func main() {
 		rtpPort   = flag.Int("rtp-port", 40000, "local RTP port")
 		lifetime  = flag.Duration("lifetime-max", 40*time.Second, "measure the NAT binding lifetime up to this (0: skip, keep-alive every 25 s)")
 		jsonOut   = flag.Bool("json", false, "print the strategy and final counters as JSON")
-		turnSrv   = flag.String("turn", "", "TURN server host:port (UDP) to relay media through where nothing direct works")
-		turnUser  = flag.String("turn-user", "", "TURN username (long-term credentials)")
-		turnPass  = flag.String("turn-password", "", "TURN password")
-		force     = flag.Bool("force-relay", false, "relay media through the TURN server even where a direct path works")
 	)
 	flag.Parse()
-	relay := Relay{User: *turnUser, Password: *turnPass, Force: *force}
-	if *turnSrv != "" {
-		a, err := resolve(*turnSrv)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "softphone: -turn:", err)
-			os.Exit(2)
-		}
-		relay.Server = a
-	}
-	if err := run(*registrar, *domain, *user, *password, *stun, *allow, *sipPort, *rtpPort, *lifetime, *jsonOut, relay); err != nil {
+	if err := run(*registrar, *domain, *user, *password, *stun, *allow, *sipPort, *rtpPort, *lifetime, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "softphone:", err)
 		os.Exit(1)
 	}
 }
 
-func run(registrar, domain, user, password, stunList, allow string, sipPort, rtpPort int, lifetime time.Duration, jsonOut bool, relay Relay) error {
+func run(registrar, domain, user, password, stunList, allow string, sipPort, rtpPort int, lifetime time.Duration, jsonOut bool) error {
 	reg, err := resolve(registrar)
 	if err != nil {
 		return fmt.Errorf("-registrar: %w", err)
 	}
-	cfg := Config{Registrar: reg, Domain: domain, User: user, Password: password, LifetimeMax: lifetime, Out: os.Stdout, Relay: relay}
+	cfg := Config{Registrar: reg, Domain: domain, User: user, Password: password, LifetimeMax: lifetime, Out: os.Stdout}
 	if jsonOut {
 		cfg.Out = nil
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sipmsg"
-	"github.com/sipnat/sipnat/turn"
 )
 
 // Config configures a Phone.
@@ -33,7 +32,6 @@ type Config struct {
 	Expires     time.Duration    // registration lifetime asked for; 0 means 300 s
 	LifetimeMax time.Duration    // measure the binding lifetime up to this; 0 skips it (25 s keep-alives)
 	Gateway     netip.Addr       // the router to ask for port mappings; zero means the default gateway
-	Relay       Relay            // a TURN relay for media where nothing direct works (or forced)
 
 	// DialContext and ListenPacket, when set, make the sockets of the
 	// gateway requests and of the extra NAT-discovery probes (tests run the
@@ -88,8 +86,6 @@ type Phone struct {
 	regOnce   sync.Once
 	rtpIn     atomic.Int64
 	rtpOut    atomic.Int64
-	relay     *turn.Client // the media relay, when the strategy chose it
-	permitted sync.Map     // netip.AddrPort -> true: peers with a permission on the relay
 }
 
 // NewPhone returns a phone on the given sockets. Both must be UDP sockets
@@ -186,10 +182,6 @@ func (p *Phone) Run(ctx context.Context) error {
 	s, err := p.decide(ctx)
 	if err != nil {
 		return err
-	}
-	p.relayMedia(ctx, s)
-	if r := p.relayClient(); r != nil {
-		defer r.Close()
 	}
 	p.mu.Lock()
 	p.strategy, p.contact = s, s.Contact

@@ -9,7 +9,6 @@ import (
 
 	"github.com/sipnat/sipnat/discovery"
 	"github.com/sipnat/sipnat/nat"
-	"github.com/sipnat/sipnat/turn"
 )
 
 // Mechanisms says which NAT traversal mechanisms the phone may use.
@@ -26,14 +25,12 @@ type Strategy struct {
 	SIPMapping *discovery.Mapping `json:"sip_mapping,omitempty"`
 	RTPMapping *discovery.Mapping `json:"rtp_mapping,omitempty"`
 
-	Contact     netip.AddrPort   `json:"contact"`      // Contact and Via sent-by of the first REGISTER
-	ContactFrom string           `json:"contact_from"` // local, port mapping, STUN or rport
-	Media       netip.AddrPort   `json:"media"`        // SDP c= and m= port
-	MediaFrom   string           `json:"media_from"`
-	MediaPath   string           `json:"media_path"`      // "direct" or "relay": the answer of the media decision
-	Relay       *turn.Allocation `json:"relay,omitempty"` // the TURN allocation when media is relayed
-	KeepAlive   time.Duration    `json:"keepalive"`       // 0: no keep-alive needed
-	Learn       bool             `json:"learn_rport"`
+	Contact     netip.AddrPort `json:"contact"`      // Contact and Via sent-by of the first REGISTER
+	ContactFrom string         `json:"contact_from"` // local, port mapping, STUN or rport
+	Media       netip.AddrPort `json:"media"`        // SDP c= and m= port
+	MediaFrom   string         `json:"media_from"`
+	KeepAlive   time.Duration  `json:"keepalive"` // 0: no keep-alive needed
+	Learn       bool           `json:"learn_rport"`
 
 	// Predictions, said before any call.
 	IncomingCalls bool     `json:"incoming_calls"` // the registrar can reach the phone
