@@ -356,3 +356,48 @@ func TestNewErrors(t *testing.T) {
 	var ce *CertificateError
 	require.False(t, errors.As(ErrNoFlow, &ce))
 }
+
+func TestMeasureStreamLifetimeConfig(t *testing.T) {
+	t.Parallel()
+	srv := netip.MustParseAddrPort("127.0.0.1:5060")
+	for _, tt := range []struct {
+		name   string
+		cfg    Config
+		max    time.Duration
+		probes int
+	}{
+		{"udp", Config{Transport: sipmsg.UDP, Server: srv}, time.Second, 2},
+		{"no probes", Config{Transport: sipmsg.TCP, Server: srv}, time.Second, 0},
+		{"no max", Config{Transport: sipmsg.TCP, Server: srv}, 0, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := MeasureStreamLifetime(context.Background(), tt.cfg, tt.max, tt.probes)
+			require.ErrorIs(t, err, ErrConfig)
+		})
+	}
+}
+
+// Against an edge that answers pings, every probe of a loopback path
+// succeeds: the lifetime is at least max.
+func TestMeasureStreamLifetimeOpen(t *testing.T) {
+	t.Parallel()
+	te := newTestEdge(t, EdgeConfig{})
+	addr := te.serve(t, sipmsg.TCP)
+	clk := clock.NewFake(time.Unix(0, 0))
+	done := make(chan StreamLifetime, 1)
+	go func() {
+		r, err := MeasureStreamLifetime(context.Background(), Config{Transport: sipmsg.TCP, Server: addr, Clock: clk, PongTimeout: time.Hour}, 4*time.Second, 2)
+		require.NoError(t, err)
+		done <- r
+	}()
+	for {
+		select {
+		case r := <-done:
+			require.Equal(t, StreamLifetime{Lower: 4 * time.Second}, r)
+			return
+		case <-time.After(time.Millisecond):
+			clk.Advance(100 * time.Millisecond)
+		}
+	}
+}

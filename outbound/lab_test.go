@@ -188,3 +188,17 @@ func TestLabKilledConnection(t *testing.T) {
 	t.Logf("killed connection detected after %v (%v); registered again after %v",
 		failed.At.Sub(killed).Round(10*time.Millisecond), failed.Err, re.At.Sub(killed).Round(10*time.Millisecond))
 }
+
+// The stream lifetime probe bounds the router's TCP timeout (5 s) between
+// the last probe that still got a pong and the first that did not.
+func TestLabStreamLifetime(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, TCPTimeout: labNATTimeout, Kamailio: true})
+	r, err := MeasureStreamLifetime(context.Background(), Config{Transport: sipmsg.TCP, Server: labServer(sipmsg.TCP),
+		Dial: labDial(lab), PongTimeout: labPong}, 8*time.Second, 4)
+	require.NoError(t, err)
+	t.Logf("TCP lifetime of the lab NAT (truth %v): %+v", lab.Truth().TCPTimeout, r)
+	require.LessOrEqual(t, r.Lower, lab.Truth().TCPTimeout)
+	require.Greater(t, r.Upper, lab.Truth().TCPTimeout-time.Second)
+	require.NotZero(t, r.Upper)
+}
