@@ -115,3 +115,24 @@ func BenchmarkReceive(b *testing.B) {
 		run(b, c, s.conn, conn, frame)
 	})
 }
+
+// BenchmarkFrame: TURN's own work per packet without the system calls:
+// framing a 172-byte packet as ChannelData, and taking one apart.
+func BenchmarkFrame(b *testing.B) {
+	c, _, s := benchClient(b)
+	pkt := make([]byte, 172)
+	buf := make([]byte, 0, 256)
+	frame, _ := c.AppendFrame(nil, pkt, fakePeer)
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			buf, _ = c.AppendFrame(buf[:0], pkt, fakePeer)
+		}
+	})
+	b.Run("handle", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			c.HandlePacket(frame, s.addr)
+		}
+	})
+}
