@@ -34,8 +34,10 @@ type Frame struct {
 // buffer holds less, Kind is FrameNone and Need says how many more bytes are
 // needed at least (exactly, once the headers are complete). max bounds the
 // message size (0: MaxMessageSize); beyond it NextFrame returns ErrTooLarge
-// and the stream should be closed. A lone CRLF is reported as a pong, so a
-// ping split by the network reads as two pongs.
+// and the stream should be closed. Two Content-Length headers with
+// different values, or one without a value, are ErrMalformed: where the
+// next message starts would be a guess (request smuggling). A lone CRLF is
+// reported as a pong, so a ping split by the network reads as two pongs.
 func NextFrame(b []byte, max int) (Frame, error) {
 	if max <= 0 {
 		max = MaxMessageSize
@@ -65,7 +67,7 @@ func NextFrame(b []byte, max int) (Frame, error) {
 		limit = max
 	}
 	hdrEnd := -1
-	cl := 0
+	cl := -1
 	lineStart := 0
 	first := true
 	for lineStart < limit {
@@ -82,6 +84,9 @@ func NextFrame(b []byte, max int) (Frame, error) {
 			if n, ok, bad := contentLength(line, max); bad {
 				return Frame{}, perr(lineStart, "Content-Length", ErrMalformed)
 			} else if ok {
+				if cl >= 0 && n != cl { // two lengths: where the next message starts is unknown
+					return Frame{}, perr(lineStart, "Content-Length", ErrMalformed)
+				}
 				cl = n
 			}
 		}
@@ -94,7 +99,10 @@ func NextFrame(b []byte, max int) (Frame, error) {
 		}
 		return Frame{Need: 1}, nil
 	}
-	total := hdrEnd + cl
+	total := hdrEnd
+	if cl > 0 {
+		total += cl
+	}
 	if total > max {
 		return Frame{}, perr(hdrEnd, "stream body", ErrTooLarge)
 	}

@@ -87,3 +87,21 @@ func TestNextFrameStream(t *testing.T) {
 	}
 	require.Equal(t, []FrameKind{FramePong, FramePong, FrameMessage, FramePong, FrameMessage}, kinds)
 }
+
+// TestNextFrameSmuggling: on a stream, where one message ends must be
+// certain: two Content-Length values that differ (RFC 4475 §3.3.9) or a
+// folded one end the stream instead of framing a smuggled request.
+func TestNextFrameSmuggling(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{
+		"INVITE sip:a@b SIP/2.0\r\nl: 0\r\nContent-Length: 36\r\n\r\nOPTIONS sip:victim SIP/2.0\r\nl: 0\r\n\r\n",
+		"INVITE sip:a@b SIP/2.0\r\nContent-Length:\r\n 36\r\n\r\n",
+	} {
+		_, err := NextFrame([]byte(in), 0)
+		require.ErrorIs(t, err, ErrMalformed, in)
+	}
+	// the same length twice is one length
+	f, err := NextFrame([]byte("INVITE sip:a@b SIP/2.0\r\nl: 0\r\nContent-Length: 0\r\n\r\nX"), 0)
+	require.NoError(t, err)
+	require.Equal(t, FrameMessage, f.Kind)
+}

@@ -151,6 +151,12 @@ func FuzzFrame(f *testing.F) {
 		if fr.Len > len(b) || (fr.Kind == FrameNone && fr.Need <= 0) {
 			t.Fatalf("bad frame %+v for %d bytes", fr, len(b))
 		}
+		// no smuggling on streams: the message Parse reads from a frame is
+		// the whole frame, so framing and parsing agree where it ends
+		var m Message
+		if fr.Kind == FrameMessage && m.Parse(b[:fr.Len]) == nil && (m.Len() != fr.Len || m.Trailing() != 0) {
+			t.Fatalf("frame of %d bytes parses as a message of %d (+%d)", fr.Len, m.Len(), m.Trailing())
+		}
 	})
 }
 
