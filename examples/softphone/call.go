@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sipnat/sipnat/nat"
-	"github.com/sipnat/sipnat/sdp"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -67,14 +65,9 @@ func (p *Phone) answer(m *sipmsg.Message, from netip.AddrPort) {
 		p.reply(m, from, 486, "Busy Here", "", nil)
 		return
 	}
-	media := p.rtpLocal
-	if p.strategy != nil {
-		media = p.strategy.Media
-	}
-	contact := p.contact
 	p.mu.Unlock()
 	if c != nil { // a retransmitted INVITE or a re-INVITE: same answer
-		p.reply(m, from, 200, "OK", c.toTag, p.offer(media))
+		p.reply(m, from, 200, "OK", c.toTag, p.offer())
 		return
 	}
 	remote, err := remoteMedia(m.Body())
@@ -85,12 +78,12 @@ func (p *Phone) answer(m *sipmsg.Message, from netip.AddrPort) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c = &call{id: id, toTag: randHex(4), okTo: from, acked: make(chan struct{}), remote: remote, stop: cancel, done: make(chan struct{})}
-	c.ok = p.reply(m, from, 200, "OK", c.toTag, p.offer(media))
+	c.ok = p.reply(m, from, 200, "OK", c.toTag, p.offer())
 	p.mu.Lock()
 	p.call = c
 	p.stats.Calls++
 	p.mu.Unlock()
-	p.printf("incoming call %s answered; contact %s, our media %s, theirs %s", id, contact, media, remote)
+	p.printf("incoming call %s answered; contact %s, our media %s, theirs %s", id, p.nat.Contact(), p.rtpLocal, remote)
 	go p.retransmitOK(ctx, c)
 	go p.sendRTP(ctx, c)
 }
@@ -130,21 +123,15 @@ func (p *Phone) hangup(id string) {
 }
 
 // offer is our SDP: written with the local addresses as any SIP stack
-// would, then rewritten by the sdp package to the public media address.
-func (p *Phone) offer(media netip.AddrPort) []byte {
+// would, then rewritten by the agent to the public media address.
+func (p *Phone) offer() []byte {
 	local := p.rtpLocal
 	body := fmt.Sprintf("v=0\r\no=- 4242 4242 IN IP4 %s\r\ns=sipnat softphone\r\nc=IN IP4 %s\r\nt=0 0\r\n"+
 		"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n",
 		local.Addr(), local.Addr(), local.Port())
-	if media == local {
-		return []byte(body)
-	}
-	out, _, err := sdp.AppendRewrite(nil, []byte(body), &sdp.Options{
-		Public: media.Addr(), Ports: map[uint16]uint16{local.Port(): media.Port()}, Origin: true, All: true,
-	})
+	out, err := p.nat.AppendSDP(nil, []byte(body))
 	if err != nil {
 		p.log.Debug("sdp rewrite", "err", err)
-		return []byte(body)
 	}
 	return out
 }
@@ -194,9 +181,7 @@ func (p *Phone) reply(m *sipmsg.Message, to netip.AddrPort, code int, reason, to
 	}
 	b.WriteString("\r\nCall-ID: " + callID(m) + "\r\nCSeq: " + string(cs) + "\r\n")
 	if m.IsMethod("INVITE") && code < 300 {
-		p.mu.Lock()
-		contact := p.contact
-		p.mu.Unlock()
+		contact := p.nat.Contact()
 		b.WriteString("Contact: ")
 		b.Write(sipmsg.AppendContactValue(nil, p.cfg.User, contact, sipmsg.UDP, ""))
 		b.WriteString("\r\n")
@@ -260,8 +245,7 @@ func (p *Phone) readRTP(ctx context.Context) {
 			continue
 		}
 		b := buf[:n]
-		if nat.IsSTUN(b) {
-			p.rtpSTUN.HandlePacket(b, addrPortOf(from))
+		if p.nat.HandleMediaPacket(0, b, addrPortOf(from)) {
 			continue
 		}
 		if n < 12 || b[0]>>6 != 2 {

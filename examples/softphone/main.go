@@ -1,10 +1,9 @@
-// Command softphone is a small SIP user agent built from sipnat's packages,
-// the way a softphone or an ATA firmware composes them: one UDP socket for
-// SIP and STUN; nat.Discover decides the strategy; discovery maps ports
-// where the gateway allows; Contact and SDP carry the public address (from
-// the mapping, STUN, or the registrar's received/rport); OPTIONS keep-alives
-// at the interval the measured binding lifetime implies; re-registration
-// when the public address changes; calls answered with symmetric RTP.
+// Command softphone is a small SIP user agent: REGISTER with digest
+// authentication, INVITE answered with RTP, BYE. Everything about NAT is
+// sipnat's agent package: the read loops hand packets to the agent first,
+// the agent's Plan gives the Contact, Via sent-by and SDP addresses, keeps
+// the flow to the registrar open, and its events say when to register
+// again.
 //
 // It is an example, not a product: one call at a time, PCMU silence as
 // audio, UDP only, MD5 digest authentication.
@@ -16,93 +15,99 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
-	"os"
-	"os/signal"
 	"strings"
 	"time"
+
+	"github.com/sipnat/sipnat/agent"
+	"github.com/sipnat/sipnat/internal/cmdline"
 )
 
-func main() {
-	var (
-		registrar = flag.String("registrar", "", "registrar host:port (required)")
-		domain    = flag.String("domain", "", "AoR domain (default: the registrar's address)")
-		user      = flag.String("user", "alice", "AoR user")
-		password  = flag.String("password", "", "digest password")
-		stun      = flag.String("stun", "", "STUN servers, comma-separated host:port (default: the registrar's host, port 3478)")
-		allow     = flag.String("allow", "stun,mapping,rport", "NAT mechanisms to use: any of stun, mapping, rport")
-		sipPort   = flag.Int("sip-port", 5062, "local SIP port")
-		rtpPort   = flag.Int("rtp-port", 40000, "local RTP port")
-		lifetime  = flag.Duration("lifetime-max", 40*time.Second, "measure the NAT binding lifetime up to this (0: skip, keep-alive every 25 s)")
-		jsonOut   = flag.Bool("json", false, "print the strategy and final counters as JSON")
-	)
-	flag.Parse()
-	if err := run(*registrar, *domain, *user, *password, *stun, *allow, *sipPort, *rtpPort, *lifetime, *jsonOut); err != nil {
-		fmt.Fprintln(os.Stderr, "softphone:", err)
-		os.Exit(1)
-	}
-}
+const description = `softphone is a small SIP user agent built on sipnat's agent: it registers
+to -registrar, keeps its NAT binding open, re-registers when its public
+address moves, and answers calls with two-way RTP (PCMU silence), saying
+before any call whether incoming calls and two-way audio will work.`
 
-func run(registrar, domain, user, password, stunList, allow string, sipPort, rtpPort int, lifetime time.Duration, jsonOut bool) error {
-	reg, err := resolve(registrar)
-	if err != nil {
-		return fmt.Errorf("-registrar: %w", err)
+func main() { cmdline.Main("softphone", run) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := cmdline.NewFlagSet("softphone", description, stderr)
+	registrar := fs.String("registrar", "", "registrar `host:port` (required)")
+	domain := fs.String("domain", "", "AoR domain (default: the registrar's address)")
+	user := fs.String("user", "alice", "AoR user")
+	password := fs.String("password", "", "digest password")
+	stunList := fs.String("stun", "", "STUN servers, comma-separated `host:port` list (default: the registrar's host, port 3478)")
+	allow := fs.String("allow", "stun,mapping,rport", "NAT mechanisms to use: any of stun, mapping, rport")
+	sipPort := fs.Uint("sip-port", 5062, "local SIP port (1-65535)")
+	rtpPort := fs.Uint("rtp-port", 40000, "local RTP port (1-65535)")
+	lifetime := fs.Duration("lifetime-max", 40*time.Second, "measure the NAT binding lifetime up to this (0: skip; the keep-alive interval is then assumed)")
+	jsonOut := fs.Bool("json", false, "print the plan and final counters as JSON")
+	if err := cmdline.Parse(fs, args); err != nil {
+		return err
 	}
-	cfg := Config{Registrar: reg, Domain: domain, User: user, Password: password, LifetimeMax: lifetime, Out: os.Stdout}
-	if jsonOut {
+	if *registrar == "" {
+		return cmdline.Usagef("-registrar is required")
+	}
+	for name, port := range map[string]uint{"-sip-port": *sipPort, "-rtp-port": *rtpPort} {
+		if port == 0 || port > 65535 {
+			return cmdline.Usagef("%s %d: want 1-65535 (port 0 would be advertised)", name, port)
+		}
+	}
+	reg, err := resolve(*registrar)
+	if err != nil {
+		return cmdline.Usagef("-registrar %q: %v", *registrar, err)
+	}
+	allowed, err := agent.ParseMechanisms(*allow)
+	if err != nil {
+		return cmdline.Usagef("-allow: %v", err)
+	}
+	cfg := Config{Registrar: reg, Domain: *domain, User: *user, Password: *password, LifetimeMax: *lifetime, Out: stdout,
+		Disable: (agent.STUN | agent.PortMapping | agent.Rport) &^ allowed}
+	if *jsonOut {
 		cfg.Out = nil
 	}
-	if stunList == "" {
-		stunList = reg.Addr().String() + ":3478"
+	if *stunList == "" {
+		*stunList = reg.Addr().String() + ":3478"
 	}
-	for _, s := range strings.Split(stunList, ",") {
+	for _, s := range strings.Split(*stunList, ",") {
 		a, err := resolve(strings.TrimSpace(s))
 		if err != nil {
-			return fmt.Errorf("-stun: %w", err)
+			return cmdline.Usagef("-stun %q: %v", s, err)
 		}
 		cfg.STUN = append(cfg.STUN, a)
 	}
-	for _, m := range strings.Split(allow, ",") {
-		switch strings.TrimSpace(m) {
-		case "stun":
-			cfg.Allow.STUN = true
-		case "mapping":
-			cfg.Allow.Mapping = true
-		case "rport":
-			cfg.Allow.Rport = true
-		case "":
-		default:
-			return fmt.Errorf("-allow: unknown mechanism %q", m)
-		}
-	}
 	local, err := localAddrTowards(reg)
 	if err != nil {
-		return err
+		return fmt.Errorf("no route to the registrar %s: %w", reg, err)
 	}
-	sip, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, uint16(sipPort))))
+	sip, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, uint16(*sipPort))))
 	if err != nil {
 		return err
 	}
 	defer sip.Close()
-	rtp, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, uint16(rtpPort))))
+	rtp, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, uint16(*rtpPort))))
 	if err != nil {
 		return err
 	}
 	defer rtp.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	p := NewPhone(sip, rtp, cfg)
+	p, err := NewPhone(sip, rtp, cfg)
+	if err != nil {
+		return err
+	}
 	err = p.Run(ctx)
-	if jsonOut {
-		out, _ := json.MarshalIndent(struct {
-			Strategy *Strategy `json:"strategy"`
-			Stats    Stats     `json:"stats"`
-		}{p.Strategy(), p.Stats()}, "", "  ")
-		fmt.Println(string(out))
+	if *jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(struct {
+			Plan  *agent.Plan `json:"plan"`
+			Stats Stats       `json:"stats"`
+		}{p.Plan(), p.Stats()}); jerr != nil && err == nil {
+			err = jerr
+		}
 	}
 	return err
 }

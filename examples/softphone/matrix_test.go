@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipnat/sipnat/agent"
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/stretchr/testify/require"
 )
@@ -144,13 +145,14 @@ func startPhone(t *testing.T, lab *netlab.Lab) (*Phone, *syncBuffer) {
 	rtp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 40000))
 	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	phone := NewPhone(sip, rtp, Config{
+	phone, err := NewPhone(sip, rtp, Config{
 		Registrar: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort), User: "alice", Password: netlab.KamailioPassword,
-		STUN:  []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)},
-		Allow: Mechanisms{STUN: true, Mapping: true, Rport: true}, LifetimeMax: 12 * time.Second,
-		Gateway: netlab.RouterLAN, DialContext: lab.DialContext(netlab.LAN), ListenPacket: lab.ListenPacket(netlab.LAN),
+		STUN:        []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)},
+		LifetimeMax: 12 * time.Second,
+		Gateway:     netlab.RouterLAN, DialContext: lab.DialContext(netlab.LAN), ListenPacket: lab.ListenPacket(netlab.LAN),
 		Out: out,
 	})
+	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- phone.Run(ctx) }()
 	t.Cleanup(func() {
@@ -213,13 +215,14 @@ func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 		CGNAT: c.cgnat, KamailioAuth: true, Coturn: true})
 	phone, _ := startPhone(t, lab)
 	row.registered = true
-	s := phone.Strategy()
+	s := phone.Plan()
 	row.strategy = s.Name()
-	row.predicted = map[bool]string{true: "works", false: "needs a relay"}[s.TwoWayAudio]
-	if !s.TwoWayAudio {
-		require.Contains(t, strings.Join(s.Notes, " "), "relay", "the phone must say in words why media cannot work")
+	row.predicted = map[bool]string{true: "works", false: "needs a relay"}[s.TwoWayAudio.Works]
+	if !s.TwoWayAudio.Works {
+		require.Contains(t, s.TwoWayAudio.Reason, "relay", "the phone must say in words why media cannot work")
+		require.Equal(t, agent.Relay, s.Decision)
 	}
-	require.True(t, s.IncomingCalls, "incoming calls are possible on every kind here: %s", s)
+	require.True(t, s.IncomingCalls.Works, "incoming calls are possible on every kind here: %s", s)
 
 	time.Sleep(6 * time.Second) // idle past the router's 5 s binding timeout: only keep-alives keep it
 
@@ -238,7 +241,7 @@ func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 	row.twoWay = yes(twoWay)
 
 	require.True(t, row.incoming, "incoming call: %v, phone %+v", sippErr, st)
-	require.Equal(t, c.mediaPossible(), s.TwoWayAudio, "the phone's prediction of two-way audio")
+	require.Equal(t, c.mediaPossible(), s.TwoWayAudio.Works, "the phone's prediction of two-way audio")
 	require.Equal(t, c.mediaPossible(), twoWay, "two-way audio: RTP in %d, out %d", row.rtpIn, row.rtpOut)
 	return row
 }
@@ -252,17 +255,18 @@ func TestReregisterOnMappingChange(t *testing.T) {
 	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "nft")
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second, KamailioAuth: true, Coturn: true})
 	phone, out := startPhone(t, lab)
-	require.Equal(t, "STUN", phone.Strategy().ContactFrom)
+	require.Equal(t, agent.FromSTUN, phone.Plan().ContactFrom)
 
 	lab.SetNATPortRange(50000, 50100)
 	lab.FlushConntrack()
 	deadline := time.Now().Add(20 * time.Second)
 	for phone.Stats().Registers < 2 {
-		require.True(t, time.Now().Before(deadline), "no re-registration after the mapping changed:\n%s", out.String())
+		require.True(t, time.Now().Before(deadline), "no re-registration after the mapping changed (%+v):\n%s", phone.Stats(), out.String())
 		time.Sleep(100 * time.Millisecond)
 	}
 	require.GreaterOrEqual(t, phone.Stats().Reregisters, 1)
 	require.Contains(t, out.String(), "re-registering: a keep-alive answer says the registrar sees us at 203.0.113.1:50")
+	require.Contains(t, out.String(), "nat: keepalive-shortened", "the moved binding shortens the keep-alive interval")
 	dump, err := lab.KamailioRPC("ul.dump")
 	require.NoError(t, err)
 	require.Regexp(t, `Address: sip:alice@203\.0\.113\.1:50[01]\d\d`, dump)

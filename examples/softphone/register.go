@@ -55,8 +55,9 @@ func (p *Phone) register(ctx context.Context, expires time.Duration) error {
 	for attempt := 0; attempt < 2; attempt++ {
 		p.mu.Lock()
 		p.cseq++
-		cseq, contact := p.cseq, p.contact
+		cseq := p.cseq
 		p.mu.Unlock()
+		contact := p.nat.Contact()
 		reqURI := "sip:" + p.cfg.Domain
 		req, raw, err := p.transact(ctx, func(branch string) []byte {
 			return p.buildRegister(reqURI, branch, cseq, contact, expires, auth)
@@ -64,7 +65,7 @@ func (p *Phone) register(ctx context.Context, expires time.Duration) error {
 		if err != nil {
 			return err
 		}
-		var resp, sent sipmsg.Message
+		var resp sipmsg.Message
 		if err := resp.Parse(raw); err != nil {
 			return fmt.Errorf("answer: %w", err)
 		}
@@ -96,14 +97,6 @@ func (p *Phone) register(ctx context.Context, expires time.Duration) error {
 			p.printf("unregistered")
 			return nil
 		}
-		if err := sent.Parse(req); err == nil {
-			if rep, err := sipmsg.DetectALG(&sent, &resp, p.cfg.Registrar); err == nil && rep.Tampered() {
-				p.mu.Lock()
-				p.stats.ALG = rep.Signs.String()
-				p.mu.Unlock()
-				p.printf("WARNING: a SIP ALG on the path rewrote the REGISTER (%s); turn it off in the router", rep.Signs)
-			}
-		}
 		pub, _ := resp.PublicAddr()
 		p.mu.Lock()
 		p.stats.Registered = true
@@ -111,7 +104,14 @@ func (p *Phone) register(ctx context.Context, expires time.Duration) error {
 		p.mu.Unlock()
 		p.printf("registered %s with Contact %s (the registrar sees us at %s)", p.aor(), contact, pub)
 		p.regOnce.Do(func() { close(p.regDone) })
-		p.learn(&resp, "the REGISTER answer")
+		// The agent checks for a SIP ALG and follows the registrar's rport
+		// (a PublicAddressChanged event makes the phone register again).
+		if rep, err := p.nat.ObserveRegister(req, raw, p.cfg.Registrar); err == nil && rep.Tampered() {
+			p.mu.Lock()
+			p.stats.ALG = rep.Signs.String()
+			p.mu.Unlock()
+			p.printf("WARNING: a SIP ALG on the path rewrote the REGISTER (%s); turn it off in the router", rep.Signs)
+		}
 		return nil
 	}
 	return errors.New("registrar keeps challenging")

@@ -1,0 +1,245 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/discovery"
+	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/sipmsg"
+	"github.com/stretchr/testify/require"
+)
+
+func listen(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func local(c net.PacketConn) netip.AddrPort { return addrPortOf(c.LocalAddr()) }
+
+// fakeRegistrar answers STUN and OPTIONS like kamailio with nathelper,
+// reporting in received/rport the public port it is told to.
+type fakeRegistrar struct {
+	conn    *net.UDPConn
+	rport   atomic.Uint32
+	options atomic.Int32
+	done    chan struct{}
+}
+
+func startRegistrar(t *testing.T) *fakeRegistrar {
+	r := &fakeRegistrar{conn: listen(t), done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := r.conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			b := buf[:n]
+			if nat.IsSTUN(b) {
+				if out, err := nat.AppendBindingResponse(nil, b, from, local(r.conn)); err == nil {
+					_, _ = r.conn.WriteToUDPAddrPort(out, from)
+				}
+				continue
+			}
+			if !strings.HasPrefix(string(b), "OPTIONS ") {
+				continue
+			}
+			r.options.Add(1)
+			_, _ = r.conn.WriteToUDPAddrPort(r.answer(b), from)
+		}
+	}()
+	t.Cleanup(func() { r.conn.Close(); <-r.done })
+	return r
+}
+
+// answer builds a 200 to request b with received/rport in the top Via.
+func (r *fakeRegistrar) answer(b []byte) []byte {
+	var m sipmsg.Message
+	if m.Parse(b) != nil {
+		return nil
+	}
+	via, _ := m.Get(sipmsg.HdrVia)
+	callID, _ := m.Get(sipmsg.HdrCallID)
+	cseq, _ := m.Get(sipmsg.HdrCSeq)
+	v := strings.Replace(string(via), ";rport", fmt.Sprintf(";received=127.0.0.1;rport=%d", r.rport.Load()), 1)
+	return []byte("SIP/2.0 200 OK\r\nVia: " + v + "\r\nCall-ID: " + string(callID) + "\r\nCSeq: " + string(cseq) + "\r\nContent-Length: 0\r\n\r\n")
+}
+
+// readLoop is a UA's SIP read loop with the agent first.
+func readLoop(t *testing.T, c *net.UDPConn, a *Agent) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			a.HandlePacket(buf[:n], from)
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-done })
+}
+
+func TestStartWithoutReadLoop(t *testing.T) {
+	t.Parallel()
+	reg := startRegistrar(t)
+	a, err := New(Config{SIP: listen(t), Registrar: local(reg.conn)})
+	require.NoError(t, err)
+	defer a.Close()
+	start := time.Now()
+	_, err = a.Start(context.Background())
+	require.ErrorIs(t, err, nat.ErrSharedSocket)
+	require.Contains(t, err.Error(), "does not hand STUN packets to HandlePacket")
+	require.Less(t, time.Since(start), 5*time.Second)
+	_, err = a.Start(context.Background())
+	require.ErrorIs(t, err, ErrStarted)
+}
+
+func TestNewChecksConfig(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{})
+	require.ErrorIs(t, err, ErrConfig)
+	_, err = New(Config{SIP: listen(t)})
+	require.ErrorContains(t, err, "no registrar")
+	_, err = New(Config{SIP: listen(t), Registrar: netip.MustParseAddrPort("127.0.0.1:5060"), Media: []net.PacketConn{nil}})
+	require.ErrorContains(t, err, "media socket 0 is nil")
+}
+
+// TestStartLoopback: on loopback there is no NAT; the plan says so and
+// starts no keep-alive; the demultiplexer leaves SIP to the stack.
+func TestStartLoopback(t *testing.T) {
+	t.Parallel()
+	srvConn := listen(t)
+	srv, err := nat.NewServer(nat.ServerConfig{Primary: srvConn})
+	require.NoError(t, err)
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(context.Background()) }()
+	defer func() { srv.Close(); <-served }()
+	reg := startRegistrar(t)
+	sip, rtp := listen(t), listen(t)
+	a, err := New(Config{SIP: sip, Media: []net.PacketConn{rtp}, STUN: []netip.AddrPort{local(srvConn)}, Registrar: local(reg.conn), Disable: PortMapping})
+	require.NoError(t, err)
+	defer a.Close()
+	readLoop(t, sip, a)
+	p, err := a.Start(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, Direct, p.Decision, p.String())
+	require.Equal(t, local(sip), p.Contact)
+	require.Equal(t, nat.None, p.NAT.Mapping)
+	require.Zero(t, p.KeepAlive.Kind, "no NAT: no keep-alive")
+	require.True(t, p.IncomingCalls.Works)
+	require.True(t, p.TwoWayAudio.Works)
+	require.Equal(t, FromLocal, p.Media[0].From)
+	require.False(t, a.HandlePacket([]byte("INVITE sip:a@b SIP/2.0\r\n\r\n"), local(reg.conn)), "SIP is the stack's")
+	require.True(t, a.HandlePacket([]byte("\r\n\r\n"), local(reg.conn)), "CRLF keep-alives are noise")
+	require.False(t, a.HandleMediaPacket(0, []byte{0x80, 0, 0, 1}, local(reg.conn)), "RTP is the caller's")
+	require.False(t, a.HandleMediaPacket(5, []byte{0, 1}, local(reg.conn)), "no such socket")
+	body := []byte("v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\n")
+	out, err := a.AppendSDP(nil, body)
+	require.NoError(t, err)
+	require.Equal(t, string(body), string(out), "no NAT: the SDP stays")
+}
+
+// TestKeepAliveAdapts: with the lifetime unknown the agent keeps the flow
+// open every 25 s (assumed); when a keep-alive answer shows the NAT moved
+// the flow, the interval is halved and the new Contact is reported.
+func TestKeepAliveAdapts(t *testing.T) {
+	t.Parallel()
+	reg := startRegistrar(t)
+	reg.rport.Store(5555)
+	sip := listen(t)
+	fake := clock.NewFake(time.Unix(1000, 0))
+	var mu sync.Mutex
+	var events []Event
+	a, err := New(Config{SIP: sip, Registrar: local(reg.conn), Clock: fake, Disable: PortMapping,
+		OnEvent: func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() }})
+	require.NoError(t, err)
+	defer a.Close()
+	readLoop(t, sip, a)
+
+	// What Start decides behind an endpoint-independent NAT whose lifetime
+	// an RFC 3489 server cannot measure (the lab test proves the probes).
+	pub := netip.MustParseAddrPort("127.0.0.1:5555")
+	res := &nat.Result{Public: pub, Mapping: nat.EndpointIndependent, Method: nat.MethodRFC3489}
+	p := Decide(Observations{Local: local(sip), STUNServers: true, NAT: res, LifetimeAsked: time.Minute,
+		Choice: discovery.Reconcile(discovery.Observations{Local: local(sip), STUN: pub})})
+	require.True(t, p.KeepAlive.Assumed)
+	require.Equal(t, nat.DefaultKeepAlive, p.KeepAlive.Interval)
+	p.Contact, p.ContactFrom = pub, FromSTUN // loopback is not public: as a STUN Contact would be
+	a.mu.Lock()
+	a.plan, a.started = p, true
+	a.mu.Unlock()
+	require.NoError(t, a.startKeepAlives(p))
+
+	// The REGISTER answer: the registrar sees the Contact.
+	req := []byte("REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5555;branch=z9hG4bK1;rport\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@127.0.0.1:5555>\r\nContent-Length: 0\r\n\r\n")
+	_, err = a.ObserveRegister(req, reg.answer(req), local(reg.conn))
+	require.NoError(t, err)
+	_, err = a.ObserveRegister(req, reg.answer(req), netip.MustParseAddrPort("127.0.0.9:5060"))
+	require.ErrorContains(t, err, "not the registrar", "answers from elsewhere teach nothing")
+	require.Equal(t, pub, a.Contact())
+
+	// The NAT forgets the binding; the next keep-alive comes from 6666.
+	reg.rport.Store(6666)
+	fake.Advance(nat.DefaultKeepAlive)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(events)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no events; OPTIONS answered: %d", reg.options.Load())
+		fake.Advance(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, KeepAliveShortened, events[0].Kind, "%v", events)
+	require.Equal(t, (nat.DefaultKeepAlive / 2).Milliseconds(), events[0].Interval)
+	require.Equal(t, PublicAddressChanged, events[1].Kind)
+	require.Equal(t, netip.MustParseAddrPort("127.0.0.1:6666"), events[1].Address)
+	require.Contains(t, events[1].Reason, "a keep-alive answer says the registrar sees us at 127.0.0.1:6666")
+	require.Equal(t, events[1].Address, a.Contact())
+	plan := a.Plan()
+	require.Equal(t, FromRport, plan.ContactFrom)
+	require.Equal(t, nat.DefaultKeepAlive/2, plan.KeepAlive.Interval)
+	require.Contains(t, plan.KeepAlive.Reason, "shortened to 12.5s")
+	require.GreaterOrEqual(t, a.KeepAlives(), uint64(1))
+}
+
+func TestAppendSDP(t *testing.T) {
+	t.Parallel()
+	reg := startRegistrar(t)
+	a, err := New(Config{SIP: listen(t), Registrar: local(reg.conn)})
+	require.NoError(t, err)
+	defer a.Close()
+	body := []byte("v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\nc=IN IP4 192.168.1.10\r\nm=audio 40000 RTP/AVP 0\r\n")
+	out, err := a.AppendSDP(nil, body)
+	require.NoError(t, err)
+	require.Equal(t, string(body), string(out), "before Start the SDP stays")
+	a.mu.Lock()
+	a.plan = &Plan{Media: []MediaPlan{{Local: netip.MustParseAddrPort("192.168.1.10:40000"), Public: netip.MustParseAddrPort("203.0.113.1:41000"), From: FromSTUN}}}
+	a.mu.Unlock()
+	out, err = a.AppendSDP([]byte("x"), body)
+	require.NoError(t, err)
+	require.Equal(t, "xv=0\r\no=- 1 1 IN IP4 203.0.113.1\r\nc=IN IP4 203.0.113.1\r\nm=audio 41000 RTP/AVP 0\r\n", string(out))
+	require.False(t, errors.Is(err, ErrClosed))
+}

@@ -1,0 +1,153 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/sipnat/sipnat/clock"
+)
+
+// Mechanism is a set of NAT traversal mechanisms the agent may use.
+type Mechanism uint8
+
+// The mechanisms. Config.Disable turns some off; all are on by default.
+const (
+	// STUN: public addresses for Contact and SDP from STUN on the SIP and
+	// media sockets.
+	STUN Mechanism = 1 << iota
+	// PortMapping: UPnP IGD, NAT-PMP or PCP port mappings on the gateway.
+	PortMapping
+	// Rport: follow the public address the registrar reports in
+	// received/rport (RFC 3581), as PJSIP's allow_contact_rewrite does.
+	Rport
+)
+
+// String lists the mechanisms: "stun,mapping,rport" ("none" when empty).
+func (m Mechanism) String() string {
+	var s []string
+	for _, n := range []struct {
+		m    Mechanism
+		name string
+	}{{STUN, "stun"}, {PortMapping, "mapping"}, {Rport, "rport"}} {
+		if m&n.m != 0 {
+			s = append(s, n.name)
+		}
+	}
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ",")
+}
+
+// ParseMechanisms parses a comma-separated list of "stun", "mapping" and
+// "rport" (String's form).
+func ParseMechanisms(s string) (Mechanism, error) {
+	var m Mechanism
+	for _, f := range strings.Split(s, ",") {
+		switch strings.TrimSpace(f) {
+		case "stun":
+			m |= STUN
+		case "mapping":
+			m |= PortMapping
+		case "rport":
+			m |= Rport
+		case "", "none":
+		default:
+			return 0, fmt.Errorf("agent: unknown mechanism %q (want stun, mapping or rport)", strings.TrimSpace(f))
+		}
+	}
+	return m, nil
+}
+
+// RelayMode says when media goes through a relay.
+type RelayMode uint8
+
+// The relay modes.
+const (
+	// RelayAuto: a relay only where nothing direct can bring the peer's
+	// media in (an address-dependent mapping with no usable port mapping).
+	RelayAuto RelayMode = iota
+	// RelayForce: media always through a relay (the user asked for it).
+	RelayForce
+)
+
+// Config configures an Agent. SIP and Registrar are required.
+type Config struct {
+	// SIP is the UA's SIP socket (UDP). The caller owns it and its read
+	// loop, which hands every packet to Agent.HandlePacket first.
+	SIP net.PacketConn
+	// Media are the UA's RTP (and RTCP) sockets; their read loops hand
+	// packets to Agent.HandleMediaPacket with the socket's index.
+	Media []net.PacketConn
+	// STUN servers, preferred first. None: only the registrar's rport
+	// tells the public address.
+	STUN []netip.AddrPort
+	// Registrar is where the UA registers (and its outbound proxy): the
+	// flow the keep-alives hold open.
+	Registrar netip.AddrPort
+	// Domain is the Request-URI host of OPTIONS keep-alives; "" means the
+	// registrar's address.
+	Domain string
+	// AOR is the From URI of OPTIONS keep-alives; "" means
+	// "sip:keepalive@" + Domain.
+	AOR string
+	// Disable turns mechanisms off; zero uses them all.
+	Disable Mechanism
+	// Relay says when media goes through a relay.
+	Relay RelayMode
+	// LifetimeMax, when not zero, measures the NAT binding lifetime up to
+	// this long (RFC 5780 section 4.6); Start then takes about as long as
+	// the lifetime. Zero skips it and the keep-alive interval is assumed.
+	LifetimeMax time.Duration
+	// Gateway is the router asked for port mappings; zero means the
+	// default gateway.
+	Gateway netip.Addr
+	// MappingLifetime is the lease asked for port mappings; zero means 1 h.
+	MappingLifetime time.Duration
+	// DialContext and ListenPacket, when set, make the sockets of gateway
+	// requests and of the extra NAT-discovery probes (for a network
+	// namespace or a VRF); nil uses the net package.
+	DialContext  func(ctx context.Context, network, addr string) (net.Conn, error)
+	ListenPacket func(ctx context.Context, network, addr string) (net.PacketConn, error)
+	// UserAgent goes into OPTIONS keep-alives; "" means "sipnat".
+	UserAgent string
+	// OnEvent receives what the SIP stack must act on (re-register with a
+	// new Contact, ...). It is called without the agent's lock held, from
+	// timer and read-loop goroutines, and may call the agent.
+	OnEvent func(Event)
+	// Clock times keep-alives; nil means the system clock.
+	Clock clock.Clock
+	// Logger receives debug logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// ErrConfig is wrapped by New for an unusable Config.
+var ErrConfig = errors.New("agent: bad config")
+
+func (c *Config) check() error {
+	if c.SIP == nil {
+		return fmt.Errorf("%w: no SIP socket", ErrConfig)
+	}
+	if !c.Registrar.IsValid() || c.Registrar.Port() == 0 {
+		return fmt.Errorf("%w: no registrar address", ErrConfig)
+	}
+	for i, m := range c.Media {
+		if m == nil {
+			return fmt.Errorf("%w: media socket %d is nil", ErrConfig, i)
+		}
+	}
+	for _, s := range c.STUN {
+		if !s.IsValid() || s.Port() == 0 {
+			return fmt.Errorf("%w: STUN server %v", ErrConfig, s)
+		}
+	}
+	return nil
+}
+
+func (c *Config) allowed(m Mechanism) bool { return c.Disable&m == 0 }

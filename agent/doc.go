@@ -1,0 +1,58 @@
+// Package agent is the NAT part of a SIP user agent, for a softphone or
+// ATA firmware with a SIP stack of its own: import it, hand it the SIP and
+// media sockets, and write only SIP.
+//
+// An Agent owns no socket, no dialog and no transaction. The stack's read
+// loops call HandlePacket (SIP socket) and HandleMediaPacket (media
+// sockets) first with every packet; the agent takes STUN answers, CRLF
+// keep-alive noise and the answers to its own keep-alives, and gives
+// everything else back. Start then discovers, in parallel where it can:
+// the NAT's behaviour and binding lifetime with STUN on the SIP socket
+// itself (nat.DiscoverWith), each media socket's public address, whether
+// the registrar answers STUN on its SIP port, and the gateway's port
+// mappings (UPnP IGD, NAT-PMP, PCP; discovery). It decides a Plan with one
+// rule per question, shared with the rest of sipnat:
+//
+//   - the Contact and Via sent-by: discovery.Reconcile, the chooser over
+//     port mapping, STUN and the local address, with
+//     ipaddr.CompareLayers for CGNAT and double NAT;
+//   - the keep-alive interval: nat.KeepAliveInterval of the measured
+//     binding lifetime, and an honest "assumed" when it was not measured;
+//   - the decision: Direct, ViaPortMapping, Relay (nothing direct brings
+//     the peer's media in; the Relay slot says why) or ForceRelay;
+//   - the predictions, incoming calls and two-way audio, in words and
+//     JSON, each marked Assumed where it rests on something not measured.
+//
+// After Start the agent keeps the flow to the registrar open (STUN to the
+// registrar's SIP port when it answers STUN, RFC 5626 §4.4.2, else
+// OPTIONS), keeps the media bindings open with STUN between calls, and
+// reports Events: PublicAddressChanged (register again with the new
+// Contact), MediaAddressChanged, FlowFailed, FlowRecovered, MappingLost,
+// RelayLost, and KeepAliveShortened when the NAT moved a binding the
+// keep-alives should have held. The stack feeds the registrar's answers
+// back with ObserveRegister: the agent detects a SIP ALG there and follows
+// the rport (RFC 3581).
+//
+// Decide is the decision alone, with no I/O: a diagnostic (natcheck) that
+// measured the same things gets the same plan.
+//
+// # Usage
+//
+//	a, _ := agent.New(agent.Config{SIP: sipConn, Media: []net.PacketConn{rtpConn},
+//		STUN: servers, Registrar: registrar, OnEvent: onEvent})
+//	// in the SIP read loop: if a.HandlePacket(b, from) { continue }
+//	// in the RTP read loop: if a.HandleMediaPacket(0, b, from) { continue }
+//	plan, err := a.Start(ctx)
+//	// REGISTER with Contact and Via sent-by plan.Contact (a.Contact() later);
+//	// a.ObserveRegister(request, answer, from) on each answer;
+//	// SDP: a.AppendSDP(nil, localSDP); on PublicAddressChanged: register again.
+//	defer a.Close()
+//
+// The socket a UA already reads cannot be given to nat.Discover without a
+// CallerReads client (the STUN answers would go to the UA's loop): the
+// agent always reads through the caller's loop, and Start proves that the
+// loop hands packets in before it trusts silence as "UDP blocked".
+//
+// An Agent is safe for concurrent use. It logs only to Config.Logger and
+// times everything on Config.Clock.
+package agent

@@ -1,0 +1,80 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/sipnat/sipnat/agent"
+	"github.com/sipnat/sipnat/discovery"
+	"github.com/sipnat/sipnat/nat"
+)
+
+// A UA's SIP stack wires the agent into its read loops, starts it, and
+// writes the plan's Contact; events tell it when to register again.
+func Example() {
+	sip, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 168, 1, 10), Port: 5060})
+	rtp, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 168, 1, 10), Port: 40000})
+	reregister := make(chan netip.AddrPort, 1)
+	a, err := agent.New(agent.Config{
+		SIP: sip, Media: []net.PacketConn{rtp},
+		STUN:      []netip.AddrPort{netip.MustParseAddrPort("203.0.113.2:3478")},
+		Registrar: netip.MustParseAddrPort("203.0.113.2:5060"),
+		OnEvent: func(e agent.Event) {
+			if e.Kind == agent.PublicAddressChanged {
+				reregister <- e.Address
+			}
+		},
+	})
+	if err != nil {
+		return
+	}
+	defer a.Close()
+	go func() { // the SIP stack's read loop: the agent first
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := sip.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			if a.HandlePacket(buf[:n], from) {
+				continue
+			}
+			// ... the stack's own SIP handling
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	plan, err := a.Start(ctx)
+	if err != nil {
+		return
+	}
+	fmt.Println("REGISTER with Contact", plan.Contact)
+	fmt.Println(plan.IncomingCalls)
+}
+
+// Decide is the agent's decision without I/O: here for an
+// endpoint-independent NAT whose binding lifetime an RFC 3489 server could
+// not measure.
+func ExampleDecide() {
+	local := netip.MustParseAddrPort("192.168.1.10:5060")
+	res := &nat.Result{Public: netip.MustParseAddrPort("203.0.113.1:5060"), Method: nat.MethodRFC3489,
+		Mapping: nat.EndpointIndependent, Filtering: nat.AddressAndPortDependent}
+	p := agent.Decide(agent.Observations{
+		Local: local, STUNServers: true, NAT: res, LifetimeAsked: 30 * time.Second,
+		Choice: discovery.Reconcile(discovery.Observations{Local: local, STUN: res.Public}),
+		Media: []agent.MediaPlan{{Local: netip.MustParseAddrPort("192.168.1.10:40000"),
+			Public: netip.MustParseAddrPort("203.0.113.1:40000"), From: agent.FromSTUN}},
+	})
+	fmt.Println(p.Decision, p.Contact, p.ContactFrom)
+	fmt.Println(p.KeepAlive.Kind, p.KeepAlive.Interval, "assumed:", p.KeepAlive.Assumed)
+	fmt.Println("incoming calls:", p.IncomingCalls.Works, "assumed:", p.IncomingCalls.Assumed)
+	fmt.Println("two-way audio:", p.TwoWayAudio.Works)
+	// Output:
+	// direct 203.0.113.1:5060 stun
+	// options 25s assumed: true
+	// incoming calls: true assumed: true
+	// two-way audio: true
+}
