@@ -304,7 +304,7 @@ func (d *discoverer) isLocal(m netip.AddrPort) bool {
 	}
 	addrs := d.cfg.LocalAddrs
 	if addrs == nil {
-		addrs = interfaceAddrs()
+		addrs = HostAddrs()
 	}
 	for _, a := range addrs {
 		if a.Unmap() == m.Addr() {
@@ -314,7 +314,9 @@ func (d *discoverer) isLocal(m netip.AddrPort) bool {
 	return false
 }
 
-func interfaceAddrs() []netip.Addr {
+// HostAddrs returns the addresses of the host's interfaces (IPv4-mapped ones
+// unmapped); nil when they cannot be read.
+func HostAddrs() []netip.Addr {
 	ifs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sipnat/sipnat/internal/cmdline"
 	"github.com/sipnat/sipnat/nat"
 	"github.com/stretchr/testify/require"
 )
@@ -17,29 +19,53 @@ func TestRunOffline(t *testing.T) {
 	var out, errOut bytes.Buffer
 	require.NoError(t, run(context.Background(), nil, &out, &errOut))
 	s := out.String()
-	for _, want := range []string{"public address:", "mapping:           none", "open internet", "hairpin:", "binding lifetime:", "CGNAT:", "No NAT"} {
+	require.True(t, strings.HasPrefix(s, "SELF-TEST:"), s)
+	for _, want := range []string{"public address:", "mapping:           none", "open internet", "natcheck:          sipnat",
+		"not tested:        SIP verdict: the self-test", "not tested:        port mapping"} {
 		require.Contains(t, s, want)
 	}
+	require.NotContains(t, s, "is public", "the self-test must not call loopback public")
 }
 
-func TestRunJSONWithServer(t *testing.T) {
-	t.Parallel()
-	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer pc.Close()
+func startServer(t *testing.T, network string, ip net.IP) *nat.Server {
+	pc, err := net.ListenUDP(network, &net.UDPAddr{IP: ip})
+	if err != nil {
+		t.Skipf("no %s loopback: %v", network, err)
+	}
+	t.Cleanup(func() { pc.Close() })
 	srv, err := nat.NewServer(nat.ServerConfig{Primary: pc})
 	require.NoError(t, err)
-	go func() { _ = srv.Serve(context.Background()) }()
-	defer srv.Close()
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(context.Background()) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return srv
+}
 
+func TestRunJSONSeveralServers(t *testing.T) {
+	t.Parallel()
+	a, b := startServer(t, "udp4", net.IPv4(127, 0, 0, 1)), startServer(t, "udp4", net.IPv4(127, 0, 0, 1))
+	dead, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer dead.Close()
+	deadAddr := dead.LocalAddr().(*net.UDPAddr).AddrPort().String()
 	var out, errOut bytes.Buffer
-	args := []string{"-json", "-timeout", "5s", "-local", "127.0.0.1:0", "-server", srv.Addrs()[0].String()}
-	require.NoError(t, run(context.Background(), args, &out, &errOut))
-	var res nat.Result
-	require.NoError(t, json.Unmarshal(out.Bytes(), &res))
-	require.Equal(t, nat.MethodBasic, res.Method)
-	require.Equal(t, srv.Addrs()[0], res.Server)
-	require.True(t, res.Public.Addr().IsLoopback())
+	args := []string{"-json", "-timeout", "3s", "-portmap=false", "-local", "127.0.0.1:0",
+		"-server", a.Addrs()[0].String(), "-server", b.Addrs()[0].String() + "," + deadAddr}
+	require.NoError(t, run(context.Background(), args, &out, &errOut), errOut.String())
+	var rep Report
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.False(t, rep.SelfTest)
+	require.Len(t, rep.Servers, 3)
+	require.Equal(t, a.Addrs()[0], rep.Servers[0].Addr)
+	require.True(t, rep.Servers[0].Public.Addr().IsLoopback())
+	require.Greater(t, rep.Servers[0].RTTMS, 0.0)
+	require.Contains(t, rep.Servers[2].Error, "no answer")
+	require.Contains(t, strings.Join(rep.Errors, "\n"), "server "+deadAddr+": no answer")
+	require.Equal(t, "works", rep.UDP)
+	require.NotNil(t, rep.NAT)
+	require.Equal(t, nat.MethodTwoServer, rep.NAT.Method)
+	require.Contains(t, out.String(), `"duration_ms"`)
+	require.NotContains(t, out.String(), "000000000", "no nanoseconds in JSON")
 }
 
 func TestRunNoServerAnswers(t *testing.T) {
@@ -47,34 +73,52 @@ func TestRunNoServerAnswers(t *testing.T) {
 	dead, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	require.NoError(t, err)
 	defer dead.Close()
+	addr := dead.LocalAddr().(*net.UDPAddr).AddrPort().String()
 	var out, errOut bytes.Buffer
 	start := time.Now()
-	err = run(context.Background(), []string{"-timeout", "300ms", "-local", "127.0.0.1:0", "-server",
-		dead.LocalAddr().(*net.UDPAddr).AddrPort().String()}, &out, &errOut)
+	err = run(context.Background(), []string{"-timeout", "300ms", "-portmap=false", "-local", "127.0.0.1:0", "-server", addr}, &out, &errOut)
 	require.ErrorIs(t, err, nat.ErrNoResponse)
 	require.Less(t, time.Since(start), 3*time.Second)
 	require.Contains(t, out.String(), "blocked")
+	require.Contains(t, out.String(), "server "+addr+": no answer", "the error names the server")
+	require.NotContains(t, out.String(), "invalid AddrPort")
+	require.NotContains(t, out.String(), "mapping:", "nothing reported that was not tested")
 }
 
-// TestRunIPv6Server: an IPv6 server gets an IPv6 socket (before, the IPv4
-// socket made `-server '[::1]:3478'` report "UDP is blocked").
+// TestRunIPv6Server: an IPv6 server alone is the main test.
 func TestRunIPv6Server(t *testing.T) {
 	t.Parallel()
-	pc, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
-	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
-	}
-	defer pc.Close()
-	srv, err := nat.NewServer(nat.ServerConfig{Primary: pc})
-	require.NoError(t, err)
-	go func() { _ = srv.Serve(context.Background()) }()
-	defer srv.Close()
-
+	srv := startServer(t, "udp6", net.IPv6loopback)
 	var out, errOut bytes.Buffer
-	args := []string{"-json", "-timeout", "5s", "-server", srv.Addrs()[0].String()}
+	args := []string{"-json", "-timeout", "5s", "-portmap=false", "-server", srv.Addrs()[0].String()}
 	require.NoError(t, run(context.Background(), args, &out, &errOut), "%s", errOut.String())
-	var res nat.Result
-	require.NoError(t, json.Unmarshal(out.Bytes(), &res))
-	require.Equal(t, nat.MethodBasic, res.Method)
-	require.Equal(t, "::1", res.Public.Addr().String())
+	var rep Report
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
+	require.Equal(t, "::1", rep.NAT.Public.Addr().String())
+	require.NotNil(t, rep.IPv6)
+	require.Equal(t, "::1", rep.IPv6.Public.Addr().String())
+}
+
+func TestCommandLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args   []string
+		status int
+		has    string
+	}{
+		{[]string{"-h"}, 0, "natcheck tells what NAT"},
+		{[]string{"-bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"extra"}, 2, `natcheck: unexpected argument "extra"`},
+		{[]string{"-server", "nonsense"}, 2, `natcheck: -server "nonsense"`},
+		{[]string{"-server", "127.0.0.1:0"}, 2, "port 0"},
+		{[]string{"-local", "x"}, 2, `natcheck: -local "x"`},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), tc.args, &out, &errOut)
+		require.Equal(t, tc.status, cmdline.Status("natcheck", err, &errOut), "%v: %v", tc.args, err)
+		require.Contains(t, errOut.String(), tc.has, tc.args)
+		if tc.status == 2 {
+			require.Equal(t, 1, strings.Count(errOut.String(), tc.has), "said once: %s", errOut.String())
+		}
+	}
 }

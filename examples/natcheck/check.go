@@ -1,0 +1,359 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/sipnat/sipnat/agent"
+	"github.com/sipnat/sipnat/discovery"
+	"github.com/sipnat/sipnat/ipaddr"
+	"github.com/sipnat/sipnat/nat"
+)
+
+// options are what the flags set, plus the socket makers a test in a
+// network namespace replaces.
+type options struct {
+	servers   []netip.AddrPort // resolved, in the order given
+	names     []string         // as given
+	selfTest  bool
+	local     netip.AddrPort
+	lifetime  time.Duration
+	portMap   bool
+	gateway   netip.Addr
+	hostAddrs func() []netip.Addr // the host's addresses (IPv6 line)
+
+	listenPacket func(ctx context.Context, network, addr string) (net.PacketConn, error)
+	dialContext  func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+func (o *options) listen(ctx context.Context, network string, a netip.AddrPort) (net.PacketConn, error) {
+	if o.listenPacket != nil {
+		return o.listenPacket(ctx, network, a.String())
+	}
+	var lc net.ListenConfig
+	return lc.ListenPacket(ctx, network, a.String())
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v := bi.Main.Version; v != "" {
+			return "sipnat " + v
+		}
+	}
+	return "sipnat (devel)"
+}
+
+// check runs every test the options allow and reports what it found.
+// The error is non-nil only when nothing could be tested.
+func check(ctx context.Context, o options) (*Report, error) {
+	start := time.Now()
+	r := &Report{Tool: "natcheck", Version: version(), Time: start.UTC().Truncate(time.Second), SelfTest: o.selfTest}
+	defer func() { r.DurationMS = ms(time.Since(start)) }()
+
+	// The main test runs in the first server's family; servers of the
+	// other family serve the IPv6 line.
+	family := false // IPv4 when any server is IPv4
+	for _, s := range o.servers {
+		family = family || s.Addr().Is4()
+	}
+	var main, other []int
+	for i, s := range o.servers {
+		if s.Addr().Is4() == family {
+			main = append(main, i)
+		} else {
+			other = append(other, i)
+		}
+	}
+	network, laddr := "udp4", o.local
+	if !family {
+		network = "udp6"
+		if laddr == netip.AddrPortFrom(netip.IPv4Unspecified(), 0) {
+			laddr = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
+		}
+	}
+	conn, err := o.listen(ctx, network, laddr)
+	if err != nil {
+		return nil, fmt.Errorf("open the test socket %s: %w", laddr, err)
+	}
+	defer conn.Close()
+	r.Local = conn.LocalAddr().String()
+	client := nat.NewClient(conn, nat.ClientConfig{})
+	defer client.Close()
+
+	// Every server once, at once: reachability, public address, RTT.
+	r.Servers = make([]ServerReport, len(o.servers))
+	// A silent server gets at most half the time left, so the behaviour
+	// tests still run with the ones that answer.
+	wait := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)/2)
+	}
+	var wg sync.WaitGroup
+	for _, i := range main {
+		r.Servers[i] = ServerReport{Server: o.names[i], Addr: o.servers[i]}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sctx, cancel := context.WithTimeout(ctx, wait)
+			defer cancel()
+			resp, err := client.BindingWith(sctx, o.servers[i], nat.BindingOptions{})
+			if err != nil {
+				r.Servers[i].Error = describe(err, wait)
+				return
+			}
+			r.Servers[i].Public, r.Servers[i].RTTMS = resp.Mapped, float64(resp.RTT.Microseconds())/1000
+		}()
+	}
+	var gw *discovery.ProbeResult
+	var mapper *discovery.Mapper
+	if o.portMap && !o.selfTest {
+		mapper = discovery.NewMapper(discovery.Config{Gateway: o.gateway, Lifetime: 2 * time.Minute, Description: "sipnat natcheck test",
+			DialContext: o.dialContext, ListenPacket: o.listenPacket, PMPTimeout: 2 * time.Second, UPnPTimeout: 3 * time.Second})
+		defer mapper.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			p, err := mapper.Probe(pctx)
+			r.Gateway = &GatewayReport{Gateway: p.Gateway, PCP: p.PCP, NATPMP: p.NATPMP, UPnP: p.UPnP, External: p.External}
+			if err != nil {
+				r.Gateway.Errors = append(r.Gateway.Errors, "probe: "+err.Error())
+			}
+			for _, e := range []struct{ name, err string }{{"PCP", p.PCPErr}, {"NAT-PMP", p.NATPMPErr}, {"UPnP", p.UPnPErr}} {
+				if e.err != "" {
+					r.Gateway.Errors = append(r.Gateway.Errors, e.name+": "+e.err)
+				}
+			}
+			gw = &p
+		}()
+	} else {
+		why := "port mapping (UPnP IGD, NAT-PMP, PCP): -portmap=false"
+		if o.selfTest {
+			why = "port mapping (UPnP IGD, NAT-PMP, PCP): not asked in the self-test"
+		}
+		r.NotTested = append(r.NotTested, why)
+	}
+	wg.Wait()
+
+	var answered []netip.AddrPort
+	for _, i := range main {
+		if r.Servers[i].Error == "" {
+			answered = append(answered, o.servers[i])
+		} else {
+			r.Errors = append(r.Errors, fmt.Sprintf("server %s: %s", o.names[i], r.Servers[i].Error))
+		}
+	}
+	if len(answered) == 0 {
+		r.UDP = "blocked: no STUN server answered over UDP"
+		r.IPv6 = checkIPv6(ctx, o, other, r)
+		return r, fmt.Errorf("no STUN server answered: %w", nat.ErrNoResponse)
+	}
+	r.UDP = "works"
+
+	res, err := nat.DiscoverWith(ctx, conn, nat.DiscoverConfig{Servers: answered, Client: client, LifetimeMax: o.lifetime,
+		ListenPacket: func(ctx context.Context) (net.PacketConn, error) {
+			return o.listen(ctx, network, netip.AddrPortFrom(addrOf(conn).Addr(), 0))
+		}})
+	if err != nil {
+		r.Errors = append(r.Errors, "behaviour discovery: "+err.Error())
+	}
+	if res != nil {
+		r.NAT = natReport(res, o.lifetime)
+	}
+
+	// The test mapping, then CGNAT and double NAT from the gateway's
+	// external address against STUN (ipaddr.CompareLayers, the one rule).
+	var mapping *discovery.Mapping
+	if gw != nil && (gw.PCP || gw.NATPMP || gw.UPnP) {
+		mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		m, err := mapper.Map(mctx, "udp", addrOf(conn).Port())
+		if err != nil {
+			r.Gateway.Errors = append(r.Gateway.Errors, "test mapping: "+err.Error())
+		} else {
+			mapping = &m
+			r.Gateway.Mapped, r.Gateway.Via = m.External, m.Protocol.String()
+			if !r.Gateway.External.IsValid() {
+				r.Gateway.External = m.External.Addr()
+			}
+			if err := mapper.Unmap(mctx, "udp", addrOf(conn).Port()); err != nil {
+				r.Gateway.Errors = append(r.Gateway.Errors, "deleting the test mapping: "+err.Error())
+			} else {
+				r.Gateway.Deleted = true
+			}
+		}
+		cancel()
+	}
+	var public netip.Addr
+	if res != nil {
+		public = res.Public.Addr()
+	}
+	var gwExt netip.Addr
+	if r.Gateway != nil {
+		gwExt = r.Gateway.External
+	}
+	layers := ipaddr.CompareLayers(gwExt, public)
+	switch {
+	case gwExt.IsValid() || layers.CGNAT:
+		reason := layers.Reason
+		if reason == "" {
+			reason = fmt.Sprintf("the gateway's external address %s is the public address a STUN server sees", gwExt)
+		}
+		r.CGNAT = &Finding{Yes: layers.CGNAT, Reason: reason}
+		r.Double = &Finding{Yes: layers.DoubleNAT, Reason: reason}
+		if !layers.CGNAT && layers.DoubleNAT {
+			r.CGNAT.Reason = "no shared (RFC 6598) address seen; " + reason
+		}
+	case o.selfTest:
+		r.NotTested = append(r.NotTested, "CGNAT and double NAT: the self-test runs on loopback")
+	case res != nil && res.Mapping == nat.None:
+		r.CGNAT = &Finding{Reason: "no NAT: the socket's own address is public"}
+		r.Double = &Finding{Reason: "no NAT: the socket's own address is public"}
+	default:
+		r.NotTested = append(r.NotTested, "CGNAT and double NAT: the gateway reported no external address to compare with STUN")
+	}
+
+	if family {
+		r.IPv6 = checkIPv6(ctx, o, other, r)
+	} else if res != nil { // the main test was the IPv6 one
+		translated := res.Mapping != nat.None
+		r.IPv6 = &IPv6Report{HostAddrs: globalIPv6(o.hostAddrs()), Server: res.Server, Public: res.Public, Translated: &translated}
+	}
+
+	if o.selfTest {
+		r.NotTested = append(r.NotTested, "SIP verdict: the self-test says nothing about the network")
+		return r, nil
+	}
+	// The SIP verdict: the agent's decision on what was measured.
+	local := addrOf(conn)
+	obs := discovery.Observations{Local: local, Mapping: mapping}
+	if res != nil {
+		obs.STUN = res.Public
+	}
+	if r.Gateway != nil {
+		obs.Gateway = r.Gateway.External
+	}
+	if res != nil {
+		res.CompareGateway(gwExt)
+	}
+	p := agent.Decide(agent.Observations{Local: local, STUNServers: true, NAT: res, LifetimeAsked: o.lifetime,
+		Choice: discovery.Reconcile(obs), Probe: gw})
+	r.SIP = &SIPVerdict{Decision: p.Decision, ContactFrom: p.ContactFrom, Contact: p.Contact, Relay: p.Relay.Needed,
+		IncomingCalls: p.IncomingCalls, TwoWayAudio: p.TwoWayAudio}
+	if p.KeepAlive.Kind != 0 {
+		r.SIP.KeepAliveMS, r.SIP.KeepAliveNote = ms(p.KeepAlive.Interval), "half the measured binding lifetime"
+		if p.KeepAlive.Assumed {
+			r.SIP.KeepAliveNote = "assumed: the binding lifetime was not measured (-lifetime)"
+		}
+	}
+	return r, nil
+}
+
+func addrOf(c net.PacketConn) netip.AddrPort {
+	if u, ok := c.LocalAddr().(*net.UDPAddr); ok {
+		ap := u.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(c.LocalAddr().String())
+	return ap
+}
+
+// describe says in words why a server gave nothing.
+func describe(err error, wait time.Duration) string {
+	var se *nat.ServerError
+	switch {
+	case errors.As(err, &se):
+		return "answered with an error: " + se.Error()
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return fmt.Sprintf("no answer within %v", wait.Round(time.Millisecond))
+	case errors.Is(err, nat.ErrNoResponse):
+		return "no answer (every retransmission went unanswered)"
+	case errors.Is(err, nat.ErrMalformed):
+		return "answered with something unusable: " + err.Error()
+	}
+	return err.Error()
+}
+
+func natReport(res *nat.Result, asked time.Duration) *NATReport {
+	n := &NATReport{Method: res.Method, Server: res.Server, Public: res.Public, Mapping: res.Mapping,
+		Filtering: res.Filtering, Classic: res.Classic, Hairpin: res.Hairpin}
+	natted := res.Mapping != nat.None && res.Public.IsValid()
+	if natted {
+		pp := res.PortPreserved
+		n.PortPreserved = &pp
+	}
+	switch {
+	case !natted:
+	case asked == 0:
+		n.LifetimeNote = "not measured (give -lifetime to measure it)"
+	case res.Lifetime == 0:
+		n.LifetimeNote = fmt.Sprintf("not measurable with this server (%s: RESPONSE-PORT unsupported or ignored)", res.Method)
+	default:
+		n.LifetimeMS, n.LifetimeGoneMS = ms(res.Lifetime), ms(res.LifetimeBound)
+	}
+	return n
+}
+
+// checkIPv6 reports the host's global IPv6 addresses and, with an IPv6
+// server among -server, what it sees.
+func checkIPv6(ctx context.Context, o options, servers []int, r *Report) *IPv6Report {
+	v := &IPv6Report{HostAddrs: globalIPv6(o.hostAddrs())}
+	if len(servers) == 0 {
+		if len(v.HostAddrs) == 0 {
+			v.Note = "the host has no global IPv6 address"
+		} else {
+			v.Note = fmt.Sprintf("the host has %v; not tested (no IPv6 STUN server among -server)", v.HostAddrs)
+		}
+		return v
+	}
+	conn, err := o.listen(ctx, "udp6", netip.AddrPortFrom(netip.IPv6Unspecified(), 0))
+	if err != nil {
+		v.Note = "no IPv6 socket: " + err.Error()
+		return v
+	}
+	defer conn.Close()
+	c := nat.NewClient(conn, nat.ClientConfig{})
+	defer c.Close()
+	for _, i := range servers {
+		r.Servers[i] = ServerReport{Server: o.names[i], Addr: o.servers[i]}
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := c.BindingWith(sctx, o.servers[i], nat.BindingOptions{})
+		cancel()
+		if err != nil {
+			r.Servers[i].Error = describe(err, 5*time.Second)
+			r.Errors = append(r.Errors, fmt.Sprintf("server %s: %s", o.names[i], r.Servers[i].Error))
+			continue
+		}
+		r.Servers[i].Public, r.Servers[i].RTTMS = resp.Mapped, float64(resp.RTT.Microseconds())/1000
+		if !v.Public.IsValid() {
+			v.Server, v.Public = o.servers[i], resp.Mapped
+			translated := true
+			for _, a := range o.hostAddrs() {
+				if a == resp.Mapped.Addr() {
+					translated = false
+				}
+			}
+			v.Translated = &translated
+		}
+	}
+	if !v.Public.IsValid() {
+		v.Note = "no IPv6 STUN server answered"
+	}
+	return v
+}
+
+func globalIPv6(addrs []netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range addrs {
+		if a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && ipaddr.Classify(a) != ipaddr.ClassPrivate {
+			out = append(out, a)
+		}
+	}
+	return out
+}
