@@ -24,6 +24,8 @@ const (
 	// MaxMessageSize bounds what the client reads and decodes: an ng
 	// message is one UDP datagram.
 	MaxMessageSize = 65535
+	// maxFree bounds the transactions (and their buffers) kept for reuse.
+	maxFree = 64
 )
 
 // ClientConfig configures a Client. The zero value works.
@@ -193,7 +195,7 @@ func (c *Client) end(t *txn) {
 	case <-t.tick:
 	default:
 	}
-	if len(t.reply) <= 4096 && len(t.req) <= 4096 {
+	if len(c.free) < maxFree {
 		c.free = append(c.free, t)
 	}
 	c.mu.Unlock()
