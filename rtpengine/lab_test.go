@@ -17,13 +17,13 @@ import (
 )
 
 // labRtpengine builds a lab and starts a real rtpengine in its WAN
-// namespace (ng on Server1:2223, media ports 30000-30099 on Server1), and
-// returns a client whose socket is in the same namespace.
-func labRtpengine(tb testing.TB) (*netlab.Lab, *netlab.Rtpengine, *Client) {
+// namespace (ng on addr:2223, media ports 30000-30099 on addr), and returns
+// a client whose socket is in the same namespace on addr.
+func labRtpengine(tb testing.TB, addr netip.Addr) (*netlab.Lab, *netlab.Rtpengine, *Client) {
 	netlab.RequireTools(tb, "rtpengine")
 	lab := netlab.New(tb, netlab.Config{Kind: netlab.None})
-	r := lab.StartRtpengine(netlab.WAN, netip.AddrPortFrom(netlab.Server1, 2223), netlab.Server1, 30000, 30099)
-	c := NewClient(lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(netlab.Server1, 0)), ClientConfig{RTO: 100 * time.Millisecond})
+	r := lab.StartRtpengine(netlab.WAN, netip.AddrPortFrom(addr, 2223), addr, 30000, 30099)
+	c := NewClient(lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(addr, 0)), ClientConfig{RTO: 100 * time.Millisecond})
 	tb.Cleanup(func() { c.Close() })
 	return lab, r, c
 }
@@ -53,7 +53,7 @@ func relayAddr(t *testing.T, sdp []byte) netip.AddrPort {
 func TestLabRtpengine(t *testing.T) {
 	t.Parallel()
 	noLeak(t)
-	lab, r, c := labRtpengine(t)
+	lab, r, c := labRtpengine(t, netlab.Server1)
 	ctx := context.Background()
 	require.NoError(t, c.Ping(ctx, r.NG))
 
@@ -129,12 +129,12 @@ func TestLabRtpengine(t *testing.T) {
 }
 
 // BenchmarkLabOffer: the ng round trip of an offer (a re-offer of one call,
-// so rtpengine's port pool stays put) against a real rtpengine on the
-// namespace's own address, side by side with the same offer through the
+// so rtpengine's port pool stays put) against a real rtpengine on loopback
+// (127.0.0.1 of the lab's WAN namespace), side by side with the same offer through the
 // generic map codec on a bare socket and with a ping (the floor:
 // rtpengine's least work plus two datagrams).
 func BenchmarkLabOffer(b *testing.B) {
-	lab, r, c := labRtpengine(b)
+	lab, r, c := labRtpengine(b, netip.MustParseAddr("127.0.0.1"))
 	ctx := context.Background()
 	req := &Request{Command: Offer, CallID: []byte("bench"), FromTag: []byte("f"), SDP: []byte(privateOffer),
 		Source: netlab.Peer, Options: Options{SIPSource: true, Symmetric: true, ReplaceOrigin: true, ReplaceSessionConnection: true}}
@@ -149,7 +149,7 @@ func BenchmarkLabOffer(b *testing.B) {
 	})
 	b.Run("offer-generic", func(b *testing.B) {
 		// the same offer with the generic map codec on a bare socket
-		conn := lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(netlab.Server1, 0))
+		conn := lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(r.NG.Addr(), 0))
 		defer conn.Close()
 		b.ReportAllocs()
 		buf := make([]byte, MaxMessageSize)
