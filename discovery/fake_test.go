@@ -37,6 +37,8 @@ type fakeGW struct {
 	external   netip.Addr
 	maxLife    uint32
 	silent     bool
+	junk       int               // send this many junk datagrams before each answer
+	junkOnly   bool              // send only the junk, never an answer
 	badNonce   int               // send this many MAP answers with a wrong nonce first
 	refuseMap  byte              // answer every MAP with this result code
 	pmpMaps    map[uint32]uint16 // proto<<16|internal -> external
@@ -55,6 +57,26 @@ func newFakeGW(t *testing.T, clock *clock.Fake, pmp, pcp bool) *fakeGW {
 	t.Cleanup(func() { c.Close() })
 	go g.serve()
 	return g
+}
+
+// junkPacket is the i-th junk answer to request req: oversized, truncated,
+// another opcode, a result for a request never sent, or noise.
+func junkPacket(req []byte, i int) []byte {
+	switch i % 5 {
+	case 0:
+		return make([]byte, 2000) // over the PCP maximum
+	case 1:
+		return []byte{req[0], 0x80 | req[1]} // truncated
+	case 2:
+		return append([]byte{req[0], 0x80 | (req[1] + 1), 0, 0}, make([]byte, 56)...) // other opcode
+	case 3:
+		b := append([]byte(nil), req...)
+		if len(b) > 1 {
+			b[1] |= 0x80
+		}
+		return b // the request echoed as an answer
+	}
+	return []byte("HTTP/1.1 200 OK\r\n\r\n")
 }
 
 func (g *fakeGW) port() uint16 { return uint16(g.conn.LocalAddr().(*net.UDPAddr).Port) }
@@ -88,6 +110,15 @@ func (g *fakeGW) serve() {
 		n, src, err := g.conn.ReadFrom(buf)
 		if err != nil {
 			return
+		}
+		g.mu.Lock()
+		junk, only := g.junk, g.junkOnly
+		g.mu.Unlock()
+		for i := range junk {
+			g.conn.WriteTo(junkPacket(buf[:n], i), src)
+		}
+		if only {
+			continue
 		}
 		for _, out := range g.handle(buf[:n]) {
 			g.conn.WriteTo(out, src)

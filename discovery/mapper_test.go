@@ -279,3 +279,34 @@ func TestMapperEventReentrancy(t *testing.T) {
 	require.Equal(t, uint16(40000), (<-rtp).External.Port())
 	require.Len(t, m.Mappings(), 2)
 }
+
+// TestMapperJunkAnswers: a gateway (or a host spoofing it) that sends
+// oversized, truncated and unrelated datagrams does not disturb a mapping
+// over PCP or NAT-PMP, and one that sends only junk fails in the
+// protocol's bounded time, not later.
+func TestMapperJunkAnswers(t *testing.T) {
+	t.Parallel()
+	for _, p := range []Protocol{ProtoPCP, ProtoNATPMP} {
+		t.Run(p.String(), func(t *testing.T) {
+			t.Parallel()
+			clk := clock.NewFake(t0)
+			g := newFakeGW(t, clk, true, true)
+			g.set(func(g *fakeGW) { g.junk = 40 })
+			cfg := testConfig(clk, g, nil, nil)
+			cfg.Protocols = []Protocol{p}
+			m := NewMapper(cfg)
+			t.Cleanup(func() { m.Close() })
+			mp, err := m.Map(context.Background(), "udp", 5060)
+			require.NoError(t, err)
+			require.Equal(t, p, mp.Protocol)
+
+			g.set(func(g *fakeGW) { g.junkOnly = true })
+			m2 := NewMapper(cfg)
+			t.Cleanup(func() { m2.Close() })
+			start := time.Now()
+			mp2, err := m2.Map(context.Background(), "udp", 5062)
+			require.Error(t, err, "%+v", mp2)
+			require.Less(t, time.Since(start), 10*time.Second, "bounded in time")
+		})
+	}
+}

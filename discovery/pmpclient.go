@@ -136,6 +136,12 @@ func (m *Mapper) pcpAccept(op uint8, nonce *[12]byte, proto uint8, internal uint
 			if r.Proto != proto || r.InternalPort != internal {
 				return false, nil
 			}
+			// a success that maps to no address is not an answer (our own
+			// request echoed back reads as one, with 0.0.0.0): wait on
+			if ext := r.External; r.Result == 0 && r.Lifetime > 0 && (!ext.IsValid() || ext.IsUnspecified() || ext.IsMulticast()) {
+				m.log.Debug("discovery: ignoring PCP MAP success without an external address", "external", ext)
+				return false, nil
+			}
 		}
 		*out = r
 		return true, pcpError(r.Result)
