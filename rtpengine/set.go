@@ -302,7 +302,7 @@ func ParseInstances(s string) ([]netip.AddrPort, error) {
 		f = strings.TrimSpace(f)
 		a, err := netip.ParseAddrPort(f)
 		if err != nil || a.Port() == 0 {
-			return nil, fmt.Errorf("rtpengine: instance %q: want ip:port", f)
+			return nil, fmt.Errorf("instance %q: want ip:port", f)
 		}
 		out = append(out, a)
 	}

@@ -106,3 +106,14 @@ func offer2(ctx context.Context, s *Set) error {
 	_, err := s.Do(ctx, nil, &Request{Command: Offer, CallID: []byte("z"), FromTag: []byte("f"), SDP: []byte("v=0")})
 	return err
 }
+
+func TestParseInstances(t *testing.T) {
+	t.Parallel()
+	got, err := ParseInstances("203.0.113.2:2223, [2001:db8::1]:2224")
+	require.NoError(t, err)
+	require.Equal(t, []netip.AddrPort{netip.MustParseAddrPort("203.0.113.2:2223"), netip.MustParseAddrPort("[2001:db8::1]:2224")}, got)
+	for _, bad := range []string{"", "nope", "203.0.113.2", "203.0.113.2:0", "a:1,"} {
+		_, err := ParseInstances(bad)
+		require.Error(t, err, bad)
+	}
+}
