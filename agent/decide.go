@@ -88,8 +88,9 @@ func Decide(o Observations) *Plan {
 	}
 
 	// Keep-alive.
+	var unmeasured string
 	if behind {
-		p.KeepAlive = decideKeepAlive(o)
+		p.KeepAlive, unmeasured = decideKeepAlive(o)
 	}
 
 	// Incoming calls.
@@ -102,7 +103,7 @@ func Decide(o Observations) *Plan {
 		p.IncomingCalls = Prediction{Works: true, Assumed: p.KeepAlive.Assumed,
 			Reason: fmt.Sprintf("the registrar reaches the UA over the flow the keep-alives hold open (%s every %v)", p.KeepAlive.Kind, p.KeepAlive.Interval)}
 		if p.KeepAlive.Assumed {
-			p.IncomingCalls.Reason += fmt.Sprintf(", assuming the NAT keeps an idle binding longer than that (%s)", p.KeepAlive.Reason)
+			p.IncomingCalls.Reason += ", assuming the NAT keeps an idle binding longer than that: " + unmeasured
 		}
 	default:
 		p.IncomingCalls = Prediction{Reason: "no mechanism gives a reachable Contact (STUN, port mapping and rport are off or found nothing)"}
@@ -131,8 +132,8 @@ func sourceOf(s discovery.Source) Source {
 
 // decideKeepAlive picks the keep-alive kind and the interval from the
 // measured lifetime (nat.KeepAliveInterval, the one rule), and says what
-// was not measured.
-func decideKeepAlive(o Observations) KeepAlivePlan {
+// was not measured (also returned alone, "" when it was measured).
+func decideKeepAlive(o Observations) (KeepAlivePlan, string) {
 	k := KeepAlivePlan{Kind: keepalive.Options}
 	kind := "OPTIONS to the registrar (any answer counts, and its rport shows the public address)"
 	if o.RegistrarSTUN {
@@ -145,6 +146,7 @@ func decideKeepAlive(o Observations) KeepAlivePlan {
 		lifetime = res.Lifetime
 	}
 	k.Interval = nat.KeepAliveInterval(lifetime)
+	var why string
 	switch {
 	case res != nil && res.Lifetime > 0 && res.LifetimeBound > 0:
 		k.Reason = fmt.Sprintf("%s; half the measured binding lifetime (alive after %v idle, gone after %v)", kind, res.Lifetime, res.LifetimeBound)
@@ -152,7 +154,7 @@ func decideKeepAlive(o Observations) KeepAlivePlan {
 		k.Reason = fmt.Sprintf("%s; half the binding lifetime's lower bound (still alive after %v idle, the longest tried)", kind, res.Lifetime)
 	default:
 		k.Assumed = true
-		why := "the binding lifetime was not measured (no STUN server)"
+		why = "the binding lifetime was not measured (no STUN server)"
 		switch {
 		case res == nil:
 		case o.LifetimeAsked == 0:
@@ -164,7 +166,7 @@ func decideKeepAlive(o Observations) KeepAlivePlan {
 		}
 		k.Reason = fmt.Sprintf("%s; %s, so %v is assumed; the agent shortens it when a keep-alive or the registrar shows the binding expired", kind, why, k.Interval)
 	}
-	return k
+	return k, why
 }
 
 // decideMedia fills the public address of each media socket: the port

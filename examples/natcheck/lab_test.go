@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/sipnat/sipnat/agent"
+	"github.com/sipnat/sipnat/internal/netlab"
+	"github.com/sipnat/sipnat/nat"
+	"github.com/stretchr/testify/require"
+)
+
+// TestLabTruth runs natcheck in the lab's LAN against coturn (RFC 5780)
+// for every NAT kind, with and without miniupnpd, behind CGNAT, and with
+// UDP blocked, and holds its report to the lab's truth: what it tested is
+// right, and what it could not test is absent, not "no".
+func TestLabTruth(t *testing.T) {
+	t.Parallel()
+	type lc struct {
+		kind        netlab.Kind
+		upnp, cgnat bool
+		lifetime    bool
+	}
+	var cases []lc
+	for _, k := range []netlab.Kind{netlab.EIMEIF, netlab.EIMADF, netlab.EIMAPDF, netlab.ADMAPDF, netlab.APDM, netlab.None} {
+		cases = append(cases, lc{kind: k})
+		if k != netlab.None {
+			cases = append(cases, lc{kind: k, upnp: true})
+		}
+	}
+	cases = append(cases, lc{kind: netlab.EIMAPDF, cgnat: true}, lc{kind: netlab.EIMAPDF, cgnat: true, upnp: true},
+		lc{kind: netlab.APDM, cgnat: true, upnp: true}, lc{kind: netlab.EIMAPDF, lifetime: true}, lc{kind: netlab.Blocked})
+	for _, c := range cases {
+		name := string(c.kind)
+		if c.upnp {
+			name += "+upnp"
+		}
+		if c.cgnat {
+			name += "+cgnat"
+		}
+		if c.lifetime {
+			name += "+lifetime"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg := netlab.Config{Kind: c.kind, UPnP: c.upnp, CGNAT: c.cgnat, Coturn: true}
+			if c.lifetime {
+				cfg.Timeout = 5 * time.Second
+			}
+			lab := netlab.New(t, cfg)
+			truth := lab.Truth()
+			o := options{
+				servers: []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)}, names: []string{"coturn"},
+				local: netip.AddrPortFrom(truth.Client, 0), portMap: true, gateway: netlab.RouterLAN,
+				hostAddrs:    func() []netip.Addr { return []netip.Addr{truth.Client} },
+				listenPacket: lab.ListenPacket(netlab.LAN), dialContext: lab.DialContext(netlab.LAN),
+			}
+			if c.lifetime {
+				o.lifetime = 8 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			defer cancel()
+			rep, err := check(ctx, o)
+			var text bytes.Buffer
+			if rep != nil {
+				rep.writeText(&text)
+			}
+			t.Logf("natcheck said:\n%s", text.String())
+			if c.kind == netlab.Blocked {
+				require.ErrorIs(t, err, nat.ErrNoResponse)
+				require.Contains(t, rep.UDP, "blocked")
+				require.Nil(t, rep.NAT, "nothing about a NAT it could not reach")
+				require.Contains(t, rep.Errors[0], "server coturn: no answer")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, "works", rep.UDP)
+			require.Equal(t, netip.AddrPortFrom(truth.Public, 0).Addr(), rep.Servers[0].Public.Addr())
+			n := rep.NAT
+			require.Equal(t, nat.MethodRFC5780, n.Method)
+			require.Equal(t, string(truth.Mapping), n.Mapping.String())
+			require.Equal(t, string(truth.Filtering), n.Filtering.String())
+			if c.kind == netlab.None {
+				require.Nil(t, n.PortPreserved, "no NAT: port preservation not a question")
+			} else {
+				require.NotNil(t, n.PortPreserved)
+				require.Equal(t, truth.PortPreservation, *n.PortPreserved)
+				require.NotNil(t, n.Hairpin)
+				require.Equal(t, truth.Hairpin, *n.Hairpin)
+			}
+			if c.lifetime {
+				require.Equal(t, int64(4000), n.LifetimeMS, "alive after 4 s idle")
+				require.Equal(t, int64(5000), n.LifetimeGoneMS, "gone after 5 s idle")
+			} else if c.kind != netlab.None {
+				require.Contains(t, n.LifetimeNote, "not measured")
+			}
+
+			// Port mapping: which protocol answered, the test mapping made and deleted.
+			g := rep.Gateway
+			require.NotNil(t, g)
+			require.Equal(t, truth.UPnP, g.UPnP || g.NATPMP || g.PCP, "%+v", g)
+			if truth.UPnP {
+				require.True(t, g.UPnP && g.NATPMP, "miniupnpd speaks UPnP IGD and NAT-PMP: %+v", g)
+				require.Equal(t, truth.RouterWAN, g.External)
+				require.True(t, g.Mapped.IsValid(), "%+v", g)
+				require.True(t, g.Deleted, "the test mapping is deleted: %+v", g)
+			}
+
+			// CGNAT and double NAT: only where the gateway's address was there to compare.
+			switch {
+			case c.kind == netlab.None:
+				require.False(t, rep.CGNAT.Yes)
+			case truth.UPnP:
+				require.NotNil(t, rep.CGNAT)
+				require.Equal(t, truth.CGNAT, rep.CGNAT.Yes, rep.CGNAT.Reason)
+				require.Equal(t, truth.CGNAT, rep.Double.Yes, rep.Double.Reason)
+			default:
+				require.Nil(t, rep.CGNAT, "CGNAT not tested without the gateway's address")
+				require.Contains(t, rep.NotTested[len(rep.NotTested)-1], "CGNAT and double NAT")
+			}
+
+			// The SIP verdict.
+			v := rep.SIP
+			direct := c.kind == netlab.None || truth.Mapping == netlab.EndpointIndependent
+			mapped := truth.UPnP && !truth.CGNAT
+			switch {
+			case mapped:
+				require.Equal(t, agent.ViaPortMapping, v.Decision)
+			case direct:
+				require.Equal(t, agent.Direct, v.Decision)
+			default:
+				require.Equal(t, agent.Relay, v.Decision)
+				require.True(t, v.Relay)
+			}
+			require.Equal(t, direct || mapped, v.TwoWayAudio.Works, v.TwoWayAudio.Reason)
+			if c.kind != netlab.None {
+				require.Positive(t, v.KeepAliveMS)
+				if c.lifetime {
+					require.Equal(t, int64(2000), v.KeepAliveMS)
+				} else {
+					require.Contains(t, v.KeepAliveNote, "assumed")
+				}
+			}
+		})
+	}
+}
