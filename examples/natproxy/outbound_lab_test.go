@@ -112,15 +112,33 @@ func TestLabTwoEdges(t *testing.T) {
 	require.Equal(t, 200, final.StatusCode(), "%s", final.Bytes())
 
 	stopA()
+	var retry outbound.Event
 	for {
 		e := <-events
 		if e.Kind == outbound.Retrying {
 			require.False(t, e.AllFailed, "the other flow works: %v", e)
 			require.GreaterOrEqual(t, e.Wait, 3*time.Second, "base of the some-ok backoff")
+			retry = e
 			break
 		}
 	}
 	require.Equal(t, 1, g.Up())
+	start := time.Now()
 	final = call(t, lab, "alice", "one-edge-down")
 	require.Equal(t, 200, final.StatusCode(), "reachable through the other edge: %s", final.Bytes())
+	t.Logf("with one edge down, the call was answered through the other in %v", time.Since(start).Round(10*time.Millisecond))
+
+	// the edge comes back: the flow is formed again when its backoff ends
+	labEdge(t, lab, edges[0])
+	back := time.Now()
+	for {
+		e := <-events
+		if e.Kind == outbound.Registered && e.Server == edges[0] {
+			t.Logf("edge back after %v of a %v backoff: flow 1 registered again %v later",
+				back.Sub(retry.At).Round(10*time.Millisecond), retry.Wait, e.At.Sub(back).Round(10*time.Millisecond))
+			require.Less(t, e.At.Sub(retry.At), 8*time.Second+time.Second, "within the backoff ceiling")
+			break
+		}
+	}
+	require.Equal(t, 2, g.Up())
 }
