@@ -403,7 +403,10 @@ func sdpOptions(media []MediaPlan) *sdp.Options {
 // from. It reports the signs of a SIP ALG on the path (sipmsg.DetectALG,
 // noted in the plan), and follows the registrar's rport: a public address
 // other than the Contact makes a PublicAddressChanged event, and one that
-// moved since the last answer shortens the keep-alive interval.
+// moved since the last answer shortens the keep-alive interval. Only an
+// answer from the registrar's address that answers request (same Via
+// branch and CSeq, sipmsg.Message.Answers) is learned from: a third party
+// cannot move the UA's Contact with a forged one.
 func (a *Agent) ObserveRegister(request, response []byte, from netip.AddrPort) (sipmsg.ALGReport, error) {
 	var req, resp sipmsg.Message
 	if err := req.Parse(request); err != nil {
@@ -414,6 +417,9 @@ func (a *Agent) ObserveRegister(request, response []byte, from netip.AddrPort) (
 	}
 	if unmap(from) != a.cfg.Registrar {
 		return sipmsg.ALGReport{}, fmt.Errorf("agent: REGISTER answer from %v, not the registrar %v: ignored", from, a.cfg.Registrar)
+	}
+	if !resp.Answers(&req) { // a forged answer: no branch of ours, or another CSeq
+		return sipmsg.ALGReport{}, fmt.Errorf("agent: REGISTER answer with another branch or CSeq than the REGISTER: ignored")
 	}
 	rep, err := sipmsg.DetectALG(&req, &resp, a.cfg.Registrar)
 	if err == nil && rep.Tampered() {

@@ -193,6 +193,12 @@ func TestKeepAliveAdapts(t *testing.T) {
 	require.NoError(t, err)
 	_, err = a.ObserveRegister(req, reg.answer(req), netip.MustParseAddrPort("127.0.0.9:5060"))
 	require.ErrorContains(t, err, "not the registrar", "answers from elsewhere teach nothing")
+	// a forged answer from the registrar's address, with a guessed branch
+	reg.rport.Store(6666)
+	forged := strings.Replace(string(reg.answer(req)), "z9hG4bK1", "z9hG4bKguess", 1)
+	_, err = a.ObserveRegister(req, []byte(forged), local(reg.conn))
+	require.ErrorContains(t, err, "another branch", "a forged answer teaches nothing")
+	reg.rport.Store(5555)
 	require.Equal(t, pub, a.Contact())
 
 	// The NAT forgets the binding; the next keep-alive comes from 6666.

@@ -34,6 +34,29 @@ func (m *Message) PublicAddr() (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(a.Unmap(), uint16(port)), true
 }
 
+// Answers reports whether response m answers request req: the same branch
+// in the top Via (which must have one) and the same CSeq. A UA learns its
+// public address (PublicAddr) only from a response that answers what it
+// sent: a third party that did not see the request cannot guess the branch.
+// Call-ID and sent-by are not compared, since a SIP ALG may rewrite them
+// (DetectALG reports that).
+func (m *Message) Answers(req *Message) bool {
+	if m.request || m.buf == nil || !req.request || req.buf == nil {
+		return false
+	}
+	sv, err := m.ParseTopVia()
+	if err != nil || !sv.HasBranch || sv.Branch.Value.Len() == 0 {
+		return false
+	}
+	qv, err := req.ParseTopVia()
+	if err != nil || !qv.HasBranch || string(qv.Branch.Value.In(req.buf)) != string(sv.Branch.Value.In(m.buf)) {
+		return false
+	}
+	sc, ok1 := m.Get(HdrCSeq)
+	qc, ok2 := req.Get(HdrCSeq)
+	return ok1 && ok2 && string(sc) == string(qc)
+}
+
 // ContactTracker keeps the address a UA advertises in Contact and Via
 // sent-by, and follows what servers report in responses, as PJSIP's
 // allow_contact_rewrite and allow_via_rewrite do: when the public address

@@ -217,3 +217,21 @@ func TestGoldenKernelALG(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "192.168.1.10", a.String(), "kamailio wrote 203.0.113.1; the ALG mapped it back")
 }
+
+func TestAnswers(t *testing.T) {
+	t.Parallel()
+	parse := func(s string) *Message {
+		m := new(Message)
+		require.NoError(t, m.Parse([]byte(s)))
+		return m
+	}
+	req := parse("REGISTER sip:r SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKr1;rport\r\nCSeq: 7 REGISTER\r\nl: 0\r\n\r\n")
+	resp := func(via, cseq string) *Message {
+		return parse("SIP/2.0 200 OK\r\nVia: " + via + "\r\nCSeq: " + cseq + "\r\nl: 0\r\n\r\n")
+	}
+	require.True(t, resp("SIP/2.0/UDP 203.0.113.1:40000;branch=z9hG4bKr1;rport=40000;received=203.0.113.1", "7 REGISTER").Answers(req), "an ALG may rewrite sent-by")
+	require.False(t, resp("SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKguess;received=198.51.100.66", "7 REGISTER").Answers(req))
+	require.False(t, resp("SIP/2.0/UDP 192.168.1.2:5060;received=198.51.100.66", "7 REGISTER").Answers(req))
+	require.False(t, resp("SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKr1", "6 REGISTER").Answers(req))
+	require.False(t, req.Answers(req), "a request answers nothing")
+}
