@@ -41,11 +41,14 @@ import (
 //     the 2xx that says Require: outbound; requests for a UA sent over the
 //     UA's own connection, and 430 Flow Failed upstream when it is gone.
 //
-// Without a media relay it relays signalling only. With one (Config.Relay: rtpengine) it also does the media half
-// of the OpenSER NAT traversal algorithm (package sipedge): calls with a
-// party behind NAT get their SDP through rtpengine, calls between public
-// peers are left alone, and when rtpengine is down calls go on with
-// signalling only.
+// Without a media relay it relays signalling only. With one (Config.Relay:
+// rtpengine) it also does the media half of the OpenSER NAT traversal
+// algorithm (package sipedge): calls with a party behind NAT get their SDP
+// through rtpengine, calls between public peers are left alone, and when
+// rtpengine is down calls go on with signalling only. The relay's requests
+// run inline with their message: a silent instance delays it by the
+// client's retransmissions (0.5 + 1 + 2 s by default), once, before the Set
+// leaves that instance out.
 type Proxy struct {
 	conn     net.PacketConn
 	self     netip.AddrPort // address in Via, Path and Record-Route
