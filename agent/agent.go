@@ -15,6 +15,7 @@ import (
 
 	"github.com/sipnat/sipnat/clock"
 	"github.com/sipnat/sipnat/discovery"
+	"github.com/sipnat/sipnat/ipaddr"
 	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sdp"
@@ -205,7 +206,7 @@ func (a *Agent) observe(ctx context.Context) Observations {
 			defer cancel()
 			o.NAT, o.NATErr = nat.DiscoverWith(dctx, cfg.SIP, nat.DiscoverConfig{
 				Servers: cfg.STUN, Client: a.sipSTUN, LifetimeMax: cfg.LifetimeMax,
-				ListenPacket: a.extraSocket, Clock: cfg.Clock, Logger: cfg.Logger,
+				ListenPacket: a.extraSocket, Clock: cfg.Clock, Logger: cfg.Logger, NAT64: cfg.NAT64,
 			})
 			if o.NATErr != nil && o.NAT != nil && o.NAT.Method != nat.MethodNone {
 				o.NATErr = nil // what ctx cut short is in the result
@@ -262,6 +263,21 @@ func (a *Agent) observe(ctx context.Context) Observations {
 		a.mediaSTUNAddrs(ctx, o.NAT.Server, o.Media)
 	}
 	return o
+}
+
+// Reach returns the address to send to for a peer's address ap that SIP
+// or SDP named: ap itself, or, with Config.NAT64 set, the synthesised IPv6
+// address (RFC 6052) of an IPv4 ap, which an IPv6-only UA reaches through
+// the NAT64.
+func (a *Agent) Reach(ap netip.AddrPort) netip.AddrPort {
+	if !a.cfg.NAT64.IsValid() || !ap.Addr().Unmap().Is4() {
+		return ap
+	}
+	s, err := ipaddr.SynthesizeNAT64(a.cfg.NAT64, ap.Addr())
+	if err != nil {
+		return ap
+	}
+	return netip.AddrPortFrom(s, ap.Port())
 }
 
 // extraSocket opens the extra probe sockets of NAT discovery next to the

@@ -76,6 +76,10 @@ func Decide(o Observations) *Plan {
 		p.Decision = ViaPortMapping
 	}
 	p.note("Contact: %s", ch.Reason)
+	// No NAT but a stateful firewall (an IPv6 home gateway, RFC 6092): the
+	// address is global, inbound packets pass only on a flow the UA keeps
+	// open or through a pinhole (a port mapping to the UA's own address).
+	firewalled := noNAT && res != nil && (res.Filtering == nat.AddressDependent || res.Filtering == nat.AddressAndPortDependent)
 	behind := !noNAT
 	if behind && p.ContactFrom != FromMapping && o.allowed(Rport) {
 		p.Learn = true
@@ -89,14 +93,26 @@ func Decide(o Observations) *Plan {
 
 	// Keep-alive.
 	var unmeasured string
-	if behind {
+	if behind || firewalled && p.ContactFrom != FromMapping {
 		p.KeepAlive, unmeasured = decideKeepAlive(o)
+	}
+	if firewalled {
+		if p.ContactFrom == FromMapping {
+			p.note("no NAT, but a stateful firewall: its pinhole keeps the SIP port reachable, no keep-alive needed")
+		} else {
+			p.note("no NAT, but a stateful firewall: keep-alives hold the flow to the registrar open (or a pinhole: PCP, UPnP IGD:2)")
+		}
 	}
 
 	// Incoming calls.
 	switch {
-	case noNAT:
+	case noNAT && !firewalled:
 		p.IncomingCalls = Prediction{Works: true, Reason: "no NAT: the local address " + o.Local.Addr().String() + " is public"}
+	case firewalled && p.ContactFrom != FromMapping:
+		p.IncomingCalls = Prediction{Works: true, Assumed: p.KeepAlive.Assumed,
+			Reason: fmt.Sprintf("the address %s is public but a stateful firewall filters: the registrar reaches the UA over the flow the keep-alives hold open (%s every %v)", o.Local.Addr(), p.KeepAlive.Kind, p.KeepAlive.Interval)}
+	case firewalled:
+		p.IncomingCalls = Prediction{Works: true, Reason: fmt.Sprintf("the firewall's pinhole lets the registrar reach %s without keep-alives", p.Contact)}
 	case p.ContactFrom == FromMapping:
 		p.IncomingCalls = Prediction{Works: true, Reason: fmt.Sprintf("the gateway forwards %s to the SIP socket; keep-alives also hold the flow to the registrar open", p.Contact)}
 	case p.ContactFrom == FromSTUN || p.Learn:

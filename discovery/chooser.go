@@ -102,6 +102,11 @@ func Reconcile(o Observations) Choice {
 		if stunPublic && o.STUN.Addr() != o.Static.Addr() {
 			c.Reason += fmt.Sprintf("; note that a STUN server sees %s, so the configuration may be stale", o.STUN)
 		}
+	case o.Mapping != nil && o.Mapping.External == o.Local && local.IsValid() && !c.BehindNAT:
+		// A pinhole in an IPv6 firewall: nothing is translated, the
+		// gateway lets inbound packets to the UA's own address in.
+		c.Contact, c.Source, c.Reachable = o.Local, SourceMapping, true
+		c.Reason = fmt.Sprintf("the gateway's firewall has a pinhole for %s (%s); no NAT", o.Local, o.Mapping.Protocol)
 	case local.IsValid() && !c.BehindNAT && local.IsGlobalUnicast() && (!o.STUN.IsValid() || o.STUN == o.Local):
 		c.Contact, c.Source, c.Reachable = o.Local, SourceLocal, true
 		c.Reason = "the UA's own address " + local.String() + " is public and no NAT was seen"

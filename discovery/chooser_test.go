@@ -86,3 +86,17 @@ func TestChooserChoose(t *testing.T) {
 	require.Contains(t, c.Reason, "carrier-grade NAT")
 	require.Empty(t, c.Observations.Errors)
 }
+
+// TestReconcilePinhole: a firewall pinhole (an IPv6 mapping to the UA's own
+// address) makes the UA reachable at its own address, through the mapping.
+func TestReconcilePinhole(t *testing.T) {
+	t.Parallel()
+	local := netip.MustParseAddrPort("[2001:db8:1::10]:5062")
+	c := Reconcile(Observations{Local: local, STUN: local, Mapping: &Mapping{Protocol: ProtoPCP, Internal: local, External: local}})
+	require.Equal(t, SourceMapping, c.Source)
+	require.Equal(t, local, c.Contact)
+	require.True(t, c.Reachable)
+	require.Contains(t, c.Reason, "pinhole")
+	c = Reconcile(Observations{Local: local, STUN: local})
+	require.Equal(t, SourceLocal, c.Source, "without a pinhole the own address is still the contact")
+}

@@ -219,6 +219,12 @@ func (d *discoverer) run(ctx context.Context) (*Result, error) {
 		}
 	}
 	wg.Wait()
+	if !natted && d.cfg.LifetimeMax > 0 && (filtering == AddressDependent || filtering == AddressAndPortDependent) {
+		// No NAT but a stateful firewall (an IPv6 home gateway, RFC 6092):
+		// it forgets idle UDP state as a NAT forgets bindings, and the same
+		// probes measure when.
+		lt = d.lifetime(ctx, primary)
+	}
 	if !natted {
 		mapping = None
 		if filtering == EndpointIndependent {

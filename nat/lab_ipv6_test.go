@@ -68,6 +68,38 @@ func TestLabIPv6(t *testing.T) {
 	}
 }
 
+// TestLabIPv6FirewallLifetime: the firewall's UDP state timeout (3 s) is
+// measured like a NAT binding lifetime, so the SIP verdict's keep-alive
+// interval keeps the flow to the proxy open.
+func TestLabIPv6FirewallLifetime(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, IPv6: netlab.IPv6Firewall, Coturn: true, Timeout: 3 * time.Second})
+	listen := func() (pc *net.UDPConn, err error) {
+		err = lab.Do(netlab.LAN, func() (err error) {
+			pc, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netlab.Client6, 0)))
+			return err
+		})
+		return pc, err
+	}
+	conn, err := listen()
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	res, err := DiscoverWith(ctx, conn, DiscoverConfig{
+		Servers: []netip.AddrPort{netip.AddrPortFrom(netlab.Server1V6, netlab.CoturnPort)}, ProbeTimeout: labProbeTimeout,
+		LifetimeMax:  8 * time.Second,
+		ListenPacket: func(context.Context) (net.PacketConn, error) { return listen() },
+	})
+	require.NoError(t, err)
+	require.Equal(t, None, res.Mapping)
+	require.Equal(t, AddressAndPortDependent, res.Filtering)
+	require.GreaterOrEqual(t, res.Lifetime, 2*time.Second, "%s", res)
+	require.LessOrEqual(t, res.LifetimeBound, 5*time.Second, "%s", res)
+	require.Less(t, res.SIP.KeepAlive, 3*time.Second, "%s", res)
+	require.Contains(t, res.SIP.Summary, "firewall")
+}
+
 // TestLabNAT64: on the IPv6-only LAN, DetectNAT64 finds the lab's NAT64
 // prefix through its DNS64, and discovery through the NAT64 against coturn
 // on the IPv4 WAN (at its synthesised address) finds the IPv4 public

@@ -76,6 +76,8 @@ func (p *Phone) answer(m *sipmsg.Message, from netip.AddrPort) {
 		p.reply(m, from, 488, "Not Acceptable Here", "", nil)
 		return
 	}
+	remote = p.nat.Reach(remote) // an IPv4 peer seen from behind a NAT64
+
 	ctx, cancel := context.WithCancel(context.Background())
 	c = &call{id: id, toTag: randHex(4), okTo: from, acked: make(chan struct{}), remote: remote, stop: cancel, done: make(chan struct{})}
 	c.ok = p.reply(m, from, 200, "OK", c.toTag, p.offer())
@@ -126,9 +128,13 @@ func (p *Phone) hangup(id string) {
 // would, then rewritten by the agent to the public media address.
 func (p *Phone) offer() []byte {
 	local := p.rtpLocal
-	body := fmt.Sprintf("v=0\r\no=- 4242 4242 IN IP4 %s\r\ns=sipnat softphone\r\nc=IN IP4 %s\r\nt=0 0\r\n"+
+	family := "IP4"
+	if local.Addr().Is6() {
+		family = "IP6"
+	}
+	body := fmt.Sprintf("v=0\r\no=- 4242 4242 IN %s %s\r\ns=sipnat softphone\r\nc=IN %s %s\r\nt=0 0\r\n"+
 		"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n",
-		local.Addr(), local.Addr(), local.Port())
+		family, local.Addr(), family, local.Addr(), local.Port())
 	out, err := p.nat.AppendSDP(nil, []byte(body))
 	if err != nil {
 		p.log.Debug("sdp rewrite", "err", err)

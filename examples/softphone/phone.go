@@ -28,7 +28,8 @@ type Config struct {
 	Disable     agent.Mechanism  // NAT traversal mechanisms not to use
 	Expires     time.Duration    // registration lifetime asked for; 0 means 300 s
 	LifetimeMax time.Duration    // measure the binding lifetime up to this; 0 skips it (keep-alive interval assumed)
-	Gateway     netip.Addr       // the router to ask for port mappings; zero means the default gateway
+	Gateway     netip.Addr       // the router to ask for port mappings (IPv6: firewall pinholes); zero means the default gateway
+	NAT64       netip.Prefix     // the NAT64 prefix of an IPv6-only network (nat.DetectNAT64), see agent.Config.NAT64
 
 	// DialContext and ListenPacket, when set, make the sockets of the
 	// gateway requests and of the extra NAT-discovery probes (tests run the
@@ -86,6 +87,9 @@ func NewPhone(sip, rtp net.PacketConn, cfg Config) (*Phone, error) {
 	}
 	if cfg.Domain == "" {
 		cfg.Domain = cfg.Registrar.Addr().String()
+		if cfg.Registrar.Addr().Is6() {
+			cfg.Domain = "[" + cfg.Domain + "]" // an IPv6 reference (RFC 3261 section 25.1)
+		}
 	}
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
@@ -102,7 +106,7 @@ func NewPhone(sip, rtp net.PacketConn, cfg Config) (*Phone, error) {
 	}
 	a, err := agent.New(agent.Config{
 		SIP: sip, Media: []net.PacketConn{rtp}, STUN: cfg.STUN, Registrar: cfg.Registrar, Domain: cfg.Domain,
-		AOR: p.aor(), Disable: cfg.Disable, LifetimeMax: cfg.LifetimeMax, Gateway: cfg.Gateway,
+		AOR: p.aor(), Disable: cfg.Disable, LifetimeMax: cfg.LifetimeMax, Gateway: cfg.Gateway, NAT64: cfg.NAT64,
 		DialContext: cfg.DialContext, ListenPacket: cfg.ListenPacket, UserAgent: "sipnat-softphone",
 		OnEvent: p.natEvent, Logger: cfg.Logger,
 	})
