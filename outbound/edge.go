@@ -398,11 +398,22 @@ func (e *Edge) AppendFlowTimer(dst []byte) []byte {
 // how often to keep its flow). added is false, and m appended unchanged,
 // otherwise.
 func (e *Edge) AppendFlowTimerTo(dst []byte, m *sipmsg.Message) (out []byte, added bool, err error) {
-	if e.cfg.FlowTimer <= 0 || m.IsRequest() || m.StatusCode()/100 != 2 || string(m.CSeqMethod()) != "REGISTER" ||
-		!m.HasOptionTag(sipmsg.HdrRequire, sipmsg.OptionOutbound) || m.Index(sipmsg.HdrFlowTimer) >= 0 {
+	var v [20]byte
+	value, ok := e.AppendFlowTimerValue(v[:0], m)
+	if !ok {
 		return append(dst, m.Bytes()...), false, nil
 	}
-	var v [20]byte
-	out, err = sipmsg.AppendInsertTop(dst, m, sipmsg.HdrFlowTimer, e.AppendFlowTimer(v[:0]))
+	out, err = sipmsg.AppendInsertTop(dst, m, sipmsg.HdrFlowTimer, value)
 	return out, err == nil, err
+}
+
+// AppendFlowTimerValue appends the Flow-Timer value response m needs (see
+// AppendFlowTimerTo) to dst and reports whether it needs one: for a proxy
+// that forwards in one pass, as sipmsg.Fix.Insert.
+func (e *Edge) AppendFlowTimerValue(dst []byte, m *sipmsg.Message) ([]byte, bool) {
+	if e.cfg.FlowTimer <= 0 || m.IsRequest() || m.StatusCode()/100 != 2 || string(m.CSeqMethod()) != "REGISTER" ||
+		!m.HasOptionTag(sipmsg.HdrRequire, sipmsg.OptionOutbound) || m.Index(sipmsg.HdrFlowTimer) >= 0 {
+		return dst, false
+	}
+	return e.AppendFlowTimer(dst), true
 }

@@ -17,21 +17,7 @@ func (m *Message) PublicAddr() (netip.AddrPort, bool) {
 	if err != nil {
 		return netip.AddrPort{}, false
 	}
-	b := m.buf
-	a, ok := v.ReceivedAddr(b)
-	if !ok {
-		if a, ok = v.HostAddr(b); !ok {
-			return netip.AddrPort{}, false
-		}
-	}
-	port, ok := v.RportValue(b)
-	if !ok {
-		port = v.PortOrDefault(b)
-	}
-	if port == 0 {
-		return netip.AddrPort{}, false
-	}
-	return netip.AddrPortFrom(a.Unmap(), uint16(port)), true
+	return v.sourceAddr(m.buf)
 }
 
 // Answers reports whether response m answers request req: the same branch

@@ -3,7 +3,7 @@ package sipmsg
 import "strconv"
 
 const (
-	maxEdits   = 16
+	maxEdits   = 24
 	arenaSize  = 512
 	clMaxWidth = 10
 )

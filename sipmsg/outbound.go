@@ -175,10 +175,31 @@ func AppendResponse(dst []byte, req *Message, code int, reason, toTag, extra str
 
 // hasTag reports whether header i (a To or From) has a tag parameter.
 func hasTag(m *Message, i int) bool {
+	_, ok := m.headerTag(i)
+	return ok
+}
+
+// Tag returns the tag parameter of the first header of kind k (HdrFrom or
+// HdrTo; RFC 3261 §19.3), and false when it has none. A request without a
+// To tag is outside a dialog: an INVITE or SUBSCRIBE without one creates a
+// dialog (§12.1).
+func (m *Message) Tag(k HeaderKind) ([]byte, bool) {
+	i := m.Index(k)
+	if i < 0 {
+		return nil, false
+	}
+	return m.headerTag(i)
+}
+
+// headerTag returns the tag parameter of header i.
+func (m *Message) headerTag(i int) ([]byte, bool) {
 	na, err := ParseNameAddr(m.buf, m.hdrs[i].value)
 	if err != nil {
-		return false
+		return nil, false
 	}
-	_, ok := na.Param(m.buf, "tag")
-	return ok
+	p, ok := na.Param(m.buf, "tag")
+	if !ok {
+		return nil, false
+	}
+	return p.Value.In(m.buf), true
 }

@@ -1,5 +1,10 @@
 package sipmsg
 
+import (
+	"fmt"
+	"net/netip"
+)
+
 // AppendRemoveTopValue appends m without the first value of the headers of
 // kind k (a proxy removes its own Via from a response, RFC 3261 §18.1.2,
 // or its own Route from a loose-routed request, §16.12). The whole header
@@ -11,19 +16,7 @@ func AppendRemoveTopValue(dst []byte, m *Message, k HeaderKind) (out []byte, rem
 	}
 	e := &m.ed
 	e.reset(m.buf)
-	it := m.Values(k)
-	if it.Next() {
-		removed = true
-		h := &m.hdrs[it.Header()]
-		v := it.Span()
-		if _, next := splitValue(m.buf, v.Start, h.value.End); next >= h.value.End && v.Start == skipLWS(m.buf, h.value.Start, h.value.End) {
-			e.add(h.line.Start, h.line.End, nil) // the only value: drop the line
-		} else {
-			// drop "value," and the white space after the comma
-			_, next := splitValue(m.buf, v.Start, h.value.End)
-			e.add(v.Start, skipLWS(m.buf, next, h.value.End), nil)
-		}
-	}
+	removed = m.removeTopValue(e, k)
 	out, err = e.apply(dst, m.body, nil, Span{-1, -1})
 	return out, removed, err
 }
@@ -40,4 +33,131 @@ func AppendInsertTop(dst []byte, m *Message, k HeaderKind, value []byte) ([]byte
 	e.reset(m.buf)
 	m.insertTop(e, k, headerNames[k].name+": ", value)
 	return e.apply(dst, m.body, nil, Span{-1, -1})
+}
+
+// removeTopValue records the removal of the first value of the headers of
+// kind k: the whole line when it held only that value, else the value, its
+// comma and the white space after it. It reports whether there was one.
+func (m *Message) removeTopValue(e *editor, k HeaderKind) bool {
+	it := m.Values(k)
+	if !it.Next() {
+		return false
+	}
+	h := &m.hdrs[it.Header()]
+	v := it.Span()
+	_, next := splitValue(m.buf, v.Start, h.value.End)
+	if next >= h.value.End && v.Start == skipLWS(m.buf, h.value.Start, h.value.End) {
+		e.add(h.line.Start, h.line.End, nil) // the only value: drop the line
+	} else {
+		e.add(v.Start, skipLWS(m.buf, next, h.value.End), nil)
+	}
+	return true
+}
+
+// forwardEdits records the forwarding edits of f (see Fix).
+func (m *Message) forwardEdits(e *editor, f *Fix) error {
+	if k := f.Insert.Kind; len(f.Insert.Value) > 0 {
+		if k == HdrOther || k >= numHeaderKinds {
+			return perr(0, "insert", ErrMalformed)
+		}
+		m.insertTop(e, k, headerNames[k].name+": ", f.Insert.Value)
+	}
+	if !m.request {
+		if f.RemoveVia {
+			m.removeTopValue(e, HdrVia)
+		}
+		return nil
+	}
+	if f.RemoveRoute.IsValid() && m.topRouteNames(f.RemoveRoute) {
+		m.removeTopValue(e, HdrRoute)
+	}
+	if f.RemoveRURIAlias {
+		u, err := ParseURI(m.buf, m.ruri)
+		if err != nil {
+			return err
+		}
+		if prm, ok := u.Param(m.buf, "alias"); ok {
+			e.add(prm.All.Start, prm.All.End, nil)
+		}
+	}
+	if len(f.AddVia) > 0 {
+		m.insertTop(e, HdrVia, "Via: ", f.AddVia)
+	}
+	return nil
+}
+
+// topRouteNames reports whether the URI of the top Route value names addr
+// (port 5060 when the URI has none).
+func (m *Message) topRouteNames(addr netip.AddrPort) bool {
+	it := m.Values(HdrRoute)
+	if !it.Next() {
+		return false
+	}
+	na, err := ParseNameAddr(m.buf, it.Span())
+	if err != nil {
+		return false
+	}
+	u, err := ParseURI(m.buf, na.URI)
+	if err != nil {
+		return false
+	}
+	a, ok := u.Addr(m.buf)
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	return ok && a.Unmap() == addr.Addr().Unmap() && port == int(addr.Port())
+}
+
+// ResponseHop returns where a stateless proxy sends response m once its
+// own Via, the top one, is removed (Fix.RemoveVia): the address of the
+// second Via, from its received= and rport= parameters, else its sent-by
+// (RFC 3261 §18.2.2, RFC 3581 §4). It fails with ErrNotResponse for a
+// request, ErrNoHeader without a second Via, and ErrBadAddress when that
+// Via names no IP address and port (a host name needs DNS).
+func (m *Message) ResponseHop() (netip.AddrPort, error) {
+	if m.request || m.buf == nil {
+		return netip.AddrPort{}, ErrNotResponse
+	}
+	it := m.Values(HdrVia)
+	it.Next() // the proxy's own
+	if !it.Next() {
+		return netip.AddrPort{}, perr(0, "second Via", ErrNoHeader)
+	}
+	v, err := ParseVia(m.buf, it.Span())
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	a, ok := v.sourceAddr(m.buf)
+	if !ok {
+		return netip.AddrPort{}, fmt.Errorf("second Via %q: %w", it.Bytes(), ErrBadAddress)
+	}
+	return a, nil
+}
+
+// RURIAlias returns the destination the first ;alias parameter of request
+// m's Request-URI names (Kamailio handle_ruri_alias; Fix.RemoveRURIAlias
+// removes the parameter). found is false without an alias. Anyone can write
+// an alias into a Request-URI, so the destination must pass p (nil: the
+// zero DestPolicy, public addresses only); when it does not, err matches
+// ErrForbiddenDestination and a is the refused destination.
+func (m *Message) RURIAlias(p *DestPolicy) (a Alias, found bool, err error) {
+	if !m.request {
+		return Alias{}, false, ErrNotRequest
+	}
+	u, err := ParseURI(m.buf, m.ruri)
+	if err != nil {
+		return Alias{}, false, err
+	}
+	prm, ok := u.Param(m.buf, "alias")
+	if !ok {
+		return Alias{}, false, nil
+	}
+	if a, err = ParseAlias(prm.Value.In(m.buf)); err != nil {
+		return Alias{}, false, err
+	}
+	if err := p.Check(a.Addr); err != nil {
+		return a, false, err
+	}
+	return a, true, nil
 }

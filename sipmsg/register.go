@@ -225,28 +225,9 @@ func ParseAlias(v []byte) (Alias, error) {
 // only); when it does not, err matches ErrForbiddenDestination, a is the
 // refused destination and nothing is appended.
 func HandleRURIAlias(dst []byte, m *Message, p *DestPolicy) (out []byte, a Alias, found bool, err error) {
-	if !m.request {
-		return dst, Alias{}, false, ErrNotRequest
-	}
-	b := m.buf
-	u, err := ParseURI(b, m.ruri)
-	if err != nil {
-		return dst, Alias{}, false, err
-	}
-	prm, ok := u.Param(b, "alias")
-	if !ok {
-		return dst, Alias{}, false, nil
-	}
-	a, err = ParseAlias(prm.Value.In(b))
-	if err != nil {
-		return dst, Alias{}, false, err
-	}
-	if err := p.Check(a.Addr); err != nil {
+	if a, found, err = m.RURIAlias(p); err != nil || !found {
 		return dst, a, false, err
 	}
-	e := &m.ed
-	e.reset(b)
-	e.add(prm.All.Start, prm.All.End, nil)
-	out, err = e.apply(dst, m.body, nil, Span{-1, -1})
-	return out, a, true, err
+	out, err = AppendFix(dst, m, netip.AddrPort{}, &Fix{RemoveRURIAlias: true})
+	return out, a, err == nil, err
 }

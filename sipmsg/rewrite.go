@@ -48,17 +48,55 @@ type Fix struct {
 	// Body, when set, rewrites the body with a caller's function;
 	// Content-Length follows.
 	Body BodyRewriter
+
+	// The forwarding edits of a stateless proxy (RFC 3261 §16.6, §16.7),
+	// so that it forwards a message in one pass into one buffer. With any
+	// of them set the output is the forwarded message: applying the Fix to
+	// it again would forward it again.
+
+	// RemoveRoute, when valid, removes the top Route value of a request
+	// when its URI names this address (the proxy's own Route on a
+	// loose-routed request, §16.4, §16.12; a URI without a port names
+	// 5060).
+	RemoveRoute netip.AddrPort
+	// RemoveRURIAlias removes the first ;alias parameter of a request's
+	// Request-URI (Kamailio handle_ruri_alias); Message.RURIAlias returns
+	// the destination it names, where the request goes.
+	RemoveRURIAlias bool
+	// AddVia, when set, is inserted as the top Via value of a request,
+	// e.g. "SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bK..." (the proxy's
+	// own Via, §16.6 step 8). Not inserted twice.
+	AddVia []byte
+	// RemoveVia removes the top Via value of a response (the proxy's own,
+	// §16.7 step 3); Message.ResponseHop returns where the response goes
+	// then.
+	RemoveVia bool
+	// Insert, when its Value is set, is inserted as the first value of its
+	// Kind, as AppendInsertTop does (an RFC 5626 edge adds Flow-Timer to a
+	// REGISTER answer so). Not inserted twice.
+	Insert HeaderValue
 }
+
+// HeaderValue is one value of a header of a known kind.
+type HeaderValue struct {
+	Kind  HeaderKind
+	Value []byte
+}
+
+// needsSource reports whether f has a fix that writes the source address.
+func (f *Fix) needsSource() bool { return f.Via || f.ForceRport || f.Contact != ContactKeep || f.SDP }
 
 // AppendFix appends m, received from src, with the fixes in f applied to
 // dst. Everything outside the changed spans is copied byte for byte; header
-// order and compact names are kept; applying the same Fix to the output
-// changes nothing. It allocates only when dst must grow.
+// order and compact names are kept; applying the same Fix (without
+// forwarding edits) to the output changes nothing. src may be the zero
+// AddrPort when f has no fix that writes it (Via, ForceRport, Contact,
+// SDP). It allocates only when dst must grow.
 func AppendFix(dst []byte, m *Message, src netip.AddrPort, f *Fix) ([]byte, error) {
 	if m.buf == nil {
 		return dst, perr(0, "rewrite", ErrMalformed)
 	}
-	if !src.IsValid() || src.Port() == 0 {
+	if f.needsSource() && (!src.IsValid() || src.Port() == 0) {
 		return dst, ErrBadAddress
 	}
 	e := &m.ed
@@ -89,6 +127,9 @@ func AppendFix(dst []byte, m *Message, src netip.AddrPort, f *Fix) ([]byte, erro
 	}
 	if len(f.Path) > 0 && m.IsMethod("REGISTER") {
 		m.insertTop(e, HdrPath, "Path: ", f.Path)
+	}
+	if err := m.forwardEdits(e, f); err != nil {
+		return dst, err
 	}
 	cl := m.clValue()
 	if f.Body == nil && f.SDP && m.body.Len() > 0 && m.hasSDP() {

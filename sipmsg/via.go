@@ -177,6 +177,26 @@ func (v *Via) RportValue(b []byte) (int, bool) {
 	return parseUint(v.Rport.Value.In(b), 65535)
 }
 
+// sourceAddr returns the address a Via's sender was seen at: received= (or
+// the sent-by host) and rport= (or the sent-by port); false when that is
+// not an IP address and a port.
+func (v *Via) sourceAddr(b []byte) (netip.AddrPort, bool) {
+	a, ok := v.ReceivedAddr(b)
+	if !ok {
+		if a, ok = v.HostAddr(b); !ok {
+			return netip.AddrPort{}, false
+		}
+	}
+	port, ok := v.RportValue(b)
+	if !ok {
+		port = v.PortOrDefault(b)
+	}
+	if port == 0 {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(port)), true
+}
+
 // ParseTopVia scans the first Via value of m.
 func (m *Message) ParseTopVia() (Via, error) {
 	v, err := m.topVia()

@@ -237,7 +237,7 @@ func (p *Proxy) response(ctx context.Context, dst []byte, m *sipmsg.Message, src
 			return dst, netip.AddrPort{}, err
 		}
 	}
-	fix := sipmsg.Fix{SDP: fired != 0}
+	fix := sipmsg.Fix{SDP: fired != 0, RemoveVia: true}
 	if fired != 0 {
 		fix.Contact = p.contactMode()
 	}
@@ -246,45 +246,16 @@ func (p *Proxy) response(ctx context.Context, dst []byte, m *sipmsg.Message, src
 			fix.Body = sipedge.Replace(body)
 		}
 	}
-	if fix.Contact != 0 || fix.Body != nil || fix.SDP {
-		fixed, err := sipmsg.AppendFix(nil, m, src, &fix)
-		if err != nil {
-			return dst, netip.AddrPort{}, err
-		}
-		if err := m.Parse(fixed); err != nil {
-			return dst, netip.AddrPort{}, err
-		}
+	if v, ok := p.edge.AppendFlowTimerValue(nil, m); ok {
+		fix.Insert = sipmsg.HeaderValue{Kind: sipmsg.HdrFlowTimer, Value: v}
 	}
-	out, _, err := sipmsg.AppendRemoveTopValue(dst, m, sipmsg.HdrVia)
+	to, err := m.ResponseHop()
 	if err != nil {
 		return dst, netip.AddrPort{}, err
 	}
-	var next sipmsg.Message
-	if err := next.Parse(out); err != nil {
-		return dst, netip.AddrPort{}, err
-	}
-	nv, err := next.ParseTopVia()
-	if err != nil {
-		return dst, netip.AddrPort{}, err
-	}
-	nb := next.Bytes()
-	a, ok := nv.ReceivedAddr(nb)
-	if !ok {
-		if a, ok = nv.HostAddr(nb); !ok {
-			return dst, netip.AddrPort{}, errors.New("next Via has no address")
-		}
-	}
-	port, ok := nv.RportValue(nb)
-	if !ok {
-		port = nv.PortOrDefault(nb)
-	}
-	p.log.Info("response", "status", m.StatusCode(), "from", src, "to", netip.AddrPortFrom(a, uint16(port)), "nat", fired.String())
-	if out2, added, err := p.edge.AppendFlowTimerTo(nil, &next); err != nil {
-		return dst, netip.AddrPort{}, err
-	} else if added {
-		out = out2
-	}
-	return out, netip.AddrPortFrom(a, uint16(port)), nil
+	p.log.Info("response", "status", m.StatusCode(), "from", src, "to", to, "nat", fired.String())
+	out, err := sipmsg.AppendFix(dst, m, src, &fix)
+	return out, to, err
 }
 
 func (p *Proxy) contactMode() sipmsg.ContactMode {
@@ -300,7 +271,10 @@ func (p *Proxy) recordRoute(m *sipmsg.Message, nat bool) []byte {
 	if !m.IsMethod("INVITE") && !m.IsMethod("SUBSCRIBE") {
 		return nil
 	}
-	if _, ok := m.Get(sipmsg.HdrTo); !ok || hasToTag(m) {
+	if _, ok := m.Get(sipmsg.HdrTo); !ok {
+		return nil
+	}
+	if _, inDialog := m.Tag(sipmsg.HdrTo); inDialog {
 		return nil
 	}
 	if nat {
@@ -328,7 +302,7 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 	if err != nil {
 		return dst, netip.AddrPort{}, err
 	}
-	fix := sipmsg.Fix{Via: true, ForceRport: true}
+	fix := sipmsg.Fix{Via: true, ForceRport: true, RemoveRoute: p.self} // loose routing: drop our own Route
 	if fired != 0 {
 		fix.Contact = p.contactMode()
 		fix.SDP = true
@@ -347,24 +321,8 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 		}
 	}
 	p.log.Info("request", "method", string(m.Method()), "from", src, "nat", fired.String(), "relay", act)
-	fixed, err := sipmsg.AppendFix(nil, m, src, &fix)
-	if err != nil {
-		return dst, netip.AddrPort{}, err
-	}
-	// loose routing: drop our own Route (in-dialog requests)
-	var m2 sipmsg.Message
-	if err := m2.Parse(fixed); err != nil {
-		return dst, netip.AddrPort{}, err
-	}
-	if p.topRouteIsSelf(&m2) {
-		if fixed, _, err = sipmsg.AppendRemoveTopValue(nil, &m2, sipmsg.HdrRoute); err != nil {
-			return dst, netip.AddrPort{}, err
-		}
-		if err := m2.Parse(fixed); err != nil {
-			return dst, netip.AddrPort{}, err
-		}
-	}
-	out, err := sipmsg.AppendInsertTop(dst, &m2, sipmsg.HdrVia, sipedge.AppendViaMark(p.via(&m2), act))
+	fix.AddVia = sipedge.AppendViaMark(p.via(m), act)
+	out, err := sipmsg.AppendFix(dst, m, src, &fix)
 	return out, p.upstream, err
 }
 
@@ -372,18 +330,6 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 // names; a call to a NATed UA is record-routed with the mark and, with a
 // relay, its SDP relayed.
 func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte, netip.AddrPort, error) {
-	act, body := p.relayRequest(ctx, m, p.upstream, false)
-	if rr := p.recordRoute(m, sipedge.Marked(m, p.self)); rr != nil || body != nil {
-		fixed, err := sipmsg.AppendFix(nil, m, p.upstream, &sipmsg.Fix{RecordRoute: rr, Body: body})
-		if err != nil {
-			return dst, netip.AddrPort{}, err
-		}
-		if err := m.Parse(fixed); err != nil {
-			return dst, netip.AddrPort{}, err
-		}
-	}
-	cur := m.Bytes()
-	var m2 sipmsg.Message
 	flow, byToken, err := p.edge.RouteFlow(m)
 	if err != nil {
 		return dst, netip.AddrPort{}, err
@@ -391,39 +337,34 @@ func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte
 	if byToken && !p.edge.Has(flow) {
 		return dst, netip.AddrPort{}, fmt.Errorf("%w: %s %s", outbound.ErrFlowGone, flow.Transport, flow.Remote)
 	}
-	if p.topRouteIsSelf(m) {
-		b, _, err := sipmsg.AppendRemoveTopValue(nil, m, sipmsg.HdrRoute)
-		if err != nil {
-			return dst, netip.AddrPort{}, err
-		}
-		cur = b
-	}
-	if err := m2.Parse(cur); err != nil {
-		return dst, netip.AddrPort{}, err
-	}
 	// with a flow token the UA's own flow is the destination, whatever the
 	// Request-URI names
-	b, alias, found, err := sipmsg.HandleRURIAlias(nil, &m2, &p.dest)
+	alias, found, err := m.RURIAlias(&p.dest)
 	if err != nil && !byToken {
 		return dst, netip.AddrPort{}, err
 	}
+	found = found && err == nil
 	var to netip.AddrPort
-	if found && err == nil {
-		to = alias.Addr
-		if err := m2.Parse(b); err != nil {
-			return dst, netip.AddrPort{}, err
-		}
-	} else if !byToken {
-		to, err = p.dest.CheckURI(m2.RequestURI())
-		if err != nil {
-			return dst, netip.AddrPort{}, err
-		}
-	}
-	if byToken {
+	switch {
+	case byToken:
 		to = flow.Remote // the UA's own flow (RFC 5626 §5.3)
+	case found:
+		to = alias.Addr
+	default:
+		if to, err = p.dest.CheckURI(m.RequestURI()); err != nil {
+			return dst, netip.AddrPort{}, err
+		}
 	}
-	p.log.Info("to UA", "method", string(m2.Method()), "to", to, "alias", found, "relay", act, "flow", byToken)
-	out, err := sipmsg.AppendInsertTop(dst, &m2, sipmsg.HdrVia, sipedge.AppendViaMark(p.via(&m2), act))
+	act, body := p.relayRequest(ctx, m, p.upstream, false)
+	fix := sipmsg.Fix{
+		RecordRoute:     p.recordRoute(m, sipedge.Marked(m, p.self)),
+		Body:            body,
+		RemoveRoute:     p.self,
+		RemoveRURIAlias: found,
+		AddVia:          sipedge.AppendViaMark(p.via(m), act),
+	}
+	p.log.Info("to UA", "method", string(m.Method()), "to", to, "alias", found, "relay", act, "flow", byToken)
+	out, err := sipmsg.AppendFix(dst, m, netip.AddrPort{}, &fix)
 	return out, to, err
 }
 
@@ -444,46 +385,4 @@ func (p *Proxy) via(m *sipmsg.Message) []byte {
 	b = p.self.AppendTo(b)
 	b = append(b, ";branch=z9hG4bKnp"...)
 	return hex.AppendEncode(b, sum[:8])
-}
-
-func (p *Proxy) topRouteIsSelf(m *sipmsg.Message) bool {
-	it := m.Values(sipmsg.HdrRoute)
-	if !it.Next() {
-		return false
-	}
-	b := m.Bytes()
-	na, err := sipmsg.ParseNameAddr(b, it.Span())
-	if err != nil {
-		return false
-	}
-	u, err := sipmsg.ParseURI(b, na.URI)
-	if err != nil {
-		return false
-	}
-	a, ok := u.Addr(b)
-	port := u.Port
-	if port == 0 {
-		port = 5060
-	}
-	return ok && a == p.self.Addr() && port == int(p.self.Port())
-}
-
-func hasToTag(m *sipmsg.Message) bool {
-	i := -1
-	for j := 0; j < m.NumHeaders(); j++ {
-		if m.HeaderKind(j) == sipmsg.HdrTo {
-			i = j
-			break
-		}
-	}
-	if i < 0 {
-		return false
-	}
-	b := m.Bytes()
-	na, err := sipmsg.ParseNameAddr(b, m.HeaderValueSpan(i))
-	if err != nil {
-		return false
-	}
-	_, ok := na.Param(b, "tag")
-	return ok
 }

@@ -218,26 +218,9 @@ func (r *Relay) ids(m *sipmsg.Message, req *rtpengine.Request) bool {
 		return false
 	}
 	req.CallID = callID
-	req.FromTag = tag(m, sipmsg.HdrFrom)
-	req.ToTag = tag(m, sipmsg.HdrTo)
+	req.FromTag, _ = m.Tag(sipmsg.HdrFrom)
+	req.ToTag, _ = m.Tag(sipmsg.HdrTo)
 	return true
-}
-
-// tag returns the tag parameter of the first header of kind k.
-func tag(m *sipmsg.Message, k sipmsg.HeaderKind) []byte {
-	i := m.Index(k)
-	if i < 0 {
-		return nil
-	}
-	b := m.Bytes()
-	na, err := sipmsg.ParseNameAddr(b, m.HeaderValueSpan(i))
-	if err != nil {
-		return nil
-	}
-	if p, ok := na.Param(b, "tag"); ok {
-		return p.Value.In(b)
-	}
-	return nil
 }
 
 // Replace returns a body rewriter (for sipmsg.Fix.Body) that puts body in
