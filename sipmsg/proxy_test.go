@@ -261,3 +261,19 @@ func BenchmarkForward(b *testing.B) {
 		}
 	})
 }
+
+func TestFixInsert(t *testing.T) {
+	t.Parallel()
+	in := "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp\r\nVia: SIP/2.0/UDP 192.168.1.10;branch=z9hG4bK1\r\n" +
+		"Require: outbound\r\nCSeq: 1 REGISTER\r\nl: 0\r\n\r\n"
+	var m Message
+	require.NoError(t, m.Parse([]byte(in)))
+	out, err := AppendFix(nil, &m, netip.AddrPort{}, &Fix{RemoveVia: true, Insert: HeaderValue{Kind: HdrFlowTimer, Value: []byte("25")}})
+	require.NoError(t, err)
+	require.Equal(t, "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.168.1.10;branch=z9hG4bK1\r\nFlow-Timer: 25\r\n"+
+		"Require: outbound\r\nCSeq: 1 REGISTER\r\nl: 0\r\n\r\n", string(out))
+	_, err = AppendFix(nil, &m, netip.AddrPort{}, &Fix{Insert: HeaderValue{Kind: HdrOther, Value: []byte("x")}})
+	require.ErrorIs(t, err, ErrMalformed)
+	_, err = AppendFix(nil, &m, netip.AddrPort{}, &Fix{Via: true})
+	require.ErrorIs(t, err, ErrBadAddress, "a fix that writes the source needs one")
+}
