@@ -19,6 +19,12 @@
 // A delete is also sent for any call the rtpengine.Set holds (an offer went
 // through), so a failure answer without marks still frees the relay.
 //
+// Not handled: late offers (an INVITE without SDP, the offer in the 2xx and
+// the answer in the ACK) go on without the relay; and a NATed callee is
+// recognised by the alias in its registered Contact, so a proxy that
+// rewrites Contacts instead (fix_nated_contact) relays only for NATed
+// callers.
+//
 // When no rtpengine answers, the message goes on unchanged (signalling only):
 // the failure is logged and counted in Stats, and the proxy may fall back to
 // rewriting the SDP's private address (sipmsg.Fix.SDP).
