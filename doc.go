@@ -19,6 +19,9 @@
 //     c=, o=, m= ports and a=rtcp.
 //   - [github.com/sipnat/sipnat/keepalive]: keep-alive schedulers (CRLF, STUN,
 //     OPTIONS, UDP, RTP) for a UA, and a scheduler for a registrar's NATed contacts.
+//   - [github.com/sipnat/sipnat/outbound]: RFC 5626 flows over UDP, TCP and
+//     TLS for a UA (keep-alives, failure detection, recovery backoff) and the
+//     transport half of an edge proxy (flow tokens, pongs, 430 Flow Failed).
 //
 // # How a UA composes them
 //
