@@ -301,19 +301,25 @@ func TestLabRelayFailover(t *testing.T) {
 	t.Logf("without any rtpengine: RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
 }
 
+// symmetricCall builds a lab behind a symmetric NAT with one edge and one
+// rtpengine, registers alice and runs one call with the given scenarios.
+func symmetricCall(t *testing.T, callID, callerScenario, uaScenario string) (*relayLab, callResult, sipedge.Stats) {
+	rl := newRelayLab(t, netlab.Config{Kind: netlab.APDM}, 1, 1)
+	ua := dumbUA{user: "alice", sip: 5070, media: 6000, edge: rl.edges[0]}
+	rl.register(t, ua)
+	res := rl.callWith(t, ua, callID, callerScenario, uaScenario)
+	require.NoError(t, res.callerErr)
+	require.NoError(t, res.uaErr)
+	return rl, res, rl.relays[0].Stats()
+}
+
 // TestLabRelayReinvite: behind a symmetric NAT, the caller re-INVITEs the
 // dumb UA with a new SDP in mid-call. The edge knows the dialog is NATed
 // from the ;nat=yes it put in its Record-Route (the re-INVITE's Route), so
 // it offers again, answers the UA's private SDP, and the audio goes on.
 func TestLabRelayReinvite(t *testing.T) {
 	t.Parallel()
-	rl := newRelayLab(t, netlab.Config{Kind: netlab.APDM}, 1, 1)
-	ua := dumbUA{user: "alice", sip: 5070, media: 6000, edge: rl.edges[0]}
-	rl.register(t, ua)
-	res := rl.callWith(t, ua, "reinvite", "reinvite.xml", "dumb-uas-reinvite.xml")
-	require.NoError(t, res.callerErr)
-	require.NoError(t, res.uaErr)
-	st := rl.relays[0].Stats()
+	_, res, st := symmetricCall(t, "reinvite", "reinvite.xml", "dumb-uas-reinvite.xml")
 	require.True(t, res.twoWay(), "RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
 	require.Equal(t, uint64(2), st.Offers, "INVITE and re-INVITE: %+v", st)
 	require.Equal(t, uint64(2), st.Answers, "%+v", st)
@@ -325,13 +331,7 @@ func TestLabRelayReinvite(t *testing.T) {
 // edge deletes the relay's session on the CANCEL.
 func TestLabRelayCancel(t *testing.T) {
 	t.Parallel()
-	rl := newRelayLab(t, netlab.Config{Kind: netlab.APDM}, 1, 1)
-	ua := dumbUA{user: "alice", sip: 5070, media: 6000, edge: rl.edges[0]}
-	rl.register(t, ua)
-	res := rl.callWith(t, ua, "cancel", "cancel.xml", "dumb-uas-cancel.xml")
-	require.NoError(t, res.callerErr)
-	require.NoError(t, res.uaErr)
-	st := rl.relays[0].Stats()
+	rl, _, st := symmetricCall(t, "cancel", "cancel.xml", "dumb-uas-cancel.xml")
 	require.Equal(t, uint64(1), st.Offers, "%+v", st)
 	require.Equal(t, uint64(1), st.Deletes, "%+v", st)
 	rl.requireDeleted(t, "cancel")
