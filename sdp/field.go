@@ -38,7 +38,7 @@ func PrivateAddr(text string) (netip.Addr, bool) {
 // PrivateRTCP).
 func PrivateRTCPAddr(value string) (netip.Addr, bool) {
 	v := []byte(value)
-	rv, ok := parseRTCPValue(v)
+	rv, ok := parseRTCPValue(v, nil)
 	if !ok || !rv.hasAddr {
 		return netip.Addr{}, false
 	}
@@ -101,7 +101,7 @@ func (f *FieldRewriter) Port(p uint16) (uint16, bool) {
 // it changed; a value it cannot read is returned unchanged.
 func (f *FieldRewriter) RTCP(value string, active bool) (string, bool) {
 	v := []byte(value)
-	rv, ok := parseRTCPValue(v)
+	rv, ok := parseRTCPValue(v, nil)
 	if !ok {
 		return value, false
 	}

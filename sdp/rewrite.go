@@ -417,7 +417,7 @@ func addrType(pub netip.Addr) string {
 // rtcp runs the test on, and rewrites, the a=rtcp value v that starts at
 // body offset off.
 func (w *rewriter) rtcp(v []byte, off int, s *section, media, lineNo int) {
-	rv, ok := parseRTCPValue(v)
+	rv, ok := parseRTCPValue(v, w.cache.text)
 	if !ok {
 		return
 	}

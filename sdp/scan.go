@@ -29,40 +29,6 @@ func nextLine(b []byte, i int) line {
 // span is a byte range [s, e) relative to the start of a line's value.
 type span struct{ s, e int }
 
-// splitFields splits v into at most len(out) fields separated by runs of
-// spaces or tabs, as pion/sdp's lexer does (so a leading separator makes an
-// empty first field, as in "o= 0 0 IN IP4 ..."). The last field takes the
-// rest of v less trailing blanks. It returns the number of fields.
-func splitFields(v []byte, out []span) int {
-	n := 0
-	for i := 0; n < len(out); {
-		s := i
-		if n == len(out)-1 {
-			e := len(v)
-			for e > s && isBlank(v[e-1]) {
-				e--
-			}
-			out[n] = span{s, e}
-			return n + 1
-		}
-		for i < len(v) && !isBlank(v[i]) {
-			i++
-		}
-		out[n] = span{s, i}
-		n++
-		if i == len(v) {
-			break
-		}
-		for i < len(v) && isBlank(v[i]) {
-			i++
-		}
-		if i == len(v) {
-			break
-		}
-	}
-	return n
-}
-
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
 // hasBlank reports whether b holds a space or tab.
@@ -271,27 +237,37 @@ type rtcpValue struct {
 	typ, addr span // with hasAddr
 }
 
-func parseRTCPValue(v []byte) (rtcpValue, bool) {
-	var f [4]span
-	n := splitFields(v, f[:])
-	if n != 1 && n != 4 {
-		return rtcpValue{}, false
-	}
+// parseRTCPValue parses v as splitFields into four fields would (one field,
+// or four with no blank in the fourth), without splitting the middle: the
+// port's digits are read from the front and the address fields, as
+// tailFieldsHint reads them, from the back. hint is as for tailFieldsHint.
+func parseRTCPValue(v, hint []byte) (rtcpValue, bool) {
 	var r rtcpValue
-	r.port = f[0]
-	var ok bool
-	if r.portNum, ok = parsePort(v[f[0].s:f[0].e]); !ok {
+	i := 0
+	for i < len(v) && i <= 5 && v[i]-'0' <= 9 {
+		i++
+	}
+	if i == len(v) || isBlank(v[i]) {
+		var ok bool
+		if r.portNum, ok = parsePort(v[:i]); !ok {
+			return rtcpValue{}, false
+		}
+	} else {
+		return rtcpValue{}, false // a port with other characters
+	}
+	r.port = span{0, i}
+	for i < len(v) && isBlank(v[i]) {
+		i++
+	}
+	if i == len(v) {
+		return r, true // the port alone, maybe with trailing blanks
+	}
+	typ, addr, ok := tailFieldsHint(v[i:], 3, hint)
+	if !ok {
 		return rtcpValue{}, false
 	}
-	if n == 4 {
-		for _, c := range v[f[3].s:f[3].e] {
-			if isBlank(c) {
-				return rtcpValue{}, false
-			}
-		}
-		r.hasAddr = true
-		r.typ, r.addr = f[2], f[3]
-	}
+	r.hasAddr = true
+	r.typ, r.addr = span{i + typ.s, i + typ.e}, span{i + addr.s, i + addr.e}
 	return r, true
 }
 
