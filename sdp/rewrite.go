@@ -1,9 +1,9 @@
 package sdp
 
 import (
-	"bytes"
 	"net/netip"
 
+	"github.com/sipnat/sipnat/internal/linefeed"
 	"github.com/sipnat/sipnat/ipaddr"
 )
 
@@ -71,7 +71,7 @@ type rewriter struct {
 	base   int // len(dst) on entry
 	copied int
 	edits  int
-	walk   walk
+	lines  linefeed.Iter // the body's line ends
 
 	// The options (copied, so the caller's *Options does not escape).
 	pub                   netip.Addr
@@ -150,33 +150,14 @@ func (w *rewriter) run() error {
 		media         = -1
 		ice           bool
 		lineNo        int
-		lw            = &w.walk
+		lines         = &w.lines
 	)
+	lines.Reset(b)
 	for p := 0; p < len(b); {
-		// The line b[start:end], without line ending; see walk.
-		var e int
-		if p < lw.q {
-			e = lw.q
-			if j := bytes.IndexByte(b[p:lw.q], '\n'); j >= 0 {
-				e = p + j
-			}
-			// One step of the second chain (walk.step, by hand: it is
-			// too big to inline).
-			if lw.pb < len(b) && lw.n < walkAhead {
-				f := len(b)
-				if j := bytes.IndexByte(b[lw.pb:], '\n'); j >= 0 {
-					f = lw.pb + j
-				}
-				lw.ends[lw.n] = int32(f)
-				lw.n++
-				lw.pb = f + 1
-			}
-		} else if lw.k < lw.n {
-			e = int(lw.ends[lw.k])
-			lw.k++
-		} else {
-			lw.split(b, p)
-			continue
+		// The line b[start:end], without line ending.
+		e := lines.Next()
+		if e < 0 {
+			e = lines.Refill()
 		}
 		start, end := p, e
 		p = e + 1

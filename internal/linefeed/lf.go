@@ -1,0 +1,85 @@
+package linefeed
+
+import "math/bits"
+
+// Mask returns the line feeds of b[i:i+64] as bits (bit k set: b[i+k] is
+// '\n'); bytes past the end of b count as no line feed. i must be in
+// [0, len(b)].
+func Mask(b []byte, i int) uint64 {
+	if len(b)-i >= 64 {
+		return mask64(b[i : i+64 : i+64])
+	}
+	var tail [64]byte
+	copy(tail[:], b[i:])
+	return mask64(tail[:])
+}
+
+// Iter walks the line feeds of a buffer in order. The zero value is not
+// ready: start it with Reset.
+type Iter struct {
+	b    []byte
+	base int    // offset of the current block
+	m    uint64 // the line feeds of the block not yet returned
+}
+
+// Reset starts the walk at the beginning of b.
+func (it *Iter) Reset(b []byte) {
+	it.b, it.base = b, 0
+	it.m = Mask(b, 0)
+}
+
+// Next returns the offset of the next line feed in the current 64-byte
+// block, or -1 when the block has no more: then Refill moves on. It is
+// split from Refill so that it inlines into a line walk's loop:
+//
+//	e := it.Next()
+//	if e < 0 {
+//		e = it.Refill()
+//	}
+func (it *Iter) Next() int {
+	m := it.m
+	if m == 0 {
+		return -1
+	}
+	it.m = m & (m - 1)
+	return it.base + bits.TrailingZeros64(m)
+}
+
+// Refill moves to the next block holding a line feed and returns that line
+// feed's offset, or len(b) when there is none (and again on every later
+// call).
+func (it *Iter) Refill() int {
+	for it.m == 0 {
+		if it.base+64 >= len(it.b) {
+			it.base = len(it.b)
+			return len(it.b)
+		}
+		it.base += 64
+		it.m = Mask(it.b, it.base)
+	}
+	return it.Next()
+}
+
+// End returns the next line feed's offset, or len(b): Next and Refill in
+// one call, for walks that are not hot.
+func (it *Iter) End() int {
+	if e := it.Next(); e >= 0 {
+		return e
+	}
+	return it.Refill()
+}
+
+// Skip drops the line feeds before offset i, so that Next returns the first
+// one at or after i. Line walks that consume several lines at once (or none
+// of a span) call it.
+func (it *Iter) Skip(i int) {
+	if i >= len(it.b) {
+		it.base, it.m = len(it.b), 0
+		return
+	}
+	if blk := i &^ 63; blk != it.base {
+		it.base = blk
+		it.m = Mask(it.b, blk)
+	}
+	it.m &^= 1<<(uint(i)&63) - 1
+}

@@ -1,0 +1,32 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func sse2Mask(end *byte) uint64
+// Reads the 64 bytes end-63 .. end and returns a bit per '\n'.
+TEXT ·sse2Mask(SB), NOSPLIT, $0-16
+	MOVQ  end+0(FP), SI
+	SUBQ  $63, SI
+	MOVQ  $0x0a0a0a0a0a0a0a0a, AX
+	MOVQ  AX, X0
+	PUNPCKLQDQ X0, X0
+	MOVOU 0(SI), X1
+	MOVOU 16(SI), X2
+	MOVOU 32(SI), X3
+	MOVOU 48(SI), X4
+	PCMPEQB X0, X1
+	PCMPEQB X0, X2
+	PCMPEQB X0, X3
+	PCMPEQB X0, X4
+	PMOVMSKB X1, AX
+	PMOVMSKB X2, BX
+	PMOVMSKB X3, CX
+	PMOVMSKB X4, DX
+	SHLQ  $16, BX
+	SHLQ  $32, CX
+	SHLQ  $48, DX
+	ORQ   BX, AX
+	ORQ   CX, AX
+	ORQ   DX, AX
+	MOVQ  AX, ret+8(FP)
+	RET
