@@ -79,8 +79,9 @@ func (r *fakeRegistrar) answer(b []byte) []byte {
 	return []byte("SIP/2.0 200 OK\r\nVia: " + v + "\r\nCall-ID: " + string(callID) + "\r\nCSeq: " + string(cseq) + "\r\nContent-Length: 0\r\n\r\n")
 }
 
-// readLoop is a UA's SIP read loop with the agent first.
-func readLoop(t *testing.T, c *net.UDPConn, a *Agent) {
+// readLoop is a UA's SIP read loop with the agent first; what the agent
+// leaves goes to sip, when not nil.
+func readLoop(t *testing.T, c *net.UDPConn, a *Agent, sip chan<- []byte) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -90,7 +91,29 @@ func readLoop(t *testing.T, c *net.UDPConn, a *Agent) {
 			if err != nil {
 				return
 			}
-			a.HandlePacket(buf[:n], from)
+			if !a.HandlePacket(buf[:n], from) && sip != nil {
+				select {
+				case sip <- append([]byte(nil), buf[:n]...):
+				default:
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-done })
+}
+
+// mediaLoop is a UA's RTP read loop with the agent first.
+func mediaLoop(t *testing.T, c *net.UDPConn, a *Agent) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			a.HandleMediaPacket(0, buf[:n], from)
 		}
 	}()
 	t.Cleanup(func() { c.Close(); <-done })
@@ -136,7 +159,7 @@ func TestStartLoopback(t *testing.T) {
 	a, err := New(Config{SIP: sip, Media: []net.PacketConn{rtp}, STUN: []netip.AddrPort{local(srvConn)}, Registrar: local(reg.conn), Disable: PortMapping})
 	require.NoError(t, err)
 	defer a.Close()
-	readLoop(t, sip, a)
+	readLoop(t, sip, a, nil)
 	p, err := a.Start(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, Direct, p.Decision, p.String())
@@ -171,7 +194,7 @@ func TestKeepAliveAdapts(t *testing.T) {
 		OnEvent: func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() }})
 	require.NoError(t, err)
 	defer a.Close()
-	readLoop(t, sip, a)
+	readLoop(t, sip, a, nil)
 
 	// What Start decides behind an endpoint-independent NAT whose lifetime
 	// an RFC 3489 server cannot measure (the lab test proves the probes).

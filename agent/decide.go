@@ -81,6 +81,9 @@ func Decide(o Observations) *Plan {
 	// open or through a pinhole (a port mapping to the UA's own address).
 	firewalled := noNAT && res != nil && (res.Filtering == nat.AddressDependent || res.Filtering == nat.AddressAndPortDependent)
 	behind := !noNAT
+	if behind && !ch.Observations.Gateway.IsValid() && ch.Observations.Mapping == nil && !ch.CGNAT {
+		p.note("CGNAT and double NAT: not tested (the gateway reported no external address to compare with STUN)")
+	}
 	if behind && p.ContactFrom != FromMapping && o.allowed(Rport) {
 		p.Learn = true
 		if p.ContactFrom == FromLocal {
