@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -17,14 +16,7 @@ import (
 // and aliases or Request-URIs naming loopback, the proxy or a private range.
 func TestEdgeThreats(t *testing.T) {
 	t.Parallel()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer c.Close()
-	self := netip.MustParseAddrPort("203.0.113.3:5060")
-	up := netip.MustParseAddrPort("203.0.113.2:5060")
-	ua := netip.MustParseAddrPort("203.0.113.1:40000")
-	p, err := NewProxy(Config{Conn: c, Self: self, Upstream: up, Allow: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}})
-	require.NoError(t, err)
+	p := testProxy(t, Config{Allow: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}})
 	var m sipmsg.Message
 	const hdrs = "From: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: c\r\n"
 

@@ -13,18 +13,31 @@ import (
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
+// The addresses of the socketless tests: the proxy, upstream, a UA's NAT.
+var (
+	self = netip.MustParseAddrPort("203.0.113.3:5060")
+	up   = netip.MustParseAddrPort("203.0.113.2:5060")
+	ua   = netip.MustParseAddrPort("203.0.113.1:40000")
+)
+
+// testProxy is a proxy at self in front of up, with cfg's other settings,
+// on a loopback socket it never uses (Handle is called directly).
+func testProxy(t *testing.T, cfg Config) *Proxy {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	cfg.Conn, cfg.Self, cfg.Upstream = c, self, up
+	p, err := NewProxy(cfg)
+	require.NoError(t, err)
+	return p
+}
+
 // TestHandle walks one REGISTER, its 200 OK, an OPTIONS from upstream and
 // the UA's answer through the proxy without sockets.
 func TestHandle(t *testing.T) {
 	t.Parallel()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer c.Close()
-	self := netip.MustParseAddrPort("203.0.113.3:5060")
-	up := netip.MustParseAddrPort("203.0.113.2:5060")
-	ua := netip.MustParseAddrPort("203.0.113.1:40000")
-	p, err := NewProxy(Config{Conn: c, Self: self, Upstream: up})
-	require.NoError(t, err)
+	p := testProxy(t, Config{})
 	var m sipmsg.Message
 
 	reg := "REGISTER sip:203.0.113.3 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\nFrom: <sip:alice@203.0.113.3>;tag=1\r\nTo: <sip:alice@203.0.113.3>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@192.168.1.10:5070>\r\nContent-Length: 0\r\n\r\n"
