@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -174,7 +173,7 @@ func startPhone(t *testing.T, lab *netlab.Lab) (*Phone, *syncBuffer) {
 // stream 2.5 s of PCMU and hang up. It returns how many RTP packets reached
 // sipp's media port, and sipp's error.
 func sippCall(t *testing.T, lab *netlab.Lab) (int64, error) {
-	received := countRTP(t, lab, "6000")
+	received := countRTP(lab, "6000")
 	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "uac.xml"), []byte(uacScenario), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "audio.ulaw"), bytes.Repeat([]byte{0xff}, 8000*3), 0o644))
 	sipp := lab.Command(netlab.WAN, "timeout", "30", "sipp", "203.0.113.2:5060", "-sf", "uac.xml", "-s", "alice",
@@ -190,23 +189,8 @@ func sippCall(t *testing.T, lab *netlab.Lab) (int64, error) {
 // countRTP counts, with an nftables counter in the caller's own namespace,
 // the UDP packets that reach 198.51.100.2 on dports (a port or a range).
 // It returns a function that reads the count.
-func countRTP(t *testing.T, lab *netlab.Lab, dports string) func() int64 {
-	nft := func(args ...string) string {
-		o, err := lab.Command(netlab.WAN, "nft", args...).CombinedOutput()
-		require.NoError(t, err, "nft %v: %s", args, o)
-		return string(o)
-	}
-	nft("add table inet rtpcount")
-	nft("add chain inet rtpcount in { type filter hook input priority 0; policy accept; }")
-	nft("flush chain inet rtpcount in")
-	nft("add rule inet rtpcount in ip daddr 198.51.100.2 udp dport " + dports + " counter")
-	return func() int64 {
-		var n int64
-		if m := counterRe.FindStringSubmatch(nft("list chain inet rtpcount in")); m != nil {
-			n, _ = strconv.ParseInt(m[1], 10, 64)
-		}
-		return n
-	}
+func countRTP(lab *netlab.Lab, dports string) func() int64 {
+	return lab.CountUDP(netlab.WAN, netlab.Peer, dports)
 }
 
 func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
@@ -282,7 +266,7 @@ func TestReregisterOnMappingChange(t *testing.T) {
 // kamailio, send 8 kHz audio from a file and hang up after 6 s. It returns
 // how many RTP packets reached its media ports, and baresip's error.
 func baresipCall(t *testing.T, lab *netlab.Lab) (int64, error) {
-	received := countRTP(t, lab, "6000-6010")
+	received := countRTP(lab, "6000-6010")
 	// baresip's RTP socket is not bound to its address: make the lab route
 	// towards the phone pick 198.51.100.2 as source, as its SDP says
 	route := []string{"ip", "route", "add", "203.0.113.1/32", "dev", "eth0", "src", netlab.Peer.String()}

@@ -28,7 +28,11 @@ func (l *Lab) CountUDP(node Node, dst netip.Addr, ports string) func() int64 {
 	}
 	nft("add table inet netlabcount")
 	nft("add chain inet netlabcount " + chain + " { type filter hook input priority 0; policy accept; }")
-	nft("add rule inet netlabcount " + chain + " ip daddr " + dst.String() + " udp dport " + ports + " counter")
+	family := "ip"
+	if dst.Is6() {
+		family = "ip6"
+	}
+	nft("add rule inet netlabcount " + chain + " " + family + " daddr " + dst.String() + " udp dport " + ports + " counter")
 	return func() int64 {
 		var n int64
 		if m := nftCounterRe.FindStringSubmatch(nft("list chain inet netlabcount " + chain)); m != nil {
