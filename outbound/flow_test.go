@@ -41,7 +41,7 @@ func registerAt(regID int, domain string) func(ctx context.Context, f *Flow) ([]
 			Registrar: "sip:" + domain, AoR: "sip:alice@" + domain, User: "alice",
 			Contact: f.Local(), Transport: f.Transport(), Branch: fmt.Sprintf("r%d-%d", regID, cseq),
 			Tag: "t", CallID: fmt.Sprintf("reg%d", regID), CSeq: cseq, Expires: 300 * time.Second,
-			Outbound: sipmsg.Outbound{Instance: testInstance, RegID: regID},
+			Outbound: sipmsg.Outbound{Instance: testInstance, RegID: regID}, Alias: f.Transport() != sipmsg.UDP,
 		})
 		resp, err := f.Transact(ctx, req)
 		if err != nil {

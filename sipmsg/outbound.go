@@ -85,6 +85,9 @@ type RegisterRequest struct {
 	CSeq      uint32
 	Expires   time.Duration // whole seconds; 0 unregisters
 	Outbound  Outbound      // ;ob, +sip.instance and reg-id; Supported: path, outbound
+	// Alias adds the RFC 5923 ";alias" Via parameter: the server may send
+	// requests for the UA back over this TCP/TLS connection.
+	Alias bool
 	// Extra holds more header lines, each ending with CRLF
 	// (an Authorization answering a challenge, say).
 	Extra     string
@@ -110,7 +113,11 @@ func AppendRegister(dst []byte, r RegisterRequest) []byte {
 		dst = append(dst, BranchMagic...)
 	}
 	dst = append(dst, r.Branch...)
-	dst = append(dst, ";rport\r\nMax-Forwards: 70\r\nFrom: <"...)
+	dst = append(dst, ";rport"...)
+	if r.Alias {
+		dst = append(dst, ";alias"...)
+	}
+	dst = append(dst, "\r\nMax-Forwards: 70\r\nFrom: <"...)
 	dst = append(dst, r.AoR...)
 	dst = append(dst, ">;tag="...)
 	dst = append(dst, r.Tag...)

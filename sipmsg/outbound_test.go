@@ -33,7 +33,7 @@ func TestAppendRegisterOutbound(t *testing.T) {
 				Registrar: "sip:example.com", AoR: "sip:alice@example.com", User: "alice",
 				Contact: netip.MustParseAddrPort("192.168.1.10:5062"), Transport: tt.tr,
 				Branch: "1", Tag: "t", CallID: "c", CSeq: 7, Expires: 300 * time.Second, Outbound: tt.ob,
-				Extra: "Authorization: Digest x\r\n",
+				Extra: "Authorization: Digest x\r\n", Alias: tt.tr != UDP,
 			})
 			var m Message
 			require.NoError(t, m.Parse(b))
@@ -46,6 +46,8 @@ func TestAppendRegisterOutbound(t *testing.T) {
 			v, err := m.ParseTopVia()
 			require.NoError(t, err)
 			require.Equal(t, tt.tr, ParseTransport(v.Transport.In(m.Bytes())))
+			_, alias := findParam(m.Bytes(), v.Params.Start, v.Params.End, "alias")
+			require.Equal(t, tt.tr != UDP, alias, "RFC 5923 alias on streams")
 			_, ok = m.GetName("Authorization")
 			require.True(t, ok)
 		})

@@ -134,7 +134,7 @@ func TestStreamReaderAllocs(t *testing.T) {
 	s := NewStreamReader(r, StreamConfig{})
 	allocs := testing.AllocsPerRun(20, func() {
 		r.Reset(in)
-		s.start, s.end = 0, 0
+		s.start, s.end, s.err = 0, 0, nil
 		for {
 			if _, _, err := s.Next(); err != nil {
 				break
