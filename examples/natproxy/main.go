@@ -33,8 +33,8 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -43,11 +43,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipnat/sipnat/internal/cmdline"
+
 	"github.com/sipnat/sipnat/rtpengine"
 	"github.com/sipnat/sipnat/rtpengine/sipedge"
 )
 
-func main() {
+const description = `natproxy is a small SIP edge proxy in front of a registrar without NAT
+support: it fixes Via (received/rport), adds a Contact alias or rewrites it,
+adds Path and Record-Route, restores aliases, keeps NATed bindings open with
+CRLF pings, relays media through rtpengine when asked (-rtpengine), and is an
+RFC 5626 edge over UDP, TCP (-tcp) and TLS (-tls).`
+
+func main() { cmdline.Main("natproxy", parse) }
+
+// parse reads the flags and runs the proxy.
+func parse(_ context.Context, args []string, _, stderr io.Writer) error {
+	flag := cmdline.NewFlagSet("natproxy", description, stderr)
 	listen := flag.String("listen", "0.0.0.0:5060", "UDP address to receive on")
 	advertise := flag.String("advertise", "", "address:port put in Via, Path and Record-Route (default: -listen)")
 	upstream := flag.String("upstream", "", "registrar/proxy address:port (required)")
@@ -62,11 +74,13 @@ func main() {
 	flag.StringVar(&st.cert, "cert", "", "TLS certificate (PEM)")
 	flag.StringVar(&st.key, "key", "", "TLS key (PEM)")
 	flag.DurationVar(&st.flowTimer, "flow-timer", 25*time.Second, "RFC 5626 Flow-Timer sent to outbound UAs (0: none)")
-	flag.Parse()
-	if err := run(*listen, *advertise, *upstream, *allow, *rewrite, *ping, *verbose, *relays, st); err != nil {
-		fmt.Fprintln(os.Stderr, "natproxy:", err)
-		os.Exit(1)
+	if err := cmdline.Parse(flag, args); err != nil {
+		return err
 	}
+	if *upstream == "" {
+		return cmdline.Usagef("-upstream is required (the registrar's address:port)")
+	}
+	return run(*listen, *advertise, *upstream, *allow, *rewrite, *ping, *verbose, *relays, st)
 }
 
 // streams are the TCP and TLS flags.
@@ -77,8 +91,8 @@ type streams struct {
 
 func run(listen, advertise, upstream, allow string, rewrite bool, ping time.Duration, verbose bool, relays string, st streams) error {
 	up, err := netip.ParseAddrPort(upstream)
-	if err != nil {
-		return fmt.Errorf("-upstream: %w", err)
+	if err != nil || up.Port() == 0 {
+		return cmdline.Usagef("-upstream %q: want address:port", upstream)
 	}
 	var prefixes []netip.Prefix
 	for _, f := range strings.FieldsFunc(allow, func(r rune) bool { return r == ',' }) {
@@ -92,8 +106,8 @@ func run(listen, advertise, upstream, allow string, rewrite bool, ping time.Dura
 		advertise = listen
 	}
 	self, err := netip.ParseAddrPort(advertise)
-	if err != nil || self.Addr().IsUnspecified() {
-		return fmt.Errorf("-advertise %q: need a concrete address:port", advertise)
+	if err != nil || self.Addr().IsUnspecified() || self.Port() == 0 {
+		return cmdline.Usagef("-advertise %q: need a concrete address and a port other than 0 (it goes into Via, Path and Record-Route)", advertise)
 	}
 	conn, err := net.ListenPacket("udp", listen)
 	if err != nil {

@@ -12,79 +12,81 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/sipnat/sipnat/discovery"
+	"github.com/sipnat/sipnat/internal/cmdline"
 )
 
-func main() {
-	port := flag.Uint("port", 5060, "internal port to map")
-	network := flag.String("net", "udp", "udp or tcp")
-	proto := flag.String("proto", "", "comma-separated protocols to use, in order: pcp,natpmp,upnp (default all)")
-	gw := flag.String("gateway", "", "gateway address (default: the default gateway)")
-	lifetime := flag.Duration("lifetime", 2*time.Hour, "lease to ask for")
-	probe := flag.Bool("probe", false, "only probe the gateway and exit")
-	asJSON := flag.Bool("json", false, "print JSON")
-	verbose := flag.Bool("v", false, "log debug records to stderr")
-	flag.Parse()
-	if err := run(*port, *network, *proto, *gw, *lifetime, *probe, *asJSON, *verbose); err != nil {
-		fmt.Fprintln(os.Stderr, "portmap:", err)
-		os.Exit(1)
-	}
-}
+const description = `portmap asks the home gateway to forward a public port to this host over
+whatever it speaks (PCP, NAT-PMP or UPnP IGD), prints the public address,
+keeps the lease renewed until interrupted, and removes the mapping on exit.
+-probe only says what the gateway speaks.`
 
-func run(port uint, network, protos, gw string, lifetime time.Duration, probeOnly, asJSON, verbose bool) error {
-	if port == 0 || port > 65535 {
-		return fmt.Errorf("port %d out of range", port)
+func main() { cmdline.Main("portmap", run) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := cmdline.NewFlagSet("portmap", description, stderr)
+	port := fs.Uint("port", 5060, "internal port to map (1-65535)")
+	network := fs.String("net", "udp", "udp or tcp")
+	proto := fs.String("proto", "", "comma-separated protocols to use, in order: pcp,natpmp,upnp (default all)")
+	gw := fs.String("gateway", "", "gateway address (default: the default gateway)")
+	lifetime := fs.Duration("lifetime", 2*time.Hour, "lease to ask for")
+	probeOnly := fs.Bool("probe", false, "only probe the gateway and exit")
+	asJSON := fs.Bool("json", false, "print JSON")
+	verbose := fs.Bool("v", false, "log debug records to stderr")
+	if err := cmdline.Parse(fs, args); err != nil {
+		return err
 	}
-	cfg := discovery.Config{Lifetime: lifetime}
-	if gw != "" {
-		a, err := netip.ParseAddr(gw)
+	if *port == 0 || *port > 65535 {
+		return cmdline.Usagef("-port %d: want 1-65535", *port)
+	}
+	if *network != "udp" && *network != "tcp" {
+		return cmdline.Usagef("-net %q: want udp or tcp", *network)
+	}
+	cfg := discovery.Config{Lifetime: *lifetime}
+	if *gw != "" {
+		a, err := netip.ParseAddr(*gw)
 		if err != nil {
-			return err
+			return cmdline.Usagef("-gateway %q: %v", *gw, err)
 		}
 		cfg.Gateway = a
 	}
-	if protos != "" {
-		for _, s := range strings.Split(protos, ",") {
+	if *proto != "" {
+		for _, s := range strings.Split(*proto, ",") {
 			p, err := discovery.ParseProtocol(strings.TrimSpace(s))
 			if err != nil {
-				return err
+				return cmdline.Usagef("-proto: %v", err)
 			}
 			cfg.Protocols = append(cfg.Protocols, p)
 		}
 	}
-	if verbose {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if *verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	out := printer{json: asJSON}
+	out := printer{json: *asJSON, w: stdout}
 	cfg.OnEvent = func(e discovery.Event) { out.event(e) }
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	m := discovery.NewMapper(cfg)
 	defer func() {
 		if err := m.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "portmap: removing mapping:", err)
+			fmt.Fprintln(stderr, "portmap: removing the mapping:", err)
 		}
 	}()
 
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if probeOnly {
+	if *probeOnly {
 		r, err := m.Probe(pctx)
 		out.probe(r)
 		return err
 	}
-	mp, err := m.Map(pctx, network, uint16(port))
+	mp, err := m.Map(pctx, *network, uint16(*port))
 	if err != nil {
 		return err
 	}
@@ -93,15 +95,18 @@ func run(port uint, network, protos, gw string, lifetime time.Duration, probeOnl
 	return nil
 }
 
-type printer struct{ json bool }
+type printer struct {
+	json bool
+	w    io.Writer
+}
 
 func (p printer) emit(v any, text string) {
 	if p.json {
 		b, _ := json.Marshal(v)
-		fmt.Println(string(b))
+		fmt.Fprintln(p.w, string(b))
 		return
 	}
-	fmt.Println(text)
+	fmt.Fprintln(p.w, text)
 }
 
 func (p printer) probe(r discovery.ProbeResult) { p.emit(r, r.String()) }
