@@ -3,6 +3,7 @@ package netlab
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,15 +71,17 @@ func alive(pid int) bool {
 // namespace and no process of its lab remains.
 func TestTeardown(t *testing.T) {
 	t.Parallel()
-	RequireTools(t, "ip")
+	RequireTools(t, "ip", "rtpengine")
 	var names []string
 	var pids []int
 	t.Run("passing test", func(t *testing.T) {
 		lab := New(t, Config{Kind: EIMADF, Stund: true, Coturn: true, UPnP: true, Kamailio: true})
 		lab.Start(LAN, "sleep", "600")
 		_ = lab.Command(WAN, "sleep", "600").Start() // started and left running by the test
+		lab.StartRtpengine(WAN, netip.AddrPortFrom(Server1, 2223), Server1, 30000, 30099)
+		lab.StartRtpengine(WAN, netip.AddrPortFrom(Server1, 2224), Server1, 30100, 30199)
 		names, pids = labFootprint(lab)
-		require.GreaterOrEqual(t, len(pids), 6, "stund, coturn, miniupnpd, kamailio, 2 sleeps")
+		require.GreaterOrEqual(t, len(pids), 8, "stund, coturn, miniupnpd, kamailio, 2 sleeps, 2 rtpengines")
 	})
 	requireGone(t, names, pids)
 
@@ -114,6 +117,7 @@ func TestTeardownChild(t *testing.T) {
 	}
 	lab := New(t, Config{Kind: APDM, Stund: true, Coturn: true})
 	lab.Start(LAN, "sleep", "600")
+	lab.StartRtpengine(WAN, netip.AddrPortFrom(Server1, 2223), Server1, 30000, 30099)
 	names, pids := labFootprint(lab)
 	ps := make([]string, len(pids))
 	for i, p := range pids {
