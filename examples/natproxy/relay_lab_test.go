@@ -336,3 +336,33 @@ func TestLabRelayCancel(t *testing.T) {
 	require.Equal(t, uint64(1), st.Deletes, "%+v", st)
 	rl.requireDeleted(t, "cancel")
 }
+
+// TestLabRelayOutgoing: the dumb UA behind a symmetric NAT calls a public
+// UA (sipp at 198.51.100.2:5090, through natproxy and the registrar). The
+// edge offers the caller's private SDP with its SIP source address and
+// answers the public callee's, and both sides hear each other.
+func TestLabRelayOutgoing(t *testing.T) {
+	t.Parallel()
+	rl := newRelayLab(t, netlab.Config{Kind: netlab.APDM}, 1, 1)
+	client := rl.lab.Truth().Client
+	atUA := rl.lab.CountUDP(netlab.LAN, client, "6000")
+	atBob := rl.lab.CountUDP(netlab.WAN, netlab.Peer, "6000")
+	bob := rl.sipp(netlab.WAN, "-sf", "dumb-uas.xml", "-s", "bob", "-m", "1", "-i", netlab.Peer.String(), "-p", "5090",
+		"-mi", netlab.Peer.String(), "-mp", "6000")
+	out, err := rl.lab.Command(netlab.LAN, "timeout", "30", "sipp", "198.51.100.2:5090", "-rsa", rl.edges[0].String(),
+		"-sf", "uac.xml", "-s", "bob", "-cid_str", "out-%u", "-i", client.String(), "-p", "5070",
+		"-mi", client.String(), "-mp", "6000", "-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error").CombinedOutput()
+	require.NoError(t, err, "caller sipp:\n%s", tailOf(string(out)))
+	select {
+	case <-bob.Done():
+		require.NoError(t, bob.Wait(), tailOf(bob.Output()))
+	case <-time.After(10 * time.Second):
+		t.Fatalf("bob's sipp did not finish\n%s", tailOf(bob.Output()))
+	}
+	st := rl.relays[0].Stats()
+	require.GreaterOrEqual(t, atUA(), int64(50), "RTP at the caller behind NAT; relay %+v", st)
+	require.GreaterOrEqual(t, atBob(), int64(50), "RTP at the public callee; relay %+v", st)
+	require.Equal(t, [3]uint64{1, 1, 1}, [3]uint64{st.Offers, st.Answers, st.Deletes}, "offers, answers, deletes: %+v", st)
+	rl.requireDeleted(t, "out")
+	t.Logf("outgoing: RTP at the caller %d, at the callee %d; relay %+v", atUA(), atBob(), st)
+}
