@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	_ "embed"
+
 	"github.com/sipnat/sipnat/agent"
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/sipnat/sipnat/ipaddr"
@@ -20,11 +22,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+//go:embed uas.xml
+var uasScenario string
+
 // ipv6Case is one row of the IPv6 column of the matrix.
 type ipv6Case struct {
 	name    string
 	mode    netlab.IPv6Mode
 	pinhole bool // miniupnpd and the phone's port mappings (PCP/IGD:2 pinholes)
+	dial    bool // the phone calls the IPv4 peer instead of being called
 }
 
 // TestMatrixIPv6: the softphone behind the lab's RFC 6092 IPv6 firewall
@@ -48,6 +54,7 @@ func TestMatrixIPv6(t *testing.T) {
 		{name: "firewall, keep-alives", mode: netlab.IPv6Firewall},
 		{name: "firewall, pinhole", mode: netlab.IPv6Firewall, pinhole: true},
 		{name: "NAT64, IPv4 caller", mode: netlab.IPv6NAT64},
+		{name: "NAT64, IPv4 callee", mode: netlab.IPv6NAT64, dial: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -107,6 +114,14 @@ func runIPv6Case(t *testing.T, c ipv6Case) string {
 	time.Sleep(6 * time.Second) // idle past the firewall's 5 s UDP timeout: only keep-alives or a pinhole keep it open
 
 	var rtpOut int64
+	if c.dial {
+		rtpOut, err = sippAnswer(t, lab, phone)
+		st := phone.Stats()
+		require.NoError(t, err, "outgoing call: phone %+v\n%s", st, out.String())
+		twoWay := st.RTPIn >= 50 && rtpOut >= 50
+		require.True(t, twoWay, "two-way audio: RTP in %d, out %d", st.RTPIn, rtpOut)
+		return fmt.Sprintf("| %s | %s | %s | %s | %s | %d | %d | %s |\n", c.name, s.ContactFrom, s.KeepAlive.Interval, yes(true), "outgoing: yes", st.RTPIn, rtpOut, yes(twoWay))
+	}
 	if c.mode == netlab.IPv6NAT64 {
 		rtpOut, err = sippCall(t, lab) // sipp and kamailio are IPv4-only
 	} else {
@@ -182,4 +197,46 @@ func sippCall6(t *testing.T, lab *netlab.Lab) (int64, error) {
 		n, _ = strconv.ParseInt(m[1], 10, 64)
 	}
 	return n, err
+}
+
+// sippAnswer runs sipp as an IPv4-only callee on the WAN peer
+// (198.51.100.2:5080, media port 6000), has the phone dial it through
+// kamailio and talk for 2.5 s, and returns how many RTP packets reached
+// sipp's media port.
+func sippAnswer(t *testing.T, lab *netlab.Lab, phone *Phone) (int64, error) {
+	received := countRTP(t, lab, "6000")
+	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "uas.xml"), []byte(uasScenario), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "audio.ulaw"), make([]byte, 8000*3), 0o644))
+	cmd := lab.Command(netlab.WAN, "timeout", "40", "sipp", "-sf", "uas.xml", "-i", netlab.Peer.String(), "-p", "5080",
+		"-mi", netlab.Peer.String(), "-mp", "6000", "-m", "1", "-nostdin", "-timeout", "35s", "-timeout_error")
+	cmd.Dir = lab.Dir()
+	var sippOut syncBuffer
+	cmd.Stdout, cmd.Stderr = &sippOut, &sippOut
+	require.NoError(t, cmd.Start())
+	sippDone := make(chan error, 1)
+	go func() { sippDone <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for { // until sipp listens on 5080
+		o, _ := lab.Command(netlab.WAN, "ss", "-Hlun", "sport = :5080").CombinedOutput()
+		if strings.Contains(string(o), ":5080") {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "sipp does not listen on 5080")
+		time.Sleep(50 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := phone.Dial(ctx, "sip:bob@"+netlab.Peer.String()+":5080", 2500*time.Millisecond)
+	if err != nil {
+		return received(), err
+	}
+	select {
+	case err = <-sippDone:
+		if err != nil {
+			err = fmt.Errorf("sipp: %w\n%s", err, tail(sippOut.String()))
+		}
+	case <-time.After(10 * time.Second):
+		err = fmt.Errorf("sipp did not end after the BYE\n%s", tail(sippOut.String()))
+	}
+	return received(), err
 }

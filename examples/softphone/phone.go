@@ -47,6 +47,7 @@ type Stats struct {
 	Registers   int    `json:"registers"`
 	ALG         string `json:"alg,omitempty"` // what the ALG detector saw, "" when nothing
 	Calls       int    `json:"calls"`         // INVITEs answered
+	Dialed      int    `json:"dialed"`        // calls placed and answered (Dial)
 	Ended       int    `json:"ended"`         // calls ended by BYE
 	RTPIn       int64  `json:"rtp_in"`        // RTP packets received in calls
 	RTPOut      int64  `json:"rtp_out"`       // RTP packets sent in calls

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sipnat/sipnat/sipmsg"
+)
+
+// Dial calls target (a SIP URI) through the registrar as outbound proxy,
+// sends RTP for talk while counting what comes back, and hangs up. It is
+// the outgoing half of the example: one call at a time, the offer is the
+// same SDP the phone answers with (its public media address from the NAT
+// agent), the peer's media address goes through the agent's Reach (its
+// synthesised IPv6 address behind a NAT64), and the INVITE is not
+// authenticated.
+func (p *Phone) Dial(ctx context.Context, target string, talk time.Duration) error {
+	contact := p.nat.Contact()
+	id, tag := randHex(8)+"@sipnat", randHex(4)
+	offer := p.offer()
+	_, raw, err := p.transact(ctx, func(branch string) []byte {
+		var b []byte
+		b = append(b, "INVITE "+target+" SIP/2.0\r\n"...)
+		b = append(b, "Via: SIP/2.0/UDP "+contact.String()+";branch="+branch+";rport\r\n"...)
+		b = append(b, "Max-Forwards: 70\r\nFrom: <"+p.aor()+">;tag="+tag+"\r\nTo: <"+target+">\r\n"...)
+		b = append(b, "Call-ID: "+id+"\r\nCSeq: 1 INVITE\r\nContact: "...)
+		b = sipmsg.AppendContactValue(b, p.cfg.User, contact, sipmsg.UDP, "")
+		b = append(b, "\r\nContent-Type: application/sdp\r\nUser-Agent: sipnat-softphone\r\nContent-Length: "+strconv.Itoa(len(offer))+"\r\n\r\n"...)
+		return append(b, offer...)
+	})
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", target, err)
+	}
+	var resp sipmsg.Message
+	if err := resp.Parse(raw); err != nil {
+		return fmt.Errorf("dial %s: answer: %w", target, err)
+	}
+	if code := resp.StatusCode(); code != 200 {
+		return fmt.Errorf("dial %s: %d %s", target, code, resp.Reason())
+	}
+	remote, err := remoteMedia(resp.Body())
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", target, err)
+	}
+	remote = p.nat.Reach(remote)
+	to, _ := resp.Get(sipmsg.HdrTo)
+	rtarget := target
+	if c, ok := resp.Get(sipmsg.HdrContact); ok { // the remote target (RFC 3261 12.1.2)
+		v := string(c)
+		if i := strings.IndexByte(v, '<'); i >= 0 {
+			v, _, _ = strings.Cut(v[i+1:], ">")
+		} else {
+			v, _, _ = strings.Cut(v, ";")
+		}
+		rtarget = strings.TrimSpace(v)
+	}
+	// The route set is the 200's Record-Route in reverse (RFC 3261 12.1.2).
+	rr := headerLines(&resp, sipmsg.HdrRecordRoute)
+	var route []string
+	for i := len(rr) - 1; i >= 0; i-- {
+		route = append(route, rr[i])
+	}
+	inDialog := func(method string, cseq int, branch string) []byte {
+		var b []byte
+		b = append(b, method+" "+rtarget+" SIP/2.0\r\n"...)
+		b = append(b, "Via: SIP/2.0/UDP "+contact.String()+";branch="+branch+";rport\r\n"...)
+		if len(route) > 0 {
+			b = append(b, "Route: "+strings.Join(route, ", ")+"\r\n"...)
+		}
+		b = append(b, "Max-Forwards: 70\r\nFrom: <"+p.aor()+">;tag="+tag+"\r\nTo: "+string(to)+"\r\n"...)
+		b = append(b, "Call-ID: "+id+"\r\nCSeq: "+strconv.Itoa(cseq)+" "+method+"\r\nContent-Length: 0\r\n\r\n"...)
+		return b
+	}
+	ack := inDialog("ACK", 1, "z9hG4bK-"+randHex(8))
+	if _, err := p.sip.WriteTo(ack, net.UDPAddrFromAddrPort(p.cfg.Registrar)); err != nil {
+		return fmt.Errorf("dial %s: ACK: %w", target, err)
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	c := &call{id: id, toTag: tag, acked: make(chan struct{}), remote: remote, stop: cancel, done: make(chan struct{})}
+	p.mu.Lock()
+	p.call = c
+	p.stats.Dialed++
+	p.mu.Unlock()
+	p.printf("outgoing call %s to %s answered; our media %s, theirs %s", id, target, p.nat.Plan().Media[0].Public, remote)
+	go p.sendRTP(cctx, c)
+	select {
+	case <-ctx.Done():
+	case <-time.After(talk):
+	}
+	_, raw, err = p.transact(context.WithoutCancel(ctx), func(branch string) []byte { return inDialog("BYE", 2, branch) })
+	p.hangup(id)
+	if err != nil {
+		return fmt.Errorf("dial %s: BYE: %w", target, err)
+	}
+	if err := resp.Parse(raw); err != nil || resp.StatusCode() != 200 {
+		return fmt.Errorf("dial %s: BYE answered %d", target, resp.StatusCode())
+	}
+	return nil
+}
