@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -174,14 +173,7 @@ func startPhoneWith(t *testing.T, lab *netlab.Lab, client netip.Addr, cfg Config
 // kamailio over IPv6, stream 2.5 s of PCMU and hang up. It returns how many
 // RTP packets reached sipp's media port, and sipp's error.
 func sippCall6(t *testing.T, lab *netlab.Lab) (int64, error) {
-	nft := func(args ...string) string {
-		o, err := lab.Command(netlab.WAN, "nft", args...).CombinedOutput()
-		require.NoError(t, err, "nft %v: %s", args, o)
-		return string(o)
-	}
-	nft("add table inet rtpcount6")
-	nft("add chain inet rtpcount6 in { type filter hook input priority 0; policy accept; }")
-	nft("add rule inet rtpcount6 in ip6 daddr " + netlab.Peer6.String() + " udp dport 6000 counter")
+	received := lab.CountUDP(netlab.WAN, netlab.Peer6, "6000")
 	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "uac.xml"), []byte(uacScenario), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "audio.ulaw"), make([]byte, 8000*3), 0o644))
 	sipp := lab.Command(netlab.WAN, "timeout", "30", "sipp", "["+netlab.Server1V6.String()+"]:5060", "-sf", "uac.xml", "-s", "alice",
@@ -192,11 +184,7 @@ func sippCall6(t *testing.T, lab *netlab.Lab) (int64, error) {
 	if err != nil {
 		err = fmt.Errorf("sipp: %w\n%s", err, tail(string(out)))
 	}
-	var n int64
-	if m := counterRe.FindStringSubmatch(nft("list chain inet rtpcount6 in")); m != nil {
-		n, _ = strconv.ParseInt(m[1], 10, 64)
-	}
-	return n, err
+	return received(), err
 }
 
 // sippAnswer runs sipp as an IPv4-only callee on the WAN peer
@@ -204,7 +192,7 @@ func sippCall6(t *testing.T, lab *netlab.Lab) (int64, error) {
 // kamailio and talk for 2.5 s, and returns how many RTP packets reached
 // sipp's media port.
 func sippAnswer(t *testing.T, lab *netlab.Lab, phone *Phone) (int64, error) {
-	received := countRTP(t, lab, "6000")
+	received := countRTP(lab, "6000")
 	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "uas.xml"), []byte(uasScenario), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "audio.ulaw"), make([]byte, 8000*3), 0o644))
 	cmd := lab.Command(netlab.WAN, "timeout", "40", "sipp", "-sf", "uas.xml", "-i", netlab.Peer.String(), "-p", "5080",

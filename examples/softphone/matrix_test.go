@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -133,8 +132,6 @@ func yes(b bool) string {
 	}
 	return "no"
 }
-
-var counterRe = regexp.MustCompile(`counter packets (\d+)`)
 
 // startPhone runs a softphone in the lab's LAN with every mechanism allowed
 // and waits for its first registration.
