@@ -50,10 +50,20 @@ func (c *Client) allocate(ctx context.Context) (Allocation, error) {
 	case c.cfg.EvenPort:
 		attrs = append(attrs, rawAttr{stun.AttrEvenPort, []byte{evenPortRBit}})
 	}
-	if c.cfg.Mobility {
-		attrs = append(attrs, rawAttr{attrMobilityTicket, nil})
-	}
+	c.mu.Lock()
+	mobility := c.cfg.Mobility && !c.noMobility
+	c.mu.Unlock()
+	attrs = append(attrs, mobilityAttr(mobility))
 	res, err := c.request(ctx, stun.MethodAllocate, attrs...)
+	if mobility && isCode(err, 405) {
+		// coturn without --mobility answers 405 Mobility Forbidden: allocate without
+		c.log.Debug("turn: the server refuses mobility, allocating without", "err", err)
+		c.mu.Lock()
+		c.noMobility = true
+		c.mu.Unlock()
+		attrs[len(attrs)-1] = mobilityAttr(false)
+		res, err = c.request(ctx, stun.MethodAllocate, attrs...)
+	}
 	if isCode(err, 437) {
 		// A stale allocation of this 5-tuple (e.g. from before a restart):
 		// delete it and try again; servers (coturn) free it a moment later.
@@ -290,6 +300,16 @@ func (c *Client) move(mapped netip.AddrPort) error {
 
 // attrMobilityTicket is MOBILITY-TICKET (RFC 8016 section 3.1).
 const attrMobilityTicket stun.AttrType = 0x8030
+
+// mobilityAttr is an empty MOBILITY-TICKET (asking for one), or nothing.
+type mobilityAttr bool
+
+func (m mobilityAttr) AddTo(msg *stun.Message) error {
+	if m {
+		msg.Add(attrMobilityTicket, nil)
+	}
+	return nil
+}
 
 func ticketOf(res *stun.Message) []byte {
 	v, err := res.Get(attrMobilityTicket)

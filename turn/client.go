@@ -37,19 +37,20 @@ type Client struct {
 	wbuf []byte
 	conn net.Conn // the stream (TCP, TLS), nil over UDP
 
-	mu        sync.Mutex
-	closed    bool
-	txs       map[[12]byte]*tx
-	realm     string
-	nonce     string
-	integrity stun.MessageIntegrity
-	alloc     Allocation
-	ticket    []byte // MOBILITY-TICKET (RFC 8016), nil without mobility
-	allocated bool
-	expires   time.Time
-	peers     map[netip.AddrPort]*peer
-	channels  []netip.AddrPort // by channel number - minChannel, numbers given in order
-	nextCh    uint16
+	mu         sync.Mutex
+	closed     bool
+	txs        map[[12]byte]*tx
+	realm      string
+	nonce      string
+	integrity  stun.MessageIntegrity
+	alloc      Allocation
+	ticket     []byte // MOBILITY-TICKET (RFC 8016), nil without mobility
+	noMobility bool   // the server refused mobility (405): not asked again
+	allocated  bool
+	expires    time.Time
+	peers      map[netip.AddrPort]*peer
+	channels   []netip.AddrPort // by channel number - minChannel, numbers given in order
+	nextCh     uint16
 	// sendID is the transaction ID of Send indications, counted up from a
 	// random start.
 	sendID     [12]byte

@@ -77,7 +77,8 @@ type Config struct {
 	// the flow to the server (a rebooted router), the client then moves
 	// the allocation to the new flow with a Refresh instead of allocating
 	// again: the relayed address, permissions and channels stay, and the
-	// peer needs no new SDP. Servers without RFC 8016 ignore it.
+	// peer needs no new SDP. A server that refuses mobility (coturn
+	// without --mobility answers 405) gets an Allocate without it.
 	Mobility bool
 
 	// RTO and Attempts are the retransmission timeout (doubling) and the

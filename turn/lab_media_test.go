@@ -77,22 +77,17 @@ func TestLabOutlivesLifetimes(t *testing.T) {
 	lab := netlab.New(t, netlab.Config{Kind: netlab.APDM, Timeout: 5 * time.Second, TURN: &netlab.TURN{
 		MaxAllocateLifetime: 4 * time.Second, PermissionLifetime: 3 * time.Second,
 		ChannelLifetime: 3 * time.Second, StaleNonce: 2 * time.Second}})
-	conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(lab.Truth().Client, 0))
 	peer := newWANPeer(t, lab, 7000)
 	var rc relayCounter
 	var events eventLog
-	cfg := labConfig()
-	cfg.OnData, cfg.OnEvent = rc.onData, events.add
-	cfg.PermissionRefresh, cfg.KeepAlive = time.Second, 2*time.Second
 	var logs syncBuffer
-	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, err := turn.New(conn, cfg)
-	require.NoError(t, err)
-	defer c.Close()
+	c, a := labAllocate(t, lab, func(cfg *turn.Config) {
+		cfg.OnData, cfg.OnEvent = rc.onData, events.add
+		cfg.PermissionRefresh, cfg.KeepAlive = time.Second, 2*time.Second
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a, err := c.Allocate(ctx)
-	require.NoError(t, err)
 	require.Equal(t, 4*time.Second, a.Lifetime, "coturn's short maximum lifetime")
 	require.NoError(t, c.Permit(ctx, peer.addr))
 	startStream(t, c, peer, a.Relayed)
@@ -324,18 +319,11 @@ func TestLabKeepAliveThroughSilence(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			lab := netlab.New(t, netlab.Config{Kind: netlab.APDM, Timeout: 3 * time.Second, TURN: &netlab.TURN{}})
-			conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(lab.Truth().Client, 0))
 			peer := newWANPeer(t, lab, 7000)
 			var rc relayCounter
-			cfg := labConfig()
-			cfg.OnData, cfg.KeepAlive = rc.onData, tc.keepAlive
-			c, err := turn.New(conn, cfg)
-			require.NoError(t, err)
-			defer c.Close()
+			c, a := labAllocate(t, lab, func(c *turn.Config) { c.OnData, c.KeepAlive = rc.onData, tc.keepAlive })
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			a, err := c.Allocate(ctx)
-			require.NoError(t, err)
 			require.NoError(t, c.Permit(ctx, peer.addr))
 			exchange(t, c, &rc, peer, a.Relayed, 20, 15)
 
@@ -399,4 +387,13 @@ func TestLabStreamRecovery(t *testing.T) {
 	require.True(t, ok)
 	exchange(t, c, &rc, peer, now.Relayed, 20, 15)
 	t.Logf("events: %v", events.all())
+}
+
+// Mobility asked of a server that refuses it (coturn without --mobility
+// answers 405): the client allocates without.
+func TestLabMobilityRefused(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, TURN: &netlab.TURN{}})
+	_, a := labAllocate(t, lab, func(c *turn.Config) { c.Mobility = true })
+	require.False(t, a.Mobile)
 }

@@ -22,6 +22,25 @@ func labConfig() turn.Config {
 	return turn.Config{Server: labServer, Username: netlab.TURNUser, Password: netlab.TURNPassword}
 }
 
+// labAllocate makes a client on a new LAN socket of lab, with labConfig as
+// mod changes it, and allocates; the client is closed when the test ends.
+func labAllocate(t *testing.T, lab *netlab.Lab, mod func(*turn.Config)) (*turn.Client, turn.Allocation) {
+	t.Helper()
+	conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(lab.Truth().Client, 0))
+	cfg := labConfig()
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := turn.New(conn, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := c.Allocate(ctx)
+	require.NoError(t, err)
+	return c, a
+}
+
 // wanPeer is a socket on the WAN peer that counts what the relay sends it
 // and answers nothing by itself.
 type wanPeer struct {
@@ -106,18 +125,11 @@ func TestLabAllocateEveryKind(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			lab := netlab.New(t, netlab.Config{Kind: kind, TURN: &netlab.TURN{}})
-			conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(lab.Truth().Client, 0))
 			peer := newWANPeer(t, lab, 7000)
 			var rc relayCounter
-			cfg := labConfig()
-			cfg.OnData = rc.onData
-			c, err := turn.New(conn, cfg)
-			require.NoError(t, err)
-			defer c.Close()
+			c, a := labAllocate(t, lab, func(c *turn.Config) { c.OnData = rc.onData })
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			a, err := c.Allocate(ctx)
-			require.NoError(t, err)
 			t.Logf("%s: %s", kind, a)
 			require.Equal(t, netlab.Server1, a.Relayed.Addr())
 			require.Equal(t, lab.Truth().Public, a.Mapped.Addr())

@@ -187,7 +187,7 @@ func (c *Client) request(ctx context.Context, method stun.Method, attrs ...stun.
 			}
 			continue
 		}
-		return nil, &Error{Method: method.String(), Code: int(code.Code), Reason: strings.TrimSpace(string(code.Reason))}
+		return nil, &Error{Method: method.String(), Code: int(code.Code), Reason: strings.TrimRight(string(code.Reason), " \x00")}
 	}
 }
 
