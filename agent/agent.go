@@ -20,6 +20,7 @@ import (
 	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sdp"
 	"github.com/sipnat/sipnat/sipmsg"
+	"github.com/sipnat/sipnat/turn"
 )
 
 // Agent is the NAT part of a SIP user agent: it runs STUN on the UA's own
@@ -43,6 +44,8 @@ type Agent struct {
 	keeper       *keepalive.Keeper
 	mediaKeepers []*keepalive.Keeper
 	flowPublic   netip.AddrPort // where the registrar last saw the SIP flow
+	relays       []*turn.Client // media relays by socket, when the plan uses them
+	latched      map[netip.AddrPort]bool
 	started      bool
 	closed       bool
 }
@@ -132,14 +135,29 @@ func (a *Agent) HandlePacket(b []byte, from netip.AddrPort) bool {
 
 func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
 
-// HandleMediaPacket is what media socket i's read loop calls first: it
-// takes the STUN answers of the agent's probes and keep-alives (true) and
-// leaves RTP, RTCP and anything else to the caller (false).
-func (a *Agent) HandleMediaPacket(i int, b []byte, from netip.AddrPort) bool {
-	if i < 0 || i >= len(a.mediaSTUN) || !nat.IsSTUN(b) {
-		return false
+// HandleMediaPacket is what media socket i's read loop calls first with
+// every packet. It returns the media for the caller and where it came
+// from: b and from as they are for direct RTP, RTCP and anything else not
+// the agent's; the payload and the peer for media the relay brought
+// (aliasing b); nil for what the agent took (STUN answers of its probes
+// and keep-alives, the relay's own messages). It does not allocate for
+// relayed or direct RTP.
+func (a *Agent) HandleMediaPacket(i int, b []byte, from netip.AddrPort) (media []byte, src netip.AddrPort) {
+	if i < 0 || i >= len(a.mediaSTUN) {
+		return b, from
 	}
-	return a.mediaSTUN[i].HandlePacket(b, from)
+	if r := a.relay(i); r != nil {
+		if p, peer, ok := r.HandlePacket(b, from); ok {
+			return p, peer
+		}
+		if !nat.IsSTUN(b) {
+			a.latch(i, r, from)
+		}
+	}
+	if nat.IsSTUN(b) && a.mediaSTUN[i].HandlePacket(b, from) {
+		return nil, netip.AddrPort{}
+	}
+	return b, from
 }
 
 // ErrStarted is returned by a second Start; ErrClosed after Close.
@@ -179,6 +197,7 @@ func (a *Agent) Start(ctx context.Context) (*Plan, error) {
 		return nil, fmt.Errorf("agent: start: %w", err)
 	}
 	p := Decide(o)
+	a.relayMedia(ctx, p)
 	a.mu.Lock()
 	a.plan = p
 	a.mu.Unlock()
@@ -540,6 +559,7 @@ func (a *Agent) Close() error {
 	if m != nil {
 		_ = m.Close()
 	}
+	a.closeRelays()
 	_ = a.sipSTUN.Close()
 	for _, c := range a.mediaSTUN {
 		_ = c.Close()

@@ -82,41 +82,19 @@ func (r *fakeRegistrar) answer(b []byte) []byte {
 // readLoop is a UA's SIP read loop with the agent first; what the agent
 // leaves goes to sip, when not nil.
 func readLoop(t *testing.T, c *net.UDPConn, a *Agent, sip chan<- []byte) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			if !a.HandlePacket(buf[:n], from) && sip != nil {
-				select {
-				case sip <- append([]byte(nil), buf[:n]...):
-				default:
-				}
+	readLoopHandler(t, c, func(b []byte, from netip.AddrPort) {
+		if !a.HandlePacket(b, from) && sip != nil {
+			select {
+			case sip <- append([]byte(nil), b...):
+			default:
 			}
 		}
-	}()
-	t.Cleanup(func() { c.Close(); <-done })
+	})
 }
 
 // mediaLoop is a UA's RTP read loop with the agent first.
 func mediaLoop(t *testing.T, c *net.UDPConn, a *Agent) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			a.HandleMediaPacket(0, buf[:n], from)
-		}
-	}()
-	t.Cleanup(func() { c.Close(); <-done })
+	readLoopHandler(t, c, func(b []byte, from netip.AddrPort) { a.HandleMediaPacket(0, b, from) })
 }
 
 func TestStartWithoutReadLoop(t *testing.T) {
@@ -171,8 +149,12 @@ func TestStartLoopback(t *testing.T) {
 	require.Equal(t, FromLocal, p.Media[0].From)
 	require.False(t, a.HandlePacket([]byte("INVITE sip:a@b SIP/2.0\r\n\r\n"), local(reg.conn)), "SIP is the stack's")
 	require.True(t, a.HandlePacket([]byte("\r\n\r\n"), local(reg.conn)), "CRLF keep-alives are noise")
-	require.False(t, a.HandleMediaPacket(0, []byte{0x80, 0, 0, 1}, local(reg.conn)), "RTP is the caller's")
-	require.False(t, a.HandleMediaPacket(5, []byte{0, 1}, local(reg.conn)), "no such socket")
+	pkt := []byte{0x80, 0, 0, 1}
+	media, src := a.HandleMediaPacket(0, pkt, local(reg.conn))
+	require.Equal(t, pkt, media, "RTP is the caller's")
+	require.Equal(t, local(reg.conn), src)
+	media, _ = a.HandleMediaPacket(5, []byte{0, 1}, local(reg.conn))
+	require.Equal(t, []byte{0, 1}, media, "no such socket")
 	body := []byte("v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\n")
 	out, err := a.AppendSDP(nil, body)
 	require.NoError(t, err)

@@ -101,6 +101,9 @@ type Config struct {
 	Disable Mechanism
 	// Relay says when media goes through a relay.
 	Relay RelayMode
+	// TURN is the relay the agent allocates media through where the plan
+	// needs one; zero: none (the plan then only says a relay is needed).
+	TURN TURNServer
 	// LifetimeMax, when not zero, measures the NAT binding lifetime up to
 	// this long (RFC 5780 section 4.6); Start then takes about as long as
 	// the lifetime. Zero skips it and the keep-alive interval is assumed.

@@ -19,7 +19,9 @@
 //   - the keep-alive interval: nat.KeepAliveInterval of the measured
 //     binding lifetime, and an honest "assumed" when it was not measured;
 //   - the decision: Direct, ViaPortMapping, Relay (nothing direct brings
-//     the peer's media in; the Relay slot says why) or ForceRelay;
+//     the peer's media in; the Relay slot says why) or ForceRelay; with
+//     Config.TURN the agent then allocates a relayed address for each media
+//     socket (package turn, on the socket itself) and names it in the SDP;
 //   - the predictions, incoming calls and two-way audio, in words and
 //     JSON, each marked Assumed where it rests on something not measured.
 //
@@ -28,7 +30,7 @@
 // OPTIONS), keeps the media bindings open with STUN between calls, and
 // reports Events: PublicAddressChanged (register again with the new
 // Contact), MediaAddressChanged, FlowFailed, FlowRecovered, MappingLost,
-// RelayLost, and KeepAliveShortened when the NAT moved a binding the
+// RelayLost, RelayRecovered, and KeepAliveShortened when the NAT moved a binding the
 // keep-alives should have held. The stack feeds the registrar's answers
 // back with ObserveRegister: the agent detects a SIP ALG there and follows
 // the rport (RFC 3581).
@@ -41,7 +43,9 @@
 //	a, _ := agent.New(agent.Config{SIP: sipConn, Media: []net.PacketConn{rtpConn},
 //		STUN: servers, Registrar: registrar, OnEvent: onEvent})
 //	// in the SIP read loop: if a.HandlePacket(b, from) { continue }
-//	// in the RTP read loop: if a.HandleMediaPacket(0, b, from) { continue }
+//	// in the RTP read loop: if b, from = a.HandleMediaPacket(0, b, from); b == nil { continue }
+//	// send RTP with a.SendMedia(0, rtp, peer) (through the relay when the plan uses one),
+//	// after a.MediaPeer(ctx, 0, peerFromSDP);
 //	plan, err := a.Start(ctx)
 //	// REGISTER with Contact and Via sent-by plan.Contact (a.Contact() later);
 //	// a.ObserveRegister(request, answer, from) on each answer;

@@ -28,9 +28,12 @@ const (
 	// KeepAliveShortened: the binding expired between keep-alives (the
 	// public address moved); the interval is now Event.Interval.
 	KeepAliveShortened
+	// RelayRecovered: a lost relay allocation was made again (Event.Media,
+	// Event.Address); a new address also comes as MediaAddressChanged.
+	RelayRecovered
 )
 
-var eventNames = [...]string{"", "public-address-changed", "media-address-changed", "flow-failed", "flow-recovered", "mapping-lost", "relay-lost", "keepalive-shortened"}
+var eventNames = [...]string{"", "public-address-changed", "media-address-changed", "flow-failed", "flow-recovered", "mapping-lost", "relay-lost", "keepalive-shortened", "relay-recovered"}
 
 // String returns the event's name, e.g. "public-address-changed".
 func (k EventKind) String() string {

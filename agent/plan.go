@@ -106,6 +106,8 @@ type RelayPlan struct {
 	Needed bool   `json:"needed"`
 	Forced bool   `json:"forced"`
 	Reason string `json:"reason,omitempty"`
+	// Server is the TURN server of the allocations.
+	Server netip.AddrPort `json:"server,omitzero"`
 	// Allocations are the relayed addresses, one per media socket, when a
 	// relay was allocated; empty otherwise.
 	Allocations []netip.AddrPort `json:"allocations,omitempty"`
@@ -179,6 +181,9 @@ func (p *Plan) String() string {
 	fmt.Fprintf(&b, "\n  incoming calls: %s\n  two-way audio: %s", p.IncomingCalls, p.TwoWayAudio)
 	if p.Relay.Needed {
 		b.WriteString("\n  relay: " + p.Relay.Reason)
+		for i, r := range p.Relay.Allocations {
+			fmt.Fprintf(&b, "; media %d relayed at %s by %s", i, r, p.Relay.Server)
+		}
 	}
 	for _, n := range p.Notes {
 		b.WriteString("\n  - " + n)

@@ -215,6 +215,9 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 		pkt[i] = 0xff // μ-law silence
 	}
 	binary.BigEndian.PutUint32(pkt[8:], ssrc)
+	if err := p.nat.MediaPeer(ctx, 0, c.remote); err != nil {
+		p.printf("relay: %v", err)
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var seq uint16
@@ -229,7 +232,7 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 		binary.BigEndian.PutUint32(pkt[4:], ts)
 		seq++
 		ts += 160
-		if _, err := p.rtp.WriteTo(pkt, net.UDPAddrFromAddrPort(c.remote)); err == nil {
+		if err := p.nat.SendMedia(0, pkt, c.remote); err == nil {
 			p.rtpOut.Add(1)
 		} else {
 			p.printf("RTP send: %v", err)
@@ -250,11 +253,11 @@ func (p *Phone) readRTP(ctx context.Context) {
 			}
 			continue
 		}
-		b := buf[:n]
-		if p.nat.HandleMediaPacket(0, b, addrPortOf(from)) {
+		b, _ := p.nat.HandleMediaPacket(0, buf[:n], addrPortOf(from)) // relayed media comes back unwrapped
+		if b == nil {
 			continue
 		}
-		if n < 12 || b[0]>>6 != 2 {
+		if len(b) < 12 || b[0]>>6 != 2 {
 			continue
 		}
 		p.mu.Lock()

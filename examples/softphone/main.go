@@ -3,13 +3,14 @@
 // sipnat's agent package: the read loops hand packets to the agent first,
 // the agent's Plan gives the Contact, Via sent-by and SDP addresses, keeps
 // the flow to the registrar open, and its events say when to register
-// again.
+// again. With -turn, media goes through a TURN relay where nothing direct
+// works (or always, with -force-relay).
 //
 // It is an example, not a product: one call at a time, PCMU silence as
 // audio, UDP only, MD5 digest authentication.
 //
 //	go run ./examples/softphone -registrar 203.0.113.2:5060 -user alice -password secret \
-//	    -stun 203.0.113.2:3478
+//	    -stun 203.0.113.2:3478 -turn 203.0.113.2:3490 -turn-user alice -turn-password secret
 package main
 
 import (
@@ -45,6 +46,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rtpPort := fs.Uint("rtp-port", 40000, "local RTP port (1-65535)")
 	lifetime := fs.Duration("lifetime-max", 40*time.Second, "measure the NAT binding lifetime up to this (0: skip; the keep-alive interval is then assumed)")
 	jsonOut := fs.Bool("json", false, "print the plan and final counters as JSON")
+	turnSrv := fs.String("turn", "", "TURN server `host:port` (UDP) that relays media where nothing direct works")
+	turnUser := fs.String("turn-user", "", "TURN username (long-term credentials)")
+	turnPass := fs.String("turn-password", "", "TURN password")
+	force := fs.Bool("force-relay", false, "relay media through the TURN server even where a direct path works")
 	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
@@ -65,7 +70,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdline.Usagef("-allow: %v", err)
 	}
 	cfg := Config{Registrar: reg, Domain: *domain, User: *user, Password: *password, LifetimeMax: *lifetime, Out: stdout,
-		Disable: (agent.STUN | agent.PortMapping | agent.Rport) &^ allowed}
+		Disable: (agent.STUN | agent.PortMapping | agent.Rport) &^ allowed, ForceRelay: *force,
+		TURN: agent.TURNServer{Username: *turnUser, Password: *turnPass}}
+	if *turnSrv != "" {
+		if cfg.TURN.Server, err = resolve(*turnSrv); err != nil {
+			return cmdline.Usagef("-turn %q: %v", *turnSrv, err)
+		}
+	}
+	if *force && *turnSrv == "" {
+		return cmdline.Usagef("-force-relay needs -turn")
+	}
 	if *jsonOut {
 		cfg.Out = nil
 	}

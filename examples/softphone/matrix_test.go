@@ -27,6 +27,7 @@ type matrixCase struct {
 	caller           string // "sipp" or "baresip", on the WAN at 198.51.100.2
 	kind             netlab.Kind
 	alg, upnp, cgnat bool
+	force            bool // -force-relay
 }
 
 func (c matrixCase) options() string {
@@ -40,17 +41,20 @@ func (c matrixCase) options() string {
 	if c.cgnat {
 		o = append(o, "cgnat")
 	}
+	if c.force {
+		o = append(o, "force-relay")
+	}
 	if len(o) == 0 {
 		return "-"
 	}
 	return strings.Join(o, "+")
 }
 
-// mediaPossible says whether any mechanism the phone has (STUN with
+// directPossible says whether a direct mechanism of the phone (STUN with
 // symmetric RTP, a gateway port mapping) can get the caller's audio in: an
 // endpoint-independent mapping, or a port mapping on a gateway that faces
-// the internet itself.
-func (c matrixCase) mediaPossible() bool {
+// the internet itself. Where none can, the phone relays through TURN.
+func (c matrixCase) directPossible() bool {
 	switch c.kind {
 	case netlab.None, netlab.EIMEIF, netlab.EIMADF, netlab.EIMAPDF:
 		return true
@@ -74,6 +78,7 @@ func matrixCases(caller string) []matrixCase {
 		matrixCase{caller: caller, kind: netlab.EIMAPDF, cgnat: true},
 		matrixCase{caller: caller, kind: netlab.EIMAPDF, cgnat: true, upnp: true},
 		matrixCase{caller: caller, kind: netlab.APDM, cgnat: true, upnp: true},
+		matrixCase{caller: caller, kind: netlab.EIMEIF, force: true},
 	)
 }
 
@@ -123,7 +128,8 @@ func TestMatrix(t *testing.T) {
 }
 
 func rowKey(r matrixRow) string {
-	return fmt.Sprintf("%s%d%s", r.c.caller, map[bool]int{false: 0, true: 1}[r.c.cgnat], string(r.c.kind)+r.c.options())
+	return fmt.Sprintf("%s%d%d%s", r.c.caller, map[bool]int{false: 0, true: 1}[r.c.cgnat], map[bool]int{false: 0, true: 1}[r.c.force],
+		string(r.c.kind)+r.c.options())
 }
 
 func yes(b bool) string {
@@ -133,9 +139,14 @@ func yes(b bool) string {
 	return "no"
 }
 
+// labTURN is the lab's TURN relay as the -turn flags give it.
+var labTURN = agent.TURNServer{Server: netip.AddrPortFrom(netlab.Server1, netlab.TURNPort),
+	Username: netlab.TURNUser, Password: netlab.TURNPassword}
+
 // startPhone runs a softphone in the lab's LAN with every mechanism allowed
-// and waits for its first registration.
-func startPhone(t *testing.T, lab *netlab.Lab) (*Phone, *syncBuffer) {
+// and the lab's TURN relay (forced with force), and waits for its first
+// registration.
+func startPhone(t *testing.T, lab *netlab.Lab, force bool) (*Phone, *syncBuffer) {
 	client := lab.Truth().Client
 	sip := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 5062))
 	rtp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 40000))
@@ -146,7 +157,7 @@ func startPhone(t *testing.T, lab *netlab.Lab) (*Phone, *syncBuffer) {
 		STUN:        []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)},
 		LifetimeMax: 12 * time.Second,
 		Gateway:     netlab.RouterLAN, DialContext: lab.DialContext(netlab.LAN), ListenPacket: lab.ListenPacket(netlab.LAN),
-		Out: out,
+		TURN: labTURN, ForceRelay: force, Out: out,
 	})
 	require.NoError(t, err)
 	done := make(chan error, 1)
@@ -193,15 +204,25 @@ func countRTP(lab *netlab.Lab, dports string) func() int64 {
 func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 	row := matrixRow{c: c, predicted: "?", twoWay: "no", alg: "-"}
 	lab := netlab.New(t, netlab.Config{Kind: c.kind, Timeout: 5 * time.Second, ALG: c.alg, UPnP: c.upnp,
-		CGNAT: c.cgnat, KamailioAuth: true, Coturn: true})
-	phone, _ := startPhone(t, lab)
+		CGNAT: c.cgnat, KamailioAuth: true, Coturn: true, TURN: &netlab.TURN{Mobility: true}})
+	phone, _ := startPhone(t, lab, c.force)
 	row.registered = true
 	s := phone.Plan()
 	row.strategy = s.Name()
-	row.predicted = map[bool]string{true: "works", false: "needs a relay"}[s.TwoWayAudio.Works]
-	if !s.TwoWayAudio.Works {
-		require.Contains(t, s.TwoWayAudio.Reason, "relay", "the phone must say in words why media cannot work")
-		require.Equal(t, agent.Relay, s.Decision)
+	row.predicted = map[bool]string{true: "works", false: "needs a relay"}[s.TwoWayAudio.Works] + ", " + string(s.Decision)
+	// the relay only where nothing direct works, or when forced; said in words
+	switch {
+	case c.force:
+		require.Equal(t, agent.ForceRelay, s.Decision, "%s", s)
+	case !c.directPossible():
+		require.Equal(t, agent.Relay, s.Decision, "%s", s)
+	default:
+		require.NotContains(t, []agent.Decision{agent.Relay, agent.ForceRelay}, s.Decision, "%s", s)
+	}
+	if s.Relay.Needed {
+		require.Contains(t, s.TwoWayAudio.Reason, "media through the TURN relay", "the phone says in words that it relays")
+		require.Equal(t, agent.FromRelay, s.Media[0].From)
+		require.Equal(t, netlab.Server1, s.Media[0].Public.Addr(), "the SDP names the relayed address")
 	}
 	require.True(t, s.IncomingCalls.Works, "incoming calls are possible on every kind here: %s", s)
 
@@ -222,8 +243,8 @@ func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 	row.twoWay = yes(twoWay)
 
 	require.True(t, row.incoming, "incoming call: %v, phone %+v", sippErr, st)
-	require.Equal(t, c.mediaPossible(), s.TwoWayAudio.Works, "the phone's prediction of two-way audio")
-	require.Equal(t, c.mediaPossible(), twoWay, "two-way audio: RTP in %d, out %d", row.rtpIn, row.rtpOut)
+	require.True(t, s.TwoWayAudio.Works, "the phone's prediction of two-way audio: %s", s)
+	require.True(t, twoWay, "two-way audio: RTP in %d, out %d", row.rtpIn, row.rtpOut)
 	return row
 }
 
@@ -235,7 +256,7 @@ func TestReregisterOnMappingChange(t *testing.T) {
 	t.Parallel()
 	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "nft")
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second, KamailioAuth: true, Coturn: true})
-	phone, out := startPhone(t, lab)
+	phone, out := startPhone(t, lab, false)
 	require.Equal(t, agent.FromSTUN, phone.Plan().ContactFrom)
 
 	lab.SetNATPortRange(50000, 50100)
@@ -272,6 +293,11 @@ func baresipCall(t *testing.T, lab *netlab.Lab) (int64, error) {
 	}
 	out, err := lab.Command(netlab.WAN, route[0], route[1:]...).CombinedOutput()
 	require.NoError(t, err, "%v: %s", route, out)
+	// and towards the TURN relay, which shares the namespace (its address is local here)
+	relayRoute := []string{"route", "replace", "local", netlab.Server1.String(), "dev", "eth0", "table", "local",
+		"proto", "kernel", "scope", "host", "src", netlab.Peer.String()}
+	out, err = lab.Command(netlab.WAN, "ip", relayRoute...).CombinedOutput()
+	require.NoError(t, err, "ip %v: %s", relayRoute, out)
 	dir := filepath.Join(lab.Dir(), "baresip")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	conf := "sip_listen 198.51.100.2:5090\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n" +

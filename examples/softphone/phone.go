@@ -30,6 +30,8 @@ type Config struct {
 	LifetimeMax time.Duration    // measure the binding lifetime up to this; 0 skips it (keep-alive interval assumed)
 	Gateway     netip.Addr       // the router to ask for port mappings (IPv6: firewall pinholes); zero means the default gateway
 	NAT64       netip.Prefix     // the NAT64 prefix of an IPv6-only network (nat.DetectNAT64), see agent.Config.NAT64
+	TURN        agent.TURNServer // the media relay where nothing direct works; zero: none
+	ForceRelay  bool             // relay media even where a direct path works
 
 	// DialContext and ListenPacket, when set, make the sockets of the
 	// gateway requests and of the extra NAT-discovery probes (tests run the
@@ -108,6 +110,7 @@ func NewPhone(sip, rtp net.PacketConn, cfg Config) (*Phone, error) {
 	a, err := agent.New(agent.Config{
 		SIP: sip, Media: []net.PacketConn{rtp}, STUN: cfg.STUN, Registrar: cfg.Registrar, Domain: cfg.Domain,
 		AOR: p.aor(), Disable: cfg.Disable, LifetimeMax: cfg.LifetimeMax, Gateway: cfg.Gateway, NAT64: cfg.NAT64,
+		TURN: cfg.TURN, Relay: map[bool]agent.RelayMode{false: agent.RelayAuto, true: agent.RelayForce}[cfg.ForceRelay],
 		DialContext: cfg.DialContext, ListenPacket: cfg.ListenPacket, UserAgent: "sipnat-softphone",
 		OnEvent: p.natEvent, Logger: cfg.Logger,
 	})

@@ -1,0 +1,207 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/turn"
+)
+
+// TURNServer is the media relay the agent allocates through where the plan
+// needs one (Decision Relay or ForceRelay): a TURN server (RFC 8656)
+// reached over UDP from each media socket, with long-term credentials.
+type TURNServer struct {
+	Server   netip.AddrPort // zero: no relay
+	Username string
+	Password string
+}
+
+// maxLatched bounds the addresses media arrived from directly that get a
+// permission on the relay.
+const maxLatched = 8
+
+// relayMedia is the third answer of the media decision: where the plan
+// needs a relay and Config.TURN names one, it allocates a relayed address
+// for every media socket (one allocation each: RTP and RTCP sockets get
+// their own), names them in the plan's media and SDP, and says so. The
+// TURN clients keep their flows open at the keep-alive interval the
+// measured binding lifetime implies, and follow a rebooted NAT with a
+// mobility ticket (RFC 8016) where the server gives one.
+func (a *Agent) relayMedia(ctx context.Context, p *Plan) {
+	srv := a.cfg.TURN
+	switch {
+	case !p.Relay.Needed:
+		if srv.Server.IsValid() {
+			p.note("a direct media path works: the TURN relay %s is not used", srv.Server)
+		}
+		return
+	case !srv.Server.IsValid():
+		p.note("no TURN server configured (Config.TURN): nothing relays the media")
+		return
+	case p.NAT == nil && p.NATErr != "" || p.NAT != nil && p.NAT.Mapping == nat.Blocked:
+		p.note("UDP seems blocked: the TURN relay %s is reached over UDP and would not help", srv.Server)
+		return
+	}
+	keep := p.KeepAlive.Interval
+	if keep <= 0 {
+		keep = turn.DefaultKeepAlive
+	}
+	clients := make([]*turn.Client, len(a.cfg.Media))
+	relayed := make([]netip.AddrPort, len(a.cfg.Media))
+	var err error
+	for i, m := range a.cfg.Media {
+		var c *turn.Client
+		c, err = turn.New(m, turn.Config{Server: srv.Server, Username: srv.Username, Password: srv.Password,
+			CallerReads: true, KeepAlive: keep, Mobility: true, Clock: a.cfg.Clock, Logger: a.cfg.Logger,
+			OnEvent: func(e turn.Event) { a.relayEvent(i, e) }})
+		if err != nil {
+			break
+		}
+		clients[i] = c
+		a.mu.Lock()
+		a.relays = clients // the read loops hand the server's answers in from now on
+		a.mu.Unlock()
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		var al turn.Allocation
+		al, err = c.Allocate(actx)
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("media socket %d: %w", i, err)
+			break
+		}
+		relayed[i] = al.Relayed
+	}
+	if err != nil {
+		a.mu.Lock()
+		a.relays = nil
+		a.mu.Unlock()
+		for _, c := range clients {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+		p.Relay.Reason += fmt.Sprintf("; the TURN relay %s failed: %v", srv.Server, err)
+		p.TwoWayAudio = Prediction{Reason: p.Relay.Reason}
+		return
+	}
+	var names []string
+	for i := range p.Media {
+		p.Media[i].Public, p.Media[i].From, p.Media[i].KeepAlive = relayed[i], FromRelay, false
+		names = append(names, relayed[i].String())
+	}
+	p.Relay.Server, p.Relay.Allocations = srv.Server, relayed
+	why := "nothing direct brings the peer's media in"
+	if p.Relay.Forced {
+		why = "the configuration forces it"
+	}
+	p.TwoWayAudio = Prediction{Works: true, Reason: fmt.Sprintf(
+		"media through the TURN relay %s (%s): the SDP names the relayed address %s, peers get permissions and channels, and the relay's flow is kept open every %v",
+		srv.Server, why, strings.Join(names, ", "), keep)}
+}
+
+func (a *Agent) relay(i int) *turn.Client {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if i < 0 || i >= len(a.relays) {
+		return nil
+	}
+	return a.relays[i]
+}
+
+// relayEvent turns the TURN client's events into the agent's: a lost
+// allocation, and the recovered one with its (maybe new) relayed address.
+func (a *Agent) relayEvent(i int, e turn.Event) {
+	switch e.Kind {
+	case turn.EventLost:
+		a.emit(Event{Kind: RelayLost, Media: i, Previous: e.Previous, Reason: e.String()})
+	case turn.EventRecovered:
+		evs := []Event{{Kind: RelayRecovered, Media: i, Address: e.Relayed, Previous: e.Previous, Reason: e.String()}}
+		a.mu.Lock()
+		if p := a.plan; p != nil && i < len(p.Media) && p.Media[i].Public != e.Relayed {
+			prev := p.Media[i].Public
+			p.Media[i].Public = e.Relayed
+			if i < len(p.Relay.Allocations) {
+				p.Relay.Allocations[i] = e.Relayed
+			}
+			evs = append(evs, Event{Kind: MediaAddressChanged, Media: i, Address: e.Relayed, Previous: prev,
+				Reason: fmt.Sprintf("the relay allocated media socket %d again at %s (was %s): send a new SDP", i, e.Relayed, prev)})
+		}
+		a.mu.Unlock()
+		a.emit(evs...)
+	default:
+		a.log.Debug("agent: relay", "media", i, "event", e.String())
+	}
+}
+
+// MediaPeer tells the agent where a peer's media comes from, from its SDP
+// (c= and m=), before the call's media starts. With a relay, the peer gets
+// a permission and a channel on it now, so its first packets are relayed;
+// without one it does nothing.
+func (a *Agent) MediaPeer(ctx context.Context, i int, peer netip.AddrPort) error {
+	r := a.relay(i)
+	if r == nil {
+		return nil
+	}
+	if err := r.Permit(ctx, peer); err != nil {
+		return fmt.Errorf("agent: relay permission for %s: %w", peer, err)
+	}
+	return nil
+}
+
+// SendMedia sends b (RTP or RTCP) to peer from media socket i: through the
+// relay when the plan uses one, else directly. It does not allocate on a
+// *net.UDPConn.
+func (a *Agent) SendMedia(i int, b []byte, peer netip.AddrPort) error {
+	if i < 0 || i >= len(a.cfg.Media) {
+		return fmt.Errorf("agent: no media socket %d", i)
+	}
+	if r := a.relay(i); r != nil {
+		return r.Send(b, peer)
+	}
+	if u, ok := a.cfg.Media[i].(*net.UDPConn); ok {
+		_, err := u.WriteToUDPAddrPort(b, peer)
+		return err
+	}
+	_, err := a.cfg.Media[i].WriteTo(b, net.UDPAddrFromAddrPort(peer))
+	return err
+}
+
+// latch gives an address media arrived from directly, while media socket i
+// is relayed, a permission on the relay (in the background, a few
+// addresses at most): the peer's media then also comes through the relay.
+func (a *Agent) latch(i int, r *turn.Client, from netip.AddrPort) {
+	a.mu.Lock()
+	if a.latched[from] || len(a.latched) >= maxLatched || a.closed {
+		a.mu.Unlock()
+		return
+	}
+	if a.latched == nil {
+		a.latched = map[netip.AddrPort]bool{}
+	}
+	a.latched[from] = true
+	a.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r.Permit(ctx, from); err != nil {
+			a.log.Debug("agent: relay permission for direct media", "from", from, "err", err)
+		}
+	}()
+}
+
+func (a *Agent) closeRelays() {
+	a.mu.Lock()
+	rs := a.relays
+	a.relays = nil
+	a.mu.Unlock()
+	for _, r := range rs {
+		if r != nil {
+			_ = r.Close()
+		}
+	}
+}

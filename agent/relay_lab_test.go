@@ -1,0 +1,97 @@
+package agent
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/internal/netlab"
+)
+
+// TestLabRelay: behind a symmetric NAT with no port mapping the agent
+// decides Relay, allocates on the lab's TURN relay (coturn), names the
+// relayed address for the media socket, and media goes both ways through
+// it: SendMedia out as ChannelData, HandleMediaPacket hands the peer's RTP
+// back unwrapped with the peer as its source. Close deletes the
+// allocation and leaves the sockets open.
+func TestLabRelay(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.APDM, Coturn: true, TURN: &netlab.TURN{}})
+	client := lab.Truth().Client
+	sip := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 5062))
+	rtp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 40000))
+	peerAddr := netip.AddrPortFrom(netlab.Peer, 7000)
+	peer := lab.ListenUDP(netlab.WAN, peerAddr)
+
+	a, err := New(Config{SIP: sip, Media: []net.PacketConn{rtp}, Registrar: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort),
+		STUN: []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)}, Disable: PortMapping,
+		TURN:         TURNServer{Server: netip.AddrPortFrom(netlab.Server1, netlab.TURNPort), Username: netlab.TURNUser, Password: netlab.TURNPassword},
+		ListenPacket: lab.ListenPacket(netlab.LAN)})
+	require.NoError(t, err)
+	readLoopHandler(t, sip, func(b []byte, from netip.AddrPort) { a.HandlePacket(b, from) })
+	var in atomic.Int64
+	var src atomic.Value
+	readLoopHandler(t, rtp, func(b []byte, from netip.AddrPort) {
+		if m, s := a.HandleMediaPacket(0, b, from); len(m) >= 12 && m[0]>>6 == 2 {
+			in.Add(1)
+			src.Store(s)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := a.Start(ctx)
+	require.NoError(t, err)
+	require.Equal(t, Relay, p.Decision, "%s", p)
+	require.True(t, p.TwoWayAudio.Works, "%s", p)
+	require.Equal(t, FromRelay, p.Media[0].From)
+	relayed := p.Media[0].Public
+	require.Equal(t, netlab.Server1, relayed.Addr())
+	require.Equal(t, []netip.AddrPort{relayed}, p.Relay.Allocations)
+	body := []byte("v=0\r\nc=IN IP4 192.168.1.10\r\nm=audio 40000 RTP/AVP 0\r\n")
+	sdp, err := a.AppendSDP(nil, body)
+	require.NoError(t, err)
+	require.Contains(t, string(sdp), "c=IN IP4 203.0.113.2\r\nm=audio "+itoa(relayed.Port()), "the SDP names the relayed address")
+
+	require.NoError(t, a.MediaPeer(ctx, 0, peerAddr))
+	pkt := make([]byte, 172)
+	pkt[0] = 0x80
+	var out atomic.Int64
+	var from atomic.Value
+	readLoopHandler(t, peer, func(b []byte, f netip.AddrPort) { out.Add(1); from.Store(f) })
+	for i := 0; i < 20; i++ {
+		require.NoError(t, a.SendMedia(0, pkt, peerAddr))
+		_, err := peer.WriteToUDPAddrPort(pkt, relayed)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return in.Load() >= 18 && out.Load() >= 18 }, 5*time.Second, 20*time.Millisecond,
+		"in %d, out %d", in.Load(), out.Load())
+	require.Equal(t, peerAddr, src.Load(), "relayed media comes with the peer as its source")
+	require.Equal(t, relayed, from.Load(), "the peer hears the relayed address")
+	require.NoError(t, a.Close())
+	_, err = rtp.WriteToUDPAddrPort([]byte("x"), peerAddr)
+	require.NoError(t, err, "the media socket stays open")
+}
+
+func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[8:] }
+
+// readLoopHandler reads c until the test ends, handing every packet to h.
+func readLoopHandler(t *testing.T, c *net.UDPConn, h func([]byte, netip.AddrPort)) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			h(buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-done })
+}
