@@ -102,8 +102,10 @@ func TestAuthAnswers(t *testing.T) {
 	t.Run("stale nonce retried", func(t *testing.T) {
 		t.Parallel()
 		s := newFakeServer(t)
+		s.mu.Lock()
 		s.staleOnce[stun.MethodAllocate] = true
 		s.staleOnce[stun.MethodChannelBind] = true
+		s.mu.Unlock()
 		c, _ := newFakeClient(t, s, nil)
 		allocate(t, c)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
