@@ -20,15 +20,18 @@ import (
 // DestPolicy allows public destinations only.
 //
 // An address class cannot stop a forged alias that names some public host:
-// a proxy that must send only to UAs that registered through it carries a
-// flow token (AppendFlowToken, an HMAC) in Path or Record-Route instead, or
-// checks the alias against its registrations.
+// with AliasKey set, only aliases the proxy signed itself are followed (an
+// HMAC, like the flow tokens of AppendFlowToken).
 type DestPolicy struct {
 	// Self are the proxy's own addresses (any port): never a destination.
 	Self []netip.Addr
 	// Allow are ranges allowed although their class is not, such as the
 	// operator's own private network or a test lab. Self wins over Allow.
 	Allow []netip.Prefix
+	// AliasKey, when set, makes RURIAlias and HandleRURIAlias follow only
+	// aliases signed with this key (Fix.AliasKey): then no request can name
+	// a destination, public or not, where the proxy did not see a UA.
+	AliasKey []byte
 }
 
 var reserved4 = netip.MustParsePrefix("240.0.0.0/4")

@@ -1,7 +1,11 @@
 package sipmsg
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -98,4 +102,63 @@ func TestRegistrationForPortZero(t *testing.T) {
 	require.NoError(t, m.Parse([]byte("REGISTER sip:r SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.2;branch=z9hG4bK1\r\nContact: <sip:a@192.168.1.2>\r\nl: 0\r\n\r\n")))
 	_, err := RegistrationFor(&m, netip.MustParseAddrPort("198.51.100.7:0"), UDP)
 	require.ErrorIs(t, err, ErrBadAddress)
+}
+
+func TestAliasMAC(t *testing.T) {
+	t.Parallel()
+	for _, key := range [][]byte{[]byte("k"), bytes.Repeat([]byte("x"), 64), bytes.Repeat([]byte("y"), 100)} {
+		msg := []byte("[2001:db8::1]~65535~6")
+		h := hmac.New(sha256.New, key)
+		h.Write(msg)
+		want := h.Sum(nil)
+		got := aliasMAC(key, msg)
+		require.Equal(t, want, got[:], "RFC 2104 HMAC-SHA256, key of %d bytes", len(key))
+	}
+}
+
+// TestSignedAlias: with an alias key the proxy follows only the aliases it
+// wrote; a request that brings its own alias, or changes a signed one, is
+// refused whatever address it names.
+func TestSignedAlias(t *testing.T) {
+	t.Parallel()
+	key := []byte("edge-proxy-secret")
+	pol := &DestPolicy{AliasKey: key}
+	src := netip.MustParseAddrPort("198.51.100.7:40000")
+	reg := "REGISTER sip:r SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bK1\r\nContact: <sip:a@192.168.1.2:5060;ob>, sip:b@192.168.1.3\r\nl: 0\r\n\r\n"
+	fixed := applyTwice(t, []byte(reg), src, &Fix{Contact: ContactAlias, AliasKey: key})
+	require.Contains(t, fixed, "<sip:a@192.168.1.2:5060;ob;alias=198.51.100.7~40000~1;aliastok=")
+	require.Contains(t, fixed, "<sip:b@192.168.1.3;alias=198.51.100.7~40000~1;aliastok=")
+	// the registrar routes a request to the stored Contact
+	var m Message
+	require.NoError(t, m.Parse([]byte(fixed)))
+	it := m.Values(HdrContact)
+	require.True(t, it.Next())
+	na, err := ParseNameAddr(m.Bytes(), it.Span())
+	require.NoError(t, err)
+	ruri := string(na.URI.In(m.Bytes()))
+	inv := func(ruri string) *Message {
+		var m Message
+		require.NoError(t, m.Parse([]byte("INVITE "+ruri+" SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.2;branch=z9hG4bK2\r\nl: 0\r\n\r\n")))
+		return &m
+	}
+	out, a, found, err := HandleRURIAlias(nil, inv(ruri), pol)
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, src, a.Addr)
+	require.True(t, strings.HasPrefix(string(out), "INVITE sip:a@192.168.1.2:5060;ob SIP/2.0\r\n"), string(out))
+
+	for _, forged := range []string{
+		"sip:a@192.168.1.2;alias=203.0.113.66~5060~1",                                 // unsigned
+		strings.Replace(ruri, "198.51.100.7~40000", "198.51.100.8~40000", 1),          // signed, then moved
+		strings.Replace(ruri, "aliastok=", "aliastok=A", 1),                           // token changed
+		"sip:a@192.168.1.2;alias=203.0.113.66~5060~1;aliastok=AAAAAAAAAAAAAAAAAAAAAA", // made up
+	} {
+		_, _, found, err := HandleRURIAlias(nil, inv(forged), pol)
+		require.ErrorIs(t, err, ErrForbiddenDestination, forged)
+		require.False(t, found)
+	}
+	// a new source re-signs: the old token is replaced, not kept
+	moved := applyTwice(t, []byte(fixed), netip.MustParseAddrPort("198.51.100.9:41000"), &Fix{Contact: ContactAlias, AliasKey: key})
+	require.Equal(t, 2, strings.Count(moved, "aliastok="))
+	require.NotContains(t, moved, "198.51.100.7")
 }

@@ -80,6 +80,7 @@ func FuzzRewrite(f *testing.F) {
 		{Via: true},
 		{Via: true, ForceRport: true, Contact: ContactRewrite},
 		{Contact: ContactAlias, Transport: TCP},
+		{Via: true, Contact: ContactAlias, AliasKey: []byte("fuzz key")},
 		{Via: true, Contact: ContactAlias, RecordRoute: []byte("<sip:203.0.113.2;lr>"), Path: []byte("<sip:tok@203.0.113.2;lr;ob>")},
 		{Via: true, Contact: ContactRewrite, SDP: true},
 	}
@@ -129,11 +130,14 @@ func FuzzRewrite(f *testing.F) {
 			}
 		}
 		if m.IsRequest() {
-			out, _, found, err := HandleRURIAlias(nil, &m, nil)
-			if err == nil && found {
-				var m2 Message
-				if err := m2.Parse(out); err != nil {
-					t.Fatalf("alias restore output does not scan: %v", err)
+			all := []netip.Prefix{netip.MustParsePrefix("::/0"), netip.MustParsePrefix("0.0.0.0/0")}
+			for _, p := range []*DestPolicy{{Allow: all}, {Allow: all, AliasKey: []byte("fuzz key")}} {
+				out, _, found, err := HandleRURIAlias(nil, &m, p)
+				if err == nil && found {
+					var m2 Message
+					if err := m2.Parse(out); err != nil {
+						t.Fatalf("alias restore output does not scan: %v", err)
+					}
 				}
 			}
 		}

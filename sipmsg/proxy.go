@@ -78,6 +78,9 @@ func (m *Message) forwardEdits(e *editor, f *Fix) error {
 		}
 		if prm, ok := u.Param(m.buf, "alias"); ok {
 			e.add(prm.All.Start, prm.All.End, nil)
+			if tok, ok := u.Param(m.buf, aliasTokenParam); ok { // its signature goes with it
+				e.add(tok.All.Start, tok.All.End, nil)
+			}
 		}
 	}
 	if len(f.AddVia) > 0 {
@@ -139,8 +142,10 @@ func (m *Message) ResponseHop() (netip.AddrPort, error) {
 // m's Request-URI names (Kamailio handle_ruri_alias; Fix.RemoveRURIAlias
 // removes the parameter). found is false without an alias. Anyone can write
 // an alias into a Request-URI, so the destination must pass p (nil: the
-// zero DestPolicy, public addresses only); when it does not, err matches
-// ErrForbiddenDestination and a is the refused destination.
+// zero DestPolicy, public addresses only), and with p.AliasKey carry the
+// ;aliastok= that AppendFix with the same Fix.AliasKey wrote; when it does
+// not, err matches ErrForbiddenDestination and a is the refused
+// destination. Fix.RemoveRURIAlias removes the ;aliastok= too.
 func (m *Message) RURIAlias(p *DestPolicy) (a Alias, found bool, err error) {
 	if !m.request {
 		return Alias{}, false, ErrNotRequest
@@ -155,6 +160,12 @@ func (m *Message) RURIAlias(p *DestPolicy) (a Alias, found bool, err error) {
 	}
 	if a, err = ParseAlias(prm.Value.In(m.buf)); err != nil {
 		return Alias{}, false, err
+	}
+	if p != nil && p.AliasKey != nil {
+		tok, ok := u.Param(m.buf, aliasTokenParam)
+		if !ok || !validAliasToken(p.AliasKey, prm.Value.In(m.buf), tok.Value.In(m.buf)) {
+			return a, false, &DestError{Addr: a.Addr, Reason: "alias not signed by this proxy"}
+		}
 	}
 	if err := p.Check(a.Addr); err != nil {
 		return a, false, err

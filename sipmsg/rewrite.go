@@ -34,6 +34,11 @@ type Fix struct {
 	// Transport is the transport the message arrived on (alias and
 	// received URIs); zero means UDP.
 	Transport Transport
+	// AliasKey, when set, signs every alias ContactAlias writes with an
+	// ;aliastok= URI parameter (an HMAC of the alias under this key), so
+	// that HandleRURIAlias with a DestPolicy holding the same key follows
+	// only aliases this proxy wrote, never one a request brings along.
+	AliasKey []byte
 	// RecordRoute, when set, is inserted as the top Record-Route value of a
 	// dialog-creating request, e.g. "<sip:203.0.113.2;lr>". Not inserted
 	// twice.
@@ -114,11 +119,11 @@ func AppendFix(dst []byte, m *Message, src netip.AddrPort, f *Fix) ([]byte, erro
 	}
 	switch f.Contact {
 	case ContactRewrite:
-		if err := m.editContacts(e, src, &st, tr, false); err != nil {
+		if err := m.editContacts(e, src, &st, tr, false, nil); err != nil {
 			return dst, err
 		}
 	case ContactAlias:
-		if err := m.editContacts(e, src, &st, tr, true); err != nil {
+		if err := m.editContacts(e, src, &st, tr, true, f.AliasKey); err != nil {
 			return dst, err
 		}
 	}
@@ -232,7 +237,7 @@ func (m *Message) editVia(e *editor, src netip.AddrPort, st *srcText, force bool
 	return nil
 }
 
-func (m *Message) editContacts(e *editor, src netip.AddrPort, st *srcText, tr Transport, alias bool) error {
+func (m *Message) editContacts(e *editor, src netip.AddrPort, st *srcText, tr Transport, alias bool, key []byte) error {
 	b := m.buf
 	it := m.contactIter()
 	for it.next() {
@@ -244,7 +249,7 @@ func (m *Message) editContacts(e *editor, src netip.AddrPort, st *srcText, tr Tr
 			continue
 		}
 		if alias {
-			editAlias(e, b, na, u, src, tr)
+			editAlias(e, b, na, u, src, tr, key)
 			continue
 		}
 		a, isIP := u.Addr(b)
@@ -256,7 +261,7 @@ func (m *Message) editContacts(e *editor, src netip.AddrPort, st *srcText, tr Tr
 	return nil
 }
 
-func editAlias(e *editor, b []byte, na *NameAddr, u *URI, src netip.AddrPort, tr Transport) {
+func editAlias(e *editor, b []byte, na *NameAddr, u *URI, src netip.AddrPort, tr Transport, key []byte) {
 	old, hasOld := u.Param(b, "alias")
 	a, isIP := u.Addr(b)
 	port := u.Port
@@ -266,25 +271,59 @@ func editAlias(e *editor, b []byte, na *NameAddr, u *URI, src netip.AddrPort, tr
 	same := isIP && a.Unmap() == src.Addr().Unmap() && port == int(src.Port()) && uriTransport(b, u) == tr
 	if hasOld {
 		want := appendAliasValue(e.buf(), src, tr)
-		if string(old.Value.In(b)) == string(want) {
-			return
+		if string(old.Value.In(b)) != string(want) {
+			t := appendAliasValue(append(e.buf(), "alias="...), src, tr)
+			e.add(old.Name.Start, old.All.End, t)
 		}
-		t := appendAliasValue(append(e.buf(), "alias="...), src, tr)
-		e.add(old.Name.Start, old.All.End, t)
+		if key != nil {
+			editAliasToken(e, b, u, old.All.End, src, tr, key)
+		}
 		return
 	}
 	if same {
 		return
 	}
-	if na.Bracketed {
-		e.add(u.Params.End, u.Params.End, appendAliasValue(append(e.buf(), ";alias="...), src, tr))
+	at := u.Params.End
+	if !na.Bracketed {
+		// an addr-spec: its parameters belong to the header, so the URI
+		// must get angle brackets to carry a URI parameter
+		e.add(na.URI.Start, na.URI.Start, append(e.buf(), '<'))
+	}
+	e.add(at, at, appendAliasParams(e.buf(), src, tr, key))
+	if !na.Bracketed {
+		e.add(na.URI.End, na.URI.End, append(e.buf(), '>'))
+	}
+}
+
+// appendAliasParams appends ";alias=ip~port~proto" and, with a key,
+// ";aliastok=" its token.
+func appendAliasParams(dst []byte, src netip.AddrPort, tr Transport, key []byte) []byte {
+	dst = append(dst, ";alias="...)
+	vs := len(dst)
+	dst = appendAliasValue(dst, src, tr)
+	if key == nil {
+		return dst
+	}
+	v := dst[vs:]
+	dst = append(dst, ";"+aliasTokenParam+"="...)
+	return appendAliasToken(dst, key, v)
+}
+
+// editAliasToken makes the URI's aliastok the token of the alias for src:
+// replaced when it differs, inserted at after when missing.
+func editAliasToken(e *editor, b []byte, u *URI, after int, src netip.AddrPort, tr Transport, key []byte) {
+	var vb [maxAliasValue]byte
+	v := appendAliasValue(vb[:0], src, tr)
+	old, ok := u.Param(b, aliasTokenParam)
+	if ok && validAliasToken(key, v, old.Value.In(b)) {
 		return
 	}
-	// an addr-spec: its parameters belong to the header, so the URI must
-	// get angle brackets to carry a URI parameter
-	e.add(na.URI.Start, na.URI.Start, append(e.buf(), '<'))
-	e.add(u.Params.End, u.Params.End, appendAliasValue(append(e.buf(), ";alias="...), src, tr))
-	e.add(na.URI.End, na.URI.End, append(e.buf(), '>'))
+	t := appendAliasToken(append(e.buf(), aliasTokenParam+"="...), key, v)
+	if ok {
+		e.add(old.Name.Start, old.All.End, t)
+		return
+	}
+	e.add(after, after, appendAliasToken(append(e.buf(), ";"+aliasTokenParam+"="...), key, v))
 }
 
 // appendAliasValue appends ip~port~proto (Kamailio's alias format; IPv6

@@ -292,6 +292,7 @@ func TestAppendFixAllocs(t *testing.T) {
 	}{
 		{&Fix{Via: true, Contact: ContactRewrite}, 0},
 		{&Fix{Via: true, Contact: ContactAlias, RecordRoute: []byte("<sip:203.0.113.2;lr>")}, 0},
+		{&Fix{Via: true, Contact: ContactAlias, AliasKey: []byte("secret")}, 0},
 		{&Fix{Via: true, Contact: ContactRewrite, SDP: true}, 0},
 	} {
 		n := testing.AllocsPerRun(100, func() {

@@ -58,3 +58,39 @@ func TestEdgeThreats(t *testing.T) {
 		require.Equal(t, want, dst.String())
 	}
 }
+
+// TestSignedAliases: with an alias key the proxy follows the alias it
+// wrote into a UA's Contact, and no alias a request brings along, even one
+// naming a public address.
+func TestSignedAliases(t *testing.T) {
+	t.Parallel()
+	p := testProxy(t, Config{AliasKey: []byte("shared secret")})
+	var m sipmsg.Message
+	const hdrs = "From: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: c\r\n"
+	reg := "REGISTER sip:203.0.113.3 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\n" + hdrs + "CSeq: 1 REGISTER\r\nContact: <sip:a@192.168.1.10:5070>\r\nContent-Length: 0\r\n\r\n"
+	out, _, err := p.Handle(context.Background(), nil, &m, []byte(reg), ua)
+	require.NoError(t, err)
+	require.NoError(t, m.Parse(out))
+	it := m.Values(sipmsg.HdrContact)
+	require.True(t, it.Next())
+	na, err := sipmsg.ParseNameAddr(m.Bytes(), it.Span())
+	require.NoError(t, err)
+	signed := string(na.URI.In(m.Bytes()))
+	require.Contains(t, signed, ";alias=203.0.113.1~40000~1;aliastok=")
+
+	toUA := func(ruri string) (netip.AddrPort, error) {
+		opt := "OPTIONS " + ruri + " SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.2;branch=z9hG4bKk1\r\nRoute: <sip:203.0.113.3:5060;lr>\r\n" + hdrs + "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+		_, dst, err := p.Handle(context.Background(), nil, &m, []byte(opt), up)
+		return dst, err
+	}
+	dst, err := toUA(signed)
+	require.NoError(t, err)
+	require.Equal(t, ua, dst)
+	for _, ruri := range []string{
+		"sip:a@192.168.1.10:5070;alias=198.51.100.7~5060~1", // public, but not signed
+		strings.Replace(signed, "~40000~", "~40001~", 1),    // signed, then changed
+	} {
+		_, err := toUA(ruri)
+		require.ErrorIs(t, err, sipmsg.ErrForbiddenDestination, ruri)
+	}
+}

@@ -12,7 +12,8 @@
 // what it must not forward: octets after a datagram's Content-Length,
 // messages sipmsg.Message.Check refuses (another SIP version, a Request-URI
 // in <>...), and requests whose alias or Request-URI names loopback, the
-// proxy, upstream or a private range not listed in -allow.
+// proxy, upstream or a private range not listed in -allow (with
+// -alias-key, any alias it did not sign itself).
 //
 //	natproxy -listen 203.0.113.3:5060 -upstream 203.0.113.2:5060 -rtpengine 203.0.113.2:2223,203.0.113.2:2224
 //
@@ -67,6 +68,7 @@ func parse(_ context.Context, args []string, _, stderr io.Writer) error {
 	ping := flag.Duration("ping", 20*time.Second, "CRLF ping interval for NATed contacts (0: off)")
 	verbose := flag.Bool("v", false, "log every request")
 	allow := flag.String("allow", "", "comma-separated private prefixes requests may be sent to (default: public addresses only)")
+	aliasKey := flag.String("alias-key", "", "secret that signs the Contact aliases the proxy writes; then only signed aliases are followed")
 	relays := flag.String("rtpengine", "", "rtpengine ng addresses host:port[,host:port...] relaying the media of NATed calls (default: none)")
 	var st streams
 	flag.StringVar(&st.tcp, "tcp", "", "TCP address to accept UAs on (default: none)")
@@ -80,7 +82,7 @@ func parse(_ context.Context, args []string, _, stderr io.Writer) error {
 	if *upstream == "" {
 		return cmdline.Usagef("-upstream is required (the registrar's address:port)")
 	}
-	return run(*listen, *advertise, *upstream, *allow, *rewrite, *ping, *verbose, *relays, st)
+	return run(*listen, *advertise, *upstream, *allow, *aliasKey, *rewrite, *ping, *verbose, *relays, st)
 }
 
 // streams are the TCP and TLS flags.
@@ -89,7 +91,7 @@ type streams struct {
 	flowTimer           time.Duration
 }
 
-func run(listen, advertise, upstream, allow string, rewrite bool, ping time.Duration, verbose bool, relays string, st streams) error {
+func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping time.Duration, verbose bool, relays string, st streams) error {
 	up, err := netip.ParseAddrPort(upstream)
 	if err != nil || up.Port() == 0 {
 		return cmdline.Usagef("-upstream %q: want address:port", upstream)
@@ -141,6 +143,9 @@ func run(listen, advertise, upstream, allow string, rewrite bool, ping time.Dura
 		}
 	}
 	cfg := Config{Conn: conn, Self: self, Upstream: up, Rewrite: rewrite, Ping: ping, Logger: log, Allow: prefixes, Relay: relay, FlowTimer: st.flowTimer}
+	if aliasKey != "" {
+		cfg.AliasKey = []byte(aliasKey)
+	}
 	if st.tcp != "" {
 		if cfg.TCP, err = net.Listen("tcp", st.tcp); err != nil {
 			return fmt.Errorf("-tcp: %w", err)

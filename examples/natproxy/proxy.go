@@ -78,6 +78,10 @@ type Config struct {
 	// Request-URI naming them); loopback, the proxy's and upstream's
 	// addresses and other private ranges are refused (sipmsg.DestPolicy).
 	Allow []netip.Prefix
+	// AliasKey, when set, signs the aliases the proxy writes and follows
+	// only signed ones (sipmsg.Fix.AliasKey), so no request can make it
+	// send anywhere a UA was not seen; proxies behind one registrar share it.
+	AliasKey []byte
 	// Relay, when set, relays the media of calls with a party behind NAT
 	// through rtpengine; nil relays signalling only.
 	Relay *sipedge.Relay
@@ -108,7 +112,7 @@ func NewProxy(cfg Config) (*Proxy, error) {
 	p.selfURI = sipedge.AppendRecordRoute(nil, cfg.Self, false)
 	p.natURI = sipedge.AppendRecordRoute(nil, cfg.Self, true)
 	p.relay = cfg.Relay
-	p.dest = sipmsg.DestPolicy{Self: []netip.Addr{cfg.Self.Addr(), cfg.Upstream.Addr()}, Allow: cfg.Allow}
+	p.dest = sipmsg.DestPolicy{Self: []netip.Addr{cfg.Self.Addr(), cfg.Upstream.Addr()}, Allow: cfg.Allow, AliasKey: cfg.AliasKey}
 	if cfg.Ping > 0 {
 		s, err := keepalive.NewScheduler(keepalive.SchedulerConfig{
 			Send: keepalive.SenderFunc(func(pg keepalive.Ping) error {
@@ -237,7 +241,7 @@ func (p *Proxy) response(ctx context.Context, dst []byte, m *sipmsg.Message, src
 			return dst, netip.AddrPort{}, err
 		}
 	}
-	fix := sipmsg.Fix{SDP: fired != 0, RemoveVia: true}
+	fix := sipmsg.Fix{SDP: fired != 0, RemoveVia: true, AliasKey: p.dest.AliasKey}
 	if fired != 0 {
 		fix.Contact = p.contactMode()
 	}
@@ -302,7 +306,7 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 	if err != nil {
 		return dst, netip.AddrPort{}, err
 	}
-	fix := sipmsg.Fix{Via: true, ForceRport: true, RemoveRoute: p.self} // loose routing: drop our own Route
+	fix := sipmsg.Fix{Via: true, ForceRport: true, RemoveRoute: p.self, AliasKey: p.dest.AliasKey} // loose routing: drop our own Route
 	if fired != 0 {
 		fix.Contact = p.contactMode()
 		fix.SDP = true
