@@ -71,7 +71,7 @@ func newRelayLab(t *testing.T, cfg netlab.Config, engines, edges int) *relayLab 
 	require.NoError(t, err)
 	// the caller is the softphone matrix's sipp scenario
 	for _, f := range []string{"testdata/register.xml", "testdata/dumb-uas.xml", "testdata/dumb-uas-reinvite.xml",
-		"testdata/reinvite.xml", "testdata/cancel.xml", "testdata/dumb-uas-cancel.xml", "../softphone/uac.xml"} {
+		"testdata/reinvite.xml", "testdata/cancel.xml", "testdata/dumb-uas-cancel.xml", "testdata/late.xml", "../softphone/uac.xml"} {
 		b, err := os.ReadFile(filepath.Join(wd, f))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(rl.lab.Dir(), filepath.Base(f)), b, 0o644))
@@ -325,6 +325,20 @@ func TestLabRelayReinvite(t *testing.T) {
 	require.Equal(t, uint64(2), st.Answers, "%+v", st)
 	require.Equal(t, uint64(1), st.Deletes, "%+v", st)
 	t.Logf("re-INVITE: RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
+}
+
+// TestLabRelayLateOffer: the caller's INVITE has no SDP (a late offer); the
+// dumb UA behind a symmetric NAT offers in its 200 and the caller answers
+// in the ACK. The edge marks its Via on the INVITE, offers the 200's SDP
+// (the callee's tag as from-tag) and answers with the ACK's, and the audio
+// flows both ways.
+func TestLabRelayLateOffer(t *testing.T) {
+	t.Parallel()
+	rl, res, st := symmetricCall(t, "late", "late.xml", "dumb-uas.xml")
+	require.True(t, res.twoWay(), "RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
+	require.Equal(t, [3]uint64{1, 1, 1}, [3]uint64{st.Offers, st.Answers, st.Deletes}, "offers, answers, deletes: %+v", st)
+	rl.requireDeleted(t, "late")
+	t.Logf("late offer: RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
 }
 
 // TestLabRelayCancel: the caller cancels while the dumb UA rings; the

@@ -19,11 +19,14 @@
 // A delete is also sent for any call the rtpengine.Set holds (an offer went
 // through), so a failure answer without marks still frees the relay.
 //
-// Not handled: late offers (an INVITE without SDP, the offer in the 2xx and
-// the answer in the ACK) go on without the relay; and a NATed callee is
-// recognised by the alias in its registered Contact, so a proxy that
-// rewrites Contacts instead (fix_nated_contact) relays only for NATed
-// callers.
+// A late offer (an INVITE without SDP) is relayed too: the edge marks its
+// Via, offers the 2xx's SDP with the tags swapped (the callee offers) and
+// answers with the ACK's SDP. Its own Via marks (AppendViaMark) make sure
+// each offer and answer is sent once, at the hop that owns it.
+//
+// Not handled: a NATed callee is recognised by the alias in its registered
+// Contact, so a proxy that rewrites Contacts instead (fix_nated_contact)
+// relays only for NATed callers.
 //
 // When no rtpengine answers, the message goes on unchanged (signalling only):
 // the failure is logged and counted in Stats, and the proxy may fall back to

@@ -21,43 +21,63 @@ func AppendRecordRoute(dst []byte, self netip.AddrPort, nat bool) []byte {
 	return sipmsg.AppendContactValue(dst, "", self, sipmsg.UDP, params)
 }
 
-// ViaParam is the parameter ("rtpengine=offer") the edge adds to its own
-// Via when it offered the request's SDP to the relay, so that it answers
-// on the response that comes back through the same hop, and only there,
-// and so that no other edge on the way offers again (a call can pass one
-// edge twice, caller, registrar, callee, or two edges sharing the relays).
+// ViaParam is the parameter the edge adds to its own Via when the relay
+// took part in the request: "rtpengine=offer" (the request's SDP was
+// offered: the response is answered at this hop, and only here),
+// "rtpengine=late" (a late offer: the request had no SDP, so the response's
+// SDP is the offer) or "rtpengine=answer" (an ACK's SDP answered a late
+// offer). No edge further on acts on a request that carries one (a call
+// can pass one edge twice, caller, registrar, callee, or two edges that
+// share the relays).
 const ViaParam = "rtpengine"
 
-// AppendViaMark appends ";rtpengine=offer" to the edge's Via value when act
-// is Offered, and nothing otherwise.
+// AppendViaMark appends the edge's Via mark for act (Offered, Late or
+// Answered) and nothing for other actions.
 func AppendViaMark(dst []byte, act Action) []byte {
-	if act != Offered {
-		return dst
+	switch act {
+	case Offered:
+		return append(dst, ";"+ViaParam+"=offer"...)
+	case Late:
+		return append(dst, ";"+ViaParam+"=late"...)
+	case Answered:
+		return append(dst, ";"+ViaParam+"=answer"...)
 	}
-	return append(dst, ";"+ViaParam+"=offer"...)
+	return dst
 }
 
-// offeredHere reports, for a response (top), whether its top Via names
-// self with the offer mark: this hop offered, this hop answers; for a
-// request, whether any Via carries the mark: an edge on the way (this one,
-// or another sharing the relays) offered it already.
-func offeredHere(m *sipmsg.Message, self netip.AddrPort, top bool) bool {
+// viaMark returns the mark of m's top Via if that Via names self (a
+// response at the hop that marked it), or, with any set, whether any Via
+// of a request carries a mark ("any": an edge on the way acted already).
+func viaMark(m *sipmsg.Message, self netip.AddrPort, any bool) string {
 	b := m.Bytes()
 	for it := m.Values(sipmsg.HdrVia); it.Next(); {
 		v, err := sipmsg.ParseVia(b, it.Span())
 		if err != nil {
-			return false
+			return ""
 		}
-		marked := bytes.Contains(v.Params.In(b), []byte(";"+ViaParam+"=offer"))
-		if !top && marked {
-			return true
+		mark := markIn(v.Params.In(b))
+		if any {
+			if mark != "" {
+				return mark
+			}
+			continue
 		}
-		if top {
-			a, ok := v.HostAddr(b)
-			return marked && ok && a == self.Addr() && v.PortOrDefault(b) == int(self.Port())
+		if a, ok := v.HostAddr(b); !ok || a != self.Addr() || v.PortOrDefault(b) != int(self.Port()) {
+			return ""
+		}
+		return mark
+	}
+	return ""
+}
+
+// markIn returns the value of ";rtpengine=" in Via parameters, or "".
+func markIn(params []byte) string {
+	for _, v := range [...]string{"offer", "late", "answer"} {
+		if bytes.Contains(params, []byte(";"+ViaParam+"="+v)) {
+			return v
 		}
 	}
-	return false
+	return ""
 }
 
 // Marked reports whether a request says a party of its dialog is behind

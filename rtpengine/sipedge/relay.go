@@ -20,6 +20,7 @@ const (
 	None     Action = iota // nothing: no SDP, no NATed party, or not a method the relay cares about
 	Offered                // an offer: the body is the relay's SDP
 	Answered               // an answer: the body is the relay's SDP
+	Late                   // a late offer (request without SDP, a party behind NAT): the response's SDP is the offer
 	Deleted                // the call's relay session was deleted
 	Failed                 // the relay was needed but did not answer or refused: signalling only
 )
@@ -32,6 +33,8 @@ func (a Action) String() string {
 		return "answer"
 	case Deleted:
 		return "delete"
+	case Late:
+		return "late offer"
 	case Failed:
 		return "failed"
 	}
@@ -101,8 +104,11 @@ func (r *Relay) Stats() Stats {
 
 // Request does the relay's part for a request the edge received from src
 // and is about to forward; senderNAT says the proxy's NAT test fired for
-// it. INVITE and UPDATE with SDP are offers (ACK with SDP an answer) when a
-// party is behind NAT; BYE and CANCEL delete the call's session. The relay's
+// it. When a party is behind NAT, INVITE and UPDATE with SDP are offers,
+// an INVITE without SDP is a late offer (Action Late: mark the Via with
+// AppendViaMark, the response carries the offer) and an ACK with SDP
+// answers it; BYE and CANCEL delete the call's session. A request whose
+// Via shows an edge on the way took part is left alone. The relay's
 // SDP, if any, is appended to sdp and returned as body (nil: keep the
 // body). A failure of the relay is logged, counted and returned with
 // Action Failed; the request should then go on unchanged.
@@ -110,11 +116,23 @@ func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src 
 	switch {
 	case m.IsMethod("BYE") || m.IsMethod("CANCEL"):
 		return r.del(ctx, m, senderNAT)
-	case (m.IsMethod("INVITE") || m.IsMethod("UPDATE")) && !offeredHere(m, r.self, false):
+	case viaMark(m, r.self, true) != "":
+		return nil, None, nil // an edge on the way took care of it
+	case m.IsMethod("INVITE") || m.IsMethod("UPDATE"):
 		if !senderNAT && !Marked(m, r.self) {
 			return r.publicCall(m)
 		}
-		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer)
+		if !hasSDP(m) {
+			if m.IsMethod("INVITE") {
+				return nil, Late, nil
+			}
+			return nil, None, nil
+		}
+		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer, false)
+	case m.IsMethod("ACK") && hasSDP(m) && (senderNAT || Marked(m, r.self)):
+		// an ACK's SDP answers the late offer made by the 2xx: the
+		// offerer is the callee, so the tags swap
+		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer, true)
 	}
 	return nil, None, nil
 }
@@ -122,8 +140,9 @@ func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src 
 // Response does the relay's part for a response the edge received from
 // src, before it removes its own Via; senderNAT says the NAT test fired for
 // it (a NATed UA answering). A 1xx or 2xx with SDP to an INVITE or UPDATE
-// that this edge offered (its top Via says so: AppendViaMark) is the answer;
-// a failure answer (300 and above) to an INVITE deletes the call's session.
+// that this edge offered (its top Via says so: AppendViaMark) is the answer,
+// or the offer when the request was a late offer; a failure answer (300
+// and above) to an INVITE deletes the call's session.
 // Results as for Request.
 func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool) (body []byte, act Action, err error) {
 	method := m.CSeqMethod()
@@ -135,9 +154,13 @@ func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src
 	switch {
 	case code >= 300 && invite:
 		return r.del(ctx, m, senderNAT)
-	case code > 100 && code < 300 && offeredHere(m, r.self, true):
-		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer)
 	case code > 100 && code < 300:
+		switch viaMark(m, r.self, false) {
+		case "offer":
+			return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer, false)
+		case "late":
+			return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer, true)
+		}
 		return r.publicCall(m)
 	}
 	return nil, None, nil
@@ -155,8 +178,9 @@ func hasSDP(m *sipmsg.Message) bool {
 	return len(body) >= 2 && body[0] == 'v' && body[1] == '='
 }
 
-// sdp sends the message's SDP to the relay as cmd.
-func (r *Relay) sdp(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool, cmd rtpengine.Command) ([]byte, Action, error) {
+// sdp sends the message's SDP to the relay as cmd; swap exchanges the
+// From and To tags (the callee offered: a late offer and its answer).
+func (r *Relay) sdp(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool, cmd rtpengine.Command, swap bool) ([]byte, Action, error) {
 	if !hasSDP(m) {
 		return nil, None, nil
 	}
@@ -164,6 +188,9 @@ func (r *Relay) sdp(ctx context.Context, sdp []byte, m *sipmsg.Message, src neti
 	req := rtpengine.Request{Command: cmd, SDP: body, Options: r.opts}
 	if !r.ids(m, &req) {
 		return nil, None, nil
+	}
+	if swap {
+		req.FromTag, req.ToTag = req.ToTag, req.FromTag
 	}
 	if senderNAT {
 		req.Options.SIPSource, req.Source = true, src.Addr()

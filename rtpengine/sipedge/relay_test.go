@@ -137,7 +137,14 @@ func TestRelay(t *testing.T) {
 		{name: "INVITE already offered by an edge on the way", m: msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", viaSelf+"\r\nVia: "+viaUA, "", sdpBody), src: ua, nat: true, act: None},
 		{name: "INVITE to a NATed callee (alias)", m: msg(t, "INVITE sip:b@192.168.1.10:5070;alias=203.0.113.1~5070~1 SIP/2.0", "SIP/2.0/UDP 203.0.113.2;branch=z9hG4bKk", "", sdpBody), src: up, act: Offered, wantsBody: true,
 			sent: []string{"5:offer", "13:trust-address"}, notSent: []string{"received-from"}},
-		{name: "INVITE without SDP", m: msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", viaUA, "", ""), src: ua, nat: true, act: None},
+		{name: "INVITE without SDP from a NATed caller (late offer)", m: msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", viaUA, "", ""), src: ua, nat: true, act: Late},
+		{name: "INVITE without SDP between public peers", m: msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", viaUA, "", ""), src: ua, act: None},
+		{name: "200 offering at the late-offer hop", m: msg(t, "SIP/2.0 200 OK", "SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp3;rtpengine=late", ";tag=tt", sdpBody), response: true, src: up, act: Offered, wantsBody: true,
+			sent: []string{"5:offer", "8:from-tag2:tt", "6:to-tag2:ft", "13:trust-address"}},
+		{name: "ACK answering the late offer", m: msg(t, "ACK sip:b@198.51.100.2 SIP/2.0\r\nRoute: <sip:203.0.113.3:5060;lr;nat=yes>", viaUA, ";tag=tt", sdpBody), src: ua, nat: true, act: Answered, wantsBody: true,
+			sent: []string{"6:answer", "8:from-tag2:tt", "6:to-tag2:ft", "SIP-source-address"}},
+		{name: "ACK answered by an edge on the way", m: msg(t, "ACK sip:b@198.51.100.2 SIP/2.0", "SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp4;rtpengine=answer\r\nVia: "+viaUA, ";tag=tt", sdpBody), src: up, act: None},
+		{name: "ACK without SDP", m: msg(t, "ACK sip:b@198.51.100.2 SIP/2.0\r\nRoute: <sip:203.0.113.3:5060;lr;nat=yes>", viaUA, ";tag=tt", ""), src: ua, nat: true, act: None},
 		{name: "200 at the hop that offered", m: msg(t, "SIP/2.0 200 OK", viaSelf, ";tag=tt", sdpBody), response: true, src: ua, nat: true, act: Answered, wantsBody: true,
 			sent: []string{"6:answer", "6:to-tag2:tt", "SIP-source-address"}},
 		{name: "200 at another hop", m: msg(t, "SIP/2.0 200 OK", "SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp2", ";tag=tt", sdpBody), response: true, src: up, act: None},
@@ -176,7 +183,7 @@ func TestRelay(t *testing.T) {
 		})
 	}
 	st := r.Stats()
-	require.Equal(t, Stats{Offers: 3, Answers: 1, Deletes: 1, Public: 2}, st)
+	require.Equal(t, Stats{Offers: 4, Answers: 2, Deletes: 1, Public: 2}, st)
 
 	// a failure answer deletes a call the set holds
 	_, act, err := r.Request(ctx, nil, msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", viaUA, "", sdpBody), ua, true)
@@ -218,7 +225,9 @@ func TestMarks(t *testing.T) {
 	require.Equal(t, "<sip:203.0.113.3:5060;lr;nat=yes>", string(AppendRecordRoute(nil, self, true)))
 	require.Equal(t, "<sip:203.0.113.3:5060;lr>", string(AppendRecordRoute(nil, self, false)))
 	require.Equal(t, "x;rtpengine=offer", string(AppendViaMark([]byte("x"), Offered)))
-	require.Equal(t, "x", string(AppendViaMark([]byte("x"), Answered)))
+	require.Equal(t, "x;rtpengine=late", string(AppendViaMark([]byte("x"), Late)))
+	require.Equal(t, "x;rtpengine=answer", string(AppendViaMark([]byte("x"), Answered)))
+	require.Equal(t, "x", string(AppendViaMark([]byte("x"), Deleted)))
 	other := msg(t, "BYE sip:a@x SIP/2.0\r\nRoute: <sip:203.0.113.9:5060;lr;nat=yes>", "SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKx", "", "")
 	require.False(t, Marked(other, self), "another proxy's mark")
 	_, err := New(Config{})
