@@ -58,6 +58,65 @@ func Classify(a netip.Addr) Class {
 		return ClassInvalid
 	}
 	a = a.Unmap()
+	if a.Is4() {
+		return classify4(a.As4())
+	}
+	return classifyTable(a)
+}
+
+// classify4 is Classify for IPv4 by its first octets: the hot paths of
+// sipmsg and sdp classify an address per Via, Contact and c= line. The
+// ranges are those of classifyTable, which the tests hold it to.
+func classify4(b [4]byte) Class {
+	switch b[0] {
+	case 0:
+		if b == [4]byte{} {
+			return ClassUnspecified
+		}
+	case 10:
+		return ClassPrivate
+	case 100:
+		if b[1]&0xc0 == 64 {
+			return ClassShared
+		}
+	case 127:
+		return ClassLoopback
+	case 169:
+		if b[1] == 254 {
+			return ClassLinkLocal
+		}
+	case 172:
+		if b[1]&0xf0 == 16 {
+			return ClassPrivate
+		}
+	case 192:
+		if b[1] == 168 {
+			return ClassPrivate
+		}
+		if b[1] == 0 && b[2] == 2 {
+			return ClassDocumentation
+		}
+	case 198:
+		if b[1] == 51 && b[2] == 100 {
+			return ClassDocumentation
+		}
+	case 203:
+		if b[1] == 0 && b[2] == 113 {
+			return ClassDocumentation
+		}
+	}
+	if b[0]&0xf0 == 224 {
+		if b[0] == 224 && b[1] == 0 && b[2] == 0 {
+			return ClassLinkLocal // 224.0.0.0/24, link-local multicast
+		}
+		return ClassMulticast
+	}
+	return ClassPublic
+}
+
+// classifyTable classifies an unmapped valid address by netip's predicates
+// and the range table.
+func classifyTable(a netip.Addr) Class {
 	switch {
 	case a.IsUnspecified():
 		return ClassUnspecified

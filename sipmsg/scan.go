@@ -1,6 +1,10 @@
 package sipmsg
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/sipnat/sipnat/internal/linefeed"
+)
 
 // Bounds of the scanner.
 const (
@@ -99,8 +103,15 @@ func (m *Message) Parse(b []byte) error {
 	if len(b) > MaxMessageSize {
 		return perr(MaxMessageSize, "message", ErrTooLarge)
 	}
-	le := indexLF(b, 0)
+	// The line feeds come from lines in order: every line the loop below
+	// reads ends at the next one.
+	var lines linefeed.Iter
+	lines.Reset(b)
+	le := lines.Next()
 	if le < 0 {
+		le = lines.Refill()
+	}
+	if le == len(b) {
 		if len(b) > 0 && !isToken(b[0]) {
 			return perr(0, "start line", ErrMalformed)
 		}
@@ -133,11 +144,13 @@ func (m *Message) Parse(b []byte) error {
 			pos += 2
 			break
 		}
-		le := bytes.IndexByte(b[pos:], '\n') // pos < len(b) here
+		le := lines.Next()
 		if le < 0 {
+			le = lines.Refill()
+		}
+		if le == len(b) {
 			return perr(len(b), "header", ErrIncomplete)
 		}
-		le += pos
 		if isWS(c) { // folded continuation of the previous header
 			if m.nhdr == 0 {
 				return perr(pos, "header", ErrMalformed)
