@@ -49,13 +49,19 @@ func (it *Iter) Next() int {
 // feed's offset, or len(b) when there is none (and again on every later
 // call).
 func (it *Iter) Refill() int {
+	b := it.b
 	for it.m == 0 {
-		if it.base+64 >= len(it.b) {
-			it.base = len(it.b)
-			return len(it.b)
+		next := it.base + 64
+		if next >= len(b) {
+			it.base = len(b)
+			return len(b)
 		}
-		it.base += 64
-		it.m = Mask(it.b, it.base)
+		it.base = next
+		if len(b)-next >= 64 {
+			it.m = mask64(b[next : next+64 : next+64]) // Mask's common case, inlined
+		} else {
+			it.m = Mask(b, next)
+		}
 	}
 	return it.Next()
 }
