@@ -103,7 +103,7 @@ func (p *Phone) retransmitOK(ctx context.Context, c *call) {
 			t.Stop()
 			return
 		case <-t.C:
-			_, _ = p.sip.WriteTo(c.ok, net.UDPAddrFromAddrPort(c.okTo))
+			_ = p.sendSIP(c.ok, c.okTo)
 			rto = min(2*rto, 4*time.Second)
 		}
 	}
@@ -188,8 +188,14 @@ func (p *Phone) reply(m *sipmsg.Message, to netip.AddrPort, code int, reason, to
 	b.WriteString("\r\nCall-ID: " + callID(m) + "\r\nCSeq: " + string(cs) + "\r\n")
 	if m.IsMethod("INVITE") && code < 300 {
 		contact := p.nat.Contact()
+		if p.flow != nil {
+			// the registrar reaches the flow's public end over the connection
+			p.mu.Lock()
+			contact = p.public
+			p.mu.Unlock()
+		}
 		b.WriteString("Contact: ")
-		b.Write(sipmsg.AppendContactValue(nil, p.cfg.User, contact, sipmsg.UDP, ""))
+		b.Write(sipmsg.AppendContactValue(nil, p.cfg.User, contact, p.transport(), ""))
 		b.WriteString("\r\n")
 	}
 	b.WriteString("User-Agent: sipnat-softphone\r\n")
@@ -199,7 +205,7 @@ func (p *Phone) reply(m *sipmsg.Message, to netip.AddrPort, code int, reason, to
 	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(body))
 	b.Write(body)
 	out := b.Bytes()
-	_, _ = p.sip.WriteTo(out, net.UDPAddrFromAddrPort(to))
+	_ = p.sendSIP(out, to)
 	return out
 }
 

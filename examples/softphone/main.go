@@ -6,25 +6,34 @@
 // again. With -turn, media goes through a TURN relay where nothing direct
 // works (or always, with -force-relay).
 //
+// With -transport tcp or tls its SIP runs over an RFC 5626 flow to the
+// registrar (sipnat's outbound package: its own connection, CRLF
+// keep-alives at the registrar's Flow-Timer, a new flow when one fails, the
+// registrar's TLS certificate checked against -ca); media stays on UDP.
+//
 // It is an example, not a product: one call at a time, PCMU silence as
-// audio, UDP only, MD5 digest authentication.
+// audio, MD5 digest authentication.
 //
 //	go run ./examples/softphone -registrar 203.0.113.2:5060 -user alice -password secret \
 //	    -stun 203.0.113.2:3478 -turn 203.0.113.2:3490 -turn-user alice -turn-password secret
+//	go run ./examples/softphone -registrar sip.example.com:5061 -transport tls -ca ca.pem ...
 package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/sipnat/sipnat/agent"
 	"github.com/sipnat/sipnat/internal/cmdline"
+	"github.com/sipnat/sipnat/sipmsg"
 )
 
 const description = `softphone is a small SIP user agent built on sipnat's agent: it registers
@@ -50,6 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	turnUser := fs.String("turn-user", "", "TURN username (long-term credentials)")
 	turnPass := fs.String("turn-password", "", "TURN password")
 	force := fs.Bool("force-relay", false, "relay media through the TURN server even where a direct path works")
+	transport := fs.String("transport", "udp", "SIP transport to the registrar: udp, tcp or tls")
+	caFile := fs.String("ca", "", "TLS: PEM `file` of the CA certificates to check the registrar's against (default: the system's)")
+	serverName := fs.String("server-name", "", "TLS: the name the registrar's certificate must carry (default: the -registrar host)")
 	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
@@ -92,6 +104,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return cmdline.Usagef("-stun %q: %v", s, err)
 		}
 		cfg.STUN = append(cfg.STUN, a)
+	}
+	switch strings.ToLower(*transport) {
+	case "udp":
+	case "tcp", "tls":
+		sc := &StreamConfig{Transport: sipmsg.ParseTransport([]byte(*transport)), Server: reg, ServerName: *serverName}
+		if sc.ServerName == "" {
+			sc.ServerName, _, _ = net.SplitHostPort(*registrar)
+		}
+		if *caFile != "" {
+			pem, err := os.ReadFile(*caFile)
+			if err != nil {
+				return fmt.Errorf("-ca: %w", err)
+			}
+			sc.RootCAs = x509.NewCertPool()
+			if !sc.RootCAs.AppendCertsFromPEM(pem) {
+				return cmdline.Usagef("-ca %s: no PEM certificate in it", *caFile)
+			}
+		}
+		cfg.Stream = sc
+	default:
+		return cmdline.Usagef("-transport %q: want udp, tcp or tls", *transport)
 	}
 	local, err := localAddrTowards(reg)
 	if err != nil {

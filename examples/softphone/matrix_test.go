@@ -17,6 +17,7 @@ import (
 
 	"github.com/sipnat/sipnat/agent"
 	"github.com/sipnat/sipnat/internal/netlab"
+	"github.com/sipnat/sipnat/sipmsg"
 	"github.com/stretchr/testify/require"
 )
 
@@ -28,6 +29,7 @@ type matrixCase struct {
 	kind             netlab.Kind
 	alg, upnp, cgnat bool
 	force            bool // -force-relay
+	transport        sipmsg.Transport // SIP to the registrar; unknown: UDP
 }
 
 func (c matrixCase) options() string {
@@ -128,7 +130,7 @@ func TestMatrix(t *testing.T) {
 }
 
 func rowKey(r matrixRow) string {
-	return fmt.Sprintf("%s%d%d%s", r.c.caller, map[bool]int{false: 0, true: 1}[r.c.cgnat], map[bool]int{false: 0, true: 1}[r.c.force],
+	return fmt.Sprintf("%s%s%d%d%s", r.c.caller, r.c.transport, map[bool]int{false: 0, true: 1}[r.c.cgnat], map[bool]int{false: 0, true: 1}[r.c.force],
 		string(r.c.kind)+r.c.options())
 }
 
@@ -145,8 +147,8 @@ var labTURN = agent.TURNServer{Server: netip.AddrPortFrom(netlab.Server1, netlab
 
 // startPhone runs a softphone in the lab's LAN with every mechanism allowed
 // and the lab's TURN relay (forced with force), and waits for its first
-// registration.
-func startPhone(t *testing.T, lab *netlab.Lab, force bool) (*Phone, *syncBuffer) {
+// registration. stream, when set, carries its SIP over TCP or TLS.
+func startPhone(t *testing.T, lab *netlab.Lab, force bool, stream ...*StreamConfig) (*Phone, *syncBuffer) {
 	client := lab.Truth().Client
 	sip := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 5062))
 	rtp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 40000))
@@ -158,7 +160,7 @@ func startPhone(t *testing.T, lab *netlab.Lab, force bool) (*Phone, *syncBuffer)
 		LifetimeMax: 12 * time.Second,
 		Gateway:     netlab.RouterLAN, DialContext: lab.DialContext(netlab.LAN), ListenPacket: lab.ListenPacket(netlab.LAN),
 		TURN: labTURN, ForceRelay: force, Out: out,
-	})
+	}.withStream(stream))
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- phone.Run(ctx) }()
@@ -203,9 +205,17 @@ func countRTP(lab *netlab.Lab, dports string) func() int64 {
 
 func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 	row := matrixRow{c: c, predicted: "?", twoWay: "no", alg: "-"}
-	lab := netlab.New(t, netlab.Config{Kind: c.kind, Timeout: 5 * time.Second, ALG: c.alg, UPnP: c.upnp,
-		CGNAT: c.cgnat, KamailioAuth: true, Coturn: true, TURN: &netlab.TURN{Mobility: true}})
-	phone, _ := startPhone(t, lab, c.force)
+	cfg := netlab.Config{Kind: c.kind, Timeout: 5 * time.Second, ALG: c.alg, UPnP: c.upnp,
+		CGNAT: c.cgnat, KamailioAuth: true, Coturn: true, TURN: &netlab.TURN{Mobility: true}}
+	var stream []*StreamConfig
+	if c.transport == sipmsg.TCP || c.transport == sipmsg.TLS {
+		cfg.TCPTimeout, cfg.KamailioFlowTimer, cfg.KamailioTLS = 5*time.Second, 3*time.Second, c.transport == sipmsg.TLS
+	}
+	lab := netlab.New(t, cfg)
+	if cfg.TCPTimeout > 0 {
+		stream = append(stream, streamFor(lab, c.transport))
+	}
+	phone, _ := startPhone(t, lab, c.force, stream...)
 	row.registered = true
 	s := phone.Plan()
 	row.strategy = s.Name()
@@ -226,7 +236,7 @@ func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 	}
 	require.True(t, s.IncomingCalls.Works, "incoming calls are possible on every kind here: %s", s)
 
-	time.Sleep(6 * time.Second) // idle past the router's 5 s binding timeout: only keep-alives keep it
+	time.Sleep(6 * time.Second) // idle past the router's 5 s UDP and TCP timeouts: only keep-alives keep them
 
 	call := sippCall
 	if c.caller == "baresip" {
@@ -246,6 +256,13 @@ func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 	require.True(t, s.TwoWayAudio.Works, "the phone's prediction of two-way audio: %s", s)
 	require.True(t, twoWay, "two-way audio: RTP in %d, out %d", row.rtpIn, row.rtpOut)
 	return row
+}
+
+func (c Config) withStream(s []*StreamConfig) Config {
+	if len(s) > 0 {
+		c.Stream = s[0]
+	}
+	return c
 }
 
 // TestReregisterOnMappingChange: when the router forgets the binding and

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/agent"
+	"github.com/sipnat/sipnat/outbound"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -32,6 +33,9 @@ type Config struct {
 	NAT64       netip.Prefix     // the NAT64 prefix of an IPv6-only network (nat.DetectNAT64), see agent.Config.NAT64
 	TURN        agent.TURNServer // the media relay where nothing direct works; zero: none
 	ForceRelay  bool             // relay media even where a direct path works
+	// Stream, when set, carries SIP over TCP or TLS (an RFC 5626 flow);
+	// nil: SIP over the UDP socket.
+	Stream *StreamConfig
 
 	// DialContext and ListenPacket, when set, make the sockets of the
 	// gateway requests and of the extra NAT-discovery probes (tests run the
@@ -66,10 +70,12 @@ type Phone struct {
 	sipLocal netip.AddrPort
 	rtpLocal netip.AddrPort
 	nat      *agent.Agent
+	flow     *outbound.Flow // SIP over TCP/TLS; nil: UDP
 	log      *slog.Logger
 
 	mu        sync.Mutex
 	txs       map[string]chan []byte
+	public    netip.AddrPort // where the registrar saw the last REGISTER come from
 	regCallID string
 	regTag    string
 	cseq      uint32
@@ -118,6 +124,11 @@ func NewPhone(sip, rtp net.PacketConn, cfg Config) (*Phone, error) {
 		return nil, err
 	}
 	p.nat = a
+	if cfg.Stream != nil {
+		if p.flow, err = p.newFlow(cfg.Stream); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -174,6 +185,9 @@ func (p *Phone) Run(ctx context.Context) error {
 	p.printf("plan: %s", plan)
 	if !plan.IncomingCalls.Works && plan.NATErr != "" {
 		return errors.New("softphone: UDP is blocked; nothing to do")
+	}
+	if p.flow != nil {
+		return p.runFlow(ctx)
 	}
 	if err := p.register(ctx, p.cfg.Expires); err != nil {
 		return fmt.Errorf("register: %w", err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/sipnat/sipnat/sipmsg"
@@ -27,6 +26,10 @@ func (p *Phone) transact(ctx context.Context, build func(branch string) []byte) 
 		p.mu.Unlock()
 	}()
 	req := build(branch)
+	if p.flow != nil { // a stream: no retransmission, the answer comes on the flow
+		resp, err := p.flow.Transact(ctx, req)
+		return req, resp, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 32*500*time.Millisecond) // timer F
 	defer cancel()
 	rto := 500 * time.Millisecond
@@ -51,6 +54,12 @@ func (p *Phone) transact(ctx context.Context, build func(branch string) []byte) 
 // register sends REGISTER (expires 0 unregisters), answering one digest
 // challenge, and checks the answer for a SIP ALG and for the public address.
 func (p *Phone) register(ctx context.Context, expires time.Duration) error {
+	_, err := p.registerAnswer(ctx, expires)
+	return err
+}
+
+// registerAnswer is register returning the final 2xx.
+func (p *Phone) registerAnswer(ctx context.Context, expires time.Duration) ([]byte, error) {
 	var auth string
 	for attempt := 0; attempt < 2; attempt++ {
 		p.mu.Lock()
@@ -58,16 +67,19 @@ func (p *Phone) register(ctx context.Context, expires time.Duration) error {
 		cseq := p.cseq
 		p.mu.Unlock()
 		contact := p.nat.Contact()
+		if p.flow != nil {
+			contact = p.flow.Local() // RFC 5626: the flow, not this address, reaches us
+		}
 		reqURI := "sip:" + p.cfg.Domain
 		req, raw, err := p.transact(ctx, func(branch string) []byte {
 			return p.buildRegister(reqURI, branch, cseq, contact, expires, auth)
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var resp sipmsg.Message
 		if err := resp.Parse(raw); err != nil {
-			return fmt.Errorf("answer: %w", err)
+			return nil, fmt.Errorf("answer: %w", err)
 		}
 		code := resp.StatusCode()
 		switch {
@@ -78,11 +90,11 @@ func (p *Phone) register(ctx context.Context, expires time.Duration) error {
 			}
 			v, ok := resp.GetName(hdr)
 			if !ok || p.cfg.Password == "" || auth != "" {
-				return fmt.Errorf("registrar says %d %s", code, resp.Reason())
+				return nil, fmt.Errorf("registrar says %d %s", code, resp.Reason())
 			}
 			ch, err := parseChallenge(string(v))
 			if err != nil {
-				return err
+				return nil, err
 			}
 			name := "Authorization"
 			if code == 407 {
@@ -91,14 +103,15 @@ func (p *Phone) register(ctx context.Context, expires time.Duration) error {
 			auth = name + ": " + ch.authorization(p.cfg.User, p.cfg.Password, "REGISTER", reqURI, 1)
 			continue
 		case code >= 300:
-			return fmt.Errorf("registrar says %d %s", code, resp.Reason())
+			return nil, fmt.Errorf("registrar says %d %s", code, resp.Reason())
 		}
 		if expires == 0 {
 			p.printf("unregistered")
-			return nil
+			return raw, nil
 		}
 		pub, _ := resp.PublicAddr()
 		p.mu.Lock()
+		p.public = pub
 		p.stats.Registered = true
 		p.stats.Registers++
 		p.mu.Unlock()
@@ -106,34 +119,31 @@ func (p *Phone) register(ctx context.Context, expires time.Duration) error {
 		p.regOnce.Do(func() { close(p.regDone) })
 		// The agent checks for a SIP ALG and follows the registrar's rport
 		// (a PublicAddressChanged event makes the phone register again).
+		if p.flow != nil {
+			return raw, nil // the agent's rport and ALG checks are about the UDP socket
+		}
 		if rep, err := p.nat.ObserveRegister(req, raw, p.cfg.Registrar); err == nil && rep.Tampered() {
 			p.mu.Lock()
 			p.stats.ALG = rep.Signs.String()
 			p.mu.Unlock()
 			p.printf("WARNING: a SIP ALG on the path rewrote the REGISTER (%s); turn it off in the router", rep.Signs)
 		}
-		return nil
+		return raw, nil
 	}
-	return errors.New("registrar keeps challenging")
+	return nil, errors.New("registrar keeps challenging")
 }
 
 func (p *Phone) buildRegister(reqURI, branch string, cseq uint32, contact netip.AddrPort, expires time.Duration, auth string) []byte {
-	var b []byte
-	b = append(b, "REGISTER "+reqURI+" SIP/2.0\r\n"...)
-	b = append(b, "Via: SIP/2.0/UDP "+contact.String()+";branch="+branch+";rport\r\n"...)
-	b = append(b, "Max-Forwards: 70\r\n"...)
-	b = append(b, "From: <"+p.aor()+">;tag="+p.regTag+"\r\n"...)
-	b = append(b, "To: <"+p.aor()+">\r\n"...)
-	b = append(b, "Call-ID: "+p.regCallID+"\r\n"...)
-	b = append(b, "CSeq: "+strconv.FormatUint(uint64(cseq), 10)+" REGISTER\r\n"...)
-	b = append(b, "Contact: "...)
-	b = sipmsg.AppendContactValue(b, p.cfg.User, contact, sipmsg.UDP, "")
-	b = append(b, "\r\nExpires: "+strconv.Itoa(int(expires/time.Second))+"\r\n"...)
+	r := sipmsg.RegisterRequest{Registrar: reqURI, AoR: p.aor(), User: p.cfg.User, Contact: contact, Transport: p.transport(),
+		Branch: branch, Tag: p.regTag, CallID: p.regCallID, CSeq: cseq, Expires: expires, UserAgent: "sipnat-softphone"}
 	if auth != "" {
-		b = append(b, auth+"\r\n"...)
+		r.Extra = auth + "\r\n"
 	}
-	b = append(b, "User-Agent: sipnat-softphone\r\nContent-Length: 0\r\n\r\n"...)
-	return b
+	if p.flow != nil {
+		r.Outbound = sipmsg.Outbound{Instance: p.cfg.Stream.Instance, RegID: 1}
+		r.Alias = true
+	}
+	return sipmsg.AppendRegister(nil, r)
 }
 
 // headerLines returns the value of every header line of kind k, in order.

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sipnat/sipnat/internal/netlab"
+	"github.com/sipnat/sipnat/keepalive"
+	"github.com/sipnat/sipnat/sipmsg"
+)
+
+// transportCases: every NAT kind over TCP (the address-dependent ones also
+// with a port mapping, which their media needs); TLS on eim-apdf, apdm with
+// a port mapping, and behind CGNAT.
+func transportCases() []matrixCase {
+	var cs []matrixCase
+	for _, k := range []netlab.Kind{netlab.EIMEIF, netlab.EIMADF, netlab.EIMAPDF, netlab.ADMAPDF, netlab.APDM, netlab.None} {
+		cs = append(cs, matrixCase{caller: "sipp", kind: k, transport: sipmsg.TCP})
+	}
+	return append(cs,
+		matrixCase{caller: "sipp", kind: netlab.ADMAPDF, upnp: true, transport: sipmsg.TCP},
+		matrixCase{caller: "sipp", kind: netlab.APDM, upnp: true, transport: sipmsg.TCP},
+		matrixCase{caller: "sipp", kind: netlab.EIMAPDF, transport: sipmsg.TLS},
+		matrixCase{caller: "sipp", kind: netlab.APDM, upnp: true, transport: sipmsg.TLS},
+		matrixCase{caller: "sipp", kind: netlab.EIMAPDF, cgnat: true, transport: sipmsg.TLS},
+	)
+}
+
+// TestMatrixTransport is the matrix's transport column: the softphone's SIP
+// runs over TCP or TLS to kamailio (digest auth, RFC 5626 outbound with a
+// 3 s Flow-Timer, TLS with a certificate from the lab's throw-away CA)
+// through a router that forgets idle TCP connections and UDP bindings
+// after 5 s; it registers, idles past both timeouts, sipp calls it through
+// kamailio (which sends the INVITE over the phone's own connection), and
+// RTP flows both ways wherever the NAT allows it for media.
+func TestMatrixTransport(t *testing.T) {
+	t.Parallel()
+	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "miniupnpd", "nft")
+	var mu sync.Mutex
+	var rows []matrixRow
+	t.Cleanup(func() {
+		sort.Slice(rows, func(i, j int) bool { return rowKey(rows[i]) < rowKey(rows[j]) })
+		var b strings.Builder
+		b.WriteString("\n| transport | kind | options | strategy | registered | incoming call | RTP in | RTP out | two-way audio (said before the call) |\n|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range rows {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d | %d | %s (%s) |\n", r.c.transport, r.c.kind, r.c.options(), r.strategy,
+				yes(r.registered), yes(r.incoming), r.rtpIn, r.rtpOut, r.twoWay, r.predicted)
+		}
+		t.Log(b.String())
+	})
+	for _, c := range transportCases() {
+		t.Run(c.transport.String()+"/"+string(c.kind)+"/"+c.options(), func(t *testing.T) {
+			t.Parallel()
+			row := runMatrixCase(t, c)
+			mu.Lock()
+			rows = append(rows, row)
+			mu.Unlock()
+		})
+	}
+}
+
+// streamFor is the phone's StreamConfig for a transport case in lab.
+func streamFor(lab *netlab.Lab, tr sipmsg.Transport) *StreamConfig {
+	sc := &StreamConfig{Transport: tr, Server: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort),
+		PongTimeout: 2 * time.Second, Recovery: keepalive.Recovery{BaseAllFailed: time.Second, BaseSomeOK: 3 * time.Second, Max: 8 * time.Second}}
+	if tr == sipmsg.TLS {
+		sc.Server = netip.AddrPortFrom(netlab.Server1, netlab.KamailioTLSPort)
+		sc.ServerName, sc.RootCAs = netlab.KamailioTLSName, lab.Certs().Roots
+	}
+	return sc
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/sipnat/sipnat/keepalive"
+	"github.com/sipnat/sipnat/outbound"
+	"github.com/sipnat/sipnat/sipmsg"
+)
+
+// StreamConfig makes the phone's SIP run over TCP or TLS to the registrar
+// as an RFC 5626 flow (outbound.Flow): its own connection, CRLF keep-alives
+// at the registrar's Flow-Timer, a new flow when one fails. Media stays on
+// the UDP RTP socket the agent looks after.
+type StreamConfig struct {
+	Transport  sipmsg.Transport // sipmsg.TCP or sipmsg.TLS
+	Server     netip.AddrPort   // the registrar's TCP or TLS address
+	ServerName string           // TLS: the name the registrar's certificate must carry
+	RootCAs    *x509.CertPool   // TLS: the roots to check it against; nil: the system's
+	Instance   string           // +sip.instance, a urn:uuid; "" makes one per run
+	// PongTimeout and Recovery shorten the RFC's 10 s and 30/90/1800 s
+	// (tests); zero keeps them.
+	PongTimeout time.Duration
+	Recovery    keepalive.Recovery
+}
+
+// newFlow builds the phone's outbound flow.
+func (p *Phone) newFlow(sc *StreamConfig) (*outbound.Flow, error) {
+	if sc.Instance == "" {
+		u := []byte(randHex(16))
+		sc.Instance = "urn:uuid:" + string(u[:8]) + "-" + string(u[8:12]) + "-4" + string(u[13:16]) + "-8" + string(u[17:20]) + "-" + string(u[20:32])
+	}
+	dial := p.cfg.DialContext
+	if dial == nil {
+		d := net.Dialer{KeepAlive: -1} // only the flow's keep-alives may keep the NAT's state
+		dial = d.DialContext
+	}
+	return outbound.New(outbound.Config{
+		Transport: sc.Transport, Server: sc.Server, ServerName: sc.ServerName, RootCAs: sc.RootCAs, Dial: dial,
+		Register: func(ctx context.Context, f *outbound.Flow) ([]byte, error) {
+			return p.registerAnswer(ctx, p.cfg.Expires)
+		},
+		OnMessage:   p.flowMessage,
+		OnEvent:     func(e outbound.Event) { p.printf("flow: %s", e) },
+		PongTimeout: sc.PongTimeout, Recovery: sc.Recovery, Logger: p.cfg.Logger,
+	})
+}
+
+// flowMessage dispatches a request the registrar sent over the flow (a call,
+// a BYE, an OPTIONS); answers to our requests went to Transact.
+func (p *Phone) flowMessage(f *outbound.Flow, b []byte) {
+	var m sipmsg.Message
+	if err := m.Parse(b); err != nil {
+		p.log.Debug("unparsable SIP on the flow", "err", err)
+		return
+	}
+	if m.IsRequest() {
+		p.handleRequest(&m, f.Server())
+	}
+}
+
+// sendSIP sends a message to to: over the flow when SIP runs on a stream
+// (the registrar sent the request there), from the SIP socket otherwise.
+func (p *Phone) sendSIP(b []byte, to netip.AddrPort) error {
+	if p.flow != nil {
+		return p.flow.Send(b)
+	}
+	_, err := p.sip.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	return err
+}
+
+// transport is the SIP transport of Via and Contact.
+func (p *Phone) transport() sipmsg.Transport {
+	if p.flow != nil {
+		return p.flow.Transport()
+	}
+	return sipmsg.UDP
+}
+
+// runFlow keeps the flow (it registers through registerAnswer on every new
+// connection) and refreshes the registration until ctx ends.
+func (p *Phone) runFlow(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- p.flow.Run(ctx) }()
+	refresh := time.NewTimer(p.cfg.Expires / 2)
+	defer refresh.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			uctx, ucancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if p.flow.Up() {
+				_ = p.register(uctx, 0)
+			}
+			ucancel()
+			<-done
+			return nil
+		case why := <-p.rereg:
+			p.printf("re-registering: %s", why)
+			if err := p.register(ctx, p.cfg.Expires); err != nil && ctx.Err() == nil {
+				p.printf("re-register failed: %v", err)
+			}
+		case <-refresh.C:
+			if err := p.register(ctx, p.cfg.Expires); err != nil && ctx.Err() == nil {
+				p.printf("registration refresh failed: %v", err)
+			}
+			refresh.Reset(p.cfg.Expires / 2)
+		}
+	}
+}
