@@ -28,7 +28,7 @@ type matrixCase struct {
 	caller           string // "sipp" or "baresip", on the WAN at 198.51.100.2
 	kind             netlab.Kind
 	alg, upnp, cgnat bool
-	force            bool // -force-relay
+	force            bool             // -force-relay
 	transport        sipmsg.Transport // SIP to the registrar; unknown: UDP
 }
 
