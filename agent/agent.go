@@ -163,7 +163,10 @@ func (a *Agent) HandleMediaPacket(i int, b []byte, from netip.AddrPort) (media [
 // ErrStarted is returned by a second Start; ErrClosed after Close.
 var (
 	ErrStarted = errors.New("agent: already started")
-	ErrClosed  = errors.New("agent: closed")
+	// ErrNotAnswer: a message handed in as the answer to the agent's
+	// REGISTER is not one (another source, branch or CSeq); it is ignored.
+	ErrNotAnswer = errors.New("agent: not the answer to our REGISTER")
+	ErrClosed    = errors.New("agent: closed")
 )
 
 // Start discovers the NAT (STUN on the SIP and media sockets, the binding
@@ -223,9 +226,9 @@ func (a *Agent) observe(ctx context.Context) Observations {
 			defer wg.Done()
 			dctx, cancel := context.WithTimeout(ctx, 20*time.Second+cfg.LifetimeMax)
 			defer cancel()
-			o.NAT, o.NATErr = nat.DiscoverWith(dctx, cfg.SIP, nat.DiscoverConfig{
-				Servers: cfg.STUN, Client: a.sipSTUN, LifetimeMax: cfg.LifetimeMax,
-				ListenPacket: a.extraSocket, Clock: cfg.Clock, Logger: cfg.Logger, NAT64: cfg.NAT64,
+			o.NAT, o.NATErr = a.sipSTUN.Discover(dctx, nat.DiscoverConfig{
+				Servers: cfg.STUN, LifetimeMax: cfg.LifetimeMax,
+				ListenPacket: cfg.ListenPacket, Clock: cfg.Clock, Logger: cfg.Logger, NAT64: cfg.NAT64,
 			})
 			if o.NATErr != nil && o.NAT != nil && o.NAT.Method != nat.MethodNone {
 				o.NATErr = nil // what ctx cut short is in the result
@@ -243,7 +246,7 @@ func (a *Agent) observe(ctx context.Context) Observations {
 	var probeErr error
 	if cfg.allowed(PortMapping) {
 		a.mu.Lock()
-		a.mapper = discovery.NewMapper(discovery.Config{
+		a.mapper = discovery.NewMapper(discovery.MapperConfig{
 			Gateway: cfg.Gateway, LocalAddr: a.local.Addr(), Lifetime: cfg.MappingLifetime, Description: "sipnat " + cfg.UserAgent,
 			DialContext: cfg.DialContext, ListenPacket: cfg.ListenPacket, Clock: cfg.Clock, Logger: cfg.Logger,
 			PMPTimeout: 2 * time.Second, UPnPTimeout: 2 * time.Second, OnEvent: a.mappingEvent,
@@ -297,21 +300,6 @@ func (a *Agent) Reach(ap netip.AddrPort) netip.AddrPort {
 		return ap
 	}
 	return netip.AddrPortFrom(s, ap.Port())
-}
-
-// extraSocket opens the extra probe sockets of NAT discovery next to the
-// SIP socket (same address, any port).
-func (a *Agent) extraSocket(ctx context.Context) (net.PacketConn, error) {
-	network := "udp4"
-	if a.local.Addr().Is6() {
-		network = "udp6"
-	}
-	addr := netip.AddrPortFrom(a.local.Addr(), 0).String()
-	if a.cfg.ListenPacket != nil {
-		return a.cfg.ListenPacket(ctx, network, addr)
-	}
-	var lc net.ListenConfig
-	return lc.ListenPacket(ctx, network, addr)
 }
 
 // mapPorts asks the gateway to map the SIP port and every media port.
@@ -451,10 +439,10 @@ func (a *Agent) ObserveRegister(request, response []byte, from netip.AddrPort) (
 		return sipmsg.ALGReport{}, fmt.Errorf("agent: REGISTER answer: %w", err)
 	}
 	if unmap(from) != a.cfg.Registrar {
-		return sipmsg.ALGReport{}, fmt.Errorf("agent: REGISTER answer from %v, not the registrar %v: ignored", from, a.cfg.Registrar)
+		return sipmsg.ALGReport{}, fmt.Errorf("%w: REGISTER answer from %v, not the registrar %v", ErrNotAnswer, from, a.cfg.Registrar)
 	}
 	if !resp.Answers(&req) { // a forged answer: no branch of ours, or another CSeq
-		return sipmsg.ALGReport{}, fmt.Errorf("agent: REGISTER answer with another branch or CSeq than the REGISTER: ignored")
+		return sipmsg.ALGReport{}, fmt.Errorf("%w: REGISTER answer with another branch or CSeq than the REGISTER", ErrNotAnswer)
 	}
 	rep, err := sipmsg.DetectALG(&req, &resp, a.cfg.Registrar)
 	if err == nil && rep.Tampered() {

@@ -59,7 +59,7 @@ func ParseMechanisms(s string) (Mechanism, error) {
 			m |= Rport
 		case "", "none":
 		default:
-			return 0, fmt.Errorf("agent: unknown mechanism %q (want stun, mapping or rport)", strings.TrimSpace(f))
+			return 0, fmt.Errorf("%w: unknown mechanism %q (want stun, mapping or rport)", ErrConfig, strings.TrimSpace(f))
 		}
 	}
 	return m, nil

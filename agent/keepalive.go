@@ -19,7 +19,7 @@ func (a *Agent) startKeepAlives(p *Plan) error {
 		return nil
 	}
 	timing := keepalive.Timing{Interval: p.KeepAlive.Interval}
-	cfg := keepalive.Config{
+	cfg := keepalive.KeeperConfig{
 		Kind: p.KeepAlive.Kind, Timing: timing, Timeout: 2 * time.Second, MaxMisses: 2,
 		Clock: a.cfg.Clock, Logger: a.cfg.Logger, OnEvent: a.flowEvent,
 	}
@@ -37,7 +37,7 @@ func (a *Agent) startKeepAlives(p *Plan) error {
 			CallID: randHex(8) + "@sipnat-ka", UserAgent: a.cfg.UserAgent,
 		})
 	}
-	k, err := keepalive.New(cfg)
+	k, err := keepalive.NewKeeper(cfg)
 	if err != nil {
 		return fmt.Errorf("agent: keep-alive: %w", err)
 	}
@@ -47,7 +47,7 @@ func (a *Agent) startKeepAlives(p *Plan) error {
 		if !m.KeepAlive || server == nil {
 			continue
 		}
-		mk, err := keepalive.New(keepalive.Config{
+		mk, err := keepalive.NewKeeper(keepalive.KeeperConfig{
 			Kind: keepalive.STUN, Binder: mediaBinder{a, i}, Server: server.Server, Timing: timing,
 			Timeout: 2 * time.Second, Clock: a.cfg.Clock, Logger: a.cfg.Logger,
 		})

@@ -21,7 +21,7 @@
 // inside Advance, in order:
 //
 //	fc := clock.NewFake(time.Unix(0, 0))
-//	k, _ := keepalive.New(keepalive.Config{Clock: fc, ...})
+//	k, _ := keepalive.NewKeeper(keepalive.KeeperConfig{Clock: fc, ...})
 //	fc.Advance(30 * time.Second) // runs every keep-alive due in 30 s
 //
 // The system clock and Fake are safe for concurrent use.

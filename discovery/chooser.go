@@ -10,10 +10,11 @@ import (
 	"github.com/sipnat/sipnat/ipaddr"
 )
 
-// STUNBinder is the STUN source of the chooser: a Binding request sent from
+// Binder is the STUN source of the chooser: a Binding request sent from
 // the UA's own SIP socket to server, returning the mapped address the
-// server saw. (*nat.Client).Binding satisfies it.
-type STUNBinder interface {
+// server saw. *nat.Client satisfies it. It has the shape and name of
+// keepalive.Binder, so one client serves both.
+type Binder interface {
 	Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error)
 }
 
@@ -144,7 +145,7 @@ func Reconcile(o Observations) Choice {
 type Chooser struct {
 	Static      netip.AddrPort   // configured public address; zero if none
 	Mapper      *Mapper          // gateway mappings; nil skips them
-	STUN        STUNBinder       // STUN over the SIP socket; nil skips it
+	STUN        Binder           // STUN over the SIP socket; nil skips it
 	STUNServers []netip.AddrPort // tried in order until one answers
 	Local       netip.AddrPort   // the SIP socket's local address
 }

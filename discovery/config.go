@@ -11,10 +11,10 @@ import (
 	"github.com/sipnat/sipnat/clock"
 )
 
-// Config configures a Mapper. The zero value works: the default gateway,
+// MapperConfig configures a Mapper. The zero value works: the default gateway,
 // PCP, NAT-PMP and UPnP tried in that order, two-hour leases, the system
 // clock, no logging.
-type Config struct {
+type MapperConfig struct {
 	// Gateway is the router to ask. The zero value means the default
 	// gateway of the host. UPnP devices are accepted only at this address.
 	Gateway netip.Addr
@@ -69,42 +69,42 @@ type Config struct {
 	AnnounceAddr string
 }
 
-func (c *Config) lifetime() time.Duration {
+func (c *MapperConfig) lifetime() time.Duration {
 	if c.Lifetime <= 0 {
 		return 2 * time.Hour
 	}
 	return c.Lifetime
 }
 
-func (c *Config) pmpTimeout() time.Duration {
+func (c *MapperConfig) pmpTimeout() time.Duration {
 	if c.PMPTimeout <= 0 {
 		return 2 * time.Second
 	}
 	return c.PMPTimeout
 }
 
-func (c *Config) upnpTimeout() time.Duration {
+func (c *MapperConfig) upnpTimeout() time.Duration {
 	if c.UPnPTimeout <= 0 {
 		return 2 * time.Second
 	}
 	return c.UPnPTimeout
 }
 
-func (c *Config) probeTTL() time.Duration {
+func (c *MapperConfig) probeTTL() time.Duration {
 	if c.ProbeCacheTTL <= 0 {
 		return 10 * time.Minute
 	}
 	return c.ProbeCacheTTL
 }
 
-func (c *Config) protocols() []Protocol {
+func (c *MapperConfig) protocols() []Protocol {
 	if len(c.Protocols) == 0 {
 		return []Protocol{ProtoPCP, ProtoNATPMP, ProtoUPnP}
 	}
 	return c.Protocols
 }
 
-func (c *Config) description() string {
+func (c *MapperConfig) description() string {
 	if c.Description == "" {
 		return "sipnat"
 	}

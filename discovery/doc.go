@@ -30,7 +30,7 @@
 //
 // # IPv6 firewall pinholes
 //
-// With Config.Gateway the router's IPv6 address and Config.LocalAddr the
+// With MapperConfig.Gateway the router's IPv6 address and MapperConfig.LocalAddr the
 // UA's IPv6 address, a mapping is a pinhole in the router's stateful IPv6
 // firewall (RFC 6092): PCP MAP over IPv6 (RFC 6887 firewall control) or
 // UPnP IGD:2 WANIPv6FirewallControl AddPinhole, UpdatePinhole on renewal
@@ -48,17 +48,17 @@
 // answer.
 //
 // The gateway is the host's default gateway (github.com/jackpal/gateway) or
-// Config.Gateway. Only that address is trusted: SSDP answers from any other
+// MapperConfig.Gateway. Only that address is trusted: SSDP answers from any other
 // source, device descriptions and control URLs pointing elsewhere are
 // ignored. Every HTTP exchange goes through the Mapper's own client (never
-// http.DefaultClient, never a proxy): bounded in time (Config.UPnPTimeout),
+// http.DefaultClient, never a proxy): bounded in time (MapperConfig.UPnPTimeout),
 // in header and body size (128 KiB) and in XML nesting depth, so a hostile
 // or broken router cannot hang or exhaust the UA. Malformed NAT-PMP and PCP
 // answers are skipped, never trusted; no decoder panics (they are fuzzed).
 //
 // # Leases, renewals, restarts
 //
-// A mapping is renewed at half its lease on the Config.Clock (RFC 6886
+// A mapping is renewed at half its lease on the MapperConfig.Clock (RFC 6886
 // 3.3, RFC 6887 11.2.1). A failed renewal is retried before the lease runs
 // out; when it has run out an EventLost is reported, and once the gateway
 // answers again the mapping is re-created (EventMapped), over another
@@ -66,7 +66,7 @@
 // server's epoch went back (the router rebooted and forgot its mappings),
 // EventGatewayRestarted is reported and every mapping of that protocol is
 // renewed at once. A changed external address or port gives
-// EventAddressChanged. With Config.AnnounceAddr set, the unsolicited PCP
+// EventAddressChanged. With MapperConfig.AnnounceAddr set, the unsolicited PCP
 // ANNOUNCE and NAT-PMP address announcements a gateway multicasts to
 // 224.0.0.1:5350 trigger the same checks without waiting for a renewal.
 // Close deletes every mapping.
@@ -84,7 +84,7 @@
 //
 // # Usage
 //
-//	m := discovery.NewMapper(discovery.Config{
+//	m := discovery.NewMapper(discovery.MapperConfig{
 //		Logger:  logger,
 //		OnEvent: func(e discovery.Event) { log.Print(e) },
 //	})
@@ -101,14 +101,14 @@
 //	fmt.Println(choice.Contact, choice.Reason)
 //
 // Tests and labs can run the Mapper inside another network namespace by
-// giving Config.DialContext and Config.ListenPacket functions that create
-// their sockets there, and Config.Gateway.
+// giving MapperConfig.DialContext and MapperConfig.ListenPacket functions that create
+// their sockets there, and MapperConfig.Gateway.
 //
 // # Concurrency
 //
 // A Mapper is safe for concurrent use. Operations on the gateway (Map,
 // Unmap, renewals, Close) are serialised; Probe may run beside them.
-// Renewals run on timers from Config.Clock; Config.OnEvent is called from
+// Renewals run on timers from MapperConfig.Clock; MapperConfig.OnEvent is called from
 // those timers' goroutines (with a fake clock, from its Advance) after the
 // Mapper's locks are released, so it may call the Mapper from a new
 // goroutine but should not block. Network timeouts (retransmissions, HTTP)

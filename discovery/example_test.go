@@ -17,7 +17,7 @@ func ExampleMapper() {
 	defer gw.Close()
 	go servePCP(gw, netip.MustParseAddr("203.0.113.1"))
 
-	m := discovery.NewMapper(discovery.Config{
+	m := discovery.NewMapper(discovery.MapperConfig{
 		Gateway:   netip.MustParseAddr("127.0.0.1"),
 		LocalAddr: netip.MustParseAddr("127.0.0.1"),
 		PMPPort:   uint16(gw.LocalAddr().(*net.UDPAddr).Port),

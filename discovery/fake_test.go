@@ -392,8 +392,8 @@ func (f *fakeIGD) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // testConfig returns a Mapper config for the fakes.
-func testConfig(clock *clock.Fake, g *fakeGW, igd *fakeIGD, events chan Event) Config {
-	cfg := Config{
+func testConfig(clock *clock.Fake, g *fakeGW, igd *fakeIGD, events chan Event) MapperConfig {
+	cfg := MapperConfig{
 		Gateway:     loopback,
 		LocalAddr:   loopback,
 		Clock:       clock,

@@ -20,8 +20,8 @@ import (
 // NAT-PMP and PCP) on the home router.
 
 // labConfig binds a Mapper config to the lab's LAN namespace.
-func labConfig(lab *netlab.Lab, protos ...Protocol) Config {
-	return Config{
+func labConfig(lab *netlab.Lab, protos ...Protocol) MapperConfig {
+	return MapperConfig{
 		Gateway:      netlab.RouterLAN,
 		Protocols:    protos,
 		DialContext:  lab.DialContext(netlab.LAN),

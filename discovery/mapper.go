@@ -19,7 +19,7 @@ import (
 // whichever it speaks, keeps them renewed and removes them on Close. All
 // methods are safe for concurrent use.
 type Mapper struct {
-	cfg   Config
+	cfg   MapperConfig
 	clock clock.Clock
 	log   *slog.Logger
 	hc    *http.Client
@@ -49,8 +49,8 @@ type entry struct {
 }
 
 // NewMapper returns a Mapper. It sends nothing until the first call; with
-// Config.AnnounceAddr set it starts listening for announcements.
-func NewMapper(cfg Config) *Mapper {
+// MapperConfig.AnnounceAddr set it starts listening for announcements.
+func NewMapper(cfg MapperConfig) *Mapper {
 	m := &Mapper{
 		cfg:    cfg,
 		clock:  clock.OrSystem(cfg.Clock),
@@ -108,7 +108,7 @@ func normNetwork(network string) (string, error) {
 	case "tcp", "tcp4":
 		return "tcp", nil
 	}
-	return "", fmt.Errorf("discovery: network %q: want udp or tcp", network)
+	return "", fmt.Errorf("network %q, want udp or tcp: %w", network, ErrUnsupported)
 }
 
 // Map asks the gateway to forward the external side of internalPort

@@ -12,8 +12,8 @@ import (
 
 // IPv6 pinholes. Behind an IPv6 router there is no address translation,
 // only a stateful firewall (RFC 6092) that drops inbound packets no flow of
-// the UA opened. When the Mapper's local address is IPv6 (Config.LocalAddr,
-// with Config.Gateway the router's IPv6 address), a "mapping" is a pinhole
+// the UA opened. When the Mapper's local address is IPv6 (MapperConfig.LocalAddr,
+// with MapperConfig.Gateway the router's IPv6 address), a "mapping" is a pinhole
 // in that firewall: PCP MAP (RFC 6887 section 11 covers firewall control:
 // the answer names the UA's own address and port) or UPnP IGD:2
 // WANIPv6FirewallControl AddPinhole, renewed with UpdatePinhole and removed

@@ -86,7 +86,7 @@ func (m *Mapper) gatewayAddrs(ctx context.Context) (gw, local netip.Addr, err er
 		}
 		c.Close()
 		if !local.IsValid() {
-			return gw, local, fmt.Errorf("no local address towards %s", gw)
+			return gw, local, fmt.Errorf("no local address towards %s: %w", gw, ErrNoGateway)
 		}
 	}
 	return gw, local, nil
@@ -103,7 +103,7 @@ type probeOutcome struct {
 
 // Probe asks the gateway, over every configured protocol at once, what it
 // speaks, waits for all answers (each bounded by its timeout) and caches
-// the result for Config.ProbeCacheTTL.
+// the result for MapperConfig.ProbeCacheTTL.
 func (m *Mapper) Probe(ctx context.Context) (ProbeResult, error) {
 	return m.probe(ctx, false)
 }

@@ -42,7 +42,7 @@ func ParseProtocol(s string) (Protocol, error) {
 	case "upnp", "igd":
 		return ProtoUPnP, nil
 	}
-	return ProtoNone, fmt.Errorf("discovery: unknown protocol %q", s)
+	return ProtoNone, fmt.Errorf("protocol %q: %w", s, ErrUnsupported)
 }
 
 // Mapping is a port the gateway forwards to the UA.
@@ -104,7 +104,7 @@ func (k EventKind) String() string {
 // MarshalText returns the name String gives.
 func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
-// Event is what Config.OnEvent receives.
+// Event is what MapperConfig.OnEvent receives.
 type Event struct {
 	Kind     EventKind      `json:"kind"`
 	Mapping  Mapping        `json:"mapping"`           // the mapping after the event
@@ -139,6 +139,9 @@ var (
 	ErrTooDeep       = errors.New("discovery: XML nested too deeply")
 	ErrClosed        = errors.New("discovery: mapper closed")
 	ErrNonceMismatch = errors.New("discovery: PCP nonce mismatch")
+	// ErrUnsupported: a network other than "udp" or "tcp", or an unknown
+	// protocol name.
+	ErrUnsupported = errors.New("discovery: unsupported")
 )
 
 // ResultError is a refusal by the gateway: a NAT-PMP or PCP result code or a

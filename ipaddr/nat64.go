@@ -24,6 +24,10 @@ var (
 // NAT64: IPv4, or not 32, 40, 48, 56, 64 or 96 bits long.
 var ErrNAT64Prefix = errors.New("ipaddr: not an RFC 6052 NAT64 prefix")
 
+// ErrFamily is returned for an address of the wrong family (an IPv6
+// address where an IPv4 one is needed).
+var ErrFamily = errors.New("ipaddr: wrong address family")
+
 // checkNAT64 validates a NAT64 prefix.
 func checkNAT64(p netip.Prefix) error {
 	if !p.IsValid() || !p.Addr().Is6() || p.Addr().Is4In6() {
@@ -70,7 +74,7 @@ func SynthesizeNAT64(prefix netip.Prefix, v4 netip.Addr) (netip.Addr, error) {
 	}
 	v4 = v4.Unmap()
 	if !v4.Is4() {
-		return netip.Addr{}, fmt.Errorf("ipaddr: synthesize %v: not an IPv4 address", v4)
+		return netip.Addr{}, fmt.Errorf("synthesize %v: not an IPv4 address: %w", v4, ErrFamily)
 	}
 	b := prefix.Masked().Addr().As16()
 	b[8] = 0

@@ -40,7 +40,7 @@
 // when the Keeper says so:
 //
 //	stunc := nat.NewClient(conn, nat.ClientConfig{CallerReads: true})
-//	k, err := keepalive.New(keepalive.Config{
+//	k, err := keepalive.NewKeeper(keepalive.KeeperConfig{
 //		Kind:   keepalive.STUN,
 //		Binder: stunc, Server: registrar, // the SIP server's own address and port
 //		// res from nat.DiscoverWith with LifetimeMax set; keep from
@@ -97,9 +97,9 @@
 // # Concurrency
 //
 // Keeper and Scheduler are safe for concurrent use. Their callbacks
-// (Config.OnEvent, SchedulerConfig.OnEvent) are called without locks held,
+// (KeeperConfig.OnEvent, SchedulerConfig.OnEvent) are called without locks held,
 // from a clock timer's goroutine or from the goroutine that called Answer
-// or Answered, and may call back into the Keeper or Scheduler. Config.Send
+// or Answered, and may call back into the Keeper or Scheduler. KeeperConfig.Send
 // runs with the Keeper's lock held and must not call the Keeper;
 // Sender.SendPing is never called concurrently with itself. The library
 // owns no socket: the caller's sockets send, and the caller's read loop

@@ -13,7 +13,7 @@ type Kind uint8
 // The client keep-alive kinds.
 const (
 	// CRLF sends a double CRLF ("ping") on a TCP or TLS flow and expects a
-	// single CRLF ("pong") back within Config.Timeout (RFC 5626 §4.4.1).
+	// single CRLF ("pong") back within KeeperConfig.Timeout (RFC 5626 §4.4.1).
 	CRLF Kind = iota + 1
 	// STUN sends a STUN Binding request on the SIP socket to the server of
 	// the flow (RFC 5626 §4.4.2); a response is the answer, and a changed
@@ -22,10 +22,10 @@ const (
 	// Options sends a SIP OPTIONS request; any response counts as the
 	// answer, whatever its status.
 	Options
-	// UDP sends a datagram (CRLF, or Config.Payload) and expects nothing.
+	// UDP sends a datagram (CRLF, or KeeperConfig.Payload) and expects nothing.
 	UDP
 	// RTP sends an RTP packet with no payload and a payload type the
-	// session does not use (RFC 6263 §4.6), or Config.Payload, on a media
+	// session does not use (RFC 6263 §4.6), or KeeperConfig.Payload, on a media
 	// socket while the stream is on hold. It expects nothing.
 	RTP
 )
@@ -58,7 +58,7 @@ const (
 	// MappingChanged: STUN saw a new public address or port. The UA must
 	// register again (and re-INVITE calls) with the new address.
 	MappingChanged EventKind = iota + 1
-	// FlowFailed: Config.MaxMisses keep-alives in a row got no answer (or
+	// FlowFailed: KeeperConfig.MaxMisses keep-alives in a row got no answer (or
 	// could not be sent). RFC 5626 §4.4 says the flow is dead: register again.
 	FlowFailed
 	// Recovered: a failed flow answered again.
@@ -78,7 +78,7 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
 
-// Event is what a Keeper reports through Config.OnEvent.
+// Event is what a Keeper reports through KeeperConfig.OnEvent.
 type Event struct {
 	Kind     EventKind      `json:"kind"`
 	At       time.Time      `json:"at"`
@@ -108,7 +108,7 @@ var (
 	ErrStopped = errors.New("keepalive: stopped")
 	// ErrNoAnswer is the error of a FlowFailed event when keep-alives timed out.
 	ErrNoAnswer = errors.New("keepalive: no answer")
-	// ErrConfig is wrapped by the errors New returns for a bad Config.
+	// ErrConfig is wrapped by the errors NewKeeper returns for a bad KeeperConfig.
 	ErrConfig = errors.New("keepalive: bad config")
 )
 

@@ -28,7 +28,7 @@ func (s *stunServer) Binding(ctx context.Context, server netip.AddrPort) (netip.
 // and learns that its public address changed.
 func Example() {
 	clock := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	k, err := keepalive.New(keepalive.Config{
+	k, err := keepalive.NewKeeper(keepalive.KeeperConfig{
 		Kind:   keepalive.STUN,
 		Binder: &stunServer{}, // a *nat.Client on the SIP socket
 		Server: netip.MustParseAddrPort("203.0.113.2:5060"),

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/sipmsg"
 )
 
 // Binder sends a STUN Binding request to server over the caller's SIP
 // socket and returns the mapped address. *nat.Client implements it; the
-// caller's read loop hands STUN responses to that client.
+// caller's read loop hands STUN responses to that client. It has the shape
+// and name of discovery.Binder, so one client serves both.
 type Binder interface {
 	Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error)
 }
@@ -36,10 +38,10 @@ const (
 	t2 = 4 * time.Second
 )
 
-// Config configures a Keeper for one flow. Kind is required, and what
+// KeeperConfig configures a Keeper for one flow. Kind is required, and what
 // sends for it: Send (CRLF, Options, UDP, RTP), Binder and Server (STUN),
 // Request (Options).
-type Config struct {
+type KeeperConfig struct {
 	Kind Kind
 
 	// Send writes one keep-alive on the flow: conn.Write on a TCP/TLS
@@ -58,8 +60,10 @@ type Config struct {
 	// Request appends the n-th OPTIONS request (n = 1, 2, ...) to dst, for
 	// example with sipmsg.AppendOptions and n as CSeq and in the branch.
 	Request func(dst []byte, n uint32) []byte
-	// Reliable says the flow is TCP/TLS: OPTIONS are not retransmitted.
-	Reliable bool
+	// Transport is the flow's SIP transport (zero: UDP); over a reliable
+	// one (sipmsg.Transport.Reliable: TCP, TLS, ...) OPTIONS are not
+	// retransmitted.
+	Transport sipmsg.Transport
 	// NoAnswer sends OPTIONS keep-alives without waiting for responses
 	// (for servers that do not answer them): only send errors are misses.
 	NoAnswer bool
@@ -93,7 +97,7 @@ const (
 //
 // A Keeper is safe for concurrent use.
 type Keeper struct {
-	cfg   Config
+	cfg   KeeperConfig
 	clock clock.Clock
 	log   *slog.Logger
 
@@ -118,7 +122,7 @@ type Keeper struct {
 }
 
 // New checks cfg and returns a stopped Keeper; call Start.
-func New(cfg Config) (*Keeper, error) {
+func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
 	switch cfg.Kind {
 	case CRLF, UDP, RTP:
 		if cfg.Send == nil {
@@ -155,7 +159,9 @@ func (k *Keeper) Interval() time.Duration {
 	return k.base()
 }
 
-func (k *Keeper) base() time.Duration { return k.cfg.Timing.Base(k.cfg.Kind == CRLF || k.cfg.Reliable) }
+func (k *Keeper) base() time.Duration {
+	return k.cfg.Timing.Base(k.cfg.Kind == CRLF || k.cfg.Transport.Reliable())
+}
 
 func (k *Keeper) jitter(d time.Duration) time.Duration {
 	if k.cfg.Timing.NoJitter {
@@ -298,7 +304,7 @@ func (k *Keeper) fire(g uint64) {
 func (k *Keeper) fireLocked() {
 	now := k.clock.Now()
 	if k.phase == awaiting {
-		if now.Before(k.deadline) && k.cfg.Kind == Options && !k.cfg.Reliable {
+		if now.Before(k.deadline) && k.cfg.Kind == Options && !k.cfg.Transport.Reliable() {
 			k.send(k.buf)
 			k.rto = min(2*k.rto, t2, k.base())
 			k.schedule(min(k.rto, k.deadline.Sub(now)))
@@ -343,7 +349,7 @@ func (k *Keeper) fireLocked() {
 	}
 	k.phase = awaiting
 	k.deadline = now.Add(k.cfg.Timeout)
-	if k.cfg.Kind == Options && !k.cfg.Reliable {
+	if k.cfg.Kind == Options && !k.cfg.Transport.Reliable() {
 		k.rto = min(t1, k.base())
 		k.schedule(min(k.rto, k.cfg.Timeout))
 	} else {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/sipmsg"
 )
 
 var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -68,7 +69,7 @@ func (l *eventLog) kinds() []EventKind {
 	return k
 }
 
-func newKeeper(t *testing.T, cfg Config) (*Keeper, *clock.Fake, *wire, *eventLog) {
+func newKeeper(t *testing.T, cfg KeeperConfig) (*Keeper, *clock.Fake, *wire, *eventLog) {
 	t.Helper()
 	clk := clock.NewFake(epoch)
 	w := &wire{clk: clk}
@@ -81,7 +82,7 @@ func newKeeper(t *testing.T, cfg Config) (*Keeper, *clock.Fake, *wire, *eventLog
 	if cfg.Rand == nil {
 		cfg.Rand = rand.NewPCG(7, 7)
 	}
-	k, err := New(cfg)
+	k, err := NewKeeper(cfg)
 	require.NoError(t, err)
 	t.Cleanup(k.Stop)
 	return k, clk, w, ev
@@ -90,7 +91,7 @@ func newKeeper(t *testing.T, cfg Config) (*Keeper, *clock.Fake, *wire, *eventLog
 func TestNewConfigErrors(t *testing.T) {
 	t.Parallel()
 	send := func([]byte) error { return nil }
-	for _, cfg := range []Config{
+	for _, cfg := range []KeeperConfig{
 		{},
 		{Kind: CRLF},
 		{Kind: Options, Send: send},
@@ -98,14 +99,14 @@ func TestNewConfigErrors(t *testing.T) {
 		{Kind: STUN, Binder: &fakeBinder{}},
 		{Kind: 99, Send: send},
 	} {
-		_, err := New(cfg)
+		_, err := NewKeeper(cfg)
 		require.ErrorIs(t, err, ErrConfig, "%+v", cfg)
 	}
 }
 
 func TestCRLFPingPong(t *testing.T) {
 	t.Parallel()
-	k, clk, w, ev := newKeeper(t, Config{Kind: CRLF, Timing: Timing{Interval: 30 * time.Second}})
+	k, clk, w, ev := newKeeper(t, KeeperConfig{Kind: CRLF, Timing: Timing{Interval: 30 * time.Second}})
 	require.Equal(t, 30*time.Second, k.Interval())
 	k.Start()
 	// Twenty answered pings, each 80–100 % of the interval after the previous pong.
@@ -128,7 +129,7 @@ func TestCRLFPingPong(t *testing.T) {
 
 func TestCRLFNoPongFailsAndBacksOff(t *testing.T) {
 	t.Parallel()
-	k, clk, w, ev := newKeeper(t, Config{
+	k, clk, w, ev := newKeeper(t, KeeperConfig{
 		Kind: CRLF, Timing: Timing{Interval: 20 * time.Second, NoJitter: true},
 		MaxBackoff: 100 * time.Second,
 	})
@@ -164,7 +165,7 @@ func TestCRLFNoPongFailsAndBacksOff(t *testing.T) {
 
 func TestMaxMisses(t *testing.T) {
 	t.Parallel()
-	k, clk, _, ev := newKeeper(t, Config{
+	k, clk, _, ev := newKeeper(t, KeeperConfig{
 		Kind: CRLF, Timing: Timing{Interval: 20 * time.Second, NoJitter: true}, MaxMisses: 3,
 	})
 	k.Start()
@@ -208,7 +209,7 @@ func TestSTUNMappingChanged(t *testing.T) {
 	m1 := netip.MustParseAddrPort("203.0.113.1:5060")
 	m2 := netip.MustParseAddrPort("203.0.113.1:40017")
 	b := &fakeBinder{mapped: m1}
-	k, clk, _, ev := newKeeper(t, Config{Kind: STUN, Binder: b, Server: srv, Timing: Timing{Lifetime: 30 * time.Second}})
+	k, clk, _, ev := newKeeper(t, KeeperConfig{Kind: STUN, Binder: b, Server: srv, Timing: Timing{Lifetime: 30 * time.Second}})
 	require.Equal(t, 15*time.Second, k.Interval())
 	k.Start()
 	clk.Advance(15 * time.Second)
@@ -248,7 +249,7 @@ func (b slowBinder) Binding(ctx context.Context, _ netip.AddrPort) (netip.AddrPo
 func TestSTUNTimeoutOnClock(t *testing.T) {
 	t.Parallel()
 	b := slowBinder{calls: make(chan struct{}, 1)}
-	k, clk, _, ev := newKeeper(t, Config{Kind: STUN, Binder: b, Server: netip.MustParseAddrPort("203.0.113.2:3478"),
+	k, clk, _, ev := newKeeper(t, KeeperConfig{Kind: STUN, Binder: b, Server: netip.MustParseAddrPort("203.0.113.2:3478"),
 		Timing: Timing{Interval: 10 * time.Second, NoJitter: true}, Timeout: 3 * time.Second})
 	k.Start()
 	go clk.Advance(10 * time.Second) // runs the keep-alive, which blocks in Binding
@@ -270,7 +271,7 @@ func TestOptionsRetransmitAndAnswer(t *testing.T) {
 		ns = append(ns, n)
 		return append(dst, "OPTIONS sip:203.0.113.2 SIP/2.0\r\nCSeq: "+strconv.Itoa(int(n))+" OPTIONS\r\n\r\n"...)
 	}
-	k, clk, w, ev := newKeeper(t, Config{Kind: Options, Request: req, Timing: Timing{Interval: 30 * time.Second, NoJitter: true}})
+	k, clk, w, ev := newKeeper(t, KeeperConfig{Kind: Options, Request: req, Timing: Timing{Interval: 30 * time.Second, NoJitter: true}})
 	k.Start()
 	clk.Advance(30 * time.Second)
 	require.Equal(t, 1, w.count())
@@ -292,7 +293,7 @@ func TestOptionsRetransmitAndAnswer(t *testing.T) {
 func TestOptionsReliableNoRetransmit(t *testing.T) {
 	t.Parallel()
 	req := func(dst []byte, n uint32) []byte { return append(dst, "OPTIONS"...) }
-	k, clk, w, ev := newKeeper(t, Config{Kind: Options, Request: req, Reliable: true, Timing: Timing{Interval: 30 * time.Second, NoJitter: true}})
+	k, clk, w, ev := newKeeper(t, KeeperConfig{Kind: Options, Request: req, Transport: sipmsg.TCP, Timing: Timing{Interval: 30 * time.Second, NoJitter: true}})
 	require.Equal(t, 30*time.Second, k.Interval())
 	k.Start()
 	clk.Advance(30*time.Second + DefaultTimeout)
@@ -302,7 +303,7 @@ func TestOptionsReliableNoRetransmit(t *testing.T) {
 
 func TestUDPKeepalive(t *testing.T) {
 	t.Parallel()
-	k, clk, w, ev := newKeeper(t, Config{Kind: UDP, Timing: Timing{Lifetime: 5 * time.Second}})
+	k, clk, w, ev := newKeeper(t, KeeperConfig{Kind: UDP, Timing: Timing{Lifetime: 5 * time.Second}})
 	k.Start()
 	clk.Advance(time.Minute)
 	// 2.5 s base interval, jittered to 2–2.5 s.
@@ -329,7 +330,7 @@ func TestUDPKeepalive(t *testing.T) {
 
 func TestUDPPayload(t *testing.T) {
 	t.Parallel()
-	k, clk, w, _ := newKeeper(t, Config{Kind: UDP, Payload: []byte{0, 0, 0, 0}, Timing: Timing{Interval: time.Second, NoJitter: true}})
+	k, clk, w, _ := newKeeper(t, KeeperConfig{Kind: UDP, Payload: []byte{0, 0, 0, 0}, Timing: Timing{Interval: time.Second, NoJitter: true}})
 	k.Start()
 	clk.Advance(2 * time.Second)
 	require.Equal(t, [][]byte{{0, 0, 0, 0}, {0, 0, 0, 0}}, w.pkts)
@@ -337,7 +338,7 @@ func TestUDPPayload(t *testing.T) {
 
 func TestRTPKeepalive(t *testing.T) {
 	t.Parallel()
-	k, clk, w, _ := newKeeper(t, Config{Kind: RTP, RTP: RTPState{SSRC: 0xdeadbeef, Seq: 65534, Timestamp: 1000, ClockRate: 8000},
+	k, clk, w, _ := newKeeper(t, KeeperConfig{Kind: RTP, RTP: RTPState{SSRC: 0xdeadbeef, Seq: 65534, Timestamp: 1000, ClockRate: 8000},
 		Timing: Timing{Interval: 5 * time.Second, NoJitter: true}})
 	k.Start()
 	clk.Advance(15 * time.Second)
@@ -357,7 +358,7 @@ func TestRTPKeepalive(t *testing.T) {
 
 func TestSetTimingNegotiated(t *testing.T) {
 	t.Parallel()
-	k, clk, w, _ := newKeeper(t, Config{Kind: UDP, Timing: Timing{NoJitter: true}})
+	k, clk, w, _ := newKeeper(t, KeeperConfig{Kind: UDP, Timing: Timing{NoJitter: true}})
 	require.Equal(t, DefaultDatagramInterval, k.Interval())
 	k.Start()
 	clk.Advance(10 * time.Second)
@@ -371,7 +372,7 @@ func TestSetTimingNegotiated(t *testing.T) {
 
 func TestStopAndPingNow(t *testing.T) {
 	t.Parallel()
-	k, clk, w, _ := newKeeper(t, Config{Kind: UDP, Timing: Timing{Interval: 10 * time.Second}})
+	k, clk, w, _ := newKeeper(t, KeeperConfig{Kind: UDP, Timing: Timing{Interval: 10 * time.Second}})
 	k.PingNow()
 	require.Zero(t, w.count(), "not started")
 	k.Start()
@@ -391,7 +392,7 @@ func TestStopAndPingNow(t *testing.T) {
 func TestOptionsNoAnswer(t *testing.T) {
 	t.Parallel()
 	req := func(dst []byte, n uint32) []byte { return append(dst, "OPTIONS"...) }
-	k, clk, w, ev := newKeeper(t, Config{Kind: Options, Request: req, NoAnswer: true, Timing: Timing{Interval: 10 * time.Second, NoJitter: true}})
+	k, clk, w, ev := newKeeper(t, KeeperConfig{Kind: Options, Request: req, NoAnswer: true, Timing: Timing{Interval: 10 * time.Second, NoJitter: true}})
 	k.Start()
 	clk.Advance(time.Minute)
 	require.Equal(t, 6, w.count(), "no retransmissions")

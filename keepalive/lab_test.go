@@ -28,10 +28,10 @@ const (
 // labTiming is what a UA knows once nat measured the binding lifetime.
 var labTiming = Timing{Lifetime: labTimeout}
 
-func (u *labUA) startKeeper(cfg Config) *Keeper {
+func (u *labUA) startKeeper(cfg KeeperConfig) *Keeper {
 	u.t.Helper()
 	cfg.OnEvent = u.onEvent
-	k, err := New(cfg)
+	k, err := NewKeeper(cfg)
 	require.NoError(u.t, err)
 	u.mu.Lock()
 	u.keeper = k
@@ -90,10 +90,10 @@ func TestLabClientKinds(t *testing.T) {
 	for _, u := range all {
 		u.Register()
 	}
-	kUDP := udp.startKeeper(Config{Kind: UDP, Send: udp.sendKamailio, Timing: labTiming})
-	kOpt := opt.startKeeper(Config{Kind: Options, Send: opt.sendKamailio, Request: optionsFor(opt), Timing: labTiming})
-	kStun := stunOther.startKeeper(Config{Kind: STUN, Binder: stunOther.stun, Server: stundAddr, Timing: labTiming})
-	kStunSIP := stunSIP.startKeeper(Config{Kind: STUN, Binder: stunSIP.stun, Server: kamailioUDP, Timing: labTiming})
+	kUDP := udp.startKeeper(KeeperConfig{Kind: UDP, Send: udp.sendKamailio, Timing: labTiming})
+	kOpt := opt.startKeeper(KeeperConfig{Kind: Options, Send: opt.sendKamailio, Request: optionsFor(opt), Timing: labTiming})
+	kStun := stunOther.startKeeper(KeeperConfig{Kind: STUN, Binder: stunOther.stun, Server: stundAddr, Timing: labTiming})
+	kStunSIP := stunSIP.startKeeper(KeeperConfig{Kind: STUN, Binder: stunSIP.stun, Server: kamailioUDP, Timing: labTiming})
 	kTCP := tcp.keeper // reads the stream itself: pongs answer its pings
 	kTCP.Start()
 
@@ -109,7 +109,7 @@ func TestLabClientKinds(t *testing.T) {
 		require.NoError(t, sendMedia(c)(AppendRTPKeepalive(nil, 0, 1, 160, 1)))
 	}
 	rtpUA := &labUA{t: t, user: "rtp"}
-	kRTP := rtpUA.startKeeper(Config{Kind: RTP, Send: sendMedia(media), RTP: RTPState{SSRC: 0x5eed, Seq: 2, Timestamp: 320, ClockRate: 8000}, Timing: labTiming})
+	kRTP := rtpUA.startKeeper(KeeperConfig{Kind: RTP, Send: sendMedia(media), RTP: RTPState{SSRC: 0x5eed, Seq: 2, Timestamp: 320, ClockRate: 8000}, Timing: labTiming})
 
 	time.Sleep(labIdle) // the point of the test: idle beyond the binding timeout
 
@@ -164,8 +164,8 @@ func TestLabSTUN(t *testing.T) {
 	for _, u := range []*labUA{ctl, viaStund, viaCoturn} {
 		u.Register()
 	}
-	kStund := viaStund.startKeeper(Config{Kind: STUN, Binder: viaStund.stun, Server: stundAddr, Timing: labTiming})
-	kCoturn := viaCoturn.startKeeper(Config{Kind: STUN, Binder: viaCoturn.stun, Server: coturnAddr, Timing: labTiming})
+	kStund := viaStund.startKeeper(KeeperConfig{Kind: STUN, Binder: viaStund.stun, Server: stundAddr, Timing: labTiming})
+	kCoturn := viaCoturn.startKeeper(KeeperConfig{Kind: STUN, Binder: viaCoturn.stun, Server: coturnAddr, Timing: labTiming})
 
 	time.Sleep(labIdle)
 
@@ -233,9 +233,9 @@ func TestLabLoss(t *testing.T) {
 	for _, u := range []*labUA{ctl, udp, opt, stun} {
 		u.Register()
 	}
-	kUDP := udp.startKeeper(Config{Kind: UDP, Send: udp.sendKamailio, Timing: labTiming})
-	kOpt := opt.startKeeper(Config{Kind: Options, Send: opt.sendKamailio, Request: optionsFor(opt), Timing: labTiming, MaxMisses: 3})
-	kStun := stun.startKeeper(Config{Kind: STUN, Binder: stun.stun, Server: stundAddr, Timing: labTiming, MaxMisses: 3})
+	kUDP := udp.startKeeper(KeeperConfig{Kind: UDP, Send: udp.sendKamailio, Timing: labTiming})
+	kOpt := opt.startKeeper(KeeperConfig{Kind: Options, Send: opt.sendKamailio, Request: optionsFor(opt), Timing: labTiming, MaxMisses: 3})
+	kStun := stun.startKeeper(KeeperConfig{Kind: STUN, Binder: stun.stun, Server: stundAddr, Timing: labTiming, MaxMisses: 3})
 
 	time.Sleep(labIdle)
 

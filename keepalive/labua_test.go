@@ -73,7 +73,7 @@ func newTCPUA(t *testing.T, lab *netlab.Lab, user string, keep bool) *labUA {
 		go u.readTCP()
 		return u
 	}
-	k, err := New(Config{Kind: CRLF, Send: u.sendKamailio, Timing: labTiming, OnEvent: u.onEvent})
+	k, err := NewKeeper(KeeperConfig{Kind: CRLF, Send: u.sendKamailio, Timing: labTiming, OnEvent: u.onEvent})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sipnat/sipnat/internal/leakcheck"
 	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/sipmsg"
 )
 
 // The leak tests are not parallel: leakcheck counts every goroutine.
@@ -44,14 +45,14 @@ func TestLeakKeeper(t *testing.T) {
 			}
 		}
 	}
-	for _, cfg := range []Config{
+	for _, cfg := range []KeeperConfig{
 		{Kind: STUN, Binder: c, Server: dead.LocalAddr().(*net.UDPAddr).AddrPort()},
-		{Kind: CRLF, Send: func([]byte) error { return errors.New("broken pipe") }, Reliable: true},
+		{Kind: CRLF, Send: func([]byte) error { return errors.New("broken pipe") }, Transport: sipmsg.TCP},
 	} {
 		cfg.Timing = Timing{Interval: time.Hour}
 		cfg.Timeout = 50 * time.Millisecond
 		cfg.OnEvent = onEvent
-		k, err := New(cfg)
+		k, err := NewKeeper(cfg)
 		require.NoError(t, err)
 		k.Start()
 		k.PingNow()
@@ -63,7 +64,7 @@ func TestLeakKeeper(t *testing.T) {
 		k.Stop()
 	}
 	// stopped while a binding waits for its answer
-	k, err := New(Config{Kind: STUN, Binder: c, Server: netip.MustParseAddrPort("127.0.0.1:9"), Timing: Timing{Interval: time.Hour}, Timeout: time.Hour})
+	k, err := NewKeeper(KeeperConfig{Kind: STUN, Binder: c, Server: netip.MustParseAddrPort("127.0.0.1:9"), Timing: Timing{Interval: time.Hour}, Timeout: time.Hour})
 	require.NoError(t, err)
 	k.Start()
 	k.PingNow()

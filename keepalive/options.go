@@ -6,7 +6,7 @@ import (
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
-// OptionsBuilder returns a Config.Request for the Options kind that appends
+// OptionsBuilder returns a KeeperConfig.Request for the Options kind that appends
 // r as built by sipmsg.AppendOptions, with CSeq n and the branch r.Branch
 // followed by "." and n, so that every keep-alive is a new transaction
 // (RFC 3261 §8.1.1.7) within one Call-ID.

@@ -196,7 +196,7 @@ const (
 // NewScheduler returns a Scheduler; its clock timer runs only while it holds contacts.
 func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.Send == nil {
-		return nil, errors.New("keepalive: SchedulerConfig.Send is nil")
+		return nil, fmt.Errorf("%w: SchedulerConfig.Send is nil", ErrConfig)
 	}
 	s := &Scheduler{
 		send:    cfg.Send,

@@ -12,7 +12,7 @@ import (
 // the read: it cuts the stream into SIP messages and keep-alives with
 // sipmsg.NextFrame, takes a pong (CRLF) as the answer to a CRLF ping,
 // answers a ping (CRLF CRLF) from the peer with a pong through
-// Config.Send (RFC 5626 §4.4.1), and hands every SIP message to onMessage;
+// KeeperConfig.Send (RFC 5626 §4.4.1), and hands every SIP message to onMessage;
 // b is valid only during that call. Messages are bounded by
 // sipmsg.MaxMessageSize. ReadStream returns r's error (io.EOF when the peer
 // closed) or, for a stream that is not SIP, an error wrapping

@@ -19,7 +19,7 @@ const streamMsg = "OPTIONS sip:alice@192.168.1.10 SIP/2.0\r\nVia: SIP/2.0/TCP 20
 func TestReadStream(t *testing.T) {
 	t.Parallel()
 	for _, oneByte := range []bool{false, true} {
-		k, clk, w, ev := newKeeper(t, Config{Kind: CRLF, Timing: Timing{Interval: 30 * time.Second, NoJitter: true}})
+		k, clk, w, ev := newKeeper(t, KeeperConfig{Kind: CRLF, Timing: Timing{Interval: 30 * time.Second, NoJitter: true}})
 		k.Start()
 		clk.Advance(30 * time.Second) // ping sent, pong awaited
 		require.Equal(t, 1, w.count())
@@ -44,7 +44,7 @@ func TestReadStream(t *testing.T) {
 
 func TestReadStreamErrors(t *testing.T) {
 	t.Parallel()
-	k, _, _, _ := newKeeper(t, Config{Kind: CRLF})
+	k, _, _, _ := newKeeper(t, KeeperConfig{Kind: CRLF})
 	err := k.ReadStream(strings.NewReader("\x00garbage"), nil)
 	require.ErrorIs(t, err, sipmsg.ErrMalformed)
 	big := "OPTIONS sip:a SIP/2.0\r\nContent-Length: 99999999\r\n\r\n"
@@ -72,7 +72,7 @@ func FuzzReadStream(f *testing.F) {
 	f.Add([]byte("\r\n\r\n\r"), uint8(1))
 	f.Add([]byte("REGISTER sip:x SIP/2.0\r\nl: 2\r\n\r\nab\r\n"), uint8(7))
 	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
-		k, err := New(Config{Kind: CRLF, Send: func([]byte) error { return nil }})
+		k, err := NewKeeper(KeeperConfig{Kind: CRLF, Send: func([]byte) error { return nil }})
 		if err != nil {
 			t.Fatal(err)
 		}

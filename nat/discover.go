@@ -22,10 +22,6 @@ type DiscoverConfig struct {
 	// tests; another one that answers is used for the two-server check when
 	// that one has no alternate address.
 	Servers []netip.AddrPort
-	// Client, if set, is used for the probes on the caller's socket instead
-	// of a client Discover makes and closes; use it when the caller reads
-	// the socket (ClientConfig.CallerReads). Its conn is the socket tested.
-	Client *Client
 	// RTO is the initial retransmission timeout of the first request to
 	// each server; zero means DefaultRTO. Later probes adapt it to the
 	// measured round-trip time.
@@ -44,9 +40,12 @@ type DiscoverConfig struct {
 	// is bounded by ctx.
 	LifetimeMax time.Duration
 	// ListenPacket opens the extra UDP sockets the filtering and lifetime
-	// probes use; nil means net.ListenUDP on the tested socket's IP. Give it
-	// when sockets must be made specially (another network namespace).
-	ListenPacket func(ctx context.Context) (net.PacketConn, error)
+	// probes use, with the shape of net.ListenConfig.ListenPacket (as
+	// discovery.MapperConfig.ListenPacket): it is called with network "udp4" or
+	// "udp6" and the tested socket's IP with port 0. Nil means a
+	// net.ListenConfig; give it when sockets must be made specially
+	// (another network namespace).
+	ListenPacket func(ctx context.Context, network, address string) (net.PacketConn, error)
 	// LocalAddrs are the host's own addresses, used to see "no NAT" when
 	// the socket is bound to an unspecified address; nil means the
 	// interface addresses.
@@ -80,17 +79,31 @@ func Discover(ctx context.Context, conn net.PacketConn, servers ...netip.AddrPor
 // socket (so that the mapping tests cannot open its filter), the hairpin test
 // on conn, and the lifetime probes each on its own socket.
 //
-// Unless cfg.Client is given, Discover reads conn itself until it returns,
-// and first proves with Client.CheckDelivery that it is the only reader: on
-// a socket another goroutine reads (a SIP stack's loop), it returns an error
-// matching ErrSharedSocket within about a second instead of losing the
-// answers and calling UDP blocked. If
+// DiscoverWith reads conn itself until it returns, and first proves with
+// Client.CheckDelivery that it is the only reader: on a socket another
+// goroutine reads (a SIP stack's loop), it returns an error matching
+// ErrSharedSocket within about a second instead of losing the answers and
+// calling UDP blocked. When the caller's loop reads the socket, run the
+// discovery through the Client that loop feeds instead (Client.Discover). If
 // no server answers, it returns a Result with Mapping Blocked and an error
 // matching ErrNoResponse (and ctx.Err() when ctx ended first). If ctx ends
 // before the classification is complete, it returns what it has and ctx's
 // error; if it ends during the lifetime search, the lifetime found so far is
 // a lower bound and there is no error.
 func DiscoverWith(ctx context.Context, conn net.PacketConn, cfg DiscoverConfig) (*Result, error) {
+	return discover(ctx, nil, conn, cfg)
+}
+
+// Discover runs DiscoverWith on the socket of c, a client whose socket the
+// caller's read loop reads (ClientConfig.CallerReads) and feeds to
+// c.HandlePacket: the probes on that socket go through c, so that the loop
+// keeps the socket and the answers still arrive.
+func (c *Client) Discover(ctx context.Context, cfg DiscoverConfig) (*Result, error) {
+	return discover(ctx, c, c.conn, cfg)
+}
+
+// discover is DiscoverWith, through client when it is not nil.
+func discover(ctx context.Context, client *Client, conn net.PacketConn, cfg DiscoverConfig) (*Result, error) {
 	if len(cfg.Servers) == 0 {
 		return nil, ErrNoServer
 	}
@@ -100,7 +113,7 @@ func DiscoverWith(ctx context.Context, conn net.PacketConn, cfg DiscoverConfig) 
 	}
 	d.setRTO(&rttEstimator{})
 	start := d.clock.Now()
-	d.client = cfg.Client
+	d.client = client
 	var shared error
 	if d.client == nil {
 		d.client = NewClient(conn, ClientConfig{RTO: cfg.RTO, Clock: cfg.Clock, Logger: cfg.Logger})
@@ -370,17 +383,22 @@ func (d *discoverer) mapping(ctx context.Context, r1 Response, primary, alt neti
 	return AddressAndPortDependent
 }
 
-// listen opens an extra socket for probes.
+// listen opens an extra socket for probes, on the tested socket's IP.
 func (d *discoverer) listen(ctx context.Context) (net.PacketConn, error) {
+	ip := addrPortOf(d.conn.LocalAddr()).Addr()
+	network := "udp6"
+	switch {
+	case !ip.IsValid():
+		ip, network = netip.IPv4Unspecified(), "udp4"
+	case ip.Is4() || ip.Is4In6():
+		ip, network = ip.Unmap(), "udp4"
+	}
+	addr := netip.AddrPortFrom(ip, 0).String()
 	if d.cfg.ListenPacket != nil {
-		return d.cfg.ListenPacket(ctx)
+		return d.cfg.ListenPacket(ctx, network, addr)
 	}
-	local := addrPortOf(d.conn.LocalAddr())
-	ip := local.Addr()
-	if !ip.IsValid() {
-		ip = netip.IPv4Unspecified()
-	}
-	return net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+	var lc net.ListenConfig
+	return lc.ListenPacket(ctx, network, addr)
 }
 
 // filtering runs RFC 5780 section 4.4 tests II and III concurrently on an

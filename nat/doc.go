@@ -10,7 +10,7 @@
 //   - NAT behaviour discovery (RFC 5780, RFC 4787 terms): mapping, filtering,
 //     hairpinning, port preservation and binding lifetime, the RFC 3489 type,
 //     CGNAT and double-NAT detection, and a verdict for SIP: [Discover],
-//     [DiscoverWith], [Result];
+//     [DiscoverWith], [Client.Discover], [Result];
 //   - an RFC 5780 STUN server that also answers RFC 3489 clients and is never
 //     an amplifier or reflector: [Server], [NewServer].
 //
@@ -53,8 +53,9 @@
 //		}
 //	}
 //
-// Classifying the NAT (pass Client in DiscoverConfig to use a CallerReads
-// client; set LifetimeMax to measure the binding lifetime):
+// Classifying the NAT (Client.Discover runs it through a CallerReads
+// client when the caller's loop reads the socket; set LifetimeMax to
+// measure the binding lifetime):
 //
 //	res, err := nat.Discover(ctx, conn, server)
 //	fmt.Print(res)                     // readable report

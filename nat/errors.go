@@ -21,8 +21,16 @@ var (
 	ErrNotSTUN = errors.New("nat: not a STUN message")
 	// ErrClosed means the Client or Server was closed.
 	ErrClosed = errors.New("nat: closed")
-	// ErrNoServer means Discover was called without a STUN server.
+	// ErrNoServer means Discover or a Binding was called without a (valid)
+	// STUN server.
 	ErrNoServer = errors.New("nat: no STUN server given")
+	// ErrConfig means a ServerConfig cannot work (no primary socket, a
+	// socket on an unspecified address, alternates that do not fit), or a
+	// Server was started twice.
+	ErrConfig = errors.New("nat: bad config")
+	// ErrUnknownValue means a text form (a JSON field of Result) names no
+	// known behaviour or RFC 3489 type.
+	ErrUnknownValue = errors.New("nat: unknown value")
 )
 
 // ServerError is a STUN error response (class 0x11x) from a server, such as

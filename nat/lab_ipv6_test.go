@@ -51,7 +51,7 @@ func TestLabIPv6(t *testing.T) {
 				require.NoError(t, err)
 				res, err := DiscoverWith(ctx, conn, DiscoverConfig{
 					Servers: []netip.AddrPort{server}, ProbeTimeout: labProbeTimeout,
-					ListenPacket: func(context.Context) (net.PacketConn, error) { return listen() },
+					ListenPacket: func(context.Context, string, string) (net.PacketConn, error) { return listen() },
 				})
 				cancel()
 				conn.Close()
@@ -89,7 +89,7 @@ func TestLabIPv6FirewallLifetime(t *testing.T) {
 	res, err := DiscoverWith(ctx, conn, DiscoverConfig{
 		Servers: []netip.AddrPort{netip.AddrPortFrom(netlab.Server1V6, netlab.CoturnPort)}, ProbeTimeout: labProbeTimeout,
 		LifetimeMax:  8 * time.Second,
-		ListenPacket: func(context.Context) (net.PacketConn, error) { return listen() },
+		ListenPacket: func(context.Context, string, string) (net.PacketConn, error) { return listen() },
 	})
 	require.NoError(t, err)
 	require.Equal(t, None, res.Mapping)
@@ -128,7 +128,7 @@ func TestLabNAT64(t *testing.T) {
 	res, err := DiscoverWith(ctx, conn, DiscoverConfig{
 		Servers: []netip.AddrPort{netip.AddrPortFrom(srv, netlab.CoturnPort)}, ProbeTimeout: labProbeTimeout,
 		NAT64:        prefixes[0],
-		ListenPacket: func(context.Context) (net.PacketConn, error) { return listen() },
+		ListenPacket: func(context.Context, string, string) (net.PacketConn, error) { return listen() },
 	})
 	require.NoError(t, err)
 	require.Equal(t, netlab.Public, res.Public.Addr(), "%s", res)

@@ -54,7 +54,7 @@ func labDiscover(ctx context.Context, lab *netlab.Lab, server netip.AddrPort, li
 		Servers:      []netip.AddrPort{server},
 		LifetimeMax:  lifetime,
 		ProbeTimeout: probe,
-		ListenPacket: func(context.Context) (net.PacketConn, error) {
+		ListenPacket: func(context.Context, string, string) (net.PacketConn, error) {
 			return labListen(lab)
 		},
 		GatewayExternal: lab.Truth().RouterWAN,

@@ -53,7 +53,7 @@ func (b *Behavior) UnmarshalText(t []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("nat: unknown behaviour %q", t)
+	return fmt.Errorf("behaviour %q: %w", t, ErrUnknownValue)
 }
 
 // ClassicType is the RFC 3489 NAT type.
@@ -101,7 +101,7 @@ func (c *ClassicType) UnmarshalText(t []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("nat: unknown RFC 3489 type %q", t)
+	return fmt.Errorf("RFC 3489 type %q: %w", t, ErrUnknownValue)
 }
 
 // Method says how Discover classified, which depends on what the server

@@ -61,7 +61,7 @@ func (c *Client) CheckDelivery(ctx context.Context) error {
 	case ctx.Err() != nil, errors.Is(err, ErrClosed):
 		return err
 	}
-	how := "the client reads it itself, so another goroutine must be reading the socket too (a SIP stack's read loop): give DiscoverConfig.Client a Client with CallerReads and hand it every STUN packet the loop reads"
+	how := "the client reads it itself, so another goroutine must be reading the socket too (a SIP stack's read loop): run the discovery through Client.Discover on a Client with CallerReads and hand it every STUN packet the loop reads"
 	if c.cfg.CallerReads {
 		how = "the caller's read loop does not hand STUN packets to HandlePacket, or does not run"
 	}

@@ -102,7 +102,7 @@ type Server struct {
 // NewServer checks cfg and returns a server; it does not read yet.
 func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Primary == nil {
-		return nil, errors.New("nat: server needs a primary socket")
+		return nil, fmt.Errorf("server needs a primary socket: %w", ErrConfig)
 	}
 	s := &Server{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: loggerOrDiscard(cfg.Logger)}
 	s.conns = [4]net.PacketConn{cfg.Primary, cfg.AltPort, cfg.AltAddr, cfg.AltBoth}
@@ -112,7 +112,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 		ap := addrPortOf(c.LocalAddr())
 		if !ap.IsValid() || ap.Addr().IsUnspecified() {
-			return nil, fmt.Errorf("nat: server socket %d bound to %v: needs a specific address", i, c.LocalAddr())
+			return nil, fmt.Errorf("server socket %d bound to %v: needs a specific address: %w", i, c.LocalAddr(), ErrConfig)
 		}
 		s.addrs[i] = ap
 	}
@@ -123,7 +123,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 		a := s.addrs[i]
 		if wantAddr.IsValid() && a.Addr() != wantAddr || wantPort != 0 && a.Port() != wantPort {
-			return fmt.Errorf("nat: server socket %v does not fit primary %v", a, p)
+			return fmt.Errorf("server socket %v does not fit primary %v: %w", a, p, ErrConfig)
 		}
 		return nil
 	}
@@ -141,7 +141,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if s.conns[1] != nil && s.addrs[1].Port() == p.Port() ||
 		s.conns[2] != nil && s.addrs[2].Addr() == p.Addr() {
-		return nil, fmt.Errorf("nat: server alternate socket equals primary %v", p)
+		return nil, fmt.Errorf("server alternate socket equals primary %v: %w", p, ErrConfig)
 	}
 	s.full = s.conns[1] != nil && s.conns[2] != nil && s.conns[3] != nil
 	rate, burst := cfg.Rate, cfg.Burst
@@ -193,7 +193,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	if s.serving {
 		s.mu.Unlock()
-		return errors.New("nat: server already serving")
+		return fmt.Errorf("server already serving: %w", ErrConfig)
 	}
 	s.serving = true
 	for _, c := range s.conns {

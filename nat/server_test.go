@@ -228,7 +228,7 @@ func TestServerClientCallerReads(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	res, err := DiscoverWith(ctx, conn, DiscoverConfig{Servers: []netip.AddrPort{srv.Addrs()[0]}, Client: c})
+	res, err := c.Discover(ctx, DiscoverConfig{Servers: []netip.AddrPort{srv.Addrs()[0]}})
 	require.NoError(t, err)
 	require.Equal(t, OpenInternet, res.Classic)
 	require.Equal(t, "OPTIONS sip:a@b SIP/2.0\r\n\r\n", <-sip)

@@ -266,7 +266,7 @@ func (c *Client) finishLocked(tx *transaction, err error) bool {
 func (c *Client) transact(ctx context.Context, server netip.AddrPort, o BindingOptions, via net.PacketConn, echo bool, p *pace) (Response, error) {
 	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
 	if !server.IsValid() {
-		return Response{}, fmt.Errorf("binding: invalid server address %v", server)
+		return Response{}, fmt.Errorf("binding: invalid server address %v: %w", server, ErrNoServer)
 	}
 	if err := ctx.Err(); err != nil {
 		return Response{}, fmt.Errorf("binding %v: %w (%w)", server, ErrNoResponse, err)

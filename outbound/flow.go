@@ -340,7 +340,7 @@ func (f *Flow) startKeeper(c net.Conn, cancel context.CancelCauseFunc, ft time.D
 	if ft > 0 {
 		t.Negotiated = ft
 	}
-	kc := keepalive.Config{
+	kc := keepalive.KeeperConfig{
 		Timing: t, Timeout: f.cfg.PongTimeout, Clock: f.cfg.Clock, Rand: f.cfg.Rand, Logger: f.cfg.Logger,
 		OnEvent: func(e keepalive.Event) {
 			switch e.Kind {
@@ -360,7 +360,7 @@ func (f *Flow) startKeeper(c net.Conn, cancel context.CancelCauseFunc, ft time.D
 		kc.Kind = keepalive.CRLF
 		kc.Send = func(b []byte) error { return f.write(c, b) }
 	}
-	k, err := keepalive.New(kc)
+	k, err := keepalive.NewKeeper(kc)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +370,7 @@ func (f *Flow) startKeeper(c net.Conn, cancel context.CancelCauseFunc, ft time.D
 
 func errOr(err error) error {
 	if err == nil {
-		return errors.New("no answer")
+		return ErrTimeout
 	}
 	return err
 }

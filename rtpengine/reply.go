@@ -20,6 +20,9 @@ var (
 	ErrClosed = errors.New("rtpengine: client closed")
 	// ErrNoInstance: a Set has no instance that answers.
 	ErrNoInstance = errors.New("rtpengine: no instance answers")
+	// ErrConfig: a SetConfig without Client or instances, or an instance
+	// address that is not ip:port.
+	ErrConfig = errors.New("rtpengine: bad config")
 )
 
 // ErrorReply is rtpengine's "error" result with its "error-reason".

@@ -89,7 +89,7 @@ type callEntry struct {
 // NewSet returns a set over cfg.Instances.
 func NewSet(cfg SetConfig) (*Set, error) {
 	if cfg.Client == nil || len(cfg.Instances) == 0 {
-		return nil, errors.New("rtpengine: a set needs a Client and at least one instance")
+		return nil, fmt.Errorf("%w: a set needs a Client and at least one instance", ErrConfig)
 	}
 	s := &Set{
 		c: cfg.Client, disableFor: cfg.DisableFor, ttl: cfg.CallTTL,
@@ -107,7 +107,7 @@ func NewSet(cfg SetConfig) (*Set, error) {
 	}
 	for _, a := range cfg.Instances {
 		if !a.IsValid() {
-			return nil, fmt.Errorf("rtpengine: invalid instance address %v", a)
+			return nil, fmt.Errorf("%w: invalid instance address %v", ErrConfig, a)
 		}
 		s.inst = append(s.inst, instance{addr: netip.AddrPortFrom(a.Addr().Unmap(), a.Port())})
 	}
@@ -147,7 +147,7 @@ func (s *Set) Has(callID []byte) bool {
 // error wrapping ErrNoInstance and the last ErrTimeout.
 func (s *Set) Do(ctx context.Context, sdp []byte, r *Request) (Reply, error) {
 	if r.Command == Ping {
-		return Reply{SDP: sdp}, errors.New("rtpengine: ping a set's instances with Ping")
+		return Reply{SDP: sdp}, fmt.Errorf("rtpengine: ping a set's instances with Ping: %w", errors.ErrUnsupported)
 	}
 	order := s.order(r)
 	var last error
@@ -302,7 +302,7 @@ func ParseInstances(s string) ([]netip.AddrPort, error) {
 		f = strings.TrimSpace(f)
 		a, err := netip.ParseAddrPort(f)
 		if err != nil || a.Port() == 0 {
-			return nil, fmt.Errorf("instance %q: want ip:port", f)
+			return nil, fmt.Errorf("%w: instance %q: want ip:port", ErrConfig, f)
 		}
 		out = append(out, a)
 	}

@@ -36,6 +36,11 @@ func ParseTransport(b []byte) Transport {
 	return TransportUnknown
 }
 
+// Reliable reports whether t delivers in order and retransmits itself
+// (TCP, TLS, SCTP, WS, WSS): requests over it are not retransmitted (RFC
+// 3261 §17.1.1.2) and its keep-alives are CRLF ping/pong (RFC 5626 §4.4.1).
+func (t Transport) Reliable() bool { return t >= TCP && t <= WSS }
+
 // DefaultPort returns 5061 for TLS and WSS, 5060 otherwise.
 func (t Transport) DefaultPort() uint16 {
 	if t == TLS || t == WSS {

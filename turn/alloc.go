@@ -277,7 +277,7 @@ func (c *Client) move(mapped netip.AddrPort) error {
 	ticket, relayed := c.ticket, c.alloc.Relayed
 	c.mu.Unlock()
 	if ticket == nil {
-		return errors.New("no mobility ticket")
+		return fmt.Errorf("move: no mobility ticket: %w", ErrMismatch)
 	}
 	ctx, cancel := c.bgContext()
 	defer cancel()

@@ -78,7 +78,7 @@ type peer struct {
 // Close. Call Allocate next. Close never closes conn.
 func New(conn net.PacketConn, cfg Config) (*Client, error) {
 	if cfg.Transport != "" && cfg.Transport != UDP {
-		return nil, fmt.Errorf("turn: New is for UDP; use Dial for %s", cfg.Transport)
+		return nil, fmt.Errorf("%w: New is for UDP; use Dial for %s", ErrConfig, cfg.Transport)
 	}
 	cfg.Transport = UDP
 	c, err := newClient(cfg)
@@ -99,10 +99,10 @@ func New(conn net.PacketConn, cfg Config) (*Client, error) {
 // dialled again when the allocation is recovered. Call Allocate next.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Transport != TCP && cfg.Transport != TLS {
-		return nil, fmt.Errorf("turn: Dial is for tcp and tls, not %q", cfg.Transport)
+		return nil, fmt.Errorf("%w: Dial is for tcp and tls, not %q", ErrConfig, cfg.Transport)
 	}
 	if cfg.Transport == TLS && cfg.DialContext == nil {
-		return nil, errors.New("turn: TLS needs Config.DialContext to make TLS connections, e.g. (&tls.Dialer{Config: c}).DialContext")
+		return nil, fmt.Errorf("%w: TLS needs Config.DialContext to make TLS connections, e.g. (&tls.Dialer{Config: c}).DialContext", ErrConfig)
 	}
 	c, err := newClient(cfg)
 	if err != nil {
@@ -122,10 +122,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 
 func newClient(cfg Config) (*Client, error) {
 	if !cfg.Server.IsValid() {
-		return nil, errors.New("turn: Config.Server is not set")
+		return nil, fmt.Errorf("%w: Config.Server is not set", ErrConfig)
 	}
 	if cfg.Username == "" {
-		return nil, errors.New("turn: Config.Username is not set")
+		return nil, fmt.Errorf("%w: Config.Username is not set", ErrConfig)
 	}
 	if cfg.Lifetime <= 0 {
 		cfg.Lifetime = DefaultLifetime
@@ -257,7 +257,7 @@ func (c *Client) Send(p []byte, peer netip.AddrPort) error {
 // permission and channel for an unknown peer in the background.
 func (c *Client) AppendFrame(dst, p []byte, peer netip.AddrPort) ([]byte, error) {
 	if len(p) > 0xFFFF-sendIndFixed {
-		return dst, fmt.Errorf("turn: %d bytes do not fit one message", len(p))
+		return dst, fmt.Errorf("%w: %d bytes do not fit one message", ErrTooLarge, len(p))
 	}
 	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
 	c.mu.Lock()

@@ -211,6 +211,11 @@ var (
 	ErrTooManyPeers         = errors.New("turn: too many peers")
 	ErrClosed               = errors.New("turn: client closed")
 	ErrMalformed            = errors.New("turn: malformed answer")
+	// ErrConfig: a Config the constructor cannot use (no server or
+	// username, a transport New or Dial does not serve).
+	ErrConfig = errors.New("turn: bad config")
+	// ErrTooLarge: data that does not fit one TURN message.
+	ErrTooLarge = errors.New("turn: too large")
 )
 
 // Error is an error response of the server.

@@ -113,7 +113,7 @@ func check(ctx context.Context, o options) (*Report, error) {
 	var gw *discovery.ProbeResult
 	var mapper *discovery.Mapper
 	if o.portMap && !o.selfTest {
-		mapper = discovery.NewMapper(discovery.Config{Gateway: o.gateway, Lifetime: 2 * time.Minute, Description: "sipnat natcheck test",
+		mapper = discovery.NewMapper(discovery.MapperConfig{Gateway: o.gateway, Lifetime: 2 * time.Minute, Description: "sipnat natcheck test",
 			DialContext: o.dialContext, ListenPacket: o.listenPacket, PMPTimeout: 2 * time.Second, UPnPTimeout: 3 * time.Second})
 		defer mapper.Close()
 		wg.Add(1)
@@ -157,10 +157,7 @@ func check(ctx context.Context, o options) (*Report, error) {
 	}
 	r.UDP = "works"
 
-	res, err := nat.DiscoverWith(ctx, conn, nat.DiscoverConfig{Servers: answered, Client: client, LifetimeMax: o.lifetime,
-		ListenPacket: func(ctx context.Context) (net.PacketConn, error) {
-			return o.listen(ctx, network, netip.AddrPortFrom(addrOf(conn).Addr(), 0))
-		}})
+	res, err := client.Discover(ctx, nat.DiscoverConfig{Servers: answered, LifetimeMax: o.lifetime, ListenPacket: o.listenPacket})
 	if err != nil {
 		r.Errors = append(r.Errors, "behaviour discovery: "+err.Error())
 	}

@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *network != "udp" && *network != "tcp" {
 		return cmdline.Usagef("-net %q: want udp or tcp", *network)
 	}
-	cfg := discovery.Config{Lifetime: *lifetime}
+	cfg := discovery.MapperConfig{Lifetime: *lifetime}
 	if *gw != "" {
 		a, err := netip.ParseAddr(*gw)
 		if err != nil {

@@ -77,10 +77,13 @@ type Relay struct {
 	offers, answers, deletes, public, failed, skipped atomic.Uint64
 }
 
+// ErrConfig is returned by New for a Config without Set or Self.
+var ErrConfig = errors.New("sipedge: bad config")
+
 // New returns a relay for cfg.
 func New(cfg Config) (*Relay, error) {
 	if cfg.Set == nil || !cfg.Self.IsValid() {
-		return nil, errors.New("sipedge: Set and Self are required")
+		return nil, fmt.Errorf("%w: Set and Self are required", ErrConfig)
 	}
 	r := &Relay{set: cfg.Set, self: cfg.Self, log: cfg.Logger}
 	if r.log == nil {
