@@ -152,7 +152,7 @@ func TestPinholeRenewal(t *testing.T) {
 	fw := newFakeFirewall(t)
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	local := netip.MustParseAddr("::1")
-	m := NewMapper(Config{Gateway: local, LocalAddr: local, Clock: clk, Lifetime: 48 * time.Hour,
+	m := NewMapper(MapperConfig{Gateway: local, LocalAddr: local, Clock: clk, Lifetime: 48 * time.Hour,
 		Protocols: []Protocol{ProtoUPnP}, UPnPTimeout: 2 * time.Second,
 		SSDPAddrs: []netip.AddrPort{fw.ssdp.LocalAddr().(*net.UDPAddr).AddrPort()}})
 	defer m.Close()

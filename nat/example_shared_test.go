@@ -46,7 +46,7 @@ func ExampleClient_sharedSocket() {
 	fmt.Println("the loop hands STUN in:", stun.CheckDelivery(ctx) == nil)
 	public, err := stun.Binding(ctx, srv.Addrs()[0])
 	fmt.Println("public address found:", err == nil && public.IsValid())
-	res, err := nat.DiscoverWith(ctx, sip, nat.DiscoverConfig{Servers: []netip.AddrPort{srv.Addrs()[0]}, Client: stun})
+	res, err := stun.Discover(ctx, nat.DiscoverConfig{Servers: []netip.AddrPort{srv.Addrs()[0]}})
 	fmt.Println("discovered:", err == nil, res.Mapping)
 	// Output:
 	// the loop hands STUN in: true
