@@ -71,7 +71,7 @@ func newRelayLab(t *testing.T, cfg netlab.Config, engines, edges int) *relayLab 
 	require.NoError(t, err)
 	// the caller is the softphone matrix's sipp scenario
 	for _, f := range []string{"testdata/register.xml", "testdata/dumb-uas.xml", "testdata/dumb-uas-reinvite.xml",
-		"testdata/reinvite.xml", "testdata/cancel.xml", "testdata/dumb-uas-cancel.xml", "testdata/late.xml", "../softphone/uac.xml"} {
+		"testdata/reinvite.xml", "testdata/cancel.xml", "testdata/dumb-uas-cancel.xml", "testdata/late.xml", "testdata/update.xml", "testdata/dumb-uas-update.xml", "../softphone/uac.xml"} {
 		b, err := os.ReadFile(filepath.Join(wd, f))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(rl.lab.Dir(), filepath.Base(f)), b, 0o644))
@@ -313,18 +313,25 @@ func symmetricCall(t *testing.T, callID, callerScenario, uaScenario string) (*re
 	return rl, res, rl.relays[0].Stats()
 }
 
-// TestLabRelayReinvite: behind a symmetric NAT, the caller re-INVITEs the
-// dumb UA with a new SDP in mid-call. The edge knows the dialog is NATed
-// from the ;nat=yes it put in its Record-Route (the re-INVITE's Route), so
-// it offers again, answers the UA's private SDP, and the audio goes on.
+// TestLabRelayReinvite: behind a symmetric NAT, the caller sends new SDP
+// in mid-call, in a re-INVITE and in an UPDATE. The edge knows the dialog
+// is NATed from the ;nat=yes it put in its Record-Route (the request's
+// Route), so it offers again, answers the UA's private SDP, and the audio
+// goes on.
 func TestLabRelayReinvite(t *testing.T) {
 	t.Parallel()
-	_, res, st := symmetricCall(t, "reinvite", "reinvite.xml", "dumb-uas-reinvite.xml")
-	require.True(t, res.twoWay(), "RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
-	require.Equal(t, uint64(2), st.Offers, "INVITE and re-INVITE: %+v", st)
-	require.Equal(t, uint64(2), st.Answers, "%+v", st)
-	require.Equal(t, uint64(1), st.Deletes, "%+v", st)
-	t.Logf("re-INVITE: RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
+	for _, tc := range []struct{ name, caller, ua string }{
+		{"re-INVITE", "reinvite.xml", "dumb-uas-reinvite.xml"},
+		{"UPDATE", "update.xml", "dumb-uas-update.xml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, res, st := symmetricCall(t, "mid-"+tc.name, tc.caller, tc.ua)
+			require.True(t, res.twoWay(), "RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
+			require.Equal(t, [3]uint64{2, 2, 1}, [3]uint64{st.Offers, st.Answers, st.Deletes}, "offers, answers, deletes: %+v", st)
+			t.Logf("%s: RTP at the UA %d, at the caller %d; relay %+v", tc.name, res.atUA, res.atCaller, st)
+		})
+	}
 }
 
 // TestLabRelayLateOffer: the caller's INVITE has no SDP (a late offer); the
