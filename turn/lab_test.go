@@ -121,15 +121,36 @@ func exchange(t *testing.T, c *turn.Client, rc *relayCounter, p *wanPeer, relaye
 
 func TestLabAllocateEveryKind(t *testing.T) {
 	t.Parallel()
-	for _, kind := range []netlab.Kind{netlab.EIMEIF, netlab.EIMAPDF, netlab.ADMAPDF, netlab.APDM, netlab.None} {
+	for _, kind := range netlab.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			lab := netlab.New(t, netlab.Config{Kind: kind, TURN: &netlab.TURN{}})
 			peer := newWANPeer(t, lab, 7000)
 			var rc relayCounter
-			c, a := labAllocate(t, lab, func(c *turn.Config) { c.OnData = rc.onData })
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
+			var c *turn.Client
+			var a turn.Allocation
+			if kind == netlab.Blocked {
+				// UDP blocked: no answer over UDP, and the relay over TCP instead
+				conn := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(lab.Truth().Client, 0))
+				cfg := labConfig()
+				cfg.RTO, cfg.Attempts = 50*time.Millisecond, 3
+				u, err := turn.New(conn, cfg)
+				require.NoError(t, err)
+				_, err = u.Allocate(ctx)
+				require.ErrorIs(t, err, turn.ErrUnreachable)
+				require.NoError(t, u.Close())
+				cfg = labConfig()
+				cfg.Transport, cfg.OnData, cfg.DialContext = turn.TCP, rc.onData, lab.DialContext(netlab.LAN)
+				c, err = turn.Dial(ctx, cfg)
+				require.NoError(t, err)
+				defer c.Close()
+				a, err = c.Allocate(ctx)
+				require.NoError(t, err)
+			} else {
+				c, a = labAllocate(t, lab, func(c *turn.Config) { c.OnData = rc.onData })
+			}
 			t.Logf("%s: %s", kind, a)
 			require.Equal(t, netlab.Server1, a.Relayed.Addr())
 			require.Equal(t, lab.Truth().Public, a.Mapped.Addr())
