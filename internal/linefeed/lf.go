@@ -17,15 +17,17 @@ func Mask(b []byte, i int) uint64 {
 // Iter walks the line feeds of a buffer in order. The zero value is not
 // ready: start it with Reset.
 type Iter struct {
-	b    []byte
-	base int    // offset of the current block
-	m    uint64 // the line feeds of the block not yet returned
+	b     []byte
+	base  int    // offset of the current block
+	m     uint64 // the line feeds of the block not yet returned
+	ahead [8]uint64
+	k, n  int // ahead[k:n] are the masks of the blocks after the current one
 }
 
 // Reset starts the walk at the beginning of b.
 func (it *Iter) Reset(b []byte) {
-	it.b, it.base = b, 0
-	it.m = Mask(b, 0)
+	it.b, it.base, it.m = b, -64, 0 // before the first block: Refill reads it
+	it.k, it.n = 0, 0
 }
 
 // Next returns the offset of the next line feed in the current 64-byte
@@ -57,8 +59,16 @@ func (it *Iter) Refill() int {
 			return len(b)
 		}
 		it.base = next
-		if len(b)-next >= 64 {
-			it.m = mask64(b[next : next+64 : next+64]) // Mask's common case, inlined
+		if it.k < it.n {
+			it.m = it.ahead[it.k]
+			it.k++
+			continue
+		}
+		if full := (len(b) - next) / 64; full > 0 {
+			// the masks of up to eight blocks in one call
+			n := min(full, len(it.ahead))
+			masks(it.ahead[:n], b[next:next+64*n])
+			it.m, it.k, it.n = it.ahead[0], 1, n
 		} else {
 			it.m = Mask(b, next)
 		}
@@ -86,6 +96,7 @@ func (it *Iter) Skip(i int) {
 	if blk := i &^ 63; blk != it.base {
 		it.base = blk
 		it.m = Mask(it.b, blk)
+		it.k, it.n = 0, 0
 	}
 	it.m &^= 1<<(uint(i)&63) - 1
 }

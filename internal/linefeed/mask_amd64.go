@@ -10,3 +10,18 @@ func mask64(b []byte) uint64 { return sse2Mask(&b[63]) }
 //
 //go:noescape
 func sse2Mask(end *byte) uint64
+
+// masks sets dst[k] to the line feeds of src[64k:64k+64]; len(src) >=
+// 64*len(dst).
+func masks(dst []uint64, src []byte) {
+	if len(dst) == 0 {
+		return
+	}
+	_ = src[64*len(dst)-1]
+	sse2Masks(&dst[0], &src[0], len(dst))
+}
+
+// sse2Masks is masks in one call: n blocks of 64 bytes from src into dst.
+//
+//go:noescape
+func sse2Masks(dst *uint64, src *byte, n int)

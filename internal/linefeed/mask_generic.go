@@ -15,3 +15,11 @@ func mask64(b []byte) uint64 {
 	}
 	return m
 }
+
+// masks sets dst[k] to the line feeds of src[64k:64k+64]; len(src) >=
+// 64*len(dst).
+func masks(dst []uint64, src []byte) {
+	for k := range dst {
+		dst[k] = mask64(src[64*k : 64*k+64])
+	}
+}
