@@ -341,13 +341,8 @@ func (f *fakeIGD) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.actions[action]++
-	fault := func(code int, desc string) {
-		w.WriteHeader(500)
-		fmt.Fprintf(w, `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail><UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>%d</errorCode><errorDescription>%s</errorDescription></UPnPError></detail></s:Fault></s:Body></s:Envelope>`, code, desc)
-	}
-	ok := func(inner string) {
-		fmt.Fprintf(w, `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><u:%sResponse xmlns:u="%s">%s</u:%sResponse></s:Body></s:Envelope>`, action, f.service, inner, action)
-	}
+	fault := func(code int, desc string) { soapFault(w, code, desc) }
+	ok := func(inner string) { soapOK(w, action, f.service, inner) }
 	ext64, _ := strconv.ParseUint(args["NewExternalPort"], 10, 16)
 	ext := uint16(ext64)
 	switch action {
@@ -389,6 +384,18 @@ func (f *fakeIGD) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		fault(401, "Invalid Action")
 	}
+}
+
+// soapOK writes the SOAP answer of action of service svc with the inner
+// XML of its arguments.
+func soapOK(w http.ResponseWriter, action, svc, inner string) {
+	fmt.Fprintf(w, `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><u:%sResponse xmlns:u="%s">%s</u:%sResponse></s:Body></s:Envelope>`, action, svc, inner, action)
+}
+
+// soapFault writes a UPnPError fault with code and description.
+func soapFault(w http.ResponseWriter, code int, desc string) {
+	w.WriteHeader(500)
+	fmt.Fprintf(w, `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail><UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>%d</errorCode><errorDescription>%s</errorDescription></UPnPError></detail></s:Fault></s:Body></s:Envelope>`, code, desc)
 }
 
 // testConfig returns a Mapper config for the fakes.

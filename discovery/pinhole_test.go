@@ -104,13 +104,8 @@ func (f *fakeFirewall) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ok := func(inner string) {
-		fmt.Fprintf(w, `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><u:%sResponse xmlns:u="%s">%s</u:%sResponse></s:Body></s:Envelope>`, action, svc, inner, action)
-	}
-	fault := func(code int, desc string) {
-		w.WriteHeader(500)
-		fmt.Fprintf(w, `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail><UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>%d</errorCode><errorDescription>%s</errorDescription></UPnPError></detail></s:Fault></s:Body></s:Envelope>`, code, desc)
-	}
+	ok := func(inner string) { soapOK(w, action, svc, inner) }
+	fault := func(code int, desc string) { soapFault(w, code, desc) }
 	id64, _ := strconv.ParseUint(args["UniqueID"], 10, 16)
 	id := uint16(id64)
 	switch action {

@@ -23,25 +23,8 @@ func TestLabIPv6(t *testing.T) {
 			t.Parallel()
 			lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, IPv6: mode, Coturn: true})
 			tr := lab.Truth()
-			ls := func(a netip.Addr, p uint16) net.PacketConn {
-				return lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(a, p))
-			}
-			s, err := NewServer(ServerConfig{
-				Primary: ls(netlab.Server1V6, labOurPort), AltPort: ls(netlab.Server1V6, labOurAltPort),
-				AltAddr: ls(netlab.Server2V6, labOurPort), AltBoth: ls(netlab.Server2V6, labOurAltPort),
-			})
-			require.NoError(t, err)
-			done := make(chan error, 1)
-			go func() { done <- s.Serve(context.Background()) }()
-			t.Cleanup(func() { _ = s.Close(); <-done })
-
-			listen := func() (pc *net.UDPConn, err error) {
-				err = lab.Do(netlab.LAN, func() (err error) {
-					pc, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(tr.Client6, 0)))
-					return err
-				})
-				return pc, err
-			}
+			labServerOn(t, lab, netlab.Server1V6, netlab.Server2V6)
+			listen := func() (*net.UDPConn, error) { return labListen6(lab) }
 			for _, server := range []netip.AddrPort{
 				netip.AddrPortFrom(netlab.Server1V6, netlab.CoturnPort),
 				netip.AddrPortFrom(netlab.Server1V6, labOurPort),
@@ -74,13 +57,7 @@ func TestLabIPv6(t *testing.T) {
 func TestLabIPv6FirewallLifetime(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, IPv6: netlab.IPv6Firewall, Coturn: true, Timeout: 3 * time.Second})
-	listen := func() (pc *net.UDPConn, err error) {
-		err = lab.Do(netlab.LAN, func() (err error) {
-			pc, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netlab.Client6, 0)))
-			return err
-		})
-		return pc, err
-	}
+	listen := func() (*net.UDPConn, error) { return labListen6(lab) }
 	conn, err := listen()
 	require.NoError(t, err)
 	defer conn.Close()
@@ -113,13 +90,7 @@ func TestLabNAT64(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []netip.Prefix{netlab.NAT64Prefix}, prefixes)
 
-	listen := func() (pc *net.UDPConn, err error) {
-		err = lab.Do(netlab.LAN, func() (err error) {
-			pc, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netlab.Client6, 0)))
-			return err
-		})
-		return pc, err
-	}
+	listen := func() (*net.UDPConn, error) { return labListen6(lab) }
 	conn, err := listen()
 	require.NoError(t, err)
 	defer conn.Close()
@@ -173,4 +144,13 @@ func answerNXDomain(pc net.PacketConn) {
 		resp[3] |= 0x80            // RA
 		_, _ = pc.WriteTo(resp, from)
 	}
+}
+
+// labListen6 opens a UDP socket on the lab client's IPv6 address in the LAN.
+func labListen6(lab *netlab.Lab) (pc *net.UDPConn, err error) {
+	err = lab.Do(netlab.LAN, func() (err error) {
+		pc, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netlab.Client6, 0)))
+		return err
+	})
+	return pc, err
 }

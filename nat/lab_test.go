@@ -18,12 +18,18 @@ const labOurPort, labOurAltPort = 3490, 3491
 // labServer runs our Server in the lab's WAN node on Server1/Server2.
 func labServerTB(t testing.TB, lab *netlab.Lab) *Server {
 	t.Helper()
+	return labServerOn(t, lab, netlab.Server1, netlab.Server2)
+}
+
+// labServerOn runs our Server in the lab's WAN node on addresses a1 and a2.
+func labServerOn(t testing.TB, lab *netlab.Lab, a1, a2 netip.Addr) *Server {
+	t.Helper()
 	ls := func(a netip.Addr, p uint16) net.PacketConn {
 		return lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(a, p))
 	}
 	s, err := NewServer(ServerConfig{
-		Primary: ls(netlab.Server1, labOurPort), AltPort: ls(netlab.Server1, labOurAltPort),
-		AltAddr: ls(netlab.Server2, labOurPort), AltBoth: ls(netlab.Server2, labOurAltPort),
+		Primary: ls(a1, labOurPort), AltPort: ls(a1, labOurAltPort),
+		AltAddr: ls(a2, labOurPort), AltBoth: ls(a2, labOurAltPort),
 	})
 	require.NoError(t, err)
 	done := make(chan error, 1)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	_ "embed"
 	"encoding/binary"
 	"fmt"
@@ -149,34 +148,13 @@ var labTURN = agent.TURNServer{Server: netip.AddrPortFrom(netlab.Server1, netlab
 // and the lab's TURN relay (forced with force), and waits for its first
 // registration. stream, when set, carries its SIP over TCP or TLS.
 func startPhone(t *testing.T, lab *netlab.Lab, force bool, stream ...*StreamConfig) (*Phone, *syncBuffer) {
-	client := lab.Truth().Client
-	sip := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 5062))
-	rtp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 40000))
-	out := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	phone, err := NewPhone(sip, rtp, Config{
+	return startPhoneWith(t, lab, lab.Truth().Client, Config{
 		Registrar: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort), User: "alice", Password: netlab.KamailioPassword,
 		STUN:        []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)},
 		LifetimeMax: 12 * time.Second,
 		Gateway:     netlab.RouterLAN, DialContext: lab.DialContext(netlab.LAN), ListenPacket: lab.ListenPacket(netlab.LAN),
-		TURN: labTURN, ForceRelay: force, Out: out,
+		TURN: labTURN, ForceRelay: force,
 	}.withStream(stream))
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- phone.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		t.Logf("softphone said:\n%s", out.String())
-	})
-	select {
-	case <-phone.Registered():
-	case err := <-done:
-		t.Fatalf("phone stopped before registering: %v", err)
-	case <-time.After(45 * time.Second):
-		t.Fatal("not registered after 45 s")
-	}
-	return phone, out
 }
 
 // sippCall has sipp on the WAN (198.51.100.2) call alice through kamailio,

@@ -3,7 +3,6 @@ package netlab
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"net"
 	"net/netip"
 	"regexp"
@@ -206,48 +205,11 @@ func TestIPv6Pinholes(t *testing.T) {
 		require.False(t, inbound6(t, lab, peer(47999), 47000, "before"))
 		var nonce [12]byte
 		_, _ = rand.Read(nonce[:])
-		ext, lifetime := pcpMap6(t, lab, nonce, 47000, 120)
+		ext, lifetime := pcpMapFrom(t, lab, Client6, RouterLAN6, nonce, 47000, 120)
 		require.Equal(t, netip.AddrPortFrom(Client6, 47000), ext, "a firewall maps to the same address and port")
 		require.EqualValues(t, 120, lifetime)
 		require.True(t, inbound6(t, lab, peer(47998), 47000, "mapped"))
-		pcpMap6(t, lab, nonce, 47000, 0)
+		pcpMapFrom(t, lab, Client6, RouterLAN6, nonce, 47000, 0)
 		require.False(t, inbound6(t, lab, peer(47997), 47000, "deleted"))
 	})
-}
-
-// pcpMap6 sends an RFC 6887 MAP request over IPv6 from Client6 to the
-// router's PCP server and returns the assigned address and lifetime.
-func pcpMap6(t *testing.T, lab *Lab, nonce [12]byte, port uint16, lifetime uint32) (netip.AddrPort, uint32) {
-	t.Helper()
-	c := lab.ListenUDP(LAN, netip.AddrPortFrom(Client6, 0))
-	defer c.Close()
-	req := make([]byte, 60)
-	req[0], req[1] = 2, 1
-	binary.BigEndian.PutUint32(req[4:], lifetime)
-	client := Client6.As16()
-	copy(req[8:24], client[:])
-	copy(req[24:36], nonce[:])
-	req[36] = 17
-	binary.BigEndian.PutUint16(req[40:], port)
-	binary.BigEndian.PutUint16(req[42:], port)
-	// suggested external address: all zeros (::)
-	buf := make([]byte, 1100)
-	for try := 0; try < 4; try++ {
-		_, err := c.WriteToUDPAddrPort(req, netip.AddrPortFrom(RouterLAN6, PMPPort))
-		require.NoError(t, err)
-		require.NoError(t, c.SetReadDeadline(time.Now().Add(500*time.Millisecond)))
-		n, _, err := c.ReadFromUDPAddrPort(buf)
-		if isTimeout(err) {
-			continue
-		}
-		require.NoError(t, err)
-		require.GreaterOrEqual(t, n, 60)
-		r := buf[:n]
-		require.Equal(t, byte(0x81), r[1], "MAP response")
-		require.Equal(t, byte(0), r[3], "PCP result code")
-		require.Equal(t, nonce[:], r[24:36])
-		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(r[44:60])).Unmap(), binary.BigEndian.Uint16(r[42:])), binary.BigEndian.Uint32(r[4:])
-	}
-	t.Fatal("no PCP response over IPv6")
-	return netip.AddrPort{}, 0
 }

@@ -94,21 +94,30 @@ func TestPortMapping(t *testing.T) {
 // pcpMap sends one RFC 6887 MAP request for UDP port from the client and
 // returns the assigned external address and lifetime. Lifetime 0 deletes.
 func pcpMap(t *testing.T, lab *Lab, nonce [12]byte, port uint16, lifetime uint32) (netip.AddrPort, uint32) {
+	return pcpMapFrom(t, lab, Client, RouterLAN, nonce, port, lifetime)
+}
+
+// pcpMapFrom sends the MAP request from client (IPv4, sent IPv4-mapped, or
+// IPv6) to the PCP server on gateway; the suggested external address is the
+// unspecified one of the client's family.
+func pcpMapFrom(t *testing.T, lab *Lab, client, gateway netip.Addr, nonce [12]byte, port uint16, lifetime uint32) (netip.AddrPort, uint32) {
 	t.Helper()
-	c := lab.ListenUDP(LAN, netip.AddrPortFrom(Client, 0))
+	c := lab.ListenUDP(LAN, netip.AddrPortFrom(client, 0))
 	defer c.Close()
 	req := make([]byte, 60)
 	req[0], req[1] = 2, 1 // version 2, MAP request
 	binary.BigEndian.PutUint32(req[4:], lifetime)
-	client := Client.As16() // IPv4-mapped
-	copy(req[8:24], client[:])
+	own := client.As16() // IPv4-mapped for IPv4
+	copy(req[8:24], own[:])
 	copy(req[24:36], nonce[:])
 	req[36] = 17 // UDP
 	binary.BigEndian.PutUint16(req[40:], port)
 	binary.BigEndian.PutUint16(req[42:], port)
-	any4 := netip.IPv4Unspecified().As16()
-	copy(req[44:60], any4[:])
-	server := netip.AddrPortFrom(RouterLAN, PMPPort)
+	if client.Is4() {
+		any4 := netip.IPv4Unspecified().As16()
+		copy(req[44:60], any4[:])
+	}
+	server := netip.AddrPortFrom(gateway, PMPPort)
 	buf := make([]byte, 1100)
 	for try := 0; try < 4; try++ {
 		_, err := c.WriteToUDPAddrPort(req, server)
@@ -128,6 +137,6 @@ func pcpMap(t *testing.T, lab *Lab, nonce [12]byte, port uint16, lifetime uint32
 		ip := netip.AddrFrom16([16]byte(r[44:60])).Unmap()
 		return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(r[42:])), binary.BigEndian.Uint32(r[4:])
 	}
-	t.Fatal("no PCP response")
+	t.Fatalf("no PCP response from %s", server)
 	return netip.AddrPort{}, 0
 }
