@@ -15,7 +15,7 @@ import (
 )
 
 // CertificateError says the edge proxy's TLS certificate was rejected:
-// not signed by the caller's roots, not for Config.ServerName, expired.
+// not signed by the caller's roots, not for FlowConfig.ServerName, expired.
 // It wraps the crypto/x509 error.
 type CertificateError struct {
 	Server     netip.AddrPort

@@ -22,7 +22,7 @@
 //     failed, 90 s otherwise, at most 1800 s, a random 50-100 %), on the
 //     injectable clock, with an Event for the app at each step. Requests the
 //     edge sends back over the connection (RFC 5923 connection reuse) go to
-//     Config.OnMessage; Transact runs a client transaction over the flow.
+//     FlowConfig.OnMessage; Transact runs a client transaction over the flow.
 //   - Edge, for an edge proxy: it serves the caller's TCP and TLS listeners
 //     and UDP socket, answers CRLF pings with pongs and STUN Binding
 //     requests on its SIP ports, bounds what peers may send (message size,
@@ -36,7 +36,7 @@
 // A UA with two flows (two edges, reg-id 1 and 2) in a group:
 //
 //	var g outbound.Group
-//	f, err := outbound.New(outbound.Config{
+//	f, err := outbound.NewFlow(outbound.FlowConfig{
 //		Transport: sipmsg.TLS, Server: edge1, ServerName: "edge1.example.com", RootCAs: roots,
 //		Register: func(ctx context.Context, f *outbound.Flow) ([]byte, error) {
 //			return f.Transact(ctx, sipmsg.AppendRegister(nil, sipmsg.RegisterRequest{

@@ -44,7 +44,7 @@ func (k EventKind) String() string {
 // MarshalText returns the name, for JSON.
 func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
-// Event is what a flow tells the app through Config.OnEvent.
+// Event is what a flow tells the app through FlowConfig.OnEvent.
 type Event struct {
 	Kind      EventKind        `json:"kind"`
 	At        time.Time        `json:"at"`

@@ -36,7 +36,7 @@ func Example() {
 	go func() { served <- edge.ServeStream(ctx, ln, sipmsg.TCP) }()
 
 	registered := make(chan outbound.Event, 1)
-	f, _ := outbound.New(outbound.Config{
+	f, _ := outbound.NewFlow(outbound.FlowConfig{
 		Transport: sipmsg.TCP, Server: self,
 		Register: func(ctx context.Context, f *outbound.Flow) ([]byte, error) {
 			return f.Transact(ctx, sipmsg.AppendRegister(nil, sipmsg.RegisterRequest{

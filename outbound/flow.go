@@ -23,7 +23,7 @@ var (
 	// ErrNoFlow: the flow has no connection now (it failed and is being
 	// formed again).
 	ErrNoFlow = errors.New("outbound: no flow")
-	// ErrConfig: the Config misses something.
+	// ErrConfig: the FlowConfig misses something.
 	ErrConfig = errors.New("outbound: bad config")
 	// ErrFlowFailed: keep-alives went unanswered (no pong within 10 s on
 	// TCP/TLS, no STUN answer on UDP), RFC 5626 §4.4.
@@ -38,9 +38,9 @@ var (
 	ErrTimeout = errors.New("outbound: no answer")
 )
 
-// Config configures one flow: one connection from a UA to one edge proxy,
+// FlowConfig configures one flow: one connection from a UA to one edge proxy,
 // registered with one reg-id (RFC 5626 §4.2).
-type Config struct {
+type FlowConfig struct {
 	Transport  sipmsg.Transport // UDP, TCP or TLS
 	Server     netip.AddrPort   // the edge proxy's SIP address
 	ServerName string           // TLS: the name its certificate must carry (SNI too)
@@ -82,13 +82,13 @@ type Config struct {
 }
 
 // Flow keeps one RFC 5626 flow to an edge proxy: it connects, registers
-// through Config.Register, sends keep-alives (CRLF pings on TCP/TLS, STUN
+// through FlowConfig.Register, sends keep-alives (CRLF pings on TCP/TLS, STUN
 // on UDP), reads the connection, and when the flow fails forms it again
-// after the §4.5 backoff. Make one with New and run it with Run.
+// after the §4.5 backoff. Make one with NewFlow and run it with Run.
 //
 // A Flow is safe for concurrent use.
 type Flow struct {
-	cfg   Config
+	cfg   FlowConfig
 	clock clock.Clock
 	log   *slog.Logger
 
@@ -105,8 +105,8 @@ type Flow struct {
 	wmu       sync.Mutex // serializes writes on conn
 }
 
-// New checks cfg and returns a flow; call Run.
-func New(cfg Config) (*Flow, error) {
+// NewFlow checks cfg and returns a flow; call Run.
+func NewFlow(cfg FlowConfig) (*Flow, error) {
 	switch cfg.Transport {
 	case sipmsg.UDP, sipmsg.TCP, sipmsg.TLS:
 	default:

@@ -22,7 +22,7 @@ import (
 
 const testInstance = "urn:uuid:4c1f5a2e-0d7b-4b8e-9d51-6a3c2f1e0b77"
 
-// registerFunc is what a UA passes as Config.Register: a REGISTER with the
+// registerFunc is what a UA passes as FlowConfig.Register: a REGISTER with the
 // outbound parameters, over the flow.
 func registerFunc(regID int) func(ctx context.Context, f *Flow) ([]byte, error) {
 	return registerAt(regID, "example.com")
@@ -142,8 +142,8 @@ func (ev *events) wait(t *testing.T, k EventKind) Event {
 	}
 }
 
-func runFlow(t *testing.T, cfg Config) *Flow {
-	f, err := New(cfg)
+func runFlow(t *testing.T, cfg FlowConfig) *Flow {
+	f, err := NewFlow(cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -166,7 +166,7 @@ func TestFlowStream(t *testing.T) {
 			addr := te.serve(t, tr)
 			ev := newEvents()
 			msgs := make(chan string, 4)
-			f := runFlow(t, Config{
+			f := runFlow(t, FlowConfig{
 				Transport: tr, Server: addr, ServerName: "edge.example", RootCAs: certs.Roots,
 				Register: registerFunc(1), OnEvent: ev.on,
 				OnMessage: func(f *Flow, b []byte) { msgs <- string(b) },
@@ -215,7 +215,7 @@ func TestFlowTLSBadCertificate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f, err := New(Config{Transport: sipmsg.TLS, Server: addr, ServerName: tt.serverName, RootCAs: tt.roots, Register: registerFunc(1)})
+			f, err := NewFlow(FlowConfig{Transport: sipmsg.TLS, Server: addr, ServerName: tt.serverName, RootCAs: tt.roots, Register: registerFunc(1)})
 			require.NoError(t, err)
 			_, err = f.dial(context.Background())
 			var ce *CertificateError
@@ -283,7 +283,7 @@ func TestFlowRecoveryBackoff(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1000, 0))
 	addr, stop := silentEdge(t)
 	ev := newEvents()
-	runFlow(t, Config{
+	runFlow(t, FlowConfig{
 		Transport: sipmsg.TCP, Server: addr, Register: registerFunc(1), OnEvent: ev.on,
 		Timing: keepalive.Timing{Interval: 30 * time.Second, NoJitter: true}, Clock: clk, Rand: rand.NewPCG(3, 4),
 	})
@@ -325,9 +325,9 @@ func TestFlowGroup(t *testing.T) {
 	down, stop := silentEdge(t)
 	stop()
 	evUp, evDown := newEvents(), newEvents()
-	runFlow(t, Config{Transport: sipmsg.TCP, Server: up, Register: registerFunc(1), OnEvent: evUp.on, Group: &g, Clock: clk})
+	runFlow(t, FlowConfig{Transport: sipmsg.TCP, Server: up, Register: registerFunc(1), OnEvent: evUp.on, Group: &g, Clock: clk})
 	evUp.wait(t, Registered)
-	runFlow(t, Config{Transport: sipmsg.TCP, Server: down, Register: registerFunc(2), OnEvent: evDown.on, Group: &g, Clock: clk})
+	runFlow(t, FlowConfig{Transport: sipmsg.TCP, Server: down, Register: registerFunc(2), OnEvent: evDown.on, Group: &g, Clock: clk})
 	r := evDown.wait(t, Retrying)
 	require.False(t, r.AllFailed)
 	require.GreaterOrEqual(t, r.Wait, 90*time.Second)
@@ -339,17 +339,17 @@ func TestNewErrors(t *testing.T) {
 	srv := netip.MustParseAddrPort("127.0.0.1:5060")
 	tests := []struct {
 		name string
-		cfg  Config
+		cfg  FlowConfig
 	}{
-		{"no transport", Config{Server: srv, Register: registerFunc(1)}},
-		{"no server", Config{Transport: sipmsg.TCP, Register: registerFunc(1)}},
-		{"no register", Config{Transport: sipmsg.TCP, Server: srv}},
-		{"tls without name", Config{Transport: sipmsg.TLS, Server: srv, Register: registerFunc(1)}},
+		{"no transport", FlowConfig{Server: srv, Register: registerFunc(1)}},
+		{"no server", FlowConfig{Transport: sipmsg.TCP, Register: registerFunc(1)}},
+		{"no register", FlowConfig{Transport: sipmsg.TCP, Server: srv}},
+		{"tls without name", FlowConfig{Transport: sipmsg.TLS, Server: srv, Register: registerFunc(1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := New(tt.cfg)
+			_, err := NewFlow(tt.cfg)
 			require.ErrorIs(t, err, ErrConfig)
 		})
 	}
@@ -362,13 +362,13 @@ func TestMeasureStreamLifetimeConfig(t *testing.T) {
 	srv := netip.MustParseAddrPort("127.0.0.1:5060")
 	for _, tt := range []struct {
 		name   string
-		cfg    Config
+		cfg    FlowConfig
 		max    time.Duration
 		probes int
 	}{
-		{"udp", Config{Transport: sipmsg.UDP, Server: srv}, time.Second, 2},
-		{"no probes", Config{Transport: sipmsg.TCP, Server: srv}, time.Second, 0},
-		{"no max", Config{Transport: sipmsg.TCP, Server: srv}, 0, 2},
+		{"udp", FlowConfig{Transport: sipmsg.UDP, Server: srv}, time.Second, 2},
+		{"no probes", FlowConfig{Transport: sipmsg.TCP, Server: srv}, time.Second, 0},
+		{"no max", FlowConfig{Transport: sipmsg.TCP, Server: srv}, 0, 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -387,7 +387,7 @@ func TestMeasureStreamLifetimeOpen(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
 	done := make(chan StreamLifetime, 1)
 	go func() {
-		r, err := MeasureStreamLifetime(context.Background(), Config{Transport: sipmsg.TCP, Server: addr, Clock: clk, PongTimeout: time.Hour}, 4*time.Second, 2)
+		r, err := MeasureStreamLifetime(context.Background(), FlowConfig{Transport: sipmsg.TCP, Server: addr, Clock: clk, PongTimeout: time.Hour}, 4*time.Second, 2)
 		require.NoError(t, err)
 		done <- r
 	}()

@@ -111,7 +111,7 @@ func TestLabFlowThroughNAT(t *testing.T) {
 				KamailioFlowTimer: labFlowTimer, KamailioTLS: tr == sipmsg.TLS})
 			a := newAnswerer()
 			ev := newEvents()
-			f := runFlow(t, Config{
+			f := runFlow(t, FlowConfig{
 				Transport: tr, Server: labServer(tr), ServerName: netlab.KamailioTLSName, RootCAs: lab.Certs().Roots,
 				Dial: labDial(lab), Register: labRegister(1), OnMessage: a.onMessage, OnEvent: ev.on,
 				PongTimeout: labPong, Recovery: labRecovery,
@@ -154,7 +154,7 @@ func TestLabTLSBadName(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, KamailioTLS: true})
 	ev := newEvents()
-	runFlow(t, Config{
+	runFlow(t, FlowConfig{
 		Transport: sipmsg.TLS, Server: labServer(sipmsg.TLS), ServerName: "wrong.example", RootCAs: lab.Certs().Roots,
 		Dial: labDial(lab), Register: labRegister(1), OnEvent: ev.on, Recovery: labRecovery,
 	})
@@ -171,7 +171,7 @@ func TestLabKilledConnection(t *testing.T) {
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, TCPTimeout: labNATTimeout, KamailioFlowTimer: labFlowTimer})
 	a := newAnswerer()
 	ev := newEvents()
-	runFlow(t, Config{
+	runFlow(t, FlowConfig{
 		Transport: sipmsg.TCP, Server: labServer(sipmsg.TCP), Dial: labDial(lab), Register: labRegister(1),
 		OnMessage: a.onMessage, OnEvent: ev.on, PongTimeout: labPong, Recovery: labRecovery,
 	})
@@ -194,7 +194,7 @@ func TestLabKilledConnection(t *testing.T) {
 func TestLabStreamLifetime(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, TCPTimeout: labNATTimeout, Kamailio: true})
-	r, err := MeasureStreamLifetime(context.Background(), Config{Transport: sipmsg.TCP, Server: labServer(sipmsg.TCP),
+	r, err := MeasureStreamLifetime(context.Background(), FlowConfig{Transport: sipmsg.TCP, Server: labServer(sipmsg.TCP),
 		Dial: labDial(lab), PongTimeout: labPong}, 8*time.Second, 4)
 	require.NoError(t, err)
 	t.Logf("TCP lifetime of the lab NAT (truth %v): %+v", lab.Truth().TCPTimeout, r)

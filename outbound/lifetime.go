@@ -30,7 +30,7 @@ type StreamLifetime struct {
 // no Flow-Timer. A NAT that drops a forgotten connection's packets (as
 // after a reboot) gives a sharp answer; one that adopts them (Linux's
 // nf_conntrack_tcp_loose) makes every probe succeed.
-func MeasureStreamLifetime(ctx context.Context, cfg Config, max time.Duration, probes int) (StreamLifetime, error) {
+func MeasureStreamLifetime(ctx context.Context, cfg FlowConfig, max time.Duration, probes int) (StreamLifetime, error) {
 	if cfg.Transport != sipmsg.TCP && cfg.Transport != sipmsg.TLS {
 		return StreamLifetime{}, fmt.Errorf("%w: stream lifetime over %v", ErrConfig, cfg.Transport)
 	}

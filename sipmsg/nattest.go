@@ -150,8 +150,13 @@ func (m *Message) NATTest(src netip.AddrPort, tests NATTest, sdp SDPCheck) (NATT
 	return fired, firstErr
 }
 
-// hasSDP reports whether the body is SDP (Content-Type application/sdp, or
-// no Content-Type and a body starting with "v=").
+// HasSDP reports whether m carries an SDP body: a non-empty body with
+// Content-Type application/sdp, or with no Content-Type and starting "v=".
+func (m *Message) HasSDP() bool {
+	return m.body.Len() > 0 && m.hasSDP()
+}
+
+// hasSDP is HasSDP for a message known to have a body.
 func (m *Message) hasSDP() bool {
 	ct, ok := m.Get(HdrContentType)
 	if !ok {

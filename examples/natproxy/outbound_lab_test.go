@@ -58,7 +58,7 @@ func TestLabTwoEdges(t *testing.T) {
 	events := make(chan outbound.Event, 32)
 	for i, e := range edges {
 		regID := i + 1
-		f, err := outbound.New(outbound.Config{
+		f, err := outbound.NewFlow(outbound.FlowConfig{
 			Transport: sipmsg.TCP, Server: e, Group: &g,
 			Dial: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
 				err = lab.Do(netlab.LAN, func() (err error) {

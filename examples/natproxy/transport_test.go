@@ -107,7 +107,7 @@ func TestProxyStreams(t *testing.T) {
 
 			registered := make(chan outbound.Event, 4)
 			invites := make(chan string, 4)
-			f, err := outbound.New(outbound.Config{
+			f, err := outbound.NewFlow(outbound.FlowConfig{
 				Transport: tr, Server: netip.MustParseAddrPort(ln.Addr().String()), ServerName: "proxy.example", RootCAs: certs.Roots,
 				Register: func(ctx context.Context, f *outbound.Flow) ([]byte, error) {
 					return f.Transact(ctx, sipmsg.AppendRegister(nil, sipmsg.RegisterRequest{

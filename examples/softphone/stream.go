@@ -39,7 +39,7 @@ func (p *Phone) newFlow(sc *StreamConfig) (*outbound.Flow, error) {
 		d := net.Dialer{KeepAlive: -1} // only the flow's keep-alives may keep the NAT's state
 		dial = d.DialContext
 	}
-	return outbound.New(outbound.Config{
+	return outbound.NewFlow(outbound.FlowConfig{
 		Transport: sc.Transport, Server: sc.Server, ServerName: sc.ServerName, RootCAs: sc.RootCAs, Dial: dial,
 		Register: func(ctx context.Context, f *outbound.Flow) ([]byte, error) {
 			return p.registerAnswer(ctx, p.cfg.Expires)

@@ -125,14 +125,14 @@ func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src 
 		if !senderNAT && !Marked(m, r.self) {
 			return r.publicCall(m)
 		}
-		if !hasSDP(m) {
+		if !m.HasSDP() {
 			if m.IsMethod("INVITE") {
 				return nil, Late, nil
 			}
 			return nil, None, nil
 		}
 		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer, false)
-	case m.IsMethod("ACK") && hasSDP(m) && (senderNAT || Marked(m, r.self)):
+	case m.IsMethod("ACK") && m.HasSDP() && (senderNAT || Marked(m, r.self)):
 		// an ACK's SDP answers the late offer made by the 2xx: the
 		// offerer is the callee, so the tags swap
 		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer, true)
@@ -170,21 +170,16 @@ func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src
 }
 
 func (r *Relay) publicCall(m *sipmsg.Message) ([]byte, Action, error) {
-	if hasSDP(m) {
+	if m.HasSDP() {
 		r.public.Add(1)
 	}
 	return nil, None, nil
 }
 
-func hasSDP(m *sipmsg.Message) bool {
-	body := m.Body()
-	return len(body) >= 2 && body[0] == 'v' && body[1] == '='
-}
-
 // sdp sends the message's SDP to the relay as cmd; swap exchanges the
 // From and To tags (the callee offered: a late offer and its answer).
 func (r *Relay) sdp(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool, cmd rtpengine.Command, swap bool) ([]byte, Action, error) {
-	if !hasSDP(m) {
+	if !m.HasSDP() {
 		return nil, None, nil
 	}
 	body := m.Body()
