@@ -225,8 +225,8 @@ func TestFlowTLSBadCertificate(t *testing.T) {
 	}
 }
 
-// silentEdge answers REGISTER on TCP but never answers a ping, and
-// refuses connections once closed.
+// silentEdge answers REGISTER on TCP but never answers a ping; stop makes
+// it refuse new connections.
 func silentEdge(t *testing.T) (netip.AddrPort, func()) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -262,7 +262,9 @@ func silentEdge(t *testing.T) (netip.AddrPort, func()) {
 			}()
 		}
 	}()
-	stop := func() {
+	// stop refuses new connections; open ones stay, silent, until cleanup
+	stop := func() { ln.Close() }
+	t.Cleanup(func() {
 		ln.Close()
 		mu.Lock()
 		for _, c := range conns {
@@ -270,8 +272,7 @@ func silentEdge(t *testing.T) (netip.AddrPort, func()) {
 		}
 		mu.Unlock()
 		wg.Wait()
-	}
-	t.Cleanup(stop)
+	})
 	return addrPortOf(ln.Addr()), stop
 }
 
