@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -280,6 +282,13 @@ func TestReregisterOnMappingChange(t *testing.T) {
 // how many RTP packets reached its media ports, and baresip's error.
 func baresipCall(t *testing.T, lab *netlab.Lab) (int64, error) {
 	received := countRTP(lab, "6000-6010")
+	out, err := baresipCommand(t, lab, 6*time.Second).CombinedOutput()
+	return received(), baresipResult(out, err)
+}
+
+// baresipCommand prepares baresip on the WAN (198.51.100.2) to call alice
+// through kamailio, send 8 kHz audio from a file and hang up after d.
+func baresipCommand(t *testing.T, lab *netlab.Lab, d time.Duration) *exec.Cmd {
 	// baresip's RTP socket is not bound to its address: make the lab route
 	// towards the phone pick 198.51.100.2 as source, as its SDP says
 	route := []string{"ip", "route", "add", "203.0.113.1/32", "dev", "eth0", "src", netlab.Peer.String()}
@@ -300,15 +309,20 @@ func baresipCall(t *testing.T, lab *netlab.Lab) (int64, error) {
 		"audio_player aufile,/dev/null\nrtp_ports 6000-6010\n"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:bob@198.51.100.2>;regint=0;audio_codecs=PCMU\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "tone.wav"), wav8k(10*time.Second), 0o644))
-	out, err = lab.Command(netlab.WAN, "timeout", "30", "baresip", "-f", dir, "-e", "/dial sip:alice@203.0.113.2", "-t", "6").CombinedOutput()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tone.wav"), wav8k(d+4*time.Second), 0o644))
+	secs := strconv.Itoa(int(d / time.Second))
+	return lab.Command(netlab.WAN, "timeout", strconv.Itoa(int(d/time.Second)+24), "baresip", "-f", dir, "-e", "/dial sip:alice@203.0.113.2", "-t", secs)
+}
+
+// baresipResult turns baresip's output and exit into an error.
+func baresipResult(out []byte, err error) error {
 	switch {
 	case err != nil:
-		err = fmt.Errorf("baresip: %w\n%s", err, tail(string(out)))
+		return fmt.Errorf("baresip: %w\n%s", err, tail(string(out)))
 	case !strings.Contains(string(out), "Call established"):
-		err = fmt.Errorf("baresip: no call established\n%s", tail(string(out)))
+		return fmt.Errorf("baresip: no call established\n%s", tail(string(out)))
 	}
-	return received(), err
+	return nil
 }
 
 // wav8k is d of a 400 Hz square wave, 8 kHz mono 16-bit PCM, as baresip's
