@@ -7,11 +7,11 @@
 // pings. With -rtpengine it relays the media of calls with a party behind
 // NAT through a set of rtpengine instances (a call stays on one; a new call
 // fails over to the next when one does not answer) and leaves calls between
-// public peers alone; without it, or when no rtpengine answers, it relays
-// signalling only and rewrites private SDP addresses. It drops
-// what it must not forward: octets after a datagram's Content-Length,
-// messages sipmsg.Message.Check refuses (another SIP version, a Request-URI
-// in <>...), and requests whose alias or Request-URI names loopback, the
+// public peers alone (-rtpengine-all relays those too); without it, or
+// when no rtpengine answers, it relays signalling only and rewrites private
+// SDP addresses. It drops what it must not forward: octets after a
+// datagram's Content-Length, messages sipmsg.Message.Check refuses (another
+// SIP version, a Request-URI in <>...), and requests whose alias or Request-URI names loopback, the
 // proxy, upstream or a private range not listed in -allow (with
 // -alias-key, any alias it did not sign itself).
 //
@@ -69,7 +69,9 @@ func parse(_ context.Context, args []string, _, stderr io.Writer) error {
 	verbose := flag.Bool("v", false, "log every request")
 	allow := flag.String("allow", "", "comma-separated private prefixes requests may be sent to (default: public addresses only)")
 	aliasKey := flag.String("alias-key", "", "secret that signs the Contact aliases the proxy writes; then only signed aliases are followed")
-	relays := flag.String("rtpengine", "", "rtpengine ng addresses host:port[,host:port...] relaying the media of NATed calls (default: none)")
+	var md media
+	flag.StringVar(&md.rtpengine, "rtpengine", "", "rtpengine ng addresses host:port[,host:port...] relaying the media of NATed calls (default: none)")
+	flag.BoolVar(&md.all, "rtpengine-all", false, "relay every call, NATed or not (where SIP ALGs hide NATs)")
 	var st streams
 	flag.StringVar(&st.tcp, "tcp", "", "TCP address to accept UAs on (default: none)")
 	flag.StringVar(&st.tls, "tls", "", "TLS address to accept UAs on (needs -cert and -key)")
@@ -82,7 +84,13 @@ func parse(_ context.Context, args []string, _, stderr io.Writer) error {
 	if *upstream == "" {
 		return cmdline.Usagef("-upstream is required (the registrar's address:port)")
 	}
-	return run(*listen, *advertise, *upstream, *allow, *aliasKey, *rewrite, *ping, *verbose, *relays, st)
+	return run(*listen, *advertise, *upstream, *allow, *aliasKey, *rewrite, *ping, *verbose, md, st)
+}
+
+// media are the media relay's flags.
+type media struct {
+	rtpengine string
+	all       bool
 }
 
 // streams are the TCP and TLS flags.
@@ -91,7 +99,7 @@ type streams struct {
 	flowTimer           time.Duration
 }
 
-func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping time.Duration, verbose bool, relays string, st streams) error {
+func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping time.Duration, verbose bool, md media, st streams) error {
 	up, err := netip.ParseAddrPort(upstream)
 	if err != nil || up.Port() == 0 {
 		return cmdline.Usagef("-upstream %q: want address:port", upstream)
@@ -122,8 +130,8 @@ func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	var relay *sipedge.Relay
-	if relays != "" {
-		instances, err := rtpengine.ParseInstances(relays)
+	if md.rtpengine != "" {
+		instances, err := rtpengine.ParseInstances(md.rtpengine)
 		if err != nil {
 			return fmt.Errorf("-rtpengine: %w", err)
 		}
@@ -138,7 +146,7 @@ func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping
 		if err != nil {
 			return err
 		}
-		if relay, err = sipedge.New(sipedge.Config{Set: set, Self: self, Logger: log}); err != nil {
+		if relay, err = sipedge.New(sipedge.Config{Set: set, Self: self, All: md.all, Logger: log}); err != nil {
 			return err
 		}
 	}
@@ -169,7 +177,7 @@ func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	fmt.Printf("natproxy: %s -> %s (contact %s, media relay %s)\n", self, up, map[bool]string{false: "alias", true: "rewrite"}[rewrite], cmp.Or(relays, "none"))
+	fmt.Printf("natproxy: %s -> %s (contact %s, media relay %s)\n", self, up, map[bool]string{false: "alias", true: "rewrite"}[rewrite], cmp.Or(md.rtpengine, "none"))
 	err = p.Serve(ctx)
 	if relay != nil {
 		st := relay.Stats()

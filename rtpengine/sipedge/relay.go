@@ -53,6 +53,10 @@ type Config struct {
 	ICE rtpengine.ICE
 	// Family is the address family the relay offers; "" keeps the SDP's.
 	Family rtpengine.Family
+	// All relays every call, NATed or not: for networks where a NAT hides
+	// itself, such as a router whose SIP ALG rewrites the private addresses
+	// so that no NAT test fires (the relay is then the only safe path).
+	All bool
 	// Logger receives failures (Warn) and actions (Debug); nil discards.
 	Logger *slog.Logger
 }
@@ -72,6 +76,7 @@ type Relay struct {
 	set  *rtpengine.Set
 	self netip.AddrPort
 	opts rtpengine.Options
+	all  bool
 	log  *slog.Logger
 
 	offers, answers, deletes, public, failed, skipped atomic.Uint64
@@ -85,7 +90,7 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.Set == nil || !cfg.Self.IsValid() {
 		return nil, fmt.Errorf("%w: Set and Self are required", ErrConfig)
 	}
-	r := &Relay{set: cfg.Set, self: cfg.Self, log: cfg.Logger}
+	r := &Relay{set: cfg.Set, self: cfg.Self, log: cfg.Logger, all: cfg.All}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -122,7 +127,7 @@ func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src 
 	case viaMark(m, r.self, true) != "":
 		return nil, None, nil // an edge on the way took care of it
 	case m.IsMethod("INVITE") || m.IsMethod("UPDATE"):
-		if !senderNAT && !Marked(m, r.self) {
+		if !senderNAT && !r.all && !Marked(m, r.self) {
 			return r.publicCall(m)
 		}
 		if !m.HasSDP() {
@@ -132,7 +137,7 @@ func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src 
 			return nil, None, nil
 		}
 		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer, false)
-	case m.IsMethod("ACK") && m.HasSDP() && (senderNAT || Marked(m, r.self)):
+	case m.IsMethod("ACK") && m.HasSDP() && (senderNAT || r.all || Marked(m, r.self)):
 		// an ACK's SDP answers the late offer made by the 2xx: the
 		// offerer is the callee, so the tags swap
 		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer, true)
@@ -217,7 +222,7 @@ func (r *Relay) del(ctx context.Context, m *sipmsg.Message, senderNAT bool) ([]b
 	if !r.ids(m, &req) {
 		return nil, None, nil
 	}
-	if !r.set.Has(req.CallID) && !senderNAT && !Marked(m, r.self) {
+	if !r.set.Has(req.CallID) && !senderNAT && !r.all && !Marked(m, r.self) {
 		return nil, None, nil
 	}
 	req.ToTag = nil // the whole call, not one dialog

@@ -233,3 +233,20 @@ func TestMarks(t *testing.T) {
 	_, err := New(Config{})
 	require.Error(t, err)
 }
+
+// TestRelayAll: with Config.All a call between public peers is relayed too.
+func TestRelayAll(t *testing.T) {
+	t.Parallel()
+	r, srv := newRelay(t, okSDP, time.Second)
+	r.all = true
+	invite := msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", "SIP/2.0/UDP 203.0.113.9:5060;branch=z9hG4bK1", "", sdpBody)
+	body, act, err := r.Request(context.Background(), nil, invite, netip.MustParseAddrPort("203.0.113.9:5060"), false)
+	require.NoError(t, err)
+	require.Equal(t, Offered, act)
+	require.Equal(t, relayed, string(body))
+	require.Contains(t, srv.last(), "13:trust-address")
+	bye := msg(t, "BYE sip:b@198.51.100.2 SIP/2.0", "SIP/2.0/UDP 203.0.113.9:5060;branch=z9hG4bK2", ";tag=tt", "")
+	_, act, err = r.Request(context.Background(), nil, bye, netip.MustParseAddrPort("203.0.113.9:5060"), false)
+	require.NoError(t, err)
+	require.Equal(t, Deleted, act)
+}
