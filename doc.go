@@ -6,9 +6,10 @@
 //     own SIP socket, NAT behaviour discovery (RFC 5780 mapping, filtering,
 //     hairpinning, binding lifetime; the RFC 3489 classic type), CGNAT and
 //     double-NAT detection, and an RFC 5780 STUN server.
-//   - [github.com/sipnat/sipnat/ipaddr] and [github.com/sipnat/sipnat/clock]:
-//     the dependency-free leaves every package shares, the one table of
-//     address classes and the one Clock (with a Fake for tests).
+//   - [github.com/sipnat/sipnat/ipaddr], [github.com/sipnat/sipnat/clock]
+//     and [github.com/sipnat/sipnat/binding]: the dependency-free leaves
+//     every package shares, the one table of address classes, the one Clock
+//     (with a Fake for tests) and the one keep-alive interval rule.
 //   - [github.com/sipnat/sipnat/discovery]: the default gateway, UPnP IGD,
 //     NAT-PMP and PCP port mappings with lease renewal, and a chooser that
 //     reconciles every public-address source.

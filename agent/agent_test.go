@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/binding"
 	"github.com/sipnat/sipnat/clock"
 	"github.com/sipnat/sipnat/discovery"
 	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sipmsg"
-	"github.com/stretchr/testify/require"
 )
 
 func listen(t *testing.T) *net.UDPConn {
@@ -185,7 +187,7 @@ func TestKeepAliveAdapts(t *testing.T) {
 	p := Decide(Observations{Local: local(sip), STUNServers: true, NAT: res, LifetimeAsked: time.Minute,
 		Choice: discovery.Reconcile(discovery.Observations{Local: local(sip), STUN: pub})})
 	require.True(t, p.KeepAlive.Assumed)
-	require.Equal(t, nat.DefaultKeepAlive, p.KeepAlive.Interval)
+	require.Equal(t, binding.DefaultKeepAlive, p.KeepAlive.Interval)
 	p.Contact, p.ContactFrom = pub, FromSTUN // loopback is not public: as a STUN Contact would be
 	a.mu.Lock()
 	a.plan, a.started = p, true
@@ -208,7 +210,7 @@ func TestKeepAliveAdapts(t *testing.T) {
 
 	// The NAT forgets the binding; the next keep-alive comes from 6666.
 	reg.rport.Store(6666)
-	fake.Advance(nat.DefaultKeepAlive)
+	fake.Advance(binding.DefaultKeepAlive)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		mu.Lock()
@@ -224,14 +226,14 @@ func TestKeepAliveAdapts(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, KeepAliveShortened, events[0].Kind, "%v", events)
-	require.Equal(t, (nat.DefaultKeepAlive / 2).Milliseconds(), events[0].Interval)
+	require.Equal(t, (binding.DefaultKeepAlive / 2).Milliseconds(), events[0].Interval)
 	require.Equal(t, PublicAddressChanged, events[1].Kind)
 	require.Equal(t, netip.MustParseAddrPort("127.0.0.1:6666"), events[1].Address)
 	require.Contains(t, events[1].Reason, "a keep-alive answer says the registrar sees us at 127.0.0.1:6666")
 	require.Equal(t, events[1].Address, a.Contact())
 	plan := a.Plan()
 	require.Equal(t, FromRport, plan.ContactFrom)
-	require.Equal(t, nat.DefaultKeepAlive/2, plan.KeepAlive.Interval)
+	require.Equal(t, binding.DefaultKeepAlive/2, plan.KeepAlive.Interval)
 	require.Contains(t, plan.KeepAlive.Reason, "shortened to 12.5s")
 	require.GreaterOrEqual(t, a.KeepAlives(), uint64(1))
 }

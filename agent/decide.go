@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sipnat/sipnat/binding"
 	"github.com/sipnat/sipnat/discovery"
 	"github.com/sipnat/sipnat/ipaddr"
 	"github.com/sipnat/sipnat/keepalive"
@@ -43,7 +44,7 @@ func (o *Observations) allowed(m Mechanism) bool { return o.Disable&m == 0 }
 
 // Decide turns observations into a plan. It is the agent's one rule for
 // the decision (direct, port mapping, relay), the Contact (through
-// discovery.Reconcile), the keep-alive (nat.KeepAliveInterval) and the
+// discovery.Reconcile), the keep-alive (binding.KeepAliveInterval) and the
 // predictions; it does no I/O.
 func Decide(o Observations) *Plan {
 	p := &Plan{Local: o.Local, NAT: o.NAT, Probe: o.Probe, Decision: Direct}
@@ -150,7 +151,7 @@ func sourceOf(s discovery.Source) Source {
 }
 
 // decideKeepAlive picks the keep-alive kind and the interval from the
-// measured lifetime (nat.KeepAliveInterval, the one rule), and says what
+// measured lifetime (binding.KeepAliveInterval, the one rule), and says what
 // was not measured (also returned alone, "" when it was measured).
 func decideKeepAlive(o Observations) (KeepAlivePlan, string) {
 	k := KeepAlivePlan{Kind: keepalive.Options}
@@ -164,7 +165,7 @@ func decideKeepAlive(o Observations) (KeepAlivePlan, string) {
 	if res != nil {
 		lifetime = res.Lifetime
 	}
-	k.Interval = nat.KeepAliveInterval(lifetime)
+	k.Interval = binding.KeepAliveInterval(lifetime)
 	var why string
 	switch {
 	case res != nil && res.Lifetime > 0 && res.LifetimeBound > 0:

@@ -6,10 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/binding"
 	"github.com/sipnat/sipnat/discovery"
 	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/nat"
-	"github.com/stretchr/testify/require"
 )
 
 func TestDecide(t *testing.T) {
@@ -45,16 +47,16 @@ func TestDecide(t *testing.T) {
 			decision: Direct, contactFrom: FromSTUN, incoming: true, twoWay: true, kind: keepalive.STUN, interval: 2 * time.Second, reasonHas: "measured", mediaFrom: FromSTUN},
 		{name: "RFC 3489 server: lifetime unknown, assumed",
 			o:        Observations{Local: local, STUNServers: true, NAT: res(nat.EndpointIndependent, nat.MethodRFC3489, 0, 0), LifetimeAsked: 12 * time.Second, Media: stunMedia},
-			decision: Direct, contactFrom: FromSTUN, incoming: true, twoWay: true, assumedKA: true, kind: keepalive.Options, interval: nat.DefaultKeepAlive, reasonHas: "cannot measure it", mediaFrom: FromSTUN, incomingGuess: true},
+			decision: Direct, contactFrom: FromSTUN, incoming: true, twoWay: true, assumedKA: true, kind: keepalive.Options, interval: binding.DefaultKeepAlive, reasonHas: "cannot measure it", mediaFrom: FromSTUN, incomingGuess: true},
 		{name: "lifetime not asked",
 			o:        Observations{Local: local, STUNServers: true, NAT: res(nat.EndpointIndependent, nat.MethodRFC5780, 0, 0), Media: stunMedia},
-			decision: Direct, contactFrom: FromSTUN, incoming: true, twoWay: true, assumedKA: true, kind: keepalive.Options, interval: nat.DefaultKeepAlive, reasonHas: "not asked", mediaFrom: FromSTUN, incomingGuess: true},
+			decision: Direct, contactFrom: FromSTUN, incoming: true, twoWay: true, assumedKA: true, kind: keepalive.Options, interval: binding.DefaultKeepAlive, reasonHas: "not asked", mediaFrom: FromSTUN, incomingGuess: true},
 		{name: "symmetric NAT: relay",
 			o:        Observations{Local: local, STUNServers: true, NAT: res(nat.AddressAndPortDependent, nat.MethodRFC5780, 10*time.Second, 12*time.Second), LifetimeAsked: 12 * time.Second, Media: stunMedia, Probe: &discovery.ProbeResult{}},
 			decision: Relay, contactFrom: FromSTUN, incoming: true, kind: keepalive.Options, interval: 5 * time.Second, reasonHas: "offers no port mapping", mediaFrom: FromSTUN, relayNeeded: true},
 		{name: "symmetric NAT with a port mapping",
 			o:        Observations{Local: local, STUNServers: true, NAT: res(nat.AddressAndPortDependent, nat.MethodRFC5780, 0, 0), Probe: probe, Media: []MediaPlan{{Local: rtp, Mapping: rtpMapping}}},
-			decision: ViaPortMapping, contactFrom: FromMapping, incoming: true, twoWay: true, assumedKA: true, kind: keepalive.Options, interval: nat.DefaultKeepAlive, reasonHas: "assumed", mediaFrom: FromMapping},
+			decision: ViaPortMapping, contactFrom: FromMapping, incoming: true, twoWay: true, assumedKA: true, kind: keepalive.Options, interval: binding.DefaultKeepAlive, reasonHas: "assumed", mediaFrom: FromMapping},
 		{name: "no NAT",
 			o:        Observations{Local: ap("203.0.113.130:5062"), STUNServers: true, NAT: &nat.Result{Public: ap("203.0.113.130:5062"), Mapping: nat.None}, Media: []MediaPlan{{Local: ap("203.0.113.130:40000")}}},
 			decision: Direct, contactFrom: FromLocal, incoming: true, twoWay: true, mediaFrom: FromLocal},
@@ -63,13 +65,13 @@ func TestDecide(t *testing.T) {
 			decision: Relay, contactFrom: FromLocal, mediaFrom: FromLocal, relayNeeded: true},
 		{name: "no STUN server, behind NAT: rport only",
 			o:        Observations{Local: local, Media: []MediaPlan{{Local: rtp}}},
-			decision: Direct, contactFrom: FromRport, incoming: true, assumedKA: true, kind: keepalive.Options, interval: nat.DefaultKeepAlive, reasonHas: "no STUN server", mediaFrom: FromLocal, incomingGuess: true},
+			decision: Direct, contactFrom: FromRport, incoming: true, assumedKA: true, kind: keepalive.Options, interval: binding.DefaultKeepAlive, reasonHas: "no STUN server", mediaFrom: FromLocal, incomingGuess: true},
 		{name: "everything off",
 			o:        Observations{Local: local, Disable: STUN | PortMapping | Rport, Media: []MediaPlan{{Local: rtp}}},
-			decision: Direct, contactFrom: FromLocal, assumedKA: true, kind: keepalive.Options, interval: nat.DefaultKeepAlive, mediaFrom: FromLocal},
+			decision: Direct, contactFrom: FromLocal, assumedKA: true, kind: keepalive.Options, interval: binding.DefaultKeepAlive, mediaFrom: FromLocal},
 		{name: "forced relay",
 			o:        Observations{Local: local, STUNServers: true, NAT: res(nat.EndpointIndependent, nat.MethodRFC5780, 0, 0), Media: stunMedia, Relay: RelayForce},
-			decision: ForceRelay, contactFrom: FromSTUN, incoming: true, assumedKA: true, kind: keepalive.Options, interval: nat.DefaultKeepAlive, mediaFrom: FromSTUN, relayNeeded: true, incomingGuess: true},
+			decision: ForceRelay, contactFrom: FromSTUN, incoming: true, assumedKA: true, kind: keepalive.Options, interval: binding.DefaultKeepAlive, mediaFrom: FromSTUN, relayNeeded: true, incomingGuess: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := tc.o

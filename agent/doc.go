@@ -16,7 +16,7 @@
 //   - the Contact and Via sent-by: discovery.Reconcile, the chooser over
 //     port mapping, STUN and the local address, with
 //     ipaddr.CompareLayers for CGNAT and double NAT;
-//   - the keep-alive interval: nat.KeepAliveInterval of the measured
+//   - the keep-alive interval: binding.KeepAliveInterval of the measured
 //     binding lifetime, and an honest "assumed" when it was not measured;
 //   - the decision: Direct, ViaPortMapping, Relay (nothing direct brings
 //     the peer's media in; the Relay slot says why) or ForceRelay; with

@@ -7,8 +7,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sipnat/sipnat/binding"
 	"github.com/sipnat/sipnat/keepalive"
-	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -128,13 +128,13 @@ func (a *Agent) mediaMoved(i int, mapped netip.AddrPort) {
 
 // shortenLocked halves the keep-alive interval of every flow after the NAT
 // moved a binding the keep-alives should have held (down to
-// nat.MinKeepAlive); a.mu is held.
+// binding.MinKeepAlive); a.mu is held.
 func (a *Agent) shortenLocked(why string) (Event, bool) {
 	p := a.plan
-	if p == nil || p.KeepAlive.Kind == 0 || p.KeepAlive.Interval <= nat.MinKeepAlive {
+	if p == nil || p.KeepAlive.Kind == 0 || p.KeepAlive.Interval <= binding.MinKeepAlive {
 		return Event{}, false
 	}
-	d := max(p.KeepAlive.Interval/2, nat.MinKeepAlive)
+	d := max(p.KeepAlive.Interval/2, binding.MinKeepAlive)
 	p.KeepAlive.Interval = d
 	p.KeepAlive.Reason += fmt.Sprintf("; shortened to %v because %s", d, why)
 	t := keepalive.Timing{Interval: d}

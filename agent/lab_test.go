@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/binding"
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/sipnat/sipnat/keepalive"
-	"github.com/sipnat/sipnat/nat"
-	"github.com/stretchr/testify/require"
 )
 
 // TestLabPlanTruth starts the agent in the lab's LAN for every NAT kind,
@@ -93,7 +94,7 @@ func TestLabPlanTruth(t *testing.T) {
 			require.Equal(t, truth.Public, p.Media[0].Public.Addr())
 			if behind {
 				require.Equal(t, keepalive.STUN, p.KeepAlive.Kind, "kamailio answers STUN on its SIP port")
-				require.Equal(t, nat.KeepAliveInterval(4*time.Second), p.KeepAlive.Interval, "half the measured lifetime: alive after 4 s, gone after 5 s")
+				require.Equal(t, binding.KeepAliveInterval(4*time.Second), p.KeepAlive.Interval, "half the measured lifetime: alive after 4 s, gone after 5 s")
 				require.False(t, p.KeepAlive.Assumed)
 				require.False(t, p.IncomingCalls.Assumed)
 			} else {

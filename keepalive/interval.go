@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/binding"
 )
 
 // Default base intervals, used when neither a fixed interval, a measured
@@ -14,7 +14,7 @@ import (
 // that many NATs (and the Linux default) keep an idle UDP binding.
 const (
 	DefaultStreamInterval   = 120 * time.Second
-	DefaultDatagramInterval = nat.DefaultKeepAlive
+	DefaultDatagramInterval = binding.DefaultKeepAlive
 )
 
 // DefaultLifetimeFraction is the share of a measured binding lifetime used
@@ -33,7 +33,7 @@ const DefaultLifetimeFraction = 0.5
 type Timing struct {
 	Interval   time.Duration // fixed base interval; 0: derive it
 	Lifetime   time.Duration // binding lifetime measured by nat (RFC 5780 §4.6); 0: unknown
-	Fraction   float64       // interval = Lifetime*Fraction; 0 means nat.KeepAliveInterval (half, at least 1 s; ignored when Margin is set)
+	Fraction   float64       // interval = Lifetime*Fraction; 0 means binding.KeepAliveInterval (half, at least 1 s; ignored when Margin is set)
 	Margin     time.Duration // interval = Lifetime-Margin instead of the fraction, when > 0
 	Negotiated time.Duration // RFC 6223 keep / RFC 5626 Flow-Timer value; 0: none
 	NoJitter   bool          // send at exactly the interval (tests, or RTP on a fixed schedule)
@@ -46,7 +46,7 @@ func (t Timing) Base(stream bool) time.Duration {
 	if d <= 0 && t.Lifetime > 0 {
 		switch {
 		case t.Fraction == 0 && t.Margin <= 0:
-			d = nat.KeepAliveInterval(t.Lifetime) // sipnat's one rule
+			d = binding.KeepAliveInterval(t.Lifetime) // sipnat's one rule
 		case t.Margin > 0:
 			d = t.Lifetime - t.Margin
 		default:

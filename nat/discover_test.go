@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/binding"
 )
 
 func TestDiscoverLoopbackNoNAT(t *testing.T) {
@@ -110,11 +112,11 @@ func TestVerdict(t *testing.T) {
 		summaryHas string
 	}{
 		{None, None, 0, true, false, 0, OpenInternet, "No NAT"},
-		{None, AddressAndPortDependent, 0, true, false, DefaultKeepAlive, SymmetricUDPFirewall, "firewall"},
-		{EndpointIndependent, EndpointIndependent, 0, true, false, DefaultKeepAlive, FullCone, "same toward every destination"},
+		{None, AddressAndPortDependent, 0, true, false, binding.DefaultKeepAlive, SymmetricUDPFirewall, "firewall"},
+		{EndpointIndependent, EndpointIndependent, 0, true, false, binding.DefaultKeepAlive, FullCone, "same toward every destination"},
 		{EndpointIndependent, AddressAndPortDependent, 5 * time.Second, true, false, 2500 * time.Millisecond, PortRestrictedCone, "send first"},
-		{AddressDependent, AddressAndPortDependent, 0, false, true, DefaultKeepAlive, Symmetric, "relay"},
-		{AddressAndPortDependent, AddressAndPortDependent, 0, false, true, DefaultKeepAlive, Symmetric, "relay"},
+		{AddressDependent, AddressAndPortDependent, 0, false, true, binding.DefaultKeepAlive, Symmetric, "relay"},
+		{AddressAndPortDependent, AddressAndPortDependent, 0, false, true, binding.DefaultKeepAlive, Symmetric, "relay"},
 		{Blocked, Blocked, 0, false, false, 0, UDPBlocked, "TCP"},
 	}
 	for _, tt := range tests {

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/sipnat/sipnat/ipaddr"
-	"github.com/stretchr/testify/require"
 )
 
 // TestLabIPv6: discovery over IPv6 through the lab's RFC 6092 firewall

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipnat/sipnat/clock"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/clock"
 )
 
 func TestRTTEstimator(t *testing.T) {

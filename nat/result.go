@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipnat/sipnat/binding"
 	"github.com/sipnat/sipnat/ipaddr"
 )
 
@@ -245,7 +246,7 @@ func verdict(r *Result) SIPVerdict {
 		return v
 	}
 	v.RportSuffices = true
-	v.KeepAlive = KeepAliveInterval(r.Lifetime)
+	v.KeepAlive = binding.KeepAliveInterval(r.Lifetime)
 	switch r.Mapping {
 	case None:
 		v.STUNContact = true

@@ -10,19 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestKeepAliveInterval(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ lifetime, want time.Duration }{
-		{0, DefaultKeepAlive},
-		{-time.Second, DefaultKeepAlive},
-		{time.Second, MinKeepAlive},
-		{5 * time.Second, 2500 * time.Millisecond},
-		{2 * time.Minute, time.Minute},
-	} {
-		require.Equal(t, tc.want, KeepAliveInterval(tc.lifetime), "lifetime %v", tc.lifetime)
-	}
-}
-
 // TestDiscoverSharedSocket: Discover on a socket that another goroutine
 // already reads (a SIP stack's loop) says so within a second, instead of
 // reporting UDP blocked after the whole timeout.
