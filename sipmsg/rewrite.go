@@ -1,6 +1,7 @@
 package sipmsg
 
 import (
+	"bytes"
 	"net/netip"
 )
 
@@ -249,7 +250,9 @@ func (m *Message) editContacts(e *editor, src netip.AddrPort, st *srcText, tr Tr
 			continue
 		}
 		if alias {
-			editAlias(e, b, na, u, src, tr, key)
+			if err := editAlias(e, b, na, u, src, tr, key); err != nil {
+				return err
+			}
 			continue
 		}
 		a, isIP := u.Addr(b)
@@ -261,7 +264,7 @@ func (m *Message) editContacts(e *editor, src netip.AddrPort, st *srcText, tr Tr
 	return nil
 }
 
-func editAlias(e *editor, b []byte, na *NameAddr, u *URI, src netip.AddrPort, tr Transport, key []byte) {
+func editAlias(e *editor, b []byte, na *NameAddr, u *URI, src netip.AddrPort, tr Transport, key []byte) error {
 	old, hasOld := u.Param(b, "alias")
 	a, isIP := u.Addr(b)
 	port := u.Port
@@ -278,21 +281,27 @@ func editAlias(e *editor, b []byte, na *NameAddr, u *URI, src netip.AddrPort, tr
 		if key != nil {
 			editAliasToken(e, b, u, old.All.End, src, tr, key)
 		}
-		return
+		return nil
 	}
 	if same {
-		return
+		return nil
 	}
 	at := u.Params.End
 	if !na.Bracketed {
 		// an addr-spec: its parameters belong to the header, so the URI
-		// must get angle brackets to carry a URI parameter
+		// must get angle brackets to carry a URI parameter; one with
+		// headers, or with a '>' that would end the brackets, is not
+		// valid outside them (RFC 3261 §20) and cannot be bracketed
+		if u.Headers.Len() > 0 || bytes.ContainsAny(na.URI.In(b), "<>\"") {
+			return perr(na.URI.Start, "Contact", ErrMalformed)
+		}
 		e.add(na.URI.Start, na.URI.Start, append(e.buf(), '<'))
 	}
 	e.add(at, at, appendAliasParams(e.buf(), src, tr, key))
 	if !na.Bracketed {
 		e.add(na.URI.End, na.URI.End, append(e.buf(), '>'))
 	}
+	return nil
 }
 
 // appendAliasParams appends ";alias=ip~port~proto" and, with a key,
