@@ -315,3 +315,19 @@ func isWS(c byte) bool { return c == ' ' || c == '\t' }
 // isLWS also counts CR and LF: inside a header value they only occur in
 // folded lines, where they are linear white space.
 func isLWS(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// runEnd returns the first offset in [i, end) whose byte is not in t, or
+// end: four bytes per step while they all are, so that the loop exit
+// mispredicts once per run rather than per short run of bytes.
+func runEnd(t *[256]bool, b []byte, i, end int) int {
+	if end > len(b) {
+		end = len(b)
+	}
+	for i+4 <= end && t[b[i]] && t[b[i+1]] && t[b[i+2]] && t[b[i+3]] {
+		i += 4
+	}
+	for i < end && t[b[i]] {
+		i++
+	}
+	return i
+}

@@ -171,9 +171,7 @@ func (m *Message) Parse(b []byte) error {
 		}
 		h := &m.hdrs[m.nhdr]
 		i := pos
-		for i < le && tokenTable[b[i]] {
-			i++
-		}
+		i = runEnd(&tokenTable, b, i, le)
 		if i == pos {
 			return perr(pos, "header name", ErrMalformed)
 		}

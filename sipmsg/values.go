@@ -142,9 +142,7 @@ func readParam(p *Param, b []byte, pos *int, end int) bool {
 		i = skipLWS(b, i, end)
 	}
 	ns := i
-	for i < end && isToken(b[i]) {
-		i++
-	}
+	i = runEnd(&tokenTable, b, i, end)
 	p.Name = Span{ns, i}
 	p.All.End = i
 	j := skipLWS(b, i, end)
@@ -162,9 +160,7 @@ func readParam(p *Param, b []byte, pos *int, end int) bool {
 			i = q
 		default:
 			k := j
-			for k < end && isParamChar(b[k]) {
-				k++
-			}
+			k = runEnd(&paramChar, b, k, end)
 			p.Value = Span{j, k}
 			i = k
 		}
@@ -191,11 +187,9 @@ func findParam(b []byte, i, end int, name string) (Param, bool) {
 	}
 }
 
-// isParamChar reports whether c may appear in an unquoted parameter value:
-// token characters plus the URI paramchar extras and IPv6 reference
+// paramChar holds the characters that may appear in an unquoted parameter
+// value: token characters plus the URI paramchar extras and IPv6 reference
 // characters (RFC 3261 §25.1).
-func isParamChar(c byte) bool { return paramChar[c] }
-
 var paramChar = func() (t [256]bool) {
 	t = tokenTable
 	for _, c := range ":[]/&$" {

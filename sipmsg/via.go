@@ -81,9 +81,7 @@ func parseVia(v *Via, b []byte, s Span, list bool) (int, error) {
 		v.Host = Span{i + 1, k}
 		i = k + 1
 	} else {
-		for i < s.End && hostChar[b[i]] {
-			i++
-		}
+		i = runEnd(&hostChar, b, i, s.End)
 		v.Host = Span{hs, i}
 	}
 	if v.Host.Len() == 0 {
