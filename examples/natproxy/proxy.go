@@ -319,13 +319,13 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 	}
 	act, body := p.relayRequest(ctx, m, src, fired != 0)
 	fix.Body = body
-	if register && fired != 0 && p.pings != nil {
+	if register && fired != 0 && p.pings != nil && p.edge.FlowFor(src).Transport == sipmsg.UDP { // a stream UA pings itself (RFC 5626)
 		if err := p.pings.Set(keepalive.Contact{Addr: src, Interval: p.ping, Kind: keepalive.PingUDP}); err != nil {
 			p.log.Warn("ping", "contact", src, "err", err)
 		}
 	}
 	p.log.Info("request", "method", string(m.Method()), "from", src, "nat", fired.String(), "relay", act)
-	fix.AddVia = sipedge.AppendViaMark(p.via(m), act)
+	fix.AddVia = sipedge.AppendViaMark(p.via(m, sipmsg.UDP), act)
 	out, err := sipmsg.AppendFix(dst, m, src, &fix)
 	return out, p.upstream, err
 }
@@ -365,17 +365,18 @@ func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte
 		Body:            body,
 		RemoveRoute:     p.self,
 		RemoveRURIAlias: found,
-		AddVia:          sipedge.AppendViaMark(p.via(m), act),
+		AddVia:          sipedge.AppendViaMark(p.via(m, p.edge.FlowFor(to).Transport), act),
 	}
 	p.log.Info("to UA", "method", string(m.Method()), "to", to, "alias", found, "relay", act, "flow", byToken)
 	out, err := sipmsg.AppendFix(dst, m, netip.AddrPort{}, &fix)
 	return out, to, err
 }
 
-// via builds the proxy's Via with a branch derived from the request's top
+// via builds the proxy's Via for transport t (the next hop's: UDP upstream,
+// the UA's own flow towards it) with a branch derived from the request's top
 // Via branch (RFC 3261 §16.11: a stateless proxy's branch must be the same
 // for retransmissions and differ between requests).
-func (p *Proxy) via(m *sipmsg.Message) []byte {
+func (p *Proxy) via(m *sipmsg.Message, t sipmsg.Transport) []byte {
 	h := sha256.New()
 	if v, err := m.ParseTopVia(); err == nil {
 		h.Write(v.Branch.Value.In(m.Bytes()))
@@ -385,7 +386,8 @@ func (p *Proxy) via(m *sipmsg.Message) []byte {
 		h.Write(c)
 	}
 	sum := h.Sum(nil)
-	b := []byte("SIP/2.0/UDP ")
+	b := append([]byte("SIP/2.0/"), t.String()...)
+	b = append(b, ' ')
 	b = p.self.AppendTo(b)
 	b = append(b, ";branch=z9hG4bKnp"...)
 	return hex.AppendEncode(b, sum[:8])
