@@ -109,7 +109,12 @@ func (c *Client) allocate(ctx context.Context) (Allocation, error) {
 	return a, nil
 }
 
-// wait waits d on the client's clock, or until ctx ends or Close.
+// refreshIn is when to refresh an allocation of lifetime l: at half of it,
+// and never sooner than half a second (a server granting 0 or 1 s must not
+// make the client spin).
+func refreshIn(l time.Duration) time.Duration { return max(l/2, 500*time.Millisecond) }
+
+// wait waits d on the client's clock, or until ctx ends.
 func (c *Client) wait(ctx context.Context, d time.Duration) error {
 	ch := make(chan struct{})
 	t := c.clock.AfterFunc(d, func() { close(ch) })
@@ -125,7 +130,7 @@ func (c *Client) wait(ctx context.Context, d time.Duration) error {
 // scheduleLocked (c.mu held) arms the refresh, permission and keep-alive
 // timers of a fresh allocation.
 func (c *Client) scheduleLocked() {
-	c.refresh = c.rearm(c.refresh, c.alloc.Lifetime/2, c.refreshAllocation)
+	c.refresh = c.rearm(c.refresh, refreshIn(c.alloc.Lifetime), c.refreshAllocation)
 	c.perms = c.rearm(c.perms, c.cfg.PermissionRefresh, c.refreshPermissions)
 	if c.cfg.KeepAlive > 0 {
 		c.keep = c.rearm(c.keep, c.cfg.KeepAlive, c.keepAlive)
@@ -176,7 +181,7 @@ func (c *Client) refreshAllocation() {
 		}
 		c.alloc.Lifetime = lifetimeOf(res, c.cfg.Lifetime)
 		c.expires = c.clock.Now().Add(c.alloc.Lifetime)
-		c.refresh.Reset(c.alloc.Lifetime / 2)
+		c.refresh.Reset(refreshIn(c.alloc.Lifetime))
 		c.mu.Unlock()
 		return
 	}
