@@ -167,30 +167,39 @@ func TestClientRetransmit(t *testing.T) {
 	})
 	c := NewClient(listen(t), ClientConfig{RTO: time.Second, Tries: 3, Clock: clk})
 	defer c.Close()
-	// advance the fake clock whenever the client waits on a timer
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-				if int(srv.received.Load()) > 0 && clk.Pending() > 0 {
-					clk.Advance(time.Second)
+	// fire the retransmission timer each time the server has seen one
+	// more send, fires times; what the test sees does not depend on how
+	// fast this machine delivers a datagram
+	advance := func(fires int) (stop func()) {
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for fired := 0; fired < fires; {
+				select {
+				case <-done:
+					return
+				case <-time.After(time.Millisecond):
+				}
+				if d, ok := clk.NextIn(); ok && srv.received.Load() == int64(fired+1) {
+					clk.Advance(d)
+					fired++
 				}
 			}
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+		}()
+		return func() { close(done); wg.Wait() }
+	}
+	stop := advance(2)
 	require.NoError(t, c.Ping(context.Background(), srv.addr), "the third send is answered")
+	stop()
 	require.Equal(t, int64(3), srv.received.Load())
 
 	drop.Store(1 << 30)
 	srv.received.Store(0)
+	stop = advance(3)
 	err := c.Ping(context.Background(), srv.addr)
+	stop()
 	require.ErrorIs(t, err, ErrTimeout)
 	require.ErrorContains(t, err, "after 3 tries")
 	require.Equal(t, int64(3), srv.received.Load())

@@ -209,7 +209,7 @@ func TestRelayFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r, _ := newRelay(t, tc.reply, 20*time.Millisecond)
+			r, _ := newRelay(t, tc.reply, 200*time.Millisecond) // replies come well within it, even on a loaded machine
 			invite := msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", "SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1", "", sdpBody)
 			body, act, err := r.Request(context.Background(), nil, invite, ua, true)
 			require.Nil(t, body)
