@@ -287,6 +287,22 @@ func (a *Agent) observe(ctx context.Context) Observations {
 	return o
 }
 
+// AppendPeerSDP appends a peer's SDP body to dst as the UA's media stack
+// should read it: unchanged, or, with Config.NAT64 set, with every IPv4
+// address in c=, o= and a=rtcp replaced by its synthesised IPv6 address
+// (sdp.Options.NAT64, byte-exact elsewhere), so the stack sends its media
+// where the NAT64 translates.
+func (a *Agent) AppendPeerSDP(dst, body []byte) ([]byte, error) {
+	if !a.cfg.NAT64.IsValid() {
+		return append(dst, body...), nil
+	}
+	out, _, err := sdp.AppendRewrite(dst, body, &sdp.Options{NAT64: a.cfg.NAT64, Origin: true, AllowICE: true})
+	if err != nil {
+		return append(dst[:len(dst):len(dst)], body...), fmt.Errorf("agent: peer SDP for NAT64: %w", err)
+	}
+	return out, nil
+}
+
 // Reach returns the address to send to for a peer's address ap that SIP
 // or SDP named: ap itself, or, with Config.NAT64 set, the synthesised IPv6
 // address (RFC 6052) of an IPv4 ap, which an IPv6-only UA reaches through

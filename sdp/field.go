@@ -66,7 +66,8 @@ func NewFieldRewriter(opts *Options) (*FieldRewriter, error) {
 	return &FieldRewriter{opts: opts, pub: pub}, nil
 }
 
-// Public returns the address written in place of the addresses rewritten.
+// Public returns the address written in place of the addresses rewritten
+// (invalid with Options.NAT64, where each address gets its own).
 func (f *FieldRewriter) Public() netip.Addr { return f.pub }
 
 // Addr rewrites the address of an o= or c= field given its address type
@@ -76,6 +77,16 @@ func (f *FieldRewriter) Public() netip.Addr { return f.pub }
 // otherwise.
 func (f *FieldRewriter) Addr(typ, addr string) (string, string, bool) {
 	ip, ok := ipaddr.Parse([]byte(addr))
+	if ok && f.opts.NAT64.IsValid() {
+		if !ip.Unmap().Is4() || ip.IsUnspecified() || ip.IsMulticast() {
+			return typ, addr, false
+		}
+		syn, err := ipaddr.SynthesizeNAT64(f.opts.NAT64, ip)
+		if err != nil {
+			return typ, addr, false
+		}
+		return "IP6", syn.String(), true
+	}
 	if !ok || !want(ip, f.pub, f.opts.All) {
 		return typ, addr, false
 	}
@@ -105,7 +116,7 @@ func (f *FieldRewriter) RTCP(value string, active bool) (string, bool) {
 	if !ok {
 		return value, false
 	}
-	w := rewriter{body: v, pub: f.pub, ports: f.opts.Ports, all: f.opts.All}
+	w := rewriter{body: v, pub: f.pub, ports: f.opts.Ports, all: f.opts.All, nat64: f.opts.NAT64}
 	changed := false
 	if active && f.opts.Ports != nil {
 		if q, ok := w.mapPort(rv.portNum); ok {

@@ -3,6 +3,7 @@ package sdp
 import (
 	"errors"
 	"fmt"
+	"github.com/sipnat/sipnat/ipaddr"
 	"net/netip"
 	"strings"
 )
@@ -75,6 +76,16 @@ type Options struct {
 	// never rewritten.
 	AllowICE bool
 
+	// NAT64, when set, is the rewrite an IPv6-only UA behind a NAT64 applies
+	// to a peer's SDP (RFC 6052): every IPv4 unicast address in c=,
+	// a=rtcp (and o= with Origin) becomes its synthesised IPv6 address
+	// under this prefix, with IN IP4 changed to IN IP6, so a media stack
+	// that reads the body sends where the NAT64 translates. Public is not
+	// needed then, and Ports and All are not used. The prefix must be an
+	// RFC 6052 one (ipaddr.SynthesizeNAT64); IPv6, hold and multicast
+	// addresses are left alone, so a second pass changes nothing.
+	NAT64 netip.Prefix
+
 	// Marker is a session-level attribute line, without line ending, added
 	// when the rewrite changed something and the line is not already at
 	// session level, e.g. "a=nortpproxy:yes" (Kamailio nathelper's
@@ -89,7 +100,12 @@ func (o *Options) check() (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("%w: nil Options", ErrBadOptions)
 	}
 	pub := o.Public.Unmap().WithZone("")
-	if !pub.IsValid() || pub.IsUnspecified() || pub.IsMulticast() {
+	if o.NAT64.IsValid() || o.NAT64.Bits() > 0 {
+		if _, err := ipaddr.SynthesizeNAT64(o.NAT64, netip.AddrFrom4([4]byte{192, 0, 2, 1})); err != nil {
+			return netip.Addr{}, fmt.Errorf("%w: %w", ErrBadOptions, err)
+		}
+		pub = netip.Addr{}
+	} else if !pub.IsValid() || pub.IsUnspecified() || pub.IsMulticast() {
 		return netip.Addr{}, fmt.Errorf("%w: public address %v is not a unicast address", ErrBadOptions, o.Public)
 	}
 	if m := o.Marker; m != "" {

@@ -43,6 +43,7 @@ func AppendRewrite(dst, body []byte, opts *Options) ([]byte, Result, error) {
 	w.dst, w.body, w.base = dst, body, len(dst)
 	w.pub, w.ports, w.marker = pub, opts.Ports, opts.Marker
 	w.origin, w.all, w.allowICE = opts.Origin, opts.All, opts.AllowICE
+	w.nat64 = opts.NAT64
 	if err := w.run(); err != nil {
 		return dst, w.res, err
 	}
@@ -80,7 +81,8 @@ type rewriter struct {
 	marker                string
 	pubText               [46]byte // pub's text form, once pubLen > 0
 	pubLen                int
-	cache                 addrCache // with addrInfo.want set
+	cache                 addrCache    // with addrInfo.want set
+	nat64                 netip.Prefix // Options.NAT64: IPv4 addresses become synthesised IPv6 ones
 	// dry is set once the body turns out to carry ICE without
 	// Options.AllowICE: from then on nothing is written, the tests go on,
 	// and the body is copied unchanged at the end.
@@ -116,6 +118,9 @@ func (w *rewriter) addr(tok []byte) addrInfo {
 	if string(tok) != string(c.text) {
 		a := classify(tok)
 		a.want = a.isIP && wantPriv(a.ip, a.priv, w.pub, w.all)
+		if w.nat64.IsValid() {
+			a.want = a.isIP && a.ip.Unmap().Is4() && !a.ip.IsUnspecified() && !a.ip.IsMulticast()
+		}
 		c.text, c.info = tok, a
 	}
 	return c.info
@@ -369,6 +374,10 @@ func appendPort(b []byte, p uint16) []byte {
 // family changes, the address type at typ) of the line value that starts
 // at body offset off.
 func (w *rewriter) rewriteAddr(off int, typ, addr span) {
+	if w.nat64.IsValid() {
+		w.rewriteNAT64(off, typ, addr)
+		return
+	}
 	if !familyMatches(w.body[off+typ.s:off+typ.e], w.pub) {
 		w.flush(off + typ.s)
 		w.dst = append(w.dst, addrType(w.pub)...)
@@ -379,6 +388,23 @@ func (w *rewriter) rewriteAddr(off int, typ, addr span) {
 		w.pubLen = len(w.pub.AppendTo(w.pubText[:0]))
 	}
 	w.dst = append(w.dst, w.pubText[:w.pubLen]...)
+	w.copied = off + addr.e
+}
+
+// rewriteNAT64 replaces the IPv4 address at value offsets addr with its
+// synthesised IPv6 address under Options.NAT64 and the address type with
+// IP6 (the address was classified as an IPv4 one before).
+func (w *rewriter) rewriteNAT64(off int, typ, addr span) {
+	ip, _ := ipaddr.Parse(w.body[off+addr.s : off+addr.e])
+	syn, err := ipaddr.SynthesizeNAT64(w.nat64, ip)
+	if err != nil {
+		return // the prefix was checked: not reached
+	}
+	w.flush(off + typ.s)
+	w.dst = append(w.dst, "IP6"...)
+	w.copied = off + typ.e
+	w.flush(off + addr.s)
+	w.dst = syn.AppendTo(w.dst)
 	w.copied = off + addr.e
 }
 

@@ -70,13 +70,16 @@ func (p *Phone) answer(m *sipmsg.Message, from netip.AddrPort) {
 		p.reply(m, from, 200, "OK", c.toTag, p.offer())
 		return
 	}
-	remote, err := remoteMedia(m.Body())
+	peerSDP, err := p.nat.AppendPeerSDP(nil, m.Body()) // IPv4 peers behind a NAT64 at their synthesised address
+	if err != nil {
+		p.log.Debug("peer SDP", "err", err)
+	}
+	remote, err := remoteMedia(peerSDP)
 	if err != nil {
 		p.printf("incoming call %s: %v", id, err)
 		p.reply(m, from, 488, "Not Acceptable Here", "", nil)
 		return
 	}
-	remote = p.nat.Reach(remote) // an IPv4 peer seen from behind a NAT64
 
 	ctx, cancel := context.WithCancel(context.Background())
 	c = &call{id: id, toTag: randHex(4), okTo: from, acked: make(chan struct{}), remote: remote, stop: cancel, done: make(chan struct{})}

@@ -15,8 +15,8 @@ import (
 // sends RTP for talk while counting what comes back, and hangs up. It is
 // the outgoing half of the example: one call at a time, the offer is the
 // same SDP the phone answers with (its public media address from the NAT
-// agent), the peer's media address goes through the agent's Reach (its
-// synthesised IPv6 address behind a NAT64), and the INVITE is not
+// agent), the peer's SDP is read through the agent's AppendPeerSDP (its
+// synthesised IPv6 addresses behind a NAT64), and the INVITE is not
 // authenticated.
 func (p *Phone) Dial(ctx context.Context, target string, talk time.Duration) error {
 	contact := p.nat.Contact()
@@ -42,11 +42,14 @@ func (p *Phone) Dial(ctx context.Context, target string, talk time.Duration) err
 	if code := resp.StatusCode(); code != 200 {
 		return fmt.Errorf("dial %s: %d %s", target, code, resp.Reason())
 	}
-	remote, err := remoteMedia(resp.Body())
+	peerSDP, err := p.nat.AppendPeerSDP(nil, resp.Body())
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", target, err)
 	}
-	remote = p.nat.Reach(remote)
+	remote, err := remoteMedia(peerSDP)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", target, err)
+	}
 	to, _ := resp.Get(sipmsg.HdrTo)
 	rtarget := target
 	if c, ok := resp.Get(sipmsg.HdrContact); ok { // the remote target (RFC 3261 12.1.2)

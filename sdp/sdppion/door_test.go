@@ -53,6 +53,10 @@ func doorOptions() []sdp.Options {
 		}
 		out = append(out, o)
 	}
+	// An IPv6-only UA behind NAT64 reading a peer's SDP (RFC 6052).
+	for _, origin := range []bool{false, true} {
+		out = append(out, sdp.Options{NAT64: netip.MustParsePrefix("64:ff9b::/96"), Origin: origin, AllowICE: origin})
+	}
 	return out
 }
 
