@@ -53,7 +53,7 @@ func newRelayLab(t *testing.T, cfg netlab.Config, engines, edges int, all bool) 
 	for i := 0; i < edges; i++ {
 		self := netip.AddrPortFrom(netlab.Server2, uint16(5060+2*i))
 		client := rtpengine.NewClient(rl.lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(netlab.Server2, 0)),
-			rtpengine.ClientConfig{RTO: 100 * time.Millisecond, Tries: 2})
+			rtpengine.ClientConfig{RTO: 250 * time.Millisecond, Tries: 2}) // a dead instance costs 0.75 s once; a loaded live one answers well within it
 		t.Cleanup(func() { client.Close() })
 		set, err := rtpengine.NewSet(rtpengine.SetConfig{Client: client, Instances: addrs})
 		require.NoError(t, err)
