@@ -158,7 +158,7 @@ func (a *Agent) MediaPeer(ctx context.Context, i int, peer netip.AddrPort) error
 // *net.UDPConn.
 func (a *Agent) SendMedia(i int, b []byte, peer netip.AddrPort) error {
 	if i < 0 || i >= len(a.cfg.Media) {
-		return fmt.Errorf("agent: no media socket %d", i)
+		return fmt.Errorf("%w: no media socket %d in Config.Media", ErrConfig, i)
 	}
 	if r := a.relay(i); r != nil {
 		return r.Send(b, peer)

@@ -267,9 +267,9 @@ func (c *Client) keepAlive() {
 	got := addrPortFromIP(mapped)
 	c.log.Debug("turn: keep-alive answered", "mapped", got)
 	if got != want {
-		why := fmt.Errorf("the NAT moved the flow to the server from %s to %s", want, got)
+		why := fmt.Errorf("the NAT moved the flow to the server from %s to %s: %w", want, got, ErrNoAllocation)
 		if err := c.move(got); err != nil {
-			c.lost(fmt.Errorf("%w (%v)", why, err))
+			c.lost(fmt.Errorf("%w (%w)", why, err))
 		}
 	}
 }
