@@ -163,12 +163,25 @@ func (f *Flow) Outbound() bool {
 // KeepaliveInterval returns the current base interval of keep-alives.
 func (f *Flow) KeepaliveInterval() time.Duration {
 	f.mu.Lock()
-	k := f.keeper
+	k, t := f.keeper, f.timing()
 	f.mu.Unlock()
 	if k == nil {
-		return f.timing().Base(f.cfg.Transport != sipmsg.UDP)
+		return t.Base(f.cfg.Transport != sipmsg.UDP)
 	}
 	return k.Interval()
+}
+
+// SetTiming replaces the keep-alive timing of Config.Timing, for a lifetime
+// measured after New (MeasureStreamLifetime, nat's binding lifetime); the
+// registrar's Flow-Timer still caps it. A running flow takes it at once.
+func (f *Flow) SetTiming(t keepalive.Timing) {
+	f.mu.Lock()
+	f.cfg.Timing = t
+	k, kt := f.keeper, f.timing()
+	f.mu.Unlock()
+	if k != nil {
+		k.SetTiming(kt)
+	}
 }
 
 // Send writes one message (or keep-alive) on the flow's connection.
@@ -279,9 +292,12 @@ func (f *Flow) once(ctx context.Context) error {
 		<-readErr
 		return fmt.Errorf("%w: answer is not a 2xx", ErrRegister)
 	}
-	ft, hasFT := m.FlowTimer()
+	ft, _ := m.FlowTimer() // 0 when the answer has none
 	ob := m.HasOptionTag(sipmsg.HdrRequire, sipmsg.OptionOutbound)
-	k, err := f.startKeeper(c, cancel, ft)
+	f.mu.Lock()
+	f.flowTimer = ft
+	f.mu.Unlock()
+	k, err := f.startKeeper(c, cancel)
 	if err != nil {
 		_ = c.Close()
 		<-readErr
@@ -289,9 +305,6 @@ func (f *Flow) once(ctx context.Context) error {
 	}
 	f.mu.Lock()
 	f.up, f.outbound, f.failures = true, ob, 0
-	if hasFT {
-		f.flowTimer = ft
-	}
 	f.keeper = k
 	f.mu.Unlock()
 	f.emit(Event{Kind: Registered, Local: f.Local(), Outbound: ob, FlowTimer: ft, Interval: k.Interval()})
@@ -324,7 +337,7 @@ func (f *Flow) detach(c net.Conn) {
 }
 
 // timing is the configured timing with the Flow-Timer as the negotiated
-// interval: keep-alives at 80-100 % of it (RFC 5626 §4.4.1).
+// interval: keep-alives at 80-100 % of it (RFC 5626 §4.4.1). f.mu is held.
 func (f *Flow) timing() keepalive.Timing {
 	t := f.cfg.Timing
 	if f.flowTimer > 0 {
@@ -335,11 +348,10 @@ func (f *Flow) timing() keepalive.Timing {
 
 // startKeeper starts the keep-alives of connection c; a failed flow
 // cancels the connection's context with ErrFlowFailed.
-func (f *Flow) startKeeper(c net.Conn, cancel context.CancelCauseFunc, ft time.Duration) (*keepalive.Keeper, error) {
-	t := f.cfg.Timing
-	if ft > 0 {
-		t.Negotiated = ft
-	}
+func (f *Flow) startKeeper(c net.Conn, cancel context.CancelCauseFunc) (*keepalive.Keeper, error) {
+	f.mu.Lock()
+	t := f.timing()
+	f.mu.Unlock()
 	kc := keepalive.KeeperConfig{
 		Timing: t, Timeout: f.cfg.PongTimeout, Clock: f.cfg.Clock, Rand: f.cfg.Rand, Logger: f.cfg.Logger,
 		OnEvent: func(e keepalive.Event) {

@@ -402,3 +402,29 @@ func TestMeasureStreamLifetimeOpen(t *testing.T) {
 		}
 	}
 }
+
+// SetTiming takes a lifetime measured after New; the Flow-Timer still caps it.
+func TestFlowSetTiming(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		flowTimer time.Duration
+		timing    keepalive.Timing
+		want      time.Duration
+	}{
+		{"no Flow-Timer: half the lifetime", 0, keepalive.Timing{Lifetime: 8 * time.Second}, 4 * time.Second},
+		{"Flow-Timer caps", 25 * time.Second, keepalive.Timing{Lifetime: 100 * time.Second}, 25 * time.Second},
+		{"shorter lifetime wins", 25 * time.Second, keepalive.Timing{Lifetime: 10 * time.Second}, 5 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			te := newTestEdge(t, EdgeConfig{FlowTimer: tt.flowTimer})
+			addr := te.serve(t, sipmsg.TCP)
+			ev := newEvents()
+			f := runFlow(t, FlowConfig{Transport: sipmsg.TCP, Server: addr, Register: registerFunc(1), OnEvent: ev.on})
+			ev.wait(t, Registered)
+			f.SetTiming(tt.timing)
+			require.Equal(t, tt.want, f.KeepaliveInterval())
+		})
+	}
+}

@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	transport := fs.String("transport", "udp", "SIP transport to the registrar: udp, tcp or tls")
 	caFile := fs.String("ca", "", "TLS: PEM `file` of the CA certificates to check the registrar's against (default: the system's)")
 	serverName := fs.String("server-name", "", "TLS: the name the registrar's certificate must carry (default: the -registrar host)")
+	streamLifetime := fs.Duration("stream-lifetime-max", 0, "TCP/TLS: measure how long the NAT keeps an idle connection, up to this, and keep the flow at half of it (0: skip; the registrar's Flow-Timer or 96-120 s)")
 	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
@@ -108,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch strings.ToLower(*transport) {
 	case "udp":
 	case "tcp", "tls":
-		sc := &StreamConfig{Transport: sipmsg.ParseTransport([]byte(*transport)), Server: reg, ServerName: *serverName}
+		sc := &StreamConfig{Transport: sipmsg.ParseTransport([]byte(*transport)), Server: reg, ServerName: *serverName, LifetimeMax: *streamLifetime}
 		if sc.ServerName == "" {
 			sc.ServerName, _, _ = net.SplitHostPort(*registrar)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/sipmsg"
+	"github.com/stretchr/testify/require"
 )
 
 // transportCases: every NAT kind over TCP (media through the lab's TURN
@@ -71,4 +72,27 @@ func streamFor(lab *netlab.Lab, tr sipmsg.Transport) *StreamConfig {
 		sc.ServerName, sc.RootCAs = netlab.KamailioTLSName, lab.Certs().Roots
 	}
 	return sc
+}
+
+// Without a Flow-Timer from the registrar (kamailio without outbound), the
+// phone measures how long the router keeps an idle TCP connection (5 s)
+// and keeps its flow at half the lower bound: it is still reached after
+// idling past the timeout.
+func TestStreamLifetimeWithoutFlowTimer(t *testing.T) {
+	t.Parallel()
+	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "nft")
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second, TCPTimeout: 5 * time.Second,
+		KamailioAuth: true, Coturn: true, TURN: &netlab.TURN{}})
+	sc := streamFor(lab, sipmsg.TCP)
+	sc.LifetimeMax = 8 * time.Second
+	phone, out := startPhone(t, lab, false, sc)
+	st := phone.Stats()
+	require.LessOrEqual(t, st.StreamLifetime.Lower, 5*time.Second, "%+v", st.StreamLifetime)
+	require.NotZero(t, st.StreamLifetime.Lower)
+	require.Contains(t, out.String(), "outbound false, Flow-Timer 0s")
+	time.Sleep(6 * time.Second) // idle past the router's TCP timeout
+	_, err := sippCall(t, lab)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, phone.Stats().Calls, 1)
+	t.Logf("measured %+v; keep-alive every %v", st.StreamLifetime, phone.flow.KeepaliveInterval())
 }

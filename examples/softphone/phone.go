@@ -59,6 +59,9 @@ type Stats struct {
 	RTPOut      int64  `json:"rtp_out"`       // RTP packets sent in calls
 	KeepAlives  uint64 `json:"keepalives"`
 	Reregisters int    `json:"reregisters"` // registrations redone because the public address changed
+	// StreamLifetime is how long the NATs keep an idle SIP connection, as
+	// measured with StreamConfig.LifetimeMax (zero otherwise).
+	StreamLifetime outbound.StreamLifetime `json:"stream_lifetime,omitzero"`
 }
 
 // Phone is a small SIP user agent that registers and answers calls with

@@ -26,6 +26,13 @@ type StreamConfig struct {
 	// (tests); zero keeps them.
 	PongTimeout time.Duration
 	Recovery    keepalive.Recovery
+	// LifetimeMax, when not zero, measures how long the NATs keep an idle
+	// connection (outbound.MeasureStreamLifetime, up to this long) before
+	// registering, and keeps the flow at half of it when the registrar
+	// sends no shorter Flow-Timer; zero keeps the RFC's 96-120 s.
+	LifetimeMax time.Duration
+
+	flow outbound.FlowConfig // what newFlow built, for the measurement
 }
 
 // newFlow builds the phone's outbound flow.
@@ -39,7 +46,7 @@ func (p *Phone) newFlow(sc *StreamConfig) (*outbound.Flow, error) {
 		d := net.Dialer{KeepAlive: -1} // only the flow's keep-alives may keep the NAT's state
 		dial = d.DialContext
 	}
-	return outbound.NewFlow(outbound.FlowConfig{
+	sc.flow = outbound.FlowConfig{
 		Transport: sc.Transport, Server: sc.Server, ServerName: sc.ServerName, RootCAs: sc.RootCAs, Dial: dial,
 		Register: func(ctx context.Context, f *outbound.Flow) ([]byte, error) {
 			return p.registerAnswer(ctx, p.cfg.Expires)
@@ -47,7 +54,25 @@ func (p *Phone) newFlow(sc *StreamConfig) (*outbound.Flow, error) {
 		OnMessage:   p.flowMessage,
 		OnEvent:     func(e outbound.Event) { p.printf("flow: %s", e) },
 		PongTimeout: sc.PongTimeout, Recovery: sc.Recovery, Logger: p.cfg.Logger,
-	})
+	}
+	return outbound.NewFlow(sc.flow)
+}
+
+// measureStream bounds the NATs' idle-connection timeout and sets the
+// flow's keep-alive interval from it.
+func (p *Phone) measureStream(ctx context.Context, sc *StreamConfig) {
+	p.printf("measuring how long the NAT keeps an idle %s connection (up to %v)", sc.Transport, sc.LifetimeMax)
+	r, err := outbound.MeasureStreamLifetime(ctx, sc.flow, sc.LifetimeMax, 4)
+	if err != nil {
+		p.printf("stream lifetime: %v (keep-alives at the default interval)", err)
+		return
+	}
+	p.flow.SetTiming(keepalive.Timing{Lifetime: r.Lower})
+	p.mu.Lock()
+	p.stats.StreamLifetime = r
+	p.mu.Unlock()
+	p.printf("the NAT keeps an idle connection at least %v (upper bound %v): keep-alives every %v unless the registrar asks for less",
+		r.Lower, r.Upper, p.flow.KeepaliveInterval())
 }
 
 // flowMessage dispatches a request the registrar sent over the flow (a call,
@@ -84,6 +109,9 @@ func (p *Phone) transport() sipmsg.Transport {
 // runFlow keeps the flow (it registers through registerAnswer on every new
 // connection) and refreshes the registration until ctx ends.
 func (p *Phone) runFlow(ctx context.Context) error {
+	if sc := p.cfg.Stream; sc.LifetimeMax > 0 {
+		p.measureStream(ctx, sc)
+	}
 	done := make(chan error, 1)
 	go func() { done <- p.flow.Run(ctx) }()
 	refresh := time.NewTimer(p.cfg.Expires / 2)
