@@ -12,9 +12,14 @@
 //     (sipmsg.Message.NATTest);
 //   - the Request-URI carries an alias (sipmsg's add_contact_alias): the
 //     registrar stored the NATed contact the edge marked at REGISTER;
-//   - the edge's own Route or Record-Route value carries ";nat=yes", which it
-//     put there (AppendRecordRoute) when the dialog began with a NATed party;
-//     re-INVITEs, BYEs and the answers to the INVITE bring it back.
+//   - the edge's own Route value carries ";nat=yes": the edge put it in its
+//     Record-Route (AppendRecordRoute) when the dialog began with a NATed
+//     party, and re-INVITEs, UPDATEs and BYEs bring it back.
+//
+// Responses need no mark of their own: the edge answers at the hop whose Via
+// says it offered (AppendViaMark). Config.All relays every call instead,
+// for networks where a NAT hides itself (a router's SIP ALG that rewrites
+// the private addresses makes every NAT test pass).
 //
 // A delete is also sent for any call the rtpengine.Set holds (an offer went
 // through), so a failure answer without marks still frees the relay.
