@@ -35,6 +35,14 @@
 // back with ObserveRegister: the agent detects a SIP ALG there and follows
 // the rport (RFC 3581).
 //
+// Over IPv6 a UA behind a stateful firewall (RFC 6092) has no NAT but the
+// same problem: Decide keeps the flow open with keep-alives at half the
+// firewall's measured state lifetime, or, when the gateway granted a
+// pinhole (PCP or UPnP IGD:2, package discovery), needs none. Behind NAT64
+// (Config.NAT64, from nat.DetectNAT64) the Contact and SDP carry the IPv4
+// address STUN finds through the NAT64, and Reach and AppendPeerSDP give
+// the synthesised IPv6 addresses (RFC 6052) to send to an IPv4 peer.
+//
 // Decide is the decision alone, with no I/O: a diagnostic (natcheck) that
 // measured the same things gets the same plan.
 //

@@ -12,7 +12,13 @@
 //     CGNAT and double-NAT detection, and a verdict for SIP: [Discover],
 //     [DiscoverWith], [Client.Discover], [Result];
 //   - an RFC 5780 STUN server that also answers RFC 3489 clients and is never
-//     an amplifier or reflector: [Server], [NewServer].
+//     an amplifier or reflector: [Server], [NewServer];
+//   - IPv6: discovery runs the same tests over IPv6, where mapping "none"
+//     with address(-and-port)-dependent filtering is a stateful firewall
+//     (RFC 6092) whose state lifetime LifetimeMax measures like a binding's;
+//     on an IPv6-only network, [DetectNAT64] finds the NAT64 prefix (RFC
+//     7050) and [DiscoverConfig].NAT64 lets discovery run through the NAT64
+//     to an IPv4 server, so [Result].Public is the IPv4 address to write.
 //
 // Address classes (RFC 1918, RFC 6598, ...) come from package
 // [github.com/sipnat/sipnat/ipaddr] and time from
@@ -29,7 +35,8 @@
 // the NAT types), RFC 5780 (behaviour discovery: CHANGE-REQUEST,
 // OTHER-ADDRESS, RESPONSE-ORIGIN, RESPONSE-PORT), RFC 4787 (NAT behaviour
 // requirements), RFC 6598 (shared address space), RFC 3581 (rport), RFC 5626
-// (keep-alives), RFC 5769 (test vectors).
+// (keep-alives), RFC 5769 (test vectors), RFC 6092 (IPv6 home firewalls),
+// RFC 7050 and RFC 6052 (NAT64 prefix discovery and addresses).
 //
 // # Usage
 //
