@@ -69,3 +69,23 @@ func TestSrcText(t *testing.T) {
 		require.Equal(t, want, string(st.param()), s)
 	}
 }
+
+func TestTransportText(t *testing.T) {
+	t.Parallel()
+	for tr := UDP; tr <= WSS; tr++ {
+		b, err := tr.MarshalText()
+		require.NoError(t, err)
+		var back Transport
+		require.NoError(t, back.UnmarshalText(b))
+		require.Equal(t, tr, back, string(b))
+		require.Equal(t, tr != UDP, tr.Reliable(), tr.String())
+	}
+	b, err := TransportUnknown.MarshalText()
+	require.NoError(t, err)
+	require.Empty(t, b)
+	var tr Transport
+	require.NoError(t, tr.UnmarshalText(nil))
+	require.Equal(t, TransportUnknown, tr)
+	require.ErrorIs(t, tr.UnmarshalText([]byte("carrier-pigeon")), ErrMalformed)
+	require.False(t, TransportUnknown.Reliable())
+}

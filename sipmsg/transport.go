@@ -25,6 +25,27 @@ func (t Transport) String() string {
 	return ""
 }
 
+// MarshalText returns the lower-case name of t ("udp"), for JSON.
+func (t Transport) MarshalText() ([]byte, error) {
+	if t == TransportUnknown {
+		return []byte{}, nil
+	}
+	return []byte(t.lowerName()), nil
+}
+
+// UnmarshalText reads what MarshalText writes (any case; empty is
+// TransportUnknown) and fails with ErrMalformed for another name.
+func (t *Transport) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*t = TransportUnknown
+		return nil
+	}
+	if *t = ParseTransport(b); *t == TransportUnknown {
+		return perr(0, "transport", ErrMalformed)
+	}
+	return nil
+}
+
 // ParseTransport returns the transport named b (any case), as written in a
 // Via or a transport= URI parameter.
 func ParseTransport(b []byte) Transport {

@@ -17,6 +17,7 @@ import (
 	"github.com/pion/stun/v2"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/sipmsg"
 )
 
 // Client is a TURN client (RFC 8656, and RFC 5766 servers) with one UDP
@@ -77,7 +78,7 @@ type peer struct {
 // (media) UDP socket. Unless cfg.CallerReads is set it reads conn until
 // Close. Call Allocate next. Close never closes conn.
 func New(conn net.PacketConn, cfg Config) (*Client, error) {
-	if cfg.Transport != "" && cfg.Transport != UDP {
+	if cfg.Transport != sipmsg.TransportUnknown && cfg.Transport != UDP {
 		return nil, fmt.Errorf("%w: New is for UDP; use Dial for %s", ErrConfig, cfg.Transport)
 	}
 	cfg.Transport = UDP
@@ -99,7 +100,7 @@ func New(conn net.PacketConn, cfg Config) (*Client, error) {
 // dialled again when the allocation is recovered. Call Allocate next.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Transport != TCP && cfg.Transport != TLS {
-		return nil, fmt.Errorf("%w: Dial is for tcp and tls, not %q", ErrConfig, cfg.Transport)
+		return nil, fmt.Errorf("%w: Dial is for TCP and TLS, not %q", ErrConfig, cfg.Transport)
 	}
 	if cfg.Transport == TLS && cfg.DialContext == nil {
 		return nil, fmt.Errorf("%w: TLS needs Config.DialContext to make TLS connections, e.g. (&tls.Dialer{Config: c}).DialContext", ErrConfig)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/sipmsg"
 )
 
 // Defaults of Config.
@@ -22,15 +23,17 @@ const (
 	DefaultMaxPeers          = 16
 )
 
-// Transport is how the client reaches the TURN server. The relayed side is
-// always UDP (REQUESTED-TRANSPORT 17), which is what RTP needs.
-type Transport string
+// Transport is how the client reaches the TURN server: sipnat's one
+// transport type, sipmsg.Transport, of which TURN uses UDP, TCP and TLS.
+// The relayed side is always UDP (REQUESTED-TRANSPORT 17), which is what
+// RTP needs.
+type Transport = sipmsg.Transport
 
 // The transports to the server.
 const (
-	UDP Transport = "udp" // on the caller's socket (New)
-	TCP Transport = "tcp" // RFC 8656 section 3.1, on a stream the client dials (Dial)
-	TLS Transport = "tls" // TCP with TLS (RFC 8656 section 3.1)
+	UDP = sipmsg.UDP // on the caller's socket (New)
+	TCP = sipmsg.TCP // RFC 8656 section 3.1, on a stream the client dials (Dial)
+	TLS = sipmsg.TLS // TCP with TLS (RFC 8656 section 3.1)
 )
 
 // Config configures a Client. Server, Username and Password are required;
