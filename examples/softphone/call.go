@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/sipnat/sipnat/sdp"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -74,7 +74,7 @@ func (p *Phone) answer(m *sipmsg.Message, from netip.AddrPort) {
 	if err != nil {
 		p.log.Debug("peer SDP", "err", err)
 	}
-	remote, err := remoteMedia(peerSDP)
+	remote, err := sdp.MediaAddr(peerSDP, "audio")
 	if err != nil {
 		p.printf("incoming call %s: %v", id, err)
 		p.reply(m, from, 488, "Not Acceptable Here", "", nil)
@@ -143,28 +143,6 @@ func (p *Phone) offer() []byte {
 		p.log.Debug("sdp rewrite", "err", err)
 	}
 	return out
-}
-
-// remoteMedia reads the audio address of an SDP offer (c= and m=audio).
-func remoteMedia(body []byte) (netip.AddrPort, error) {
-	var conn netip.Addr
-	var port uint64
-	for _, line := range strings.Split(string(body), "\n") {
-		line = strings.TrimRight(line, "\r")
-		switch {
-		case strings.HasPrefix(line, "c=IN IP4 "), strings.HasPrefix(line, "c=IN IP6 "):
-			if a, err := netip.ParseAddr(strings.Fields(line[9:])[0]); err == nil && (!conn.IsValid() || port == 0) {
-				conn = a
-			}
-		case strings.HasPrefix(line, "m=audio ") && port == 0:
-			f := strings.Fields(line)
-			port, _ = strconv.ParseUint(f[1], 10, 16)
-		}
-	}
-	if !conn.IsValid() || port == 0 {
-		return netip.AddrPort{}, errors.New("no audio stream in the offer")
-	}
-	return netip.AddrPortFrom(conn, uint16(port)), nil
 }
 
 // reply sends a response to request m back to where it came from (RFC 3581:

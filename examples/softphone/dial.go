@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipnat/sipnat/sdp"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -46,7 +47,7 @@ func (p *Phone) Dial(ctx context.Context, target string, talk time.Duration) err
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", target, err)
 	}
-	remote, err := remoteMedia(peerSDP)
+	remote, err := sdp.MediaAddr(peerSDP, "audio")
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", target, err)
 	}

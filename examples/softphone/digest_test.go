@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,13 +26,4 @@ func TestParseChallengeErrors(t *testing.T) {
 	c, err := parseChallenge(`Digest realm="a,b", nonce="n"`)
 	require.NoError(t, err)
 	require.Equal(t, "a,b", c.realm)
-}
-
-func TestRemoteMedia(t *testing.T) {
-	t.Parallel()
-	got, err := remoteMedia([]byte("v=0\r\no=bob 1 1 IN IP4 198.51.100.2\r\ns=-\r\nc=IN IP4 198.51.100.2\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"))
-	require.NoError(t, err)
-	require.Equal(t, netip.MustParseAddrPort("198.51.100.2:6000"), got)
-	_, err = remoteMedia([]byte("v=0\r\nm=video 6000 RTP/AVP 96\r\n"))
-	require.Error(t, err)
 }

@@ -172,19 +172,8 @@ func startPhoneWith(t *testing.T, lab *netlab.Lab, client netip.Addr, cfg Config
 // sippCall6 has sipp on the WAN's IPv6 peer address call alice through
 // kamailio over IPv6, stream 2.5 s of PCMU and hang up. It returns how many
 // RTP packets reached sipp's media port, and sipp's error.
-func sippCall6(t *testing.T, lab *netlab.Lab) (int64, error) {
-	received := lab.CountUDP(netlab.WAN, netlab.Peer6, "6000")
-	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "uac.xml"), []byte(uacScenario), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "audio.ulaw"), make([]byte, 8000*3), 0o644))
-	sipp := lab.Command(netlab.WAN, "timeout", "30", "sipp", "["+netlab.Server1V6.String()+"]:5060", "-sf", "uac.xml", "-s", "alice",
-		"-i", netlab.Peer6.String(), "-p", "5080", "-mi", netlab.Peer6.String(), "-mp", "6000", "-m", "1",
-		"-nostdin", "-timeout", "25s", "-timeout_error")
-	sipp.Dir = lab.Dir()
-	out, err := sipp.CombinedOutput()
-	if err != nil {
-		err = fmt.Errorf("sipp: %w\n%s", err, tail(string(out)))
-	}
-	return received(), err
+func sippCall6(_ *testing.T, lab *netlab.Lab) (int64, error) {
+	return lab.SippCall("alice", netlab.Peer6, netlab.Server1V6)
 }
 
 // sippAnswer runs sipp as an IPv4-only callee on the WAN peer

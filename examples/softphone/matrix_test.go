@@ -22,9 +22,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-//go:embed uac.xml
-var uacScenario string
-
 type matrixCase struct {
 	caller           string // "sipp" or "baresip", on the WAN at 198.51.100.2
 	kind             netlab.Kind
@@ -159,21 +156,10 @@ func startPhone(t *testing.T, lab *netlab.Lab, force bool, stream ...*StreamConf
 	}.withStream(stream))
 }
 
-// sippCall has sipp on the WAN (198.51.100.2) call alice through kamailio,
-// stream 2.5 s of PCMU and hang up. It returns how many RTP packets reached
-// sipp's media port, and sipp's error.
-func sippCall(t *testing.T, lab *netlab.Lab) (int64, error) {
-	received := countRTP(lab, "6000")
-	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "uac.xml"), []byte(uacScenario), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "audio.ulaw"), bytes.Repeat([]byte{0xff}, 8000*3), 0o644))
-	sipp := lab.Command(netlab.WAN, "timeout", "30", "sipp", "203.0.113.2:5060", "-sf", "uac.xml", "-s", "alice",
-		"-i", netlab.Peer.String(), "-p", "5080", "-mi", netlab.Peer.String(), "-mp", "6000", "-m", "1",
-		"-nostdin", "-timeout", "25s", "-timeout_error")
-	out, err := sipp.CombinedOutput()
-	if err != nil {
-		err = fmt.Errorf("sipp: %w\n%s", err, tail(string(out)))
-	}
-	return received(), err
+// sippCall has sipp on the WAN (198.51.100.2) call alice through kamailio
+// (netlab.Lab.SippCall): RTP packets that reached sipp, and sipp's error.
+func sippCall(_ *testing.T, lab *netlab.Lab) (int64, error) {
+	return lab.SippCall("alice", netlab.Peer, netlab.Server1)
 }
 
 // countRTP counts, with an nftables counter in the caller's own namespace,
