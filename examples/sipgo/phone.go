@@ -273,8 +273,9 @@ func (p *Phone) hangup() {
 	}
 }
 
-// sendRTP sends PCMU silence every 20 ms from the socket it receives on
-// (symmetric RTP, which opens the NAT's filter for the caller).
+// sendRTP sends PCMU silence every 20 ms through the agent: from the
+// socket it receives on (symmetric RTP, which opens the NAT's filter for
+// the caller), or through the relay when the plan needs one.
 func (p *Phone) sendRTP(ctx context.Context, c *call) {
 	defer close(c.done)
 	pkt := make([]byte, 12+160)
@@ -282,9 +283,11 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 	for i := 12; i < len(pkt); i++ {
 		pkt[i] = 0xff
 	}
+	if err := p.nat.MediaPeer(ctx, 0, c.remote); err != nil { // a relay, when the plan has one, lets the peer in
+		p.printf("relay: %v", err)
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	dst := net.UDPAddrFromAddrPort(c.remote)
 	for seq := uint16(0); ; seq++ {
 		select {
 		case <-ctx.Done():
@@ -293,7 +296,7 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 		}
 		binary.BigEndian.PutUint16(pkt[2:], seq)
 		binary.BigEndian.PutUint32(pkt[4:], uint32(seq)*160)
-		if _, err := p.rtp.WriteTo(pkt, dst); err == nil {
+		if err := p.nat.SendMedia(0, pkt, c.remote); err == nil { // direct, or through the relay
 			p.RTPOut.Add(1)
 		}
 	}
@@ -310,13 +313,18 @@ func (p *Phone) readRTP() {
 			}
 			continue
 		}
-		if u, ok := from.(*net.UDPAddr); ok && p.nat.HandleMediaPacket(0, buf[:n], u.AddrPort()) {
+		u, ok := from.(*net.UDPAddr)
+		if !ok {
 			continue
+		}
+		b, _ := p.nat.HandleMediaPacket(0, buf[:n], u.AddrPort()) // relayed media comes back unwrapped
+		if b == nil {
+			continue // the agent's STUN or relay traffic
 		}
 		p.mu.Lock()
 		inCall := p.call != nil
 		p.mu.Unlock()
-		if inCall && n >= 12 && buf[0]>>6 == 2 {
+		if inCall && len(b) >= 12 && b[0]>>6 == 2 {
 			p.RTPIn.Add(1)
 		}
 	}
