@@ -22,6 +22,7 @@ func TestLabTruth(t *testing.T) {
 	type lc struct {
 		kind        netlab.Kind
 		upnp, cgnat bool
+		double      bool // the outer NAT has a private inside network: double NAT, not CGNAT
 		lifetime    bool
 	}
 	var cases []lc
@@ -32,7 +33,8 @@ func TestLabTruth(t *testing.T) {
 		}
 	}
 	cases = append(cases, lc{kind: netlab.EIMAPDF, cgnat: true}, lc{kind: netlab.EIMAPDF, cgnat: true, upnp: true},
-		lc{kind: netlab.APDM, cgnat: true, upnp: true}, lc{kind: netlab.EIMAPDF, lifetime: true}, lc{kind: netlab.Blocked})
+		lc{kind: netlab.APDM, cgnat: true, upnp: true}, lc{kind: netlab.EIMAPDF, double: true, upnp: true},
+		lc{kind: netlab.EIMAPDF, double: true}, lc{kind: netlab.EIMAPDF, lifetime: true}, lc{kind: netlab.Blocked})
 	for _, c := range cases {
 		name := string(c.kind)
 		if c.upnp {
@@ -41,12 +43,15 @@ func TestLabTruth(t *testing.T) {
 		if c.cgnat {
 			name += "+cgnat"
 		}
+		if c.double {
+			name += "+doublenat"
+		}
 		if c.lifetime {
 			name += "+lifetime"
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cfg := netlab.Config{Kind: c.kind, UPnP: c.upnp, CGNAT: c.cgnat, Coturn: true}
+			cfg := netlab.Config{Kind: c.kind, UPnP: c.upnp, CGNAT: c.cgnat, OuterPrivate: c.double, Coturn: true}
 			if c.lifetime {
 				cfg.Timeout = 5 * time.Second
 			}
@@ -92,8 +97,12 @@ func TestLabTruth(t *testing.T) {
 				require.Equal(t, truth.Hairpin, *n.Hairpin)
 			}
 			if c.lifetime {
-				require.Equal(t, int64(4000), n.LifetimeMS, "alive after 4 s idle")
-				require.Equal(t, int64(5000), n.LifetimeGoneMS, "gone after 5 s idle")
+				// The router forgets after 5 s idle (a loaded machine may see the
+				// 4 s probe go too).
+				require.Positive(t, n.LifetimeMS)
+				require.LessOrEqual(t, n.LifetimeMS, int64(5000))
+				require.Greater(t, n.LifetimeGoneMS, n.LifetimeMS)
+				require.LessOrEqual(t, n.LifetimeGoneMS, int64(6000))
 			} else if c.kind != netlab.None {
 				require.Contains(t, n.LifetimeNote, "not measured")
 			}
@@ -116,7 +125,7 @@ func TestLabTruth(t *testing.T) {
 			case truth.UPnP:
 				require.NotNil(t, rep.CGNAT)
 				require.Equal(t, truth.CGNAT, rep.CGNAT.Yes, rep.CGNAT.Reason)
-				require.Equal(t, truth.CGNAT, rep.Double.Yes, rep.Double.Reason)
+				require.Equal(t, truth.DoubleNAT, rep.Double.Yes, rep.Double.Reason)
 			default:
 				require.Nil(t, rep.CGNAT, "CGNAT not tested without the gateway's address")
 				require.Contains(t, rep.NotTested[len(rep.NotTested)-1], "CGNAT and double NAT")
@@ -125,7 +134,7 @@ func TestLabTruth(t *testing.T) {
 			// The SIP verdict.
 			v := rep.SIP
 			direct := c.kind == netlab.None || truth.Mapping == netlab.EndpointIndependent
-			mapped := truth.UPnP && !truth.CGNAT
+			mapped := truth.UPnP && !truth.DoubleNAT
 			switch {
 			case mapped:
 				require.Equal(t, agent.ViaPortMapping, v.Decision)
@@ -139,7 +148,7 @@ func TestLabTruth(t *testing.T) {
 			if c.kind != netlab.None {
 				require.Positive(t, v.KeepAliveMS)
 				if c.lifetime {
-					require.Equal(t, int64(2000), v.KeepAliveMS)
+					require.Equal(t, n.LifetimeMS/2, v.KeepAliveMS, "half the measured lifetime")
 				} else {
 					require.Contains(t, v.KeepAliveNote, "assumed")
 				}

@@ -12,7 +12,6 @@ import (
 var (
 	lanNet  = netip.MustParsePrefix("192.168.1.0/24")
 	openNet = netip.MustParsePrefix("203.0.113.128/25")
-	cgnNet  = netip.MustParsePrefix("100.64.0.0/24")
 )
 
 // ip runs one `ip` command.
@@ -79,15 +78,16 @@ func (l *Lab) build() error {
 		[]string{"-n", wan, "addr", "add", Peer.String() + "/32", "dev", "lo"},
 		[]string{"-n", wan, "link", "set", "eth0", "up"})
 	if c.CGNAT {
+		router, inside, inside2 := c.outerAddrs()
 		cmds = append(cmds,
-			[]string{"-n", rtr, "addr", "add", RouterCGN.String() + "/24", "dev", "wan0"},
-			[]string{"-n", cgn, "addr", "add", CGNInside.String() + "/24", "dev", "in0"},
-			[]string{"-n", cgn, "addr", "add", CGNInside2.String() + "/24", "dev", "in0"},
+			[]string{"-n", rtr, "addr", "add", router.String() + "/24", "dev", "wan0"},
+			[]string{"-n", cgn, "addr", "add", inside.String() + "/24", "dev", "in0"},
+			[]string{"-n", cgn, "addr", "add", inside2.String() + "/24", "dev", "in0"},
 			[]string{"-n", cgn, "addr", "add", Public.String() + "/25", "dev", "wan0"},
 			[]string{"-n", rtr, "link", "set", "wan0", "up"},
 			[]string{"-n", cgn, "link", "set", "in0", "up"},
 			[]string{"-n", cgn, "link", "set", "wan0", "up"},
-			[]string{"-n", rtr, "route", "add", "default", "via", CGNInside.String()},
+			[]string{"-n", rtr, "route", "add", "default", "via", inside.String()},
 			[]string{"-n", cgn, "route", "add", "default", "via", Server1.String()})
 	} else {
 		cmds = append(cmds,
@@ -162,7 +162,7 @@ func (l *Lab) routerBox() natBox {
 	}
 	b.v6 = l.routerIPv6Rules()
 	if c.CGNAT {
-		b.ext = RouterCGN
+		b.ext, _, _ = c.outerAddrs()
 	}
 	if c.Timeout > 0 {
 		b.timeoutSec = int(c.Timeout.Seconds())
@@ -171,7 +171,8 @@ func (l *Lab) routerBox() natBox {
 }
 
 func (l *Lab) cgnBox() natBox {
-	return natBox{inIf: "in0", outIf: "wan0", inNet: cgnNet, ext: Public, kind: l.cfg.CGNKind,
+	_, inside, _ := l.cfg.outerAddrs()
+	return natBox{inIf: "in0", outIf: "wan0", inNet: netip.PrefixFrom(inside, 24).Masked(), ext: Public, kind: l.cfg.CGNKind,
 		hairpin: l.cfg.Hairpin, timeoutSec: 30}
 }
 

@@ -59,6 +59,11 @@ var (
 	RouterCGN  = netip.MustParseAddr("100.64.0.2")    // the home router's WAN address behind the CGN
 	CGNInside  = netip.MustParseAddr("100.64.0.1")    // the CGN, inside
 	CGNInside2 = netip.MustParseAddr("100.64.0.3")    // the CGN's second inside address
+
+	// With Config.OuterPrivate the CGN's inside network is private instead.
+	RouterOuter  = netip.MustParseAddr("10.64.0.2") // the home router's WAN address behind the private outer NAT
+	OuterInside  = netip.MustParseAddr("10.64.0.1") // the outer NAT, inside
+	OuterInside2 = netip.MustParseAddr("10.64.0.3") // the outer NAT's second inside address
 )
 
 // Service ports.
@@ -88,11 +93,17 @@ type Config struct {
 	UPnPMinLifetime int
 	CGNAT           bool // put a carrier-grade NAT between the home router and the internet
 	CGNKind         Kind // the CGN's kind; "" means EIMEIF; setting it implies CGNAT
-	Kamailio        bool // run kamailio (registrar with nathelper, record-routing INVITEs) on Server1:5060
-	KamailioAuth    bool // kamailio challenges REGISTER (digest; password KamailioPassword); implies Kamailio
-	Stund           bool // run stund (RFC 3489) on Server1/Server2, ports 3478/3479
-	Coturn          bool // run coturn --stun-only (RFC 5780) on Server1/Server2, ports 3480/3481
-	LossPercent     int  // drop this percentage of forwarded packets at random on the router (0-100)
+	// OuterPrivate gives the NAT beyond the home router (the CGN node) the
+	// private inside network 10.64.0.0/24 instead of RFC 6598 shared space:
+	// an ordinary double NAT (a home router behind an ISP's router), not a
+	// carrier-grade one. It implies CGNAT's topology; Truth says DoubleNAT
+	// and not CGNAT.
+	OuterPrivate bool
+	Kamailio     bool // run kamailio (registrar with nathelper, record-routing INVITEs) on Server1:5060
+	KamailioAuth bool // kamailio challenges REGISTER (digest; password KamailioPassword); implies Kamailio
+	Stund        bool // run stund (RFC 3489) on Server1/Server2, ports 3478/3479
+	Coturn       bool // run coturn --stun-only (RFC 5780) on Server1/Server2, ports 3480/3481
+	LossPercent  int  // drop this percentage of forwarded packets at random on the router (0-100)
 	// TCPTimeout is the router's (and the CGN's) established-TCP timeout
 	// (conntrack nf_conntrack_tcp_timeout_established, whole seconds): an
 	// idle connection is forgotten after it, as a home router does; 0 keeps
@@ -120,7 +131,7 @@ func (c Config) normalized() Config {
 	if c.Kind == "" {
 		c.Kind = EIMAPDF
 	}
-	if c.CGNKind != "" {
+	if c.CGNKind != "" || c.OuterPrivate {
 		c.CGNAT = true
 	}
 	if c.CGNAT && c.CGNKind == "" {
@@ -143,7 +154,8 @@ type Truth struct {
 	Filtering        Behavior
 	Hairpin          bool
 	UPnP             bool
-	CGNAT            bool
+	CGNAT            bool // a carrier-grade NAT (RFC 6598 inside) is beyond the home router
+	DoubleNAT        bool // any NAT is beyond the home router (CGNAT or OuterPrivate)
 	CGNKind          Kind
 	ALG              bool
 	Kamailio         bool
@@ -209,6 +221,15 @@ func stricter(a, b Behavior) Behavior {
 	return b
 }
 
+// outerAddrs returns the home router's WAN address and the outer NAT's two
+// inside addresses (RFC 6598, or private with OuterPrivate).
+func (c Config) outerAddrs() (router, inside, inside2 netip.Addr) {
+	if c.OuterPrivate {
+		return RouterOuter, OuterInside, OuterInside2
+	}
+	return RouterCGN, CGNInside, CGNInside2
+}
+
 func truthOf(c Config) Truth {
 	t := Truth{
 		Kind: c.Kind, Mapping: mappingOf(c.Kind), Filtering: filteringOf(c.Kind),
@@ -225,7 +246,9 @@ func truthOf(c Config) Truth {
 		t.PortPreservation = true
 	}
 	if c.CGNAT {
-		t.RouterWAN = RouterCGN
+		t.RouterWAN, _, _ = c.outerAddrs()
+		t.DoubleNAT = true
+		t.CGNAT = !c.OuterPrivate
 		switch c.CGNKind {
 		case EIMEIF, EIMADF, EIMAPDF:
 		default:

@@ -3,6 +3,7 @@ package netlab
 import (
 	_ "embed"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -104,8 +105,9 @@ func (l *Lab) startCoturn() error {
 func (l *Lab) startMiniupnpd() error {
 	stunHost := Server1
 	if l.cfg.CGNAT {
-		stunHost = CGNInside
-		if _, err := l.service(CGN, "stund-cgn", "stund", "-h", CGNInside.String(), "-a", CGNInside2.String(),
+		var inside2 netip.Addr
+		_, stunHost, inside2 = l.cfg.outerAddrs()
+		if _, err := l.service(CGN, "stund-cgn", "stund", "-h", stunHost.String(), "-a", inside2.String(),
 			"-p", strconv.Itoa(StundPort), "-o", strconv.Itoa(StundPort+1)); err != nil {
 			return err
 		}
