@@ -12,5 +12,8 @@
 // go benchmark: it counts sipgo's garbage collection, which its 75
 // allocations per message cause. BenchmarkPaired alternates batches of
 // the two and keeps the fastest batch of each, which leaves most GC and
-// the load of other processes out: the conservative ratio.
+// the load of other processes out: the conservative ratio. Both also time
+// a crude floor (internal/benchfloor: bytes.Index finds what is known to
+// change, the rest is copied). On a shared 2-vCPU EPYC VM: sipmsg 0.65-0.70
+// µs, sipgo 6.5-7.3 µs, the floor 0.12 µs (x-faster 9.3-10.7, x-floor 5.5-5.9).
 package sipgobench
