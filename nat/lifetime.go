@@ -39,7 +39,7 @@ const (
 // RESPONSE-PORT set to X_t's mapped port; the answer reaches X_t only while
 // its binding lives. The search ends as soon as the shortest idle time whose
 // binding is gone is known (all shorter ones having answered), so it takes
-// about the lifetime itself plus a probe's wait (see await). The 0 s probe is the control:
+// about the lifetime itself plus ProbeTimeout. The 0 s probe is the control:
 // if it fails, the server ignores RESPONSE-PORT and nothing is reported.
 func (d *discoverer) lifetime(ctx context.Context, primary netip.AddrPort) lifetimeResult {
 	var grid []time.Duration
@@ -133,7 +133,21 @@ func (d *discoverer) lifetimeProbe(ctx context.Context, primary netip.AddrPort, 
 			return probeFailed
 		}
 	}
-	err = d.await(ctx, d.control(primary), func(ctx context.Context, p *pace) error {
+	// A lifetime probe takes seconds of idling anyway, so it does not take
+	// the control round trips' early verdict: on a busy machine an answer
+	// to the idle socket can be read after the primary socket's controls,
+	// which made a live binding look gone. Silence for the whole
+	// ProbeTimeout is what counts as gone here.
+	answered := make(chan struct{})
+	untilAnswered := func(ctx context.Context) error {
+		select {
+		case <-answered:
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	err = d.await(ctx, untilAnswered, func(ctx context.Context, p *pace) error {
+		defer close(answered)
 		_, err := c.transact(ctx, primary, d.pacedOpts(BindingOptions{ResponsePort: r.Mapped.Port(), From: primary}), d.conn, false, p)
 		return err
 	})[0]
