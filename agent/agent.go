@@ -20,7 +20,6 @@ import (
 	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sdp"
 	"github.com/sipnat/sipnat/sipmsg"
-	"github.com/sipnat/sipnat/turn"
 )
 
 // Agent is the NAT part of a SIP user agent: it runs STUN on the UA's own
@@ -44,7 +43,7 @@ type Agent struct {
 	keeper       *keepalive.Keeper
 	mediaKeepers []*keepalive.Keeper
 	flowPublic   netip.AddrPort // where the registrar last saw the SIP flow
-	relays       []*turn.Client // media relays by socket, when the plan uses them
+	relays       []MediaRelay   // media relays by socket, when the plan uses them
 	latched      map[netip.AddrPort]bool
 	started      bool
 	closed       bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sipnat/sipnat/internal/netlab"
 	"net"
 	"net/netip"
 	"strings"
@@ -84,7 +85,7 @@ func (r *fakeRegistrar) answer(b []byte) []byte {
 // readLoop is a UA's SIP read loop with the agent first; what the agent
 // leaves goes to sip, when not nil.
 func readLoop(t *testing.T, c *net.UDPConn, a *Agent, sip chan<- []byte) {
-	readLoopHandler(t, c, func(b []byte, from netip.AddrPort) {
+	netlab.ReadLoop(t, c, func(b []byte, from netip.AddrPort) {
 		if !a.HandlePacket(b, from) && sip != nil {
 			select {
 			case sip <- append([]byte(nil), b...):
@@ -96,7 +97,7 @@ func readLoop(t *testing.T, c *net.UDPConn, a *Agent, sip chan<- []byte) {
 
 // mediaLoop is a UA's RTP read loop with the agent first.
 func mediaLoop(t *testing.T, c *net.UDPConn, a *Agent) {
-	readLoopHandler(t, c, func(b []byte, from netip.AddrPort) { a.HandleMediaPacket(0, b, from) })
+	netlab.ReadLoop(t, c, func(b []byte, from netip.AddrPort) { a.HandleMediaPacket(0, b, from) })
 }
 
 func TestStartWithoutReadLoop(t *testing.T) {

@@ -101,9 +101,10 @@ type Config struct {
 	Disable Mechanism
 	// Relay says when media goes through a relay.
 	Relay RelayMode
-	// TURN is the relay the agent allocates media through where the plan
-	// needs one; zero: none (the plan then only says a relay is needed).
-	TURN TURNServer
+	// NewRelay makes the relay the agent allocates media through where the
+	// plan needs one (turnrelay.New: a TURN client on each media socket);
+	// nil: none (the plan then only says a relay is needed).
+	NewRelay RelayMaker
 	// LifetimeMax, when not zero, measures the NAT binding lifetime up to
 	// this long (RFC 5780 section 4.6); Start then takes about as long as
 	// the lifetime. Zero skips it and the keep-alive interval is assumed.

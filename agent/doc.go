@@ -20,8 +20,9 @@
 //     binding lifetime, and an honest "assumed" when it was not measured;
 //   - the decision: Direct, ViaPortMapping, Relay (nothing direct brings
 //     the peer's media in; the Relay slot says why) or ForceRelay; with
-//     Config.TURN the agent then allocates a relayed address for each media
-//     socket (package turn, on the socket itself) and names it in the SDP;
+//     Config.NewRelay (agent/turnrelay: TURN) the agent then allocates a
+//     relayed address for each media socket, on the socket itself, and
+//     names it in the SDP;
 //   - the predictions, incoming calls and two-way audio, in words and
 //     JSON, each marked Assumed where it rests on something not measured.
 //

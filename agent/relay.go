@@ -8,18 +8,43 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipnat/sipnat/binding"
 	"github.com/sipnat/sipnat/nat"
-	"github.com/sipnat/sipnat/turn"
 )
 
-// TURNServer is the media relay the agent allocates through where the plan
-// needs one (Decision Relay or ForceRelay): a TURN server (RFC 8656)
-// reached over UDP from each media socket, with long-term credentials.
-type TURNServer struct {
-	Server   netip.AddrPort // zero: no relay
-	Username string
-	Password string
+// MediaRelay is a relayed address for one media socket, on that socket
+// (the caller's read loop hands its packets in through HandleMediaPacket).
+// Package agent/turnrelay makes them with a TURN client; the agent itself
+// links no relay code, so a UA that never relays does not carry it.
+type MediaRelay interface {
+	// Allocate gets the relayed address peers send to.
+	Allocate(ctx context.Context) (relayed netip.AddrPort, err error)
+	// Server is the relay server, for the plan's words.
+	Server() netip.AddrPort
+	// HandlePacket takes a packet read from the socket: handled is false
+	// for what is not the relay's; payload and peer are relayed media.
+	HandlePacket(b []byte, from netip.AddrPort) (payload []byte, peer netip.AddrPort, handled bool)
+	// Send sends b to peer through the relay.
+	Send(b []byte, peer netip.AddrPort) error
+	// Permit lets peer's media through the relay.
+	Permit(ctx context.Context, peer netip.AddrPort) error
+	// Close releases the relayed address; it leaves the socket open.
+	Close() error
 }
+
+// RelayEvent is what a MediaRelay reports: the allocation was lost
+// (Lost), or made again at Relayed (Previous is the address before).
+type RelayEvent struct {
+	Lost     bool
+	Relayed  netip.AddrPort
+	Previous netip.AddrPort
+	Reason   string
+}
+
+// RelayMaker makes a MediaRelay on media socket conn: keepAlive is the
+// interval the plan's measured binding lifetime implies for the relay's
+// flow, onEvent receives its events. turnrelay.New returns one.
+type RelayMaker func(conn net.PacketConn, keepAlive time.Duration, onEvent func(RelayEvent)) (MediaRelay, error)
 
 // maxLatched bounds the addresses media arrived from directly that get a
 // permission on the relay.
@@ -33,48 +58,48 @@ const maxLatched = 8
 // measured binding lifetime implies, and follow a rebooted NAT with a
 // mobility ticket (RFC 8016) where the server gives one.
 func (a *Agent) relayMedia(ctx context.Context, p *Plan) {
-	srv := a.cfg.TURN
+	mk := a.cfg.NewRelay
 	switch {
 	case !p.Relay.Needed:
-		if srv.Server.IsValid() {
-			p.note("a direct media path works: the TURN relay %s is not used", srv.Server)
+		if mk != nil {
+			p.note("a direct media path works: the relay is not used")
 		}
 		return
-	case !srv.Server.IsValid():
-		p.note("no TURN server configured (Config.TURN): nothing relays the media")
+	case mk == nil:
+		p.note("no relay configured (Config.NewRelay): nothing relays the media")
 		return
 	case p.NAT == nil && p.NATErr != "" || p.NAT != nil && p.NAT.Mapping == nat.Blocked:
-		p.note("UDP seems blocked: the TURN relay %s is reached over UDP and would not help", srv.Server)
+		p.note("UDP seems blocked: a relay reached over UDP from the media sockets would not help")
 		return
 	}
 	keep := p.KeepAlive.Interval
 	if keep <= 0 {
-		keep = turn.DefaultKeepAlive
+		keep = binding.KeepAliveInterval(0)
 	}
-	clients := make([]*turn.Client, len(a.cfg.Media))
+	clients := make([]MediaRelay, len(a.cfg.Media))
 	relayed := make([]netip.AddrPort, len(a.cfg.Media))
 	var err error
 	for i, m := range a.cfg.Media {
-		var c *turn.Client
-		c, err = turn.New(m, turn.Config{Server: srv.Server, Username: srv.Username, Password: srv.Password,
-			CallerReads: true, KeepAlive: keep, Mobility: true, Clock: a.cfg.Clock, Logger: a.cfg.Logger,
-			OnEvent: func(e turn.Event) { a.relayEvent(i, e) }})
+		var c MediaRelay
+		c, err = mk(m, keep, func(e RelayEvent) { a.relayEvent(i, e) })
 		if err != nil {
 			break
 		}
 		clients[i] = c
 		a.mu.Lock()
-		a.relays = clients // the read loops hand the server's answers in from now on
+		a.relays = clients // the read loops hand the relay's answers in from now on
 		a.mu.Unlock()
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		var al turn.Allocation
-		al, err = c.Allocate(actx)
+		relayed[i], err = c.Allocate(actx)
 		cancel()
 		if err != nil {
 			err = fmt.Errorf("media socket %d: %w", i, err)
 			break
 		}
-		relayed[i] = al.Relayed
+	}
+	var srv netip.AddrPort
+	if len(clients) > 0 && clients[0] != nil {
+		srv = clients[0].Server()
 	}
 	if err != nil {
 		a.mu.Lock()
@@ -85,7 +110,7 @@ func (a *Agent) relayMedia(ctx context.Context, p *Plan) {
 				_ = c.Close()
 			}
 		}
-		p.Relay.Reason += fmt.Sprintf("; the TURN relay %s failed: %v", srv.Server, err)
+		p.Relay.Reason += fmt.Sprintf("; the relay %s failed: %v", srv, err)
 		p.TwoWayAudio = Prediction{Reason: p.Relay.Reason}
 		return
 	}
@@ -94,17 +119,17 @@ func (a *Agent) relayMedia(ctx context.Context, p *Plan) {
 		p.Media[i].Public, p.Media[i].From, p.Media[i].KeepAlive = relayed[i], FromRelay, false
 		names = append(names, relayed[i].String())
 	}
-	p.Relay.Server, p.Relay.Allocations = srv.Server, relayed
+	p.Relay.Server, p.Relay.Allocations = srv, relayed
 	why := "nothing direct brings the peer's media in"
 	if p.Relay.Forced {
 		why = "the configuration forces it"
 	}
 	p.TwoWayAudio = Prediction{Works: true, Reason: fmt.Sprintf(
 		"media through the TURN relay %s (%s): the SDP names the relayed address %s, peers get permissions and channels, and the relay's flow is kept open every %v",
-		srv.Server, why, strings.Join(names, ", "), keep)}
+		srv, why, strings.Join(names, ", "), keep)}
 }
 
-func (a *Agent) relay(i int) *turn.Client {
+func (a *Agent) relay(i int) MediaRelay {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if i < 0 || i >= len(a.relays) {
@@ -113,14 +138,14 @@ func (a *Agent) relay(i int) *turn.Client {
 	return a.relays[i]
 }
 
-// relayEvent turns the TURN client's events into the agent's: a lost
-// allocation, and the recovered one with its (maybe new) relayed address.
-func (a *Agent) relayEvent(i int, e turn.Event) {
-	switch e.Kind {
-	case turn.EventLost:
-		a.emit(Event{Kind: RelayLost, Media: i, Previous: e.Previous, Reason: e.String()})
-	case turn.EventRecovered:
-		evs := []Event{{Kind: RelayRecovered, Media: i, Address: e.Relayed, Previous: e.Previous, Reason: e.String()}}
+// relayEvent turns a relay's events into the agent's: a lost allocation,
+// and the recovered one with its (maybe new) relayed address.
+func (a *Agent) relayEvent(i int, e RelayEvent) {
+	switch {
+	case e.Lost:
+		a.emit(Event{Kind: RelayLost, Media: i, Previous: e.Previous, Reason: e.Reason})
+	default:
+		evs := []Event{{Kind: RelayRecovered, Media: i, Address: e.Relayed, Previous: e.Previous, Reason: e.Reason}}
 		a.mu.Lock()
 		if p := a.plan; p != nil && i < len(p.Media) && p.Media[i].Public != e.Relayed {
 			prev := p.Media[i].Public
@@ -133,8 +158,6 @@ func (a *Agent) relayEvent(i int, e turn.Event) {
 		}
 		a.mu.Unlock()
 		a.emit(evs...)
-	default:
-		a.log.Debug("agent: relay", "media", i, "event", e.String())
 	}
 }
 
@@ -174,7 +197,7 @@ func (a *Agent) SendMedia(i int, b []byte, peer netip.AddrPort) error {
 // latch gives an address media arrived from directly, while media socket i
 // is relayed, a permission on the relay (in the background, a few
 // addresses at most): the peer's media then also comes through the relay.
-func (a *Agent) latch(i int, r *turn.Client, from netip.AddrPort) {
+func (a *Agent) latch(i int, r MediaRelay, from netip.AddrPort) {
 	a.mu.Lock()
 	if a.latched[from] || len(a.latched) >= maxLatched || a.closed {
 		a.mu.Unlock()

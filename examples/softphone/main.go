@@ -34,6 +34,7 @@ import (
 	"github.com/sipnat/sipnat/agent"
 	"github.com/sipnat/sipnat/internal/cmdline"
 	"github.com/sipnat/sipnat/sipmsg"
+	"github.com/sipnat/sipnat/turn"
 )
 
 const description = `softphone is a small SIP user agent built on sipnat's agent: it registers
@@ -84,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := Config{Registrar: reg, Domain: *domain, User: *user, Password: *password, LifetimeMax: *lifetime, Out: stdout,
 		Disable: (agent.STUN | agent.PortMapping | agent.Rport) &^ allowed, ForceRelay: *force,
-		TURN: agent.TURNServer{Username: *turnUser, Password: *turnPass}}
+		TURN: turn.Config{Username: *turnUser, Password: *turnPass}}
 	if *turnSrv != "" {
 		if cfg.TURN.Server, err = resolve(*turnSrv); err != nil {
 			return cmdline.Usagef("-turn %q: %v", *turnSrv, err)

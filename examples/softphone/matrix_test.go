@@ -19,6 +19,7 @@ import (
 	"github.com/sipnat/sipnat/agent"
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/sipnat/sipnat/sipmsg"
+	"github.com/sipnat/sipnat/turn"
 	"github.com/stretchr/testify/require"
 )
 
@@ -140,7 +141,7 @@ func yes(b bool) string {
 }
 
 // labTURN is the lab's TURN relay as the -turn flags give it.
-var labTURN = agent.TURNServer{Server: netip.AddrPortFrom(netlab.Server1, netlab.TURNPort),
+var labTURN = turn.Config{Server: netip.AddrPortFrom(netlab.Server1, netlab.TURNPort),
 	Username: netlab.TURNUser, Password: netlab.TURNPassword}
 
 // startPhone runs a softphone in the lab's LAN with every mechanism allowed

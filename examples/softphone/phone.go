@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/agent"
+	"github.com/sipnat/sipnat/agent/turnrelay"
 	"github.com/sipnat/sipnat/outbound"
 	"github.com/sipnat/sipnat/sipmsg"
+	"github.com/sipnat/sipnat/turn"
 )
 
 // Config configures a Phone.
@@ -31,7 +33,7 @@ type Config struct {
 	LifetimeMax time.Duration    // measure the binding lifetime up to this; 0 skips it (keep-alive interval assumed)
 	Gateway     netip.Addr       // the router to ask for port mappings (IPv6: firewall pinholes); zero means the default gateway
 	NAT64       netip.Prefix     // the NAT64 prefix of an IPv6-only network (nat.DetectNAT64), see agent.Config.NAT64
-	TURN        agent.TURNServer // the media relay where nothing direct works; zero: none
+	TURN        turn.Config      // the media relay (Server, Username, Password) where nothing direct works; zero Server: none
 	ForceRelay  bool             // relay media even where a direct path works
 	// Stream, when set, carries SIP over TCP or TLS (an RFC 5626 flow);
 	// nil: SIP over the UDP socket.
@@ -119,7 +121,7 @@ func NewPhone(sip, rtp net.PacketConn, cfg Config) (*Phone, error) {
 	a, err := agent.New(agent.Config{
 		SIP: sip, Media: []net.PacketConn{rtp}, STUN: cfg.STUN, Registrar: cfg.Registrar, Domain: cfg.Domain,
 		AOR: p.aor(), Disable: cfg.Disable, LifetimeMax: cfg.LifetimeMax, Gateway: cfg.Gateway, NAT64: cfg.NAT64,
-		TURN: cfg.TURN, Relay: map[bool]agent.RelayMode{false: agent.RelayAuto, true: agent.RelayForce}[cfg.ForceRelay],
+		NewRelay: newRelay(cfg.TURN), Relay: map[bool]agent.RelayMode{false: agent.RelayAuto, true: agent.RelayForce}[cfg.ForceRelay],
 		DialContext: cfg.DialContext, ListenPacket: cfg.ListenPacket, UserAgent: "sipnat-softphone",
 		OnEvent: p.natEvent, Logger: cfg.Logger,
 	})
@@ -296,4 +298,12 @@ func (p *Phone) handleResponse(m *sipmsg.Message) {
 		default:
 		}
 	}
+}
+
+// newRelay is the agent's relay for the -turn flags, nil without a server.
+func newRelay(c turn.Config) agent.RelayMaker {
+	if !c.Server.IsValid() {
+		return nil
+	}
+	return turnrelay.New(c)
 }

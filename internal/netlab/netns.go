@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -132,4 +133,23 @@ func (l *Lab) ListenPacket(node Node) func(ctx context.Context, network, addr st
 		})
 		return c, err
 	}
+}
+
+// ReadLoop reads c in a goroutine until the test ends, handing every
+// packet (and its unmapped source) to h; at cleanup it closes c and waits
+// for the goroutine.
+func ReadLoop(t testing.TB, c *net.UDPConn, h func(b []byte, from netip.AddrPort)) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			h(buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-done })
 }

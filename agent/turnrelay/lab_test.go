@@ -1,4 +1,4 @@
-package agent
+package turnrelay_test
 
 import (
 	"context"
@@ -10,7 +10,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sipnat/sipnat/agent"
+	"github.com/sipnat/sipnat/agent/turnrelay"
 	"github.com/sipnat/sipnat/internal/netlab"
+	"github.com/sipnat/sipnat/turn"
 )
 
 // TestLabRelay: behind a symmetric NAT with no port mapping the agent
@@ -28,15 +31,16 @@ func TestLabRelay(t *testing.T) {
 	peerAddr := netip.AddrPortFrom(netlab.Peer, 7000)
 	peer := lab.ListenUDP(netlab.WAN, peerAddr)
 
-	a, err := New(Config{SIP: sip, Media: []net.PacketConn{rtp}, Registrar: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort),
-		STUN: []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)}, Disable: PortMapping,
-		TURN:         TURNServer{Server: netip.AddrPortFrom(netlab.Server1, netlab.TURNPort), Username: netlab.TURNUser, Password: netlab.TURNPassword},
+	a, err := agent.New(agent.Config{SIP: sip, Media: []net.PacketConn{rtp}, Registrar: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort),
+		STUN: []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)}, Disable: agent.PortMapping,
+		NewRelay: turnrelay.New(turn.Config{Server: netip.AddrPortFrom(netlab.Server1, netlab.TURNPort),
+			Username: netlab.TURNUser, Password: netlab.TURNPassword}),
 		ListenPacket: lab.ListenPacket(netlab.LAN)})
 	require.NoError(t, err)
-	readLoopHandler(t, sip, func(b []byte, from netip.AddrPort) { a.HandlePacket(b, from) })
+	netlab.ReadLoop(t, sip, func(b []byte, from netip.AddrPort) { a.HandlePacket(b, from) })
 	var in atomic.Int64
 	var src atomic.Value
-	readLoopHandler(t, rtp, func(b []byte, from netip.AddrPort) {
+	netlab.ReadLoop(t, rtp, func(b []byte, from netip.AddrPort) {
 		if m, s := a.HandleMediaPacket(0, b, from); len(m) >= 12 && m[0]>>6 == 2 {
 			in.Add(1)
 			src.Store(s)
@@ -46,9 +50,9 @@ func TestLabRelay(t *testing.T) {
 	defer cancel()
 	p, err := a.Start(ctx)
 	require.NoError(t, err)
-	require.Equal(t, Relay, p.Decision, "%s", p)
+	require.Equal(t, agent.Relay, p.Decision, "%s", p)
 	require.True(t, p.TwoWayAudio.Works, "%s", p)
-	require.Equal(t, FromRelay, p.Media[0].From)
+	require.Equal(t, agent.FromRelay, p.Media[0].From)
 	relayed := p.Media[0].Public
 	require.Equal(t, netlab.Server1, relayed.Addr())
 	require.Equal(t, []netip.AddrPort{relayed}, p.Relay.Allocations)
@@ -62,7 +66,7 @@ func TestLabRelay(t *testing.T) {
 	pkt[0] = 0x80
 	var out atomic.Int64
 	var from atomic.Value
-	readLoopHandler(t, peer, func(b []byte, f netip.AddrPort) { out.Add(1); from.Store(f) })
+	netlab.ReadLoop(t, peer, func(b []byte, f netip.AddrPort) { out.Add(1); from.Store(f) })
 	for i := 0; i < 20; i++ {
 		require.NoError(t, a.SendMedia(0, pkt, peerAddr))
 		_, err := peer.WriteToUDPAddrPort(pkt, relayed)
@@ -78,20 +82,3 @@ func TestLabRelay(t *testing.T) {
 }
 
 func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[8:] }
-
-// readLoopHandler reads c until the test ends, handing every packet to h.
-func readLoopHandler(t *testing.T, c *net.UDPConn, h func([]byte, netip.AddrPort)) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			h(buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
-		}
-	}()
-	t.Cleanup(func() { c.Close(); <-done })
-}
