@@ -2,40 +2,16 @@
 
 #include "textflag.h"
 
-// func sse2Mask(end *byte) uint64
-// Reads the 64 bytes end-63 .. end and returns a bit per '\n'.
-TEXT ·sse2Mask(SB), NOSPLIT, $0-16
-	MOVQ  end+0(FP), SI
-	SUBQ  $63, SI
-	MOVQ  $0x0a0a0a0a0a0a0a0a, AX
-	MOVQ  AX, X0
-	PUNPCKLQDQ X0, X0
-	MOVOU 0(SI), X1
-	MOVOU 16(SI), X2
-	MOVOU 32(SI), X3
-	MOVOU 48(SI), X4
-	PCMPEQB X0, X1
-	PCMPEQB X0, X2
-	PCMPEQB X0, X3
-	PCMPEQB X0, X4
-	PMOVMSKB X1, AX
-	PMOVMSKB X2, BX
-	PMOVMSKB X3, CX
-	PMOVMSKB X4, DX
-	SHLQ  $16, BX
-	SHLQ  $32, CX
-	SHLQ  $48, DX
-	ORQ   BX, AX
-	ORQ   CX, AX
-	ORQ   DX, AX
-	MOVQ  AX, ret+8(FP)
-	RET
-
-// func sse2Masks(dst *uint64, src *byte, n int)
+// func sse2Masks(dst *uint64, end *byte, n int)
+// n blocks of 64 bytes, the last ending at end, one mask each into dst.
 TEXT ·sse2Masks(SB), NOSPLIT, $0-24
 	MOVQ  dst+0(FP), DI
-	MOVQ  src+8(FP), SI
+	MOVQ  end+8(FP), SI
 	MOVQ  n+16(FP), R8
+	MOVQ  R8, AX
+	SHLQ  $6, AX
+	SUBQ  AX, SI
+	ADDQ  $1, SI          // SI = end - 64n + 1, the first block
 	MOVQ  $0x0a0a0a0a0a0a0a0a, AX
 	MOVQ  AX, X0
 	PUNPCKLQDQ X0, X0
