@@ -96,3 +96,36 @@ func TestStreamLifetimeWithoutFlowTimer(t *testing.T) {
 	require.GreaterOrEqual(t, phone.Stats().Calls, 1)
 	t.Logf("measured %+v; keep-alive every %v", st.StreamLifetime, phone.flow.KeepaliveInterval())
 }
+
+// A router reboot (conntrack flush) under a TCP flow: the phone's next
+// keep-alive gets no pong, it forms a new flow and registers again, and
+// the next call reaches it with two-way audio. The times are logged.
+func TestStreamRecoveryAfterReboot(t *testing.T) {
+	t.Parallel()
+	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "nft")
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second, TCPTimeout: 5 * time.Second,
+		KamailioAuth: true, Coturn: true, KamailioFlowTimer: 3 * time.Second, TURN: &netlab.TURN{}})
+	phone, out := startPhone(t, lab, false, streamFor(lab, sipmsg.TCP))
+	flushed := time.Now()
+	lab.FlushConntrack()
+	var failedAt, registeredAt time.Duration
+	deadline := time.Now().Add(20 * time.Second)
+	for registeredAt == 0 {
+		require.True(t, time.Now().Before(deadline), "no new flow after the reboot:\n%s", out.String())
+		s := out.String()
+		if strings.Contains(s, "flow: flow-failed") && failedAt == 0 {
+			failedAt = time.Since(flushed)
+		}
+		if failedAt > 0 && strings.Count(s, "flow: registered") >= 2 {
+			registeredAt = time.Since(flushed)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("router reboot: flow failure seen after %v, registered again after %v (keep-alive every %v, pong timeout 2s)",
+		failedAt.Round(100*time.Millisecond), registeredAt.Round(100*time.Millisecond), phone.flow.KeepaliveInterval())
+	rtpOut, err := sippCall(t, lab)
+	require.NoError(t, err)
+	st := phone.Stats()
+	require.GreaterOrEqual(t, st.RTPIn, int64(50))
+	require.GreaterOrEqual(t, rtpOut, int64(50))
+}
