@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sipnat/sipnat/clock"
@@ -53,6 +54,9 @@ type EdgeConfig struct {
 	// MaxKeepalives bounds the keep-alives a connection may send in one
 	// second; more is a flood and closes it. 0: 20.
 	MaxKeepalives int
+	// MaxConns bounds the stream connections open at once (all listeners);
+	// one more is closed at accept and counted (Refused). 0: 10000.
+	MaxConns int
 	// Handle gets every SIP message read on the edge's sockets, with the
 	// flow it came on and the context of the Serve call that read it. b is
 	// valid only during the call. It is called from one goroutine per
@@ -82,6 +86,8 @@ type Edge struct {
 	byRemote map[netip.AddrPort]sipmsg.Flow    // stream flows by the UA's address
 	packets  map[netip.AddrPort]net.PacketConn // by local address
 	udp      netip.AddrPort                    // the first UDP socket's address
+	open     atomic.Int64                      // stream connections being served
+	refused  atomic.Uint64                     // connections closed at accept (MaxConns)
 }
 
 type edgeConn struct {
@@ -106,6 +112,9 @@ func NewEdge(cfg EdgeConfig) (*Edge, error) {
 		if cfg.FlowTimer > 0 {
 			cfg.IdleTimeout = 3 * cfg.FlowTimer
 		}
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 10000
 	}
 	if cfg.MaxKeepalives <= 0 {
 		cfg.MaxKeepalives = 20
@@ -148,12 +157,20 @@ func (e *Edge) ServeStream(ctx context.Context, ln net.Listener, t sipmsg.Transp
 			}
 			return fmt.Errorf("outbound: accept %s: %w", t, err)
 		}
+		if e.open.Add(1) > int64(e.cfg.MaxConns) {
+			e.open.Add(-1)
+			e.refused.Add(1)
+			e.log.Warn("outbound: too many connections, refused", "remote", c.RemoteAddr(), "max", e.cfg.MaxConns)
+			_ = c.Close()
+			continue
+		}
 		if t == sipmsg.TLS {
 			c = tls.Server(c, e.cfg.TLS)
 		}
 		conns.Add(1)
 		go func() {
 			defer conns.Done()
+			defer e.open.Add(-1)
 			err := e.serveConn(ctx, c, t)
 			e.log.Debug("outbound: connection closed", "remote", c.RemoteAddr(), "err", err)
 		}()
@@ -320,6 +337,10 @@ func (e *Edge) Has(f sipmsg.Flow) bool {
 	}
 	return e.streams[f] != nil
 }
+
+// Refused returns how many connections were closed at accept because
+// MaxConns were open.
+func (e *Edge) Refused() uint64 { return e.refused.Load() }
 
 // Flows returns how many stream connections are open.
 func (e *Edge) Flows() int {

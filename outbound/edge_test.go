@@ -158,3 +158,20 @@ func TestEdgeRouteFlow(t *testing.T) {
 		})
 	}
 }
+
+// MaxConns: one connection more than allowed is closed at accept and
+// counted; the open ones keep their pongs.
+func TestEdgeMaxConns(t *testing.T) {
+	t.Parallel()
+	te := newTestEdge(t, EdgeConfig{MaxConns: 2})
+	addr := te.serve(t, sipmsg.TCP)
+	a, b := dialEdge(t, addr), dialEdge(t, addr)
+	ping(t, a)
+	ping(t, b)
+	c := dialEdge(t, addr)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err := c.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "closed at accept")
+	require.Equal(t, uint64(1), te.Refused())
+	ping(t, a)
+}
