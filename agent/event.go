@@ -26,7 +26,9 @@ const (
 	// RelayLost: a relay allocation is gone.
 	RelayLost
 	// KeepAliveShortened: the binding expired between keep-alives (the
-	// public address moved); the interval is now Event.Interval.
+	// public address moved); the interval is now Event.Interval. A NAT that
+	// re-creates a forgotten binding on the same port (port preservation)
+	// shows no move, so this cannot be noticed there.
 	KeepAliveShortened
 	// RelayRecovered: a lost relay allocation was made again (Event.Media,
 	// Event.Address); a new address also comes as MediaAddressChanged.
