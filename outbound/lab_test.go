@@ -20,7 +20,7 @@ import (
 const (
 	labNATTimeout = 5 * time.Second
 	labFlowTimer  = 3 * time.Second
-	labPong       = 2 * time.Second // the RFC's 10 s, shortened for CI
+	labPong       = 3 * time.Second // the RFC's 10 s, shortened for CI
 )
 
 var labRecovery = keepalive.Recovery{BaseAllFailed: time.Second, BaseSomeOK: 3 * time.Second, Max: 8 * time.Second}

@@ -85,7 +85,7 @@ func TestLabTwoEdges(t *testing.T) {
 				}
 			},
 			OnEvent:     func(e outbound.Event) { events <- e },
-			PongTimeout: 2 * time.Second,
+			PongTimeout: 3 * time.Second,
 			Recovery:    keepalive.Recovery{BaseAllFailed: time.Second, BaseSomeOK: 3 * time.Second, Max: 8 * time.Second},
 		})
 		require.NoError(t, err)

@@ -66,7 +66,7 @@ func TestMatrixTransport(t *testing.T) {
 // streamFor is the phone's StreamConfig for a transport case in lab.
 func streamFor(lab *netlab.Lab, tr sipmsg.Transport) *StreamConfig {
 	sc := &StreamConfig{Transport: tr, Server: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort),
-		PongTimeout: 2 * time.Second, Recovery: keepalive.Recovery{BaseAllFailed: time.Second, BaseSomeOK: 3 * time.Second, Max: 8 * time.Second}}
+		PongTimeout: 3 * time.Second, Recovery: keepalive.Recovery{BaseAllFailed: time.Second, BaseSomeOK: 3 * time.Second, Max: 8 * time.Second}}
 	if tr == sipmsg.TLS {
 		sc.Server = netip.AddrPortFrom(netlab.Server1, netlab.KamailioTLSPort)
 		sc.ServerName, sc.RootCAs = netlab.KamailioTLSName, lab.Certs().Roots
@@ -121,7 +121,7 @@ func TestStreamRecoveryAfterReboot(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Logf("router reboot: flow failure seen after %v, registered again after %v (keep-alive every %v, pong timeout 2s)",
+	t.Logf("router reboot: flow failure seen after %v, registered again after %v (keep-alive every %v, pong timeout 3s)",
 		failedAt.Round(100*time.Millisecond), registeredAt.Round(100*time.Millisecond), phone.flow.KeepaliveInterval())
 	rtpOut, err := sippCall(t, lab)
 	require.NoError(t, err)
