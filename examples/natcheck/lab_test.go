@@ -24,6 +24,7 @@ func TestLabTruth(t *testing.T) {
 		upnp, cgnat bool
 		double      bool // the outer NAT has a private inside network: double NAT, not CGNAT
 		lifetime    bool
+		ipv6        netlab.IPv6Mode
 	}
 	var cases []lc
 	for _, k := range []netlab.Kind{netlab.EIMEIF, netlab.EIMADF, netlab.EIMAPDF, netlab.ADMAPDF, netlab.APDM, netlab.None} {
@@ -34,7 +35,8 @@ func TestLabTruth(t *testing.T) {
 	}
 	cases = append(cases, lc{kind: netlab.EIMAPDF, cgnat: true}, lc{kind: netlab.EIMAPDF, cgnat: true, upnp: true},
 		lc{kind: netlab.APDM, cgnat: true, upnp: true}, lc{kind: netlab.EIMAPDF, double: true, upnp: true},
-		lc{kind: netlab.EIMAPDF, double: true}, lc{kind: netlab.EIMAPDF, lifetime: true}, lc{kind: netlab.Blocked})
+		lc{kind: netlab.EIMAPDF, double: true}, lc{kind: netlab.EIMAPDF, lifetime: true}, lc{kind: netlab.Blocked},
+		lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6Firewall}, lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6NPT})
 	for _, c := range cases {
 		name := string(c.kind)
 		if c.upnp {
@@ -49,9 +51,12 @@ func TestLabTruth(t *testing.T) {
 		if c.lifetime {
 			name += "+lifetime"
 		}
+		if c.ipv6 != "" {
+			name += "+ipv6-" + string(c.ipv6)
+		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cfg := netlab.Config{Kind: c.kind, UPnP: c.upnp, CGNAT: c.cgnat, OuterPrivate: c.double, Coturn: true}
+			cfg := netlab.Config{Kind: c.kind, UPnP: c.upnp, CGNAT: c.cgnat, OuterPrivate: c.double, IPv6: c.ipv6, Coturn: true}
 			if c.lifetime {
 				cfg.Timeout = 5 * time.Second
 			}
@@ -60,11 +65,15 @@ func TestLabTruth(t *testing.T) {
 			o := options{
 				servers: []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)}, names: []string{"coturn"},
 				local: netip.AddrPortFrom(truth.Client, 0), portMap: true, gateway: netlab.RouterLAN,
-				hostAddrs:    func() []netip.Addr { return []netip.Addr{truth.Client} },
+				hostAddrs:    func() []netip.Addr { return []netip.Addr{truth.Client, truth.Client6} },
 				listenPacket: lab.ListenPacket(netlab.LAN), dialContext: lab.DialContext(netlab.LAN),
 			}
 			if c.lifetime {
 				o.lifetime = 8 * time.Second
+			}
+			if c.ipv6 != "" { // an IPv6 server beside the IPv4 one: the IPv6 line
+				o.servers = append(o.servers, netip.AddrPortFrom(netlab.Server1V6, netlab.CoturnPort))
+				o.names = append(o.names, "coturn6")
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
@@ -105,6 +114,17 @@ func TestLabTruth(t *testing.T) {
 				require.LessOrEqual(t, n.LifetimeGoneMS, int64(6000))
 			} else if c.kind != netlab.None {
 				require.Contains(t, n.LifetimeNote, "not measured")
+			}
+
+			if c.ipv6 != "" {
+				v := rep.IPv6
+				require.Equal(t, truth.Public6, v.Public.Addr(), "%+v", v)
+				require.NotNil(t, v.Translated)
+				require.Equal(t, truth.Public6 != truth.Client6, *v.Translated, "NPTv6 translates, a firewall does not")
+				require.Contains(t, v.HostAddrs, truth.Client6)
+				require.Positive(t, rep.Servers[1].RTTMS)
+			} else {
+				require.Equal(t, "the host has no global IPv6 address", rep.IPv6.Note)
 			}
 
 			// Port mapping: which protocol answered, the test mapping made and deleted.
