@@ -72,15 +72,15 @@ func (r *fakeRegistrar) invite(t *testing.T, proxy netip.AddrPort, path, callID 
 	require.NoError(t, err)
 }
 
-// The proxy as an RFC 5626 edge on TCP and TLS: a UA's REGISTER gets a
-// flow token with ;ob in Path and the proxy's Flow-Timer in its 2xx; a
+// The proxy as an RFC 5626 edge on UDP, TCP and TLS: a UA's REGISTER gets
+// a flow token with ;ob in Path and the proxy's Flow-Timer in its 2xx; a
 // request from the registrar along that Path reaches the UA over its own
-// connection; once the UA's connection is gone, the registrar gets 430.
+// flow; once the UA's TCP or TLS connection is gone, the registrar gets 430.
 func TestProxyStreams(t *testing.T) {
 	t.Parallel()
 	certs, err := netlab.MakeCerts(t.TempDir(), "", "proxy.example", netip.MustParseAddr("127.0.0.1"))
 	require.NoError(t, err)
-	for _, tr := range []sipmsg.Transport{sipmsg.TCP, sipmsg.TLS} {
+	for _, tr := range []sipmsg.Transport{sipmsg.UDP, sipmsg.TCP, sipmsg.TLS} {
 		t.Run(tr.String(), func(t *testing.T) {
 			t.Parallel()
 			reg := newFakeRegistrar(t)
@@ -93,10 +93,14 @@ func TestProxyStreams(t *testing.T) {
 			self := netip.MustParseAddrPort(udp.LocalAddr().String())
 			cfg := Config{Conn: udp, Self: self, Upstream: reg.addr(), FlowTimer: 20 * time.Second,
 				TLSConfig: &tls.Config{Certificates: []tls.Certificate{certs.Server}}}
-			if tr == sipmsg.TLS {
+			server := netip.MustParseAddrPort(ln.Addr().String())
+			switch tr {
+			case sipmsg.TLS:
 				cfg.TLS = ln
-			} else {
+			case sipmsg.TCP:
 				cfg.TCP = ln
+			case sipmsg.UDP:
+				server = self // STUN keep-alives to the proxy's own SIP port
 			}
 			p, err := NewProxy(cfg)
 			require.NoError(t, err)
@@ -108,7 +112,7 @@ func TestProxyStreams(t *testing.T) {
 			registered := make(chan outbound.Event, 4)
 			invites := make(chan string, 4)
 			f, err := outbound.NewFlow(outbound.FlowConfig{
-				Transport: tr, Server: netip.MustParseAddrPort(ln.Addr().String()), ServerName: "proxy.example", RootCAs: certs.Roots,
+				Transport: tr, Server: server, ServerName: "proxy.example", RootCAs: certs.Roots,
 				Register: func(ctx context.Context, f *outbound.Flow) ([]byte, error) {
 					return f.Transact(ctx, sipmsg.AppendRegister(nil, sipmsg.RegisterRequest{
 						Registrar: "sip:example.com", AoR: "sip:alice@example.com", User: "alice", Contact: f.Local(),
@@ -145,6 +149,9 @@ func TestProxyStreams(t *testing.T) {
 
 			uaStop()
 			<-ran
+			if tr == sipmsg.UDP {
+				return // no connection to lose: the proxy keeps sending to the address
+			}
 			require.Eventually(t, func() bool { return p.edge.Flows() == 0 }, 5*time.Second, 10*time.Millisecond)
 			reg.invite(t, self, path, "call-2")
 			resp := <-reg.resps
