@@ -129,3 +129,21 @@ func TestStreamRecoveryAfterReboot(t *testing.T) {
 	require.GreaterOrEqual(t, st.RTPIn, int64(50))
 	require.GreaterOrEqual(t, rtpOut, int64(50))
 }
+
+// Behind a router that blocks UDP (TCP masqueraded, as some carriers and
+// hotel networks do), SIP over TCP still registers and receives the call;
+// the phone says that media may not flow (RTP is UDP).
+func TestStreamUDPBlocked(t *testing.T) {
+	t.Parallel()
+	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "nft")
+	lab := netlab.New(t, netlab.Config{Kind: netlab.Blocked, TCPTimeout: 5 * time.Second,
+		KamailioAuth: true, Coturn: true, KamailioFlowTimer: 3 * time.Second})
+	phone, out := startPhone(t, lab, false, streamFor(lab, sipmsg.TCP))
+	require.Contains(t, out.String(), "UDP looks blocked")
+	time.Sleep(6 * time.Second) // idle past the router's TCP timeout
+	_, err := sippCall(t, lab)
+	require.NoError(t, err, "the call reaches the phone over its TCP flow")
+	st := phone.Stats()
+	require.GreaterOrEqual(t, st.Calls, 1)
+	require.Zero(t, st.RTPIn, "no media: UDP is blocked")
+}

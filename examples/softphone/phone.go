@@ -188,11 +188,14 @@ func (p *Phone) Run(ctx context.Context) error {
 		return err
 	}
 	p.printf("plan: %s", plan)
+	if p.flow != nil {
+		if plan.NATErr != "" {
+			p.printf("UDP looks blocked (%s): signalling goes over the %s flow, media may not flow", plan.NATErr, p.flow.Transport())
+		}
+		return p.runFlow(ctx)
+	}
 	if !plan.IncomingCalls.Works && plan.NATErr != "" {
 		return errors.New("softphone: UDP is blocked; nothing to do")
-	}
-	if p.flow != nil {
-		return p.runFlow(ctx)
 	}
 	if err := p.register(ctx, p.cfg.Expires); err != nil {
 		return fmt.Errorf("register: %w", err)
