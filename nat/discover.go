@@ -30,8 +30,9 @@ type DiscoverConfig struct {
 	// filter (filtering, hairpin, lifetime). Such a probe is sent every RTO
 	// derived from the round-trip times of the first bindings (RFC 6298's
 	// estimator, at least 10 ms), and its silence means "filtered" once it
-	// has been sent 12 times and three control Bindings have completed
-	// after that, so a classification takes a few dozen RTTs; silence for
+	// has been sent 12 times, 0.2 s (at most half of ProbeTimeout) have
+	// passed, and three control Bindings have completed after that, so a
+	// classification takes about 0.2 s or a few dozen RTTs; silence for
 	// ProbeTimeout means "filtered" in any case. Zero means 1 s.
 	ProbeTimeout time.Duration
 	// LifetimeMax, when not zero, measures the binding lifetime (RFC 5780

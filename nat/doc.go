@@ -76,11 +76,12 @@
 // Independent probes run concurrently. Probes the NAT may filter are paced
 // by an RTO derived from the round-trip time of the first binding (RFC 8489
 // with RFC 6298's estimator, at least 10 ms), and their silence counts once
-// they have been sent 12 times and three control Bindings have come back
-// after that, so a classification takes a few dozen RTTs (about 0.12 s in
-// the testbed; turnutils_natdiscovery takes 3 to 6 s on filtering NATs) and
-// stays right with 20 % loss and on a busy machine. ProbeTimeout (1 s by
-// default) bounds each such wait.
+// they have been sent 12 times, 0.2 s have passed, and three control
+// Bindings have come back after that, so a classification takes about 0.2 s
+// when the RTT is small (turnutils_natdiscovery takes 3 to 6 s on filtering
+// NATs in the testbed) and a few dozen RTTs when it is not, and stays right
+// with 20 % loss and on a busy machine. ProbeTimeout (1 s by default) bounds
+// each such wait.
 //
 // A STUN server for operators, on two addresses and two ports:
 //

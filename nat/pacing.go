@@ -24,6 +24,11 @@ const (
 	// controlRounds is how many control round trips must complete, one
 	// after another and after the probes' last sends, before silence counts.
 	controlRounds = 3
+	// minSilence is the shortest wait before silence counts, whatever the
+	// RTT (bounded by half of ProbeTimeout): the server answers filtering
+	// probes from other sockets than the controls, and on a busy machine
+	// the thread or goroutine behind one of them can lag behind the other.
+	minSilence = 200 * time.Millisecond
 	// pacedAttempts leaves a paced probe running until its context ends.
 	pacedAttempts = 1 << 20
 )
@@ -56,7 +61,8 @@ func (e *rttEstimator) rto(hi time.Duration) time.Duration {
 }
 
 // pace makes a transaction retransmit at a fixed interval (its RTO, not
-// doubling) and closes reached when it has been sent rounds times.
+// doubling) until it has been sent rounds times, when it closes reached and
+// doubles the interval from then on, as RFC 8489 does.
 type pace struct {
 	rounds  int
 	reached chan struct{}
@@ -68,9 +74,9 @@ type probe func(ctx context.Context, p *pace) error
 
 // await runs probes at once, each sent every d.pace, and returns each one's
 // outcome (nil: answered). A probe still silent counts as filtered
-// (ErrNoResponse) once every probe has been sent probeRounds times and then
-// control, a Binding the NAT lets through, has completed controlRounds round
-// trips one after another: their answers leave the server after the probes'
+// (ErrNoResponse) once every probe has been sent probeRounds times, at least
+// minSilence has passed, and then control, a Binding the NAT lets through,
+// has completed controlRounds round trips one after another: their answers leave the server after the probes'
 // answers would have, so the silence is neither loss nor a slow path nor a
 // busy machine. ProbeTimeout bounds it all: silence for that long counts as
 // filtered too.
@@ -79,6 +85,9 @@ func (d *discoverer) await(ctx context.Context, control func(context.Context) er
 	defer cancel()
 	bound := d.clock.AfterFunc(d.cfg.ProbeTimeout, cancel)
 	defer bound.Stop()
+	window := make(chan struct{})
+	wt := d.clock.AfterFunc(min(minSilence, d.cfg.ProbeTimeout/2), func() { close(window) })
+	defer wt.Stop()
 	errs := make([]error, len(probes))
 	paces := make([]pace, len(probes))
 	finished := make([]chan struct{}, len(probes))
@@ -100,6 +109,13 @@ func (d *discoverer) await(ctx context.Context, control func(context.Context) er
 		}
 		return false
 	}
+	allDone := make(chan struct{})
+	go func() {
+		for _, f := range finished {
+			<-f
+		}
+		close(allDone)
+	}()
 	for i := range probes {
 		select {
 		case <-paces[i].reached:
@@ -107,13 +123,16 @@ func (d *discoverer) await(ctx context.Context, control func(context.Context) er
 		case <-pctx.Done():
 		}
 	}
+	select {
+	case <-window:
+	case <-allDone:
+	case <-pctx.Done():
+	}
 	for n := 0; n < controlRounds && pending() && pctx.Err() == nil; n++ {
 		_ = control(pctx) // an error answer is a round trip too
 	}
 	cancel()
-	for _, f := range finished {
-		<-f
-	}
+	<-allDone
 	return errs
 }
 

@@ -54,7 +54,8 @@ func TestAwait(t *testing.T) {
 		name       string
 		probes     func(answer <-chan struct{}) []probe
 		answerAt   int  // close answer on this control call (0: never)
-		advance    bool // advance the clock past ProbeTimeout once the probes run
+		advance    bool // advance the clock past ProbeTimeout once the probes run (else by minSilence)
+		early      bool // may return before the clock moves (every probe answered)
 		wantErr    []bool
 		wantCtrls  int32
 		wantAtMost bool // wantCtrls is an upper bound
@@ -72,6 +73,7 @@ func TestAwait(t *testing.T) {
 			},
 			wantErr:   []bool{false},
 			wantCtrls: 0,
+			early:     true,
 		},
 		{
 			name: "answer arrives during the controls",
@@ -132,9 +134,18 @@ func TestAwait(t *testing.T) {
 				}
 			}
 			go func() { done <- d.await(context.Background(), control, probes...) }()
+			<-running
+			if !tt.early {
+				select {
+				case errs := <-done:
+					t.Fatalf("await returned %v before the clock moved", errs)
+				default:
+				}
+			}
 			if tt.advance {
-				<-running
 				clk.Advance(time.Second)
+			} else {
+				clk.Advance(minSilence) // the shortest wait before silence counts
 			}
 			var errs []error
 			select {

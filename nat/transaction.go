@@ -26,7 +26,7 @@ type transaction struct {
 	via    net.PacketConn
 	o      BindingOptions
 	echo   bool  // hairpin test: the "answer" is our own request
-	pace   *pace // nil: RFC 8489 schedule (RTO doubling); else a fixed pace
+	pace   *pace // nil: RFC 8489 schedule (RTO doubling); else a fixed pace for its rounds
 
 	timer    clock.Timer
 	rto      time.Duration
@@ -62,8 +62,8 @@ func (tx *transaction) fire() {
 	}
 	tx.countSend()
 	var next time.Duration
-	if tx.pace == nil {
-		tx.rto *= 2
+	if tx.pace == nil || tx.sent >= tx.pace.rounds {
+		tx.rto *= 2 // a paced probe backs off once it has its rounds
 	}
 	if tx.sent >= tx.rc {
 		next = tx.rtoInit * time.Duration(c.cfg.Rm)
