@@ -70,9 +70,9 @@ func newRelayLab(t *testing.T, cfg netlab.Config, engines, edges int, all bool) 
 	}
 	wd, err := os.Getwd()
 	require.NoError(t, err)
-	// the caller is the softphone matrix's sipp scenario
+	// the caller is the matrix's sipp scenario (netlab.SippCall's)
 	for _, f := range []string{"testdata/register.xml", "testdata/dumb-uas.xml", "testdata/dumb-uas-reinvite.xml",
-		"testdata/reinvite.xml", "testdata/cancel.xml", "testdata/dumb-uas-cancel.xml", "testdata/late.xml", "testdata/update.xml", "testdata/dumb-uas-update.xml", "../softphone/uac.xml"} {
+		"testdata/reinvite.xml", "testdata/cancel.xml", "testdata/dumb-uas-cancel.xml", "testdata/late.xml", "testdata/update.xml", "testdata/dumb-uas-update.xml", "../../internal/netlab/uac.xml"} {
 		b, err := os.ReadFile(filepath.Join(wd, f))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(rl.lab.Dir(), filepath.Base(f)), b, 0o644))
