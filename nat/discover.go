@@ -267,7 +267,7 @@ func sameMapping(a, b netip.AddrPort) bool { return a == b }
 
 // bindAll sends test I to every server at once. As soon as one answers,
 // the round-trip time is known: the servers still silent are asked again
-// with the RTO it implies (fast, bounded by ProbeTimeout) instead of
+// at the pace it implies (fast, bounded by ProbeTimeout) instead of
 // waiting out the slow default schedule. The first answer's RTT sets
 // d.rto and d.pace.
 func (d *discoverer) bindAll(ctx context.Context) ([]Response, []error) {
@@ -306,7 +306,12 @@ func (d *discoverer) bindAll(ctx context.Context) ([]Response, []error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i], errs[i] = d.client.BindingWith(pctx, s, d.probeOpts(BindingOptions{}))
+			// Paced, not doubling: a doubling RTO derived from a slow
+			// first answer fit only three requests into ProbeTimeout,
+			// too few under loss (a second server went unseen, so
+			// two-server discovery fell back to basic).
+			p := &pace{rounds: probeRounds, reached: make(chan struct{})}
+			out[i], errs[i] = d.client.transact(pctx, s, d.pacedOpts(BindingOptions{}), d.client.conn, false, p)
 		}()
 	}
 	wg.Wait()
