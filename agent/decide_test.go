@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"testing"
@@ -113,4 +114,19 @@ func TestParseMechanisms(t *testing.T) {
 	_, err = ParseMechanisms("stun,turn")
 	require.ErrorContains(t, err, `unknown mechanism "turn"`)
 	require.Equal(t, "none", Mechanism(0).String())
+}
+
+// TestPlanJSON: the plan's own durations are milliseconds in JSON.
+func TestPlanJSON(t *testing.T) {
+	t.Parallel()
+	local := netip.MustParseAddrPort("192.168.1.10:5060")
+	res := &nat.Result{Public: netip.MustParseAddrPort("203.0.113.1:5060"), Mapping: nat.EndpointIndependent, Method: nat.MethodRFC3489}
+	p := Decide(Observations{Local: local, STUNServers: true, NAT: res,
+		Choice: discovery.Reconcile(discovery.Observations{Local: local, STUN: res.Public})})
+	b, err := json.Marshal(p)
+	require.NoError(t, err)
+	s := string(b)
+	require.Contains(t, s, `"interval_ms":25000`)
+	require.Contains(t, s, `"decision":"direct"`)
+	require.Contains(t, s, `"incoming_calls":{"works":true,"assumed":true,"reason":`)
 }
