@@ -89,7 +89,10 @@ func TestStreamLifetimeWithoutFlowTimer(t *testing.T) {
 	st := phone.Stats()
 	require.LessOrEqual(t, st.StreamLifetime.Lower, 5*time.Second, "%+v", st.StreamLifetime)
 	require.NotZero(t, st.StreamLifetime.Lower)
-	require.Contains(t, out.String(), "outbound false, Flow-Timer 0s")
+	// the flow's "registered" event is printed from its own goroutine,
+	// after the registration startPhone waited for
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "outbound false, Flow-Timer 0s") },
+		5*time.Second, 20*time.Millisecond, "%s", out)
 	time.Sleep(6 * time.Second) // idle past the router's TCP timeout
 	_, err := sippCall(t, lab)
 	require.NoError(t, err)

@@ -28,10 +28,11 @@ func TestRelayedCallSurvivesReboot(t *testing.T) {
 
 	sent := countRTP(lab, "6000-6010") // what reaches baresip: the phone's audio through the relay
 	cmd := baresipCommand(t, lab, 12*time.Second)
+	require.NoError(t, cmd.Start()) // here, so cmd.Process is set before Kill reads it
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = cmd.CombinedOutput()
+		_ = cmd.Wait()
 	}()
 	flowing := func(limit time.Duration, what string) {
 		t.Helper()

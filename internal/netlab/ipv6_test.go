@@ -202,14 +202,14 @@ func TestIPv6Pinholes(t *testing.T) {
 		require.False(t, inbound6(t, lab, peer(45997), 45000, "deleted"), "delivered after DeletePinhole")
 	})
 	t.Run("PCP MAP", func(t *testing.T) {
-		require.False(t, inbound6(t, lab, peer(47999), 47000, "before"))
+		require.False(t, inbound6(t, lab, peer(48999), 48000, "before"))
 		var nonce [12]byte
 		_, _ = rand.Read(nonce[:])
-		ext, lifetime := pcpMapFrom(t, lab, Client6, RouterLAN6, nonce, 47000, 120)
-		require.Equal(t, netip.AddrPortFrom(Client6, 47000), ext, "a firewall maps to the same address and port")
+		ext, lifetime := pcpMapFrom(t, lab, Client6, RouterLAN6, nonce, 48000, 120)
+		require.Equal(t, netip.AddrPortFrom(Client6, 48000), ext, "a firewall maps to the same address and port")
 		require.EqualValues(t, 120, lifetime)
-		require.True(t, inbound6(t, lab, peer(47998), 47000, "mapped"))
-		pcpMapFrom(t, lab, Client6, RouterLAN6, nonce, 47000, 0)
-		require.False(t, inbound6(t, lab, peer(47997), 47000, "deleted"))
+		require.True(t, inbound6(t, lab, peer(48998), 48000, "mapped"))
+		pcpMapFrom(t, lab, Client6, RouterLAN6, nonce, 48000, 0)
+		require.False(t, inbound6(t, lab, peer(48997), 48000, "deleted"))
 	})
 }
