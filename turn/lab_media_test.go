@@ -1,7 +1,6 @@
 package turn_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"log/slog"
@@ -80,7 +79,7 @@ func TestLabOutlivesLifetimes(t *testing.T) {
 	peer := newWANPeer(t, lab, 7000)
 	var rc relayCounter
 	var events eventLog
-	var logs syncBuffer
+	var logs netlab.Output
 	c, a := labAllocate(t, lab, func(cfg *turn.Config) {
 		cfg.OnData, cfg.OnEvent = rc.onData, events.add
 		cfg.PermissionRefresh, cfg.KeepAlive = time.Second, 2*time.Second
@@ -102,24 +101,6 @@ func TestLabOutlivesLifetimes(t *testing.T) {
 	require.Equal(t, a.Relayed, now.Relayed, "the same allocation all along")
 	require.Empty(t, events.kinds(turn.EventLost), "no allocation lost: %v", events.all())
 	require.Contains(t, logs.String(), "438 stale nonce", "coturn's nonces expired during the call")
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type eventLog struct {
@@ -174,7 +155,7 @@ func TestLabRouterReboot(t *testing.T) {
 			var events eventLog
 			cfg := labConfig()
 			cfg.OnData, cfg.Mobility = rc.onData, tc.mobility
-			var logs syncBuffer
+			var logs netlab.Output
 			cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			defer func() {
 				if t.Failed() {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +33,7 @@ func TestLabSipgoCall(t *testing.T) {
 			client := lab.Truth().Client
 			sip := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 5062))
 			rtp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 40000))
-			var out syncBuffer
+			var out netlab.Output
 			p, err := NewPhone(sip, rtp, Config{
 				Registrar: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort), User: "alice", Password: netlab.KamailioPassword,
 				STUN: []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)}, LifetimeMax: 12 * time.Second,
@@ -71,22 +69,4 @@ func TestLabSipgoCall(t *testing.T) {
 			require.GreaterOrEqual(t, rtpOut, int64(50), "the phone's audio reached the caller")
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the phone's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

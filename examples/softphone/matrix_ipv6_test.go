@@ -143,10 +143,10 @@ func sipHost(ap netip.AddrPort) string { return ap.String() }
 
 // startPhoneWith runs a softphone on client's ports 5062/40000 in the LAN
 // with cfg and waits for its first registration.
-func startPhoneWith(t *testing.T, lab *netlab.Lab, client netip.Addr, cfg Config) (*Phone, *syncBuffer) {
+func startPhoneWith(t *testing.T, lab *netlab.Lab, client netip.Addr, cfg Config) (*Phone, *netlab.Output) {
 	sip := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 5062))
 	rtp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 40000))
-	out := &syncBuffer{}
+	out := &netlab.Output{}
 	cfg.Out = out
 	ctx, cancel := context.WithCancel(context.Background())
 	phone, err := NewPhone(sip, rtp, cfg)
@@ -187,7 +187,7 @@ func sippAnswer(t *testing.T, lab *netlab.Lab, phone *Phone) (int64, error) {
 	cmd := lab.Command(netlab.WAN, "timeout", "40", "sipp", "-sf", "uas.xml", "-i", netlab.Peer.String(), "-p", "5080",
 		"-mi", netlab.Peer.String(), "-mp", "6000", "-m", "1", "-nostdin", "-timeout", "35s", "-timeout_error")
 	cmd.Dir = lab.Dir()
-	var sippOut syncBuffer
+	var sippOut netlab.Output
 	cmd.Stdout, cmd.Stderr = &sippOut, &sippOut
 	require.NoError(t, cmd.Start())
 	sippDone := make(chan error, 1)

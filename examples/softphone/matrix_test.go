@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	_ "embed"
 	"encoding/binary"
 	"fmt"
@@ -147,7 +146,7 @@ var labTURN = turn.Config{Server: netip.AddrPortFrom(netlab.Server1, netlab.TURN
 // startPhone runs a softphone in the lab's LAN with every mechanism allowed
 // and the lab's TURN relay (forced with force), and waits for its first
 // registration. stream, when set, carries its SIP over TCP or TLS.
-func startPhone(t *testing.T, lab *netlab.Lab, force bool, stream ...*StreamConfig) (*Phone, *syncBuffer) {
+func startPhone(t *testing.T, lab *netlab.Lab, force bool, stream ...*StreamConfig) (*Phone, *netlab.Output) {
 	return startPhoneWith(t, lab, lab.Truth().Client, Config{
 		Registrar: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort), User: "alice", Password: netlab.KamailioPassword,
 		STUN:        []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)},
@@ -345,22 +344,4 @@ func tail(s string) string {
 		return s[len(s)-3000:]
 	}
 	return s
-}
-
-// syncBuffer is a bytes.Buffer safe for the phone's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
