@@ -200,14 +200,23 @@ func (p *Phone) Run(ctx context.Context) error {
 	if err := p.register(ctx, p.cfg.Expires); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
+	return p.keepRegistered(ctx, func() bool { return true })
+}
+
+// keepRegistered refreshes the registration at half its lifetime and
+// registers again when the agent says the Contact moved, until ctx ends;
+// then it unregisters if canUnregister says the way to the registrar is up.
+func (p *Phone) keepRegistered(ctx context.Context, canUnregister func() bool) error {
 	refresh := time.NewTimer(p.cfg.Expires / 2)
 	defer refresh.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			uctx, ucancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = p.register(uctx, 0)
-			ucancel()
+			if canUnregister() {
+				uctx, ucancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_ = p.register(uctx, 0)
+				ucancel()
+			}
 			return nil
 		case why := <-p.rereg:
 			p.printf("re-registering: %s", why)

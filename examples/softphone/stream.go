@@ -114,28 +114,6 @@ func (p *Phone) runFlow(ctx context.Context) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.flow.Run(ctx) }()
-	refresh := time.NewTimer(p.cfg.Expires / 2)
-	defer refresh.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			uctx, ucancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if p.flow.Up() {
-				_ = p.register(uctx, 0)
-			}
-			ucancel()
-			<-done
-			return nil
-		case why := <-p.rereg:
-			p.printf("re-registering: %s", why)
-			if err := p.register(ctx, p.cfg.Expires); err != nil && ctx.Err() == nil {
-				p.printf("re-register failed: %v", err)
-			}
-		case <-refresh.C:
-			if err := p.register(ctx, p.cfg.Expires); err != nil && ctx.Err() == nil {
-				p.printf("registration refresh failed: %v", err)
-			}
-			refresh.Reset(p.cfg.Expires / 2)
-		}
-	}
+	defer func() { <-done }()
+	return p.keepRegistered(ctx, p.flow.Up)
 }
