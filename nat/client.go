@@ -3,7 +3,6 @@ package nat
 import (
 	"context"
 	crand "crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -15,6 +14,7 @@ import (
 	"github.com/pion/stun/v2"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/callerconn"
 )
 
 // Default RFC 8489 retransmission parameters (section 6.2.1).
@@ -110,7 +110,7 @@ type Client struct {
 	rng    *rand.ChaCha8
 	closed bool
 
-	loopDone chan struct{}
+	loop *callerconn.Loop // nil when the caller reads
 }
 
 // NewClient returns a client that sends on conn. Unless cfg.CallerReads is
@@ -136,8 +136,7 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) *Client {
 		rng:   rand.NewChaCha8(seed),
 	}
 	if !cfg.CallerReads {
-		c.loopDone = make(chan struct{})
-		go c.readLoop()
+		c.loop = callerconn.Start(conn, maxMessageSize, callerconn.Claim(c.HandlePacket, cfg.Unhandled), c.readFailed)
 	}
 	return c
 }
@@ -241,111 +240,20 @@ func (c *Client) Close() error {
 	for _, tx := range c.txs {
 		_ = c.finishLocked(tx, ErrClosed)
 	}
-	if c.loopDone != nil {
-		_ = c.conn.SetReadDeadline(time.Unix(1, 0))
-	}
 	c.mu.Unlock()
-	if c.loopDone != nil {
-		<-c.loopDone
-		_ = c.conn.SetReadDeadline(time.Time{})
+	if c.loop != nil {
+		c.loop.Stop()
 	}
 	return nil
 }
 
-func (c *Client) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
-
-type addrPortReader interface {
-	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
-}
-
-type addrPortWriter interface {
-	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
-}
-
-// readPacket reads one packet from conn without allocating when conn is a
-// *net.UDPConn.
-func readPacket(conn net.PacketConn, buf []byte) (int, netip.AddrPort, error) {
-	if r, ok := conn.(addrPortReader); ok {
-		n, from, err := r.ReadFromUDPAddrPort(buf)
-		return n, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), err
-	}
-	n, addr, err := conn.ReadFrom(buf)
-	if err != nil {
-		return n, netip.AddrPort{}, err
-	}
-	return n, addrPortOf(addr), nil
-}
-
-// writePacket sends b to dst without allocating when conn is a *net.UDPConn.
-func writePacket(conn net.PacketConn, b []byte, dst netip.AddrPort) error {
-	if w, ok := conn.(addrPortWriter); ok {
-		_, err := w.WriteToUDPAddrPort(b, dst)
-		return err
-	}
-	_, err := conn.WriteTo(b, net.UDPAddrFromAddrPort(dst))
-	return err
-}
-
-// addrPortOf converts a net.Addr of a UDP socket to netip.AddrPort.
-func addrPortOf(a net.Addr) netip.AddrPort {
-	switch v := a.(type) {
-	case *net.UDPAddr:
-		ap := v.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	case nil:
-		return netip.AddrPort{}
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-}
-
-func (c *Client) readLoop() {
-	defer close(c.loopDone)
-	buf := make([]byte, maxMessageSize)
-	for {
-		n, from, err := readPacket(c.conn, buf)
-		if err != nil {
-			if c.isClosed() {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && c.clearDeadline() {
-				continue // a deadline someone else set; the client owns reading
-			}
-			c.log.Debug("stun: read loop ends", "err", err)
-			c.failAll(fmt.Errorf("read: %w", err))
-			return
-		}
-		if !c.HandlePacket(buf[:n], from) && c.cfg.Unhandled != nil {
-			c.cfg.Unhandled(buf[:n], from)
-		}
-	}
-}
-
-// clearDeadline clears a read deadline unless the client is closing; the
-// lock orders it against Close setting one.
-func (c *Client) clearDeadline() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
-	_ = c.conn.SetReadDeadline(time.Time{})
-	return true
-}
-
-func (c *Client) failAll(err error) {
+// readFailed fails the client when its read loop ends on an error.
+func (c *Client) readFailed(err error) {
+	c.log.Debug("stun: read loop ends", "err", err)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
 	for _, tx := range c.txs {
-		_ = c.finishLocked(tx, err)
+		_ = c.finishLocked(tx, fmt.Errorf("read: %w", err))
 	}
 }

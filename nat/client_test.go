@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,7 +20,7 @@ func TestClientLoopbackServer(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	local := addrPortOf(conn.LocalAddr())
+	local := callerconn.AddrPortOf(conn.LocalAddr())
 	primary := srv.Addrs()[0]
 
 	mapped, err := c.Binding(ctx, primary)
@@ -74,7 +75,7 @@ func TestClientUnhandled(t *testing.T) {
 	c := NewClient(conn, ClientConfig{Unhandled: func(b []byte, _ netip.AddrPort) { got <- string(b) }})
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	peer := listenUDP(t, "127.0.0.1:0")
-	_, err := peer.WriteToUDPAddrPort([]byte("\r\n\r\n"), addrPortOf(conn.LocalAddr()))
+	_, err := peer.WriteToUDPAddrPort([]byte("\r\n\r\n"), callerconn.AddrPortOf(conn.LocalAddr()))
 	require.NoError(t, err)
 	require.Equal(t, "\r\n\r\n", <-got)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -83,7 +84,7 @@ func TestClientUnhandled(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
 	// After Close the socket is the caller's again, with no deadline left.
-	_, err = peer.WriteToUDPAddrPort([]byte("x"), addrPortOf(conn.LocalAddr()))
+	_, err = peer.WriteToUDPAddrPort([]byte("x"), callerconn.AddrPortOf(conn.LocalAddr()))
 	require.NoError(t, err)
 	buf := make([]byte, 10)
 	n, _, err := conn.ReadFromUDPAddrPort(buf)
@@ -112,7 +113,7 @@ func TestClientIPv6(t *testing.T) {
 	defer cancel()
 	r, err := c.BindingWith(ctx, srv.Addrs()[0], BindingOptions{})
 	require.NoError(t, err)
-	require.Equal(t, addrPortOf(cc.LocalAddr()), r.Mapped)
+	require.Equal(t, callerconn.AddrPortOf(cc.LocalAddr()), r.Mapped)
 	require.True(t, r.Mapped.Addr().Is6())
 	require.Equal(t, srv.Addrs()[0], r.Origin)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/sipnat/sipnat/ipaddr"
 )
 
@@ -171,7 +172,7 @@ type discoverer struct {
 }
 
 func (d *discoverer) run(ctx context.Context) (*Result, error) {
-	res := &Result{Local: addrPortOf(d.conn.LocalAddr())}
+	res := &Result{Local: callerconn.AddrPortOf(d.conn.LocalAddr())}
 	firsts, errs := d.bindAll(ctx)
 	pi := -1
 	for i := range firsts {
@@ -320,7 +321,7 @@ func (d *discoverer) bindAll(ctx context.Context) ([]Response, []error) {
 
 // isLocal reports whether m is the socket's own address (no NAT).
 func (d *discoverer) isLocal(m netip.AddrPort) bool {
-	local := addrPortOf(d.conn.LocalAddr())
+	local := callerconn.AddrPortOf(d.conn.LocalAddr())
 	if m.Port() != local.Port() {
 		return false
 	}
@@ -391,7 +392,7 @@ func (d *discoverer) mapping(ctx context.Context, r1 Response, primary, alt neti
 
 // listen opens an extra socket for probes, on the tested socket's IP.
 func (d *discoverer) listen(ctx context.Context) (net.PacketConn, error) {
-	ip := addrPortOf(d.conn.LocalAddr()).Addr()
+	ip := callerconn.AddrPortOf(d.conn.LocalAddr()).Addr()
 	network := "udp6"
 	switch {
 	case !ip.IsValid():

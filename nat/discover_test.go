@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipnat/sipnat/binding"
+	"github.com/sipnat/sipnat/internal/callerconn"
 )
 
 func TestDiscoverLoopbackNoNAT(t *testing.T) {
@@ -26,7 +27,7 @@ func TestDiscoverLoopbackNoNAT(t *testing.T) {
 	require.Equal(t, None, res.Mapping)
 	require.Equal(t, None, res.Filtering)
 	require.Equal(t, OpenInternet, res.Classic)
-	require.Equal(t, addrPortOf(conn.LocalAddr()), res.Public)
+	require.Equal(t, callerconn.AddrPortOf(conn.LocalAddr()), res.Public)
 	require.True(t, res.SIP.STUNContact)
 	require.False(t, res.SIP.MediaRelay)
 }
@@ -38,7 +39,7 @@ func TestDiscoverNoAnswer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	res, err := Discover(ctx, conn, addrPortOf(dead.LocalAddr()))
+	res, err := Discover(ctx, conn, callerconn.AddrPortOf(dead.LocalAddr()))
 	require.ErrorIs(t, err, ErrNoResponse)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 2*time.Second)
@@ -57,7 +58,7 @@ func TestDiscoverTwoServers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := DiscoverWith(ctx, conn, DiscoverConfig{
-		Servers:      []netip.AddrPort{addrPortOf(dead.LocalAddr()), s1.Addrs()[0], s2.Addrs()[0]},
+		Servers:      []netip.AddrPort{callerconn.AddrPortOf(dead.LocalAddr()), s1.Addrs()[0], s2.Addrs()[0]},
 		RTO:          20 * time.Millisecond,
 		ProbeTimeout: 200 * time.Millisecond,
 	})
@@ -149,7 +150,7 @@ func (d deafConn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 func (d deafConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	n, a, err := d.ReadFrom(b)
-	return n, addrPortOf(a), err
+	return n, callerconn.AddrPortOf(a), err
 }
 
 // TestDiscoverCutShort: a context that ends during the probes is an error.
@@ -158,9 +159,9 @@ func (d deafConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 func TestDiscoverCutShort(t *testing.T) {
 	t.Parallel()
 	p := listenUDP(t, "127.0.0.1:0")
-	pp := addrPortOf(p.LocalAddr()).Port()
+	pp := callerconn.AddrPortOf(p.LocalAddr()).Port()
 	alt := listenUDP(t, "127.0.0.1:0")
-	ap := addrPortOf(alt.LocalAddr()).Port()
+	ap := callerconn.AddrPortOf(alt.LocalAddr()).Port()
 	aa, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: int(pp)})
 	if err != nil {
 		t.Skipf("port taken on 127.0.0.2: %v", err)
@@ -187,5 +188,5 @@ func TestDiscoverCutShort(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.NotNil(t, res)
 	require.Equal(t, Unknown, res.Mapping)
-	require.Equal(t, uint16(addrPortOf(conn.LocalAddr()).Port()), res.Public.Port())
+	require.Equal(t, uint16(callerconn.AddrPortOf(conn.LocalAddr()).Port()), res.Public.Port())
 }

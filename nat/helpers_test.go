@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/stretchr/testify/require"
 )
 
@@ -24,11 +25,11 @@ func startServer(t testing.TB, full bool) *Server {
 	t.Helper()
 	cfg := ServerConfig{Primary: listenUDP(t, "127.0.0.1:0")}
 	if full {
-		p := addrPortOf(cfg.Primary.LocalAddr()).Port()
+		p := callerconn.AddrPortOf(cfg.Primary.LocalAddr()).Port()
 		var alt *net.UDPConn
 		for range 20 {
 			alt = listenUDP(t, "127.0.0.1:0")
-			a := addrPortOf(alt.LocalAddr()).Port()
+			a := callerconn.AddrPortOf(alt.LocalAddr()).Port()
 			c2, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: int(p)})
 			if err != nil {
 				continue

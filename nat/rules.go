@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/sipnat/sipnat/internal/callerconn"
 )
 
 // ErrSharedSocket means that packets sent to a socket did not reach the
@@ -22,7 +24,7 @@ var ErrSharedSocket = errors.New("nat: STUN answers on this socket do not reach 
 // come back in time (bounded by ctx and about a second), and nil without a
 // test when the socket's own address cannot be sent to.
 func (c *Client) CheckDelivery(ctx context.Context) error {
-	self := addrPortOf(c.conn.LocalAddr())
+	self := callerconn.AddrPortOf(c.conn.LocalAddr())
 	if !self.IsValid() || self.Port() == 0 {
 		return nil
 	}

@@ -11,11 +11,11 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/pion/stun/v2"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/callerconn"
 )
 
 // ServerConfig configures a Server. Only Primary is required. The sockets
@@ -95,8 +95,8 @@ type Server struct {
 	mu      sync.Mutex
 	closed  bool
 	serving bool
-	halted  bool // one reader ended: the others are being stopped
-	wg      sync.WaitGroup
+	stop    chan struct{}       // closed by Close
+	loops   [4]*callerconn.Loop // Serve's readers, by socket
 }
 
 // NewServer checks cfg and returns a server; it does not read yet.
@@ -104,13 +104,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Primary == nil {
 		return nil, fmt.Errorf("server needs a primary socket: %w", ErrConfig)
 	}
-	s := &Server{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: loggerOrDiscard(cfg.Logger)}
+	s := &Server{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: loggerOrDiscard(cfg.Logger), stop: make(chan struct{})}
 	s.conns = [4]net.PacketConn{cfg.Primary, cfg.AltPort, cfg.AltAddr, cfg.AltBoth}
 	for i, c := range s.conns {
 		if c == nil {
 			continue
 		}
-		ap := addrPortOf(c.LocalAddr())
+		ap := callerconn.AddrPortOf(c.LocalAddr())
 		if !ap.IsValid() || ap.Addr().IsUnspecified() {
 			return nil, fmt.Errorf("server socket %d bound to %v: needs a specific address: %w", i, c.LocalAddr(), ErrConfig)
 		}
@@ -196,40 +196,38 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("server already serving: %w", ErrConfig)
 	}
 	s.serving = true
-	for _, c := range s.conns {
-		if c != nil {
-			s.wg.Add(1) // under s.mu, so never concurrent with Close's Wait
-		}
-	}
-	s.mu.Unlock()
-	errs := make(chan error, 4)
+	failed := make(chan struct{}) // closed when the first socket fails
+	var once sync.Once
+	var first error
 	for i, c := range s.conns {
 		if c == nil {
 			continue
 		}
-		go func() {
-			defer s.wg.Done()
-			errs <- s.serveConn(i, c)
-			s.halt() // one socket failed or was closed: stop the others too
-		}()
+		var out stun.Message
+		out.Raw = make([]byte, 0, 128)
+		s.loops[i] = callerconn.Start(c, maxMessageSize,
+			func(b []byte, from netip.AddrPort) { s.handle(i, b, from, &out) },
+			func(err error) {
+				once.Do(func() {
+					if !errors.Is(err, net.ErrClosed) {
+						first = fmt.Errorf("stun server %v: %w", s.addrs[i], err)
+					}
+					close(failed)
+				})
+			})
 	}
-	s.wg.Wait()
-	s.mu.Lock()
-	if s.halted && !s.closed {
-		for _, c := range s.conns {
-			if c != nil {
-				_ = c.SetReadDeadline(time.Time{})
-			}
-		}
-	}
+	loops := s.loops
 	s.mu.Unlock()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
+	select {
+	case <-failed: // stop the other readers too
+	case <-s.stop:
+	}
+	for _, l := range loops {
+		if l != nil {
+			l.Stop()
 		}
 	}
-	return nil
+	return first
 }
 
 // Close stops Serve: it sets a past read deadline on the sockets to wake the
@@ -241,76 +239,15 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	for _, c := range s.conns {
-		if c != nil {
-			_ = c.SetReadDeadline(time.Unix(1, 0))
-		}
-	}
+	close(s.stop)
+	loops := s.loops
 	s.mu.Unlock()
-	s.wg.Wait()
-	for _, c := range s.conns {
-		if c != nil {
-			_ = c.SetReadDeadline(time.Time{})
+	for _, l := range loops {
+		if l != nil {
+			l.Stop()
 		}
 	}
 	return nil
-}
-
-// halt wakes every reader of Serve without waiting for them: when one
-// socket fails, Serve returns instead of serving on with the others.
-func (s *Server) halt() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.halted {
-		return
-	}
-	s.halted = true
-	for _, c := range s.conns {
-		if c != nil {
-			_ = c.SetReadDeadline(time.Unix(1, 0))
-		}
-	}
-}
-
-// clearDeadline clears c's read deadline unless the server is closing; the
-// lock orders it against Close setting one.
-func (s *Server) clearDeadline(c net.PacketConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.halted {
-		return false
-	}
-	_ = c.SetReadDeadline(time.Time{})
-	return true
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed || s.halted
-}
-
-func (s *Server) serveConn(idx int, c net.PacketConn) error {
-	buf := make([]byte, maxMessageSize)
-	var out stun.Message
-	out.Raw = make([]byte, 0, 128)
-	for {
-		n, from, err := readPacket(c, buf)
-		if err != nil {
-			if s.isClosed() {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && s.clearDeadline(c) {
-				continue // a deadline someone else set: do not spin on it
-			}
-			if errors.Is(err, net.ErrClosed) || s.isClosed() {
-				return nil
-			}
-			return fmt.Errorf("stun server %v: %w", s.addrs[idx], err)
-		}
-		s.handle(idx, buf[:n], from, &out)
-	}
 }
 
 // handle answers one packet that arrived on socket idx.
@@ -319,7 +256,7 @@ func (s *Server) handle(idx int, b []byte, from netip.AddrPort, out *stun.Messag
 	if !ok {
 		return
 	}
-	if err := writePacket(s.conns[sock], out.Raw, dst); err != nil {
+	if err := callerconn.WriteTo(s.conns[sock], out.Raw, dst); err != nil {
 		s.log.Debug("stun server: send failed", "to", dst, "err", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/callerconn"
 )
 
 // manualClock is a clock.Clock for server tests whose time the test sets.
@@ -224,7 +225,7 @@ func TestServerClientCallerReads(t *testing.T) {
 		}
 	}()
 	peer := listenUDP(t, "127.0.0.1:0")
-	_, err := peer.WriteToUDPAddrPort([]byte("OPTIONS sip:a@b SIP/2.0\r\n\r\n"), addrPortOf(conn.LocalAddr()))
+	_, err := peer.WriteToUDPAddrPort([]byte("OPTIONS sip:a@b SIP/2.0\r\n\r\n"), callerconn.AddrPortOf(conn.LocalAddr()))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -251,7 +252,7 @@ func TestServerServeContext(t *testing.T) {
 	require.NoError(t, s.Close())
 	// The socket is still open and has no deadline left.
 	require.NoError(t, pc.SetReadDeadline(time.Time{}))
-	_, err = pc.WriteToUDPAddrPort([]byte("x"), addrPortOf(pc.LocalAddr()))
+	_, err = pc.WriteToUDPAddrPort([]byte("x"), callerconn.AddrPortOf(pc.LocalAddr()))
 	require.NoError(t, err)
 }
 

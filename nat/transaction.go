@@ -12,6 +12,7 @@ import (
 	"github.com/pion/stun/v2"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/callerconn"
 )
 
 // transaction is one Binding transaction in flight. Transactions are kept
@@ -74,7 +75,7 @@ func (tx *transaction) fire() {
 	tx.last = c.clock.Now()
 	raw, via, dst := tx.req.Raw, tx.via, tx.server
 	c.mu.Unlock()
-	if err := writePacket(via, raw, dst); err != nil {
+	if err := callerconn.WriteTo(via, raw, dst); err != nil {
 		c.log.Debug("stun: retransmit failed", "server", dst, "err", err)
 	}
 }
@@ -307,7 +308,7 @@ func (c *Client) transact(ctx context.Context, server netip.AddrPort, o BindingO
 	tx.timer.Reset(first)
 	c.mu.Unlock()
 
-	if err := writePacket(via, tx.req.Raw, server); err != nil {
+	if err := callerconn.WriteTo(via, tx.req.Raw, server); err != nil {
 		c.log.Debug("stun: send failed", "server", server, "err", err)
 	}
 	var ctxErr error

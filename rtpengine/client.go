@@ -5,7 +5,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/callerconn"
 )
 
 // Defaults of ClientConfig.
@@ -71,7 +71,7 @@ type Client struct {
 	closed  bool
 	err     error // why the client closed
 
-	loopDone chan struct{}
+	loop *callerconn.Loop // nil when the caller reads
 }
 
 type txn struct {
@@ -122,8 +122,7 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) *Client {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if !cfg.CallerReads {
-		c.loopDone = make(chan struct{})
-		go c.readLoop()
+		c.loop = callerconn.Start(conn, MaxMessageSize, callerconn.Claim(c.HandlePacket, cfg.Unhandled), c.readFailed)
 	}
 	return c
 }
@@ -282,13 +281,9 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.failLocked(ErrClosed)
-	if c.loopDone != nil {
-		_ = c.conn.SetReadDeadline(time.Unix(1, 0))
-	}
 	c.mu.Unlock()
-	if c.loopDone != nil {
-		<-c.loopDone
-		_ = c.conn.SetReadDeadline(time.Time{})
+	if c.loop != nil {
+		c.loop.Stop()
 	}
 	return nil
 }
@@ -304,67 +299,16 @@ func (c *Client) failLocked(err error) {
 	}
 }
 
-// addrPortConn is what *net.UDPConn offers beyond net.PacketConn: reads
-// and writes without allocating a net.Addr.
-type addrPortConn interface {
-	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
-	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
-}
-
 func (c *Client) send(b []byte, to netip.AddrPort) error {
-	var err error
-	if ap, ok := c.conn.(addrPortConn); ok {
-		_, err = ap.WriteToUDPAddrPort(b, to)
-	} else {
-		_, err = c.conn.WriteTo(b, net.UDPAddrFromAddrPort(to))
-	}
-	return err
+	return callerconn.WriteTo(c.conn, b, to)
 }
 
-func (c *Client) read(b []byte) (int, netip.AddrPort, error) {
-	if ap, ok := c.conn.(addrPortConn); ok {
-		n, from, err := ap.ReadFromUDPAddrPort(b)
-		return n, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), err
+// readFailed closes the client when its read loop ends on an error.
+func (c *Client) readFailed(err error) {
+	c.log.Debug("rtpengine: read loop ends", "err", err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.failLocked(fmt.Errorf("%w: read: %w", ErrClosed, err))
 	}
-	n, addr, err := c.conn.ReadFrom(b)
-	if err != nil {
-		return n, netip.AddrPort{}, err
-	}
-	return n, addrPortOf(addr), nil
-}
-
-func (c *Client) readLoop() {
-	defer close(c.loopDone)
-	buf := make([]byte, MaxMessageSize)
-	for {
-		n, from, err := c.read(buf)
-		if err != nil {
-			c.mu.Lock()
-			closed := c.closed
-			var ne net.Error
-			if !closed && errors.As(err, &ne) && ne.Timeout() {
-				_ = c.conn.SetReadDeadline(time.Time{}) // someone else's deadline: the client owns reading
-				c.mu.Unlock()
-				continue
-			}
-			if !closed {
-				c.log.Debug("rtpengine: read loop ends", "err", err)
-				c.failLocked(fmt.Errorf("%w: read: %w", ErrClosed, err))
-			}
-			c.mu.Unlock()
-			return
-		}
-		if !c.HandlePacket(buf[:n], from) && c.cfg.Unhandled != nil {
-			c.cfg.Unhandled(buf[:n], from)
-		}
-	}
-}
-
-func addrPortOf(a net.Addr) netip.AddrPort {
-	if u, ok := a.(*net.UDPAddr); ok {
-		ap := u.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/pion/stun/v2"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -29,8 +29,9 @@ type Client struct {
 	clock clock.Clock
 	log   *slog.Logger
 
-	pc     net.PacketConn // UDP: the caller's socket
-	stream bool           // TCP or TLS
+	pc     net.PacketConn   // UDP: the caller's socket
+	loop   *callerconn.Loop // UDP: reads pc unless the caller does
+	stream bool             // TCP or TLS
 	dialFn func(ctx context.Context, network, addr string) (net.Conn, error)
 	dialMu sync.Mutex // serializes redials of the stream
 
@@ -61,7 +62,7 @@ type Client struct {
 	recovery   clock.Timer
 	recovering bool
 	backoff    time.Duration
-	readDone   chan struct{}
+	readDone   chan struct{}  // the stream's reader has ended
 	bg         sync.WaitGroup // background requests (binds, refreshes)
 	events     sync.Mutex     // one OnEvent call at a time
 }
@@ -88,8 +89,9 @@ func New(conn net.PacketConn, cfg Config) (*Client, error) {
 	}
 	c.pc = conn
 	if !cfg.CallerReads {
-		c.readDone = make(chan struct{})
-		go c.readPacketLoop()
+		c.loop = callerconn.Start(conn, maxFrameSize, c.handleRead, func(err error) {
+			c.log.Debug("turn: read loop ends", "err", err)
+		})
 	}
 	return c, nil
 }
@@ -299,64 +301,20 @@ func (c *Client) writeLocked(b []byte) error {
 		_, err := c.conn.Write(b)
 		return err
 	}
-	if w, ok := c.pc.(interface {
-		WriteToUDPAddrPort([]byte, netip.AddrPort) (int, error)
-	}); ok {
-		_, err := w.WriteToUDPAddrPort(b, c.cfg.Server)
-		return err
-	}
-	_, err := c.pc.WriteTo(b, net.UDPAddrFromAddrPort(c.cfg.Server))
-	return err
+	return callerconn.WriteTo(c.pc, b, c.cfg.Server)
 }
 
-// readPacketLoop reads the caller's UDP conn when it does not read itself.
-func (c *Client) readPacketLoop() {
-	defer close(c.readDone)
-	buf := make([]byte, maxFrameSize)
-	for {
-		n, from, err := readFrom(c.pc, buf)
-		if err != nil {
-			c.mu.Lock()
-			closed := c.closed
-			c.mu.Unlock()
-			var ne net.Error
-			if closed {
-				return
-			}
-			if errors.As(err, &ne) && ne.Timeout() {
-				_ = c.pc.SetReadDeadline(time.Time{})
-				continue
-			}
-			c.log.Debug("turn: read loop ends", "err", err)
-			return
-		}
-		p, peer, handled := c.HandlePacket(buf[:n], from)
-		switch {
-		case !handled && c.cfg.Unhandled != nil:
-			c.cfg.Unhandled(buf[:n], from)
-		case p != nil && c.cfg.OnData != nil:
-			c.cfg.OnData(p, peer)
-		}
+// handleRead is the read loop's handler when the client reads the
+// caller's UDP conn: the server's messages are consumed (relayed media to
+// OnData), the rest goes to Unhandled.
+func (c *Client) handleRead(b []byte, from netip.AddrPort) {
+	p, peer, handled := c.HandlePacket(b, from)
+	switch {
+	case !handled && c.cfg.Unhandled != nil:
+		c.cfg.Unhandled(b, from)
+	case p != nil && c.cfg.OnData != nil:
+		c.cfg.OnData(p, peer)
 	}
-}
-
-// readFrom reads a packet without allocating when conn is a *net.UDPConn.
-func readFrom(conn net.PacketConn, buf []byte) (int, netip.AddrPort, error) {
-	var n int
-	var from netip.AddrPort
-	var err error
-	if r, ok := conn.(interface {
-		ReadFromUDPAddrPort([]byte) (int, netip.AddrPort, error)
-	}); ok {
-		n, from, err = r.ReadFromUDPAddrPort(buf)
-	} else {
-		var a net.Addr
-		n, a, err = conn.ReadFrom(buf)
-		if u, ok := a.(*net.UDPAddr); ok {
-			from = u.AddrPort()
-		}
-	}
-	return n, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), err
 }
 
 // readStreamLoop reads framed messages from a TCP or TLS stream. When the
@@ -444,14 +402,11 @@ func (c *Client) Close() error {
 			_ = c.conn.Close()
 		}
 		c.wmu.Unlock()
-	} else if done != nil {
-		_ = c.pc.SetReadDeadline(time.Unix(1, 0))
-	}
-	if done != nil {
-		<-done
-	}
-	if !c.stream && done != nil {
-		_ = c.pc.SetReadDeadline(time.Time{})
+		if done != nil {
+			<-done
+		}
+	} else if c.loop != nil {
+		c.loop.Stop()
 	}
 	return nil
 }
