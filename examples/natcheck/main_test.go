@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipnat/sipnat/internal/cmdline"
+	"github.com/sipnat/sipnat/internal/cmdline/cmdlinetest"
 	"github.com/sipnat/sipnat/nat"
 	"github.com/stretchr/testify/require"
 )
@@ -99,26 +99,16 @@ func TestRunIPv6Server(t *testing.T) {
 	require.Equal(t, "::1", rep.IPv6.Public.Addr().String())
 }
 
+// TestCommandLine: -h explains and exits 0; a bad flag, an extra argument
+// or a bad setting exits 2 with one message naming it.
 func TestCommandLine(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		args   []string
-		status int
-		has    string
-	}{
-		{[]string{"-h"}, 0, "natcheck tells what NAT"},
-		{[]string{"-bogus"}, 2, "flag provided but not defined: -bogus"},
-		{[]string{"extra"}, 2, `natcheck: unexpected argument "extra"`},
-		{[]string{"-server", "nonsense"}, 2, `natcheck: -server "nonsense"`},
-		{[]string{"-server", "127.0.0.1:0"}, 2, "port 0"},
-		{[]string{"-local", "x"}, 2, `natcheck: -local "x"`},
-	} {
-		var out, errOut bytes.Buffer
-		err := run(context.Background(), tc.args, &out, &errOut)
-		require.Equal(t, tc.status, cmdline.Status("natcheck", err, &errOut), "%v: %v", tc.args, err)
-		require.Contains(t, errOut.String(), tc.has, tc.args)
-		if tc.status == 2 {
-			require.Equal(t, 1, strings.Count(errOut.String(), tc.has), "said once: %s", errOut.String())
-		}
-	}
+	cmdlinetest.RunTable(t, "natcheck", run, []cmdlinetest.Case{
+		{Args: []string{"-h"}, Status: 0, Says: "natcheck tells what NAT"},
+		{Args: []string{"-bogus"}, Status: 2, Says: "flag provided but not defined: -bogus"},
+		{Args: []string{"extra"}, Status: 2, Says: `natcheck: unexpected argument "extra"`},
+		{Args: []string{"-server", "nonsense"}, Status: 2, Says: `natcheck: -server "nonsense"`},
+		{Args: []string{"-server", "127.0.0.1:0"}, Status: 2, Says: "port 0"},
+		{Args: []string{"-local", "x"}, Status: 2, Says: `natcheck: -local "x"`},
+	})
 }
