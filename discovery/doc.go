@@ -73,8 +73,9 @@
 //
 // # Public address
 //
-// Reconcile (and Chooser, which gathers the inputs) decides which address
-// and port a UA puts in Contact and SDP: a configured static address; a
+// Reconcile decides which address and port a UA puts in Contact and SDP
+// from what it observed (package agent gathers the observations and calls
+// it): a configured static address; a
 // gateway mapping whose external address is public; or, when the gateway
 // reports an RFC 6598 shared (100.64.0.0/10) or private WAN address while a
 // STUN server sees a public one, the STUN address, with CGNAT or DoubleNAT
@@ -95,9 +96,8 @@
 //	}
 //	fmt.Println("public SIP address:", mp.External)
 //
-//	ch := discovery.Chooser{Mapper: m, STUN: stunClient, // a *nat.Client on the SIP socket
-//		STUNServers: servers, Local: sipAddr}
-//	choice, _ := ch.Choose(ctx)
+//	mapped, _ := stunClient.Binding(ctx, server) // a *nat.Client on the SIP socket
+//	choice := discovery.Reconcile(discovery.Observations{Local: sipAddr, Mapping: &mp, STUN: mapped})
 //	fmt.Println(choice.Contact, choice.Reason)
 //
 // Tests and labs can run the Mapper inside another network namespace by

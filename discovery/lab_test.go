@@ -266,10 +266,11 @@ func TestLabCGNAT(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, netlab.RouterCGN, ext, "the gateway reports its shared-space WAN address (via %s)", from)
 
-	ch := Chooser{Mapper: m, STUN: stun, STUNServers: []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.StundPort)},
-		Local: netip.AddrPortFrom(netlab.Client, port)}
-	c, err := ch.Choose(ctx)
+	mp, err := m.Map(ctx, "udp", port)
 	require.NoError(t, err)
+	mapped, err := stun.Binding(ctx, netip.AddrPortFrom(netlab.Server1, netlab.StundPort))
+	require.NoError(t, err)
+	c := Reconcile(Observations{Local: netip.AddrPortFrom(netlab.Client, port), Mapping: &mp, Gateway: ext, GatewayFrom: from, STUN: mapped})
 	t.Logf("choice: %s", c)
 	require.True(t, c.CGNAT, c.Reason)
 	require.Equal(t, SourceSTUN, c.Source)

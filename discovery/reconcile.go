@@ -1,22 +1,11 @@
 package discovery
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"sync"
 
 	"github.com/sipnat/sipnat/ipaddr"
 )
-
-// Binder is the STUN source of the chooser: a Binding request sent from
-// the UA's own SIP socket to server, returning the mapped address the
-// server saw. *nat.Client satisfies it. It has the shape and name of
-// keepalive.Binder, so one client serves both.
-type Binder interface {
-	Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error)
-}
 
 // Source is where a public address came from.
 type Source uint8
@@ -139,70 +128,4 @@ func Reconcile(o Observations) Choice {
 		c.Reason = "nothing known"
 	}
 	return c
-}
-
-// Chooser gathers the public-address sources of a UA and reconciles them.
-type Chooser struct {
-	Static      netip.AddrPort   // configured public address; zero if none
-	Mapper      *Mapper          // gateway mappings; nil skips them
-	STUN        Binder           // STUN over the SIP socket; nil skips it
-	STUNServers []netip.AddrPort // tried in order until one answers
-	Local       netip.AddrPort   // the SIP socket's local address
-}
-
-// Choose asks every source at once (mapping the SIP port through the
-// Mapper, the gateway's WAN address, STUN) and reconciles the answers.
-// The error is non-nil only when ctx ended before any source answered.
-func (ch *Chooser) Choose(ctx context.Context) (Choice, error) {
-	o := Observations{Local: ch.Local, Static: ch.Static}
-	var mu sync.Mutex
-	addErr := func(what string, err error) {
-		mu.Lock()
-		o.Errors = append(o.Errors, what+": "+err.Error())
-		mu.Unlock()
-	}
-	var wg sync.WaitGroup
-	if ch.Mapper != nil && ch.Local.IsValid() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mp, err := ch.Mapper.Map(ctx, "udp", ch.Local.Port())
-			if err != nil {
-				addErr("mapping", err)
-			}
-			ext, from, err2 := ch.Mapper.ExternalAddr(ctx)
-			mu.Lock()
-			if err == nil {
-				o.Mapping = &mp
-			}
-			if err2 == nil {
-				o.Gateway, o.GatewayFrom = ext, from
-			}
-			mu.Unlock()
-		}()
-	}
-	if ch.STUN != nil && len(ch.STUNServers) > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var errs []error
-			for _, s := range ch.STUNServers {
-				a, err := ch.STUN.Binding(ctx, s)
-				if err == nil {
-					mu.Lock()
-					o.STUN = a
-					mu.Unlock()
-					return
-				}
-				errs = append(errs, err)
-			}
-			addErr("stun", errors.Join(errs...))
-		}()
-	}
-	wg.Wait()
-	c := Reconcile(o)
-	if c.Source == SourceNone && ctx.Err() != nil {
-		return c, ctx.Err()
-	}
-	return c, nil
 }

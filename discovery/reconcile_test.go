@@ -1,14 +1,10 @@
 package discovery
 
 import (
-	"context"
-	"errors"
 	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/sipnat/sipnat/clock"
 )
 
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
@@ -50,41 +46,6 @@ func TestReconcile(t *testing.T) {
 			require.NotEmpty(t, c.Reason)
 		})
 	}
-}
-
-type fakeBinder struct {
-	answers map[netip.AddrPort]netip.AddrPort
-}
-
-func (f fakeBinder) Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error) {
-	if a, ok := f.answers[server]; ok {
-		return a, nil
-	}
-	return netip.AddrPort{}, errors.New("timeout")
-}
-
-func TestChooserChoose(t *testing.T) {
-	t.Parallel()
-	clock := clock.NewFake(t0)
-	g := newFakeGW(t, clock, true, true)
-	g.set(func(g *fakeGW) { g.external = netip.MustParseAddr("100.64.0.2") })
-	cfg := testConfig(clock, g, nil, nil)
-	cfg.Protocols = []Protocol{ProtoPCP, ProtoNATPMP}
-	m := NewMapper(cfg)
-	t.Cleanup(func() { m.Close() })
-	ch := Chooser{
-		Mapper:      m,
-		STUN:        fakeBinder{answers: map[netip.AddrPort]netip.AddrPort{ap("198.51.100.2:3478"): ap("203.0.113.1:5060")}},
-		STUNServers: []netip.AddrPort{ap("198.51.100.1:3478"), ap("198.51.100.2:3478")},
-		Local:       ap("127.0.0.1:5060"),
-	}
-	c, err := ch.Choose(context.Background())
-	require.NoError(t, err)
-	require.True(t, c.CGNAT, c.Reason)
-	require.Equal(t, "203.0.113.1:5060", c.Contact.String())
-	require.Equal(t, netip.MustParseAddr("100.64.0.2"), c.Observations.Gateway)
-	require.Contains(t, c.Reason, "carrier-grade NAT")
-	require.Empty(t, c.Observations.Errors)
 }
 
 // TestReconcilePinhole: a firewall pinhole (an IPv6 mapping to the UA's own
