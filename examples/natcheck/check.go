@@ -157,7 +157,7 @@ func check(ctx context.Context, o options) (*Report, error) {
 	}
 	r.UDP = "works"
 
-	res, err := client.Discover(ctx, nat.DiscoverConfig{Servers: answered, LifetimeMax: o.lifetime, ListenPacket: o.listenPacket})
+	res, err := client.Discover(ctx, nat.DiscoverConfig{Servers: answered, LifetimeMax: o.lifetime, ListenPacket: o.listenPacket, LocalAddrs: o.hostAddrs()})
 	if err != nil {
 		r.Errors = append(r.Errors, "behaviour discovery: "+err.Error())
 	}
@@ -219,8 +219,8 @@ func check(ctx context.Context, o options) (*Report, error) {
 	if family {
 		r.IPv6 = checkIPv6(ctx, o, other, r)
 	} else if res != nil { // the main test was the IPv6 one
-		translated := res.Mapping != nat.None
-		r.IPv6 = &IPv6Report{HostAddrs: globalIPv6(o.hostAddrs()), Server: res.Server, Public: res.Public, Translated: &translated}
+		r.IPv6 = &IPv6Report{HostAddrs: globalIPv6(o.hostAddrs())}
+		r.IPv6.behaviour(res, o.hostAddrs())
 	}
 
 	if o.selfTest {
@@ -317,6 +317,7 @@ func checkIPv6(ctx context.Context, o options, servers []int, r *Report) *IPv6Re
 	defer conn.Close()
 	c := nat.NewClient(conn, nat.ClientConfig{})
 	defer c.Close()
+	var answered []netip.AddrPort
 	for _, i := range servers {
 		r.Servers[i] = ServerReport{Server: o.names[i], Addr: o.servers[i]}
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -328,21 +329,39 @@ func checkIPv6(ctx context.Context, o options, servers []int, r *Report) *IPv6Re
 			continue
 		}
 		r.Servers[i].Public, r.Servers[i].RTTMS = resp.Mapped, float64(resp.RTT.Microseconds())/1000
-		if !v.Public.IsValid() {
-			v.Server, v.Public = o.servers[i], resp.Mapped
-			translated := true
-			for _, a := range o.hostAddrs() {
-				if a == resp.Mapped.Addr() {
-					translated = false
-				}
-			}
-			v.Translated = &translated
-		}
+		answered = append(answered, o.servers[i])
 	}
-	if !v.Public.IsValid() {
+	if len(answered) == 0 {
 		v.Note = "no IPv6 STUN server answered"
+		return v
 	}
+	// The RFC 4787 questions without translation: what a firewall (or
+	// NPTv6/NAT66) does to the flow, from the same probes as over IPv4.
+	res, err := c.Discover(ctx, nat.DiscoverConfig{Servers: answered, ListenPacket: o.listenPacket, LocalAddrs: o.hostAddrs()})
+	if err != nil {
+		r.Errors = append(r.Errors, "IPv6 behaviour discovery: "+err.Error())
+	}
+	if res == nil || !res.Public.IsValid() {
+		v.Note = "the IPv6 behaviour discovery found no public address"
+		return v
+	}
+	v.behaviour(res, o.hostAddrs())
 	return v
+}
+
+// behaviour fills the IPv6 line from a discovery over IPv6: the address
+// the server saw, the translation (ipaddr.TranslationOf against the
+// host's addresses), mapping and filtering.
+func (v *IPv6Report) behaviour(res *nat.Result, host []netip.Addr) {
+	v.Server, v.Public, v.Method = res.Server, res.Public, res.Method
+	v.Mapping, v.Filtering = res.Mapping, res.Filtering
+	v.Translation = ipaddr.TranslationOf(host, res.Public.Addr())
+	if res.Mapping == nat.None {
+		// the server saw the socket's own address, whatever the host list says
+		v.Translation = ipaddr.NoTranslation
+	}
+	translated := v.Translation != ipaddr.NoTranslation
+	v.Translated = &translated
 }
 
 func globalIPv6(addrs []netip.Addr) []netip.Addr {

@@ -32,7 +32,11 @@
 //	              test_mapping, test_mapping_via, test_mapping_deleted, errors[]
 //	cgnat         {yes, reason}: from the gateway's external address against STUN
 //	double_nat    {yes, reason}: the same comparison
-//	ipv6          host_addrs[], server, public, translated, note
+//	ipv6          host_addrs[], server, public, translated, translation ("no
+//	              translation", NPTv6, NAT66), method, mapping and filtering
+//	              (the RFC 4787 answers over IPv6: mapping none with
+//	              address-and-port-dependent filtering is a stateful
+//	              firewall), note
 //	sip           decision (direct, port mapping, relay), contact_from, contact,
 //	              keepalive_ms, keepalive_note, relay, incoming_calls and
 //	              two_way_audio ({works, assumed, reason}); from agent.Decide

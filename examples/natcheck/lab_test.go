@@ -9,6 +9,7 @@ import (
 
 	"github.com/sipnat/sipnat/agent"
 	"github.com/sipnat/sipnat/internal/netlab"
+	"github.com/sipnat/sipnat/ipaddr"
 	"github.com/sipnat/sipnat/nat"
 	"github.com/stretchr/testify/require"
 )
@@ -36,7 +37,8 @@ func TestLabTruth(t *testing.T) {
 	cases = append(cases, lc{kind: netlab.EIMAPDF, cgnat: true}, lc{kind: netlab.EIMAPDF, cgnat: true, upnp: true},
 		lc{kind: netlab.APDM, cgnat: true, upnp: true}, lc{kind: netlab.EIMAPDF, double: true, upnp: true},
 		lc{kind: netlab.EIMAPDF, double: true}, lc{kind: netlab.EIMAPDF, lifetime: true}, lc{kind: netlab.Blocked},
-		lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6Firewall}, lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6NPT})
+		lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6Firewall}, lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6NPT},
+		lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6NAT66})
 	for _, c := range cases {
 		name := string(c.kind)
 		if c.upnp {
@@ -121,6 +123,19 @@ func TestLabTruth(t *testing.T) {
 				require.Equal(t, truth.Public6, v.Public.Addr(), "%+v", v)
 				require.NotNil(t, v.Translated)
 				require.Equal(t, truth.Public6 != truth.Client6, *v.Translated, "NPTv6 translates, a firewall does not")
+				// The IPv6 firewall's behaviour, the RFC 4787 questions without translation.
+				require.Equal(t, nat.MethodRFC5780, v.Method)
+				require.Equal(t, string(truth.Mapping6), v.Mapping.String())
+				require.Equal(t, string(truth.Filtering6), v.Filtering.String())
+				want := map[netlab.IPv6Mode]ipaddr.Translation{netlab.IPv6Firewall: ipaddr.NoTranslation,
+					netlab.IPv6NPT: ipaddr.NPTv6, netlab.IPv6NAT66: ipaddr.NAT66}[c.ipv6]
+				require.Equal(t, want, v.Translation)
+				require.Contains(t, text.String(), "IPv6 filtering:    address-and-port-dependent: only the address and port")
+				if c.ipv6 == netlab.IPv6Firewall {
+					require.Contains(t, text.String(), "IPv6 mapping:      no translation")
+				} else {
+					require.Contains(t, text.String(), "IPv6 mapping:      "+string(want)+" (endpoint-independent)")
+				}
 				require.Contains(t, v.HostAddrs, truth.Client6)
 				require.Positive(t, rep.Servers[1].RTTMS)
 			} else {

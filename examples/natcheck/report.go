@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/agent"
+	"github.com/sipnat/sipnat/ipaddr"
 	"github.com/sipnat/sipnat/nat"
 )
 
@@ -91,7 +92,31 @@ type IPv6Report struct {
 	Server     netip.AddrPort `json:"server,omitzero"`
 	Public     netip.AddrPort `json:"public,omitzero"`
 	Translated *bool          `json:"translated,omitempty"` // the server saw another address (NAT66/NPTv6)
-	Note       string         `json:"note,omitempty"`
+	// Translation says how: "no translation", "NPTv6" or "NAT66"
+	// (ipaddr.TranslationOf).
+	Translation ipaddr.Translation `json:"translation,omitempty"`
+	// Method, Mapping and Filtering are the RFC 4787 answers over IPv6
+	// (nat.Discover): mapping "none" with address-and-port-dependent
+	// filtering is an RFC 6092 stateful firewall.
+	Method    nat.Method   `json:"method,omitempty"`
+	Mapping   nat.Behavior `json:"mapping,omitzero"`
+	Filtering nat.Behavior `json:"filtering,omitzero"`
+	Note      string       `json:"note,omitempty"`
+}
+
+// ipv6Filtering says in words what a filtering behaviour lets in over IPv6.
+func ipv6Filtering(b nat.Behavior) string {
+	switch b {
+	case nat.None:
+		return "none: unsolicited packets come in (no firewall on the path)"
+	case nat.EndpointIndependent:
+		return "endpoint-independent: once the host sent out, anyone may send to that port"
+	case nat.AddressDependent:
+		return "address-dependent: only hosts the host sent to get in"
+	case nat.AddressAndPortDependent:
+		return "address-and-port-dependent: only the address and port the host sent to get in (an RFC 6092 stateful firewall: keep-alives or a pinhole)"
+	}
+	return b.String()
 }
 
 // SIPVerdict is what a SIP UA here needs, from agent.Decide.
@@ -197,11 +222,21 @@ func (r *Report) writeText(w io.Writer) {
 		s := v.Note
 		if v.Public.IsValid() {
 			s = fmt.Sprintf("server %s sees %s", v.Server, v.Public)
-			if v.Translated != nil && *v.Translated {
-				s += " (translated: NAT66 or NPTv6)"
+			if v.Method != "" {
+				s += fmt.Sprintf(" (%s)", v.Method)
 			}
 		}
 		line("IPv6", "%s", s)
+		if v.Mapping != nat.Unknown {
+			m := "no translation (the host's own address)"
+			if v.Mapping != nat.None {
+				m = fmt.Sprintf("%s (%s)", v.Translation, v.Mapping)
+			}
+			line("IPv6 mapping", "%s", m)
+		}
+		if v.Filtering != nat.Unknown {
+			line("IPv6 filtering", "%s", ipv6Filtering(v.Filtering))
+		}
 	}
 	if v := r.SIP; v != nil {
 		line("SIP", "%s: Contact from %s (%s)", v.Decision, v.ContactFrom, v.Contact)
