@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/sipmsg"
 )
 
 // Mechanism is a set of NAT traversal mechanisms the agent may use.
@@ -105,6 +106,22 @@ type Config struct {
 	// plan needs one (turnrelay.New: a TURN client on each media socket);
 	// nil: none (the plan then only says a relay is needed).
 	NewRelay RelayMaker
+	// RelayTransport is how the relay server is reached: zero picks UDP
+	// from the media sockets, or TCP when UDP is blocked; sipmsg.UDP,
+	// sipmsg.TCP or sipmsg.TLS insist on that one (TCP or TLS: the client
+	// leg of RFC 8656 section 3.1, the relayed side stays UDP).
+	RelayTransport sipmsg.Transport
+	// OnRelayedMedia receives the media a relay on a stream (TCP, TLS)
+	// brings, which does not come through a media socket's read loop: i is
+	// the media socket's index, b the payload (only valid during the call)
+	// and peer where it came from, as HandleMediaPacket returns relayed
+	// media over UDP. It is called from the relay's reader, one packet at
+	// a time per socket. Without it a relay is only reached over UDP.
+	OnRelayedMedia func(i int, b []byte, peer netip.AddrPort)
+	// StreamKeepAlive is how often a relay on a stream is kept open: below
+	// the NAT's idle-TCP timeout, which STUN does not measure (the SIP
+	// flow's keep-alive interval is a good value); zero means 25 s.
+	StreamKeepAlive time.Duration
 	// LifetimeMax, when not zero, measures the NAT binding lifetime up to
 	// this long (RFC 5780 section 4.6); Start then takes about as long as
 	// the lifetime. Zero skips it and the keep-alive interval is assumed.
@@ -151,6 +168,11 @@ func (c *Config) check() error {
 		if m == nil {
 			return fmt.Errorf("%w: media socket %d is nil", ErrConfig, i)
 		}
+	}
+	switch c.RelayTransport {
+	case sipmsg.TransportUnknown, sipmsg.UDP, sipmsg.TCP, sipmsg.TLS:
+	default:
+		return fmt.Errorf("%w: relay transport %s (want UDP, TCP or TLS)", ErrConfig, c.RelayTransport)
 	}
 	for _, s := range c.STUN {
 		if !s.IsValid() || s.Port() == 0 {

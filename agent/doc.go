@@ -21,8 +21,12 @@
 //   - the decision: Direct, ViaPortMapping, Relay (nothing direct brings
 //     the peer's media in; the Relay slot says why) or ForceRelay; with
 //     Config.NewRelay (agent/turnrelay: TURN) the agent then allocates a
-//     relayed address for each media socket, on the socket itself, and
-//     names it in the SDP;
+//     relayed address for each media socket and names it in the SDP. The
+//     relay is reached from the media socket itself over UDP, or, when
+//     UDP is blocked or Config.RelayTransport asks, over TCP or TLS (RFC
+//     8656 section 3.1; the relayed side stays UDP): the relay then reads
+//     its own stream and hands relayed media to Config.OnRelayedMedia,
+//     while SendMedia still sends through it;
 //   - the predictions, incoming calls and two-way audio, in words and
 //     JSON, each marked Assumed where it rests on something not measured.
 //

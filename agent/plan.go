@@ -10,6 +10,7 @@ import (
 	"github.com/sipnat/sipnat/discovery"
 	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/sipmsg"
 )
 
 // Decision is how the UA's media and calls get through the NAT.
@@ -108,6 +109,10 @@ type RelayPlan struct {
 	Reason string `json:"reason,omitempty"`
 	// Server is the TURN server of the allocations.
 	Server netip.AddrPort `json:"server,omitzero"`
+	// Transport is how the server is reached: UDP from the media sockets,
+	// or TCP or TLS (UDP blocked, or Config.RelayTransport); unknown
+	// before a relay was tried.
+	Transport sipmsg.Transport `json:"transport,omitempty"`
 	// Allocations are the relayed addresses, one per media socket, when a
 	// relay was allocated; empty otherwise.
 	Allocations []netip.AddrPort `json:"allocations,omitempty"`
@@ -182,13 +187,18 @@ func (p *Plan) String() string {
 	if p.Relay.Needed {
 		b.WriteString("\n  relay: " + p.Relay.Reason)
 		for i, r := range p.Relay.Allocations {
-			fmt.Fprintf(&b, "; media %d relayed at %s by %s", i, r, p.Relay.Server)
+			fmt.Fprintf(&b, "; media %d relayed at %s by %s over %s", i, r, p.Relay.Server, p.Relay.Transport)
 		}
 	}
 	for _, n := range p.Notes {
 		b.WriteString("\n  - " + n)
 	}
 	return b.String()
+}
+
+// udpBlocked: no STUN server answered over UDP.
+func (p *Plan) udpBlocked() bool {
+	return p.NAT == nil && p.NATErr != "" || p.NAT != nil && p.NAT.Mapping == nat.Blocked
 }
 
 func (p *Plan) note(format string, args ...any) {

@@ -9,20 +9,23 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/binding"
-	"github.com/sipnat/sipnat/nat"
+	"github.com/sipnat/sipnat/sipmsg"
 )
 
-// MediaRelay is a relayed address for one media socket, on that socket
-// (the caller's read loop hands its packets in through HandleMediaPacket).
-// Package agent/turnrelay makes them with a TURN client; the agent itself
-// links no relay code, so a UA that never relays does not carry it.
+// MediaRelay is a relayed address for one media socket. Reached over UDP
+// it runs on that socket (the caller's read loop hands its packets in
+// through HandleMediaPacket); reached over TCP or TLS it reads its own
+// stream and hands relayed media to RelayRequest.OnMedia. Package
+// agent/turnrelay makes them with a TURN client; the agent itself links no
+// relay code, so a UA that never relays does not carry it.
 type MediaRelay interface {
 	// Allocate gets the relayed address peers send to.
 	Allocate(ctx context.Context) (relayed netip.AddrPort, err error)
 	// Server is the relay server, for the plan's words.
 	Server() netip.AddrPort
 	// HandlePacket takes a packet read from the socket: handled is false
-	// for what is not the relay's; payload and peer are relayed media.
+	// for what is not the relay's (always, for a relay on a stream);
+	// payload and peer are relayed media.
 	HandlePacket(b []byte, from netip.AddrPort) (payload []byte, peer netip.AddrPort, handled bool)
 	// Send sends b to peer through the relay.
 	Send(b []byte, peer netip.AddrPort) error
@@ -41,22 +44,45 @@ type RelayEvent struct {
 	Reason   string
 }
 
-// RelayMaker makes a MediaRelay on media socket conn: keepAlive is the
-// interval the plan's measured binding lifetime implies for the relay's
-// flow, onEvent receives its events. turnrelay.New returns one.
-type RelayMaker func(conn net.PacketConn, keepAlive time.Duration, onEvent func(RelayEvent)) (MediaRelay, error)
+// RelayRequest is what the agent asks a RelayMaker for: a relay for one
+// media socket, reached over Transport.
+type RelayRequest struct {
+	// Media is the media socket. A relay reached over UDP runs on it.
+	Media net.PacketConn
+	// Transport is how the relay server is reached: sipmsg.UDP from Media,
+	// or sipmsg.TCP or sipmsg.TLS on a stream the relay dials and reads
+	// itself (RFC 8656 section 3.1: TURN over TCP or TLS, UDP relayed).
+	Transport sipmsg.Transport
+	// KeepAlive is how often the relay's flow is kept open: the interval
+	// the plan's measured binding lifetime implies over UDP,
+	// Config.StreamKeepAlive over a stream.
+	KeepAlive time.Duration
+	// OnEvent receives the relay's events.
+	OnEvent func(RelayEvent)
+	// OnMedia receives the media a relay on a stream reads (payload, and
+	// the peer it came from; b is only valid during the call). Unused over
+	// UDP, where relayed media comes back from HandleMediaPacket.
+	OnMedia func(b []byte, peer netip.AddrPort)
+}
+
+// RelayMaker makes the MediaRelay r asks for; ctx bounds the dialling of a
+// stream. turnrelay.New returns one.
+type RelayMaker func(ctx context.Context, r RelayRequest) (MediaRelay, error)
 
 // maxLatched bounds the addresses media arrived from directly that get a
 // permission on the relay.
 const maxLatched = 8
 
 // relayMedia is the third answer of the media decision: where the plan
-// needs a relay and Config.TURN names one, it allocates a relayed address
-// for every media socket (one allocation each: RTP and RTCP sockets get
-// their own), names them in the plan's media and SDP, and says so. The
-// TURN clients keep their flows open at the keep-alive interval the
-// measured binding lifetime implies, and follow a rebooted NAT with a
-// mobility ticket (RFC 8016) where the server gives one.
+// needs a relay and Config.NewRelay makes one, it allocates a relayed
+// address for every media socket (one allocation each: RTP and RTCP
+// sockets get their own), names them in the plan's media and SDP, and says
+// so. The relay is reached over UDP from the media sockets, or over TCP
+// (or TLS) when UDP is blocked or Config.RelayTransport asks. The relays
+// keep their flows open (at the keep-alive interval the measured binding
+// lifetime implies over UDP, at Config.StreamKeepAlive over a stream), and
+// over UDP follow a rebooted NAT with a mobility ticket (RFC 8016) where
+// the server gives one.
 func (a *Agent) relayMedia(ctx context.Context, p *Plan) {
 	mk := a.cfg.NewRelay
 	switch {
@@ -68,28 +94,31 @@ func (a *Agent) relayMedia(ctx context.Context, p *Plan) {
 	case mk == nil:
 		p.note("no relay configured (Config.NewRelay): nothing relays the media")
 		return
-	case p.NAT == nil && p.NATErr != "" || p.NAT != nil && p.NAT.Mapping == nat.Blocked:
-		p.note("UDP seems blocked: a relay reached over UDP from the media sockets would not help")
-		return
 	}
-	keep := p.KeepAlive.Interval
-	if keep <= 0 {
-		keep = binding.KeepAliveInterval(0)
+	tr, keep, ok := a.relayTransport(p)
+	if !ok {
+		return
 	}
 	clients := make([]MediaRelay, len(a.cfg.Media))
 	relayed := make([]netip.AddrPort, len(a.cfg.Media))
 	var err error
 	for i, m := range a.cfg.Media {
+		req := RelayRequest{Media: m, Transport: tr, KeepAlive: keep, OnEvent: func(e RelayEvent) { a.relayEvent(i, e) }}
+		if tr != sipmsg.UDP {
+			req.OnMedia = func(b []byte, peer netip.AddrPort) { a.cfg.OnRelayedMedia(i, b, peer) }
+		}
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		var c MediaRelay
-		c, err = mk(m, keep, func(e RelayEvent) { a.relayEvent(i, e) })
+		c, err = mk(actx, req)
 		if err != nil {
+			cancel()
+			err = fmt.Errorf("media socket %d: %w", i, err)
 			break
 		}
 		clients[i] = c
 		a.mu.Lock()
 		a.relays = clients // the read loops hand the relay's answers in from now on
 		a.mu.Unlock()
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		relayed[i], err = c.Allocate(actx)
 		cancel()
 		if err != nil {
@@ -101,6 +130,7 @@ func (a *Agent) relayMedia(ctx context.Context, p *Plan) {
 	if len(clients) > 0 && clients[0] != nil {
 		srv = clients[0].Server()
 	}
+	p.Relay.Transport = tr
 	if err != nil {
 		a.mu.Lock()
 		a.relays = nil
@@ -110,7 +140,7 @@ func (a *Agent) relayMedia(ctx context.Context, p *Plan) {
 				_ = c.Close()
 			}
 		}
-		p.Relay.Reason += fmt.Sprintf("; the relay %s failed: %v", srv, err)
+		p.Relay.Reason += fmt.Sprintf("; the relay %s over %s failed: %v", srv, tr, err)
 		p.TwoWayAudio = Prediction{Reason: p.Relay.Reason}
 		return
 	}
@@ -121,12 +151,49 @@ func (a *Agent) relayMedia(ctx context.Context, p *Plan) {
 	}
 	p.Relay.Server, p.Relay.Allocations = srv, relayed
 	why := "nothing direct brings the peer's media in"
-	if p.Relay.Forced {
+	switch {
+	case p.Relay.Forced:
 		why = "the configuration forces it"
+	case p.udpBlocked():
+		why = "UDP is blocked: the relay is reached over " + tr.String()
 	}
 	p.TwoWayAudio = Prediction{Works: true, Reason: fmt.Sprintf(
-		"media through the TURN relay %s (%s): the SDP names the relayed address %s, peers get permissions and channels, and the relay's flow is kept open every %v",
-		srv, why, strings.Join(names, ", "), keep)}
+		"media through the TURN relay %s over %s (%s): the SDP names the relayed address %s, peers get permissions and channels, and the relay's flow is kept open every %v",
+		srv, tr, why, strings.Join(names, ", "), keep)}
+}
+
+// relayTransport picks how the relay is reached, and how often its flow is
+// kept open: Config.RelayTransport, else UDP from the media sockets, or
+// TCP when UDP is blocked. ok is false (and the plan says why) when no
+// transport can work.
+func (a *Agent) relayTransport(p *Plan) (tr sipmsg.Transport, keep time.Duration, ok bool) {
+	tr = a.cfg.RelayTransport
+	blocked := p.udpBlocked()
+	switch {
+	case tr == sipmsg.TransportUnknown && blocked:
+		tr = sipmsg.TCP
+	case tr == sipmsg.TransportUnknown:
+		tr = sipmsg.UDP
+	case tr == sipmsg.UDP && blocked:
+		p.note("UDP seems blocked: a relay reached over UDP from the media sockets would not help (Config.RelayTransport: TCP or TLS would)")
+		return tr, 0, false
+	}
+	if tr == sipmsg.UDP {
+		keep = p.KeepAlive.Interval
+		if keep <= 0 {
+			keep = binding.KeepAliveInterval(0)
+		}
+		return tr, keep, true
+	}
+	if a.cfg.OnRelayedMedia == nil {
+		p.note("a relay over %s hands relayed media to Config.OnRelayedMedia, which is not set: the relay is not used", tr)
+		return tr, 0, false
+	}
+	keep = a.cfg.StreamKeepAlive
+	if keep <= 0 {
+		keep = binding.KeepAliveInterval(0)
+	}
+	return tr, keep, true
 }
 
 func (a *Agent) relay(i int) MediaRelay {

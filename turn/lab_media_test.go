@@ -2,9 +2,7 @@ package turn_test
 
 import (
 	"context"
-	"crypto/tls"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -229,19 +227,7 @@ func TestLabStreams(t *testing.T) {
 			cfg.Transport, cfg.OnData, cfg.DialContext = tr, rc.onData, lab.DialContext(netlab.LAN)
 			if tr == turn.TLS {
 				cfg.Server = netip.AddrPortFrom(netlab.Server1, netlab.TURNTLSPort)
-				dial, conf := cfg.DialContext, &tls.Config{RootCAs: lab.TURNCertPool(), ServerName: netlab.Server1.String()}
-				cfg.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-					c, err := dial(ctx, network, addr)
-					if err != nil {
-						return nil, err
-					}
-					tc := tls.Client(c, conf)
-					if err := tc.HandshakeContext(ctx); err != nil {
-						c.Close()
-						return nil, err
-					}
-					return tc, nil
-				}
+				cfg.DialContext = lab.DialTLS(netlab.LAN, netlab.Server1.String())
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -1,7 +1,6 @@
 package netlab
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -28,10 +27,10 @@ type Lab struct {
 	mu        sync.Mutex
 	seq       int
 	procs     []*Proc
-	svc       map[string]*Proc  // services by name (stund, coturn, miniupnpd, kamailio)
-	certs     Certs             // kamailio's TLS certificate and its CA (KamailioTLS)
-	portRange [2]uint16         // set by SetNATPortRange
-	turnCert  *x509.Certificate // the TURN relay's throw-away certificate
+	svc       map[string]*Proc // services by name (stund, coturn, miniupnpd, kamailio)
+	certs     Certs            // kamailio's TLS certificate and its CA (KamailioTLS)
+	portRange [2]uint16        // set by SetNATPortRange
+	ca        *authority       // the lab's throw-away CA (kamailio's and the TURN relay's TLS)
 }
 
 // nsRoot is where `ip netns` keeps its named namespaces.

@@ -336,10 +336,10 @@ func tail(s string) string {
 	return s
 }
 
-// kamailioTLS makes the lab's throw-away CA and kamailio's certificate
-// (KamailioTLSName and Server1) in d and writes kamailio's tls.cfg.
+// kamailioTLS makes kamailio's certificate (KamailioTLSName and Server1),
+// signed by the lab's throw-away CA, in d and writes kamailio's tls.cfg.
 func (l *Lab) kamailioTLS(d string) error {
-	c, err := MakeCerts(d, "kamailio-", KamailioTLSName, Server1)
+	c, err := l.issue(d, "kamailio-", KamailioTLSName, Server1)
 	if err != nil {
 		return err
 	}

@@ -1,15 +1,7 @@
 package netlab
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,7 +16,8 @@ const (
 	TURNUser     = "alice"
 	TURNPassword = "secret"
 	TURNRealm    = "lab.example"
-	turnMinPort  = 49160 // relayed ports
+	TURNTLSName  = "turn.lab.example" // the DNS name in the TURN relay's certificate
+	turnMinPort  = 49160              // relayed ports
 	turnMaxPort  = 49400
 )
 
@@ -37,8 +30,10 @@ type TURN struct {
 	MaxAllocateLifetime time.Duration
 	PermissionLifetime  time.Duration
 	ChannelLifetime     time.Duration
-	// TLS listens on TURNTLSPort too, with a certificate the lab makes at
-	// start (TURNCertPool trusts it; its name is Server1's address).
+	// TLS listens on TURNTLSPort too, with a certificate for TURNTLSName
+	// and Server1's address that the lab's throw-away CA (the one of
+	// kamailio's certificate) signs at start: Lab.DialTLS(node,
+	// Server1.String()) reaches it, and Certs().Roots trusts it.
 	TLS bool
 	// UserQuota limits the concurrent allocations of a user (486 beyond).
 	UserQuota int
@@ -93,11 +88,11 @@ func (l *Lab) startTURN() error {
 		args = append(args, "--no-udp-relay")
 	}
 	if c.TLS {
-		cert, key, err := l.makeCert(d)
+		c, err := l.issue(d, "turn-", TURNTLSName, Server1)
 		if err != nil {
 			return fmt.Errorf("TURN certificate: %w", err)
 		}
-		args = append(args, "--cert="+cert, "--pkey="+key)
+		args = append(args, "--cert="+c.CertFile, "--pkey="+c.KeyFile)
 	} else {
 		args = append(args, "--no-tls")
 	}
@@ -112,59 +107,6 @@ func (l *Lab) startTURN() error {
 		ports = append(ports, TURNTLSPort)
 	}
 	return l.waitListen(WAN, "tcp", 5*time.Second, ports...)
-}
-
-// makeCert writes a throw-away self-signed certificate for Server1 (an
-// ECDSA P-256 key made now, valid for a day) and keeps it for TURNCertPool.
-func (l *Lab) makeCert(dir string) (certPath, keyPath string, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "netlab TURN"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		IPAddresses:  []net.IP{Server1.AsSlice()},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return "", "", err
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return "", "", err
-	}
-	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		return "", "", err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return "", "", err
-	}
-	l.mu.Lock()
-	l.turnCert = cert
-	l.mu.Unlock()
-	return certPath, keyPath, nil
-}
-
-// TURNCertPool returns a pool that trusts the TURN relay's throw-away
-// certificate (Config.TURN.TLS).
-func (l *Lab) TURNCertPool() *x509.CertPool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	p := x509.NewCertPool()
-	if l.turnCert != nil {
-		p.AddCert(l.turnCert)
-	}
-	return p
 }
 
 // TURNLog returns what the TURN relay has logged so far.
