@@ -48,6 +48,17 @@
 // address STUN finds through the NAT64, and Reach and AppendPeerSDP give
 // the synthesised IPv6 addresses (RFC 6052) to send to an IPv4 peer.
 //
+// A dual-stack UA runs an Agent per family (DualStack) and picks the
+// family per call with ChooseFamily, its one rule: IPv6 when the UA's
+// IPv6 path works (a global address, the firewall's state held by
+// keep-alives or a pinhole) and the peer reaches IPv6 (its SDP, else the
+// call's target, else the proxy has an IPv6 address), because IPv6 needs
+// no address rewriting and no SIP ALG touches it; IPv4 with that plan's
+// NAT traversal when the peer is IPv4-only; IPv6 through the NAT64 when
+// the UA has no IPv4. The registration's family is the same rule with the
+// registrar as the peer. The choice and its reasons come in words and
+// JSON (FamilyChoice).
+//
 // Decide is the decision alone, with no I/O: a diagnostic (natcheck) that
 // measured the same things gets the same plan.
 //

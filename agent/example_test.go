@@ -9,6 +9,7 @@ import (
 
 	"github.com/sipnat/sipnat/agent"
 	"github.com/sipnat/sipnat/discovery"
+	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/nat"
 )
 
@@ -77,4 +78,27 @@ func ExampleDecide() {
 	// options 25s assumed: true
 	// incoming calls: true assumed: true
 	// two-way audio: true
+}
+
+// ChooseFamily picks the family of each call of a dual-stack UA behind an
+// IPv4 NAT and an IPv6 firewall: IPv6 to a peer whose SDP has IPv6, IPv4
+// with the NAT traversal to an IPv4-only peer.
+func ExampleChooseFamily() {
+	ap := netip.MustParseAddrPort
+	works := agent.Prediction{Works: true}
+	v4 := &agent.Plan{Decision: agent.Direct, TwoWayAudio: works,
+		Media: []agent.MediaPlan{{Local: ap("192.168.1.10:40000"), Public: ap("203.0.113.1:40000"), From: agent.FromSTUN}}}
+	v6 := &agent.Plan{Decision: agent.Direct, TwoWayAudio: works, Local: ap("[2001:db8:1::10]:5062"),
+		KeepAlive: agent.KeepAlivePlan{Kind: keepalive.Options, Interval: 2 * time.Second},
+		Media:     []agent.MediaPlan{{Local: ap("[2001:db8:1::10]:40000"), Public: ap("[2001:db8:1::10]:40000"), From: agent.FromLocal}}}
+	for _, offer := range []string{
+		"v=0\r\nc=IN IP6 2001:db8:fe::2\r\nm=audio 6000 RTP/AVP 0\r\n",
+		"v=0\r\nc=IN IP4 198.51.100.2\r\nm=audio 6000 RTP/AVP 0\r\n",
+	} {
+		c := agent.ChooseFamily(agent.FamilyInputs{V4: v4, V6: v6, Peer: agent.PeerAddrs([]byte(offer))})
+		fmt.Println(c.Family, c.Works)
+	}
+	// Output:
+	// IPv6 true
+	// IPv4 true
 }
