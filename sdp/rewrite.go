@@ -3,7 +3,6 @@ package sdp
 import (
 	"net/netip"
 
-	"github.com/sipnat/sipnat/internal/linefeed"
 	"github.com/sipnat/sipnat/ipaddr"
 )
 
@@ -72,7 +71,7 @@ type rewriter struct {
 	base   int // len(dst) on entry
 	copied int
 	edits  int
-	lines  linefeed.Iter // the body's line ends
+	walk   walkState
 
 	// The options (copied, so the caller's *Options does not escape).
 	pub                   netip.Addr
@@ -145,167 +144,6 @@ type section struct {
 	connActive bool
 }
 
-func (w *rewriter) run() error {
-	b := w.body
-	var (
-		sessionActive bool
-		markerAt      = -1 // dst offset where the session section ends
-		markerSeen    bool
-		sec           section
-		media         = -1
-		ice           bool
-		lineNo        int
-		lines         = &w.lines
-	)
-	lines.Reset(b)
-	for p := 0; p < len(b); {
-		// The line b[start:end], without line ending.
-		e := lines.Next()
-		if e < 0 {
-			e = lines.Refill()
-		}
-		start, end := p, e
-		p = e + 1
-		if e < len(b) && end > start && b[end-1] == '\r' {
-			end--
-		}
-		lineNo++
-		if end-start < 2 || b[start+1] != '=' {
-			continue
-		}
-		off := start + 2
-		v := b[off:end]
-		switch b[start] {
-		case 'a':
-			if sec.pending {
-				w.decide(&sec, sessionActive)
-			}
-			if len(v) == 0 {
-				break
-			}
-			handled := false
-			switch v[0] {
-			case 'r':
-				if len(v) < 4 || string(v[:4]) != "rtcp" {
-					break
-				}
-				if len(v) == 4 || v[4] == ':' {
-					handled = true
-					sec.hasRTCP = true
-					if len(v) > 4 {
-						w.rtcp(v[5:], off+5, &sec, media, lineNo)
-					}
-				} else if attrIs(v, "rtcp-mux") {
-					handled = true
-					sec.rtcpMux = true
-				}
-			case 'c', 'i':
-				if !ice && (attrIs(v, "candidate") || attrIs(v, "ice-ufrag")) {
-					handled = true
-					ice = true
-					w.res.Add(Finding{Test: ICE, Media: media, Line: lineNo})
-					if !w.allowICE {
-						w.dry = true
-					}
-				}
-			}
-			if !handled && media < 0 && w.marker != "" && string(b[start:end]) == w.marker {
-				markerSeen = true
-			}
-		case 'c':
-			typ, tok, ok := parseConnValue(v, w.cache.text)
-			var a addrInfo
-			if ok {
-				a = w.addr(v[tok.s:tok.e])
-			}
-			if sec.pending {
-				sec.hasConn = true
-				if a.want {
-					sec.connActive = true
-					w.decide(&sec, sessionActive)
-				}
-			}
-			if !a.isIP {
-				break
-			}
-			if w.src.IsValid() && a.ip.Unmap() != w.src && !a.ip.IsUnspecified() && !a.ip.IsMulticast() {
-				w.res.Add(Finding{Test: ConnDiffers, Media: media, Line: lineNo, Addr: a.ip})
-			}
-			if a.priv {
-				t := PrivateSessionConn
-				if media >= 0 {
-					t = PrivateMediaConn
-				}
-				w.res.Add(Finding{Test: t, Media: media, Line: lineNo, Addr: a.ip})
-			}
-			if a.want && !w.dry && (media < 0 || sec.port != 0) {
-				w.rewriteAddr(off, typ, tok)
-				w.edits++
-				sessionActive = sessionActive || media < 0
-			}
-		case 'm':
-			sp, port, ok := parseMediaPort(v)
-			if !ok {
-				return &SyntaxError{Line: lineNo, Field: "m=", Reason: "want <media> <port> <proto> <fmt>"}
-			}
-			if media >= 0 {
-				if sec.pending {
-					w.decide(&sec, sessionActive)
-				}
-				w.endSection(&sec, start)
-			} else {
-				w.flush(start)
-				markerAt = len(w.dst)
-			}
-			media++
-			sec = section{port: port, portAt: span{off + sp.s, off + sp.e}, pending: true}
-		case 'o':
-			if media >= 0 {
-				break
-			}
-			typ, tok, ok := parseOriginValue(v, w.cache.text)
-			if !ok {
-				break
-			}
-			a := w.addr(v[tok.s:tok.e])
-			if !a.isIP {
-				break
-			}
-			if a.priv {
-				w.res.Add(Finding{Test: PrivateOrigin, Media: -1, Line: lineNo, Addr: a.ip})
-			}
-			if w.origin && a.want && !w.dry {
-				w.rewriteAddr(off, typ, tok)
-				w.edits++
-			}
-		}
-	}
-	if w.check {
-		return nil
-	}
-	if w.dry {
-		w.res.SkippedICE = true
-		w.edits = 0
-		w.dst = append(w.dst[:w.base], b...)
-		return nil
-	}
-	if media >= 0 {
-		if sec.pending {
-			w.decide(&sec, sessionActive)
-		}
-		w.endSection(&sec, len(b))
-	}
-	w.flush(len(b))
-	if markerAt < 0 {
-		markerAt = len(w.dst)
-	}
-	if w.marker != "" && w.edits > 0 && !markerSeen {
-		w.insert(markerAt, w.marker, -1)
-		w.edits++
-	}
-	return nil
-}
-
 // flush copies the body up to offset to.
 func (w *rewriter) flush(to int) {
 	if to > w.copied && !w.dry {
@@ -318,6 +156,7 @@ func (w *rewriter) flush(to int) {
 // the m= port rewrite if they are.
 func (w *rewriter) decide(s *section, sessionActive bool) {
 	s.pending = false
+	w.setAttrs()
 	act := sessionActive
 	if s.hasConn {
 		act = s.connActive

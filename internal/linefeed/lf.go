@@ -9,9 +9,44 @@ func Mask(b []byte, i int) uint64 {
 	if len(b)-i >= 64 {
 		return mask64(b[i : i+64 : i+64])
 	}
+	if len(b) >= 64 {
+		// The last 64 bytes, less those before i shifted out.
+		return mask64(b[len(b)-64:]) >> (64 - (len(b) - i))
+	}
 	var tail [64]byte
 	copy(tail[:], b[i:])
 	return mask64(tail[:])
+}
+
+// BlockRun is how many blocks Blocks reads at most: 512 bytes.
+const BlockRun = 8
+
+// Blocks sets masks[k] to the line feeds of the 64-byte block b[i+64k:],
+// for as many blocks as start before the end of b (at most BlockRun), and
+// returns how many it set; bytes past the end of b count as no line feed.
+// i must be in [0, len(b)]. A walk over the blocks' bits, with the masks in
+// a local array, keeps the mask of the current block in a register; it is
+// the fast form of Iter:
+//
+//	var m [linefeed.BlockRun]uint64
+//	for blk := 0; blk < len(b); blk += 64 * linefeed.BlockRun {
+//		for k, bits := range m[:linefeed.Blocks(&m, b, blk)] {
+//			for ; bits != 0; bits &= bits - 1 {
+//				lf := blk + 64*k + mathbits.TrailingZeros64(bits)
+//				...
+//			}
+//		}
+//	}
+func Blocks(m *[BlockRun]uint64, b []byte, i int) int {
+	full := min((len(b)-i)/64, BlockRun)
+	if full > 0 {
+		masks(m[:full], b[i:i+64*full])
+	}
+	if full == BlockRun || i+64*full == len(b) {
+		return full
+	}
+	m[full] = Mask(b, i+64*full)
+	return full + 1
 }
 
 // Iter walks the line feeds of a buffer in order. The zero value is not

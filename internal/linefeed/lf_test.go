@@ -3,6 +3,7 @@ package linefeed
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"math/rand/v2"
 	"testing"
 
@@ -47,6 +48,19 @@ func checkAll(t *testing.T, b []byte) {
 		}
 	}
 	require.Equal(t, refEnds(b), got, "Iter over %q", b)
+	got = got[:0]
+	var m [BlockRun]uint64
+	for blk := 0; blk < len(b); blk += 64 * BlockRun {
+		n := Blocks(&m, b, blk)
+		require.Equal(t, min(BlockRun, (len(b)-blk+63)/64), n, "Blocks at %d of %q", blk, b)
+		for k, bm := range m[:n] {
+			require.Equal(t, refMask(b, blk+64*k), bm, "Blocks at %d, block %d of %q", blk, k, b)
+			for ; bm != 0; bm &= bm - 1 {
+				got = append(got, blk+64*k+bits.TrailingZeros64(bm))
+			}
+		}
+	}
+	require.Equal(t, refEnds(b), append(got, len(b)), "Blocks over %q", b)
 	require.Equal(t, len(b), it.End(), "Next after the end")
 	for i := 0; i <= len(b); i++ {
 		it.Reset(b)
@@ -64,6 +78,7 @@ func TestMaskAndIter(t *testing.T) {
 	tests := []string{
 		"", "\n", "a", "a\r\nb\r\n", "\n\n\n",
 		string(bytes.Repeat([]byte("x\n"), 40)),
+		string(bytes.Repeat([]byte("a=rtpmap:0 PCMU/8000\r\n"), 60)) + "a=x", // more than a run of blocks
 		string(bytes.Repeat([]byte{'\n'}, 64)) + "tail",
 		string(bytes.Repeat([]byte{'a'}, 63)) + "\n" + string(bytes.Repeat([]byte{'b'}, 64)) + "\n",
 		"\x0a\x8a\x0b\x09\xff\x00\x0a", // near misses of 0x0a
