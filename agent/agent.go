@@ -429,9 +429,9 @@ func sdpOptions(media []MediaPlan) *sdp.Options {
 			continue
 		}
 		if o == nil {
-			o = &sdp.Options{Public: m.Public.Addr(), Ports: map[uint16]uint16{}, Origin: true, All: true}
+			o = &sdp.Options{Public: m.Public.Addr(), Origin: true, All: true}
 		}
-		o.Ports[m.Local.Port()] = m.Public.Port()
+		o.Ports = append(o.Ports, sdp.PortMap{Local: m.Local.Port(), Public: m.Public.Port()})
 	}
 	return o
 }

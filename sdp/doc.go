@@ -85,7 +85,7 @@
 //
 //	opts := &sdp.Options{
 //		Public: publicAddr,                      // from STUN, UPnP or PCP
-//		Ports:  map[uint16]uint16{4000: 62000},  // optional
+//		Ports:  []sdp.PortMap{{Local: 4000, Public: 62000}},  // optional
 //		Origin: true,
 //	}
 //	buf, res, err := sdp.AppendRewrite(buf[:0], body, opts)

@@ -20,7 +20,7 @@ func Example() {
 		"a=rtpmap:0 PCMU/8000\r\n")
 	opts := &sdp.Options{
 		Public: netip.MustParseAddr("203.0.113.1"),
-		Ports:  map[uint16]uint16{6000: 41000, 6001: 41007},
+		Ports:  []sdp.PortMap{{Local: 6000, Public: 41000}, {Local: 6001, Public: 41007}},
 		Origin: true,
 	}
 	buf := make([]byte, 0, 512) // reuse it: AppendRewrite does not allocate

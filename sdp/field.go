@@ -100,7 +100,7 @@ func (f *FieldRewriter) Addr(typ, addr string) (string, string, bool) {
 // whether the map changes it. Ports are mapped only in streams whose
 // connection address was rewritten.
 func (f *FieldRewriter) Port(p uint16) (uint16, bool) {
-	if q, ok := f.opts.Ports[p]; ok && q != p {
+	if q, ok := f.opts.PublicPort(p); ok && q != p {
 		return q, true
 	}
 	return p, false
@@ -118,7 +118,7 @@ func (f *FieldRewriter) RTCP(value string, active bool) (string, bool) {
 	}
 	w := rewriter{body: v, pub: f.pub, ports: f.opts.Ports, all: f.opts.All, nat64: f.opts.NAT64}
 	changed := false
-	if active && f.opts.Ports != nil {
+	if active && len(f.opts.Ports) > 0 {
 		if q, ok := w.mapPort(rv.portNum); ok {
 			w.writePort(rv.port, q)
 			changed = true

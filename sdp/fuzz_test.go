@@ -22,7 +22,7 @@ func fuzzOptions(sel uint8, port uint16) *Options {
 		o.Marker = "a=nortpproxy:yes"
 	}
 	if sel&32 != 0 {
-		o.Ports = map[uint16]uint16{port: port + 1000, port + 1: port + 5, 4000: 4002, 4001: 9}
+		o.Ports = []PortMap{{port, port + 1000}, {port + 1, port + 5}, {4000, 4002}, {4001, 9}}
 	}
 	return o
 }

@@ -49,14 +49,16 @@ type Options struct {
 	Public netip.Addr
 
 	// Ports maps local RTP and RTCP ports to the public ports the NAT
-	// gave them. It is applied to the m= port and a=rtcp port of every
+	// gave them, one PortMap each (for a local port listed twice the
+	// first counts). It is applied to the m= port and a=rtcp port of every
 	// stream whose connection address this rewrite changed (so a second
 	// pass over the output changes nothing). When a stream has neither
 	// a=rtcp nor a=rtcp-mux and the map sends its RTCP port (RTP+1,
 	// RFC 3550) somewhere other than mapped RTP+1, an "a=rtcp:port" line
 	// (RFC 3605) is added at the end of the stream's section. A port not
-	// in the map is kept. Nil keeps every port.
-	Ports map[uint16]uint16
+	// in the map is kept. Nil keeps every port. A few entries, as a UA
+	// has, are looked up faster in a slice than in a map.
+	Ports []PortMap
 
 	// Origin also rewrites the o= address. Some peers key dialogs or
 	// media on it; RFC 8866 says it is informational.
@@ -92,6 +94,26 @@ type Options struct {
 	// marker). Empty adds nothing. It must start with "a=" and hold no CR
 	// or LF.
 	Marker string
+}
+
+// PortMap is one entry of Options.Ports: the NAT maps local port Local to
+// public port Public.
+type PortMap struct {
+	Local, Public uint16
+}
+
+// PublicPort returns the public port o.Ports gives local port p, and
+// whether p is in o.Ports.
+func (o *Options) PublicPort(p uint16) (uint16, bool) { return lookupPort(o.Ports, p) }
+
+// lookupPort is PublicPort on the slice.
+func lookupPort(ports []PortMap, p uint16) (uint16, bool) {
+	for _, m := range ports {
+		if m.Local == p {
+			return m.Public, true
+		}
+	}
+	return 0, false
 }
 
 // check validates o and returns the public address to write.

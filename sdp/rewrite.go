@@ -75,7 +75,7 @@ type rewriter struct {
 
 	// The options (copied, so the caller's *Options does not escape).
 	pub                   netip.Addr
-	ports                 map[uint16]uint16
+	ports                 []PortMap
 	origin, all, allowICE bool
 	marker                string
 	pubText               [46]byte // pub's text form, once pubLen > 0
@@ -162,7 +162,7 @@ func (w *rewriter) decide(s *section, sessionActive bool) {
 		act = s.connActive
 	}
 	s.active = act && s.port != 0
-	if s.active && w.ports != nil {
+	if s.active && len(w.ports) > 0 {
 		q, ok := w.mapPort(s.port)
 		s.rtp = q
 		if ok {
@@ -175,7 +175,7 @@ func (w *rewriter) decide(s *section, sessionActive bool) {
 // mapPort returns the public port for local port p and whether the map
 // changes it.
 func (w *rewriter) mapPort(p uint16) (uint16, bool) {
-	if q, ok := w.ports[p]; ok && q != p {
+	if q, ok := lookupPort(w.ports, p); ok && q != p {
 		return q, true
 	}
 	return p, false
@@ -278,7 +278,7 @@ func (w *rewriter) rtcp(v []byte, off int, s *section, media, lineNo int) {
 		return
 	}
 	changed := false
-	if s.active && w.ports != nil {
+	if s.active && len(w.ports) > 0 {
 		if q, ok := w.mapPort(rv.portNum); ok {
 			w.writePort(span{off + rv.port.s, off + rv.port.e}, q)
 			changed = true
@@ -297,10 +297,10 @@ func (w *rewriter) rtcp(v []byte, off int, s *section, media, lineNo int) {
 // offset end, when RTCP's mapped port is not mapped RTP+1 and nothing else
 // says where RTCP goes.
 func (w *rewriter) endSection(s *section, end int) {
-	if w.dry || !s.active || s.hasRTCP || s.rtcpMux || w.ports == nil || s.port == 65535 {
+	if w.dry || !s.active || s.hasRTCP || s.rtcpMux || len(w.ports) == 0 || s.port == 65535 {
 		return
 	}
-	rtcp, ok := w.ports[s.port+1]
+	rtcp, ok := lookupPort(w.ports, s.port+1)
 	if !ok || int(rtcp) == int(s.rtp)+1 {
 		return
 	}

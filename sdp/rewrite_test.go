@@ -92,7 +92,7 @@ func TestPublicMappedAndZone(t *testing.T) {
 func TestAllKeepsPublicAndHold(t *testing.T) {
 	t.Parallel()
 	body := []byte("v=0\r\no=- 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 1 RTP/AVP 0\r\nc=IN IP4 203.0.113.1\r\nm=audio 2 RTP/AVP 0\r\nc=IN IP4 192.0.2.9\r\n")
-	out, res, err := AppendRewrite(nil, body, &Options{Public: labPublic, All: true, Origin: true, Ports: map[uint16]uint16{1: 11, 2: 22}})
+	out, res, err := AppendRewrite(nil, body, &Options{Public: labPublic, All: true, Origin: true, Ports: []PortMap{{1, 11}, {2, 22}}})
 	require.NoError(t, err)
 	require.Equal(t, "v=0\r\no=- 1 1 IN IP4 203.0.113.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 1 RTP/AVP 0\r\nc=IN IP4 203.0.113.1\r\nm=audio 22 RTP/AVP 0\r\nc=IN IP4 203.0.113.1\r\n", string(out))
 	require.Equal(t, 3, res.Edits)

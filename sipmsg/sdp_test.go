@@ -137,7 +137,7 @@ func TestAppendRewriteSDPAllocs(t *testing.T) {
 	}
 	var m Message
 	require.NoError(t, m.Parse(readSDPCapture(t, "baresip.sent.sip")))
-	opts := &sdp.Options{Public: sdpPublic, Origin: true, Ports: map[uint16]uint16{10008: 20000, 10009: 20005}}
+	opts := &sdp.Options{Public: sdpPublic, Origin: true, Ports: []sdp.PortMap{{Local: 10008, Public: 20000}, {Local: 10009, Public: 20005}}}
 	dst := make([]byte, 0, 4096)
 	n := testing.AllocsPerRun(50, func() {
 		if _, _, err := AppendRewriteSDP(dst[:0], &m, opts); err != nil {
@@ -151,7 +151,7 @@ func TestAppendRewriteSDPAllocs(t *testing.T) {
 // 886 bytes): scan, SDP body rewritten, Content-Length fixed.
 func BenchmarkAppendRewriteSDP(b *testing.B) {
 	msg := readSDPCapture(b, "baresip.sent.sip")
-	opts := &sdp.Options{Public: sdpPublic, Origin: true, Ports: map[uint16]uint16{10008: 20000, 10009: 20005}}
+	opts := &sdp.Options{Public: sdpPublic, Origin: true, Ports: []sdp.PortMap{{Local: 10008, Public: 20000}, {Local: 10009, Public: 20005}}}
 	dst := make([]byte, 0, 2*len(msg))
 	var m Message
 	b.SetBytes(int64(len(msg)))

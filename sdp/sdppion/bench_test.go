@@ -24,10 +24,10 @@ var benchCases = []struct {
 }{
 	{"audio-sipp", "sipp-uac.sent.sdp", sdp.Options{Public: labPublic, Origin: true},
 		benchfloor.Pairs("192.168.1.10", "203.0.113.1", "192.168.1.10", "203.0.113.1")},
-	{"audio-baresip", "baresip.sent.sdp", sdp.Options{Public: labPublic, Origin: true, Ports: map[uint16]uint16{10008: 20000, 10009: 20005}},
+	{"audio-baresip", "baresip.sent.sdp", sdp.Options{Public: labPublic, Origin: true, Ports: []sdp.PortMap{{Local: 10008, Public: 20000}, {Local: 10009, Public: 20005}}},
 		benchfloor.Pairs("192.168.1.10", "203.0.113.1", "192.168.1.10", "203.0.113.1", "10008", "20000",
 			"a=ptime:20\r\n", "a=ptime:20\r\na=rtcp:20005\r\n")},
-	{"av-ice", "av-ice.sdp", sdp.Options{Public: labPublic, Origin: true, AllowICE: true, Ports: map[uint16]uint16{50000: 40000, 50001: 40001, 50002: 40002, 50003: 40003}},
+	{"av-ice", "av-ice.sdp", sdp.Options{Public: labPublic, Origin: true, AllowICE: true, Ports: []sdp.PortMap{{Local: 50000, Public: 40000}, {Local: 50001, Public: 40001}, {Local: 50002, Public: 40002}, {Local: 50003, Public: 40003}}},
 		benchfloor.Pairs("192.168.1.10", "203.0.113.1", // o=
 			"50000", "40000", "192.168.1.10", "203.0.113.1", "50001", "40001", "192.168.1.10", "203.0.113.1", // m=, c=, a=rtcp
 			"50002", "40002", "192.168.1.10", "203.0.113.1", "50003", "40003", "192.168.1.10", "203.0.113.1")},

@@ -33,11 +33,13 @@ func readGolden(t testing.TB, name string) []byte {
 // field of Options on and off, both address families, with and without a
 // port map that covers the golden bodies' RTP and RTCP ports.
 func doorOptions() []sdp.Options {
-	ports := map[uint16]uint16{
-		6000: 41000, 6001: 41007, 10008: 20000, 10009: 20005, 16384: 30000, 16385: 30001,
-		16386: 30010, 16387: 30020, 4000: 62000, 4001: 62009, 49170: 50000, 53020: 50001,
-		50000: 40000, 50001: 40001, 50002: 40002, 50003: 40003, 7078: 40000, 7079: 40005,
-		9000: 9100, 9001: 9200, 30000: 31000, 30001: 31001, 40000: 50000, 40001: 50001,
+	ports := []sdp.PortMap{
+		{Local: 6000, Public: 41000}, {Local: 6001, Public: 41007}, {Local: 10008, Public: 20000}, {Local: 10009, Public: 20005},
+		{Local: 16384, Public: 30000}, {Local: 16385, Public: 30001}, {Local: 16386, Public: 30010}, {Local: 16387, Public: 30020},
+		{Local: 4000, Public: 62000}, {Local: 4001, Public: 62009}, {Local: 49170, Public: 50000}, {Local: 53020, Public: 50001},
+		{Local: 50000, Public: 40000}, {Local: 50001, Public: 40001}, {Local: 50002, Public: 40002}, {Local: 50003, Public: 40003},
+		{Local: 7078, Public: 40000}, {Local: 7079, Public: 40005}, {Local: 9000, Public: 9100}, {Local: 9001, Public: 9200},
+		{Local: 30000, Public: 31000}, {Local: 30001, Public: 31001}, {Local: 40000, Public: 50000}, {Local: 40001, Public: 50001},
 	}
 	var out []sdp.Options
 	for sel := 0; sel < 32; sel++ {

@@ -163,7 +163,7 @@ func (s *structRewriter) rewriteMedia(md *psdp.MediaDescription, sessionActive b
 	if md.ConnectionInformation != nil {
 		active = s.rewriteConn(md.ConnectionInformation)
 	}
-	if active && s.opts.Ports != nil {
+	if active && len(s.opts.Ports) > 0 {
 		if q, ok := s.fr.Port(port); ok {
 			md.MediaName.Port.Value = int(q)
 			s.edits++
@@ -183,11 +183,11 @@ func (s *structRewriter) rewriteMedia(md *psdp.MediaDescription, sessionActive b
 			}
 		}
 	}
-	if !active || hasRTCP || rtcpMux || s.opts.Ports == nil || port == 65535 {
+	if !active || hasRTCP || rtcpMux || len(s.opts.Ports) == 0 || port == 65535 {
 		return
 	}
 	rtp, _ := s.fr.Port(port)
-	if rtcp, ok := s.opts.Ports[port+1]; ok && int(rtcp) != int(rtp)+1 {
+	if rtcp, ok := s.opts.PublicPort(port + 1); ok && int(rtcp) != int(rtp)+1 {
 		md.Attributes = append(md.Attributes, psdp.Attribute{Key: "rtcp", Value: strconv.Itoa(int(rtcp))})
 		s.edits++
 	}
