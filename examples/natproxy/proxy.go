@@ -246,7 +246,11 @@ func (p *Proxy) response(ctx context.Context, dst []byte, m *sipmsg.Message, src
 		fix.Contact = p.contactMode()
 	}
 	if p.relay != nil {
-		if body, _, _ := p.relay.Response(ctx, nil, m, src, fired != 0); body != nil {
+		body, _, err := p.relay.Response(ctx, nil, m, src, fired != 0)
+		if errors.Is(err, sipedge.ErrForged) {
+			return dst, netip.AddrPort{}, err // not an answer to a request the proxy forwarded: dropped (the relay logged and counted it)
+		}
+		if body != nil {
 			fix.Body = sipedge.Replace(body)
 		}
 	}
@@ -325,7 +329,7 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 		}
 	}
 	p.log.Info("request", "method", string(m.Method()), "from", src, "nat", fired.String(), "relay", act)
-	fix.AddVia = sipedge.AppendViaMark(p.via(m, sipmsg.UDP), act)
+	fix.AddVia = p.markedVia(m, sipmsg.UDP, act)
 	out, err := sipmsg.AppendFix(dst, m, src, &fix)
 	return out, p.upstream, err
 }
@@ -365,11 +369,20 @@ func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte
 		Body:            body,
 		RemoveRoute:     p.self,
 		RemoveRURIAlias: found,
-		AddVia:          sipedge.AppendViaMark(p.via(m, p.edge.FlowFor(to).Transport), act),
+		AddVia:          p.markedVia(m, p.edge.FlowFor(to).Transport, act),
 	}
 	p.log.Info("to UA", "method", string(m.Method()), "to", to, "alias", found, "relay", act, "flow", byToken)
 	out, err := sipmsg.AppendFix(dst, m, netip.AddrPort{}, &fix)
 	return out, to, err
+}
+
+// markedVia is the proxy's Via for forwarding m over t, with the relay's
+// signed mark when the relay took part (act).
+func (p *Proxy) markedVia(m *sipmsg.Message, t sipmsg.Transport, act sipedge.Action) []byte {
+	if p.relay == nil {
+		return p.via(m, t)
+	}
+	return p.relay.AppendViaMark(p.via(m, t), m, act)
 }
 
 // via builds the proxy's Via for transport t (the next hop's: UDP upstream,

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,38 +24,19 @@ func TestRelayUnavailable(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for _, tc := range []struct {
 		name  string
-		reply []byte // nil: silence
+		reply string // "": silence
 	}{
-		{"down", nil},
-		{"malformed bencode", []byte("d6:result2:ok3:sdp99:v=0e")},
+		{"down", ""},
+		{"malformed bencode", "d6:result2:ok3:sdp99:v=0e"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ng, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			require.NoError(t, err)
-			defer ng.Close()
-			served := make(chan struct{})
-			go func() {
-				defer close(served)
-				buf := make([]byte, 65535)
-				for {
-					n, from, err := ng.ReadFromUDPAddrPort(buf)
-					if err != nil {
-						return
-					}
-					if tc.reply != nil {
-						cookie := buf[:strings.IndexByte(string(buf[:n]), ' ')+1]
-						_, _ = ng.WriteToUDPAddrPort(append(cookie, tc.reply...), from)
-					}
-				}
-			}()
-			defer func() { ng.Close(); <-served }()
-
+			addr, _ := fakeNG(t, func(string) string { return tc.reply })
 			ctl, err := net.ListenPacket("udp", "127.0.0.1:0")
 			require.NoError(t, err)
 			defer ctl.Close()
 			client := rtpengine.NewClient(ctl, rtpengine.ClientConfig{RTO: 200 * time.Millisecond, Tries: 2}) // replies come well within it, even on a loaded machine
 			defer client.Close()
-			set, err := rtpengine.NewSet(rtpengine.SetConfig{Client: client, Instances: []netip.AddrPort{ng.LocalAddr().(*net.UDPAddr).AddrPort()}})
+			set, err := rtpengine.NewSet(rtpengine.SetConfig{Client: client, Instances: []netip.AddrPort{addr}})
 			require.NoError(t, err)
 			self := netip.MustParseAddrPort("203.0.113.3:5060")
 			relay, err := sipedge.New(sipedge.Config{Set: set, Self: self})

@@ -17,16 +17,22 @@
 //     party, and re-INVITEs, UPDATEs and BYEs bring it back.
 //
 // Responses need no mark of their own: the edge answers at the hop whose Via
-// says it offered (AppendViaMark). Config.All relays every call instead,
+// says it offered (Relay.AppendViaMark). That mark is signed (an HMAC under
+// Config.Key of the branch, Call-ID, From tag and CSeq of the request), so
+// the edge acts only on responses to requests it forwarded: a response that
+// brings the edge's mark without its signature (made up, or copied from
+// another call) is refused with ErrForged, logged and counted
+// (Stats.Forged), and cannot move a call's media or end it. Config.All relays every call instead,
 // for networks where a NAT hides itself (a router's SIP ALG that rewrites
 // the private addresses makes every NAT test pass).
 //
-// A delete is also sent for any call the rtpengine.Set holds (an offer went
-// through), so a failure answer without marks still frees the relay.
+// A BYE or CANCEL also deletes any call the rtpengine.Set holds (an offer
+// went through), marks or not; a failure answer deletes only with the
+// edge's signed mark.
 //
 // A late offer (an INVITE without SDP) is relayed too: the edge marks its
 // Via, offers the 2xx's SDP with the tags swapped (the callee offers) and
-// answers with the ACK's SDP. Its own Via marks (AppendViaMark) make sure
+// answers with the ACK's SDP. Its own Via marks (Relay.AppendViaMark) make sure
 // each offer and answer is sent once, at the hop that owns it.
 //
 // Not handled: a NATed callee is recognised by the alias in its registered

@@ -2,6 +2,10 @@ package sipedge
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
 	"net/netip"
 
 	"github.com/sipnat/sipnat/sipmsg"
@@ -22,62 +26,194 @@ func AppendRecordRoute(dst []byte, self netip.AddrPort, nat bool) []byte {
 }
 
 // ViaParam is the parameter the edge adds to its own Via when the relay
-// took part in the request: "rtpengine=offer" (the request's SDP was
-// offered: the response is answered at this hop, and only here),
-// "rtpengine=late" (a late offer: the request had no SDP, so the response's
-// SDP is the offer) or "rtpengine=answer" (an ACK's SDP answered a late
-// offer). No edge further on acts on a request that carries one (a call
-// can pass one edge twice, caller, registrar, callee, or two edges that
-// share the relays).
+// took part in the request: "rtpengine=offer-<signature>" (the request's
+// SDP was offered: the response is answered at this hop, and only here),
+// "rtpengine=late-<signature>" (a late offer: the request had no SDP, so
+// the response's SDP is the offer) or "rtpengine=answer-<signature>" (an
+// ACK's SDP answered a late offer). No edge further on acts on a request
+// that carries one (a call can pass one edge twice, caller, registrar,
+// callee, or two edges that share the relays). The signature is what lets
+// the edge trust the mark when a response brings it back: see
+// Relay.AppendViaMark.
 const ViaParam = "rtpengine"
 
-// AppendViaMark appends the edge's Via mark for act (Offered, Late or
-// Answered) and nothing for other actions.
-func AppendViaMark(dst []byte, act Action) []byte {
+// sigLen is how many bytes of the HMAC-SHA256 a mark carries: 64 bits, so
+// a forger without the key needs about 2^63 tries per message.
+const sigLen = 8
+
+// The mark kinds, as ViaParam's value starts.
+const (
+	markOffer  = "offer"
+	markLate   = "late"
+	markAnswer = "answer"
+)
+
+// separator and kindBytes are written into the HMAC without converting
+// (a conversion would allocate).
+var (
+	separator = []byte{0}
+	kindBytes = map[string][]byte{markOffer: []byte(markOffer), markLate: []byte(markLate), markAnswer: []byte(markAnswer)}
+)
+
+func markKind(act Action) string {
 	switch act {
 	case Offered:
-		return append(dst, ";"+ViaParam+"=offer"...)
+		return markOffer
 	case Late:
-		return append(dst, ";"+ViaParam+"=late"...)
+		return markLate
 	case Answered:
-		return append(dst, ";"+ViaParam+"=answer"...)
+		return markAnswer
 	}
-	return dst
+	return ""
 }
 
-// viaMark returns the mark of m's top Via if that Via names self (a
-// response at the hop that marked it), or, with any set, whether any Via
-// of a request carries a mark ("any": an edge on the way acted already).
-func viaMark(m *sipmsg.Message, self netip.AddrPort, any bool) string {
+// AppendViaMark appends to via, the edge's own Via value for the request m
+// it is about to forward (with the branch the edge made for it), the mark
+// for act (Offered, Late or Answered): ";rtpengine=offer-" and a signature,
+// 16 hex digits of an HMAC-SHA256 under Config.Key over the mark, the
+// branch, and m's Call-ID, From tag and CSeq number. A response is taken
+// as the answer (or, for a late offer, the offer) of a call only when its
+// top Via carries a mark with a good signature: the edge acts only on
+// answers to transactions it forwarded itself, and a forged response that
+// copies the mark for another call, or makes one up, is refused
+// (ErrForged, counted in Stats.Forged). Other actions, or a via without a
+// branch, append nothing. It does not allocate beyond growing via.
+func (r *Relay) AppendViaMark(via []byte, m *sipmsg.Message, act Action) []byte {
+	kind := markKind(act)
+	if kind == "" {
+		return via
+	}
+	v, err := sipmsg.ParseVia(via, sipmsg.Span{Start: 0, End: len(via)})
+	if err != nil || !v.HasBranch {
+		return via
+	}
+	var mac [sigLen]byte
+	r.sign(&mac, kind, v.Branch.Value.In(via), m)
+	via = append(via, ";"+ViaParam+"="...)
+	via = append(via, kind...)
+	via = append(via, '-')
+	return hex.AppendEncode(via, mac[:])
+}
+
+// macState is a pooled HMAC with the buffer its sum goes to.
+type macState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+// sign puts the first sigLen bytes of the HMAC of a mark's fields in out.
+func (r *Relay) sign(out *[sigLen]byte, kind string, branch []byte, m *sipmsg.Message) {
+	st := r.macs.Get().(*macState)
+	h := st.h
+	h.Reset()
+	callID, _ := m.Get(sipmsg.HdrCallID)
+	fromTag, _ := m.Tag(sipmsg.HdrFrom)
+	for _, f := range [...][]byte{branch, callID, fromTag, cseqNumber(m)} {
+		h.Write(f)
+		h.Write(separator) // fields cannot run into each other
+	}
+	h.Write(kindBytes[kind])
+	copy(out[:], h.Sum(st.sum[:0]))
+	r.macs.Put(st)
+}
+
+// cseqNumber returns the digits of m's CSeq.
+func cseqNumber(m *sipmsg.Message) []byte {
+	cseq, _ := m.Get(sipmsg.HdrCSeq)
+	n := 0
+	for n < len(cseq) && cseq[n] >= '0' && cseq[n] <= '9' {
+		n++
+	}
+	return cseq[:n]
+}
+
+// mark is a Via mark as a message carries it.
+type mark struct {
+	kind   string // markOffer, markLate, markAnswer, or "" for none
+	sig    []byte // the hex signature, as written
+	branch []byte // the branch of the Via that carries it
+}
+
+// verify reports whether mk's signature is the edge's own for m.
+func (r *Relay) verify(mk mark, m *sipmsg.Message) bool {
+	if len(mk.sig) != 2*sigLen {
+		return false
+	}
+	var got, want [sigLen]byte
+	if _, err := hex.Decode(got[:], mk.sig); err != nil {
+		return false
+	}
+	r.sign(&want, mk.kind, mk.branch, m)
+	return hmac.Equal(want[:], got[:])
+}
+
+// topMark returns the mark of m's top Via when that Via names self (a
+// response at the hop that marked it); ok is false when it names another
+// host or does not parse.
+func topMark(m *sipmsg.Message, self netip.AddrPort) (mk mark, ok bool) {
+	b := m.Bytes()
+	it := m.Values(sipmsg.HdrVia)
+	if !it.Next() {
+		return mark{}, false
+	}
+	v, err := sipmsg.ParseVia(b, it.Span())
+	if err != nil {
+		return mark{}, false
+	}
+	if a, ok := v.HostAddr(b); !ok || a != self.Addr() || v.PortOrDefault(b) != int(self.Port()) {
+		return mark{}, false
+	}
+	mk = markIn(v.Params.In(b))
+	if v.HasBranch {
+		mk.branch = v.Branch.Value.In(b)
+	}
+	return mk, true
+}
+
+// anyMark reports whether any Via of m carries a mark: an edge on the way
+// acted already.
+func anyMark(m *sipmsg.Message) bool {
 	b := m.Bytes()
 	for it := m.Values(sipmsg.HdrVia); it.Next(); {
 		v, err := sipmsg.ParseVia(b, it.Span())
 		if err != nil {
-			return ""
+			return false
 		}
-		mark := markIn(v.Params.In(b))
-		if any {
-			if mark != "" {
-				return mark
-			}
-			continue
+		if markIn(v.Params.In(b)).kind != "" {
+			return true
 		}
-		if a, ok := v.HostAddr(b); !ok || a != self.Addr() || v.PortOrDefault(b) != int(self.Port()) {
-			return ""
-		}
-		return mark
 	}
-	return ""
+	return false
 }
 
-// markIn returns the value of ";rtpengine=" in Via parameters, or "".
-func markIn(params []byte) string {
-	for _, v := range [...]string{"offer", "late", "answer"} {
-		if bytes.Contains(params, []byte(";"+ViaParam+"="+v)) {
-			return v
+// markIn reads ";rtpengine=kind-signature" in Via parameters (the
+// signature may be missing: then the mark cannot be verified).
+func markIn(params []byte) mark {
+	for len(params) > 0 {
+		if params[0] != ';' {
+			return mark{}
 		}
+		params = params[1:]
+		end := bytes.IndexByte(params, ';')
+		if end < 0 {
+			end = len(params)
+		}
+		p := bytes.TrimSpace(params[:end])
+		params = params[end:]
+		eq := bytes.IndexByte(p, '=')
+		if eq < 0 || !bytes.EqualFold(bytes.TrimSpace(p[:eq]), []byte(ViaParam)) {
+			continue
+		}
+		val := bytes.TrimSpace(p[eq+1:])
+		kind, sig, _ := bytes.Cut(val, []byte{'-'})
+		for _, k := range [...]string{markOffer, markLate, markAnswer} {
+			if string(kind) == k {
+				return mark{kind: k, sig: sig}
+			}
+		}
+		return mark{}
 	}
-	return ""
+	return mark{}
 }
 
 // Marked reports whether a request says a party of its dialog is behind

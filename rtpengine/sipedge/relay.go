@@ -1,11 +1,16 @@
 package sipedge
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	crand "crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/sipnat/sipnat/rtpengine"
@@ -57,6 +62,12 @@ type Config struct {
 	// itself, such as a router whose SIP ALG rewrites the private addresses
 	// so that no NAT test fires (the relay is then the only safe path).
 	All bool
+	// Key signs the edge's Via marks (AppendViaMark) so that a response
+	// is acted on only when it answers a request the edge forwarded. Nil
+	// means a random key made by New: marks then do not outlive the
+	// process (a response to an offer made before a restart is refused
+	// like a forged one). Edges that answer at one address share a key.
+	Key []byte
 	// Logger receives failures (Warn) and actions (Debug); nil discards.
 	Logger *slog.Logger
 }
@@ -69,6 +80,7 @@ type Stats struct {
 	Public  uint64 `json:"public"`  // SDP messages left alone: calls between public peers, or a hop that did not offer
 	Failed  uint64 `json:"failed"`  // relay needed but unavailable: forwarded with signalling only
 	Skipped uint64 `json:"skipped"` // unusable messages (no Call-ID)
+	Forged  uint64 `json:"forged"`  // responses with the edge's Via mark but not its signature: refused
 }
 
 // Relay drives an rtpengine set from an edge proxy's messages.
@@ -78,12 +90,20 @@ type Relay struct {
 	opts rtpengine.Options
 	all  bool
 	log  *slog.Logger
+	macs sync.Pool // *macState: HMAC-SHA256 under Config.Key
 
-	offers, answers, deletes, public, failed, skipped atomic.Uint64
+	offers, answers, deletes, public, failed, skipped, forged atomic.Uint64
 }
 
-// ErrConfig is returned by New for a Config without Set or Self.
-var ErrConfig = errors.New("sipedge: bad config")
+var (
+	// ErrConfig is returned by New for a Config without Set or Self.
+	ErrConfig = errors.New("sipedge: bad config")
+	// ErrForged is returned by Response for a response whose top Via
+	// carries the edge's mark without the edge's signature: it does not
+	// answer a request the edge forwarded (a forgery, or a mark from
+	// before a restart with a random Key). The relay does nothing for it.
+	ErrForged = errors.New("sipedge: response with a forged Via mark")
+)
 
 // New returns a relay for cfg.
 func New(cfg Config) (*Relay, error) {
@@ -91,6 +111,13 @@ func New(cfg Config) (*Relay, error) {
 		return nil, fmt.Errorf("%w: Set and Self are required", ErrConfig)
 	}
 	r := &Relay{set: cfg.Set, self: cfg.Self, log: cfg.Logger, all: cfg.All}
+	key := cfg.Key
+	if key == nil {
+		key = make([]byte, 32)
+		_, _ = crand.Read(key) // never fails on supported platforms
+	}
+	key = bytes.Clone(key)
+	r.macs.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -107,7 +134,7 @@ func New(cfg Config) (*Relay, error) {
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
 	return Stats{Offers: r.offers.Load(), Answers: r.answers.Load(), Deletes: r.deletes.Load(),
-		Public: r.public.Load(), Failed: r.failed.Load(), Skipped: r.skipped.Load()}
+		Public: r.public.Load(), Failed: r.failed.Load(), Skipped: r.skipped.Load(), Forged: r.forged.Load()}
 }
 
 // Request does the relay's part for a request the edge received from src
@@ -124,7 +151,7 @@ func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src 
 	switch {
 	case m.IsMethod("BYE") || m.IsMethod("CANCEL"):
 		return r.del(ctx, m, senderNAT)
-	case viaMark(m, r.self, true) != "":
+	case anyMark(m):
 		return nil, None, nil // an edge on the way took care of it
 	case m.IsMethod("INVITE") || m.IsMethod("UPDATE"):
 		if !senderNAT && !r.all && !Marked(m, r.self) {
@@ -147,10 +174,14 @@ func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src 
 
 // Response does the relay's part for a response the edge received from
 // src, before it removes its own Via; senderNAT says the NAT test fired for
-// it (a NATed UA answering). A 1xx or 2xx with SDP to an INVITE or UPDATE
-// that this edge offered (its top Via says so: AppendViaMark) is the answer,
-// or the offer when the request was a late offer; a failure answer (300
-// and above) to an INVITE deletes the call's session.
+// it (a NATed UA answering). The edge acts only on a response to a request
+// it forwarded: one whose top Via names the edge and carries the mark it
+// signed (AppendViaMark). Then a 1xx or 2xx with SDP to an INVITE or
+// UPDATE it offered is the answer, or the offer when the request was a late
+// offer, and a failure answer (300 and above) to an INVITE deletes the
+// call's session. A response with the edge's mark but not its signature is
+// refused: Action None, ErrForged, logged and counted in Stats.Forged (it
+// must not move the media of a call to another address, nor end it).
 // Results as for Request.
 func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool) (body []byte, act Action, err error) {
 	method := m.CSeqMethod()
@@ -159,19 +190,45 @@ func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src
 		return nil, None, nil
 	}
 	code := m.StatusCode()
+	if code <= 100 || code >= 300 && !invite {
+		return nil, None, nil
+	}
+	kind, err := r.ownMark(m)
 	switch {
-	case code >= 300 && invite:
-		return r.del(ctx, m, senderNAT)
-	case code > 100 && code < 300:
-		switch viaMark(m, r.self, false) {
-		case "offer":
-			return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer, false)
-		case "late":
-			return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer, true)
-		}
+	case err != nil:
+		r.forged.Add(1)
+		callID, _ := m.Get(sipmsg.HdrCallID)
+		r.log.Warn("sipedge: response with a forged Via mark refused", "status", code, "call", string(callID), "from", src)
+		return nil, None, fmt.Errorf("%w: %d from %s", err, code, src)
+	case kind == "" && code >= 300:
+		return nil, None, nil
+	case kind == "": // not a transaction the relay took part in
 		return r.publicCall(m)
 	}
-	return nil, None, nil
+	switch {
+	case code >= 300:
+		return r.del(ctx, m, senderNAT)
+	case kind == markOffer:
+		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer, false)
+	default: // markLate
+		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer, true)
+	}
+}
+
+// ownMark returns the kind of mark (markOffer or markLate) on the top Via
+// of response m when that Via is the edge's and the edge signed the mark
+// for m's transaction; "" when the relay took no part in it (another
+// hop's Via, no mark, an ACK's answer mark); ErrForged for the edge's Via
+// with a mark the edge did not sign for m.
+func (r *Relay) ownMark(m *sipmsg.Message) (string, error) {
+	mk, mine := topMark(m, r.self)
+	if !mine || mk.kind == "" || mk.kind == markAnswer {
+		return "", nil
+	}
+	if !r.verify(mk, m) {
+		return "", ErrForged
+	}
+	return mk.kind, nil
 }
 
 func (r *Relay) publicCall(m *sipmsg.Message) ([]byte, Action, error) {

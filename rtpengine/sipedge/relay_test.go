@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,7 +120,7 @@ func TestRelay(t *testing.T) {
 	r, srv := newRelay(t, okSDP, time.Second)
 	ctx := context.Background()
 	viaUA := "SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1"
-	viaSelf := "SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp1;rtpengine=offer"
+	viaSelf := signedVia(t, r, "z9hG4bKnp1", Offered)
 	for _, tc := range []struct {
 		name      string
 		m         *sipmsg.Message
@@ -139,7 +140,7 @@ func TestRelay(t *testing.T) {
 			sent: []string{"5:offer", "13:trust-address"}, notSent: []string{"received-from"}},
 		{name: "INVITE without SDP from a NATed caller (late offer)", m: msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", viaUA, "", ""), src: ua, nat: true, act: Late},
 		{name: "INVITE without SDP between public peers", m: msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", viaUA, "", ""), src: ua, act: None},
-		{name: "200 offering at the late-offer hop", m: msg(t, "SIP/2.0 200 OK", "SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp3;rtpengine=late", ";tag=tt", sdpBody), response: true, src: up, act: Offered, wantsBody: true,
+		{name: "200 offering at the late-offer hop", m: msg(t, "SIP/2.0 200 OK", signedVia(t, r, "z9hG4bKnp3", Late), ";tag=tt", sdpBody), response: true, src: up, act: Offered, wantsBody: true,
 			sent: []string{"5:offer", "8:from-tag2:tt", "6:to-tag2:ft", "13:trust-address"}},
 		{name: "ACK answering the late offer", m: msg(t, "ACK sip:b@198.51.100.2 SIP/2.0\r\nRoute: <sip:203.0.113.3:5060;lr;nat=yes>", viaUA, ";tag=tt", sdpBody), src: ua, nat: true, act: Answered, wantsBody: true,
 			sent: []string{"6:answer", "8:from-tag2:tt", "6:to-tag2:ft", "SIP-source-address"}},
@@ -224,13 +225,26 @@ func TestMarks(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "<sip:203.0.113.3:5060;lr;nat=yes>", string(AppendRecordRoute(nil, self, true)))
 	require.Equal(t, "<sip:203.0.113.3:5060;lr>", string(AppendRecordRoute(nil, self, false)))
-	require.Equal(t, "x;rtpengine=offer", string(AppendViaMark([]byte("x"), Offered)))
-	require.Equal(t, "x;rtpengine=late", string(AppendViaMark([]byte("x"), Late)))
-	require.Equal(t, "x;rtpengine=answer", string(AppendViaMark([]byte("x"), Answered)))
-	require.Equal(t, "x", string(AppendViaMark([]byte("x"), Deleted)))
+	r, err := New(Config{Set: &rtpengine.Set{}, Self: self, Key: []byte("k")})
+	require.NoError(t, err)
+	invite := msg(t, "INVITE sip:b@x SIP/2.0", "SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1", "", "")
+	const via = "SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp1"
+	for _, tc := range []struct {
+		act  Action
+		want string
+	}{
+		{Offered, ";rtpengine=offer-"},
+		{Late, ";rtpengine=late-"},
+		{Answered, ";rtpengine=answer-"},
+	} {
+		got := string(r.AppendViaMark([]byte(via), invite, tc.act))
+		require.Regexp(t, "^"+regexp.QuoteMeta(via+tc.want)+"[0-9a-f]{16}$", got, tc.act)
+	}
+	require.Equal(t, via, string(r.AppendViaMark([]byte(via), invite, Deleted)))
+	require.Equal(t, "SIP/2.0/UDP 203.0.113.3", string(r.AppendViaMark([]byte("SIP/2.0/UDP 203.0.113.3"), invite, Offered)), "no branch, no mark")
 	other := msg(t, "BYE sip:a@x SIP/2.0\r\nRoute: <sip:203.0.113.9:5060;lr;nat=yes>", "SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKx", "", "")
 	require.False(t, Marked(other, self), "another proxy's mark")
-	_, err := New(Config{})
+	_, err = New(Config{})
 	require.Error(t, err)
 }
 
@@ -249,4 +263,12 @@ func TestRelayAll(t *testing.T) {
 	_, act, err = r.Request(context.Background(), nil, bye, netip.MustParseAddrPort("203.0.113.9:5060"), false)
 	require.NoError(t, err)
 	require.Equal(t, Deleted, act)
+}
+
+// signedVia is the edge's Via for the INVITE msg builds (call-1, From tag
+// ft, CSeq 1) with branch and act's mark, as AppendViaMark writes it.
+func signedVia(t *testing.T, r *Relay, branch string, act Action) string {
+	t.Helper()
+	invite := msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", "SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1", "", "")
+	return string(r.AppendViaMark([]byte("SIP/2.0/UDP 203.0.113.3:5060;branch="+branch), invite, act))
 }

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/rtpengine"
+	"github.com/sipnat/sipnat/rtpengine/sipedge"
+	"github.com/sipnat/sipnat/sipmsg"
+)
+
+// fakeNG is an rtpengine that hands every command to cmds and answers
+// what reply returns for it ("": nothing).
+func fakeNG(t *testing.T, reply func(cmd string) string) (netip.AddrPort, chan string) {
+	t.Helper()
+	ng, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	cmds := make(chan string, 16)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := ng.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			sp := strings.IndexByte(string(buf[:n]), ' ')
+			cmd := string(buf[sp+1 : n])
+			select {
+			case cmds <- cmd:
+			default:
+			}
+			if r := reply(cmd); r != "" {
+				_, _ = ng.WriteToUDPAddrPort(append(buf[:sp+1:sp+1], r...), from)
+			}
+		}
+	}()
+	t.Cleanup(func() { ng.Close(); <-served })
+	return ng.LocalAddr().(*net.UDPAddr).AddrPort(), cmds
+}
+
+const relayedSDP = "v=0\r\nc=IN IP4 203.0.113.3\r\nm=audio 30000 RTP/AVP 0\r\n"
+
+// relaySDP answers every command with relayedSDP.
+func relaySDP(string) string {
+	return "d6:result2:ok3:sdp" + strconv.Itoa(len(relayedSDP)) + ":" + relayedSDP + "e"
+}
+
+// TestForgedAnswerDropped: the proxy relays a NATed caller's INVITE and
+// signs its Via mark; a 200 OK that brings that Via back is the answer,
+// but a forged one (the mark without the signature, or the signed mark on
+// another call) is dropped, never reaches rtpengine and is counted.
+func TestForgedAnswerDropped(t *testing.T) {
+	t.Parallel()
+	addr, cmds := fakeNG(t, relaySDP)
+	ctl, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ctl.Close() })
+	client := rtpengine.NewClient(ctl, rtpengine.ClientConfig{})
+	t.Cleanup(func() { client.Close() })
+	set, err := rtpengine.NewSet(rtpengine.SetConfig{Client: client, Instances: []netip.AddrPort{addr}})
+	require.NoError(t, err)
+	relay, err := sipedge.New(sipedge.Config{Set: set, Self: self})
+	require.NoError(t, err)
+	p := testProxy(t, Config{Relay: relay})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	sdp := "v=0\r\no=alice 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"
+	invite := "INVITE sip:bob@203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\n" +
+		"From: <sip:alice@203.0.113.2>;tag=a\r\nTo: <sip:bob@203.0.113.2>\r\nCall-ID: real-1\r\nCSeq: 1 INVITE\r\n" +
+		"Contact: <sip:alice@192.168.1.10:5070>\r\nContent-Type: application/sdp\r\nContent-Length: " +
+		strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+	var m sipmsg.Message
+	out, _, err := p.Handle(ctx, nil, &m, []byte(invite), ua)
+	require.NoError(t, err)
+	require.Contains(t, <-cmds, "5:offer")
+	var fwd sipmsg.Message
+	require.NoError(t, fwd.Parse(out))
+	vias := fwd.Values(sipmsg.HdrVia)
+	require.True(t, vias.Next())
+	ourVia := string(vias.Span().In(out))
+	require.True(t, vias.Next())
+	uaVia := string(vias.Span().In(out))
+	require.Contains(t, ourVia, ";rtpengine=offer-", "the mark is signed")
+
+	answer := "v=0\r\no=bob 1 1 IN IP4 198.51.100.9\r\ns=-\r\nc=IN IP4 198.51.100.9\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n"
+	ok := func(via, callID string) []byte {
+		return []byte("SIP/2.0 200 OK\r\nVia: " + via + "\r\nVia: " + uaVia + "\r\n" +
+			"From: <sip:alice@203.0.113.2>;tag=a\r\nTo: <sip:bob@203.0.113.2>;tag=b\r\nCall-ID: " + callID + "\r\nCSeq: 1 INVITE\r\n" +
+			"Contact: <sip:bob@198.51.100.9>\r\nContent-Type: application/sdp\r\nContent-Length: " +
+			strconv.Itoa(len(answer)) + "\r\n\r\n" + answer)
+	}
+	unsigned := ourVia[:strings.LastIndexByte(ourVia, '-')]
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"unsigned mark", ok(unsigned, "real-1")},
+		{"signed mark on another call", ok(ourVia, "victim-2")},
+	} {
+		out, _, err := p.Handle(ctx, nil, &m, tc.b, up)
+		require.ErrorIs(t, err, sipedge.ErrForged, tc.name)
+		require.Empty(t, out, tc.name)
+	}
+	require.Empty(t, cmds, "rtpengine heard of a forged answer")
+	require.Equal(t, uint64(2), relay.Stats().Forged)
+
+	out, to, err := p.Handle(ctx, nil, &m, ok(ourVia, "real-1"), up)
+	require.NoError(t, err)
+	require.Contains(t, <-cmds, "6:answer")
+	require.Contains(t, string(out), relayedSDP, "the genuine answer is relayed")
+	require.Equal(t, ua, to, "back to the UA (received, rport)")
+}
