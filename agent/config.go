@@ -131,7 +131,7 @@ type Config struct {
 	Gateway netip.Addr
 	// MappingLifetime is the lease asked for port mappings; zero means 1 h.
 	MappingLifetime time.Duration
-	// NAT64 is the NAT64 prefix of an IPv6-only network (nat.DetectNAT64).
+	// NAT64 is the NAT64 prefix of an IPv6-only network (discovery.DetectNAT64).
 	// Discovery then reaches IPv4 STUN addresses through it, the Contact
 	// and SDP carry the IPv4 public address STUN finds through the NAT64
 	// (what an IPv4-only far side can reach), and Reach gives the

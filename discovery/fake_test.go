@@ -45,6 +45,11 @@ type fakeGW struct {
 	pcpMaps    map[[12]byte]uint16
 	requests   map[string]int
 	lastClient netip.Addr
+	// prefix64 are the PREFIX64 options (RFC 7225) an ANNOUNCE that asks
+	// for them gets back; prefix64Raw is sent as is after them (a broken
+	// option).
+	prefix64    []Prefix64
+	prefix64Raw []byte
 }
 
 func newFakeGW(t *testing.T, clock *clock.Fake, pmp, pcp bool) *fakeGW {
@@ -201,7 +206,15 @@ func (g *fakeGW) handlePCP(b []byte) [][]byte {
 	switch op {
 	case 0:
 		g.requests["pcp-announce"]++
-		return [][]byte{hdr(0, 0)}
+		out := hdr(0, 0)
+		if hasPCPOption(b[24:], pcpOptPrefix64) {
+			g.requests["pcp-prefix64"]++
+			for _, p := range g.prefix64 {
+				out = appendPrefix64(out, p)
+			}
+			out = append(out, g.prefix64Raw...)
+		}
+		return [][]byte{out}
 	case 1:
 		g.requests["pcp-map"]++
 		if len(b) < 60 {
@@ -241,6 +254,50 @@ func (g *fakeGW) handlePCP(b []byte) [][]byte {
 		return append(outs, mk(nonce))
 	}
 	return [][]byte{hdr(4, 0)}
+}
+
+// hasPCPOption reports whether the options b of a request carry code.
+func hasPCPOption(b []byte, code byte) bool {
+	for len(b) >= 4 {
+		if b[0] == code {
+			return true
+		}
+		n := 4 + (int(binary.BigEndian.Uint16(b[2:4]))+3)&^3
+		if n > len(b) {
+			return false
+		}
+		b = b[n:]
+	}
+	return false
+}
+
+// appendPrefix64 appends p as a PREFIX64 option with its padding (a PCP
+// server's side; the tests' fake server speaks it). The prefix is written
+// in Prefix64-Length = bits/8 octets with no suffix.
+func appendPrefix64(b []byte, p Prefix64) []byte {
+	n := p.Prefix.Bits() / 8
+	body := 2 + n + 2
+	if len(p.IPv4) > 0 {
+		body += 2 + 6*len(p.IPv4)
+	}
+	b = append(b, pcpOptPrefix64, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(body))
+	b = binary.BigEndian.AppendUint16(b, uint16(n))
+	a := p.Prefix.Masked().Addr().As16()
+	b = append(b, a[:n]...)
+	b = binary.BigEndian.AppendUint16(b, 0) // Suffix-Length
+	if len(p.IPv4) > 0 {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(p.IPv4)))
+		for _, v := range p.IPv4 {
+			b = binary.BigEndian.AppendUint16(b, uint16(v.Bits()))
+			four := v.Masked().Addr().As4()
+			b = append(b, four[:]...)
+		}
+	}
+	for body%4 != 0 {
+		b, body = append(b, 0), body+1
+	}
+	return b
 }
 
 // fakeIGD is a UPnP IGD on 127.0.0.1: SSDP responder plus HTTP server.

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/xml"
 	"net/http"
 	"net/netip"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/huin/goupnp"
 	"github.com/huin/goupnp/soap"
+
+	"github.com/sipnat/sipnat/ipaddr"
 )
 
 // addSeeds adds every file of testdata/seeds/<dir> to the corpus.
@@ -55,6 +58,27 @@ func FuzzPCPResponse(f *testing.F) {
 		}
 		if r.Op == pcpOpMap && r.Result == 0 && len(b) < pcpHeaderLen+pcpMapLen {
 			t.Fatalf("MAP success from %d bytes", len(b))
+		}
+	})
+}
+
+// FuzzPrefix64: a PREFIX64 option body (RFC 7225) gives a NAT64 prefix
+// that synthesises, or an error; what parses survives a round trip.
+func FuzzPrefix64(f *testing.F) {
+	f.Add([]byte{0, 12, 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	addSeeds(f, "prefix64")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := parsePrefix64(b)
+		if err != nil {
+			return
+		}
+		if _, err := ipaddr.SynthesizeNAT64(p.Prefix, netip.MustParseAddr("192.0.2.1")); err != nil {
+			t.Fatalf("parsed prefix %v does not synthesise: %v", p.Prefix, err)
+		}
+		enc := appendPrefix64(nil, p)
+		q, err := parsePrefix64(enc[4 : 4+int(binary.BigEndian.Uint16(enc[2:4]))])
+		if err != nil || q.Prefix != p.Prefix || len(q.IPv4) != len(p.IPv4) {
+			t.Fatalf("round trip of %+v: %+v, %v", p, q, err)
 		}
 	})
 }

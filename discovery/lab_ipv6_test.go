@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipnat/sipnat/clock"
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/stretchr/testify/require"
 )
@@ -83,6 +84,58 @@ func TestLabPinhole(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.False(t, inbound6(t, lab, port), "open after Unmap of a renewed pinhole")
+		})
+	}
+}
+
+// TestLabPrefix64: the lab's real miniupnpd (Debian's 2.3.1) does not
+// implement RFC 7225: it answers an ANNOUNCE that asks for PREFIX64, over
+// IPv4 and over IPv6, with the request's empty option copied back, and
+// Prefix64 says so (ErrNoPrefix64, not a timeout or a malformed answer);
+// DetectNAT64 with only that source finds no NAT64. On the IPv6-only LAN
+// behind the lab's NAT64 (where netlab runs no miniupnpd), DetectNAT64 asks
+// the real DNS64 and an in-process PCP server that answers PREFIX64 at
+// once, and takes whichever answers: both name the lab's prefix.
+func TestLabPrefix64(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name    string
+		ipv6    netlab.IPv6Mode
+		gw, loc netip.Addr
+	}{
+		{"ipv4-miniupnpd", netlab.IPv6Off, netlab.RouterLAN, netip.Addr{}},
+		{"ipv6-miniupnpd", netlab.IPv6Firewall, netlab.RouterLAN6, netlab.Client6},
+		{"nat64-dns64-and-pcp", netlab.IPv6NAT64, netip.Addr{}, netip.Addr{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			nat64 := c.ipv6 == netlab.IPv6NAT64
+			lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, IPv6: c.ipv6, UPnP: !nat64})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if nat64 {
+				clk := clock.NewFake(time.Unix(1e9, 0))
+				g := newFakeGW(t, clk, false, true)
+				g.set(func(g *fakeGW) { g.prefix64 = []Prefix64{{Prefix: lab.Truth().NAT64Prefix}} })
+				m := NewMapper(testConfig(clk, g, nil, nil))
+				defer m.Close()
+				n64, err := DetectNAT64(ctx, NAT64Config{Resolver: lab.Resolver(netlab.LAN), Mapper: m})
+				require.NoError(t, err)
+				require.Equal(t, []netip.Prefix{lab.Truth().NAT64Prefix}, n64.Prefixes)
+				require.Contains(t, []NAT64Source{FromDNS64, FromPCP}, n64.From)
+				return
+			}
+			cfg := labConfig(lab, ProtoPCP)
+			cfg.Gateway, cfg.LocalAddr = c.gw, c.loc
+			m := NewMapper(cfg)
+			defer m.Close()
+			_, err := m.Prefix64(ctx)
+			require.ErrorIs(t, err, ErrNoPrefix64, "miniupnpd answers the ANNOUNCE, without PREFIX64")
+			require.ErrorContains(t, err, "empty option unprocessed")
+
+			_, err = DetectNAT64(ctx, NAT64Config{NoDNS: true, Mapper: m})
+			require.ErrorIs(t, err, ErrNoNAT64)
+			require.ErrorIs(t, err, ErrNoPrefix64)
 		})
 	}
 }

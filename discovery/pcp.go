@@ -103,6 +103,15 @@ type pcpResponse struct {
 	ExternalPort uint16   // MAP only
 	External     netip.Addr
 	ThirdParty   bool // a THIRD_PARTY option came back (we never send one)
+	// Prefix64 are the PREFIX64 options (RFC 7225) that came back;
+	// Prefix64Err says why one could not be read (the rest of the answer
+	// stands: the option is optional to process).
+	Prefix64    []Prefix64
+	Prefix64Err error
+	// Prefix64Echo: the request's own empty PREFIX64 came back. miniupnpd
+	// builds its answer over the request and so returns the options it
+	// does not process; it is no PREFIX64 answer.
+	Prefix64Echo bool
 }
 
 // parsePCPResponse decodes a PCP response (RFC 6887 7.2) and the MAP payload
@@ -161,8 +170,18 @@ func parsePCPResponse(b []byte) (pcpResponse, error) {
 		if 4+padded > len(rest) {
 			return r, fmt.Errorf("PCP option %d of %d bytes overruns the packet: %w", code, n, ErrMalformed)
 		}
-		if code == pcpOptThirdPty {
+		switch code {
+		case pcpOptThirdPty:
 			r.ThirdParty = true
+		case pcpOptPrefix64:
+			body := rest[4 : 4+n]
+			if n == 4 && binary.BigEndian.Uint32(body) == 0 {
+				r.Prefix64Echo = true
+			} else if p, err := parsePrefix64(body); err != nil {
+				r.Prefix64Err = err
+			} else {
+				r.Prefix64 = append(r.Prefix64, p)
+			}
 		}
 		rest = rest[4+padded:]
 	}

@@ -176,3 +176,38 @@ func (m *Mapper) pcpMap(ctx context.Context, gw, local netip.Addr, nonce [12]byt
 	}
 	return resp, nil
 }
+
+// Prefix64 asks the gateway's PCP server for the prefixes of its NAT64
+// (RFC 7225): an ANNOUNCE request carrying an empty PREFIX64 option, which
+// creates nothing on the gateway. A server that does not implement RFC
+// 7225 ignores the option (it is optional to process) and answers the
+// ANNOUNCE without it, or, like miniupnpd, with the request's empty option
+// copied back: the error then matches ErrNoPrefix64. A PREFIX64
+// that cannot be read gives ErrMalformed (or ErrUnsupported for a non-zero
+// suffix).
+func (m *Mapper) Prefix64(ctx context.Context) ([]Prefix64, error) {
+	if m.isClosed() {
+		return nil, ErrClosed
+	}
+	gw, local, err := m.gatewayAddrs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("PCP PREFIX64: %w", err)
+	}
+	ctx, cancel := m.opContext(ctx, m.opTimeout(ProtoPCP))
+	defer cancel()
+	var resp pcpResponse
+	req := appendPrefix64Request(appendPCPAnnounceRequest(nil, local))
+	if err := m.exchange(ctx, gw, req, m.pcpAccept(pcpOpAnnounce, nil, 0, 0, &resp)); err != nil {
+		return nil, fmt.Errorf("PCP PREFIX64 from %s: %w", gw, err)
+	}
+	switch {
+	case len(resp.Prefix64) > 0:
+		return resp.Prefix64, nil
+	case resp.Prefix64Err != nil:
+		return nil, fmt.Errorf("PCP PREFIX64 from %s: %w", gw, resp.Prefix64Err)
+	}
+	if resp.Prefix64Echo {
+		return nil, fmt.Errorf("PCP PREFIX64 from %s: %w (it returned the request's empty option unprocessed)", gw, ErrNoPrefix64)
+	}
+	return nil, fmt.Errorf("PCP PREFIX64 from %s: %w", gw, ErrNoPrefix64)
+}

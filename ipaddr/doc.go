@@ -12,7 +12,7 @@
 // IPv6 address an IPv6-only host sends to in order to reach an IPv4 literal
 // through a NAT64 (SynthesizeNAT64), the reverse (ExtractNAT64), and the
 // prefix that a DNS64's answer for ipv4only.arpa reveals (NAT64PrefixesFrom,
-// RFC 7050); nat.DetectNAT64 asks the resolver.
+// RFC 7050); discovery.DetectNAT64 asks the resolver and the PCP server.
 //
 // RFCs: 1918 (private IPv4), 4193 (IPv6 ULA), 6598 (shared address space),
 // 5737 and 3849 (documentation), 3927 and 4291 (link-local), 6052, 7050 and

@@ -56,7 +56,7 @@ type DiscoverConfig struct {
 	// or PCP (the discovery package); when set, Result.CompareGateway is
 	// applied to it.
 	GatewayExternal netip.Addr
-	// NAT64 is the NAT64 prefix of an IPv6-only network (DetectNAT64).
+	// NAT64 is the NAT64 prefix of an IPv6-only network (discovery.DetectNAT64).
 	// When set, IPv4 addresses the probes must send to (a server's
 	// alternate address, the public mapping for the hairpin test) are
 	// synthesised into it (RFC 6052); give the servers as synthesised

@@ -16,8 +16,8 @@
 //   - IPv6: discovery runs the same tests over IPv6, where mapping "none"
 //     with address(-and-port)-dependent filtering is a stateful firewall
 //     (RFC 6092) whose state lifetime LifetimeMax measures like a binding's;
-//     on an IPv6-only network, [DetectNAT64] finds the NAT64 prefix (RFC
-//     7050) and [DiscoverConfig].NAT64 lets discovery run through the NAT64
+//     on an IPv6-only network, discovery.DetectNAT64 finds the NAT64 prefix
+//     (RFC 7050 DNS64 or RFC 7225 PCP) and [DiscoverConfig].NAT64 lets discovery run through the NAT64
 //     to an IPv4 server, so [Result].Public is the IPv4 address to write.
 //
 // Address classes (RFC 1918, RFC 6598, ...) come from package

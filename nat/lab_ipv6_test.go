@@ -78,8 +78,8 @@ func TestLabIPv6FirewallLifetime(t *testing.T) {
 	require.Contains(t, res.SIP.Summary, "firewall")
 }
 
-// TestLabNAT64: on the IPv6-only LAN, DetectNAT64 finds the lab's NAT64
-// prefix through its DNS64, and discovery through the NAT64 against coturn
+// TestLabNAT64: on the IPv6-only LAN, discovery through the lab's NAT64
+// (its prefix as discovery.DetectNAT64 finds it there) against coturn
 // on the IPv4 WAN (at its synthesised address) finds the IPv4 public
 // address and the behaviour of the IPv4 NAT behind tayga.
 func TestLabNAT64(t *testing.T) {
@@ -87,9 +87,7 @@ func TestLabNAT64(t *testing.T) {
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, IPv6: netlab.IPv6NAT64, Coturn: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	prefixes, err := DetectNAT64(ctx, lab.Resolver(netlab.LAN))
-	require.NoError(t, err)
-	require.Equal(t, []netip.Prefix{netlab.NAT64Prefix}, prefixes)
+	prefixes := []netip.Prefix{lab.Truth().NAT64Prefix}
 
 	listen := func() (*net.UDPConn, error) { return labListen6(lab) }
 	conn, err := listen()
@@ -108,43 +106,6 @@ func TestLabNAT64(t *testing.T) {
 	require.Equal(t, EndpointIndependent, res.Mapping, "%s", res)
 	require.Equal(t, AddressAndPortDependent, res.Filtering, "%s", res)
 	require.Contains(t, res.String(), "NAT64")
-}
-
-// TestDetectNAT64NoDNS64: the dual-stack lab has no DNS64: a resolver
-// pointed at a DNS server that knows no ipv4only.arpa AAAA gives ErrNoNAT64.
-func TestDetectNAT64NoDNS64(t *testing.T) {
-	t.Parallel()
-	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer pc.Close()
-	go answerNXDomain(pc)
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp4", pc.LocalAddr().String())
-	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err = DetectNAT64(ctx, r)
-	require.ErrorIs(t, err, ErrNoNAT64)
-}
-
-// answerNXDomain answers every DNS query on pc with NXDOMAIN until pc closes.
-func answerNXDomain(pc net.PacketConn) {
-	buf := make([]byte, 512)
-	for {
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		if n < 12 {
-			continue
-		}
-		resp := append([]byte(nil), buf[:n]...)
-		resp[2] |= 0x80            // QR
-		resp[3] = resp[3]&0xf0 | 3 // RCODE NXDOMAIN
-		resp[3] |= 0x80            // RA
-		_, _ = pc.WriteTo(resp, from)
-	}
 }
 
 // labListen6 opens a UDP socket on the lab client's IPv6 address in the LAN.

@@ -15,9 +15,9 @@ import (
 	_ "embed"
 
 	"github.com/sipnat/sipnat/agent"
+	"github.com/sipnat/sipnat/discovery"
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/sipnat/sipnat/ipaddr"
-	"github.com/sipnat/sipnat/nat"
 	"github.com/stretchr/testify/require"
 )
 
@@ -80,10 +80,10 @@ func runIPv6Case(t *testing.T, c ipv6Case) string {
 	}
 	if c.mode == netlab.IPv6NAT64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		prefixes, err := nat.DetectNAT64(ctx, lab.Resolver(netlab.LAN))
+		n64, err := discovery.DetectNAT64(ctx, discovery.NAT64Config{Resolver: lab.Resolver(netlab.LAN)})
 		cancel()
 		require.NoError(t, err)
-		cfg.NAT64 = prefixes[0]
+		cfg.NAT64 = n64.Prefixes[0]
 		reg, err := ipaddr.SynthesizeNAT64(cfg.NAT64, netlab.Server1)
 		require.NoError(t, err)
 		cfg.Registrar = netip.AddrPortFrom(reg, netlab.KamailioPort)

@@ -32,7 +32,7 @@ type Config struct {
 	Expires     time.Duration    // registration lifetime asked for; 0 means 300 s
 	LifetimeMax time.Duration    // measure the binding lifetime up to this; 0 skips it (keep-alive interval assumed)
 	Gateway     netip.Addr       // the router to ask for port mappings (IPv6: firewall pinholes); zero means the default gateway
-	NAT64       netip.Prefix     // the NAT64 prefix of an IPv6-only network (nat.DetectNAT64), see agent.Config.NAT64
+	NAT64       netip.Prefix     // the NAT64 prefix of an IPv6-only network (discovery.DetectNAT64), see agent.Config.NAT64
 	TURN        turn.Config      // the media relay (Server, Username, Password) where nothing direct works; zero Server: none
 	ForceRelay  bool             // relay media even where a direct path works
 	// Stream, when set, carries SIP over TCP or TLS (an RFC 5626 flow);

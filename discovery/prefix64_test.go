@@ -1,0 +1,182 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/clock"
+)
+
+func TestParsePrefix64(t *testing.T) {
+	t.Parallel()
+	p96 := netip.MustParsePrefix("64:ff9b::/96")
+	p32 := netip.MustParsePrefix("2001:db8::/32")
+	for _, c := range []struct {
+		name string
+		body []byte
+		want Prefix64
+		err  error
+	}{
+		{"well-known /96", append(append([]byte{0, 12}, p96.Addr().AsSlice()[:12]...), 0, 0), Prefix64{Prefix: p96}, nil},
+		{"/32 with a zero suffix", append(append([]byte{0, 4}, 0x20, 0x01, 0x0d, 0xb8), 0, 7, 0, 0, 0, 0, 0, 0, 0), Prefix64{Prefix: p32}, nil},
+		{"/32 for two IPv4 prefixes", append(append([]byte{0, 4}, 0x20, 0x01, 0x0d, 0xb8), 0, 0, 0, 2, 0, 24, 198, 51, 100, 0, 0, 8, 10, 9, 9, 9),
+			Prefix64{Prefix: p32, IPv4: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("10.0.0.0/8")}}, nil},
+		{"empty (a request's)", []byte{0, 0, 0, 0}, Prefix64{}, ErrMalformed},
+		{"short", []byte{0, 12}, Prefix64{}, ErrMalformed},
+		{"length in bits, not octets", append(append([]byte{0, 96}, p96.Addr().AsSlice()[:12]...), 0, 0), Prefix64{}, ErrMalformed},
+		{"prefix overruns", []byte{0, 12, 0, 0x64, 0xff, 0x9b}, Prefix64{}, ErrMalformed},
+		{"u octet set in a /96", append(append([]byte{0, 12}, 0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0xff, 0, 0, 0), 0, 0), Prefix64{}, ErrMalformed},
+		{"suffix too long for a /96", append(append([]byte{0, 12}, p96.Addr().AsSlice()[:12]...), 0, 1, 0), Prefix64{}, ErrMalformed},
+		{"non-zero suffix", append(append([]byte{0, 4}, 0x20, 0x01, 0x0d, 0xb8), 0, 1, 7), Prefix64{}, ErrUnsupported},
+		{"IPv4 count truncated", append(append([]byte{0, 12}, p96.Addr().AsSlice()[:12]...), 0, 0, 1), Prefix64{}, ErrMalformed},
+		{"IPv4 count zero", append(append([]byte{0, 12}, p96.Addr().AsSlice()[:12]...), 0, 0, 0, 0), Prefix64{}, ErrMalformed},
+		{"IPv4 list short", append(append([]byte{0, 12}, p96.Addr().AsSlice()[:12]...), 0, 0, 0, 2, 0, 24, 198, 51, 100, 0), Prefix64{}, ErrMalformed},
+		{"IPv4 prefix of 33 bits", append(append([]byte{0, 12}, p96.Addr().AsSlice()[:12]...), 0, 0, 0, 1, 0, 33, 198, 51, 100, 0), Prefix64{}, ErrMalformed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := parsePrefix64(c.body)
+			if c.err != nil {
+				require.ErrorIs(t, err, c.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, c.want, got)
+		})
+	}
+}
+
+// TestPrefix64InResponse: the option round-trips through a whole ANNOUNCE
+// answer; a broken one leaves the rest of the answer standing.
+func TestPrefix64InResponse(t *testing.T) {
+	t.Parallel()
+	resp := []byte{2, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9}
+	resp = append(resp, make([]byte, 12)...)
+	want := []Prefix64{{Prefix: netip.MustParsePrefix("2001:db8:64::/96")},
+		{Prefix: netip.MustParsePrefix("2001:db8:100::/40"), IPv4: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}}
+	b := resp
+	for _, p := range want {
+		b = appendPrefix64(b, p)
+	}
+	r, err := parsePCPResponse(b)
+	require.NoError(t, err)
+	require.Equal(t, uint32(9), r.Epoch)
+	require.Equal(t, want, r.Prefix64)
+	require.NoError(t, r.Prefix64Err)
+
+	b = append(append([]byte{}, resp...), pcpOptPrefix64, 0, 0, 4, 0, 96, 0, 0) // bits, not octets
+	r, err = parsePCPResponse(b)
+	require.NoError(t, err, "the answer stands")
+	require.Empty(t, r.Prefix64)
+	require.ErrorIs(t, r.Prefix64Err, ErrMalformed)
+}
+
+func TestMapperPrefix64(t *testing.T) {
+	t.Parallel()
+	nsp := netip.MustParsePrefix("2001:db8:64::/96")
+	some := Prefix64{Prefix: netip.MustParsePrefix("64:ff9b::/96"), IPv4: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+	for _, c := range []struct {
+		name string
+		set  func(g *fakeGW)
+		want []Prefix64
+		err  error
+	}{
+		{"two prefixes", func(g *fakeGW) { g.prefix64 = []Prefix64{some, {Prefix: nsp}} }, []Prefix64{some, {Prefix: nsp}}, nil},
+		{"no PREFIX64 (no RFC 7225)", func(*fakeGW) {}, nil, ErrNoPrefix64},
+		{"the request's option echoed (miniupnpd)", func(g *fakeGW) { g.prefix64Raw = appendPrefix64Request(nil) }, nil, ErrNoPrefix64},
+		{"a broken PREFIX64", func(g *fakeGW) { g.prefix64Raw = []byte{pcpOptPrefix64, 0, 0, 2, 0, 12, 0, 0} }, nil, ErrMalformed},
+		{"silent gateway", func(g *fakeGW) { g.silent = true }, nil, ErrNoResponse},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			clk := clock.NewFake(time.Unix(1e9, 0))
+			g := newFakeGW(t, clk, false, true)
+			g.set(c.set)
+			cfg := testConfig(clk, g, nil, nil)
+			cfg.PMPTimeout = 150 * time.Millisecond
+			m := NewMapper(cfg)
+			defer m.Close()
+			got, err := m.Prefix64(context.Background())
+			if c.err != nil {
+				require.ErrorIs(t, err, c.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, c.want, got)
+			require.Equal(t, 1, g.count("pcp-prefix64"), "the ANNOUNCE asked for PREFIX64")
+			require.Equal(t, []netip.Prefix{nsp, some.Prefix}, prefixesOf(got), "a prefix for every IPv4 address first")
+		})
+	}
+}
+
+// TestDetectNAT64Rule: the one rule takes whichever source names a
+// prefix; when none does, the error says what each answered.
+func TestDetectNAT64Rule(t *testing.T) {
+	t.Parallel()
+	noDNS := &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("no DNS server in this test")
+	}}
+	nsp := netip.MustParsePrefix("2001:db8:64::/96")
+	clk := clock.NewFake(time.Unix(1e9, 0))
+
+	g := newFakeGW(t, clk, false, true)
+	g.set(func(g *fakeGW) { g.prefix64 = []Prefix64{{Prefix: nsp}} })
+	m := NewMapper(testConfig(clk, g, nil, nil))
+	defer m.Close()
+	n, err := DetectNAT64(context.Background(), NAT64Config{Resolver: noDNS, Mapper: m})
+	require.NoError(t, err)
+	require.Equal(t, NAT64{Prefixes: []netip.Prefix{nsp}, From: FromPCP}, n)
+
+	plain := newFakeGW(t, clk, false, true) // a PCP server without RFC 7225
+	m2 := NewMapper(testConfig(clk, plain, nil, nil))
+	defer m2.Close()
+	_, err = DetectNAT64(context.Background(), NAT64Config{Resolver: noDNS, Mapper: m2})
+	require.ErrorIs(t, err, ErrNoNAT64)
+	require.ErrorIs(t, err, ErrNoPrefix64)
+	require.ErrorContains(t, err, "dns64: look up ipv4only.arpa AAAA")
+
+	_, err = DetectNAT64(context.Background(), NAT64Config{NoDNS: true})
+	require.ErrorIs(t, err, ErrNoNAT64)
+}
+
+// TestDetectNAT64NoDNS64: a resolver pointed at a DNS server that knows no
+// ipv4only.arpa AAAA gives ErrNoNAT64.
+func TestDetectNAT64NoDNS64(t *testing.T) {
+	t.Parallel()
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer pc.Close()
+	go answerNXDomain(pc)
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp4", pc.LocalAddr().String())
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = DetectNAT64(ctx, NAT64Config{Resolver: r})
+	require.ErrorIs(t, err, ErrNoNAT64)
+}
+
+// answerNXDomain answers every DNS query on pc with NXDOMAIN until pc closes.
+func answerNXDomain(pc net.PacketConn) {
+	buf := make([]byte, 512)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		if n < 12 {
+			continue
+		}
+		resp := append([]byte(nil), buf[:n]...)
+		resp[2] |= 0x80            // QR
+		resp[3] = resp[3]&0xf0 | 3 // RCODE NXDOMAIN
+		resp[3] |= 0x80            // RA
+		_, _ = pc.WriteTo(resp, from)
+	}
+}
