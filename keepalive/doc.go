@@ -31,7 +31,10 @@
 //
 // The interval is fixed, or derived from the binding lifetime package nat
 // measured (half of it by default, or the lifetime minus a margin), capped
-// by a negotiated interval, and jittered by RFC 5626's 80–100 %.
+// by a negotiated interval, and jittered by RFC 5626's 80–100 %. With
+// KeeperConfig.WithinInterval the wait for an answer is derived from the
+// keep-alives' own round trips (RFC 6298) and taken out of the interval, so
+// a flow that dies at any moment is reported failed within one interval.
 //
 // # Usage
 //

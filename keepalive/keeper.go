@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/rtt"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -30,6 +31,11 @@ var (
 // DefaultTimeout is how long a Keeper waits for an answer: the 10 s RFC 5626
 // §4.4.1 gives a pong.
 const DefaultTimeout = 10 * time.Second
+
+// DefaultMinTimeout is the shortest wait for an answer WithinInterval
+// derives: RFC 6298's minimum RTO (rule 2.4), so a loaded path or host is
+// not taken for a dead flow.
+const DefaultMinTimeout = time.Second
 
 // SIP timer T1 and T2 (RFC 3261 §17.1.2.2): OPTIONS keep-alives on an
 // unreliable flow are retransmitted after T1, 2*T1, ... up to T2 apart.
@@ -57,6 +63,10 @@ type KeeperConfig struct {
 	// Timeout and the interval.
 	Binder Binder
 	Server netip.AddrPort
+	// Mapping is the public address the flow is known by when the Keeper
+	// starts (received/rport of the REGISTER's answer); the first STUN
+	// answer that differs is MappingChanged. Zero: the first answer sets it.
+	Mapping netip.AddrPort
 	// Request appends the n-th OPTIONS request (n = 1, 2, ...) to dst, for
 	// example with sipmsg.AppendOptions and n as CSeq and in the branch.
 	Request func(dst []byte, n uint32) []byte
@@ -74,9 +84,26 @@ type KeeperConfig struct {
 	RTP RTPState
 
 	Timing     Timing
-	Timeout    time.Duration // wait for an answer; 0 means DefaultTimeout
+	Timeout    time.Duration // wait for an answer; 0 means DefaultTimeout (with WithinInterval: the longest wait)
 	MaxMisses  int           // unanswered keep-alives in a row before FlowFailed; 0 means 1 (RFC 5626)
 	MaxBackoff time.Duration // cap of the probe interval of a failed flow; 0 means 8 times the interval
+
+	// WithinInterval reports a flow that dies at any moment failed at most
+	// one base interval later, instead of up to an interval plus Timeout: the
+	// wait for an answer comes out of the interval rather than adding to it.
+	// The wait is the RTO of the keep-alives' own round trips (RFC 6298:
+	// SRTT + 4·RTTVAR), at least MinTimeout and at most Timeout (RFC 5626's
+	// 10 s) and 2/5 of the base interval (the whole bound before the first
+	// answer); the next keep-alive leaves a jittered interval minus that
+	// wait after the last answer (or Start). So keep-alives still come at
+	// least once per interval (RFC 5626 §4.4.1: the server hears from the
+	// UA within its Flow-Timer), and a flow that breaks right after an
+	// answer is found by the next keep-alive's silence within the interval.
+	// It applies to the kinds that get answers (CRLF, STUN, Options).
+	WithinInterval bool
+	// MinTimeout is the floor of WithinInterval's wait; 0 means
+	// DefaultMinTimeout.
+	MinTimeout time.Duration
 
 	Clock   clock.Clock  // nil: the system clock
 	Rand    rand.Source  // jitter source; nil: math/rand/v2
@@ -119,6 +146,10 @@ type Keeper struct {
 	rtp      RTPState
 	started  time.Time
 	events   []Event
+	est      rtt.Estimator // round trips of answered keep-alives
+	sentAt   time.Time     // when the keep-alive awaiting its answer was sent
+	resent   bool          // it was retransmitted: its answer is no sample (Karn)
+	waitFor  time.Duration // how long it waits
 }
 
 // New checks cfg and returns a stopped Keeper; call Start.
@@ -145,7 +176,10 @@ func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
 	if cfg.MaxMisses <= 0 {
 		cfg.MaxMisses = 1
 	}
-	k := &Keeper{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: cfg.Logger, rtp: cfg.RTP}
+	if cfg.MinTimeout <= 0 {
+		cfg.MinTimeout = DefaultMinTimeout
+	}
+	k := &Keeper{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: cfg.Logger, rtp: cfg.RTP, mapping: cfg.Mapping}
 	if k.log == nil {
 		k.log = slog.New(slog.DiscardHandler)
 	}
@@ -161,6 +195,38 @@ func (k *Keeper) Interval() time.Duration {
 
 func (k *Keeper) base() time.Duration {
 	return k.cfg.Timing.Base(k.cfg.Kind == CRLF || k.cfg.Transport.Reliable())
+}
+
+// AnswerTimeout returns how long the next keep-alive waits for its answer:
+// Timeout, or with WithinInterval the wait derived from the round trips.
+func (k *Keeper) AnswerTimeout() time.Duration {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.wait()
+}
+
+// fits reports whether the answer's wait comes out of the interval.
+func (k *Keeper) fits() bool {
+	return k.cfg.WithinInterval && k.cfg.Kind.answered() && !k.cfg.NoAnswer
+}
+
+// wait is how long a keep-alive waits for its answer. k.mu is held.
+func (k *Keeper) wait() time.Duration {
+	if !k.fits() {
+		return k.cfg.Timeout
+	}
+	hi := min(k.cfg.Timeout, k.base()*2/5)
+	return k.est.RTO(k.cfg.MinTimeout, hi)
+}
+
+// next is the time from an answer (or Start) to the next keep-alive: a
+// jittered interval, less the next keep-alive's wait with WithinInterval.
+func (k *Keeper) next() time.Duration {
+	d := k.jitter(k.base())
+	if k.fits() {
+		d -= k.wait()
+	}
+	return d
 }
 
 func (k *Keeper) jitter(d time.Duration) time.Duration {
@@ -181,7 +247,7 @@ func (k *Keeper) Start() {
 	k.running = true
 	k.started = k.clock.Now()
 	k.phase = idle
-	k.schedule(k.jitter(k.base()))
+	k.schedule(k.next())
 }
 
 // Stop cancels the schedule and any STUN request in flight. A stopped
@@ -209,7 +275,7 @@ func (k *Keeper) SetTiming(t Timing) {
 	defer k.mu.Unlock()
 	k.cfg.Timing = t
 	if k.running && k.phase == idle {
-		k.schedule(k.jitter(k.base()))
+		k.schedule(k.next())
 	}
 }
 
@@ -264,6 +330,9 @@ func (k *Keeper) Answer() bool {
 		k.mu.Unlock()
 		return false
 	}
+	if !k.resent {
+		k.est.Add(k.clock.Now().Sub(k.sentAt))
+	}
 	k.succeed()
 	k.flush()
 	return true
@@ -305,13 +374,14 @@ func (k *Keeper) fireLocked() {
 	now := k.clock.Now()
 	if k.phase == awaiting {
 		if now.Before(k.deadline) && k.cfg.Kind == Options && !k.cfg.Transport.Reliable() {
+			k.resent = true
 			k.send(k.buf)
 			k.rto = min(2*k.rto, t2, k.base())
 			k.schedule(min(k.rto, k.deadline.Sub(now)))
 			k.flush()
 			return
 		}
-		k.fail(fmt.Errorf("%v keep-alive: %w within %v", k.cfg.Kind, ErrNoAnswer, k.cfg.Timeout))
+		k.fail(fmt.Errorf("%v keep-alive: %w within %v", k.cfg.Kind, ErrNoAnswer, k.waitFor))
 		k.flush()
 		return
 	}
@@ -348,12 +418,13 @@ func (k *Keeper) fireLocked() {
 		return
 	}
 	k.phase = awaiting
-	k.deadline = now.Add(k.cfg.Timeout)
+	k.sentAt, k.resent, k.waitFor = now, false, k.wait()
+	k.deadline = now.Add(k.waitFor)
 	if k.cfg.Kind == Options && !k.cfg.Transport.Reliable() {
 		k.rto = min(t1, k.base())
-		k.schedule(min(k.rto, k.cfg.Timeout))
+		k.schedule(min(k.rto, k.waitFor))
 	} else {
-		k.schedule(k.cfg.Timeout)
+		k.schedule(k.waitFor)
 	}
 	k.flush()
 }
@@ -379,8 +450,13 @@ func (k *Keeper) binding() {
 	// grow apart (RTO doubling), and a gap longer than the binding lifetime
 	// would let the binding expire during the very request that should keep it.
 	timeout := min(k.cfg.Timeout, k.base())
+	if k.fits() {
+		timeout = k.wait()
+	}
+	k.waitFor = timeout
 	t := k.clock.AfterFunc(timeout, cancel)
 	k.sent++
+	start := k.clock.Now()
 	k.mu.Unlock()
 
 	mapped, err := k.cfg.Binder.Binding(ctx, k.cfg.Server)
@@ -403,6 +479,7 @@ func (k *Keeper) binding() {
 		k.log.Info("keepalive: mapping changed", "old", k.mapping, "new", mapped)
 	}
 	k.mapping = mapped
+	k.est.Add(k.clock.Now().Sub(start)) // retransmissions inside make it longer: a safe side
 	k.succeed()
 	k.flush()
 }
@@ -417,7 +494,7 @@ func (k *Keeper) succeed() {
 	k.misses = 0
 	k.lastErr = nil
 	k.phase = idle
-	k.schedule(k.jitter(k.base()))
+	k.schedule(k.next())
 }
 
 // fail records a missed keep-alive and schedules the next one, backing
@@ -440,7 +517,7 @@ func (k *Keeper) fail(err error) {
 		k.schedule(k.jitter(Backoff(base, maxB, k.misses-k.cfg.MaxMisses+1)))
 		return
 	}
-	k.schedule(k.jitter(base))
+	k.schedule(k.next())
 }
 
 // flush releases k.mu and delivers the queued events.

@@ -237,6 +237,23 @@ func TestSTUNMappingChanged(t *testing.T) {
 	require.False(t, k.Answer(), "STUN answers come from the Binder")
 }
 
+// A Keeper started with the mapping the registrar saw reports a first
+// STUN answer that differs (a router reboot before the first keep-alive).
+func TestSTUNKnownMapping(t *testing.T) {
+	t.Parallel()
+	m1 := netip.MustParseAddrPort("203.0.113.1:5060")
+	m2 := netip.MustParseAddrPort("203.0.113.1:40017")
+	b := &fakeBinder{mapped: m2}
+	k, clk, _, ev := newKeeper(t, KeeperConfig{Kind: STUN, Binder: b, Server: netip.MustParseAddrPort("203.0.113.2:5060"),
+		Mapping: m1, Timing: Timing{Interval: 10 * time.Second, NoJitter: true}})
+	require.Equal(t, m1, k.Mapping())
+	k.Start()
+	clk.Advance(10 * time.Second)
+	require.Equal(t, []EventKind{MappingChanged}, ev.kinds())
+	require.Equal(t, m1, ev.ev[0].Previous)
+	require.Equal(t, m2, ev.ev[0].Mapping)
+}
+
 // slowBinder blocks until its context ends, like a STUN request that gets no answer.
 type slowBinder struct{ calls chan struct{} }
 

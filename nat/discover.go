@@ -12,6 +12,7 @@ import (
 
 	"github.com/sipnat/sipnat/clock"
 	"github.com/sipnat/sipnat/internal/callerconn"
+	"github.com/sipnat/sipnat/internal/rtt"
 	"github.com/sipnat/sipnat/ipaddr"
 )
 
@@ -113,7 +114,7 @@ func discover(ctx context.Context, client *Client, conn net.PacketConn, cfg Disc
 	if d.cfg.ProbeTimeout <= 0 {
 		d.cfg.ProbeTimeout = defaultProbeTimeout
 	}
-	d.setRTO(&rttEstimator{})
+	d.setRTO(&rtt.Estimator{})
 	start := d.clock.Now()
 	d.client = client
 	var shared error
@@ -288,8 +289,8 @@ func (d *discoverer) bindAll(ctx context.Context) ([]Response, []error) {
 		i := <-done
 		if errs[i] == nil && first < 0 {
 			first = i
-			var est rttEstimator
-			est.add(out[i].RTT)
+			var est rtt.Estimator
+			est.Add(out[i].RTT)
 			d.setRTO(&est)
 			cancel() // the rest are asked again below
 		}

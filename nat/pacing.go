@@ -3,6 +3,8 @@ package nat
 import (
 	"context"
 	"time"
+
+	"github.com/sipnat/sipnat/internal/rtt"
 )
 
 // Probe timing. Discover derives its timeouts from the round-trip times of
@@ -32,33 +34,6 @@ const (
 	// pacedAttempts leaves a paced probe running until its context ends.
 	pacedAttempts = 1 << 20
 )
-
-// rttEstimator folds round-trip samples into an RTO as RFC 6298 section 2
-// does (alpha 1/8, beta 1/4, K 4), keeping 1 ms accuracy as RFC 8489 asks.
-type rttEstimator struct {
-	srtt, rttvar time.Duration
-	n            int
-}
-
-// add folds in one sample.
-func (e *rttEstimator) add(r time.Duration) {
-	if e.n == 0 {
-		e.srtt, e.rttvar = r, r/2
-	} else {
-		e.rttvar = (3*e.rttvar + (e.srtt - r).Abs()) / 4
-		e.srtt = (7*e.srtt + r) / 8
-	}
-	e.n++
-}
-
-// rto returns SRTT + max(G, 4 RTTVAR) with a 1 ms clock granularity G,
-// bounded to [minProbeRTO, hi]; hi when there is no sample.
-func (e *rttEstimator) rto(hi time.Duration) time.Duration {
-	if e.n == 0 {
-		return hi
-	}
-	return min(max(e.srtt+max(time.Millisecond, 4*e.rttvar), minProbeRTO), hi)
-}
 
 // pace makes a transaction retransmit at a fixed interval (its RTO, not
 // doubling) until it has been sent rounds times, when it closes reached and
@@ -153,11 +128,11 @@ func (d *discoverer) pacedOpts(o BindingOptions) BindingOptions {
 // setRTO derives d.rto and d.pace from the round-trip samples in e: the
 // RTO bounded by the configured initial RTO, and a pace that fits
 // probeRounds sends into half of ProbeTimeout.
-func (d *discoverer) setRTO(e *rttEstimator) {
+func (d *discoverer) setRTO(e *rtt.Estimator) {
 	hi := d.cfg.RTO
 	if hi <= 0 {
 		hi = DefaultRTO
 	}
-	d.rto = e.rto(hi)
+	d.rto = e.RTO(minProbeRTO, hi)
 	d.pace = min(d.rto, d.cfg.ProbeTimeout/(2*probeRounds))
 }

@@ -12,32 +12,6 @@ import (
 	"github.com/sipnat/sipnat/clock"
 )
 
-func TestRTTEstimator(t *testing.T) {
-	t.Parallel()
-	ms := time.Millisecond
-	tests := []struct {
-		name    string
-		samples []time.Duration
-		hi      time.Duration
-		want    time.Duration
-	}{
-		{"no sample: the bound", nil, 500 * ms, 500 * ms},
-		{"LAN: the floor", []time.Duration{300 * time.Microsecond}, 500 * ms, minProbeRTO},
-		{"one sample: 3 RTT", []time.Duration{40 * ms}, 500 * ms, 120 * ms},
-		{"bounded above", []time.Duration{300 * ms}, 500 * ms, 500 * ms},
-		{"steady samples narrow the variance", []time.Duration{40 * ms, 40 * ms, 40 * ms}, 500 * ms, 85 * ms}, // RTTVAR 20, 15, 11.25 ms,
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var e rttEstimator
-			for _, s := range tt.samples {
-				e.add(s)
-			}
-			require.Equal(t, tt.want, e.rto(tt.hi))
-		})
-	}
-}
-
 // TestAwait drives await with scripted probes and controls on a fake clock:
 // silence counts only after the probes' rounds and the control round trips,
 // an answer during the controls counts, and ProbeTimeout bounds it all.

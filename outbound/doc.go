@@ -14,10 +14,14 @@
 //     the caller's Register function (a REGISTER with +sip.instance, reg-id,
 //     ;ob and Supported: path, outbound, built with
 //     sipmsg.AppendRegister), reads Require: outbound and Flow-Timer from the
-//     answer, and keeps the flow with CRLF pings on TCP/TLS (no pong in
-//     10 s: the flow failed) or STUN to the edge's SIP port on UDP, every
-//     80-100 % of the Flow-Timer, else of the interval the caller's Timing
-//     gives. A failed flow is formed again at once, then with the §4.5
+//     answer, and keeps the flow with CRLF pings on TCP/TLS or STUN to the
+//     edge's SIP port on UDP, every 80-100 % of the Flow-Timer (else of the
+//     interval the caller's Timing gives) less the wait for the answer. That
+//     wait is the RTO of the flow's own round trips (RFC 6298, 1 s to the
+//     RFC's 10 s, at most 2/5 of the interval), so a flow that dies at any
+//     moment is found failed within one keep-alive interval (no answer in
+//     time, or STUN shows a new mapping; the REGISTER answer's rport is the
+//     first one). A failed flow is formed again at once, then with the §4.5
 //     backoff (keepalive.Recovery: 30 s base when all of a Group's flows
 //     failed, 90 s otherwise, at most 1800 s, a random 50-100 %), on the
 //     injectable clock, with an Event for the app at each step. Requests the

@@ -25,8 +25,9 @@ var (
 	ErrNoFlow = errors.New("outbound: no flow")
 	// ErrConfig: the FlowConfig misses something.
 	ErrConfig = errors.New("outbound: bad config")
-	// ErrFlowFailed: keep-alives went unanswered (no pong within 10 s on
-	// TCP/TLS, no STUN answer on UDP), RFC 5626 §4.4.
+	// ErrFlowFailed: a keep-alive went unanswered (no pong on TCP/TLS, no
+	// STUN answer on UDP) within its wait (FlowConfig.PongTimeout), RFC
+	// 5626 §4.4.
 	ErrFlowFailed = errors.New("outbound: flow failed")
 	// ErrRegister: the REGISTER over the flow did not succeed.
 	ErrRegister = errors.New("outbound: register")
@@ -66,7 +67,16 @@ type FlowConfig struct {
 	// set Timing.Lifetime to the binding lifetime nat measured; for
 	// TCP/TLS the bound of StreamLifetime (or the 96-120 s default).
 	Timing keepalive.Timing
-	// PongTimeout is how long a keep-alive waits for its answer; 0: 10 s.
+	// PongTimeout bounds how long a keep-alive waits for its answer; 0:
+	// the 10 s of RFC 5626 §4.4.1. The wait itself is the RTO of the
+	// flow's own keep-alive round trips (RFC 6298, at least 1 s, at most
+	// PongTimeout and 2/5 of the keep-alive interval), and it comes out of
+	// the interval: the next keep-alive leaves the jittered interval less
+	// that wait after the last answer. So the edge still hears from the UA
+	// within its Flow-Timer, and a flow that dies at any moment is found
+	// failed within one keep-alive interval (keepalive.KeeperConfig's
+	// WithinInterval). A path whose round trip exceeds 2/5 of the interval
+	// cannot be kept that way: its keep-alives fail.
 	PongTimeout time.Duration
 	// Recovery is the backoff between attempts to form the flow again.
 	Recovery keepalive.Recovery
@@ -169,6 +179,18 @@ func (f *Flow) KeepaliveInterval() time.Duration {
 		return t.Base(f.cfg.Transport != sipmsg.UDP)
 	}
 	return k.Interval()
+}
+
+// PongTimeout returns how long the flow's next keep-alive waits for its
+// answer (see FlowConfig.PongTimeout); 0 when the flow is not registered.
+func (f *Flow) PongTimeout() time.Duration {
+	f.mu.Lock()
+	k := f.keeper
+	f.mu.Unlock()
+	if k == nil {
+		return 0
+	}
+	return k.AnswerTimeout()
 }
 
 // SetTiming replaces the keep-alive timing of Config.Timing, for a lifetime
@@ -297,7 +319,7 @@ func (f *Flow) once(ctx context.Context) error {
 	f.mu.Lock()
 	f.flowTimer = ft
 	f.mu.Unlock()
-	k, err := f.startKeeper(c, cancel)
+	k, err := f.startKeeper(c, cancel, registeredAs(&m))
 	if err != nil {
 		_ = c.Close()
 		<-readErr
@@ -346,14 +368,32 @@ func (f *Flow) timing() keepalive.Timing {
 	return t
 }
 
+// registeredAs returns the address the registrar saw the REGISTER from, as
+// its answer's top Via says with received= and an rport= value; zero when
+// it does not say both.
+func registeredAs(m *sipmsg.Message) netip.AddrPort {
+	v, err := m.ParseTopVia()
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	a, okA := v.ReceivedAddr(m.Bytes())
+	p, okP := v.RportValue(m.Bytes())
+	if !okA || !okP || p == 0 {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(p))
+}
+
 // startKeeper starts the keep-alives of connection c; a failed flow
-// cancels the connection's context with ErrFlowFailed.
-func (f *Flow) startKeeper(c net.Conn, cancel context.CancelCauseFunc) (*keepalive.Keeper, error) {
+// cancels the connection's context with ErrFlowFailed. On UDP, seen is the
+// address the registrar saw (registeredAs): a STUN answer that differs, a
+// router reboot before the first keep-alive too, re-forms the flow.
+func (f *Flow) startKeeper(c net.Conn, cancel context.CancelCauseFunc, seen netip.AddrPort) (*keepalive.Keeper, error) {
 	f.mu.Lock()
 	t := f.timing()
 	f.mu.Unlock()
 	kc := keepalive.KeeperConfig{
-		Timing: t, Timeout: f.cfg.PongTimeout, Clock: f.cfg.Clock, Rand: f.cfg.Rand, Logger: f.cfg.Logger,
+		Timing: t, Timeout: f.cfg.PongTimeout, WithinInterval: true, Clock: f.cfg.Clock, Rand: f.cfg.Rand, Logger: f.cfg.Logger,
 		OnEvent: func(e keepalive.Event) {
 			switch e.Kind {
 			case keepalive.FlowFailed:
@@ -366,7 +406,7 @@ func (f *Flow) startKeeper(c net.Conn, cancel context.CancelCauseFunc) (*keepali
 	}
 	if f.cfg.Transport == sipmsg.UDP {
 		f.mu.Lock()
-		kc.Kind, kc.Binder, kc.Server = keepalive.STUN, f.stun, f.cfg.Server
+		kc.Kind, kc.Binder, kc.Server, kc.Mapping = keepalive.STUN, f.stun, f.cfg.Server, seen
 		f.mu.Unlock()
 	} else {
 		kc.Kind = keepalive.CRLF

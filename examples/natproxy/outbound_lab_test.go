@@ -84,9 +84,8 @@ func TestLabTwoEdges(t *testing.T) {
 					}
 				}
 			},
-			OnEvent:     func(e outbound.Event) { events <- e },
-			PongTimeout: 3 * time.Second,
-			Recovery:    keepalive.Recovery{BaseAllFailed: time.Second, BaseSomeOK: 3 * time.Second, Max: 8 * time.Second},
+			OnEvent:  func(e outbound.Event) { events <- e },
+			Recovery: keepalive.Recovery{BaseAllFailed: time.Second, BaseSomeOK: 3 * time.Second, Max: 8 * time.Second},
 		})
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())

@@ -66,7 +66,7 @@ func TestMatrixTransport(t *testing.T) {
 // streamFor is the phone's StreamConfig for a transport case in lab.
 func streamFor(lab *netlab.Lab, tr sipmsg.Transport) *StreamConfig {
 	sc := &StreamConfig{Transport: tr, Server: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort),
-		PongTimeout: 3 * time.Second, Recovery: keepalive.Recovery{BaseAllFailed: time.Second, BaseSomeOK: 3 * time.Second, Max: 8 * time.Second}}
+		Recovery: keepalive.Recovery{BaseAllFailed: time.Second, BaseSomeOK: 3 * time.Second, Max: 8 * time.Second}}
 	if tr == sipmsg.TLS {
 		sc.Server = netip.AddrPortFrom(netlab.Server1, netlab.KamailioTLSPort)
 		sc.ServerName, sc.RootCAs = netlab.KamailioTLSName, lab.Certs().Roots

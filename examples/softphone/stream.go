@@ -22,10 +22,9 @@ type StreamConfig struct {
 	ServerName string           // TLS: the name the registrar's certificate must carry
 	RootCAs    *x509.CertPool   // TLS: the roots to check it against; nil: the system's
 	Instance   string           // +sip.instance, a urn:uuid; "" makes one per run
-	// PongTimeout and Recovery shorten the RFC's 10 s and 30/90/1800 s
-	// (tests); zero keeps them.
-	PongTimeout time.Duration
-	Recovery    keepalive.Recovery
+	// Recovery shortens the RFC's 30/90/1800 s backoff (tests); zero
+	// keeps it.
+	Recovery keepalive.Recovery
 	// LifetimeMax, when not zero, measures how long the NATs keep an idle
 	// connection (outbound.MeasureStreamLifetime, up to this long) before
 	// registering, and keeps the flow at half of it when the registrar
@@ -51,9 +50,9 @@ func (p *Phone) newFlow(sc *StreamConfig) (*outbound.Flow, error) {
 		Register: func(ctx context.Context, f *outbound.Flow) ([]byte, error) {
 			return p.registerAnswer(ctx, p.cfg.Expires)
 		},
-		OnMessage:   p.flowMessage,
-		OnEvent:     func(e outbound.Event) { p.printf("flow: %s", e) },
-		PongTimeout: sc.PongTimeout, Recovery: sc.Recovery, Logger: p.cfg.Logger,
+		OnMessage: p.flowMessage,
+		OnEvent:   func(e outbound.Event) { p.printf("flow: %s", e) },
+		Recovery:  sc.Recovery, Logger: p.cfg.Logger,
 	}
 	return outbound.NewFlow(sc.flow)
 }
