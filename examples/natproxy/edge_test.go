@@ -13,7 +13,8 @@ import (
 
 // TestEdgeThreats: what an attacker sends the proxy is not forwarded: a
 // request smuggled after a datagram's Content-Length, another SIP version,
-// and aliases or Request-URIs naming loopback, the proxy or a private range.
+// and aliases, Request-URIs or the second Via of a response naming
+// loopback, the proxy or a private range.
 func TestEdgeThreats(t *testing.T) {
 	t.Parallel()
 	p := testProxy(t, Config{Allow: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}})
@@ -48,6 +49,31 @@ func TestEdgeThreats(t *testing.T) {
 		_, dst, err := toUA(ruri)
 		require.ErrorIs(t, err, sipmsg.ErrForbiddenDestination, ruri)
 		require.False(t, dst.IsValid(), ruri)
+	}
+	// a forged response: the proxy's Via on top, a second Via naming a
+	// host the proxy must not send to
+	response := func(second string) ([]byte, netip.AddrPort, error) {
+		r := "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp1\r\nVia: " + second + "\r\n" + hdrs + "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+		return p.Handle(context.Background(), nil, &m, []byte(r), up)
+	}
+	for _, second := range []string{
+		"SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK2",
+		"SIP/2.0/UDP 198.51.100.7;branch=z9hG4bK2;received=10.0.0.1;rport=22",
+		"SIP/2.0/UDP 203.0.113.3:5080;branch=z9hG4bK2", // the proxy itself
+		"SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK2",
+	} {
+		_, dst, err := response(second)
+		require.ErrorIs(t, err, sipmsg.ErrForbiddenDestination, second)
+		require.False(t, dst.IsValid(), second)
+	}
+	for second, want := range map[string]string{
+		"SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK2;received=203.0.113.1;rport=40000": "203.0.113.1:40000",
+		"SIP/2.0/UDP 10.9.1.1:5070;branch=z9hG4bK2":                                      "10.9.1.1:5070",    // allowed range
+		"SIP/2.0/UDP 203.0.113.2:5060;branch=z9hG4bK2":                                   "203.0.113.2:5060", // upstream
+	} {
+		_, dst, err := response(second)
+		require.NoError(t, err, second)
+		require.Equal(t, want, dst.String())
 	}
 	for ruri, want := range map[string]string{
 		"sip:a@192.168.1.10;alias=10.9.1.1~5070~1": "10.9.1.1:5070", // allowed range

@@ -261,6 +261,14 @@ func (p *Proxy) response(ctx context.Context, dst []byte, m *sipmsg.Message, src
 	if err != nil {
 		return dst, netip.AddrPort{}, err
 	}
+	if to.Addr() != p.upstream.Addr() {
+		// anyone can send a response with the proxy's Via on top: its
+		// second Via must not make the proxy a relay to loopback, itself
+		// or private hosts
+		if err := p.dest.Check(to); err != nil {
+			return dst, netip.AddrPort{}, fmt.Errorf("response to %s: %w", to, err)
+		}
+	}
 	p.log.Info("response", "status", m.StatusCode(), "from", src, "to", to, "nat", fired.String())
 	out, err := sipmsg.AppendFix(dst, m, src, &fix)
 	return out, to, err
