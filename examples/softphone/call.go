@@ -228,7 +228,7 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 }
 
 // readRTP is the RTP socket's read loop: STUN answers go to the STUN
-// client; RTP during a call is counted.
+// client, media to media.
 func (p *Phone) readRTP(ctx context.Context) {
 	stopOnDone(ctx, p.rtp)
 	buf := make([]byte, 2048)
@@ -241,18 +241,21 @@ func (p *Phone) readRTP(ctx context.Context) {
 			continue
 		}
 		b, _ := p.nat.HandleMediaPacket(0, buf[:n], addrPortOf(from)) // relayed media comes back unwrapped
-		if b == nil {
-			continue
-		}
-		if len(b) < 12 || b[0]>>6 != 2 {
-			continue
-		}
-		p.mu.Lock()
-		c := p.call
-		p.mu.Unlock()
-		if c == nil {
-			continue
-		}
+		p.media(b)
+	}
+}
+
+// media takes what arrived for the RTP socket: from its read loop, or from
+// a relay reached over TCP or TLS (agent.Config.OnRelayedMedia). RTP
+// during a call is counted.
+func (p *Phone) media(b []byte) {
+	if len(b) < 12 || b[0]>>6 != 2 {
+		return
+	}
+	p.mu.Lock()
+	c := p.call
+	p.mu.Unlock()
+	if c != nil {
 		p.rtpIn.Add(1)
 	}
 }

@@ -9,7 +9,9 @@
 // With -transport tcp or tls its SIP runs over an RFC 5626 flow to the
 // registrar (sipnat's outbound package: its own connection, CRLF
 // keep-alives at the registrar's Flow-Timer, a new flow when one fails, the
-// registrar's TLS certificate checked against -ca); media stays on UDP.
+// registrar's TLS certificate checked against -ca); media stays on UDP, or,
+// where UDP is blocked, goes through the TURN relay reached over TCP (or
+// TLS, with -turn-transport tls).
 //
 // It is an example, not a product: one call at a time, PCMU silence as
 // audio, MD5 digest authentication.
@@ -56,12 +58,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rtpPort := fs.Uint("rtp-port", 40000, "local RTP port (1-65535)")
 	lifetime := fs.Duration("lifetime-max", 40*time.Second, "measure the NAT binding lifetime up to this (0: skip; the keep-alive interval is then assumed)")
 	jsonOut := fs.Bool("json", false, "print the plan and final counters as JSON")
-	turnSrv := fs.String("turn", "", "TURN server `host:port` (UDP) that relays media where nothing direct works")
+	turnSrv := fs.String("turn", "", "TURN server `host:port` that relays media where nothing direct works (its TLS port with -turn-transport tls)")
+	turnTransport := fs.String("turn-transport", "", "how the TURN server is reached: udp, tcp or tls (default: udp, or tcp when UDP is blocked); tls checks its certificate against -ca")
+	turnKeep := fs.Duration("turn-keepalive", 0, "TCP/TLS relay: keep its connection open this often, below the NAT's idle-TCP timeout (0: 25 s)")
 	turnUser := fs.String("turn-user", "", "TURN username (long-term credentials)")
 	turnPass := fs.String("turn-password", "", "TURN password")
 	force := fs.Bool("force-relay", false, "relay media through the TURN server even where a direct path works")
 	transport := fs.String("transport", "udp", "SIP transport to the registrar: udp, tcp or tls")
-	caFile := fs.String("ca", "", "TLS: PEM `file` of the CA certificates to check the registrar's against (default: the system's)")
+	caFile := fs.String("ca", "", "TLS: PEM `file` of the CA certificates to check the registrar's and the TURN server's against (default: the system's)")
 	serverName := fs.String("server-name", "", "TLS: the name the registrar's certificate must carry (default: the -registrar host)")
 	streamLifetime := fs.Duration("stream-lifetime-max", 0, "TCP/TLS: measure how long the NAT keeps an idle connection, up to this, and keep the flow at half of it (0: skip; the registrar's Flow-Timer or 96-120 s)")
 	if err := cmdline.Parse(fs, args); err != nil {
@@ -94,6 +98,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *force && *turnSrv == "" {
 		return cmdline.Usagef("-force-relay needs -turn")
 	}
+	switch strings.ToLower(*turnTransport) {
+	case "":
+	case "udp", "tcp", "tls":
+		cfg.TURNTransport = sipmsg.ParseTransport([]byte(*turnTransport))
+		cfg.TURNServerName, _, _ = net.SplitHostPort(*turnSrv)
+	default:
+		return cmdline.Usagef("-turn-transport %q: want udp, tcp or tls", *turnTransport)
+	}
+	if *turnKeep < 0 {
+		return cmdline.Usagef("-turn-keepalive %v: want a positive duration", *turnKeep)
+	}
+	cfg.TURNKeepAlive = *turnKeep
 	if *jsonOut {
 		cfg.Out = nil
 	}
@@ -107,6 +123,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		cfg.STUN = append(cfg.STUN, a)
 	}
+	roots, err := readCA(*caFile)
+	if err != nil {
+		return err
+	}
+	cfg.TURNRootCAs = roots
 	switch strings.ToLower(*transport) {
 	case "udp":
 	case "tcp", "tls":
@@ -114,16 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if sc.ServerName == "" {
 			sc.ServerName, _, _ = net.SplitHostPort(*registrar)
 		}
-		if *caFile != "" {
-			pem, err := os.ReadFile(*caFile)
-			if err != nil {
-				return fmt.Errorf("-ca: %w", err)
-			}
-			sc.RootCAs = x509.NewCertPool()
-			if !sc.RootCAs.AppendCertsFromPEM(pem) {
-				return cmdline.Usagef("-ca %s: no PEM certificate in it", *caFile)
-			}
-		}
+		sc.RootCAs = roots
 		cfg.Stream = sc
 	default:
 		return cmdline.Usagef("-transport %q: want udp, tcp or tls", *transport)
@@ -159,6 +171,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return err
+}
+
+// readCA reads the -ca file: nil (the system's roots) when none is named.
+func readCA(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("-ca: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, cmdline.Usagef("-ca %s: no PEM certificate in it", file)
+	}
+	return roots, nil
 }
 
 func resolve(hostport string) (netip.AddrPort, error) {

@@ -147,13 +147,19 @@ var labTURN = turn.Config{Server: netip.AddrPortFrom(netlab.Server1, netlab.TURN
 // and the lab's TURN relay (forced with force), and waits for its first
 // registration. stream, when set, carries its SIP over TCP or TLS.
 func startPhone(t *testing.T, lab *netlab.Lab, force bool, stream ...*StreamConfig) (*Phone, *netlab.Output) {
-	return startPhoneWith(t, lab, lab.Truth().Client, Config{
+	return startPhoneWith(t, lab, lab.Truth().Client, labPhone(lab, force).withStream(stream))
+}
+
+// labPhone is the phone's Config in lab: every mechanism allowed and the
+// lab's TURN relay (forced with force).
+func labPhone(lab *netlab.Lab, force bool) Config {
+	return Config{
 		Registrar: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort), User: "alice", Password: netlab.KamailioPassword,
 		STUN:        []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)},
 		LifetimeMax: 12 * time.Second,
 		Gateway:     netlab.RouterLAN, DialContext: lab.DialContext(netlab.LAN), ListenPacket: lab.ListenPacket(netlab.LAN),
 		TURN: labTURN, ForceRelay: force,
-	}.withStream(stream))
+	}
 }
 
 // sippCall has sipp on the WAN (198.51.100.2) call alice through kamailio
@@ -171,8 +177,9 @@ func countRTP(lab *netlab.Lab, dports string) func() int64 {
 
 func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 	row := matrixRow{c: c, predicted: "?", twoWay: "no", alg: "-"}
+	blocked := c.kind == netlab.Blocked
 	cfg := netlab.Config{Kind: c.kind, Timeout: 5 * time.Second, ALG: c.alg, UPnP: c.upnp,
-		CGNAT: c.cgnat, KamailioAuth: true, Coturn: true, TURN: &netlab.TURN{Mobility: true}}
+		CGNAT: c.cgnat, KamailioAuth: true, Coturn: true, TURN: &netlab.TURN{Mobility: true, TLS: blocked && c.transport == sipmsg.TLS}}
 	var stream []*StreamConfig
 	if c.transport == sipmsg.TCP || c.transport == sipmsg.TLS {
 		cfg.TCPTimeout, cfg.KamailioFlowTimer, cfg.KamailioTLS = 5*time.Second, 3*time.Second, c.transport == sipmsg.TLS
@@ -181,7 +188,16 @@ func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 	if cfg.TCPTimeout > 0 {
 		stream = append(stream, streamFor(lab, c.transport))
 	}
-	phone, _ := startPhone(t, lab, c.force, stream...)
+	pc := labPhone(lab, c.force).withStream(stream)
+	if blocked { // media through the relay over TCP (picked) or TLS (asked), held open below the router's 5 s TCP timeout
+		// (no UDP binding to measure: discovery would only wait longer for the silence)
+		pc.TURNKeepAlive, pc.LifetimeMax = 2*time.Second, 0
+		if c.transport == sipmsg.TLS {
+			pc.TURNTransport, pc.TURNRootCAs = sipmsg.TLS, lab.Certs().Roots
+			pc.TURN.Server = netip.AddrPortFrom(netlab.Server1, netlab.TURNTLSPort)
+		}
+	}
+	phone, _ := startPhoneWith(t, lab, lab.Truth().Client, pc)
 	row.registered = true
 	s := phone.Plan()
 	row.strategy = s.Name()
@@ -200,7 +216,15 @@ func runMatrixCase(t *testing.T, c matrixCase) matrixRow {
 		require.Equal(t, agent.FromRelay, s.Media[0].From)
 		require.Equal(t, netlab.Server1, s.Media[0].Public.Addr(), "the SDP names the relayed address")
 	}
-	require.True(t, s.IncomingCalls.Works, "incoming calls are possible on every kind here: %s", s)
+	if blocked {
+		want := c.transport // TCP picked by the agent; TLS asked for
+		require.Equal(t, want, s.Relay.Transport, "UDP is blocked: the relay is reached over a stream: %s", s)
+		require.Contains(t, s.TwoWayAudio.Reason, "UDP is blocked: the relay is reached over "+want.String())
+	} else {
+		// (the agent's incoming-call prediction is about SIP over UDP, which
+		// the blocked kind stops; the phone's flow carries SIP there)
+		require.True(t, s.IncomingCalls.Works, "incoming calls are possible on every kind here: %s", s)
+	}
 
 	time.Sleep(6 * time.Second) // idle past the router's 5 s UDP and TCP timeouts: only keep-alives keep them
 

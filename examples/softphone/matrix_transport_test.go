@@ -16,17 +16,19 @@ import (
 )
 
 // transportCases: every NAT kind over TCP (media through the lab's TURN
-// relay where nothing direct works); TLS on eim-apdf, apdm with a port
-// mapping, and behind CGNAT.
+// relay where nothing direct works: over UDP, or over TCP where UDP is
+// blocked); TLS on eim-apdf, apdm with a port mapping, behind CGNAT, and
+// where UDP is blocked (the relay reached over TLS too).
 func transportCases() []matrixCase {
 	var cs []matrixCase
-	for _, k := range []netlab.Kind{netlab.EIMEIF, netlab.EIMADF, netlab.EIMAPDF, netlab.ADMAPDF, netlab.APDM, netlab.None} {
+	for _, k := range []netlab.Kind{netlab.EIMEIF, netlab.EIMADF, netlab.EIMAPDF, netlab.ADMAPDF, netlab.APDM, netlab.None, netlab.Blocked} {
 		cs = append(cs, matrixCase{caller: "sipp", kind: k, transport: sipmsg.TCP})
 	}
 	return append(cs,
 		matrixCase{caller: "sipp", kind: netlab.EIMAPDF, transport: sipmsg.TLS},
 		matrixCase{caller: "sipp", kind: netlab.APDM, upnp: true, transport: sipmsg.TLS},
 		matrixCase{caller: "sipp", kind: netlab.EIMAPDF, cgnat: true, transport: sipmsg.TLS},
+		matrixCase{caller: "sipp", kind: netlab.Blocked, transport: sipmsg.TLS},
 	)
 }
 
@@ -134,8 +136,9 @@ func TestStreamRecoveryAfterReboot(t *testing.T) {
 }
 
 // Behind a router that blocks UDP (TCP masqueraded, as some carriers and
-// hotel networks do), SIP over TCP still registers and receives the call;
-// the phone says that media may not flow (RTP is UDP).
+// hotel networks do) and with no TURN relay to reach over TCP (the lab runs
+// none), SIP over TCP still registers and receives the call; the phone
+// says that media may not flow (RTP is UDP), and why.
 func TestStreamUDPBlocked(t *testing.T) {
 	t.Parallel()
 	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "nft")
@@ -143,6 +146,8 @@ func TestStreamUDPBlocked(t *testing.T) {
 		KamailioAuth: true, Coturn: true, KamailioFlowTimer: 3 * time.Second})
 	phone, out := startPhone(t, lab, false, streamFor(lab, sipmsg.TCP))
 	require.Contains(t, out.String(), "UDP looks blocked")
+	require.Contains(t, out.String(), "media may not flow")
+	require.Contains(t, phone.Plan().TwoWayAudio.Reason, "over TCP failed", "%s", phone.Plan())
 	time.Sleep(6 * time.Second) // idle past the router's TCP timeout
 	_, err := sippCall(t, lab)
 	require.NoError(t, err, "the call reaches the phone over its TCP flow")

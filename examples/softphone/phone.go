@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -35,6 +37,17 @@ type Config struct {
 	NAT64       netip.Prefix     // the NAT64 prefix of an IPv6-only network (discovery.DetectNAT64), see agent.Config.NAT64
 	TURN        turn.Config      // the media relay (Server, Username, Password) where nothing direct works; zero Server: none
 	ForceRelay  bool             // relay media even where a direct path works
+	// TURNTransport is how the relay is reached: zero is UDP, or TCP when
+	// UDP is blocked; sipmsg.UDP, TCP or TLS insist (TURN.Server is then
+	// the server's port for it). TLS checks the server's certificate
+	// against TURNRootCAs (nil: the system's) for TURNServerName ("": the
+	// server's address).
+	TURNTransport  sipmsg.Transport
+	TURNRootCAs    *x509.CertPool
+	TURNServerName string
+	// TURNKeepAlive is how often a relay reached over TCP or TLS is kept
+	// open: below the NAT's idle-TCP timeout; zero means the agent's 25 s.
+	TURNKeepAlive time.Duration
 	// Stream, when set, carries SIP over TCP or TLS (an RFC 5626 flow);
 	// nil: SIP over the UDP socket.
 	Stream *StreamConfig
@@ -121,8 +134,10 @@ func NewPhone(sip, rtp net.PacketConn, cfg Config) (*Phone, error) {
 	a, err := agent.New(agent.Config{
 		SIP: sip, Media: []net.PacketConn{rtp}, STUN: cfg.STUN, Registrar: cfg.Registrar, Domain: cfg.Domain,
 		AOR: p.aor(), Disable: cfg.Disable, LifetimeMax: cfg.LifetimeMax, Gateway: cfg.Gateway, NAT64: cfg.NAT64,
-		NewRelay: newRelay(cfg.TURN), Relay: map[bool]agent.RelayMode{false: agent.RelayAuto, true: agent.RelayForce}[cfg.ForceRelay],
-		DialContext: cfg.DialContext, ListenPacket: cfg.ListenPacket, UserAgent: "sipnat-softphone",
+		NewRelay: p.newRelay(), Relay: map[bool]agent.RelayMode{false: agent.RelayAuto, true: agent.RelayForce}[cfg.ForceRelay],
+		RelayTransport: cfg.TURNTransport, StreamKeepAlive: cfg.TURNKeepAlive,
+		OnRelayedMedia: func(_ int, b []byte, _ netip.AddrPort) { p.media(b) },
+		DialContext:    cfg.DialContext, ListenPacket: cfg.ListenPacket, UserAgent: "sipnat-softphone",
 		OnEvent: p.natEvent, Logger: cfg.Logger,
 	})
 	if err != nil {
@@ -190,7 +205,11 @@ func (p *Phone) Run(ctx context.Context) error {
 	p.printf("plan: %s", plan)
 	if p.flow != nil {
 		if plan.NATErr != "" {
-			p.printf("UDP looks blocked (%s): signalling goes over the %s flow, media may not flow", plan.NATErr, p.flow.Transport())
+			media := "media may not flow"
+			if plan.TwoWayAudio.Works {
+				media = "media goes through the TURN relay over " + plan.Relay.Transport.String()
+			}
+			p.printf("UDP looks blocked (%s): signalling goes over the %s flow, %s", plan.NATErr, p.flow.Transport(), media)
 		}
 		return p.runFlow(ctx)
 	}
@@ -312,10 +331,38 @@ func (p *Phone) handleResponse(m *sipmsg.Message) {
 	}
 }
 
-// newRelay is the agent's relay for the -turn flags, nil without a server.
-func newRelay(c turn.Config) agent.RelayMaker {
+// newRelay is the agent's relay for the -turn flags, nil without a server:
+// TURN from the RTP socket over UDP, or over a TCP or TLS connection of
+// its own (dialled like the SIP flow's, TLS checked against TURNRootCAs).
+func (p *Phone) newRelay() agent.RelayMaker {
+	c := p.cfg.TURN
 	if !c.Server.IsValid() {
 		return nil
+	}
+	dial := p.cfg.DialContext
+	if dial == nil {
+		d := net.Dialer{KeepAlive: -1} // only the relay's keep-alives may keep the NAT's state
+		dial = d.DialContext
+	}
+	c.DialContext = dial
+	if p.cfg.TURNTransport == sipmsg.TLS {
+		name := p.cfg.TURNServerName
+		if name == "" {
+			name = c.Server.Addr().String()
+		}
+		conf := &tls.Config{RootCAs: p.cfg.TURNRootCAs, ServerName: name}
+		c.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			tc := tls.Client(conn, conf)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				_ = conn.Close()
+				return nil, fmt.Errorf("TLS to the TURN server %s: %w", addr, err)
+			}
+			return tc, nil
+		}
 	}
 	return turnrelay.New(c)
 }
