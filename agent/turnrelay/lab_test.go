@@ -96,71 +96,91 @@ func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), 
 func TestLabRelayOverStream(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{Kind: netlab.Blocked, TCPTimeout: 5 * time.Second, Coturn: true, TURN: &netlab.TURN{TLS: true}})
-	for _, tc := range []struct {
-		asked sipmsg.Transport // agent.Config.RelayTransport
-		want  sipmsg.Transport
-		port  uint16
-	}{{sipmsg.TransportUnknown, sipmsg.TCP, netlab.TURNPort}, {sipmsg.TLS, sipmsg.TLS, netlab.TURNTLSPort}} {
-		t.Run(tc.want.String(), func(t *testing.T) {
-			t.Parallel()
-			client := lab.Truth().Client
-			sip := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 5062+tc.port-netlab.TURNPort))
-			rtp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 40000+tc.port-netlab.TURNPort))
-			peerAddr := netip.AddrPortFrom(netlab.Peer, 7000+tc.port-netlab.TURNPort)
-			peer := lab.ListenUDP(netlab.WAN, peerAddr)
-			dial := lab.DialContext(netlab.LAN)
-			if tc.want == sipmsg.TLS {
-				dial = lab.DialTLS(netlab.LAN, netlab.Server1.String())
-			}
-			var in atomic.Int64
-			var src atomic.Value
-			a, err := agent.New(agent.Config{SIP: sip, Media: []net.PacketConn{rtp}, Registrar: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort),
-				STUN: []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)}, Disable: agent.PortMapping,
-				NewRelay: turnrelay.New(turn.Config{Server: netip.AddrPortFrom(netlab.Server1, tc.port),
-					Username: netlab.TURNUser, Password: netlab.TURNPassword, DialContext: dial}),
-				RelayTransport: tc.asked, StreamKeepAlive: 2 * time.Second,
-				OnRelayedMedia: func(i int, b []byte, peer netip.AddrPort) {
-					if i == 0 && len(b) >= 12 && b[0]>>6 == 2 {
-						in.Add(1)
-						src.Store(peer)
-					}
-				},
-				ListenPacket: lab.ListenPacket(netlab.LAN)})
-			require.NoError(t, err)
-			netlab.ReadLoop(t, sip, func(b []byte, from netip.AddrPort) { a.HandlePacket(b, from) })
-			netlab.ReadLoop(t, rtp, func(b []byte, from netip.AddrPort) { a.HandleMediaPacket(0, b, from) })
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			p, err := a.Start(ctx)
-			require.NoError(t, err)
-			defer a.Close()
-			require.Equal(t, agent.Relay, p.Decision, "%s", p)
-			require.Equal(t, tc.want, p.Relay.Transport, "%s", p)
-			require.True(t, p.TwoWayAudio.Works, "%s", p)
-			require.Contains(t, p.TwoWayAudio.Reason, "over "+tc.want.String()+" (UDP is blocked", "%s", p)
-			require.Equal(t, agent.FromRelay, p.Media[0].From)
-			relayed := p.Media[0].Public
-			require.Equal(t, netlab.Server1, relayed.Addr())
-			js, err := json.Marshal(p)
-			require.NoError(t, err)
-			require.Contains(t, string(js), `"transport":"`+strings.ToLower(tc.want.String())+`"`)
+	t.Run("TCP", func(t *testing.T) {
+		t.Parallel()
+		relayOverStream(t, lab, agent.RelayAuto, sipmsg.TransportUnknown, sipmsg.TCP, "UDP is blocked")
+	})
+	t.Run("TLS", func(t *testing.T) {
+		t.Parallel()
+		relayOverStream(t, lab, agent.RelayAuto, sipmsg.TLS, sipmsg.TLS, "UDP is blocked")
+	})
+}
 
-			time.Sleep(6 * time.Second) // idle past the router's 5 s TCP timeout: only the relay's keep-alives hold the stream
-			require.NoError(t, a.MediaPeer(ctx, 0, peerAddr))
-			pkt := make([]byte, 172)
-			pkt[0] = 0x80
-			var out atomic.Int64
-			var from atomic.Value
-			netlab.ReadLoop(t, peer, func(b []byte, f netip.AddrPort) { out.Add(1); from.Store(f) })
-			for i := 0; i < 20; i++ {
-				require.NoError(t, a.SendMedia(0, pkt, peerAddr))
-				_, err := peer.WriteToUDPAddrPort(pkt, relayed)
-				require.NoError(t, err)
-			}
-			require.Eventually(t, func() bool { return in.Load() >= 18 && out.Load() >= 18 }, 5*time.Second, 20*time.Millisecond,
-				"in %d, out %d", in.Load(), out.Load())
-			require.Equal(t, peerAddr, src.Load(), "relayed media comes with the peer as its source")
-			require.Equal(t, relayed, from.Load(), "the peer hears the relayed address")
-		})
+// TestLabForcedRelayOverTCP: where UDP works (an eim-apdf router), a
+// relay the configuration forces over TCP is reached over TCP all the
+// same, and media goes both ways through it after idling past the
+// router's timeouts.
+func TestLabForcedRelayOverTCP(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second, TCPTimeout: 5 * time.Second, Coturn: true, TURN: &netlab.TURN{}})
+	relayOverStream(t, lab, agent.RelayForce, sipmsg.TCP, sipmsg.TCP, "the configuration forces it")
+}
+
+// relayOverStream runs an agent in lab's LAN whose relay is reached with
+// asked (want is what the plan must say, why its reason), idles past the
+// router's 5 s timeouts and exchanges media with a peer on the WAN
+// through the relay.
+func relayOverStream(t *testing.T, lab *netlab.Lab, mode agent.RelayMode, asked, want sipmsg.Transport, why string) {
+	port := uint16(netlab.TURNPort)
+	if want == sipmsg.TLS {
+		port = netlab.TURNTLSPort
 	}
+	client := lab.Truth().Client
+	sip := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 5062+port-netlab.TURNPort))
+	rtp := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(client, 40000+port-netlab.TURNPort))
+	peerAddr := netip.AddrPortFrom(netlab.Peer, 7000+port-netlab.TURNPort)
+	peer := lab.ListenUDP(netlab.WAN, peerAddr)
+	dial := lab.DialContext(netlab.LAN)
+	if want == sipmsg.TLS {
+		dial = lab.DialTLS(netlab.LAN, netlab.Server1.String())
+	}
+	var in atomic.Int64
+	var src atomic.Value
+	a, err := agent.New(agent.Config{SIP: sip, Media: []net.PacketConn{rtp}, Registrar: netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort),
+		STUN: []netip.AddrPort{netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort)}, Disable: agent.PortMapping,
+		NewRelay: turnrelay.New(turn.Config{Server: netip.AddrPortFrom(netlab.Server1, port),
+			Username: netlab.TURNUser, Password: netlab.TURNPassword, DialContext: dial}),
+		Relay: mode, RelayTransport: asked, StreamKeepAlive: 2 * time.Second,
+		OnRelayedMedia: func(i int, b []byte, peer netip.AddrPort) {
+			if i == 0 && len(b) >= 12 && b[0]>>6 == 2 {
+				in.Add(1)
+				src.Store(peer)
+			}
+		},
+		ListenPacket: lab.ListenPacket(netlab.LAN)})
+	require.NoError(t, err)
+	netlab.ReadLoop(t, sip, func(b []byte, from netip.AddrPort) { a.HandlePacket(b, from) })
+	netlab.ReadLoop(t, rtp, func(b []byte, from netip.AddrPort) { a.HandleMediaPacket(0, b, from) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := a.Start(ctx)
+	require.NoError(t, err)
+	defer a.Close()
+	require.Equal(t, map[agent.RelayMode]agent.Decision{agent.RelayAuto: agent.Relay, agent.RelayForce: agent.ForceRelay}[mode], p.Decision, "%s", p)
+	require.Equal(t, want, p.Relay.Transport, "%s", p)
+	require.True(t, p.TwoWayAudio.Works, "%s", p)
+	require.Contains(t, p.TwoWayAudio.Reason, "over "+want.String()+" ("+why, "%s", p)
+	require.Equal(t, agent.FromRelay, p.Media[0].From)
+	relayed := p.Media[0].Public
+	require.Equal(t, netlab.Server1, relayed.Addr())
+	js, err := json.Marshal(p)
+	require.NoError(t, err)
+	require.Contains(t, string(js), `"transport":"`+strings.ToLower(want.String())+`"`)
+
+	time.Sleep(6 * time.Second) // idle past the router's 5 s timeouts: only the relay's keep-alives hold the stream
+	require.NoError(t, a.MediaPeer(ctx, 0, peerAddr))
+	pkt := make([]byte, 172)
+	pkt[0] = 0x80
+	var out atomic.Int64
+	var from atomic.Value
+	netlab.ReadLoop(t, peer, func(b []byte, f netip.AddrPort) { out.Add(1); from.Store(f) })
+	for i := 0; i < 20; i++ {
+		require.NoError(t, a.SendMedia(0, pkt, peerAddr))
+		_, err := peer.WriteToUDPAddrPort(pkt, relayed)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return in.Load() >= 18 && out.Load() >= 18 }, 5*time.Second, 20*time.Millisecond,
+		"in %d, out %d", in.Load(), out.Load())
+	require.Equal(t, peerAddr, src.Load(), "relayed media comes with the peer as its source")
+	require.Equal(t, relayed, from.Load(), "the peer hears the relayed address")
 }
