@@ -267,12 +267,17 @@ func TestReregisterOnMappingChange(t *testing.T) {
 	require.Equal(t, agent.FromSTUN, phone.Plan().ContactFrom)
 
 	lab.SetNATPortRange(50000, 50100)
+	ka := phone.Plan().KeepAlive
+	flushed := time.Now()
 	lab.FlushConntrack()
+	seenAt, _ := waitOutput(t, out, flushed, "re-registering: a keep-alive answer says", "re-registering")
 	deadline := time.Now().Add(20 * time.Second)
 	for phone.Stats().Registers < 2 {
 		require.True(t, time.Now().Before(deadline), "no re-registration after the mapping changed (%+v):\n%s", phone.Stats(), out.String())
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
+	t.Logf("UDP: router reboot: new mapping seen after %v, registered again after %v (the agent's %s keep-alive every %v)",
+		seenAt.Round(10*time.Millisecond), time.Since(flushed).Round(10*time.Millisecond), ka.Kind, ka.Interval)
 	require.GreaterOrEqual(t, phone.Stats().Reregisters, 1)
 	require.Contains(t, out.String(), "re-registering: a keep-alive answer says the registrar sees us at 203.0.113.1:50")
 	require.Contains(t, out.String(), "nat: keepalive-shortened", "the moved binding shortens the keep-alive interval")

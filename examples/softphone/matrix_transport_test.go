@@ -102,37 +102,57 @@ func TestStreamLifetimeWithoutFlowTimer(t *testing.T) {
 	t.Logf("measured %+v; keep-alive every %v", st.StreamLifetime, phone.flow.KeepaliveInterval())
 }
 
-// A router reboot (conntrack flush) under a TCP flow: the phone's next
-// keep-alive gets no pong, it forms a new flow and registers again, and
-// the next call reaches it with two-way audio. The times are logged.
+// A router reboot (conntrack flush) under a TCP or TLS flow: the phone's
+// next keep-alive gets no pong (within one keep-alive interval), it forms a
+// new flow and registers again, and the next call reaches it with two-way
+// audio. The times are logged (README); UDP's are in
+// TestReregisterOnMappingChange.
 func TestStreamRecoveryAfterReboot(t *testing.T) {
 	t.Parallel()
 	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "nft")
-	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second, TCPTimeout: 5 * time.Second,
-		KamailioAuth: true, Coturn: true, KamailioFlowTimer: 3 * time.Second, TURN: &netlab.TURN{}})
-	phone, out := startPhone(t, lab, false, streamFor(lab, sipmsg.TCP))
-	flushed := time.Now()
-	lab.FlushConntrack()
-	var failedAt, registeredAt time.Duration
-	deadline := time.Now().Add(20 * time.Second)
-	for registeredAt == 0 {
-		require.True(t, time.Now().Before(deadline), "no new flow after the reboot:\n%s", out.String())
-		s := out.String()
-		if strings.Contains(s, "flow: flow-failed") && failedAt == 0 {
-			failedAt = time.Since(flushed)
-		}
-		if failedAt > 0 && strings.Count(s, "flow: registered") >= 2 {
-			registeredAt = time.Since(flushed)
-		}
-		time.Sleep(50 * time.Millisecond)
+	for _, tr := range []sipmsg.Transport{sipmsg.TCP, sipmsg.TLS} {
+		t.Run(tr.String(), func(t *testing.T) {
+			t.Parallel()
+			lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second, TCPTimeout: 5 * time.Second,
+				KamailioAuth: true, Coturn: true, KamailioFlowTimer: 3 * time.Second, KamailioTLS: tr == sipmsg.TLS, TURN: &netlab.TURN{}})
+			phone, out := startPhone(t, lab, false, streamFor(lab, tr))
+			// the flow's "registered" event is printed from its own goroutine
+			require.Eventually(t, func() bool { return strings.Contains(out.String(), "flow: registered") },
+				5*time.Second, 20*time.Millisecond, "%s", out)
+			wait := phone.flow.PongTimeout()
+			flushed := time.Now()
+			lab.FlushConntrack()
+			failedAt, registeredAt := waitOutput(t, out, flushed, "flow: flow-failed", "flow: registered")
+			t.Logf("%s: router reboot: flow failure seen after %v, registered again after %v (keep-alive interval %v, pong wait %v)",
+				tr, failedAt.Round(10*time.Millisecond), registeredAt.Round(10*time.Millisecond), phone.flow.KeepaliveInterval(), wait)
+			rtpOut, err := sippCall(t, lab)
+			require.NoError(t, err)
+			st := phone.Stats()
+			require.GreaterOrEqual(t, st.RTPIn, int64(50))
+			require.GreaterOrEqual(t, rtpOut, int64(50))
+		})
 	}
-	t.Logf("router reboot: flow failure seen after %v, registered again after %v (keep-alive every %v, pong timeout 3s)",
-		failedAt.Round(100*time.Millisecond), registeredAt.Round(100*time.Millisecond), phone.flow.KeepaliveInterval())
-	rtpOut, err := sippCall(t, lab)
-	require.NoError(t, err)
-	st := phone.Stats()
-	require.GreaterOrEqual(t, st.RTPIn, int64(50))
-	require.GreaterOrEqual(t, rtpOut, int64(50))
+}
+
+// waitOutput polls the phone's output after since for a new line with
+// failed and then one more with again than before, and returns how long
+// after since each was seen.
+func waitOutput(t *testing.T, out *netlab.Output, since time.Time, failed, again string) (failedAt, againAt time.Duration) {
+	t.Helper()
+	before := strings.Count(out.String(), again)
+	deadline := time.Now().Add(20 * time.Second)
+	for againAt == 0 {
+		require.True(t, time.Now().Before(deadline), "no %q after %q:\n%s", again, failed, out.String())
+		s := out.String()
+		if failedAt == 0 && strings.Contains(s, failed) {
+			failedAt = time.Since(since)
+		}
+		if failedAt > 0 && strings.Count(s, again) > before {
+			againAt = time.Since(since)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return failedAt, againAt
 }
 
 // Behind a router that blocks UDP (TCP masqueraded, as some carriers and
