@@ -57,6 +57,13 @@ type EdgeConfig struct {
 	// MaxConns bounds the stream connections open at once (all listeners);
 	// one more is closed at accept and counted (Refused). 0: 10000.
 	MaxConns int
+	// MaxConnsPerSource bounds the stream connections open at once from
+	// one source: an IPv4 address, or an IPv6 /64 (what one host or
+	// subscriber gets), so that one source cannot take all MaxConns. One
+	// more is closed at accept and counted (Refused). 0: a tenth of
+	// MaxConns, at least 16 (and at most MaxConns). UAs behind one NAT share
+	// a source; raise it for UAs behind a CGNAT.
+	MaxConnsPerSource int
 	// Handle gets every SIP message read on the edge's sockets, with the
 	// flow it came on and the context of the Serve call that read it. b is
 	// valid only during the call. It is called from one goroutine per
@@ -87,6 +94,7 @@ type Edge struct {
 	packets  map[netip.AddrPort]net.PacketConn // by local address
 	udp      netip.AddrPort                    // the first UDP socket's address
 	open     atomic.Int64                      // stream connections being served
+	sources  map[netip.Prefix]int              // open stream connections per source (sourceOf)
 	refused  atomic.Uint64                     // connections closed at accept (MaxConns)
 }
 
@@ -116,12 +124,15 @@ func NewEdge(cfg EdgeConfig) (*Edge, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 10000
 	}
+	if cfg.MaxConnsPerSource <= 0 {
+		cfg.MaxConnsPerSource = min(max(cfg.MaxConns/10, 16), cfg.MaxConns)
+	}
 	if cfg.MaxKeepalives <= 0 {
 		cfg.MaxKeepalives = 20
 	}
 	e := &Edge{cfg: cfg, clock: clock.OrSystem(cfg.Clock), log: cfg.Logger,
 		streams: map[sipmsg.Flow]*edgeConn{}, byRemote: map[netip.AddrPort]sipmsg.Flow{},
-		packets: map[netip.AddrPort]net.PacketConn{}}
+		packets: map[netip.AddrPort]net.PacketConn{}, sources: map[netip.Prefix]int{}}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -157,10 +168,8 @@ func (e *Edge) ServeStream(ctx context.Context, ln net.Listener, t sipmsg.Transp
 			}
 			return fmt.Errorf("outbound: accept %s: %w", t, err)
 		}
-		if e.open.Add(1) > int64(e.cfg.MaxConns) {
-			e.open.Add(-1)
-			e.refused.Add(1)
-			e.log.Warn("outbound: too many connections, refused", "remote", c.RemoteAddr(), "max", e.cfg.MaxConns)
+		src, ok := e.admit(c)
+		if !ok {
 			_ = c.Close()
 			continue
 		}
@@ -170,11 +179,68 @@ func (e *Edge) ServeStream(ctx context.Context, ln net.Listener, t sipmsg.Transp
 		conns.Add(1)
 		go func() {
 			defer conns.Done()
-			defer e.open.Add(-1)
+			defer e.release(src)
 			err := e.serveConn(ctx, c, t)
 			e.log.Debug("outbound: connection closed", "remote", c.RemoteAddr(), "err", err)
 		}()
 	}
+}
+
+// admit counts connection c against MaxConns and MaxConnsPerSource; false:
+// it is one too many, refused and counted. It returns c's source for
+// release.
+func (e *Edge) admit(c net.Conn) (netip.Prefix, bool) {
+	src := sourceOf(addrPortOf(c.RemoteAddr()).Addr())
+	if e.open.Add(1) > int64(e.cfg.MaxConns) {
+		e.open.Add(-1)
+		e.refused.Add(1)
+		e.log.Warn("outbound: too many connections, refused", "remote", c.RemoteAddr(), "max", e.cfg.MaxConns)
+		return src, false
+	}
+	e.mu.Lock()
+	n := e.sources[src]
+	if src.IsValid() && n >= e.cfg.MaxConnsPerSource {
+		e.mu.Unlock()
+		e.open.Add(-1)
+		e.refused.Add(1)
+		e.log.Warn("outbound: too many connections from one source, refused", "remote", c.RemoteAddr(), "source", src, "max", e.cfg.MaxConnsPerSource)
+		return src, false
+	}
+	if src.IsValid() {
+		e.sources[src] = n + 1
+	}
+	e.mu.Unlock()
+	return src, true
+}
+
+// release ends what admit counted for a connection from src.
+func (e *Edge) release(src netip.Prefix) {
+	e.open.Add(-1)
+	if !src.IsValid() {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sources[src] <= 1 {
+		delete(e.sources, src)
+	} else {
+		e.sources[src]--
+	}
+}
+
+// sourceOf is the source a connection from a counts against: the IPv4
+// address, or the IPv6 /64; invalid (not counted) for an unknown address.
+func sourceOf(a netip.Addr) netip.Prefix {
+	if !a.IsValid() {
+		return netip.Prefix{}
+	}
+	a = a.Unmap()
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
 }
 
 // serveConn reads one UA connection until it fails.

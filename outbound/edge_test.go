@@ -175,3 +175,52 @@ func TestEdgeMaxConns(t *testing.T) {
 	require.Equal(t, uint64(1), te.Refused())
 	ping(t, a)
 }
+
+// MaxConnsPerSource: one source (an IPv4 address, an IPv6 /64) cannot hold
+// more; another source still connects, and a closed connection frees its
+// source's slot.
+func TestEdgeMaxConnsPerSource(t *testing.T) {
+	t.Parallel()
+	te := newTestEdge(t, EdgeConfig{MaxConnsPerSource: 2})
+	addr := te.serve(t, sipmsg.TCP)
+	a, b := dialEdge(t, addr), dialEdge(t, addr)
+	ping(t, a)
+	ping(t, b)
+	c := dialEdge(t, addr)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err := c.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "a third from 127.0.0.1 is closed at accept")
+	require.Equal(t, uint64(1), te.Refused())
+
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	other, err := d.Dial("tcp", addr.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { other.Close() })
+	ping(t, other) // another source is served
+
+	require.NoError(t, a.Close())
+	require.Eventually(t, func() bool {
+		c := dialEdge(t, addr)
+		defer c.Close()
+		_, err := c.Write([]byte("\r\n\r\n"))
+		if err != nil {
+			return false
+		}
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err = io.ReadFull(c, make([]byte, 2))
+		return err == nil
+	}, 5*time.Second, 10*time.Millisecond, "the closed connection's slot is free again")
+	ping(t, b)
+}
+
+func TestSourceOf(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ addr, want string }{
+		{"192.0.2.7", "192.0.2.7/32"},
+		{"::ffff:192.0.2.7", "192.0.2.7/32"},
+		{"2001:db8:1:2:a:b:c:d", "2001:db8:1:2::/64"},
+	} {
+		require.Equal(t, netip.MustParsePrefix(tt.want), sourceOf(netip.MustParseAddr(tt.addr)), tt.addr)
+	}
+	require.False(t, sourceOf(netip.Addr{}).IsValid())
+}
