@@ -211,3 +211,71 @@ func TestLabStreamLifetime(t *testing.T) {
 	require.Greater(t, r.Upper, lab.Truth().TCPTimeout-time.Second)
 	require.NotZero(t, r.Upper)
 }
+
+// edgeDown makes kamailio's TCP port refuse connections (a reset for every
+// packet to it), as an edge that is down; the returned func brings it back.
+func edgeDown(t *testing.T, lab *netlab.Lab) func() {
+	t.Helper()
+	nft := func(args ...string) {
+		t.Helper()
+		out, err := lab.Command(netlab.WAN, "nft", args...).CombinedOutput()
+		require.NoError(t, err, "nft %v: %s", args, out)
+	}
+	nft("add", "table", "inet", "edgedown")
+	nft("add", "chain", "inet", "edgedown", "in", "{ type filter hook input priority 0; }")
+	nft("add", "rule", "inet", "edgedown", "in", "tcp", "dport", fmt.Sprint(netlab.KamailioPort), "reject", "with", "tcp", "reset")
+	return func() { nft("delete", "table", "inet", "edgedown") }
+}
+
+// The RFC 5626 §4.5 backoff, whole, in the testbed: the edge (kamailio over
+// TCP) goes down under a registered flow and stays down across four
+// attempts to form the flow again; each waits a random 50-100 % of
+// min(Max, base·2^failures) (bases shortened to 0.25 s, at most 4 s), the
+// next attempt comes no earlier than that, and once the edge is back the
+// flow registers at the next attempt and the UA is reached. The sequence
+// and the time from the edge's return to registration are logged.
+func TestLabBackoff(t *testing.T) {
+	t.Parallel()
+	netlab.RequireTools(t, "kamailio", "nft")
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, TCPTimeout: labNATTimeout, KamailioFlowTimer: labFlowTimer})
+	recovery := keepalive.Recovery{BaseAllFailed: 250 * time.Millisecond, BaseSomeOK: 750 * time.Millisecond, Max: 4 * time.Second}
+	a := newAnswerer()
+	ev := newEvents()
+	runFlow(t, FlowConfig{
+		Transport: sipmsg.TCP, Server: labServer(sipmsg.TCP), Dial: labDial(lab), Register: labRegister(1),
+		OnMessage: a.onMessage, OnEvent: ev.on, Recovery: recovery,
+	})
+	ev.wait(t, Registered)
+	up := edgeDown(t, lab)
+	down := time.Now()
+	failed := ev.wait(t, FlowFailed)
+	t.Logf("edge down: flow failed after %v: %v", failed.At.Sub(down).Round(10*time.Millisecond), failed.Err)
+	const retries = 4
+	var seq []string
+	prev := failed.At
+	var last Event
+	for i := 1; i <= retries; i++ {
+		r := ev.wait(t, Retrying)
+		require.Equal(t, i, r.Failures)
+		require.True(t, r.AllFailed, "a flow alone: the all-failed base")
+		ceiling := recovery.Ceiling(i, true)
+		require.GreaterOrEqual(t, r.Wait, ceiling/2, "retry %d", i)
+		require.LessOrEqual(t, r.Wait, ceiling, "retry %d", i)
+		if i > 1 {
+			require.GreaterOrEqual(t, r.At.Sub(prev), last.Wait, "attempt %d came before its backoff ended", i)
+		}
+		seq = append(seq, fmt.Sprintf("attempt %d failed %v after the previous one, next in %v (ceiling %v)",
+			i, r.At.Sub(prev).Round(10*time.Millisecond), r.Wait.Round(10*time.Millisecond), ceiling))
+		prev, last = r.At, r
+	}
+	up()
+	back := time.Now()
+	re := ev.wait(t, Registered)
+	require.GreaterOrEqual(t, re.At.Sub(last.At), last.Wait, "registered at the attempt after the last backoff")
+	require.True(t, reach(t, lab, a, "after-backoff"), "reached once the edge is back")
+	for _, s := range seq {
+		t.Log(s)
+	}
+	t.Logf("edge back: registered %v later (the pending backoff was %v, %v of it left)", re.At.Sub(back).Round(10*time.Millisecond),
+		last.Wait.Round(10*time.Millisecond), (last.Wait - back.Sub(last.At)).Round(10*time.Millisecond))
+}
