@@ -47,6 +47,8 @@ type Agent struct {
 	latched      map[netip.AddrPort]bool
 	started      bool
 	closed       bool
+	nat64        netip.Prefix     // Config.NAT64, or what DetectNAT64 found
+	nat64Found   *discovery.NAT64 // what DetectNAT64 found (Plan.NAT64)
 }
 
 // New checks cfg and returns an agent that has sent nothing yet.
@@ -71,7 +73,7 @@ func New(cfg Config) (*Agent, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Agent{cfg: cfg, clk: clock.OrSystem(cfg.Clock), log: log, local: addrPortOf(cfg.SIP.LocalAddr()),
-		kaBranch: sipmsg.BranchMagic + "-sipnat-ka-" + randHex(4)}
+		kaBranch: sipmsg.BranchMagic + "-sipnat-ka-" + randHex(4), nat64: cfg.NAT64}
 	stunCfg := nat.ClientConfig{CallerReads: true, Clock: cfg.Clock, Logger: cfg.Logger}
 	a.sipSTUN = nat.NewClient(cfg.SIP, stunCfg)
 	for _, m := range cfg.Media {
@@ -194,11 +196,15 @@ func (a *Agent) Start(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: start: %w", err)
 	}
+	a.detectNAT64(ctx)
 	o := a.observe(ctx)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("agent: start: %w", err)
 	}
 	p := Decide(o)
+	a.mu.Lock()
+	p.NAT64 = a.nat64Found
+	a.mu.Unlock()
 	a.relayMedia(ctx, p)
 	a.mu.Lock()
 	a.plan = p
@@ -227,7 +233,7 @@ func (a *Agent) observe(ctx context.Context) Observations {
 			defer cancel()
 			o.NAT, o.NATErr = a.sipSTUN.Discover(dctx, nat.DiscoverConfig{
 				Servers: cfg.STUN, LifetimeMax: cfg.LifetimeMax,
-				ListenPacket: cfg.ListenPacket, Clock: cfg.Clock, Logger: cfg.Logger, NAT64: cfg.NAT64,
+				ListenPacket: cfg.ListenPacket, Clock: cfg.Clock, Logger: cfg.Logger, NAT64: a.nat64Prefix(),
 			})
 			if o.NATErr != nil && o.NAT != nil && o.NAT.Method != nat.MethodNone {
 				o.NATErr = nil // what ctx cut short is in the result
@@ -292,10 +298,11 @@ func (a *Agent) observe(ctx context.Context) Observations {
 // (sdp.Options.NAT64, byte-exact elsewhere), so the stack sends its media
 // where the NAT64 translates.
 func (a *Agent) AppendPeerSDP(dst, body []byte) ([]byte, error) {
-	if !a.cfg.NAT64.IsValid() {
+	n64 := a.nat64Prefix()
+	if !n64.IsValid() {
 		return append(dst, body...), nil
 	}
-	out, _, err := sdp.AppendRewrite(dst, body, &sdp.Options{NAT64: a.cfg.NAT64, Origin: true, AllowICE: true})
+	out, _, err := sdp.AppendRewrite(dst, body, &sdp.Options{NAT64: n64, Origin: true, AllowICE: true})
 	if err != nil {
 		return append(dst[:len(dst):len(dst)], body...), fmt.Errorf("agent: peer SDP for NAT64: %w", err)
 	}
@@ -307,10 +314,11 @@ func (a *Agent) AppendPeerSDP(dst, body []byte) ([]byte, error) {
 // address (RFC 6052) of an IPv4 ap, which an IPv6-only UA reaches through
 // the NAT64.
 func (a *Agent) Reach(ap netip.AddrPort) netip.AddrPort {
-	if !a.cfg.NAT64.IsValid() || !ap.Addr().Unmap().Is4() {
+	n64 := a.nat64Prefix()
+	if !n64.IsValid() || !ap.Addr().Unmap().Is4() {
 		return ap
 	}
-	s, err := ipaddr.SynthesizeNAT64(a.cfg.NAT64, ap.Addr())
+	s, err := ipaddr.SynthesizeNAT64(n64, ap.Addr())
 	if err != nil {
 		return ap
 	}

@@ -137,6 +137,16 @@ type Config struct {
 	// (what an IPv4-only far side can reach), and Reach gives the
 	// synthesised IPv6 address (RFC 6052) to send to an IPv4 peer.
 	NAT64 netip.Prefix
+	// DetectNAT64, with NAT64 unset and an IPv6 SIP socket, makes Start
+	// look for the NAT64 prefix first (discovery.DetectNAT64, the one
+	// rule: the DNS64's answer for ipv4only.arpa through Resolver and the
+	// Gateway's PCP PREFIX64 option, asked at once, whichever names a
+	// prefix). What it finds is used as NAT64 and reported in Plan.NAT64;
+	// finding none is no error (the network has no NAT64).
+	DetectNAT64 bool
+	// Resolver is the DNS64 DetectNAT64 asks; nil asks the system's DNS
+	// servers.
+	Resolver *net.Resolver
 	// DialContext and ListenPacket, when set, make the sockets of gateway
 	// requests and of the extra NAT-discovery probes (for a network
 	// namespace or a VRF); nil uses the net package.

@@ -44,7 +44,8 @@
 // same problem: Decide keeps the flow open with keep-alives at half the
 // firewall's measured state lifetime, or, when the gateway granted a
 // pinhole (PCP or UPnP IGD:2, package discovery), needs none. Behind NAT64
-// (Config.NAT64, from discovery.DetectNAT64) the Contact and SDP carry the IPv4
+// (Config.NAT64, or found by Start itself with Config.DetectNAT64, both
+// through discovery.DetectNAT64) the Contact and SDP carry the IPv4
 // address STUN finds through the NAT64, and Reach and AppendPeerSDP give
 // the synthesised IPv6 addresses (RFC 6052) to send to an IPv4 peer.
 //

@@ -149,6 +149,8 @@ type Plan struct {
 	NATErr  string                 `json:"nat_error,omitempty"`
 	Gateway *discovery.Choice      `json:"gateway_choice,omitempty"`
 	Probe   *discovery.ProbeResult `json:"gateway_probe,omitempty"`
+	// NAT64 is the NAT64 prefix Config.DetectNAT64 found, and from where.
+	NAT64 *discovery.NAT64 `json:"nat64,omitempty"`
 }
 
 // Name is a short label for tables: the Contact's source, and the media's
@@ -189,6 +191,9 @@ func (p *Plan) String() string {
 		for i, r := range p.Relay.Allocations {
 			fmt.Fprintf(&b, "; media %d relayed at %s by %s over %s", i, r, p.Relay.Server, p.Relay.Transport)
 		}
+	}
+	if p.NAT64 != nil {
+		fmt.Fprintf(&b, "\n  NAT64: prefix %v (from %s)", p.NAT64.Prefixes[0], p.NAT64.From)
 	}
 	for _, n := range p.Notes {
 		b.WriteString("\n  - " + n)

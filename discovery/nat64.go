@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/sipnat/sipnat/ipaddr"
 )
@@ -50,10 +51,15 @@ type NAT64Config struct {
 	// NoDNS skips the DNS question (a caller that knows its resolver is
 	// no DNS64, or that must send nothing to the system's DNS servers).
 	NoDNS bool
-	// Mapper, when set, asks its gateway's PCP server for PREFIX64
-	// (Mapper.Prefix64, RFC 7225).
-	Mapper *Mapper
+	// PCP, when set, asks for PREFIX64 (RFC 7225) the gateway's PCP
+	// server that a Mapper of this configuration asks (Mapper.Prefix64, on
+	// a Mapper DetectNAT64 makes and closes; Protocols and, when zero,
+	// PMPTimeout are set to PCP only and 1 s).
+	PCP *MapperConfig
 }
+
+// nat64Wait bounds DetectNAT64 when ctx does not end sooner.
+const nat64Wait = 5 * time.Second
 
 // DetectNAT64 finds the NAT64 prefixes of the network: it asks the DNS64
 // (RFC 7050) and the gateway's PCP server (RFC 7225) at once and returns
@@ -67,7 +73,7 @@ type NAT64Config struct {
 // whose literals it finds in SIP and SDP (ipaddr.SynthesizeNAT64) and to
 // discover its public IPv4 address through the NAT64 (nat.DiscoverConfig.NAT64).
 func DetectNAT64(ctx context.Context, cfg NAT64Config) (NAT64, error) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithTimeout(ctx, nat64Wait)
 	defer cancel()
 	type answer struct {
 		n   NAT64
@@ -85,12 +91,19 @@ func DetectNAT64(ctx context.Context, cfg NAT64Config) (NAT64, error) {
 			answers <- answer{NAT64{Prefixes: p, From: FromDNS64}, err}
 		}()
 	}
-	if cfg.Mapper != nil {
+	if cfg.PCP != nil {
+		mc := *cfg.PCP
+		mc.Protocols, mc.AnnounceAddr, mc.OnEvent = []Protocol{ProtoPCP}, "", nil
+		if mc.PMPTimeout <= 0 {
+			mc.PMPTimeout = time.Second
+		}
+		m := NewMapper(mc)
+		defer m.Close()
 		asked++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p64, err := cfg.Mapper.Prefix64(ctx)
+			p64, err := m.Prefix64(ctx)
 			answers <- answer{NAT64{Prefixes: prefixesOf(p64), From: FromPCP}, err}
 		}()
 	}
@@ -106,7 +119,7 @@ func DetectNAT64(ctx context.Context, cfg NAT64Config) (NAT64, error) {
 		}
 	}
 	if asked == 0 {
-		errs = append(errs, errors.New("no source to ask (NoDNS and no Mapper)"))
+		errs = append(errs, errors.New("no source to ask (NoDNS and no PCP)"))
 	}
 	return NAT64{}, fmt.Errorf("detect NAT64: %w: %w", ErrNoNAT64, errors.Join(errs...))
 }

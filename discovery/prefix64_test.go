@@ -126,16 +126,14 @@ func TestDetectNAT64Rule(t *testing.T) {
 
 	g := newFakeGW(t, clk, false, true)
 	g.set(func(g *fakeGW) { g.prefix64 = []Prefix64{{Prefix: nsp}} })
-	m := NewMapper(testConfig(clk, g, nil, nil))
-	defer m.Close()
-	n, err := DetectNAT64(context.Background(), NAT64Config{Resolver: noDNS, Mapper: m})
+	gcfg := testConfig(clk, g, nil, nil)
+	n, err := DetectNAT64(context.Background(), NAT64Config{Resolver: noDNS, PCP: &gcfg})
 	require.NoError(t, err)
 	require.Equal(t, NAT64{Prefixes: []netip.Prefix{nsp}, From: FromPCP}, n)
 
 	plain := newFakeGW(t, clk, false, true) // a PCP server without RFC 7225
-	m2 := NewMapper(testConfig(clk, plain, nil, nil))
-	defer m2.Close()
-	_, err = DetectNAT64(context.Background(), NAT64Config{Resolver: noDNS, Mapper: m2})
+	pcfg := testConfig(clk, plain, nil, nil)
+	_, err = DetectNAT64(context.Background(), NAT64Config{Resolver: noDNS, PCP: &pcfg})
 	require.ErrorIs(t, err, ErrNoNAT64)
 	require.ErrorIs(t, err, ErrNoPrefix64)
 	require.ErrorContains(t, err, "dns64: look up ipv4only.arpa AAAA")

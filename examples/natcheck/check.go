@@ -27,6 +27,7 @@ type options struct {
 	portMap   bool
 	gateway   netip.Addr
 	hostAddrs func() []netip.Addr // the host's addresses (IPv6 line)
+	resolver  *net.Resolver       // the DNS64 asked for NAT64 (nil: the system's)
 
 	listenPacket func(ctx context.Context, network, addr string) (net.PacketConn, error)
 	dialContext  func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -85,6 +86,24 @@ func check(ctx context.Context, o options) (*Report, error) {
 	r.Local = conn.LocalAddr().String()
 	client := nat.NewClient(conn, nat.ClientConfig{})
 	defer client.Close()
+
+	// An IPv6-only test: is there a NAT64, and where does it translate?
+	// (discovery.DetectNAT64, the rule the agent follows too)
+	var nat64 netip.Prefix
+	loopback := true
+	for _, a := range o.servers {
+		loopback = loopback && a.Addr().IsLoopback()
+	}
+	switch {
+	case family || o.selfTest:
+	case loopback:
+		r.NotTested = append(r.NotTested, "NAT64: every server is on loopback")
+	default:
+		r.NAT64 = checkNAT64(ctx, o)
+		if len(r.NAT64.Prefixes) > 0 {
+			nat64 = r.NAT64.Prefixes[0]
+		}
+	}
 
 	// Every server once, at once: reachability, public address, RTT.
 	r.Servers = make([]ServerReport, len(o.servers))
@@ -157,7 +176,8 @@ func check(ctx context.Context, o options) (*Report, error) {
 	}
 	r.UDP = "works"
 
-	res, err := client.Discover(ctx, nat.DiscoverConfig{Servers: answered, LifetimeMax: o.lifetime, ListenPacket: o.listenPacket, LocalAddrs: o.hostAddrs()})
+	res, err := client.Discover(ctx, nat.DiscoverConfig{Servers: answered, LifetimeMax: o.lifetime, ListenPacket: o.listenPacket,
+		LocalAddrs: o.hostAddrs(), NAT64: nat64})
 	if err != nil {
 		r.Errors = append(r.Errors, "behaviour discovery: "+err.Error())
 	}
@@ -220,7 +240,11 @@ func check(ctx context.Context, o options) (*Report, error) {
 		r.IPv6 = checkIPv6(ctx, o, other, r)
 	} else if res != nil { // the main test was the IPv6 one
 		r.IPv6 = &IPv6Report{HostAddrs: globalIPv6(o.hostAddrs())}
-		r.IPv6.behaviour(res, o.hostAddrs())
+		if res.Public.Addr().Is4() { // through the NAT64: the NAT lines are the IPv4 NAT's
+			r.IPv6.Note = fmt.Sprintf("IPv6-only: IPv4 is reached through the NAT64 (%s); the lines above are the IPv4 NAT behind it", nat64)
+		} else {
+			r.IPv6.behaviour(res, o.hostAddrs())
+		}
 	}
 
 	if o.selfTest {
@@ -362,6 +386,20 @@ func (v *IPv6Report) behaviour(res *nat.Result, host []netip.Addr) {
 	}
 	translated := v.Translation != ipaddr.NoTranslation
 	v.Translated = &translated
+}
+
+// checkNAT64 asks the network for its NAT64 prefix: the DNS64 and, with
+// -portmap, the gateway's PCP server (RFC 7225 PREFIX64) at once.
+func checkNAT64(ctx context.Context, o options) *NAT64Report {
+	cfg := discovery.NAT64Config{Resolver: o.resolver}
+	if o.portMap {
+		cfg.PCP = &discovery.MapperConfig{Gateway: o.gateway, DialContext: o.dialContext, ListenPacket: o.listenPacket}
+	}
+	n, err := discovery.DetectNAT64(ctx, cfg)
+	if err != nil {
+		return &NAT64Report{Note: err.Error()}
+	}
+	return &NAT64Report{Prefixes: n.Prefixes, From: n.From}
 }
 
 func globalIPv6(addrs []netip.Addr) []netip.Addr {

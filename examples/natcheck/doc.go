@@ -37,6 +37,9 @@
 //	              (the RFC 4787 answers over IPv6: mapping none with
 //	              address-and-port-dependent filtering is a stateful
 //	              firewall), note
+//	nat64         on an IPv6-only test: prefixes[], from (dns64: RFC 7050,
+//	              pcp: RFC 7225 PREFIX64), or note (why none was found);
+//	              from discovery.DetectNAT64
 //	sip           decision (direct, port mapping, relay), contact_from, contact,
 //	              keepalive_ms, keepalive_note, relay, incoming_calls and
 //	              two_way_audio ({works, assumed, reason}); from agent.Decide

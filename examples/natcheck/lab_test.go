@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/agent"
+	"github.com/sipnat/sipnat/discovery"
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/sipnat/sipnat/ipaddr"
 	"github.com/sipnat/sipnat/nat"
@@ -190,4 +191,41 @@ func TestLabTruth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLabNAT64: natcheck on the IPv6-only LAN behind the lab's NAT64, given
+// the server by its synthesised IPv6 address (what the DNS64 answers for
+// its name), finds the NAT64 prefix (discovery.DetectNAT64: the DNS64
+// answers, the router speaks no PCP), runs the behaviour discovery through
+// the NAT64, and reports the IPv4 public address and the IPv4 NAT behind
+// it, as the lab's truth says.
+func TestLabNAT64(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, IPv6: netlab.IPv6NAT64, Coturn: true})
+	truth := lab.Truth()
+	srv, err := ipaddr.SynthesizeNAT64(truth.NAT64Prefix, netlab.Server1)
+	require.NoError(t, err)
+	o := options{
+		servers: []netip.AddrPort{netip.AddrPortFrom(srv, netlab.CoturnPort)}, names: []string{"coturn via NAT64"},
+		local: netip.AddrPortFrom(netlab.Client6, 0), portMap: true, gateway: netlab.RouterLAN6,
+		hostAddrs:    func() []netip.Addr { return []netip.Addr{netlab.Client6} },
+		resolver:     lab.Resolver(netlab.LAN),
+		listenPacket: lab.ListenPacket(netlab.LAN), dialContext: lab.DialContext(netlab.LAN),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	rep, err := check(ctx, o)
+	require.NoError(t, err)
+	var text bytes.Buffer
+	rep.writeText(&text)
+	t.Logf("natcheck said:\n%s", text.String())
+	require.NotNil(t, rep.NAT64)
+	require.Equal(t, []netip.Prefix{truth.NAT64Prefix}, rep.NAT64.Prefixes)
+	require.Equal(t, discovery.FromDNS64, rep.NAT64.From)
+	require.Contains(t, text.String(), "NAT64:             prefix "+truth.NAT64Prefix.String()+" (from dns64)")
+	require.Equal(t, truth.Public, rep.NAT.Public.Addr(), "the IPv4 address the NAT64 and the NAT behind it give")
+	require.Equal(t, nat.MethodRFC5780, rep.NAT.Method, "the alternate IPv4 address reached through the NAT64")
+	require.Equal(t, string(truth.Mapping), rep.NAT.Mapping.String())
+	require.Equal(t, string(truth.Filtering), rep.NAT.Filtering.String())
+	require.Contains(t, rep.IPv6.Note, "through the NAT64")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/agent"
+	"github.com/sipnat/sipnat/discovery"
 	"github.com/sipnat/sipnat/ipaddr"
 	"github.com/sipnat/sipnat/nat"
 )
@@ -31,6 +32,7 @@ type Report struct {
 	CGNAT   *Finding       `json:"cgnat,omitempty"`
 	Double  *Finding       `json:"double_nat,omitempty"`
 	IPv6    *IPv6Report    `json:"ipv6,omitempty"`
+	NAT64   *NAT64Report   `json:"nat64,omitempty"`
 	SIP     *SIPVerdict    `json:"sip,omitempty"`
 	Errors  []string       `json:"errors,omitempty"`
 	// NotTested names what was skipped, and why.
@@ -117,6 +119,14 @@ func ipv6Filtering(b nat.Behavior) string {
 		return "address-and-port-dependent: only the address and port the host sent to get in (an RFC 6092 stateful firewall: keep-alives or a pinhole)"
 	}
 	return b.String()
+}
+
+// NAT64Report is what discovery.DetectNAT64 found on an IPv6-only test:
+// the prefix and its source (dns64: RFC 7050, pcp: RFC 7225), or why none.
+type NAT64Report struct {
+	Prefixes []netip.Prefix        `json:"prefixes,omitempty"`
+	From     discovery.NAT64Source `json:"from,omitempty"`
+	Note     string                `json:"note,omitempty"`
 }
 
 // SIPVerdict is what a SIP UA here needs, from agent.Decide.
@@ -236,6 +246,13 @@ func (r *Report) writeText(w io.Writer) {
 		}
 		if v.Filtering != nat.Unknown {
 			line("IPv6 filtering", "%s", ipv6Filtering(v.Filtering))
+		}
+	}
+	if n := r.NAT64; n != nil {
+		if len(n.Prefixes) > 0 {
+			line("NAT64", "prefix %s (from %s)", n.Prefixes[0], n.From)
+		} else {
+			line("NAT64", "none found: %s", n.Note)
 		}
 	}
 	if v := r.SIP; v != nil {
