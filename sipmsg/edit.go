@@ -49,7 +49,7 @@ func (e *editor) add(start, end int, b []byte) {
 		e.err = perr(start, "rewrite", ErrTooLarge)
 		return
 	}
-	e.edits[e.n] = edit{start: start, end: end, tOff: e.used, tEnd: e.used + len(b)}
+	e.set(start, end, e.used, e.used+len(b), nil)
 	e.used += len(b)
 	e.grow += len(b) - (end - start)
 	e.n++
@@ -64,9 +64,17 @@ func (e *editor) addExt(start, end int, text []byte) {
 		e.err = perr(start, "rewrite", ErrTooLarge)
 		return
 	}
-	e.edits[e.n] = edit{start: start, end: end, ext: text}
+	e.set(start, end, 0, 0, text)
 	e.grow += len(text) - (end - start)
 	e.n++
+}
+
+// set writes edit e.n field by field: a composite literal is built on the
+// stack and copied in 16-byte moves, whose loads wait for the 8-byte stores
+// that built it (a store-forwarding stall on every edit).
+func (e *editor) set(start, end, tOff, tEnd int, ext []byte) {
+	ed := &e.edits[e.n]
+	ed.start, ed.end, ed.tOff, ed.tEnd, ed.ext = start, end, tOff, tEnd, ext
 }
 
 // apply appends src with the edits applied to dst. The body span is written

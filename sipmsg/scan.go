@@ -123,9 +123,18 @@ func (m *Message) Parse(b []byte) error {
 	m.start = Span{0, le + 1}
 	pos := le + 1
 	firstCL, multiCL := -1, false
+	// the header count and the Contact bits live in locals during the
+	// loop, stored once at the end (and on the way out with an error)
+	hdrs := &m.hdrs
+	n := 0
+	var maybeContact [2]uint64
+	fail := func(err error) error {
+		m.nhdr, m.maybeContact = n, maybeContact
+		return err
+	}
 	for {
 		if pos >= len(b) {
-			return perr(pos, "header", ErrIncomplete)
+			return fail(perr(pos, "header", ErrIncomplete))
 		}
 		c := b[pos]
 		if c == '\n' {
@@ -135,10 +144,10 @@ func (m *Message) Parse(b []byte) error {
 		}
 		if c == '\r' {
 			if pos+1 >= len(b) {
-				return perr(pos, "header", ErrIncomplete)
+				return fail(perr(pos, "header", ErrIncomplete))
 			}
 			if b[pos+1] != '\n' {
-				return perr(pos, "header", ErrMalformed)
+				return fail(perr(pos, "header", ErrMalformed))
 			}
 			m.hdrEnd = pos
 			pos += 2
@@ -149,13 +158,13 @@ func (m *Message) Parse(b []byte) error {
 			le = lines.Refill()
 		}
 		if le == len(b) {
-			return perr(len(b), "header", ErrIncomplete)
+			return fail(perr(len(b), "header", ErrIncomplete))
 		}
 		if isWS(c) { // folded continuation of the previous header
-			if m.nhdr == 0 {
-				return perr(pos, "header", ErrMalformed)
+			if n == 0 {
+				return fail(perr(pos, "header", ErrMalformed))
 			}
-			h := &m.hdrs[m.nhdr-1]
+			h := &hdrs[n-1]
 			h.line.End = le + 1
 			if e := trimRight(b, pos, lineEnd(b, le)); e > pos {
 				if h.value.Start == h.value.End {
@@ -166,42 +175,45 @@ func (m *Message) Parse(b []byte) error {
 			pos = le + 1
 			continue
 		}
-		if m.nhdr == MaxHeaders {
-			return perr(pos, "header", ErrTooManyHeaders)
+		if n == MaxHeaders {
+			return fail(perr(pos, "header", ErrTooManyHeaders))
 		}
-		h := &m.hdrs[m.nhdr]
-		i := pos
-		i = runEnd(&tokenTable, b, i, le)
-		if i == pos {
-			return perr(pos, "header name", ErrMalformed)
+		h := &hdrs[n]
+		ne := runEnd(&tokenSet, b, pos, le) // <= le < len(b)
+		if ne == pos {
+			return fail(perr(pos, "header name", ErrMalformed))
 		}
-		h.name = Span{pos, i}
-		i = skipWS(b, i, le)
-		if i >= le || b[i] != ':' {
-			return perr(i, "header name", ErrMalformed)
+		i := ne
+		if b[i] != ':' { // white space before the colon is rare
+			i = skipWS(b, i, le)
+			if i >= le || b[i] != ':' {
+				return fail(perr(i, "header name", ErrMalformed))
+			}
 		}
 		end := lineEnd(b, le)
 		vs := skipWS(b, i+1, end)
+		h.name = Span{pos, ne}
 		h.value = Span{vs, trimRight(b, vs, end)}
 		h.line = Span{pos, le + 1}
 		// kinds are found lazily (isKind), except Content-Length, which
 		// the body needs now
 		h.kind = kindUnknown
-		n := h.name.End - pos
-		if n == 7 && b[pos+1]|0x20 == 'o' || n == 1 && b[pos]|0x20 == 'm' { // may be Contact: the contact walk visits only these
-			m.maybeContact[m.nhdr>>6] |= 1 << (m.nhdr & 63)
+		nl := ne - pos
+		if nl == 7 && b[pos+1]|0x20 == 'o' || nl == 1 && b[pos]|0x20 == 'm' { // may be Contact: the contact walk visits only these
+			maybeContact[n>>6&1] |= 1 << (n & 63)
 		}
-		if (n == 14 || n == 1) && KindOf(b[pos:h.name.End]) == HdrContentLength {
+		if (nl == 14 || nl == 1) && KindOf(b[pos:ne]) == HdrContentLength {
 			h.kind = HdrContentLength
 			if firstCL < 0 {
-				firstCL = m.nhdr
+				firstCL = n
 			} else {
 				multiCL = true
 			}
 		}
-		m.nhdr++
+		n++
 		pos = le + 1
 	}
+	m.nhdr, m.maybeContact = n, maybeContact
 	m.buf = b
 	m.body = Span{pos, len(b)}
 	if firstCL < 0 {

@@ -233,3 +233,40 @@ func TestParseViaForms(t *testing.T) {
 		require.ErrorIs(t, err, ErrMalformed, "%q", bad)
 	}
 }
+
+// TestRunEnd holds runEnd's eight-byte steps to a byte loop: every byte
+// value at every offset of runs up to 20 bytes, for each set it is used
+// with, and with end before, at and past the end of the buffer.
+func TestRunEnd(t *testing.T) {
+	t.Parallel()
+	for _, set := range []struct {
+		name string
+		t    *byteSet
+		b    *[256]bool
+	}{{"token", &tokenSet, &tokenTable}, {"host", &hostSet, &hostChar}, {"param", &paramSet, &paramChar}} {
+		want := func(b []byte, i, end int) int {
+			end = min(end, len(b))
+			for i < end && set.b[b[i]] {
+				i++
+			}
+			return i
+		}
+		for n := 0; n <= 20; n++ {
+			for stop := 0; stop < 256; stop++ {
+				b := make([]byte, n+1)
+				for k := range n {
+					b[k] = 'a'
+				}
+				b[n] = byte(stop)
+				for start := 0; start <= n; start++ {
+					for _, end := range []int{n, n + 1, n + 9} {
+						if w, got := want(b, start, end), runEnd(set.t, b, start, end); got != w {
+							t.Fatalf("%s: run of %d, stop byte %#x, from %d to %d: %d, want %d",
+								set.name, n, stop, start, end, got, w)
+						}
+					}
+				}
+			}
+		}
+	}
+}

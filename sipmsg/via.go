@@ -81,7 +81,7 @@ func parseVia(v *Via, b []byte, s Span, list bool) (int, error) {
 		v.Host = Span{i + 1, k}
 		i = k + 1
 	} else {
-		i = runEnd(&hostChar, b, i, s.End)
+		i = runEnd(&hostSet, b, i, s.End)
 		v.Host = Span{hs, i}
 	}
 	if v.Host.Len() == 0 {
@@ -123,15 +123,18 @@ func parseVia(v *Via, b []byte, s Span, list bool) (int, error) {
 		switch len(name) {
 		case 8:
 			if equalLowerName(name, "received") {
-				v.Received, v.HasRecv = p, true
+				v.Received.set(&p)
+				v.HasRecv = true
 			}
 		case 5:
 			if equalLowerName(name, "rport") {
-				v.Rport, v.HasRport = p, true
+				v.Rport.set(&p)
+				v.HasRport = true
 			}
 		case 6:
 			if equalLowerName(name, "branch") {
-				v.Branch, v.HasBranch = p, true
+				v.Branch.set(&p)
+				v.HasBranch = true
 			}
 		}
 		i = pn
