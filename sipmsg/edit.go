@@ -1,6 +1,9 @@
 package sipmsg
 
-import "strconv"
+import (
+	"encoding/binary"
+	"strconv"
+)
 
 const (
 	maxEdits   = 24
@@ -164,29 +167,55 @@ type BodyRewriter func(dst, body []byte) ([]byte, error)
 
 // appendPort appends p in decimal (strconv.AppendUint does the same, slower).
 func appendPort(dst []byte, p uint16) []byte {
+	w, n := portWord(p)
+	return appendWords(dst, n, w)
+}
+
+// portWord returns p in decimal as a little-endian word and its length:
+// the five digits of p are built in a register and the leading zeros
+// shifted out.
+func portWord(p uint16) (uint64, int) {
 	n := uint32(p)
-	if n < 10 {
-		return append(dst, byte('0'+n))
-	}
-	var buf [6]byte
 	d := n / 10000
 	r := n - d*10000
 	hi := r / 100
 	lo := r - hi*100
-	buf[1] = byte('0' + d)
-	buf[2], buf[3] = digits2[2*hi], digits2[2*hi+1]
-	buf[4], buf[5] = digits2[2*lo], digits2[2*lo+1]
-	w := 2
-	if n >= 100 {
-		w = 3
-		if n >= 1000 {
-			w = 4
-			if n >= 10000 {
-				w = 5
+	w := uint64('0'+d) | uint64(digits2[2*hi])<<8 | uint64(digits2[2*hi+1])<<16 |
+		uint64(digits2[2*lo])<<24 | uint64(digits2[2*lo+1])<<32
+	width := 1
+	if n >= 10 {
+		width = 2
+		if n >= 100 {
+			width = 3
+			if n >= 1000 {
+				width = 4
+				if n >= 10000 {
+					width = 5
+				}
 			}
 		}
 	}
-	return append(dst, buf[6-w:]...)
+	return w >> (8 * (5 - width)), width
+}
+
+// appendWords appends the first n bytes of the little-endian words w
+// (n <= 8*len(w)). With room in dst the words are stored whole past its
+// end, so that text built in registers is never stored in pieces and then
+// read back with a wider load (a store-forwarding stall per copy).
+func appendWords(dst []byte, n int, w ...uint64) []byte {
+	l := len(dst)
+	k := (n + 7) / 8
+	if cap(dst)-l < 8*k {
+		for i := 0; i < n; i++ {
+			dst = append(dst, byte(w[i/8]>>(8*(i%8))))
+		}
+		return dst
+	}
+	d := dst[l : l+8*k]
+	for i := 0; i < k; i++ {
+		binary.LittleEndian.PutUint64(d[8*i:], w[i])
+	}
+	return dst[:l+n]
 }
 
 // digits2 holds the two-digit decimal forms of 0..99.

@@ -12,8 +12,12 @@ import (
 func TestAppendPort(t *testing.T) {
 	t.Parallel()
 	for p := 0; p <= 65535; p++ {
-		if got := string(appendPort([]byte("x"), uint16(p))); got != "x"+strconv.Itoa(p) {
+		roomy := append(make([]byte, 0, 16), 'x') // the words stored whole
+		if got := string(appendPort(roomy, uint16(p))); got != "x"+strconv.Itoa(p) {
 			require.Failf(t, "appendPort", "port %d: got %q", p, got)
+		}
+		if got := string(appendPort([]byte("x"), uint16(p))); got != "x"+strconv.Itoa(p) {
+			require.Failf(t, "appendPort", "port %d, no room: got %q", p, got)
 		}
 	}
 }
@@ -31,6 +35,7 @@ func TestAppendIPv4(t *testing.T) {
 			netip.AddrFrom4([4]byte{10, 0, 0, b}),
 		} {
 			require.Equal(t, "y"+a.String(), string(appendIPv4([]byte("y"), a)))
+			require.Equal(t, "y"+a.String(), string(appendIPv4(append(make([]byte, 0, 32), 'y'), a)))
 		}
 	}
 }
@@ -63,10 +68,13 @@ func TestSrcText(t *testing.T) {
 		ap := netip.MustParseAddrPort(s)
 		var st srcText
 		st.set(ap)
-		require.Equal(t, string(appendHostPort(nil, ap.Addr(), ap.Port())), string(st.host())+":"+string(st.port()), s)
 		a := ap.Addr().Unmap()
 		want := a.WithZone("").String()
-		require.Equal(t, want, string(st.param()), s)
+		for _, room := range []int{0, 64} { // appended in pieces and as whole words
+			hp := st.appendPort(append(st.appendHost(make([]byte, 0, room)), ':'))
+			require.Equal(t, string(appendHostPort(nil, ap.Addr(), ap.Port())), string(hp), s)
+			require.Equal(t, want, string(st.appendParam(make([]byte, 0, room))), s)
+		}
 	}
 }
 

@@ -1,6 +1,9 @@
 package sipmsg
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // HeaderKind identifies a header field the package knows by name, whether it
 // appears in full or in compact form.
@@ -243,22 +246,40 @@ func KindOf(name []byte) HeaderKind {
 
 // equalLowerName compares a header name with a lower-case known name made
 // of letters and '-': setting bit 0x20 lower-cases letters and leaves '-'.
-// Names of 8 bytes or more are compared a word at a time.
+// Names are compared in two overlapping words (of 8, 4 or 2 bytes) and, past
+// 16 bytes, the words between.
 func equalLowerName(b []byte, n string) bool {
 	if len(b) != len(n) {
 		return false
 	}
-	if len(b) >= 8 {
+	switch {
+	case len(b) >= 8:
 		const fold = 0x2020202020202020
 		k := len(b) - 8
-		return load64(b, 0)|fold == load64s(n, 0) && load64(b, k)|fold == load64s(n, k)
-	}
-	for i := 0; i < len(b); i++ {
-		if b[i]|0x20 != n[i] {
-			return false
+		for i := 8; i < k; i += 8 {
+			if load64(b, i)|fold != load64s(n, i) {
+				return false
+			}
 		}
+		return load64(b, 0)|fold == load64s(n, 0) && load64(b, k)|fold == load64s(n, k)
+	case len(b) >= 4:
+		const fold = 0x20202020
+		k := len(b) - 4
+		return binary.LittleEndian.Uint32(b)|fold == load32s(n, 0) &&
+			binary.LittleEndian.Uint32(b[k:])|fold == load32s(n, k)
+	case len(b) >= 2:
+		k := len(b) - 2
+		return binary.LittleEndian.Uint16(b)|0x2020 == uint16(n[0])|uint16(n[1])<<8 &&
+			binary.LittleEndian.Uint16(b[k:])|0x2020 == uint16(n[k])|uint16(n[k+1])<<8
+	case len(b) == 1:
+		return b[0]|0x20 == n[0]
 	}
 	return true
+}
+
+func load32s(s string, i int) uint32 {
+	s = s[i : i+4]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 func load64(b []byte, i int) uint64 {
@@ -312,34 +333,94 @@ var tokenTable = func() (t [256]bool) {
 	return t
 }()
 
-func isWS(c byte) bool { return c == ' ' || c == '\t' }
+func isWS(c byte) bool { return wsTable[c]&1 != 0 }
 
 // isLWS also counts CR and LF: inside a header value they only occur in
 // folded lines, where they are linear white space.
-func isLWS(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+func isLWS(c byte) bool { return wsTable[c] != 0 }
+
+// wsTable has bit 1 for SP and HT (isWS) and bit 2 for CR and LF (isLWS
+// counts both): one load instead of a compare per character.
+var wsTable = [256]uint8{' ': 1, '\t': 1, '\r': 2, '\n': 2}
 
 // runEnd returns the first offset in [i, end) whose byte is not in t, or
-// end. Eight bytes are looked up per step and their verdicts folded into
-// one word, so the run's end is found by counting bits rather than by a
-// branch per byte that mispredicts where each short run (a header or
-// parameter name) happens to stop.
+// end (i when i >= end). Eight bytes are looked up per step and their
+// verdicts folded into one word, so the run's end is found by counting bits
+// rather than by a branch per byte that mispredicts where each short run (a
+// header or parameter name) happens to stop. The step reads past end while
+// b has the bytes and clamps the result, so that a run near the end of a
+// value needs no byte loop either.
 func runEnd(t *byteSet, b []byte, i, end int) int {
 	if end > len(b) {
 		end = len(b)
 	}
-	for i+8 <= end {
+	if i >= end {
+		return i
+	}
+	for i+8 <= len(b) {
 		c := b[i : i+8 : i+8]
 		m := uint(t[c[0]]) | uint(t[c[1]])<<1 | uint(t[c[2]])<<2 | uint(t[c[3]])<<3 |
 			uint(t[c[4]])<<4 | uint(t[c[5]])<<5 | uint(t[c[6]])<<6 | uint(t[c[7]])<<7
 		if m != 0xff {
-			return i + bits.TrailingZeros(^m)
+			return min(i+bits.TrailingZeros(^m), end)
 		}
 		i += 8
+		if i >= end {
+			return end
+		}
 	}
 	for i < end && t[b[i]] != 0 {
 		i++
 	}
 	return i
+}
+
+// tokenEnd is runEnd(&tokenSet, b, i, end) for header names, which are
+// mostly letters and '-': eight bytes at a time are tested for those with
+// word arithmetic, and the table takes over only at a byte that is neither
+// (a ':' ends the name there; a digit or another token character goes on).
+func tokenEnd(b []byte, i, end int) int {
+	if end > len(b) {
+		end = len(b)
+	}
+	if i >= end {
+		return i
+	}
+	for i+8 <= len(b) {
+		ok := letterOrDash(binary.LittleEndian.Uint64(b[i:]))
+		if ok == highBits {
+			i += 8
+			if i >= end {
+				return end
+			}
+			continue
+		}
+		i += bits.TrailingZeros64(^ok&highBits) >> 3
+		if i >= end {
+			return end
+		}
+		if tokenSet[b[i]] == 0 {
+			return i
+		}
+		break
+	}
+	return runEnd(&tokenSet, b, i, end)
+}
+
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// letterOrDash returns, for each byte of x, 0x80 when it is an ASCII
+// letter or '-' and 0 otherwise. The sums stay below 0x100 in every byte
+// (all operands are below 0x80), so no carry crosses into the next byte.
+func letterOrDash(x uint64) uint64 {
+	y := (x | 0x20*lowBits) &^ highBits // letters in lower case, 7 bits
+	letters := (y + (0x80-'a')*lowBits) &^ (y + (0x7f-'z')*lowBits)
+	d := x ^ '-'*lowBits
+	dash := ^(((d &^ highBits) + 0x7f*lowBits) | d) // high bit: the byte of d is zero
+	return (letters | dash) &^ x & highBits
 }
 
 // byteSet holds 1 for each byte value in a set, 0 for the others: a

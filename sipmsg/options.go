@@ -1,7 +1,6 @@
 package sipmsg
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"strconv"
 )
@@ -133,18 +132,27 @@ func appendHost(dst []byte, a netip.Addr) []byte {
 	return a.AppendTo(dst)
 }
 
-// appendIPv4 appends a dotted quad (netip's AppendTo does the same, slower):
-// each octet's digits and a dot are stored as one word, no branches.
+// appendIPv4 appends a dotted quad (netip's AppendTo does the same, slower).
 func appendIPv4(dst []byte, a netip.Addr) []byte {
-	v := a.As4()
-	var buf [16]byte
-	n := 0
+	lo, hi, n := ipv4Words(a.As4())
+	return appendWords(dst, n, lo, hi)
+}
+
+// ipv4Words returns the dotted quad of v as two little-endian words and its
+// length: each octet's digits and dot come from octetText as one word and
+// are shifted into place, no branches and no stores.
+func ipv4Words(v [4]byte) (lo, hi uint64, n int) {
+	s := uint(0) // bits written so far
 	for _, o := range v {
 		t := octetText[o]
-		binary.LittleEndian.PutUint32(buf[n:n+4], uint32(t))
-		n += int(t >> 56) // the digit count plus one for the dot
+		w := t & 0xffffffff
+		// Go shifts by 64 or more give 0, so each word lands in lo, in
+		// hi, or across both without a branch
+		lo |= w << s
+		hi |= w>>(64-s) | w<<(s-64)
+		s += 8 * uint(t>>56)
 	}
-	return append(dst, buf[:n-1]...)
+	return lo, hi, int(s/8) - 1 // without the last dot
 }
 
 // octetText holds, for each octet value, its decimal digits followed by a

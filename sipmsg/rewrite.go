@@ -2,6 +2,7 @@ package sipmsg
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 )
 
@@ -178,33 +179,52 @@ func AppendRecordRoute(dst []byte, m *Message, value []byte) ([]byte, error) {
 	return e.apply(dst, m.body, nil, Span{-1, -1})
 }
 
-// srcText is the source address formatted once for the rewrites. It holds
-// lengths, not slices of itself, so that it stays on the stack.
+// srcText is the source address formatted once for the rewrites, as
+// little-endian words that are appended whole (appendWords). It holds no
+// slices of itself, so that it stays on the stack.
 type srcText struct {
-	hostBuf [48]byte
-	portBuf [8]byte
-	nhost   int
-	nport   int
+	host     [6]uint64 // the address as a SIP host: IPv6 in brackets
+	nhost    int
+	brackets bool
+	port     uint64
+	nport    int
 }
 
 func (t *srcText) set(src netip.AddrPort) {
-	t.nhost = len(appendHost(t.hostBuf[:0], src.Addr()))
-	t.nport = len(appendPort(t.portBuf[:0], src.Port()))
+	a := src.Addr().Unmap()
+	t.brackets = false
+	if a.Is4() {
+		t.host[0], t.host[1], t.nhost = ipv4Words(a.As4())
+	} else {
+		var b [48]byte
+		t.nhost = len(appendHost(b[:0], a))
+		t.brackets = t.nhost > 1 && b[0] == '['
+		for i := range t.host {
+			t.host[i] = binary.LittleEndian.Uint64(b[8*i:])
+		}
+	}
+	t.port, t.nport = portWord(src.Port())
 }
 
-// host returns the address as a SIP host: IPv6 in brackets.
-func (t *srcText) host() []byte { return t.hostBuf[:t.nhost] }
+// appendHost appends the address as a SIP host: IPv6 in brackets.
+func (t *srcText) appendHost(dst []byte) []byte {
+	return appendWords(dst, t.nhost, t.host[:]...)
+}
 
-// port returns the port in decimal.
-func (t *srcText) port() []byte { return t.portBuf[:t.nport] }
+// appendPort appends the port in decimal.
+func (t *srcText) appendPort(dst []byte) []byte { return appendWords(dst, t.nport, t.port) }
 
-// param returns the address as a Via received= value: IPv6 without
+// appendParam appends the address as a Via received= value: IPv6 without
 // brackets (RFC 3261 §20.42 grammar).
-func (t *srcText) param() []byte {
-	if h := t.host(); len(h) > 1 && h[0] == '[' {
-		return h[1 : len(h)-1]
+func (t *srcText) appendParam(dst []byte) []byte {
+	if !t.brackets {
+		return t.appendHost(dst)
 	}
-	return t.host()
+	var b [48]byte
+	for i, w := range t.host {
+		binary.LittleEndian.PutUint64(b[8*i:], w)
+	}
+	return append(dst, b[1:t.nhost-1]...)
 }
 
 func (m *Message) editVia(e *editor, src netip.AddrPort, st *srcText, force bool) error {
@@ -219,21 +239,21 @@ func (m *Message) editVia(e *editor, src netip.AddrPort, st *srcText, force bool
 	needRecv := rport || !isIP || a.Unmap() != srcIP
 	if v.HasRport {
 		if old, ok := v.RportValue(b); !ok || old != int(src.Port()) {
-			t := append(append(e.buf(), "rport="...), st.port()...)
+			t := st.appendPort(append(e.buf(), "rport="...))
 			e.add(v.Rport.Name.Start, v.Rport.All.End, t)
 		}
 	}
 	end := v.All.End
 	if rport && !v.HasRport {
-		e.add(end, end, append(append(e.buf(), ";rport="...), st.port()...))
+		e.add(end, end, st.appendPort(append(e.buf(), ";rport="...)))
 	}
 	if v.HasRecv {
 		if old, ok := v.ReceivedAddr(b); !ok || old.Unmap() != srcIP {
-			t := append(append(e.buf(), "received="...), st.param()...)
+			t := st.appendParam(append(e.buf(), "received="...))
 			e.add(v.Received.Name.Start, v.Received.All.End, t)
 		}
 	} else if needRecv {
-		e.add(end, end, append(append(e.buf(), ";received="...), st.param()...))
+		e.add(end, end, st.appendParam(append(e.buf(), ";received="...)))
 	}
 	return nil
 }
@@ -259,7 +279,7 @@ func (m *Message) editContacts(e *editor, src netip.AddrPort, st *srcText, tr Tr
 		if isIP && a.Unmap() == src.Addr().Unmap() && u.Port == int(src.Port()) {
 			continue
 		}
-		e.add(u.HostPort.Start, u.HostPort.End, append(append(append(e.buf(), st.host()...), ':'), st.port()...))
+		e.add(u.HostPort.Start, u.HostPort.End, st.appendPort(append(st.appendHost(e.buf()), ':')))
 	}
 	return nil
 }

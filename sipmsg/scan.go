@@ -2,6 +2,8 @@ package sipmsg
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 
 	"github.com/sipnat/sipnat/internal/linefeed"
 )
@@ -129,7 +131,7 @@ func (m *Message) Parse(b []byte) error {
 	n := 0
 	var maybeContact [2]uint64
 	fail := func(err error) error {
-		m.nhdr, m.maybeContact = n, maybeContact
+		m.nhdr, m.maybeContact[0], m.maybeContact[1] = n, maybeContact[0], maybeContact[1]
 		return err
 	}
 	for {
@@ -137,21 +139,23 @@ func (m *Message) Parse(b []byte) error {
 			return fail(perr(pos, "header", ErrIncomplete))
 		}
 		c := b[pos]
-		if c == '\n' {
-			m.hdrEnd = pos
-			pos++
-			break
-		}
-		if c == '\r' {
-			if pos+1 >= len(b) {
-				return fail(perr(pos, "header", ErrIncomplete))
+		if c <= ' ' { // the empty line, a folded line, or a bad name
+			if c == '\n' {
+				m.hdrEnd = pos
+				pos++
+				break
 			}
-			if b[pos+1] != '\n' {
-				return fail(perr(pos, "header", ErrMalformed))
+			if c == '\r' {
+				if pos+1 >= len(b) {
+					return fail(perr(pos, "header", ErrIncomplete))
+				}
+				if b[pos+1] != '\n' {
+					return fail(perr(pos, "header", ErrMalformed))
+				}
+				m.hdrEnd = pos
+				pos += 2
+				break
 			}
-			m.hdrEnd = pos
-			pos += 2
-			break
 		}
 		le := lines.Next()
 		if le < 0 {
@@ -160,7 +164,7 @@ func (m *Message) Parse(b []byte) error {
 		if le == len(b) {
 			return fail(perr(len(b), "header", ErrIncomplete))
 		}
-		if isWS(c) { // folded continuation of the previous header
+		if c <= ' ' && isWS(c) { // folded continuation of the previous header
 			if n == 0 {
 				return fail(perr(pos, "header", ErrMalformed))
 			}
@@ -178,42 +182,74 @@ func (m *Message) Parse(b []byte) error {
 		if n == MaxHeaders {
 			return fail(perr(pos, "header", ErrTooManyHeaders))
 		}
-		h := &hdrs[n]
-		ne := runEnd(&tokenSet, b, pos, le) // <= le < len(b)
+		// the name: letters and '-' a word at a time (tokenEnd, its first
+		// word inline), then ':' (white space before it is rare)
+		ne := pos
+		// (b[le] is a line feed, which stops the scan: the words may
+		// reach past le, not past the name)
+		for k := 0; k < 2 && ne+8 <= len(b); k++ { // names of up to 16 bytes without a call
+			w := ^letterOrDash(binary.LittleEndian.Uint64(b[ne:])) & highBits
+			if w != 0 {
+				ne += bits.TrailingZeros64(w) >> 3
+				break
+			}
+			ne += 8
+		}
+		if tokenSet[b[ne]] != 0 { // a digit or other token byte, or a long name
+			ne = tokenEnd(b, ne, le)
+		}
 		if ne == pos {
 			return fail(perr(pos, "header name", ErrMalformed))
 		}
 		i := ne
-		if b[i] != ':' { // white space before the colon is rare
+		if b[i] != ':' {
 			i = skipWS(b, i, le)
 			if i >= le || b[i] != ':' {
 				return fail(perr(i, "header name", ErrMalformed))
 			}
 		}
-		end := lineEnd(b, le)
-		vs := skipWS(b, i+1, end)
+		// the value: one space after the colon and a CR before the LF are
+		// usual; skipWS and trimRight take the rest
+		end := le
+		if b[le-1] == '\r' {
+			end--
+		}
+		vs := i + 1
+		if vs < end && b[vs] == ' ' {
+			vs++
+		}
+		if vs < end && b[vs] <= ' ' {
+			vs = skipWS(b, vs, end)
+		}
+		ve := end
+		if ve > vs && b[ve-1] <= ' ' {
+			ve = trimRight(b, vs, ve)
+		}
+		h := &hdrs[n]
 		h.name = Span{pos, ne}
-		h.value = Span{vs, trimRight(b, vs, end)}
+		h.value = Span{vs, ve}
 		h.line = Span{pos, le + 1}
 		// kinds are found lazily (isKind), except Content-Length, which
 		// the body needs now
 		h.kind = kindUnknown
-		nl := ne - pos
-		if nl == 7 && b[pos+1]|0x20 == 'o' || nl == 1 && b[pos]|0x20 == 'm' { // may be Contact: the contact walk visits only these
-			maybeContact[n>>6&1] |= 1 << (n & 63)
-		}
-		if (nl == 14 || nl == 1) && KindOf(b[pos:ne]) == HdrContentLength {
-			h.kind = HdrContentLength
-			if firstCL < 0 {
-				firstCL = n
-			} else {
-				multiCL = true
+		// only names of 1, 7 and 14 bytes may be Contact or Content-Length
+		if nl := uint(ne - pos); nl < 16 && (1<<1|1<<7|1<<14)>>nl&1 != 0 {
+			if nl == 7 && b[pos+1]|0x20 == 'o' || nl == 1 && b[pos]|0x20 == 'm' { // may be Contact: the contact walk visits only these
+				maybeContact[n>>6&1] |= 1 << (n & 63)
+			}
+			if nl != 7 && KindOf(b[pos:ne]) == HdrContentLength {
+				h.kind = HdrContentLength
+				if firstCL < 0 {
+					firstCL = n
+				} else {
+					multiCL = true
+				}
 			}
 		}
 		n++
 		pos = le + 1
 	}
-	m.nhdr, m.maybeContact = n, maybeContact
+	m.nhdr, m.maybeContact[0], m.maybeContact[1] = n, maybeContact[0], maybeContact[1]
 	m.buf = b
 	m.body = Span{pos, len(b)}
 	if firstCL < 0 {

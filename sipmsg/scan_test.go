@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -236,7 +237,8 @@ func TestParseViaForms(t *testing.T) {
 
 // TestRunEnd holds runEnd's eight-byte steps to a byte loop: every byte
 // value at every offset of runs up to 20 bytes, for each set it is used
-// with, and with end before, at and past the end of the buffer.
+// with, and with end inside the run, at its stop byte and past the end of
+// the buffer.
 func TestRunEnd(t *testing.T) {
 	t.Parallel()
 	for _, set := range []struct {
@@ -246,6 +248,9 @@ func TestRunEnd(t *testing.T) {
 	}{{"token", &tokenSet, &tokenTable}, {"host", &hostSet, &hostChar}, {"param", &paramSet, &paramChar}} {
 		want := func(b []byte, i, end int) int {
 			end = min(end, len(b))
+			if i >= end {
+				return i
+			}
 			for i < end && set.b[b[i]] {
 				i++
 			}
@@ -259,12 +264,82 @@ func TestRunEnd(t *testing.T) {
 				}
 				b[n] = byte(stop)
 				for start := 0; start <= n; start++ {
-					for _, end := range []int{n, n + 1, n + 9} {
+					for _, end := range []int{start - 1, start, start + 1, start + 3, n - 1, n, n + 1, n + 9} { // inside the run too: the words read past end
 						if w, got := want(b, start, end), runEnd(set.t, b, start, end); got != w {
 							t.Fatalf("%s: run of %d, stop byte %#x, from %d to %d: %d, want %d",
 								set.name, n, stop, start, end, got, w)
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestTokenEnd holds tokenEnd to runEnd over the token set: every byte
+// value at every offset, after runs of letters, digits and '-'.
+func TestTokenEnd(t *testing.T) {
+	t.Parallel()
+	for _, fill := range []byte{'a', 'Z', '-', '7', '.'} {
+		for n := 0; n <= 20; n++ {
+			for stop := 0; stop < 256; stop++ {
+				b := make([]byte, n+1, n+16)
+				for k := range n {
+					b[k] = fill
+				}
+				b[n] = byte(stop)
+				for start := 0; start <= n; start++ {
+					for _, end := range []int{start - 1, start, start + 1, start + 3, n - 1, n, n + 1, n + 9} { // inside the run too: the words read past end
+						if w, got := runEnd(&tokenSet, b, start, end), tokenEnd(b, start, end); got != w {
+							t.Fatalf("run of %d %q, stop byte %#x, from %d to %d: %d, want %d",
+								n, fill, stop, start, end, got, w)
+						}
+					}
+				}
+			}
+		}
+	}
+	for c := 0; c < 256; c++ {
+		want := uint64(0)
+		if 'a' <= c|0x20 && c|0x20 <= 'z' && c < 0x80 || c == '-' {
+			want = 0x80
+		}
+		for k := 0; k < 8; k++ {
+			x := uint64('a'*lowBits)&^(0xff<<(8*k)) | uint64(c)<<(8*k)
+			if got := letterOrDash(x) >> (8 * k) & 0xff; got != want {
+				t.Fatalf("letterOrDash byte %#x at %d: %#x, want %#x", c, k, got, want)
+			}
+		}
+	}
+}
+
+// TestEqualLowerName holds the word compares to a byte loop for every
+// known name against itself in both cases and with each byte changed.
+func TestEqualLowerName(t *testing.T) {
+	t.Parallel()
+	want := func(b []byte, n string) bool {
+		if len(b) != len(n) {
+			return false
+		}
+		for i := range b {
+			if b[i]|0x20 != n[i] {
+				return false
+			}
+		}
+		return true
+	}
+	names := []string{"", "received", "rport", "branch", "transport", "alias", "maddr", "lr", "ob"}
+	for _, h := range headerNames[1:] {
+		names = append(names, strings.ToLower(h.name))
+	}
+	for _, n := range names {
+		for _, b := range [][]byte{[]byte(n), []byte(strings.ToUpper(n)), []byte(n + "x"), []byte(n)[:max(len(n)-1, 0)]} {
+			require.Equal(t, want(b, n), equalLowerName(b, n), "%q %q", b, n)
+			for i := range b {
+				for _, c := range []byte{0, 'x', '-', '.', b[i] ^ 0x20, b[i] + 1} {
+					x := append([]byte(nil), b...)
+					x[i] = c
+					require.Equal(t, want(x, n), equalLowerName(x, n), "%q %q", x, n)
 				}
 			}
 		}

@@ -77,11 +77,10 @@ func parseURI(u *URI, b []byte, s Span) error {
 		u.Host = Span{i + 1, k}
 		i = k + 1
 	} else {
-		for i < he && b[i] != ':' && b[i] != ';' {
-			if !hostChar[b[i]] {
-				return perr(i, "URI host", ErrMalformed)
-			}
-			i++
+		// hostChar holds neither ':' nor ';', which end the host
+		i = runEnd(&hostSet, b, i, he)
+		if i < he && b[i] != ':' && b[i] != ';' {
+			return perr(i, "URI host", ErrMalformed)
 		}
 		u.Host = Span{hs, i}
 	}

@@ -39,7 +39,9 @@ func ParseVia(b []byte, s Span) (Via, error) {
 func parseVia(v *Via, b []byte, s Span, list bool) (int, error) {
 	// reset what is not always written below (cheaper than zeroing all)
 	v.Port, v.HasRecv, v.HasRport, v.HasBranch = 0, false, false, false
-	v.Received, v.Rport, v.Branch = Param{}, Param{}, Param{}
+	v.Received = Param{}
+	v.Rport = Param{}
+	v.Branch = Param{}
 	i := skipLWS(b, s.Start, s.End)
 	v.All = Span{i, s.End}
 	next := s.End

@@ -66,8 +66,10 @@ func (it *Iter) Reset(b []byte) {
 }
 
 // Next returns the offset of the next line feed in the current 64-byte
-// block, or -1 when the block has no more: then Refill moves on. It is
-// split from Refill so that it inlines into a line walk's loop:
+// block or in the blocks whose masks are already computed, or -1 when those
+// have no more: then Refill computes more and moves on. It is split from
+// Refill so that it inlines into a line walk's loop, and a line that ends in
+// the next block costs no call:
 //
 //	e := it.Next()
 //	if e < 0 {
@@ -75,8 +77,13 @@ func (it *Iter) Reset(b []byte) {
 //	}
 func (it *Iter) Next() int {
 	m := it.m
-	if m == 0 {
-		return -1
+	for m == 0 {
+		if it.k >= it.n {
+			return -1
+		}
+		m = it.ahead[it.k]
+		it.k++
+		it.base += 64
 	}
 	it.m = m & (m - 1)
 	return it.base + bits.TrailingZeros64(m)
