@@ -258,6 +258,17 @@ func (c *Client) keepAlive() {
 	c.mu.Unlock()
 	if err != nil {
 		c.emit(Event{Kind: EventRefreshFailed, Relayed: relayed, Err: fmt.Errorf("keep-alive: %w", err)})
+		if c.stream && !errors.Is(err, ErrClosed) {
+			// A stream delivers or breaks: no answer means a NAT forgot the
+			// connection (a reboot) and drops its segments without a reset.
+			// Give it up so the allocation is made again on a new one.
+			c.wmu.Lock()
+			conn := c.conn
+			c.wmu.Unlock()
+			if conn != nil {
+				c.streamBroken(conn, fmt.Errorf("keep-alive unanswered: %w", err))
+			}
+		}
 		return
 	}
 	var mapped stun.XORMappedAddress

@@ -345,12 +345,16 @@ func (c *Client) readStreamLoop(conn net.Conn, done chan struct{}) {
 }
 
 func (c *Client) streamBroken(conn net.Conn, err error) {
-	_ = conn.Close()
 	c.wmu.Lock()
-	if c.conn == conn {
-		c.conn = nil
+	current := c.conn == conn
+	if current {
+		c.conn = nil // before Close: the reader's error then finds it given up, and this err is the reason
 	}
 	c.wmu.Unlock()
+	_ = conn.Close()
+	if !current {
+		return // a stream already given up (an unanswered keep-alive) or replaced
+	}
 	c.mu.Lock()
 	closed := c.closed
 	for _, t := range c.txs {

@@ -220,7 +220,7 @@ func TestLabStreams(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{Kind: netlab.APDM, TURN: &netlab.TURN{TLS: true}})
 	for _, tr := range []turn.Transport{turn.TCP, turn.TLS} {
-		t.Run(string(tr), func(t *testing.T) {
+		t.Run(tr.String(), func(t *testing.T) {
 			peer := newWANPeer(t, lab, map[turn.Transport]uint16{turn.TCP: 7001, turn.TLS: 7002}[tr])
 			var rc relayCounter
 			cfg := labConfig()
@@ -354,6 +354,57 @@ func TestLabStreamRecovery(t *testing.T) {
 	require.True(t, ok)
 	exchange(t, c, &rc, peer, now.Relayed, 20, 15)
 	t.Logf("events: %v", events.all())
+}
+
+// TURN over TCP through a router that reboots (conntrack flushed; it
+// adopts no connection it forgot, so the stream's segments are dropped
+// without a reset): the first keep-alive that goes unanswered gives the
+// stream up, the client dials again and allocates, and audio flows both
+// ways again at the new relayed address (the peer told, as by a
+// re-INVITE).
+func TestLabStreamRouterReboot(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, TCPTimeout: 5 * time.Second, TURN: &netlab.TURN{}})
+	peer := newWANPeer(t, lab, 7000)
+	var rc relayCounter
+	var events eventLog
+	recovered := make(chan turn.Event, 4)
+	cfg := labConfig()
+	cfg.Transport, cfg.OnData, cfg.DialContext = turn.TCP, rc.onData, lab.DialContext(netlab.LAN)
+	cfg.OnEvent = func(e turn.Event) {
+		events.add(e)
+		if e.Kind == turn.EventRecovered {
+			recovered <- e
+		}
+	}
+	cfg.KeepAlive = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := turn.Dial(ctx, cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	a, err := c.Allocate(ctx)
+	require.NoError(t, err)
+	require.NoError(t, c.Permit(ctx, peer.addr))
+	s := startStream(t, c, peer, a.Relayed)
+	flowing(t, &rc, peer, 3*time.Second, "audio before the reboot")
+
+	flushed := time.Now()
+	lab.FlushConntrack()
+	go func() {
+		select {
+		case e := <-recovered:
+			s.relayed.Store(e.Relayed) // the re-INVITE
+		case <-s.stop:
+		}
+	}()
+	flowing(t, &rc, peer, 15*time.Second, "audio after the reboot")
+	t.Logf("TCP: audio both ways again %v after the conntrack flush (keep-alive every %v); events %v",
+		time.Since(flushed).Round(10*time.Millisecond), cfg.KeepAlive, events.all())
+	lost := events.kinds(turn.EventLost)
+	require.NotEmpty(t, lost, "the stream was given up")
+	require.ErrorContains(t, lost[0].Err, "keep-alive unanswered")
+	require.Len(t, events.kinds(turn.EventRecovered), 1)
 }
 
 // Mobility asked of a server that refuses it (coturn without --mobility
