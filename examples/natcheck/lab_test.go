@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ func TestLabTruth(t *testing.T) {
 		double      bool // the outer NAT has a private inside network: double NAT, not CGNAT
 		lifetime    bool
 		ipv6        netlab.IPv6Mode
+		ours        bool // the IPv6 server is sipnat's nat.Server on the WAN's two IPv6 addresses, not coturn
 	}
 	var cases []lc
 	for _, k := range []netlab.Kind{netlab.EIMEIF, netlab.EIMADF, netlab.EIMAPDF, netlab.ADMAPDF, netlab.APDM, netlab.None} {
@@ -39,7 +41,8 @@ func TestLabTruth(t *testing.T) {
 		lc{kind: netlab.APDM, cgnat: true, upnp: true}, lc{kind: netlab.EIMAPDF, double: true, upnp: true},
 		lc{kind: netlab.EIMAPDF, double: true}, lc{kind: netlab.EIMAPDF, lifetime: true}, lc{kind: netlab.Blocked},
 		lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6Firewall}, lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6NPT},
-		lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6NAT66})
+		lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6NAT66}, lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6Firewall, ours: true},
+		lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6NPT, ours: true})
 	for _, c := range cases {
 		name := string(c.kind)
 		if c.upnp {
@@ -56,6 +59,9 @@ func TestLabTruth(t *testing.T) {
 		}
 		if c.ipv6 != "" {
 			name += "+ipv6-" + string(c.ipv6)
+		}
+		if c.ours {
+			name += "+our-server"
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -75,8 +81,13 @@ func TestLabTruth(t *testing.T) {
 				o.lifetime = 8 * time.Second
 			}
 			if c.ipv6 != "" { // an IPv6 server beside the IPv4 one: the IPv6 line
-				o.servers = append(o.servers, netip.AddrPortFrom(netlab.Server1V6, netlab.CoturnPort))
-				o.names = append(o.names, "coturn6")
+				if c.ours {
+					o.servers = append(o.servers, labServer6(t, lab))
+					o.names = append(o.names, "sipnat6")
+				} else {
+					o.servers = append(o.servers, netip.AddrPortFrom(netlab.Server1V6, netlab.CoturnPort))
+					o.names = append(o.names, "coturn6")
+				}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
@@ -228,4 +239,21 @@ func TestLabNAT64(t *testing.T) {
 	require.Equal(t, string(truth.Mapping), rep.NAT.Mapping.String())
 	require.Equal(t, string(truth.Filtering), rep.NAT.Filtering.String())
 	require.Contains(t, rep.IPv6.Note, "through the NAT64")
+}
+
+// labServer6 runs sipnat's RFC 5780 server (nat.Server) in the lab's WAN on
+// its two IPv6 addresses, ports 3490 and 3491, and returns its primary
+// address.
+func labServer6(t *testing.T, lab *netlab.Lab) netip.AddrPort {
+	t.Helper()
+	ls := func(a netip.Addr, p uint16) net.PacketConn {
+		return lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(a, p))
+	}
+	s, err := nat.NewServer(nat.ServerConfig{Primary: ls(netlab.Server1V6, 3490), AltPort: ls(netlab.Server1V6, 3491),
+		AltAddr: ls(netlab.Server2V6, 3490), AltBoth: ls(netlab.Server2V6, 3491)})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(context.Background()) }()
+	t.Cleanup(func() { _ = s.Close(); <-done })
+	return netip.AddrPortFrom(netlab.Server1V6, 3490)
 }
