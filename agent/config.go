@@ -142,7 +142,8 @@ type Config struct {
 	// rule: the DNS64's answer for ipv4only.arpa through Resolver and the
 	// Gateway's PCP PREFIX64 option, asked at once, whichever names a
 	// prefix). What it finds is used as NAT64 and reported in Plan.NAT64;
-	// finding none is no error (the network has no NAT64).
+	// finding none is no error (the network has no NAT64). It runs before
+	// the other discovery and adds at most 5 s to Start, usually far less.
 	DetectNAT64 bool
 	// Resolver is the DNS64 DetectNAT64 asks; nil asks the system's DNS
 	// servers.

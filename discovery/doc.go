@@ -41,6 +41,16 @@
 // ipv6_listening_ip); it refuses to delete a pinhole that a PCP renewal
 // updated (NOT_AUTHORIZED), which then lapses with its lease.
 //
+// # NAT64 prefixes
+//
+// DetectNAT64 is the one rule for finding the prefix of the network's NAT64
+// (RFC 6052): it asks the DNS64 for ipv4only.arpa (RFC 7050) and the
+// gateway's PCP server for the PREFIX64 option (RFC 7225; Mapper.Prefix64
+// sends it in an ANNOUNCE, which creates nothing) at once, and the first
+// that names a prefix wins. A PCP server without RFC 7225 ignores the
+// option; miniupnpd 2.3.1 copies the request's empty option back, which
+// counts as no answer (ErrNoPrefix64).
+//
 // Map uses the cached knowledge of what the gateway speaks, or probes: PCP
 // and NAT-PMP at once, UPnP after a 100 ms head start (or as soon as both
 // failed), and maps over the most preferred protocol that answered without
