@@ -47,7 +47,34 @@ func ExampleMapper() {
 	// event: deleted
 }
 
-// servePCP answers PCP ANNOUNCE and MAP requests (RFC 6887) from conn.
+// DetectNAT64 finds the NAT64 prefix of an IPv6-only network. Here the
+// gateway is the minimal PCP server on loopback, which names the
+// Well-Known Prefix in a PREFIX64 option (RFC 7225); the DNS64 question
+// (RFC 7050) is left out, so the example asks no DNS server.
+func ExampleDetectNAT64() {
+	gw, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	defer gw.Close()
+	go servePCP(gw, netip.MustParseAddr("203.0.113.1"))
+
+	n, err := discovery.DetectNAT64(context.Background(), discovery.NAT64Config{
+		NoDNS: true,
+		PCP: &discovery.MapperConfig{
+			Gateway:   netip.MustParseAddr("127.0.0.1"),
+			LocalAddr: netip.MustParseAddr("127.0.0.1"),
+			PMPPort:   uint16(gw.LocalAddr().(*net.UDPAddr).Port),
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("NAT64 prefix:", n.Prefixes[0], "from", n.From)
+	// Output:
+	// NAT64 prefix: 64:ff9b::/96 from pcp
+}
+
+// servePCP answers PCP ANNOUNCE and MAP requests (RFC 6887) from conn; an
+// ANNOUNCE gets the Well-Known NAT64 prefix in a PREFIX64 option (RFC 7225).
 func servePCP(conn net.PacketConn, external netip.Addr) {
 	buf := make([]byte, 1100)
 	for {
@@ -68,6 +95,9 @@ func servePCP(conn net.PacketConn, external netip.Addr) {
 			ext := external.As16()
 			resp = append(resp, ext[:]...)
 			copy(resp[42:44], req[40:42]) // external port = internal port
+		}
+		if req[1] == 0 { // PREFIX64: code 129, 16 bytes: /96 in 12 octets, no suffix
+			resp = append(resp, 129, 0, 0, 16, 0, 12, 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 		}
 		conn.WriteTo(resp, src)
 	}
