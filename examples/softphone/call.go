@@ -27,6 +27,7 @@ type call struct {
 	remote  netip.AddrPort // where RTP goes: the address in the caller's SDP
 	stop    context.CancelFunc
 	done    chan struct{}
+	dialog  *dialog // to send requests in the call (p.mu guards its fields)
 }
 
 func (p *Phone) handleRequest(m *sipmsg.Message, from netip.AddrPort) {
@@ -82,7 +83,9 @@ func (p *Phone) answer(m *sipmsg.Message, from netip.AddrPort) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	c = &call{id: id, toTag: randHex(4), okTo: from, acked: make(chan struct{}), remote: remote, stop: cancel, done: make(chan struct{})}
+	toTag := randHex(4)
+	c = &call{id: id, toTag: toTag, okTo: from, acked: make(chan struct{}), remote: remote, stop: cancel, done: make(chan struct{}),
+		dialog: uasDialog(m, toTag)}
 	c.ok = p.reply(m, from, 200, "OK", c.toTag, p.offer())
 	p.mu.Lock()
 	p.call = c

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sipnat/sipnat/sdp"
@@ -51,40 +50,14 @@ func (p *Phone) Dial(ctx context.Context, target string, talk time.Duration) err
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", target, err)
 	}
-	to, _ := resp.Get(sipmsg.HdrTo)
-	rtarget := target
-	if c, ok := resp.Get(sipmsg.HdrContact); ok { // the remote target (RFC 3261 12.1.2)
-		v := string(c)
-		if i := strings.IndexByte(v, '<'); i >= 0 {
-			v, _, _ = strings.Cut(v[i+1:], ">")
-		} else {
-			v, _, _ = strings.Cut(v, ";")
-		}
-		rtarget = strings.TrimSpace(v)
-	}
-	// The route set is the 200's Record-Route in reverse (RFC 3261 12.1.2).
-	rr := headerLines(&resp, sipmsg.HdrRecordRoute)
-	var route []string
-	for i := len(rr) - 1; i >= 0; i-- {
-		route = append(route, rr[i])
-	}
-	inDialog := func(method string, cseq int, branch string) []byte {
-		var b []byte
-		b = append(b, method+" "+rtarget+" SIP/2.0\r\n"...)
-		b = append(b, "Via: SIP/2.0/UDP "+contact.String()+";branch="+branch+";rport\r\n"...)
-		if len(route) > 0 {
-			b = append(b, "Route: "+strings.Join(route, ", ")+"\r\n"...)
-		}
-		b = append(b, "Max-Forwards: 70\r\nFrom: <"+p.aor()+">;tag="+tag+"\r\nTo: "+string(to)+"\r\n"...)
-		b = append(b, "Call-ID: "+id+"\r\nCSeq: "+strconv.Itoa(cseq)+" "+method+"\r\nContent-Length: 0\r\n\r\n"...)
-		return b
-	}
-	ack := inDialog("ACK", 1, "z9hG4bK-"+randHex(8))
+	d := uacDialog(&resp, target, "<"+p.aor()+">;tag="+tag, 1)
+	via := "SIP/2.0/UDP " + contact.String()
+	ack := d.request("ACK", 1, via, "z9hG4bK-"+randHex(8), nil, nil)
 	if _, err := p.sip.WriteTo(ack, net.UDPAddrFromAddrPort(p.cfg.Registrar)); err != nil {
 		return fmt.Errorf("dial %s: ACK: %w", target, err)
 	}
 	cctx, cancel := context.WithCancel(context.Background())
-	c := &call{id: id, toTag: tag, acked: make(chan struct{}), remote: remote, stop: cancel, done: make(chan struct{})}
+	c := &call{id: id, toTag: tag, acked: make(chan struct{}), remote: remote, stop: cancel, done: make(chan struct{}), dialog: d}
 	p.mu.Lock()
 	p.call = c
 	p.stats.Dialed++
@@ -95,7 +68,7 @@ func (p *Phone) Dial(ctx context.Context, target string, talk time.Duration) err
 	case <-ctx.Done():
 	case <-time.After(talk):
 	}
-	_, raw, err = p.transact(context.WithoutCancel(ctx), func(branch string) []byte { return inDialog("BYE", 2, branch) })
+	_, raw, err = p.transact(context.WithoutCancel(ctx), func(branch string) []byte { return d.request("BYE", 2, via, branch, nil, nil) })
 	p.hangup(id)
 	if err != nil {
 		return fmt.Errorf("dial %s: BYE: %w", target, err)

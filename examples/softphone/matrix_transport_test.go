@@ -134,6 +134,56 @@ func TestStreamRecoveryAfterReboot(t *testing.T) {
 	}
 }
 
+// A call set up before the phone's flow was formed again: baresip calls
+// the phone (SIP over TCP to kamailio, Flow-Timer 3 s), and 3 s into the
+// call the router reboots. The flow fails and is formed again from a new
+// NAT port, so the Contact the call was set up with names a connection
+// that is gone; the phone sends a re-INVITE in the dialog over the new flow
+// with the new Contact (a target refresh, RFC 3261 §12.2), and baresip's
+// BYE at the end of the call reaches the phone through kamailio over the
+// new connection. Audio flows both ways after the reboot.
+func TestCallSurvivesFlowReform(t *testing.T) {
+	t.Parallel()
+	netlab.RequireTools(t, "baresip", "kamailio", "turnserver", "nft", "conntrack")
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second, TCPTimeout: 5 * time.Second,
+		KamailioAuth: true, Coturn: true, KamailioFlowTimer: 3 * time.Second, TURN: &netlab.TURN{}})
+	phone, out := startPhone(t, lab, false, streamFor(lab, sipmsg.TCP))
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "flow: registered") },
+		5*time.Second, 20*time.Millisecond, "%s", out)
+	sent := countRTP(lab, "6000-6010")
+	cmd := baresipCommand(t, lab, 12*time.Second)
+	bout := &netlab.Output{}
+	cmd.Stdout, cmd.Stderr = bout, bout
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	flowing := func(what string) {
+		t.Helper()
+		in0, out0 := phone.Stats().RTPIn, sent()
+		deadline := time.Now().Add(8 * time.Second)
+		for phone.Stats().RTPIn-in0 < 25 || sent()-out0 < 25 {
+			require.True(t, time.Now().Before(deadline), "%s: RTP in %d, out %d\n%s", what, phone.Stats().RTPIn-in0, sent()-out0, out.String())
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	flowing("audio before the reboot")
+	flushed := time.Now()
+	lab.FlushConntrack()
+	failedAt, againAt := waitOutput(t, out, flushed, "flow: flow-failed", "flow: registered")
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "re-INVITE with the new flow's Contact") },
+		10*time.Second, 20*time.Millisecond, "%s", out)
+	refreshed := time.Since(flushed)
+	require.Contains(t, out.String(), "answered 200 OK", "baresip took the new target")
+	flowing("audio after the reboot")
+	require.NoError(t, <-done, "baresip: %s", bout.String())
+	require.Contains(t, bout.String(), "Call established")
+	st := phone.Stats()
+	require.Equal(t, 1, st.TargetRefreshes)
+	require.Equal(t, 1, st.Ended, "baresip's BYE reached the phone over the new flow:\n%s\n%s", out.String(), bout.String())
+	t.Logf("call across a flow re-formed: flow failed %v after the reboot, registered again at %v, re-INVITE answered at %v; the BYE reached the phone",
+		failedAt.Round(10*time.Millisecond), againAt.Round(10*time.Millisecond), refreshed.Round(10*time.Millisecond))
+}
+
 // waitOutput polls the phone's output after since for a new line with
 // failed and then one more with again than before, and returns how long
 // after since each was seen.

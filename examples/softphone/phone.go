@@ -74,6 +74,9 @@ type Stats struct {
 	RTPOut      int64  `json:"rtp_out"`       // RTP packets sent in calls
 	KeepAlives  uint64 `json:"keepalives"`
 	Reregisters int    `json:"reregisters"` // registrations redone because the public address changed
+	// TargetRefreshes counts re-INVITEs sent in a call because its flow was
+	// formed again (a new Contact).
+	TargetRefreshes int `json:"target_refreshes"`
 	// StreamLifetime is how long the NATs keep an idle SIP connection, as
 	// measured with StreamConfig.LifetimeMax (zero otherwise).
 	StreamLifetime outbound.StreamLifetime `json:"stream_lifetime,omitzero"`
@@ -94,6 +97,7 @@ type Phone struct {
 	mu        sync.Mutex
 	txs       map[string]chan []byte
 	public    netip.AddrPort // where the registrar saw the last REGISTER come from
+	reformed  bool           // the flow failed and is not registered again yet
 	regCallID string
 	regTag    string
 	cseq      uint32
