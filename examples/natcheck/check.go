@@ -171,10 +171,22 @@ func check(ctx context.Context, o options) (*Report, error) {
 	}
 	if len(answered) == 0 {
 		r.UDP = "blocked: no STUN server answered over UDP"
-		r.IPv6 = checkIPv6(ctx, o, other, r)
+		var errs []string
+		r.IPv6, errs = checkIPv6(ctx, o, other, r)
+		r.Errors = append(r.Errors, errs...)
 		return r, fmt.Errorf("no STUN server answered: %w", nat.ErrNoResponse)
 	}
 	r.UDP = "works"
+	// The IPv6 line runs beside the IPv4 discovery: both may measure a
+	// lifetime, which takes as long as the lifetime.
+	var v6 *IPv6Report
+	var v6Errs []string
+	v6Done := make(chan struct{})
+	if family {
+		go func() { defer close(v6Done); v6, v6Errs = checkIPv6(ctx, o, other, r) }()
+	} else {
+		close(v6Done)
+	}
 
 	res, err := client.Discover(ctx, nat.DiscoverConfig{Servers: answered, LifetimeMax: o.lifetime, ListenPacket: o.listenPacket,
 		LocalAddrs: o.hostAddrs(), NAT64: nat64})
@@ -236,8 +248,10 @@ func check(ctx context.Context, o options) (*Report, error) {
 		r.NotTested = append(r.NotTested, "CGNAT and double NAT: the gateway reported no external address to compare with STUN")
 	}
 
+	<-v6Done
 	if family {
-		r.IPv6 = checkIPv6(ctx, o, other, r)
+		r.IPv6 = v6
+		r.Errors = append(r.Errors, v6Errs...)
 	} else if res != nil { // the main test was the IPv6 one
 		r.IPv6 = &IPv6Report{HostAddrs: globalIPv6(o.hostAddrs())}
 		if res.Public.Addr().Is4() { // through the NAT64: the NAT lines are the IPv4 NAT's
@@ -323,20 +337,23 @@ func natReport(res *nat.Result, asked time.Duration) *NATReport {
 
 // checkIPv6 reports the host's global IPv6 addresses and, with an IPv6
 // server among -server, what it sees.
-func checkIPv6(ctx context.Context, o options, servers []int, r *Report) *IPv6Report {
-	v := &IPv6Report{HostAddrs: globalIPv6(o.hostAddrs())}
+//
+// It writes only r.Servers of the given indices, so it may run beside the
+// IPv4 discovery; its errors are returned for the caller to add.
+func checkIPv6(ctx context.Context, o options, servers []int, r *Report) (v *IPv6Report, errs []string) {
+	v = &IPv6Report{HostAddrs: globalIPv6(o.hostAddrs())}
 	if len(servers) == 0 {
 		if len(v.HostAddrs) == 0 {
 			v.Note = "the host has no global IPv6 address"
 		} else {
 			v.Note = fmt.Sprintf("the host has %v; not tested (no IPv6 STUN server among -server)", v.HostAddrs)
 		}
-		return v
+		return v, errs
 	}
 	conn, err := o.listen(ctx, "udp6", netip.AddrPortFrom(netip.IPv6Unspecified(), 0))
 	if err != nil {
 		v.Note = "no IPv6 socket: " + err.Error()
-		return v
+		return v, errs
 	}
 	defer conn.Close()
 	c := nat.NewClient(conn, nat.ClientConfig{})
@@ -349,7 +366,7 @@ func checkIPv6(ctx context.Context, o options, servers []int, r *Report) *IPv6Re
 		cancel()
 		if err != nil {
 			r.Servers[i].Error = describe(err, 5*time.Second)
-			r.Errors = append(r.Errors, fmt.Sprintf("server %s: %s", o.names[i], r.Servers[i].Error))
+			errs = append(errs, fmt.Sprintf("server %s: %s", o.names[i], r.Servers[i].Error))
 			continue
 		}
 		r.Servers[i].Public, r.Servers[i].RTTMS = resp.Mapped, float64(resp.RTT.Microseconds())/1000
@@ -357,20 +374,20 @@ func checkIPv6(ctx context.Context, o options, servers []int, r *Report) *IPv6Re
 	}
 	if len(answered) == 0 {
 		v.Note = "no IPv6 STUN server answered"
-		return v
+		return v, errs
 	}
 	// The RFC 4787 questions without translation: what a firewall (or
 	// NPTv6/NAT66) does to the flow, from the same probes as over IPv4.
-	res, err := c.Discover(ctx, nat.DiscoverConfig{Servers: answered, ListenPacket: o.listenPacket, LocalAddrs: o.hostAddrs()})
+	res, err := c.Discover(ctx, nat.DiscoverConfig{Servers: answered, LifetimeMax: o.lifetime, ListenPacket: o.listenPacket, LocalAddrs: o.hostAddrs()})
 	if err != nil {
-		r.Errors = append(r.Errors, "IPv6 behaviour discovery: "+err.Error())
+		errs = append(errs, "IPv6 behaviour discovery: "+err.Error())
 	}
 	if res == nil || !res.Public.IsValid() {
 		v.Note = "the IPv6 behaviour discovery found no public address"
-		return v
+		return v, errs
 	}
 	v.behaviour(res, o.hostAddrs())
-	return v
+	return v, errs
 }
 
 // behaviour fills the IPv6 line from a discovery over IPv6: the address
@@ -386,6 +403,9 @@ func (v *IPv6Report) behaviour(res *nat.Result, host []netip.Addr) {
 	}
 	translated := v.Translation != ipaddr.NoTranslation
 	v.Translated = &translated
+	if res.Lifetime > 0 { // the firewall's (or NAT66's) UDP state, measured with -lifetime
+		v.LifetimeMS, v.LifetimeGoneMS = ms(res.Lifetime), ms(res.LifetimeBound)
+	}
 }
 
 // checkNAT64 asks the network for its NAT64 prefix: the DNS64 and, with

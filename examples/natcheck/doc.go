@@ -36,7 +36,8 @@
 //	              translation", NPTv6, NAT66), method, mapping and filtering
 //	              (the RFC 4787 answers over IPv6: mapping none with
 //	              address-and-port-dependent filtering is a stateful
-//	              firewall), note
+//	              firewall), lifetime_ms and lifetime_gone_ms (how long the
+//	              firewall keeps an idle flow's state, with -lifetime), note
 //	nat64         on an IPv6-only test: prefixes[], from (dns64: RFC 7050,
 //	              pcp: RFC 7225 PREFIX64), or note (why none was found);
 //	              from discovery.DetectNAT64

@@ -42,7 +42,7 @@ func TestLabTruth(t *testing.T) {
 		lc{kind: netlab.EIMAPDF, double: true}, lc{kind: netlab.EIMAPDF, lifetime: true}, lc{kind: netlab.Blocked},
 		lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6Firewall}, lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6NPT},
 		lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6NAT66}, lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6Firewall, ours: true},
-		lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6NPT, ours: true})
+		lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6NPT, ours: true}, lc{kind: netlab.EIMAPDF, ipv6: netlab.IPv6Firewall, lifetime: true})
 	for _, c := range cases {
 		name := string(c.kind)
 		if c.upnp {
@@ -143,6 +143,15 @@ func TestLabTruth(t *testing.T) {
 					netlab.IPv6NPT: ipaddr.NPTv6, netlab.IPv6NAT66: ipaddr.NAT66}[c.ipv6]
 				require.Equal(t, want, v.Translation)
 				require.Contains(t, text.String(), "IPv6 filtering:    address-and-port-dependent: only the address and port")
+				if c.lifetime { // the firewall forgets idle UDP state after 5 s, as the IPv4 NAT does
+					require.Positive(t, v.LifetimeMS, "%+v", v)
+					require.LessOrEqual(t, v.LifetimeMS, int64(5000))
+					require.Greater(t, v.LifetimeGoneMS, v.LifetimeMS)
+					require.LessOrEqual(t, v.LifetimeGoneMS, int64(6000))
+					require.Contains(t, text.String(), "IPv6 state:")
+				} else {
+					require.Zero(t, v.LifetimeMS)
+				}
 				if c.ipv6 == netlab.IPv6Firewall {
 					require.Contains(t, text.String(), "IPv6 mapping:      no translation")
 				} else {

@@ -103,7 +103,12 @@ type IPv6Report struct {
 	Method    nat.Method   `json:"method,omitempty"`
 	Mapping   nat.Behavior `json:"mapping,omitzero"`
 	Filtering nat.Behavior `json:"filtering,omitzero"`
-	Note      string       `json:"note,omitempty"`
+	// LifetimeMS is the longest idle time the IPv6 flow's state survived
+	// in the firewall, LifetimeGoneMS the shortest after which it was gone
+	// (with -lifetime; absent otherwise).
+	LifetimeMS     int64  `json:"lifetime_ms,omitempty"`
+	LifetimeGoneMS int64  `json:"lifetime_gone_ms,omitempty"`
+	Note           string `json:"note,omitempty"`
 }
 
 // ipv6Filtering says in words what a filtering behaviour lets in over IPv6.
@@ -246,6 +251,12 @@ func (r *Report) writeText(w io.Writer) {
 		}
 		if v.Filtering != nat.Unknown {
 			line("IPv6 filtering", "%s", ipv6Filtering(v.Filtering))
+		}
+		switch {
+		case v.LifetimeMS > 0 && v.LifetimeGoneMS > 0:
+			line("IPv6 state", "%v idle kept (gone after %v idle)", time.Duration(v.LifetimeMS)*time.Millisecond, time.Duration(v.LifetimeGoneMS)*time.Millisecond)
+		case v.LifetimeMS > 0:
+			line("IPv6 state", "at least %v idle kept", time.Duration(v.LifetimeMS)*time.Millisecond)
 		}
 	}
 	if n := r.NAT64; n != nil {
