@@ -24,7 +24,10 @@
 //     first one). A failed flow is formed again at once, then with the §4.5
 //     backoff (keepalive.Recovery: 30 s base when all of a Group's flows
 //     failed, 90 s otherwise, at most 1800 s, a random 50-100 %), on the
-//     injectable clock, with an Event for the app at each step. Requests the
+//     injectable clock, with an Event for the app at each step (Registered
+//     says Reformed when the flow replaces one that failed: the app then
+//     sends a target refresh, a re-INVITE or UPDATE with the new Contact, in
+//     the dialogs set up over the old one). Requests the
 //     edge sends back over the connection (RFC 5923 connection reuse) go to
 //     FlowConfig.OnMessage; Transact runs a client transaction over the flow.
 //   - Edge, for an edge proxy: it serves the caller's TCP and TLS listeners

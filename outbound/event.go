@@ -54,12 +54,17 @@ type Event struct {
 	Outbound  bool             `json:"outbound,omitempty"`  // Registered: the answer had Require: outbound
 	FlowTimer time.Duration    `json:"flow_timer,omitzero"` // Registered: the answer's Flow-Timer
 	Interval  time.Duration    `json:"interval,omitzero"`   // Registered: the keep-alive base interval
-	Wait      time.Duration    `json:"wait,omitzero"`       // Retrying: the backoff
-	Failures  int              `json:"failures,omitempty"`  // Retrying: attempts failed in a row
-	AllFailed bool             `json:"all_failed,omitempty"`
-	Mapping   netip.AddrPort   `json:"mapping,omitzero"`  // MappingChanged
-	Previous  netip.AddrPort   `json:"previous,omitzero"` // MappingChanged
-	Err       error            `json:"-"`                 // FlowFailed, Retrying
+	// Reformed (Registered): this flow replaces one that failed. Its
+	// connection and Contact are new, so a dialog set up over the old flow
+	// still targets the gone one: send a target refresh in it (a re-INVITE
+	// or UPDATE with the new Contact, RFC 3261 §12.2) over this flow.
+	Reformed  bool           `json:"reformed,omitempty"`
+	Wait      time.Duration  `json:"wait,omitzero"`      // Retrying: the backoff
+	Failures  int            `json:"failures,omitempty"` // Retrying: attempts failed in a row
+	AllFailed bool           `json:"all_failed,omitempty"`
+	Mapping   netip.AddrPort `json:"mapping,omitzero"`  // MappingChanged
+	Previous  netip.AddrPort `json:"previous,omitzero"` // MappingChanged
+	Err       error          `json:"-"`                 // FlowFailed, Retrying
 }
 
 // String describes the event for a person.
@@ -68,6 +73,9 @@ func (e Event) String() string {
 	switch e.Kind {
 	case Registered:
 		s += fmt.Sprintf(" from %s (outbound %t, Flow-Timer %v, keep-alive every %v)", e.Local, e.Outbound, e.FlowTimer, e.Interval)
+		if e.Reformed {
+			s += ", replacing the flow that failed"
+		}
 	case FlowFailed:
 		s += fmt.Sprintf(": %v", e.Err)
 	case Retrying:

@@ -112,6 +112,7 @@ type Flow struct {
 	outbound  bool
 	flowTimer time.Duration
 	failures  int
+	lost      bool       // a registered flow failed and none registered since
 	wmu       sync.Mutex // serializes writes on conn
 }
 
@@ -244,7 +245,7 @@ func (f *Flow) Run(ctx context.Context) error {
 		if wasUp {
 			// the flow worked and failed: form a new one at once (§4.5)
 			f.mu.Lock()
-			f.failures = 0
+			f.failures, f.lost = 0, true
 			f.mu.Unlock()
 			f.emit(Event{Kind: FlowFailed, Err: err, AllFailed: allFailed})
 		} else {
@@ -328,8 +329,10 @@ func (f *Flow) once(ctx context.Context) error {
 	f.mu.Lock()
 	f.up, f.outbound, f.failures = true, ob, 0
 	f.keeper = k
+	reformed := f.lost
+	f.lost = false
 	f.mu.Unlock()
-	f.emit(Event{Kind: Registered, Local: f.Local(), Outbound: ob, FlowTimer: ft, Interval: k.Interval()})
+	f.emit(Event{Kind: Registered, Local: f.Local(), Outbound: ob, FlowTimer: ft, Interval: k.Interval(), Reformed: reformed})
 	defer k.Stop()
 
 	select {

@@ -172,6 +172,7 @@ func TestFlowStream(t *testing.T) {
 				OnMessage: func(f *Flow, b []byte) { msgs <- string(b) },
 			})
 			e := ev.wait(t, Registered)
+			require.False(t, e.Reformed, "the first flow")
 			require.True(t, e.Outbound, "Require: outbound seen")
 			require.Equal(t, 25*time.Second, e.FlowTimer)
 			require.Equal(t, 25*time.Second, f.KeepaliveInterval(), "keep-alives at the Flow-Timer (80-100 %% jitter on top)")
@@ -188,7 +189,9 @@ func TestFlowStream(t *testing.T) {
 			require.True(t, te.Close(flow))
 			ff := ev.wait(t, FlowFailed)
 			require.True(t, ff.AllFailed)
-			ev.wait(t, Registered)
+			re := ev.wait(t, Registered)
+			require.True(t, re.Reformed, "dialogs of the old flow need a target refresh")
+			require.NotEqual(t, e.Local, re.Local, "a new connection, a new Contact")
 			require.NotEqual(t, flow, te.lastFlow(), "a new connection")
 			require.ErrorIs(t, te.Send(flow, []byte(invite)), ErrFlowGone, "the old flow is gone: 430")
 		})

@@ -97,7 +97,6 @@ type Phone struct {
 	mu        sync.Mutex
 	txs       map[string]chan []byte
 	public    netip.AddrPort // where the registrar saw the last REGISTER come from
-	reformed  bool           // the flow failed and is not registered again yet
 	regCallID string
 	regTag    string
 	cseq      uint32

@@ -57,24 +57,13 @@ func (p *Phone) newFlow(sc *StreamConfig) (*outbound.Flow, error) {
 	return outbound.NewFlow(sc.flow)
 }
 
-// flowEvent prints what happened to the flow; when a flow that failed is
-// registered again, the call in progress gets the new Contact
+// flowEvent prints what happened to the flow; when a flow replacing one
+// that failed registers, the call in progress gets the new Contact
 // (refreshTarget).
 func (p *Phone) flowEvent(e outbound.Event) {
 	p.printf("flow: %s", e)
-	switch e.Kind {
-	case outbound.FlowFailed:
-		p.mu.Lock()
-		p.reformed = true
-		p.mu.Unlock()
-	case outbound.Registered:
-		p.mu.Lock()
-		again := p.reformed
-		p.reformed = false
-		p.mu.Unlock()
-		if again {
-			go p.refreshTarget(context.Background())
-		}
+	if e.Kind == outbound.Registered && e.Reformed {
+		go p.refreshTarget(context.Background())
 	}
 }
 
