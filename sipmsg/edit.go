@@ -168,7 +168,7 @@ type BodyRewriter func(dst, body []byte) ([]byte, error)
 // appendPort appends p in decimal (strconv.AppendUint does the same, slower).
 func appendPort(dst []byte, p uint16) []byte {
 	w, n := portWord(p)
-	return appendWords(dst, n, w)
+	return appendWords(dst, n, w, 0)
 }
 
 // portWord returns p in decimal as a little-endian word and its length:
@@ -198,24 +198,30 @@ func portWord(p uint16) (uint64, int) {
 	return w >> (8 * (5 - width)), width
 }
 
-// appendWords appends the first n bytes of the little-endian words w
-// (n <= 8*len(w)). With room in dst the words are stored whole past its
-// end, so that text built in registers is never stored in pieces and then
-// read back with a wider load (a store-forwarding stall per copy).
-func appendWords(dst []byte, n int, w ...uint64) []byte {
-	l := len(dst)
-	k := (n + 7) / 8
-	if cap(dst)-l < 8*k {
-		for i := 0; i < n; i++ {
-			dst = append(dst, byte(w[i/8]>>(8*(i%8))))
+// appendWords appends the first n bytes (n <= 16) of the little-endian
+// words lo and hi. With room in dst the words are stored whole past its end,
+// so that text built in registers is never stored in pieces and then read
+// back with a wider load (a store-forwarding stall per copy).
+func appendWords(dst []byte, n int, lo, hi uint64) []byte {
+	d := dst[len(dst):cap(dst)]
+	if len(d) < 16 {
+		return appendWordBytes(dst, n, lo, hi)
+	}
+	binary.LittleEndian.PutUint64(d, lo)
+	binary.LittleEndian.PutUint64(d[8:], hi)
+	return dst[:len(dst)+n]
+}
+
+// appendWordBytes is appendWords byte by byte, for a dst without room.
+func appendWordBytes(dst []byte, n int, lo, hi uint64) []byte {
+	for i := 0; i < n; i++ {
+		w := lo
+		if i >= 8 {
+			w = hi
 		}
-		return dst
+		dst = append(dst, byte(w>>(8*(i%8))))
 	}
-	d := dst[l : l+8*k]
-	for i := 0; i < k; i++ {
-		binary.LittleEndian.PutUint64(d[8*i:], w[i])
-	}
-	return dst[:l+n]
+	return dst
 }
 
 // digits2 holds the two-digit decimal forms of 0..99.

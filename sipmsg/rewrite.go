@@ -208,11 +208,14 @@ func (t *srcText) set(src netip.AddrPort) {
 
 // appendHost appends the address as a SIP host: IPv6 in brackets.
 func (t *srcText) appendHost(dst []byte) []byte {
-	return appendWords(dst, t.nhost, t.host[:]...)
+	for k := 0; k < t.nhost; k += 16 { // one pair of words for IPv4
+		dst = appendWords(dst, min(t.nhost-k, 16), t.host[k/8], t.host[k/8+1])
+	}
+	return dst
 }
 
 // appendPort appends the port in decimal.
-func (t *srcText) appendPort(dst []byte) []byte { return appendWords(dst, t.nport, t.port) }
+func (t *srcText) appendPort(dst []byte) []byte { return appendWords(dst, t.nport, t.port, 0) }
 
 // appendParam appends the address as a Via received= value: IPv6 without
 // brackets (RFC 3261 §20.42 grammar).

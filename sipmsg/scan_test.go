@@ -345,3 +345,38 @@ func TestEqualLowerName(t *testing.T) {
 		}
 	}
 }
+
+// TestParseURIScheme covers the word compare of the usual "sip:" scheme
+// beside the byte loop that reads the others.
+func TestParseURIScheme(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		uri    string
+		sip    bool
+		scheme string
+		host   string
+		err    bool
+	}{
+		{"sip:a@192.0.2.1:5060", true, "sip", "192.0.2.1", false},
+		{"SIP:a@h", true, "SIP", "h", false},
+		{"sIp:h;lr", true, "sIp", "h", false},
+		{"sips:h", true, "sips", "h", false},
+		{"sip:", false, "", "", true},
+		{"sip\x1ah", false, "", "", true},
+		{"sip\x1a:h", false, "sip\x1a", "", false},
+		{"tel:+1", false, "tel", "", false},
+		{"si:h", false, "si", "", false},
+		{":h", false, "", "", true},
+	} {
+		b := []byte("<" + c.uri + ">")
+		u, err := ParseURI(b, Span{1, len(b) - 1})
+		if c.err {
+			require.Error(t, err, c.uri)
+			continue
+		}
+		require.NoError(t, err, c.uri)
+		require.Equal(t, c.sip, u.SIP, c.uri)
+		require.Equal(t, c.scheme, string(u.Scheme.In(b)), c.uri)
+		require.Equal(t, c.host, string(u.Host.In(b)), c.uri)
+	}
+}

@@ -2,6 +2,7 @@ package sipmsg
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/sipnat/sipnat/ipaddr"
@@ -32,19 +33,29 @@ func ParseURI(b []byte, s Span) (URI, error) {
 	return u, err
 }
 
+// sipColon is "sip:" as a little-endian word; OR-ing 0x20 into the three
+// letters of "SIP:" in any case gives it.
+var sipColon = load32s("sip:", 0)
+
 func parseURI(u *URI, b []byte, s Span) error {
 	*u = URI{}
 	u.All = s
 	i := s.Start
-	for i < s.End && b[i] != ':' {
-		i++
+	if s.End-i > 4 && binary.LittleEndian.Uint32(b[i:])|0x202020 == sipColon { // the usual scheme
+		i += 3
+		u.Scheme = Span{s.Start, i}
+		u.SIP = true
+	} else {
+		for i < s.End && b[i] != ':' {
+			i++
+		}
+		if i == s.Start || i >= s.End {
+			return perr(s.Start, "URI scheme", ErrMalformed)
+		}
+		u.Scheme = Span{s.Start, i}
+		sch := u.Scheme.In(b)
+		u.SIP = equalFold(sch, "sip") || equalFold(sch, "sips")
 	}
-	if i == s.Start || i >= s.End {
-		return perr(s.Start, "URI scheme", ErrMalformed)
-	}
-	u.Scheme = Span{s.Start, i}
-	sch := u.Scheme.In(b)
-	u.SIP = equalFold(sch, "sip") || equalFold(sch, "sips")
 	i++
 	if !u.SIP {
 		u.Host = Span{i, i}
