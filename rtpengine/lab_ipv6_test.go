@@ -91,30 +91,7 @@ func TestLabRtpengineIPv6(t *testing.T) {
 			require.Equal(t, "IP6", fam, "%s", rep.SDP)
 			require.Equal(t, r.Media6, toAlice.Addr(), "%s", rep.SDP)
 
-			rtp := make([]byte, 172)
-			rtp[0] = 0x80
-			buf := make([]byte, 1500)
-			recv := func(c *net.UDPConn) bool {
-				_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-				_, _, err := c.ReadFromUDPAddrPort(buf)
-				return err == nil
-			}
-			var atAlice, atBob int
-			for seq := 0; seq < 40 && (atAlice < 10 || atBob < 10); seq++ {
-				rtp[3] = byte(seq)
-				_, err := alice.WriteToUDPAddrPort(rtp, toAlice)
-				require.NoError(t, err)
-				if recv(bob) {
-					atBob++
-				}
-				_, err = bob.WriteToUDPAddrPort(rtp, toBob)
-				require.NoError(t, err)
-				if recv(alice) {
-					atAlice++
-				}
-			}
-			require.GreaterOrEqual(t, atBob, 10, "alice (IPv6, behind the firewall) -> relay -> bob")
-			require.GreaterOrEqual(t, atAlice, 10, "bob -> relay -> alice over IPv6, through the firewall")
+			talk(t, alice, toAlice, bob, toBob) // alice is IPv6, behind the firewall
 
 			q, err := c.Do(ctx, r.NG, nil, &Request{Command: Query, CallID: id})
 			require.NoError(t, err)

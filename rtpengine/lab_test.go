@@ -81,30 +81,7 @@ func TestLabRtpengine(t *testing.T) {
 
 	// alice speaks first (symmetric: the relay learns her real address),
 	// then both sides talk
-	rtp := make([]byte, 172)
-	rtp[0], rtp[1] = 0x80, 0
-	buf := make([]byte, 1500)
-	recv := func(c *net.UDPConn) bool {
-		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		_, _, err := c.ReadFromUDPAddrPort(buf)
-		return err == nil
-	}
-	var atAlice, atBob int
-	for seq := 0; seq < 40 && (atAlice < 10 || atBob < 10); seq++ {
-		rtp[3] = byte(seq)
-		_, err := alice.WriteToUDPAddrPort(rtp, toAlice)
-		require.NoError(t, err)
-		if recv(bob) {
-			atBob++
-		}
-		_, err = bob.WriteToUDPAddrPort(rtp, toBob)
-		require.NoError(t, err)
-		if recv(alice) {
-			atAlice++
-		}
-	}
-	require.GreaterOrEqual(t, atBob, 10, "alice -> relay -> bob")
-	require.GreaterOrEqual(t, atAlice, 10, "bob -> relay -> alice")
+	talk(t, alice, toAlice, bob, toBob)
 
 	q, err := c.Do(ctx, r.NG, nil, &Request{Command: Query, CallID: id})
 	require.NoError(t, err)
@@ -181,4 +158,36 @@ func BenchmarkLabOffer(b *testing.B) {
 			}
 		}
 	})
+}
+
+// talk has alice and bob exchange RTP through the relay, alice first
+// (symmetric RTP: the relay learns her real address, and a firewall in
+// front of her lets the relay's packets back in), and requires at least
+// 10 packets each way within 40 rounds.
+func talk(t *testing.T, alice *net.UDPConn, toAlice netip.AddrPort, bob *net.UDPConn, toBob netip.AddrPort) {
+	t.Helper()
+	rtp := make([]byte, 172)
+	rtp[0] = 0x80
+	buf := make([]byte, 1500)
+	recv := func(c *net.UDPConn) bool {
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, _, err := c.ReadFromUDPAddrPort(buf)
+		return err == nil
+	}
+	var atAlice, atBob int
+	for seq := 0; seq < 40 && (atAlice < 10 || atBob < 10); seq++ {
+		rtp[3] = byte(seq)
+		_, err := alice.WriteToUDPAddrPort(rtp, toAlice)
+		require.NoError(t, err)
+		if recv(bob) {
+			atBob++
+		}
+		_, err = bob.WriteToUDPAddrPort(rtp, toBob)
+		require.NoError(t, err)
+		if recv(alice) {
+			atAlice++
+		}
+	}
+	require.GreaterOrEqual(t, atBob, 10, "alice -> relay -> bob")
+	require.GreaterOrEqual(t, atAlice, 10, "bob -> relay -> alice")
 }

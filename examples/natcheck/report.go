@@ -161,6 +161,16 @@ func yesNo(b bool) string {
 	return "no"
 }
 
+// lifetimeText says how long an idle binding (or a firewall's state) lived:
+// kept is the longest idle time it survived, gone the shortest after which
+// it was gone (0: none seen, kept is a lower bound); milliseconds.
+func lifetimeText(kept, gone int64) string {
+	if gone > 0 {
+		return fmt.Sprintf("%v (gone after %v idle)", time.Duration(kept)*time.Millisecond, time.Duration(gone)*time.Millisecond)
+	}
+	return fmt.Sprintf("at least %v", time.Duration(kept)*time.Millisecond)
+}
+
 // writeText prints the report for a person: one line per finding.
 func (r *Report) writeText(w io.Writer) {
 	line := func(k, format string, a ...any) { fmt.Fprintf(w, "%-18s %s\n", k+":", fmt.Sprintf(format, a...)) }
@@ -194,10 +204,8 @@ func (r *Report) writeText(w io.Writer) {
 			line("port preserved", "%s", yesNo(*n.PortPreserved))
 		}
 		switch {
-		case n.LifetimeMS > 0 && n.LifetimeGoneMS > 0:
-			line("binding lifetime", "%v (gone after %v idle)", time.Duration(n.LifetimeMS)*time.Millisecond, time.Duration(n.LifetimeGoneMS)*time.Millisecond)
 		case n.LifetimeMS > 0:
-			line("binding lifetime", "at least %v", time.Duration(n.LifetimeMS)*time.Millisecond)
+			line("binding lifetime", "%s", lifetimeText(n.LifetimeMS, n.LifetimeGoneMS))
 		case n.LifetimeNote != "":
 			line("binding lifetime", "%s", n.LifetimeNote)
 		}
@@ -252,11 +260,8 @@ func (r *Report) writeText(w io.Writer) {
 		if v.Filtering != nat.Unknown {
 			line("IPv6 filtering", "%s", ipv6Filtering(v.Filtering))
 		}
-		switch {
-		case v.LifetimeMS > 0 && v.LifetimeGoneMS > 0:
-			line("IPv6 state", "%v idle kept (gone after %v idle)", time.Duration(v.LifetimeMS)*time.Millisecond, time.Duration(v.LifetimeGoneMS)*time.Millisecond)
-		case v.LifetimeMS > 0:
-			line("IPv6 state", "at least %v idle kept", time.Duration(v.LifetimeMS)*time.Millisecond)
+		if v.LifetimeMS > 0 {
+			line("IPv6 state", "%s", lifetimeText(v.LifetimeMS, v.LifetimeGoneMS))
 		}
 	}
 	if n := r.NAT64; n != nil {
