@@ -173,29 +173,36 @@ func TestLabTLSBadName(t *testing.T) {
 	t.Logf("%v", r.Err)
 }
 
-// A connection killed on the server side (a reset) is noticed at once and
-// the UA registers a new flow.
+// A connection killed on the server side (a reset), over TCP and TLS, is
+// noticed at once and the UA registers a new flow.
 func TestLabKilledConnection(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, TCPTimeout: labNATTimeout, KamailioFlowTimer: labFlowTimer})
-	a := newAnswerer()
-	ev := newEvents()
-	runFlow(t, FlowConfig{
-		Transport: sipmsg.TCP, Server: labServer(sipmsg.TCP), Dial: labDial(lab), Register: labRegister(1),
-		OnMessage: a.onMessage, OnEvent: ev.on, Recovery: labRecovery,
-	})
-	ev.wait(t, Registered)
-	killed := time.Now()
-	out, err := lab.Command(netlab.WAN, "ss", "-K", "-t", "dst", netlab.Public.String()).CombinedOutput()
-	if err != nil {
-		var ee *exec.ExitError
-		require.ErrorAs(t, err, &ee, "ss -K: %s", out)
+	for _, tr := range []sipmsg.Transport{sipmsg.TCP, sipmsg.TLS} {
+		t.Run(tr.String(), func(t *testing.T) {
+			t.Parallel()
+			lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, TCPTimeout: labNATTimeout, KamailioFlowTimer: labFlowTimer,
+				KamailioTLS: tr == sipmsg.TLS})
+			a := newAnswerer()
+			ev := newEvents()
+			runFlow(t, FlowConfig{
+				Transport: tr, Server: labServer(tr), ServerName: netlab.KamailioTLSName, RootCAs: lab.Certs().Roots,
+				Dial: labDial(lab), Register: labRegister(1), OnMessage: a.onMessage, OnEvent: ev.on, Recovery: labRecovery,
+			})
+			ev.wait(t, Registered)
+			killed := time.Now()
+			out, err := lab.Command(netlab.WAN, "ss", "-K", "-t", "dst", netlab.Public.String()).CombinedOutput()
+			if err != nil {
+				var ee *exec.ExitError
+				require.ErrorAs(t, err, &ee, "ss -K: %s", out)
+			}
+			failed := ev.wait(t, FlowFailed)
+			re := ev.wait(t, Registered)
+			require.True(t, re.Reformed)
+			require.True(t, reach(t, lab, a, "after-kill-"+tr.String()))
+			t.Logf("%s: killed connection detected after %v (%v); registered again after %v", tr,
+				failed.At.Sub(killed).Round(10*time.Millisecond), failed.Err, re.At.Sub(killed).Round(10*time.Millisecond))
+		})
 	}
-	failed := ev.wait(t, FlowFailed)
-	re := ev.wait(t, Registered)
-	require.True(t, reach(t, lab, a, "after-kill"))
-	t.Logf("killed connection detected after %v (%v); registered again after %v",
-		failed.At.Sub(killed).Round(10*time.Millisecond), failed.Err, re.At.Sub(killed).Round(10*time.Millisecond))
 }
 
 // The stream lifetime probe bounds the router's TCP timeout (5 s) between
