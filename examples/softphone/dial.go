@@ -68,7 +68,11 @@ func (p *Phone) Dial(ctx context.Context, target string, talk time.Duration) err
 	case <-ctx.Done():
 	case <-time.After(talk):
 	}
-	_, raw, err = p.transact(context.WithoutCancel(ctx), func(branch string) []byte { return d.request("BYE", 2, via, branch, nil, nil) })
+	p.mu.Lock()
+	d.cseq++ // the dialog's next CSeq (after any re-INVITE in it)
+	bye := *d
+	p.mu.Unlock()
+	_, raw, err = p.transact(context.WithoutCancel(ctx), func(branch string) []byte { return bye.request("BYE", bye.cseq, via, branch, nil, nil) })
 	p.hangup(id)
 	if err != nil {
 		return fmt.Errorf("dial %s: BYE: %w", target, err)

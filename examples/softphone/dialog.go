@@ -100,39 +100,42 @@ func (p *Phone) refreshTarget(ctx context.Context) {
 	p.mu.Lock()
 	c, public := p.call, p.public
 	var d *dialog
+	var dc dialog // a copy to build from: a refresh may run while another ends
 	if c != nil && c.dialog != nil {
 		d = c.dialog
 		d.cseq++
+		dc = *d
 	}
 	p.mu.Unlock()
 	if d == nil {
 		return
 	}
-	cseq := d.cseq
+	cseq := dc.cseq
 	via := "SIP/2.0/" + p.transport().String() + " " + p.flow.Local().String()
 	contact := sipmsg.AppendContactValue(nil, p.cfg.User, public, p.transport(), "")
 	_, raw, err := p.transact(ctx, func(branch string) []byte {
-		return d.request("INVITE", cseq, via, branch, contact, p.offer())
+		return dc.request("INVITE", cseq, via, branch, contact, p.offer())
 	})
 	var resp sipmsg.Message
 	if err == nil {
 		err = resp.Parse(raw)
 	}
 	if err != nil {
-		p.printf("call %s: re-INVITE with the new flow's Contact %s failed: %v", d.callID, public, err)
+		p.printf("call %s: re-INVITE with the new flow's Contact %s failed: %v", dc.callID, public, err)
 		return
 	}
 	code := resp.StatusCode()
 	if code >= 200 && code < 300 {
 		if t := contactURI(&resp); t != "" {
+			dc.target = t // a target refresh answer updates ours too (RFC 3261 §12.2.1.2)
 			p.mu.Lock()
-			d.target = t // a target refresh answer updates ours too (RFC 3261 §12.2.1.2)
+			d.target = t
 			p.mu.Unlock()
 		}
-		_ = p.sendSIP(d.request("ACK", cseq, via, "z9hG4bK-"+randHex(8), nil, nil), p.cfg.Registrar)
+		_ = p.sendSIP(dc.request("ACK", cseq, via, "z9hG4bK-"+randHex(8), nil, nil), p.cfg.Registrar)
 	}
 	p.mu.Lock()
 	p.stats.TargetRefreshes++
 	p.mu.Unlock()
-	p.printf("call %s: re-INVITE with the new flow's Contact %s answered %d %s", d.callID, public, code, resp.Reason())
+	p.printf("call %s: re-INVITE with the new flow's Contact %s answered %d %s", dc.callID, public, code, resp.Reason())
 }
