@@ -105,3 +105,58 @@ func TestFuzzOptionsValid(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWalkFilter holds the walk's filter (which lines run skips without
+// calling line) to the walk without it: every line through line. Both give
+// the same output and the same Result, for every option set.
+func FuzzWalkFilter(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.sdp"))
+	for _, fn := range files {
+		b, err := os.ReadFile(fn)
+		if err != nil {
+			continue
+		}
+		f.Add(b, uint8(0x3f), uint16(10008))
+		f.Add(b, uint8(0x1a), uint16(50000))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, sel uint8, port uint16) {
+		opts := fuzzOptions(sel, port)
+		out, res, err := AppendRewrite(nil, in, opts)
+		pub, oerr := opts.check()
+		if oerr != nil || checkBody(in) != nil {
+			return
+		}
+		var w rewriter
+		w.dst, w.body, w.pub, w.ports, w.marker = nil, in, pub, opts.Ports, opts.Marker
+		w.origin, w.all, w.allowICE, w.nat64 = opts.Origin, opts.All, opts.AllowICE, opts.NAT64
+		rerr := w.everyLine()
+		if (err == nil) != (rerr == nil) {
+			t.Fatalf("filtered walk error %v, unfiltered %v", err, rerr)
+		}
+		if err != nil {
+			return
+		}
+		w.res.Edits = w.edits
+		if !bytes.Equal(out, w.dst) || res != w.res {
+			t.Fatalf("filtered walk:\n%q\n%v\nunfiltered:\n%q\n%v", out, res, w.dst, w.res)
+		}
+	})
+}
+
+// everyLine is run without its filter.
+func (w *rewriter) everyLine() error {
+	w.start()
+	b := w.body
+	for p := 0; p < len(b); {
+		e := len(b)
+		if i := bytes.IndexByte(b[p:], '\n'); i >= 0 {
+			e = p + i
+		}
+		w.walk.lineNo++
+		if err := w.line(p, e); err != nil {
+			return err
+		}
+		p = e + 1
+	}
+	return w.finish()
+}

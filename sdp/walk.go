@@ -1,6 +1,7 @@
 package sdp
 
 import (
+	"encoding/binary"
 	"math/bits"
 
 	"github.com/sipnat/sipnat/internal/linefeed"
@@ -51,17 +52,17 @@ func (w *rewriter) setAttrs() {
 func (w *rewriter) run() error {
 	b := w.body
 	s := &w.walk
-	s.media, s.markerAt = -1, -1
-	w.setAttrs()
+	w.start()
 	var m [linefeed.BlockRun]uint64
-	p := 0 // the current line's start
+	p := 0      // the current line's start
+	lineNo := 0 // its number, s.lineNo when line runs
 	for blk := 0; blk < len(b); blk += 64 * linefeed.BlockRun {
 		for k, lfs := range m[:linefeed.Blocks(&m, b, blk)] {
 			for ; lfs != 0; lfs &= lfs - 1 {
 				e := blk + 64*k + bits.TrailingZeros64(lfs)
 				start := p
 				p = e + 1
-				s.lineNo++
+				lineNo++
 				if e-start >= 3 {
 					// Lines of two bytes or less go to line, which knows them.
 					if b[start+1] != '=' {
@@ -69,7 +70,8 @@ func (w *rewriter) run() error {
 					}
 					switch b[start] {
 					case 'a':
-						if s.attrs>>(b[start+2]&31)&1 == 0 {
+						if c := b[start+2]; s.attrs>>(c&31)&1 == 0 ||
+							c == 'r' && s.attrs != attrsAll && e-start >= 8 && !rtcpKey(b[start:start+8]) {
 							continue
 						}
 					case 'c', 'm', 'o':
@@ -77,6 +79,7 @@ func (w *rewriter) run() error {
 						continue
 					}
 				}
+				s.lineNo = lineNo
 				if err := w.line(start, e); err != nil {
 					return err
 				}
@@ -85,12 +88,27 @@ func (w *rewriter) run() error {
 	}
 	if p < len(b) {
 		// The last line has no line ending.
-		s.lineNo++
+		s.lineNo = lineNo + 1
 		if err := w.line(p, len(b)); err != nil {
 			return err
 		}
 	}
 	return w.finish()
+}
+
+// rtcpKey reports whether the a= line that starts with the 8 bytes l may
+// be one that attr acts on, "a=rtcp:", "a=rtcp-mux" or "a=rtcp" alone,
+// rather than a=rtcp-fb, a=rtpmap and the like.
+func rtcpKey(l []byte) bool {
+	x := binary.LittleEndian.Uint64(l)
+	const key = 'r' | 't'<<8 | 'c'<<16 | 'p'<<24
+	return uint32(x>>16) == key && (byte(x>>48) != '-' || byte(x>>56) == 'm')
+}
+
+// start readies the walk state for the first line.
+func (w *rewriter) start() {
+	w.walk.media, w.walk.markerAt = -1, -1
+	w.setAttrs()
 }
 
 // line runs the tests and the rewrite on the line that starts at body
