@@ -38,6 +38,9 @@ type Client struct {
 	wmu  sync.Mutex // one writer at a time; guards wbuf and conn
 	wbuf []byte
 	conn net.Conn // the stream (TCP, TLS), nil over UDP
+	// wdeadline is the stream's write deadline, moved on by writes: a
+	// write the stream does not take within StreamWriteTimeout gives it up.
+	wdeadline time.Time
 
 	mu         sync.Mutex
 	closed     bool
@@ -178,7 +181,7 @@ func (c *Client) dial(ctx context.Context) error {
 	c.readDone = done
 	c.mu.Unlock()
 	c.wmu.Lock()
-	c.conn = conn
+	c.conn, c.wdeadline = conn, time.Time{}
 	c.wmu.Unlock()
 	go c.readStreamLoop(conn, done)
 	return nil
@@ -295,11 +298,23 @@ func (c *Client) writeRaw(b []byte) error {
 
 func (c *Client) writeLocked(b []byte) error {
 	if c.stream {
-		if c.conn == nil {
+		conn := c.conn
+		if conn == nil {
 			return ErrNoAllocation
 		}
-		_, err := c.conn.Write(b)
-		return err
+		// A stream a NAT forgot takes writes until its buffer is full, then
+		// blocks: bound that, and give up a stream that stays full (a
+		// timed-out write may have left half a frame on it). The deadline
+		// moves at most twice per timeout, not per packet.
+		if now := time.Now(); now.Add(StreamWriteTimeout / 2).After(c.wdeadline) {
+			c.wdeadline = now.Add(StreamWriteTimeout)
+			_ = conn.SetWriteDeadline(c.wdeadline)
+		}
+		if _, err := conn.Write(b); err != nil {
+			go c.streamBroken(conn, fmt.Errorf("write: %w", err)) // it takes wmu, which the caller holds
+			return err
+		}
+		return nil
 	}
 	return callerconn.WriteTo(c.pc, b, c.cfg.Server)
 }

@@ -21,6 +21,11 @@ const (
 	DefaultRTO               = 500 * time.Millisecond
 	DefaultAttempts          = 7
 	DefaultMaxPeers          = 16
+	// StreamWriteTimeout bounds a write on a TCP or TLS stream: one the
+	// stream does not take in this long (its send buffer stays full, as
+	// when a NAT forgot the connection) gives the stream up, and the
+	// allocation is made again on a new one.
+	StreamWriteTimeout = 2 * time.Second
 )
 
 // Transport is how the client reaches the TURN server: sipnat's one

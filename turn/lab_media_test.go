@@ -359,52 +359,62 @@ func TestLabStreamRecovery(t *testing.T) {
 // TURN over TCP through a router that reboots (conntrack flushed; it
 // adopts no connection it forgot, so the stream's segments are dropped
 // without a reset): the first keep-alive that goes unanswered gives the
-// stream up, the client dials again and allocates, and audio flows both
-// ways again at the new relayed address (the peer told, as by a
-// re-INVITE).
+// stream up or, with keep-alives off, the first write the full stream does
+// not take within StreamWriteTimeout (Send never blocks longer); the
+// client dials again and allocates, and audio flows both ways again at the
+// new relayed address (the peer told, as by a re-INVITE).
 func TestLabStreamRouterReboot(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, TCPTimeout: 5 * time.Second, TURN: &netlab.TURN{}})
-	peer := newWANPeer(t, lab, 7000)
-	var rc relayCounter
-	var events eventLog
-	recovered := make(chan turn.Event, 4)
-	cfg := labConfig()
-	cfg.Transport, cfg.OnData, cfg.DialContext = turn.TCP, rc.onData, lab.DialContext(netlab.LAN)
-	cfg.OnEvent = func(e turn.Event) {
-		events.add(e)
-		if e.Kind == turn.EventRecovered {
-			recovered <- e
-		}
-	}
-	cfg.KeepAlive = time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := turn.Dial(ctx, cfg)
-	require.NoError(t, err)
-	defer c.Close()
-	a, err := c.Allocate(ctx)
-	require.NoError(t, err)
-	require.NoError(t, c.Permit(ctx, peer.addr))
-	s := startStream(t, c, peer, a.Relayed)
-	flowing(t, &rc, peer, 3*time.Second, "audio before the reboot")
+	for _, tc := range []struct {
+		name      string
+		keepAlive time.Duration
+		why       string
+		limit     time.Duration
+	}{{"keepalive", time.Second, "keep-alive unanswered", 15 * time.Second}, {"write", -1, "write: ", 30 * time.Second}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, TCPTimeout: 5 * time.Second, TURN: &netlab.TURN{}})
+			peer := newWANPeer(t, lab, 7000)
+			var rc relayCounter
+			var events eventLog
+			recovered := make(chan turn.Event, 4)
+			cfg := labConfig()
+			cfg.Transport, cfg.OnData, cfg.DialContext, cfg.KeepAlive = turn.TCP, rc.onData, lab.DialContext(netlab.LAN), tc.keepAlive
+			cfg.OnEvent = func(e turn.Event) {
+				events.add(e)
+				if e.Kind == turn.EventRecovered {
+					recovered <- e
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := turn.Dial(ctx, cfg)
+			require.NoError(t, err)
+			defer c.Close()
+			a, err := c.Allocate(ctx)
+			require.NoError(t, err)
+			require.NoError(t, c.Permit(ctx, peer.addr))
+			s := startStream(t, c, peer, a.Relayed)
+			flowing(t, &rc, peer, 3*time.Second, "audio before the reboot")
 
-	flushed := time.Now()
-	lab.FlushConntrack()
-	go func() {
-		select {
-		case e := <-recovered:
-			s.relayed.Store(e.Relayed) // the re-INVITE
-		case <-s.stop:
-		}
-	}()
-	flowing(t, &rc, peer, 15*time.Second, "audio after the reboot")
-	t.Logf("TCP: audio both ways again %v after the conntrack flush (keep-alive every %v); events %v",
-		time.Since(flushed).Round(10*time.Millisecond), cfg.KeepAlive, events.all())
-	lost := events.kinds(turn.EventLost)
-	require.NotEmpty(t, lost, "the stream was given up")
-	require.ErrorContains(t, lost[0].Err, "keep-alive unanswered")
-	require.Len(t, events.kinds(turn.EventRecovered), 1)
+			flushed := time.Now()
+			lab.FlushConntrack()
+			go func() {
+				select {
+				case e := <-recovered:
+					s.relayed.Store(e.Relayed) // the re-INVITE
+				case <-s.stop:
+				}
+			}()
+			flowing(t, &rc, peer, tc.limit, "audio after the reboot")
+			t.Logf("TCP, %s: audio both ways again %v after the conntrack flush; events %v",
+				tc.name, time.Since(flushed).Round(10*time.Millisecond), events.all())
+			lost := events.kinds(turn.EventLost)
+			require.NotEmpty(t, lost, "the stream was given up")
+			require.ErrorContains(t, lost[0].Err, tc.why)
+			require.Len(t, events.kinds(turn.EventRecovered), 1)
+		})
+	}
 }
 
 // Mobility asked of a server that refuses it (coturn without --mobility
