@@ -25,6 +25,7 @@ type call struct {
 	acked   chan struct{}
 	ackOnce sync.Once
 	remote  netip.AddrPort // where RTP goes: the address in the caller's SDP
+	media   *leg           // the leg (address family) of the call's media
 	stop    context.CancelFunc
 	done    chan struct{}
 	dialog  *dialog // to send requests in the call (p.mu guards its fields)
@@ -68,10 +69,11 @@ func (p *Phone) answer(m *sipmsg.Message, from netip.AddrPort) {
 	}
 	p.mu.Unlock()
 	if c != nil { // a retransmitted INVITE or a re-INVITE: same answer
-		p.reply(m, from, 200, "OK", c.toTag, p.offer())
+		p.reply(m, from, 200, "OK", c.toTag, p.offer(c.media))
 		return
 	}
-	peerSDP, err := p.nat.AppendPeerSDP(nil, m.Body()) // IPv4 peers behind a NAT64 at their synthesised address
+	media := p.chooseLeg("incoming call "+callID(m), m.Body(), nil)
+	peerSDP, err := media.nat.AppendPeerSDP(nil, m.Body()) // IPv4 peers behind a NAT64 at their synthesised address
 	if err != nil {
 		p.log.Debug("peer SDP", "err", err)
 	}
@@ -84,14 +86,14 @@ func (p *Phone) answer(m *sipmsg.Message, from netip.AddrPort) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	toTag := randHex(4)
-	c = &call{id: id, toTag: toTag, okTo: from, acked: make(chan struct{}), remote: remote, stop: cancel, done: make(chan struct{}),
+	c = &call{id: id, toTag: toTag, okTo: from, acked: make(chan struct{}), remote: remote, media: media, stop: cancel, done: make(chan struct{}),
 		dialog: uasDialog(m, toTag)}
-	c.ok = p.reply(m, from, 200, "OK", c.toTag, p.offer())
+	c.ok = p.reply(m, from, 200, "OK", c.toTag, p.offer(media))
 	p.mu.Lock()
 	p.call = c
 	p.stats.Calls++
 	p.mu.Unlock()
-	p.printf("incoming call %s answered; contact %s, our media %s, theirs %s", id, p.nat.Contact(), p.rtpLocal, remote)
+	p.printf("incoming call %s answered; contact %s, our media %s, theirs %s", id, p.sl().nat.Contact(), media.rtpLocal, remote)
 	go p.retransmitOK(ctx, c)
 	go p.sendRTP(ctx, c)
 }
@@ -130,10 +132,11 @@ func (p *Phone) hangup(id string) {
 	p.printf("call %s ended: RTP in %d, out %d", id, p.rtpIn.Load(), p.rtpOut.Load())
 }
 
-// offer is our SDP: written with the local addresses as any SIP stack
-// would, then rewritten by the agent to the public media address.
-func (p *Phone) offer() []byte {
-	local := p.rtpLocal
+// offer is our SDP on leg l's media socket: written with the local
+// addresses as any SIP stack would, then rewritten by l's agent to the
+// public media address.
+func (p *Phone) offer(l *leg) []byte {
+	local := l.rtpLocal
 	family := "IP4"
 	if local.Addr().Is6() {
 		family = "IP6"
@@ -141,7 +144,7 @@ func (p *Phone) offer() []byte {
 	body := fmt.Sprintf("v=0\r\no=- 4242 4242 IN %s %s\r\ns=sipnat softphone\r\nc=IN %s %s\r\nt=0 0\r\n"+
 		"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n",
 		family, local.Addr(), family, local.Addr(), local.Port())
-	out, err := p.nat.AppendSDP(nil, []byte(body))
+	out, err := l.nat.AppendSDP(nil, []byte(body))
 	if err != nil {
 		p.log.Debug("sdp rewrite", "err", err)
 	}
@@ -171,7 +174,7 @@ func (p *Phone) reply(m *sipmsg.Message, to netip.AddrPort, code int, reason, to
 	}
 	b.WriteString("\r\nCall-ID: " + callID(m) + "\r\nCSeq: " + string(cs) + "\r\n")
 	if m.IsMethod("INVITE") && code < 300 {
-		contact := p.nat.Contact()
+		contact := p.sl().nat.Contact()
 		if p.flow != nil {
 			// the registrar reaches the flow's public end over the connection
 			p.mu.Lock()
@@ -205,7 +208,7 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 		pkt[i] = 0xff // μ-law silence
 	}
 	binary.BigEndian.PutUint32(pkt[8:], ssrc)
-	if err := p.nat.MediaPeer(ctx, 0, c.remote); err != nil {
+	if err := c.media.nat.MediaPeer(ctx, 0, c.remote); err != nil {
 		p.printf("relay: %v", err)
 	}
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -222,7 +225,7 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 		binary.BigEndian.PutUint32(pkt[4:], ts)
 		seq++
 		ts += 160
-		if err := p.nat.SendMedia(0, pkt, c.remote); err == nil {
+		if err := c.media.nat.SendMedia(0, pkt, c.remote); err == nil {
 			p.rtpOut.Add(1)
 		} else {
 			p.printf("RTP send: %v", err)
@@ -230,35 +233,35 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 	}
 }
 
-// readRTP is the RTP socket's read loop: STUN answers go to the STUN
+// readRTP is leg l's RTP socket's read loop: STUN answers go to the STUN
 // client, media to media.
-func (p *Phone) readRTP(ctx context.Context) {
-	stopOnDone(ctx, p.rtp)
+func (p *Phone) readRTP(ctx context.Context, l *leg) {
+	stopOnDone(ctx, l.rtp)
 	buf := make([]byte, 2048)
 	for {
-		n, from, err := p.rtp.ReadFrom(buf)
+		n, from, err := l.rtp.ReadFrom(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		b, _ := p.nat.HandleMediaPacket(0, buf[:n], addrPortOf(from)) // relayed media comes back unwrapped
-		p.media(b)
+		b, _ := l.nat.HandleMediaPacket(0, buf[:n], addrPortOf(from)) // relayed media comes back unwrapped
+		p.media(l, b)
 	}
 }
 
-// media takes what arrived for the RTP socket: from its read loop, or from
-// a relay reached over TCP or TLS (agent.Config.OnRelayedMedia). RTP
-// during a call is counted.
-func (p *Phone) media(b []byte) {
+// media takes what arrived for leg l's RTP socket: from its read loop, or
+// from a relay reached over TCP or TLS (agent.Config.OnRelayedMedia). RTP
+// during a call whose media is on l is counted.
+func (p *Phone) media(l *leg, b []byte) {
 	if len(b) < 12 || b[0]>>6 != 2 {
 		return
 	}
 	p.mu.Lock()
 	c := p.call
 	p.mu.Unlock()
-	if c != nil {
+	if c != nil && c.media == l {
 		p.rtpIn.Add(1)
 	}
 }

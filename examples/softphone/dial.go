@@ -19,9 +19,11 @@ import (
 // synthesised IPv6 addresses behind a NAT64), and the INVITE is not
 // authenticated.
 func (p *Phone) Dial(ctx context.Context, target string, talk time.Duration) error {
-	contact := p.nat.Contact()
+	sig := p.sl()
+	contact := sig.nat.Contact()
 	id, tag := randHex(8)+"@sipnat", randHex(4)
-	offer := p.offer()
+	media := p.chooseLeg("outgoing call to "+target, nil, targetAddrs(target))
+	offer := p.offer(media)
 	_, raw, err := p.transact(ctx, func(branch string) []byte {
 		var b []byte
 		b = append(b, "INVITE "+target+" SIP/2.0\r\n"...)
@@ -42,7 +44,7 @@ func (p *Phone) Dial(ctx context.Context, target string, talk time.Duration) err
 	if code := resp.StatusCode(); code != 200 {
 		return fmt.Errorf("dial %s: %d %s", target, code, resp.Reason())
 	}
-	peerSDP, err := p.nat.AppendPeerSDP(nil, resp.Body())
+	peerSDP, err := media.nat.AppendPeerSDP(nil, resp.Body())
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", target, err)
 	}
@@ -53,16 +55,16 @@ func (p *Phone) Dial(ctx context.Context, target string, talk time.Duration) err
 	d := uacDialog(&resp, target, "<"+p.aor()+">;tag="+tag, 1)
 	via := "SIP/2.0/UDP " + contact.String()
 	ack := d.request("ACK", 1, via, "z9hG4bK-"+randHex(8), nil, nil)
-	if _, err := p.sip.WriteTo(ack, net.UDPAddrFromAddrPort(p.cfg.Registrar)); err != nil {
+	if _, err := sig.sip.WriteTo(ack, net.UDPAddrFromAddrPort(sig.registrar)); err != nil {
 		return fmt.Errorf("dial %s: ACK: %w", target, err)
 	}
 	cctx, cancel := context.WithCancel(context.Background())
-	c := &call{id: id, toTag: tag, acked: make(chan struct{}), remote: remote, stop: cancel, done: make(chan struct{}), dialog: d}
+	c := &call{id: id, toTag: tag, acked: make(chan struct{}), remote: remote, media: media, stop: cancel, done: make(chan struct{}), dialog: d}
 	p.mu.Lock()
 	p.call = c
 	p.stats.Dialed++
 	p.mu.Unlock()
-	p.printf("outgoing call %s to %s answered; our media %s, theirs %s", id, target, p.nat.Plan().Media[0].Public, remote)
+	p.printf("outgoing call %s to %s answered; our media %s, theirs %s", id, target, media.nat.Plan().Media[0].Public, remote)
 	go p.sendRTP(cctx, c)
 	select {
 	case <-ctx.Done():

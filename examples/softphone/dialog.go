@@ -114,7 +114,7 @@ func (p *Phone) refreshTarget(ctx context.Context) {
 	via := "SIP/2.0/" + p.transport().String() + " " + p.flow.Local().String()
 	contact := sipmsg.AppendContactValue(nil, p.cfg.User, public, p.transport(), "")
 	_, raw, err := p.transact(ctx, func(branch string) []byte {
-		return dc.request("INVITE", cseq, via, branch, contact, p.offer())
+		return dc.request("INVITE", cseq, via, branch, contact, p.offer(c.media))
 	})
 	var resp sipmsg.Message
 	if err == nil {
@@ -132,7 +132,7 @@ func (p *Phone) refreshTarget(ctx context.Context) {
 			d.target = t
 			p.mu.Unlock()
 		}
-		_ = p.sendSIP(dc.request("ACK", cseq, via, "z9hG4bK-"+randHex(8), nil, nil), p.cfg.Registrar)
+		_ = p.sendSIP(dc.request("ACK", cseq, via, "z9hG4bK-"+randHex(8), nil, nil), p.sl().registrar)
 	}
 	p.mu.Lock()
 	p.stats.TargetRefreshes++

@@ -177,15 +177,21 @@ func sippCall6(_ *testing.T, lab *netlab.Lab) (int64, error) {
 }
 
 // sippAnswer runs sipp as an IPv4-only callee on the WAN peer
-// (198.51.100.2:5080, media port 6000), has the phone dial it through
-// kamailio and talk for 2.5 s, and returns how many RTP packets reached
-// sipp's media port.
+// (198.51.100.2:5080, media port 6000): sippAnswerAt.
 func sippAnswer(t *testing.T, lab *netlab.Lab, phone *Phone) (int64, error) {
-	received := countRTP(lab, "6000")
+	return sippAnswerAt(t, lab, phone, netlab.Peer)
+}
+
+// sippAnswerAt runs sipp as a callee on the WAN peer address peer (port
+// 5080, media port 6000, one family only), has the phone dial it through
+// kamailio and talk for 2.5 s, and returns how many RTP packets reached
+// sipp's media port at peer.
+func sippAnswerAt(t *testing.T, lab *netlab.Lab, phone *Phone, peer netip.Addr) (int64, error) {
+	received := lab.CountUDP(netlab.WAN, peer, "6000")
 	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "uas.xml"), []byte(uasScenario), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(), "audio.ulaw"), make([]byte, 8000*3), 0o644))
-	cmd := lab.Command(netlab.WAN, "timeout", "40", "sipp", "-sf", "uas.xml", "-i", netlab.Peer.String(), "-p", "5080",
-		"-mi", netlab.Peer.String(), "-mp", "6000", "-m", "1", "-nostdin", "-timeout", "35s", "-timeout_error")
+	cmd := lab.Command(netlab.WAN, "timeout", "40", "sipp", "-sf", "uas.xml", "-i", peer.String(), "-p", "5080",
+		"-mi", peer.String(), "-mp", "6000", "-m", "1", "-nostdin", "-timeout", "35s", "-timeout_error")
 	cmd.Dir = lab.Dir()
 	var sippOut netlab.Output
 	cmd.Stdout, cmd.Stderr = &sippOut, &sippOut
@@ -195,7 +201,7 @@ func sippAnswer(t *testing.T, lab *netlab.Lab, phone *Phone) (int64, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for { // until sipp listens on 5080
 		o, _ := lab.Command(netlab.WAN, "ss", "-Hlun", "sport = :5080").CombinedOutput()
-		if strings.Contains(string(o), ":5080") {
+		if strings.Contains(string(o), peer.String()) {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "sipp does not listen on 5080")
@@ -203,7 +209,7 @@ func sippAnswer(t *testing.T, lab *netlab.Lab, phone *Phone) (int64, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err := phone.Dial(ctx, "sip:bob@"+netlab.Peer.String()+":5080", 2500*time.Millisecond)
+	err := phone.Dial(ctx, "sip:bob@"+netip.AddrPortFrom(peer, 5080).String(), 2500*time.Millisecond)
 	if err != nil {
 		return received(), err
 	}

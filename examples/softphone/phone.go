@@ -51,6 +51,10 @@ type Config struct {
 	// Stream, when set, carries SIP over TCP or TLS (an RFC 5626 flow);
 	// nil: SIP over the UDP socket.
 	Stream *StreamConfig
+	// Dual, when set, makes a dual-stack phone: its sockets of the other
+	// family. The agent registers over IPv6 when that path works, and
+	// picks each call's media family (agent.ChooseFamily).
+	Dual *DualConfig
 
 	// DialContext and ListenPacket, when set, make the sockets of the
 	// gateway requests and of the extra NAT-discovery probes (tests run the
@@ -77,6 +81,8 @@ type Stats struct {
 	// TargetRefreshes counts re-INVITEs sent in a call because its flow was
 	// formed again (a new Contact).
 	TargetRefreshes int `json:"target_refreshes"`
+	// Families is the media family of each call, in order ("IPv4", "IPv6").
+	Families []string `json:"families,omitempty"`
 	// StreamLifetime is how long the NATs keep an idle SIP connection, as
 	// measured with StreamConfig.LifetimeMax (zero otherwise).
 	StreamLifetime outbound.StreamLifetime `json:"stream_lifetime,omitzero"`
@@ -86,13 +92,12 @@ type Stats struct {
 // two-way RTP; the NAT part is sipnat's agent. It owns no socket: the
 // caller hands it one UDP socket for SIP (and STUN) and one for RTP.
 type Phone struct {
-	cfg      Config
-	sip, rtp net.PacketConn
-	sipLocal netip.AddrPort
-	rtpLocal netip.AddrPort
-	nat      *agent.Agent
-	flow     *outbound.Flow // SIP over TCP/TLS; nil: UDP
-	log      *slog.Logger
+	cfg  Config
+	legs []*leg              // one per address family: the given sockets first, then Config.Dual's
+	sig  atomic.Pointer[leg] // the leg SIP goes over (the registration's family)
+	dual *agent.DualStack    // with Config.Dual: the agents of both families
+	flow *outbound.Flow      // SIP over TCP/TLS; nil: UDP
+	log  *slog.Logger
 
 	mu        sync.Mutex
 	txs       map[string]chan []byte
@@ -129,25 +134,15 @@ func NewPhone(sip, rtp net.PacketConn, cfg Config) (*Phone, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Phone{
-		cfg: cfg, sip: sip, rtp: rtp, log: log,
-		sipLocal: addrPortOf(sip.LocalAddr()), rtpLocal: addrPortOf(rtp.LocalAddr()),
+		cfg: cfg, log: log,
 		txs: map[string]chan []byte{}, rereg: make(chan string, 1), regDone: make(chan struct{}),
 		regCallID: randHex(8) + "@sipnat", regTag: randHex(4),
 	}
-	a, err := agent.New(agent.Config{
-		SIP: sip, Media: []net.PacketConn{rtp}, STUN: cfg.STUN, Registrar: cfg.Registrar, Domain: cfg.Domain,
-		AOR: p.aor(), Disable: cfg.Disable, LifetimeMax: cfg.LifetimeMax, Gateway: cfg.Gateway, NAT64: cfg.NAT64,
-		NewRelay: p.newRelay(), Relay: map[bool]agent.RelayMode{false: agent.RelayAuto, true: agent.RelayForce}[cfg.ForceRelay],
-		RelayTransport: cfg.TURNTransport, StreamKeepAlive: cfg.TURNKeepAlive,
-		OnRelayedMedia: func(_ int, b []byte, _ netip.AddrPort) { p.media(b) },
-		DialContext:    cfg.DialContext, ListenPacket: cfg.ListenPacket, UserAgent: "sipnat-softphone",
-		OnEvent: p.natEvent, Logger: cfg.Logger,
-	})
-	if err != nil {
+	if err := p.newLegs(sip, rtp); err != nil {
 		return nil, err
 	}
-	p.nat = a
 	if cfg.Stream != nil {
+		var err error
 		if p.flow, err = p.newFlow(cfg.Stream); err != nil {
 			return nil, err
 		}
@@ -173,15 +168,16 @@ func randHex(n int) string {
 func (p *Phone) printf(format string, args ...any) { fmt.Fprintf(p.cfg.Out, format+"\n", args...) }
 
 // Plan returns what the NAT agent decided (nil before Run decided).
-func (p *Phone) Plan() *agent.Plan { return p.nat.Plan() }
+func (p *Phone) Plan() *agent.Plan { return p.sl().nat.Plan() }
 
 // Stats returns a snapshot of the counters.
 func (p *Phone) Stats() Stats {
 	p.mu.Lock()
 	s := p.stats
+	s.Families = append([]string(nil), s.Families...)
 	p.mu.Unlock()
 	s.RTPIn, s.RTPOut = p.rtpIn.Load(), p.rtpOut.Load()
-	s.KeepAlives = p.nat.KeepAlives()
+	s.KeepAlives = p.sl().nat.KeepAlives()
 	return s
 }
 
@@ -194,18 +190,19 @@ func (p *Phone) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); p.readSIP(ctx) }()
-	go func() { defer wg.Done(); p.readRTP(ctx) }()
+	for _, l := range p.legs {
+		wg.Add(2)
+		go func() { defer wg.Done(); p.readSIP(ctx, l) }()
+		go func() { defer wg.Done(); p.readRTP(ctx, l) }()
+	}
 	defer wg.Wait()
 	defer cancel()
-	defer p.nat.Close()
+	defer p.closeAgents()
 
-	plan, err := p.nat.Start(ctx)
+	plan, err := p.startAgents(ctx)
 	if err != nil {
 		return err
 	}
-	p.printf("plan: %s", plan)
 	if p.flow != nil {
 		if plan.NATErr != "" {
 			media := "media may not flow"
@@ -278,14 +275,14 @@ func (p *Phone) requestReregister(why string) {
 
 func (p *Phone) aor() string { return "sip:" + p.cfg.User + "@" + p.cfg.Domain }
 
-// readSIP is the SIP socket's read loop: STUN answers go to the STUN
+// readSIP is leg l's SIP socket's read loop: STUN answers go to the STUN
 // client, CRLF keep-alive answers are dropped, SIP is dispatched.
-func (p *Phone) readSIP(ctx context.Context) {
-	stopOnDone(ctx, p.sip)
+func (p *Phone) readSIP(ctx context.Context, l *leg) {
+	stopOnDone(ctx, l.sip)
 	buf := make([]byte, 65535)
 	var m sipmsg.Message
 	for {
-		n, from, err := p.sip.ReadFrom(buf)
+		n, from, err := l.sip.ReadFrom(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -294,7 +291,7 @@ func (p *Phone) readSIP(ctx context.Context) {
 		}
 		b := buf[:n]
 		src := addrPortOf(from)
-		if p.nat.HandlePacket(b, src) {
+		if l.nat.HandlePacket(b, src) {
 			continue // STUN, CRLF, answers to the agent's keep-alives
 		}
 		if err := m.Parse(b); err != nil {

@@ -30,11 +30,12 @@ func (p *Phone) transact(ctx context.Context, build func(branch string) []byte) 
 		resp, err := p.flow.Transact(ctx, req)
 		return req, resp, err
 	}
+	sig := p.sl()
 	ctx, cancel := context.WithTimeout(ctx, 32*500*time.Millisecond) // timer F
 	defer cancel()
 	rto := 500 * time.Millisecond
 	for {
-		if _, err := p.sip.WriteTo(req, net.UDPAddrFromAddrPort(p.cfg.Registrar)); err != nil {
+		if _, err := sig.sip.WriteTo(req, net.UDPAddrFromAddrPort(sig.registrar)); err != nil {
 			return req, nil, err
 		}
 		t := time.NewTimer(rto)
@@ -44,7 +45,7 @@ func (p *Phone) transact(ctx context.Context, build func(branch string) []byte) 
 			return req, resp, nil
 		case <-ctx.Done():
 			t.Stop()
-			return req, nil, fmt.Errorf("no answer from %s: %w", p.cfg.Registrar, ctx.Err())
+			return req, nil, fmt.Errorf("no answer from %s: %w", sig.registrar, ctx.Err())
 		case <-t.C:
 			rto = min(2*rto, 4*time.Second)
 		}
@@ -66,7 +67,7 @@ func (p *Phone) registerAnswer(ctx context.Context, expires time.Duration) ([]by
 		p.cseq++
 		cseq := p.cseq
 		p.mu.Unlock()
-		contact := p.nat.Contact()
+		contact := p.sl().nat.Contact()
 		if p.flow != nil {
 			contact = p.flow.Local() // RFC 5626: the flow, not this address, reaches us
 		}
@@ -122,7 +123,7 @@ func (p *Phone) registerAnswer(ctx context.Context, expires time.Duration) ([]by
 		if p.flow != nil {
 			return raw, nil // the agent's rport and ALG checks are about the UDP socket
 		}
-		if rep, err := p.nat.ObserveRegister(req, raw, p.cfg.Registrar); err == nil && rep.Tampered() {
+		if rep, err := p.sl().nat.ObserveRegister(req, raw, p.sl().registrar); err == nil && rep.Tampered() {
 			p.mu.Lock()
 			p.stats.ALG = rep.Signs.String()
 			p.mu.Unlock()

@@ -103,7 +103,7 @@ func (p *Phone) sendSIP(b []byte, to netip.AddrPort) error {
 	if p.flow != nil {
 		return p.flow.Send(b)
 	}
-	_, err := p.sip.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	_, err := p.sl().sip.WriteTo(b, net.UDPAddrFromAddrPort(to))
 	return err
 }
 
