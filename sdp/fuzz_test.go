@@ -27,19 +27,27 @@ func fuzzOptions(sel uint8, port uint16) *Options {
 	return o
 }
 
-// FuzzAppendRewrite checks the byte path on arbitrary input: no panic; on
-// success the caller's prefix is kept, the output is a fixed point, and
-// every line it does not own (o=, c=, m=, a=rtcp, the marker) is copied as
-// received. Package sdppion's FuzzRewriteSession holds it to the pion door.
-func FuzzAppendRewrite(f *testing.F) {
+// addGoldenSeeds adds every golden body as a seed (body, sel, port) once
+// per option selector in sels.
+func addGoldenSeeds(f *testing.F, sels ...uint8) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.sdp"))
 	for _, fn := range files {
 		b, err := os.ReadFile(fn)
 		if err != nil {
 			continue
 		}
-		f.Add(b, uint8(0x3f), uint16(10008))
+		for _, sel := range sels {
+			f.Add(b, sel, uint16(10008))
+		}
 	}
+}
+
+// FuzzAppendRewrite checks the byte path on arbitrary input: no panic; on
+// success the caller's prefix is kept, the output is a fixed point, and
+// every line it does not own (o=, c=, m=, a=rtcp, the marker) is copied as
+// received. Package sdppion's FuzzRewriteSession holds it to the pion door.
+func FuzzAppendRewrite(f *testing.F) {
+	addGoldenSeeds(f, 0x3f)
 	f.Fuzz(func(t *testing.T, in []byte, sel uint8, port uint16) {
 		opts := fuzzOptions(sel, port)
 		prefix := []byte("pre")
@@ -110,15 +118,7 @@ func TestFuzzOptionsValid(t *testing.T) {
 // calling line) to the walk without it: every line through line. Both give
 // the same output and the same Result, for every option set.
 func FuzzWalkFilter(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.sdp"))
-	for _, fn := range files {
-		b, err := os.ReadFile(fn)
-		if err != nil {
-			continue
-		}
-		f.Add(b, uint8(0x3f), uint16(10008))
-		f.Add(b, uint8(0x1a), uint16(50000))
-	}
+	addGoldenSeeds(f, 0x3f, 0x1a)
 	f.Fuzz(func(t *testing.T, in []byte, sel uint8, port uint16) {
 		opts := fuzzOptions(sel, port)
 		out, res, err := AppendRewrite(nil, in, opts)
