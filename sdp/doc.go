@@ -97,7 +97,7 @@
 //
 //	// Just the tests:
 //	res, err := sdp.Check(body)
-//	for _, f := range res.Findings() { ... }
+//	for f := range res.Findings() { ... }
 //
 // # Concurrency
 //

@@ -51,7 +51,7 @@ func ExampleCheck() {
 		fmt.Println(err)
 		return
 	}
-	for _, f := range res.Findings() {
+	for f := range res.Findings() {
 		fmt.Println(f)
 	}
 	// Output:

@@ -15,14 +15,26 @@ import (
 
 // Add records a finding in r (and its test in r.Tests). A door that checks a
 // structured description reports its findings through it, with Line 0.
-func (r *Result) Add(f Finding) {
-	r.Tests |= f.Test
+// Media and Line are kept as 32-bit numbers, and Addr without its zone.
+func (r *Result) Add(f Finding) { r.add(f.Test, f.Media, f.Line, f.Addr) }
+
+// add is Add with the finding's fields: the byte path stores them in
+// place, not through a Finding built and copied.
+func (r *Result) add(t Tests, media, line int, addr netip.Addr) {
+	r.Tests |= t
 	if r.n == len(r.findings) {
 		r.Truncated = true
 		return
 	}
-	r.findings[r.n] = f
+	f := &r.findings[r.n]
 	r.n++
+	f.test, f.media, f.line = t, int32(media), int32(line)
+	switch {
+	case addr.Is4():
+		f.fam, f.addr = 4, addr.As16()
+	case addr.Is6():
+		f.fam, f.addr = 6, addr.As16()
+	}
 }
 
 // PrivateAddr parses the address text of an o= or c= field and reports it

@@ -2,7 +2,9 @@ package sdp
 
 import (
 	"encoding/json"
+	"iter"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -107,13 +109,44 @@ type Result struct {
 	// Truncated is set when more than MaxFindings findings existed.
 	Truncated bool `json:"truncated,omitempty"`
 
-	findings [MaxFindings]Finding
+	findings [MaxFindings]finding
 	n        int
 }
 
-// Findings returns where the tests fired, in body order. Call it on an
-// addressable Result: it returns a slice of the Result's own storage.
-func (r *Result) Findings() []Finding { return r.findings[:r.n] }
+// finding is a Finding as a Result keeps it: 28 bytes instead of 48, so
+// the Result that every call returns by value is smaller to clear and to
+// copy.
+type finding struct {
+	addr  [16]byte
+	line  int32
+	media int32
+	test  Tests
+	fam   uint8 // 0: no address, 4: IPv4, 6: IPv6
+}
+
+// Findings returns where the tests fired, in body order, for a range
+// loop: for f := range res.Findings() { ... }. It does not allocate.
+func (r *Result) Findings() iter.Seq[Finding] {
+	return func(yield func(Finding) bool) {
+		for i := range r.findings[:r.n] {
+			if !yield(r.findings[i].get()) {
+				return
+			}
+		}
+	}
+}
+
+// get returns f as a Finding.
+func (f *finding) get() Finding {
+	out := Finding{Test: f.test, Media: int(f.media), Line: int(f.line)}
+	switch f.fam {
+	case 4:
+		out.Addr = netip.AddrFrom4([4]byte(f.addr[12:]))
+	case 6:
+		out.Addr = netip.AddrFrom16(f.addr)
+	}
+	return out
+}
 
 // Behind reports whether a private-address test fired: the body's sender is
 // behind NAT (or names a private address for some other reason).
@@ -134,11 +167,11 @@ func (r Result) String() string {
 		sb.WriteString(" skipped-ice")
 	}
 	sb.WriteString(" [")
-	for i, f := range r.findings[:r.n] {
+	for i := range r.findings[:r.n] {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		sb.WriteString(f.String())
+		sb.WriteString(r.findings[i].get().String())
 	}
 	if r.Truncated {
 		sb.WriteString(", ...")
@@ -156,5 +189,5 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		Truncated  bool      `json:"truncated,omitempty"`
 		Findings   []Finding `json:"findings"`
 	}
-	return json.Marshal(plain{r.Tests, r.Edits, r.SkippedICE, r.Truncated, r.findings[:r.n]})
+	return json.Marshal(plain{r.Tests, r.Edits, r.SkippedICE, r.Truncated, slices.Collect(r.Findings())})
 }

@@ -271,7 +271,7 @@ func (w *rewriter) rtcp(v []byte, off int, s *section, media, lineNo int) {
 	if rv.hasAddr {
 		a = w.addr(v[rv.addr.s:rv.addr.e])
 		if a.priv {
-			w.res.Add(Finding{Test: PrivateRTCP, Media: media, Line: lineNo, Addr: a.ip})
+			w.res.add(PrivateRTCP, media, lineNo, a.ip)
 		}
 	}
 	if media < 0 || s.port == 0 || w.dry {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -108,7 +109,7 @@ func TestResultJSONAndTruncation(t *testing.T) {
 	r, err := Check(body)
 	require.NoError(t, err)
 	require.True(t, r.Truncated)
-	require.Len(t, r.Findings(), MaxFindings)
+	require.Len(t, slices.Collect(r.Findings()), MaxFindings)
 	require.Contains(t, r.String(), ", ...]")
 	j, err := json.Marshal(r)
 	require.NoError(t, err)
@@ -165,7 +166,7 @@ func TestCheckFrom(t *testing.T) {
 			res, err := CheckFrom([]byte(tt.body), tt.src)
 			require.NoError(t, err)
 			var got []string
-			for _, f := range res.Findings() {
+			for f := range res.Findings() {
 				if f.Test == ConnDiffers {
 					got = append(got, f.Addr.String())
 				}

@@ -3,6 +3,7 @@ package sdp
 import (
 	"encoding/binary"
 	"math/bits"
+	"net/netip"
 
 	"github.com/sipnat/sipnat/internal/linefeed"
 )
@@ -166,7 +167,7 @@ func (w *rewriter) attr(v []byte, start, end, off int) {
 		if !s.ice && (attrIs(v, "candidate") || attrIs(v, "ice-ufrag")) {
 			s.ice = true
 			w.setAttrs()
-			w.res.Add(Finding{Test: ICE, Media: s.media, Line: s.lineNo})
+			w.res.add(ICE, s.media, s.lineNo, netip.Addr{})
 			if !w.allowICE {
 				w.dry = true
 			}
@@ -197,14 +198,14 @@ func (w *rewriter) conn(v []byte, off int) {
 		return
 	}
 	if w.src.IsValid() && a.ip.Unmap() != w.src && !a.ip.IsUnspecified() && !a.ip.IsMulticast() {
-		w.res.Add(Finding{Test: ConnDiffers, Media: s.media, Line: s.lineNo, Addr: a.ip})
+		w.res.add(ConnDiffers, s.media, s.lineNo, a.ip)
 	}
 	if a.priv {
 		t := PrivateSessionConn
 		if s.media >= 0 {
 			t = PrivateMediaConn
 		}
-		w.res.Add(Finding{Test: t, Media: s.media, Line: s.lineNo, Addr: a.ip})
+		w.res.add(t, s.media, s.lineNo, a.ip)
 	}
 	if a.want && !w.dry && (s.media < 0 || s.sec.port != 0) {
 		w.rewriteAddr(off, typ, tok)
@@ -251,7 +252,7 @@ func (w *rewriter) originLine(v []byte, off int) {
 		return
 	}
 	if a.priv {
-		w.res.Add(Finding{Test: PrivateOrigin, Media: -1, Line: s.lineNo, Addr: a.ip})
+		w.res.add(PrivateOrigin, -1, s.lineNo, a.ip)
 	}
 	if w.origin && a.want && !w.dry {
 		w.rewriteAddr(off, typ, tok)

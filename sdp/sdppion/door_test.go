@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	psdp "github.com/pion/sdp/v3"
@@ -65,7 +66,7 @@ func doorOptions() []sdp.Options {
 // withoutLines returns the findings of r with their line numbers cleared:
 // the pion door has none.
 func withoutLines(r sdp.Result) []sdp.Finding {
-	fs := append([]sdp.Finding{}, r.Findings()...)
+	fs := slices.Collect(r.Findings())
 	for i := range fs {
 		fs[i].Line = 0
 	}
