@@ -75,6 +75,34 @@ func BenchmarkSend(b *testing.B) {
 			}
 		}
 	})
+	// over TCP: a bare write of the same framed bytes on a loopback TCP
+	// connection, and the client's Send (framing, bounded write)
+	b.Run("tcp-direct", func(b *testing.B) {
+		s := newFakeServer(b)
+		conn, err := net.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(s.listenStream(b)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { conn.Close() })
+		frame := append([]byte{0x40, 0, 0, byte(len(pkt))}, pkt...)
+		b.ReportAllocs()
+		b.SetBytes(int64(len(pkt)))
+		for i := 0; i < b.N; i++ {
+			if _, err := conn.Write(frame); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("tcp-channeldata", func(b *testing.B) {
+		c := streamClient(b, newFakeServer(b), nil)
+		b.ReportAllocs()
+		b.SetBytes(int64(len(pkt)))
+		for i := 0; i < b.N; i++ {
+			if err := c.Send(pkt, fakePeer); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkReceive: one packet written on loopback and read, directly and

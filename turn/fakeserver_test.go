@@ -1,7 +1,9 @@
 package turn_test
 
 import (
+	"bufio"
 	"encoding/binary"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -30,6 +32,8 @@ type fakeServer struct {
 	channels  map[uint16]netip.AddrPort
 	requests  map[stun.Method]int
 	mapped    netip.AddrPort // when set, the mapped address every answer reports
+	stalled   atomic.Bool    // the streams are no longer read (listenStream)
+	streamIn  atomic.Int64   // ChannelData frames read from streams
 }
 
 const fakeRealm, fakeUser, fakePass = "fake.example", "alice", "secret"
@@ -132,6 +136,79 @@ func (s *fakeServer) channelOf(peer netip.AddrPort) uint16 {
 		}
 	}
 	return 0
+}
+
+// listenStream serves the fake over TCP on loopback as well (TURN over
+// TCP, RFC 8656 section 3.1): STUN requests are answered on the stream,
+// ChannelData counted and dropped. Once stalled is set its streams are no
+// longer read, as when a NAT on the way forgot them.
+func (s *fakeServer) listenStream(t testing.TB) netip.AddrPort {
+	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	quit := make(chan struct{})
+	t.Cleanup(func() {
+		close(quit)
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.AcceptTCP()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() { defer wg.Done(); s.serveStream(c, quit) }()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+func (s *fakeServer) serveStream(c *net.TCPConn, quit <-chan struct{}) {
+	from := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	r := bufio.NewReader(c)
+	buf := make([]byte, 0xFFFF+20)
+	for !s.stalled.Load() {
+		if _, err := io.ReadFull(r, buf[:4]); err != nil {
+			return
+		}
+		n := 20 + int(binary.BigEndian.Uint16(buf[2:]))
+		if buf[0]&0xC0 == 0x40 {
+			n = 4 + (int(binary.BigEndian.Uint16(buf[2:]))+3)&^3
+		}
+		if _, err := io.ReadFull(r, buf[4:n]); err != nil {
+			return
+		}
+		if buf[0]&0xC0 != 0 {
+			s.streamIn.Add(1)
+			continue
+		}
+		m := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+		if m.Decode() != nil || m.Type.Class != stun.ClassRequest {
+			continue
+		}
+		if res := s.answer(m, from); res != nil {
+			if _, err := c.Write(res.Raw); err != nil {
+				return
+			}
+		}
+	}
+	<-quit // hold the stream open, unread, until the test ends
 }
 
 type setterFunc func(*stun.Message) error
