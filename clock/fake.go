@@ -58,7 +58,9 @@ func (c *Fake) NextIn() (time.Duration, bool) {
 }
 
 // Advance moves the clock forward by d, running every timer that falls due
-// on the way, each with the clock set to its due time.
+// on the way, each with the clock set to its due time. A timer's function
+// may block until another goroutine advances the clock further (a request
+// waiting for its deadline); the clock never moves back when it returns.
 func (c *Fake) Advance(d time.Duration) {
 	c.mu.Lock()
 	end := c.now.Add(d)
@@ -72,7 +74,9 @@ func (c *Fake) Advance(d time.Duration) {
 		f()
 		c.mu.Lock()
 	}
-	c.now = end
+	if end.After(c.now) { // a concurrent Advance may have gone further meanwhile
+		c.now = end
+	}
 	c.mu.Unlock()
 }
 

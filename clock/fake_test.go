@@ -89,3 +89,23 @@ func TestOrSystem(t *testing.T) {
 		t.Fatal("system AfterFunc did not fire")
 	}
 }
+
+// A timer that blocks inside Advance until another Advance runs its
+// deadline: the clock does not move back when the first Advance returns.
+func TestFakeConcurrentAdvance(t *testing.T) {
+	t.Parallel()
+	start := time.Unix(100, 0)
+	c := clock.NewFake(start)
+	deadline := make(chan struct{})
+	c.AfterFunc(time.Second, func() { <-deadline }) // a request waiting for its deadline
+	c.AfterFunc(3*time.Second, func() { close(deadline) })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Advance(time.Second)
+	}()
+	require.Eventually(t, func() bool { return c.Pending() == 1 }, 5*time.Second, time.Millisecond, "the first timer is running")
+	c.Advance(2 * time.Second)
+	<-done
+	require.Equal(t, start.Add(3*time.Second), c.Now())
+}
