@@ -38,21 +38,7 @@ func AppendInsertTop(dst []byte, m *Message, k HeaderKind, value []byte) ([]byte
 // removeTopValue records the removal of the first value of the headers of
 // kind k: the whole line when it held only that value, else the value, its
 // comma and the white space after it. It reports whether there was one.
-func (m *Message) removeTopValue(e *editor, k HeaderKind) bool {
-	it := m.Values(k)
-	if !it.Next() {
-		return false
-	}
-	h := &m.hdrs[it.Header()]
-	v := it.Span()
-	_, next := splitValue(m.buf, v.Start, h.value.End)
-	if next >= h.value.End && v.Start == skipLWS(m.buf, h.value.Start, h.value.End) {
-		e.add(h.line.Start, h.line.End, nil) // the only value: drop the line
-	} else {
-		e.add(v.Start, skipLWS(m.buf, next, h.value.End), nil)
-	}
-	return true
-}
+func (m *Message) removeTopValue(e *editor, k HeaderKind) bool { return m.removeTopValues(e, k, 1) > 0 }
 
 // forwardEdits records the forwarding edits of f (see Fix).
 func (m *Message) forwardEdits(e *editor, f *Fix) error {
@@ -68,8 +54,8 @@ func (m *Message) forwardEdits(e *editor, f *Fix) error {
 		}
 		return nil
 	}
-	if f.RemoveRoute.IsValid() && m.topRouteNames(f.RemoveRoute) {
-		m.removeTopValue(e, HdrRoute)
+	if n := m.ownRoutes(f.RemoveRoute, f.RemoveRouteAlso); n > 0 {
+		m.removeTopValues(e, HdrRoute, n)
 	}
 	if f.RemoveRURIAlias {
 		u, err := ParseURI(m.buf, m.ruri)
@@ -89,27 +75,84 @@ func (m *Message) forwardEdits(e *editor, f *Fix) error {
 	return nil
 }
 
-// topRouteNames reports whether the URI of the top Route value names addr
-// (port 5060 when the URI has none).
-func (m *Message) topRouteNames(addr netip.AddrPort) bool {
+// ownRoutes returns how many of the top Route values are the proxy's own
+// (Fix.RemoveRoute, Fix.RemoveRouteAlso): 0; 1 when the top one names
+// either address; 2 when the next one names the other (a double
+// Record-Route a dual-stack proxy wrote).
+func (m *Message) ownRoutes(self, also netip.AddrPort) int {
+	if !self.IsValid() {
+		return 0
+	}
 	it := m.Values(HdrRoute)
 	if !it.Next() {
-		return false
+		return 0
 	}
-	na, err := ParseNameAddr(m.buf, it.Span())
+	first := m.routeAddr(it.Span())
+	if first != self && (!also.IsValid() || first != also) {
+		return 0
+	}
+	if !also.IsValid() || !it.Next() {
+		return 1
+	}
+	other := also
+	if first == also {
+		other = self
+	}
+	if m.routeAddr(it.Span()) == other {
+		return 2
+	}
+	return 1
+}
+
+// routeAddr is the address a Route value's URI names (port 5060 when the
+// URI has none; zero when it names no IP address).
+func (m *Message) routeAddr(v Span) netip.AddrPort {
+	na, err := ParseNameAddr(m.buf, v)
 	if err != nil {
-		return false
+		return netip.AddrPort{}
 	}
 	u, err := ParseURI(m.buf, na.URI)
 	if err != nil {
-		return false
+		return netip.AddrPort{}
 	}
 	a, ok := u.Addr(m.buf)
+	if !ok {
+		return netip.AddrPort{}
+	}
 	port := u.Port
 	if port == 0 {
 		port = 5060
 	}
-	return ok && a.Unmap() == addr.Addr().Unmap() && port == int(addr.Port())
+	return netip.AddrPortFrom(a.Unmap(), uint16(port))
+}
+
+// removeTopValues removes the first n values of header k and returns how
+// many there were: each header line they empty is dropped, and a line that
+// keeps values loses the removed ones with their comma.
+func (m *Message) removeTopValues(e *editor, k HeaderKind, n int) int {
+	it := m.Values(k)
+	line, start, next, removed := -1, 0, 0, 0
+	flush := func() {
+		if line < 0 {
+			return
+		}
+		h := &m.hdrs[line]
+		if next >= h.value.End && start == skipLWS(m.buf, h.value.Start, h.value.End) {
+			e.add(h.line.Start, h.line.End, nil) // no value left: drop the line
+		} else {
+			e.add(start, skipLWS(m.buf, next, h.value.End), nil)
+		}
+	}
+	for i := 0; i < n && it.Next(); i++ {
+		if it.Header() != line {
+			flush()
+			line, start = it.Header(), it.Span().Start
+		}
+		_, next = splitValue(m.buf, it.Span().Start, m.hdrs[line].value.End)
+		removed++
+	}
+	flush()
+	return removed
 }
 
 // ResponseHop returns where a stateless proxy sends response m once its

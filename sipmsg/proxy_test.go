@@ -64,7 +64,7 @@ func threePass(t testing.TB, m *Message, src, self netip.AddrPort, f Fix) []byte
 	require.NoError(t, err)
 	var m2 Message
 	require.NoError(t, m2.Parse(b))
-	if route.IsValid() && m2.topRouteNames(self) {
+	if route.IsValid() && m2.ownRoutes(self, netip.AddrPort{}) > 0 {
 		b, _, err = AppendRemoveTopValue(nil, &m2, HdrRoute)
 		require.NoError(t, err)
 		require.NoError(t, m2.Parse(b))
@@ -276,4 +276,37 @@ func TestFixInsert(t *testing.T) {
 	require.ErrorIs(t, err, ErrMalformed)
 	_, err = AppendFix(nil, &m, netip.AddrPort{}, &Fix{Via: true})
 	require.ErrorIs(t, err, ErrBadAddress, "a fix that writes the source needs one")
+}
+
+// TestRemoveDoubleRoute: a dual-stack proxy's two Route values (the double
+// Record-Route between an IPv4 and an IPv6 leg) go in one pass, in either
+// order, on one line or two; a lone own value, or another proxy's value
+// between them, removes only the top.
+func TestRemoveDoubleRoute(t *testing.T) {
+	t.Parallel()
+	v4, v6 := netip.MustParseAddrPort("203.0.113.3:5060"), netip.MustParseAddrPort("[2001:db8:ff::3]:5060")
+	const req = "BYE sip:bob@198.51.100.2:5099 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.2:5099;branch=z9hG4bK-1\r\n%s" +
+		"From: <sip:bob@example.com>;tag=1\r\nTo: <sip:alice@example.com>;tag=2\r\nCall-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+	for _, tc := range []struct {
+		name, route, want string
+		also              netip.AddrPort
+	}{
+		{"one line", "Route: <sip:203.0.113.3;lr>, <sip:[2001:db8:ff::3];lr>\r\n", "", v6},
+		{"other order", "Route: <sip:[2001:db8:ff::3]:5060;lr>, <sip:203.0.113.3;lr>, <sip:203.0.113.2;lr>\r\n", "Route: <sip:203.0.113.2;lr>\r\n", v6},
+		{"two lines", "Route: <sip:203.0.113.3;lr>\r\nRoute: <sip:[2001:db8:ff::3];lr>, <sip:203.0.113.2;lr>\r\n", "Route: <sip:203.0.113.2;lr>\r\n", v6},
+		{"lone own", "Route: <sip:[2001:db8:ff::3];lr>, <sip:203.0.113.2;lr>\r\n", "Route: <sip:203.0.113.2;lr>\r\n", v6},
+		{"not adjacent", "Route: <sip:203.0.113.3;lr>, <sip:203.0.113.2;lr>, <sip:[2001:db8:ff::3];lr>\r\n", "Route: <sip:203.0.113.2;lr>, <sip:[2001:db8:ff::3];lr>\r\n", v6},
+		{"without also", "Route: <sip:203.0.113.3;lr>, <sip:[2001:db8:ff::3];lr>\r\n", "Route: <sip:[2001:db8:ff::3];lr>\r\n", netip.AddrPort{}},
+		{"not ours", "Route: <sip:203.0.113.2;lr>, <sip:203.0.113.3;lr>\r\n", "Route: <sip:203.0.113.2;lr>, <sip:203.0.113.3;lr>\r\n", v6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var m Message
+			require.NoError(t, m.Parse([]byte(fmt.Sprintf(req, tc.route))))
+			f := Fix{RemoveRoute: v4, RemoveRouteAlso: tc.also}
+			got, err := AppendFix(nil, &m, netip.AddrPort{}, &f)
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprintf(req, tc.want), string(got))
+		})
+	}
 }

@@ -66,6 +66,12 @@ type Fix struct {
 	// loose-routed request, §16.4, §16.12; a URI without a port names
 	// 5060).
 	RemoveRoute netip.AddrPort
+	// RemoveRouteAlso is the proxy's address in its other family (a
+	// dual-stack proxy): the top Route value is removed when it names
+	// RemoveRoute or RemoveRouteAlso, and the value after it too when it
+	// names the other one (the two halves of the double Record-Route a
+	// proxy writes between an IPv4 and an IPv6 leg).
+	RemoveRouteAlso netip.AddrPort
 	// RemoveRURIAlias removes the first ;alias parameter of a request's
 	// Request-URI (Kamailio handle_ruri_alias); Message.RURIAlias returns
 	// the destination it names, where the request goes.
