@@ -31,7 +31,9 @@ func (r *Result) add(t Tests, media, line int, addr netip.Addr) {
 	f.test, f.media, f.line = t, int32(media), int32(line)
 	switch {
 	case addr.Is4():
-		f.fam, f.addr = 4, addr.As16()
+		// Four bytes: As16 would be written as two 8-byte halves and
+		// read back as one 16-byte block, which waits for both.
+		f.fam, *(*[4]byte)(f.addr[:4]) = 4, addr.As4()
 	case addr.Is6():
 		f.fam, f.addr = 6, addr.As16()
 	}

@@ -117,7 +117,7 @@ type Result struct {
 // the Result that every call returns by value is smaller to clear and to
 // copy.
 type finding struct {
-	addr  [16]byte
+	addr  [16]byte // IPv4: the first 4 bytes
 	line  int32
 	media int32
 	test  Tests
@@ -141,7 +141,7 @@ func (f *finding) get() Finding {
 	out := Finding{Test: f.test, Media: int(f.media), Line: int(f.line)}
 	switch f.fam {
 	case 4:
-		out.Addr = netip.AddrFrom4([4]byte(f.addr[12:]))
+		out.Addr = netip.AddrFrom4([4]byte(f.addr[:4]))
 	case 6:
 		out.Addr = netip.AddrFrom16(f.addr)
 	}
