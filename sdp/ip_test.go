@@ -39,7 +39,7 @@ func splitFields(v []byte, out []span) int {
 // FuzzTailFields checks the fast from-the-end field reader of o= and c=
 // against splitFields, the reference reader (pion/sdp's field rules).
 func FuzzTailFields(f *testing.F) {
-	for _, s := range []string{"IN IP4 1.2.3.4", " IN IP4 x", "a  b\tc", "u 1 2 IN IP4 h ", "x", "", "\t\t", "a b c d"} {
+	for _, s := range []string{"IN IP4 1.2.3.4", "IN IP6 ::1", "IN IP4  1.2.3.4", " IN IP4 x", "a  b\tc", "u 1 2 IN IP4 h ", "x", "", "\t\t", "a b c d"} {
 		f.Add(s, uint8(3))
 		f.Add(s, uint8(6))
 	}
@@ -56,6 +56,21 @@ func FuzzTailFields(f *testing.F) {
 		}
 		if ok && (typ != ref[n-2] || addr != ref[n-1]) {
 			t.Fatalf("%q n=%d: tailFields %v %v, splitFields %v %v", s, n, typ, addr, ref[n-2], ref[n-1])
+		}
+		// Every hint a body can give (an address token: no blanks) that v
+		// ends with, and one it does not end with.
+		for k := 0; k <= len(v); k++ {
+			h := v[len(v)-k:]
+			if k == len(v) {
+				h = []byte("192.168.1.10")
+			}
+			if len(h) == 0 || hasBlank(h) {
+				continue
+			}
+			htyp, haddr, hok := tailFieldsHint(v, int(n), h)
+			if hok != ok || htyp != typ || haddr != addr {
+				t.Fatalf("%q n=%d hint %q: %v %v %v, without hint %v %v %v", s, n, h, htyp, haddr, hok, typ, addr, ok)
+			}
 		}
 	})
 }

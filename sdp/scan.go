@@ -103,6 +103,10 @@ func tailFields(v []byte, n int) (typ, addr span, ok bool) {
 // hint without blanks (the last address read) that v ends with, after a
 // blank, is the last field without a scan.
 func tailFieldsHint(v []byte, n int, hint []byte) (typ, addr span, ok bool) {
+	if n == 3 && len(hint) > 0 && len(v) == 7+len(hint) && isINIP(v) && string(v[7:]) == string(hint) {
+		// "IN IP4 hint": a c= or a=rtcp address as most bodies write it.
+		return span{3, 6}, span{7, len(v)}, true
+	}
 	e := len(v)
 	s := e - len(hint)
 	if len(hint) == 0 || s < 1 || !isBlank(v[s-1]) || string(v[s:]) != string(hint) {
@@ -131,6 +135,18 @@ func tailFieldsHint(v []byte, n int, hint []byte) (typ, addr span, ok bool) {
 		return typ, addr, false
 	}
 	return span{ts, te}, span{s, e}, true
+}
+
+// isINIP reports whether v starts with "IN IP4 " or "IN IP6 " (len(v) >=
+// 8).
+func isINIP(v []byte) bool {
+	const (
+		in4  = 'I' | 'N'<<8 | ' '<<16 | 'I'<<24 | 'P'<<32 | '4'<<40 | ' '<<48
+		in6  = in4 ^ ('4'^'6')<<40
+		mask = 1<<56 - 1
+	)
+	x := binary.LittleEndian.Uint64(v) & mask
+	return x == in4 || x == in6
 }
 
 // blankRuns counts the runs of spaces and tabs in v, eight bytes at a
