@@ -118,16 +118,21 @@ func tailFieldsHint(v []byte, n int, hint []byte) (typ, addr span, ok bool) {
 			s--
 		}
 	}
-	te := s
-	for te > 0 && isBlank(v[te-1]) {
-		te--
-	}
-	if te == s { // one field only
-		return typ, addr, false
-	}
-	ts := te
-	for ts > 0 && !isBlank(v[ts-1]) {
-		ts--
+	var te, ts int // the address type field
+	if s >= 7 && isINIP(v[s-7:]) {
+		te, ts = s-1, s-4
+	} else {
+		te = s
+		for te > 0 && isBlank(v[te-1]) {
+			te--
+		}
+		if te == s { // one field only
+			return typ, addr, false
+		}
+		ts = te
+		for ts > 0 && !isBlank(v[ts-1]) {
+			ts--
+		}
 	}
 	// v[:ts] holds the first n-2 fields and the blank run after them:
 	// n-2 blank runs (a leading blank run makes an empty first field).
