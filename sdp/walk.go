@@ -117,7 +117,7 @@ func (w *rewriter) start() {
 func (w *rewriter) line(start, e int) error {
 	b := w.body
 	end := e
-	if e < len(b) && end > start && b[end-1] == '\r' {
+	if end > start && b[end-1] == '\r' { // CRLF, or a CR alone where the body is cut
 		end--
 	}
 	if end-start < 2 || b[start+1] != '=' {
