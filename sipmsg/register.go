@@ -69,7 +69,7 @@ const flowMACLen = 10
 // (so it is a valid SIP URI user part). ParseFlowToken reverses it and
 // rejects tokens not made with key.
 func AppendFlowToken(dst []byte, key []byte, f Flow) []byte {
-	var raw [flowMACLen + 1 + 2*18]byte
+	var raw [flowMACLen + 1 + 2*19]byte // transport, then per address: family, 4 or 16 octets, port
 	p := packFlow(raw[flowMACLen:flowMACLen], f)
 	mac := hmac.New(sha256.New, key)
 	mac.Write(p)

@@ -176,6 +176,9 @@ func TestFlowToken(t *testing.T) {
 	for _, f := range []Flow{
 		{netip.MustParseAddrPort("203.0.113.1:40000"), netip.MustParseAddrPort("203.0.113.2:5060"), UDP},
 		{netip.MustParseAddrPort("[2001:db8::1]:1"), netip.MustParseAddrPort("203.0.113.2:5061"), TLS},
+		// both ends IPv6 (a dual-stack edge): the packed flow is the
+		// longest; it overran the token's buffer and panicked
+		{netip.MustParseAddrPort("[2001:db8:1::10]:5074"), netip.MustParseAddrPort("[2001:db8:ff::3]:5060"), UDP},
 	} {
 		tok := AppendFlowToken(nil, key, f)
 		got, err := ParseFlowToken(key, tok)
