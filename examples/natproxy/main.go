@@ -26,6 +26,16 @@
 //	natproxy -listen 203.0.113.3:5060 -upstream 203.0.113.2:5060 -tcp 203.0.113.3:5060 \
 //	    -tls 203.0.113.3:5061 -cert cert.pem -key key.pem -flow-timer 25s
 //
+// With -dual it is dual-stack: it serves UAs of the other family on that
+// socket too, with Via and Record-Route in each leg's family (a double
+// Record-Route where a dialog crosses families). An IPv6 UA with a global
+// address needs no fix (its Contact and SDP match its source) and is left
+// alone; IPv4 UAs behind NAT get the usual one. It cannot bridge media
+// between the families: an IPv6 SDP sent to an IPv4 UA is logged as a
+// warning (a dual-stack UA picks IPv4 media for an IPv4 peer itself).
+//
+//	natproxy -listen 203.0.113.3:5060 -dual '[2001:db8:ff::3]:5060' -upstream 203.0.113.2:5060
+//
 // It is an example built on sipmsg, keepalive and outbound, not a product:
 // upstream over UDP only, no authentication of its own, no DNS.
 package main
@@ -78,6 +88,8 @@ func parse(_ context.Context, args []string, _, stderr io.Writer) error {
 	flag.StringVar(&st.cert, "cert", "", "TLS certificate (PEM)")
 	flag.StringVar(&st.key, "key", "", "TLS key (PEM)")
 	flag.DurationVar(&st.flowTimer, "flow-timer", 25*time.Second, "RFC 5626 Flow-Timer sent to outbound UAs (0: none)")
+	flag.StringVar(&st.dual, "dual", "", "UDP address in the other family to serve UAs on too (a dual-stack proxy; -listen must be in -upstream's family)")
+	flag.StringVar(&st.dualAdvertise, "advertise-dual", "", "address:port of the other family put in Via and Record-Route (default: -dual)")
 	if err := cmdline.Parse(flag, args); err != nil {
 		return err
 	}
@@ -97,6 +109,7 @@ type media struct {
 type streams struct {
 	tcp, tls, cert, key string
 	flowTimer           time.Duration
+	dual, dualAdvertise string // the other family's socket and address (-dual)
 }
 
 func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping time.Duration, verbose bool, md media, st streams) error {
@@ -154,6 +167,16 @@ func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping
 	if aliasKey != "" {
 		cfg.AliasKey = []byte(aliasKey)
 	}
+	if st.dual != "" {
+		advertise := cmp.Or(st.dualAdvertise, st.dual)
+		if cfg.AltSelf, err = netip.ParseAddrPort(advertise); err != nil || cfg.AltSelf.Addr().IsUnspecified() || cfg.AltSelf.Port() == 0 {
+			return cmdline.Usagef("-advertise-dual %q: need a concrete address and a port other than 0 (it goes into Via and Record-Route)", advertise)
+		}
+		if cfg.AltConn, err = net.ListenPacket("udp", st.dual); err != nil {
+			return fmt.Errorf("-dual: %w", err)
+		}
+		defer cfg.AltConn.Close()
+	}
 	if st.tcp != "" {
 		if cfg.TCP, err = net.Listen("tcp", st.tcp); err != nil {
 			return fmt.Errorf("-tcp: %w", err)
@@ -177,6 +200,9 @@ func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if cfg.AltConn != nil {
+		fmt.Printf("natproxy: dual-stack: UAs of the other family on %s\n", cfg.AltSelf)
+	}
 	fmt.Printf("natproxy: %s -> %s (contact %s, media relay %s)\n", self, up, map[bool]string{false: "alias", true: "rewrite"}[rewrite], cmp.Or(md.rtpengine, "none"))
 	err = p.Serve(ctx)
 	if relay != nil {

@@ -57,8 +57,11 @@ type Proxy struct {
 	log      *slog.Logger
 	pings    *keepalive.Scheduler
 	ping     time.Duration
-	selfURI  []byte // <sip:self;lr>
-	natURI   []byte // <sip:self;lr;nat=yes>
+	alt      family         // the other family's socket and address (zero: single-stack)
+	local    netip.AddrPort // Conn's own address, with alt (the edge's flow key)
+	rrOne    [2][2][]byte   // Record-Route values by [family (0 Self's, 1 AltSelf's)][nat]
+	rrTwo    [2][2][]byte   // double Record-Route values by [the first URI's family][nat]
+	crossed  atomic.Uint64  // SDP sent to a UA of the other family
 	relay    *sipedge.Relay
 	dest     sipmsg.DestPolicy
 	trailing atomic.Uint64 // octets after Content-Length dropped from datagrams
@@ -92,6 +95,14 @@ type Config struct {
 	// FlowTimer is the keep-alive interval the proxy asks outbound UAs for
 	// (RFC 5626 Flow-Timer); 0: none.
 	FlowTimer time.Duration
+	// AltConn and AltSelf make a dual-stack proxy: its UDP socket and
+	// address in the other family. Self must then be in Upstream's
+	// family (Via, Path and Record-Route towards upstream name it); UAs
+	// of AltSelf's family are served on AltConn, with Via and Record-Route
+	// in their family (a double Record-Route where a dialog crosses
+	// families). Nil: single-stack.
+	AltConn net.PacketConn
+	AltSelf netip.AddrPort
 }
 
 // NewProxy returns a proxy for cfg.
@@ -109,14 +120,18 @@ func NewProxy(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("natproxy: %w", err)
 	}
 	p.edge = edge
-	p.selfURI = sipedge.AppendRecordRoute(nil, cfg.Self, false)
-	p.natURI = sipedge.AppendRecordRoute(nil, cfg.Self, true)
+	if err := p.setFamilies(cfg); err != nil {
+		return nil, err
+	}
 	p.relay = cfg.Relay
 	p.dest = sipmsg.DestPolicy{Self: []netip.Addr{cfg.Self.Addr(), cfg.Upstream.Addr()}, Allow: cfg.Allow, AliasKey: cfg.AliasKey}
+	if p.alt.self.IsValid() {
+		p.dest.Self = append(p.dest.Self, p.alt.self.Addr())
+	}
 	if cfg.Ping > 0 {
 		s, err := keepalive.NewScheduler(keepalive.SchedulerConfig{
 			Send: keepalive.SenderFunc(func(pg keepalive.Ping) error {
-				_, err := p.conn.WriteTo([]byte("\r\n\r\n"), net.UDPAddrFromAddrPort(pg.Addr))
+				_, err := p.connFor(pg.Addr.Addr()).WriteTo([]byte("\r\n\r\n"), net.UDPAddrFromAddrPort(pg.Addr))
 				return err
 			}),
 			Logger: cfg.Logger,
@@ -137,9 +152,13 @@ func (p *Proxy) Serve(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	n := 1
 	go func() { errc <- p.edge.ServePacket(ctx, p.conn) }()
+	if p.alt.conn != nil {
+		n++
+		go func() { errc <- p.edge.ServePacket(ctx, p.alt.conn) }()
+	}
 	for _, l := range []struct {
 		ln net.Listener
 		t  sipmsg.Transport
@@ -178,7 +197,7 @@ func (p *Proxy) handleFlow(ctx context.Context, from sipmsg.Flow, b []byte) {
 	case errors.Is(err, outbound.ErrFlowGone):
 		resp, rerr := sipmsg.AppendResponse(nil, &s.m, sipmsg.StatusFlowFailed, "Flow Failed", "", "")
 		if rerr == nil {
-			_ = p.edge.SendTo(from.Remote, resp)
+			_ = p.send(from.Remote, resp)
 		}
 		p.log.Info("flow gone: 430", "err", err)
 		return
@@ -188,7 +207,7 @@ func (p *Proxy) handleFlow(ctx context.Context, from sipmsg.Flow, b []byte) {
 	case !dst.IsValid():
 		return
 	}
-	if err := p.edge.SendTo(dst, out); err != nil {
+	if err := p.send(dst, out); err != nil {
 		p.log.Warn("send", "to", dst, "err", err)
 	}
 }
@@ -232,7 +251,7 @@ func (p *Proxy) response(ctx context.Context, dst []byte, m *sipmsg.Message, src
 		return dst, netip.AddrPort{}, err
 	}
 	b := m.Bytes()
-	if a, ok := v.HostAddr(b); !ok || a != p.self.Addr() || v.PortOrDefault(b) != int(p.self.Port()) {
+	if a, ok := v.HostAddr(b); !ok || !p.isSelf(netip.AddrPortFrom(a, uint16(v.PortOrDefault(b)))) {
 		return dst, netip.AddrPort{}, errors.New("response not for this proxy")
 	}
 	var fired sipmsg.NATTest
@@ -269,6 +288,9 @@ func (p *Proxy) response(ctx context.Context, dst []byte, m *sipmsg.Message, src
 			return dst, netip.AddrPort{}, fmt.Errorf("response to %s: %w", to, err)
 		}
 	}
+	if to.Addr() != p.upstream.Addr() {
+		p.checkFamily(m, to)
+	}
 	p.log.Info("response", "status", m.StatusCode(), "from", src, "to", to, "nat", fired.String())
 	out, err := sipmsg.AppendFix(dst, m, src, &fix)
 	return out, to, err
@@ -282,8 +304,10 @@ func (p *Proxy) contactMode() sipmsg.ContactMode {
 }
 
 // recordRoute returns the proxy's Record-Route value for a dialog-creating
-// request (nil for others), marked when a party is behind NAT.
-func (p *Proxy) recordRoute(m *sipmsg.Message, nat bool) []byte {
+// request (nil for others) forwarded from a hop at prev to one at next,
+// marked when a party is behind NAT: one URI, or both families' when the
+// hops' families differ (rrValue).
+func (p *Proxy) recordRoute(m *sipmsg.Message, nat bool, prev, next netip.Addr) []byte {
 	if !m.IsMethod("INVITE") && !m.IsMethod("SUBSCRIBE") {
 		return nil
 	}
@@ -293,10 +317,7 @@ func (p *Proxy) recordRoute(m *sipmsg.Message, nat bool) []byte {
 	if _, inDialog := m.Tag(sipmsg.HdrTo); inDialog {
 		return nil
 	}
-	if nat {
-		return p.natURI
-	}
-	return p.selfURI
+	return p.rrValue(nat, prev, next)
 }
 
 // relayRequest asks the media relay for its part of a request; it returns
@@ -318,26 +339,26 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 	if err != nil {
 		return dst, netip.AddrPort{}, err
 	}
-	fix := sipmsg.Fix{Via: true, ForceRport: true, RemoveRoute: p.self, AliasKey: p.dest.AliasKey} // loose routing: drop our own Route
+	fix := sipmsg.Fix{Via: true, ForceRport: true, RemoveRoute: p.self, RemoveRouteAlso: p.alt.self, AliasKey: p.dest.AliasKey} // loose routing: drop our own Route(s)
 	if fired != 0 {
 		fix.Contact = p.contactMode()
 		fix.SDP = true
 	}
 	register := m.IsMethod("REGISTER")
 	if register {
-		fix.Path = p.edge.AppendPath(nil, p.edge.FlowFor(src), m.HasOptionTag(sipmsg.HdrSupported, sipmsg.OptionOutbound))
+		fix.Path = p.edge.AppendPath(nil, p.flowFor(src), m.HasOptionTag(sipmsg.HdrSupported, sipmsg.OptionOutbound))
 	} else {
-		fix.RecordRoute = p.recordRoute(m, fired != 0)
+		fix.RecordRoute = p.recordRoute(m, fired != 0, src.Addr(), p.upstream.Addr())
 	}
 	act, body := p.relayRequest(ctx, m, src, fired != 0)
 	fix.Body = body
-	if register && fired != 0 && p.pings != nil && p.edge.FlowFor(src).Transport == sipmsg.UDP { // a stream UA pings itself (RFC 5626)
+	if register && fired != 0 && p.pings != nil && p.flowFor(src).Transport == sipmsg.UDP { // a stream UA pings itself (RFC 5626)
 		if err := p.pings.Set(keepalive.Contact{Addr: src, Interval: p.ping, Kind: keepalive.PingUDP}); err != nil {
 			p.log.Warn("ping", "contact", src, "err", err)
 		}
 	}
 	p.log.Info("request", "method", string(m.Method()), "from", src, "nat", fired.String(), "relay", act)
-	fix.AddVia = p.markedVia(m, sipmsg.UDP, act)
+	fix.AddVia = p.markedVia(m, sipmsg.UDP, act, p.self)
 	out, err := sipmsg.AppendFix(dst, m, src, &fix)
 	return out, p.upstream, err
 }
@@ -373,31 +394,33 @@ func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte
 	}
 	act, body := p.relayRequest(ctx, m, p.upstream, false)
 	fix := sipmsg.Fix{
-		RecordRoute:     p.recordRoute(m, sipedge.Marked(m, p.self)),
+		RecordRoute:     p.recordRoute(m, sipedge.Marked(m, p.self), p.upstream.Addr(), to.Addr()),
 		Body:            body,
 		RemoveRoute:     p.self,
+		RemoveRouteAlso: p.alt.self,
 		RemoveRURIAlias: found,
-		AddVia:          p.markedVia(m, p.edge.FlowFor(to).Transport, act),
+		AddVia:          p.markedVia(m, p.flowFor(to).Transport, act, p.selfFor(to.Addr())),
 	}
+	p.checkFamily(m, to)
 	p.log.Info("to UA", "method", string(m.Method()), "to", to, "alias", found, "relay", act, "flow", byToken)
 	out, err := sipmsg.AppendFix(dst, m, netip.AddrPort{}, &fix)
 	return out, to, err
 }
 
-// markedVia is the proxy's Via for forwarding m over t, with the relay's
-// signed mark when the relay took part (act).
-func (p *Proxy) markedVia(m *sipmsg.Message, t sipmsg.Transport, act sipedge.Action) []byte {
+// markedVia is the proxy's Via at self for forwarding m over t, with the
+// relay's signed mark when the relay took part (act).
+func (p *Proxy) markedVia(m *sipmsg.Message, t sipmsg.Transport, act sipedge.Action, self netip.AddrPort) []byte {
 	if p.relay == nil {
-		return p.via(m, t)
+		return p.via(m, t, self)
 	}
-	return p.relay.AppendViaMark(p.via(m, t), m, act)
+	return p.relay.AppendViaMark(p.via(m, t, self), m, act)
 }
 
 // via builds the proxy's Via for transport t (the next hop's: UDP upstream,
 // the UA's own flow towards it) with a branch derived from the request's top
 // Via branch (RFC 3261 §16.11: a stateless proxy's branch must be the same
 // for retransmissions and differ between requests).
-func (p *Proxy) via(m *sipmsg.Message, t sipmsg.Transport) []byte {
+func (p *Proxy) via(m *sipmsg.Message, t sipmsg.Transport, self netip.AddrPort) []byte {
 	h := sha256.New()
 	if v, err := m.ParseTopVia(); err == nil {
 		h.Write(v.Branch.Value.In(m.Bytes()))
@@ -409,7 +432,7 @@ func (p *Proxy) via(m *sipmsg.Message, t sipmsg.Transport) []byte {
 	sum := h.Sum(nil)
 	b := append([]byte("SIP/2.0/"), t.String()...)
 	b = append(b, ' ')
-	b = p.self.AppendTo(b)
+	b = self.AppendTo(b)
 	b = append(b, ";branch=z9hG4bKnp"...)
 	return hex.AppendEncode(b, sum[:8])
 }
