@@ -101,9 +101,7 @@ func (e *editor) apply(dst []byte, bodySpan Span, body BodyRewriter, cl Span) ([
 		need += 64 + bodySpan.Len()/8
 	}
 	if need > cap(dst)-len(dst) {
-		nd := make([]byte, len(dst), len(dst)+need)
-		copy(nd, dst)
-		dst = nd
+		dst = grow(dst, need)
 	}
 	base := len(dst)
 	clOut := -1 // offset of the Content-Length value in dst
@@ -133,6 +131,26 @@ func (e *editor) apply(dst []byte, bodySpan Span, body BodyRewriter, cl Span) ([
 	if body == nil {
 		return append(dst, src[pos:]...), nil
 	}
+	return e.applyBody(dst, base, pos, bodySpan, body, cl, clOut)
+}
+
+// grow returns dst with room for need more bytes.
+//
+//go:noinline
+func grow(dst []byte, need int) []byte {
+	nd := make([]byte, len(dst), len(dst)+need)
+	copy(nd, dst)
+	return nd
+}
+
+// applyBody is the end of apply for a body written through body: the rest
+// of the headers from pos, the body, and the Content-Length value at clOut
+// corrected. It is a function of its own so that apply's usual path (no
+// body rewrite) stays small in the instruction cache.
+//
+//go:noinline
+func (e *editor) applyBody(dst []byte, base, pos int, bodySpan Span, body BodyRewriter, cl Span, clOut int) ([]byte, error) {
+	src := e.src
 	dst = append(dst, src[pos:bodySpan.Start]...)
 	bs := len(dst)
 	var err error

@@ -3,6 +3,7 @@ package sipmsg
 import (
 	"encoding/binary"
 	"math/bits"
+	"strings"
 )
 
 // HeaderKind identifies a header field the package knows by name, whether it
@@ -113,7 +114,10 @@ func (k HeaderKind) Compact() byte {
 // any case). name is expected to be a header name as scanned, made of token
 // characters; other bytes may compare equal to a letter or '-'.
 func KindOf(name []byte) HeaderKind {
-	if len(name) == 1 {
+	if len(name) <= 1 {
+		if len(name) == 0 {
+			return HdrOther
+		}
 		c := lower(name[0])
 		if 'a' <= c && c <= 'z' {
 			return compactKinds[c-'a']
@@ -243,6 +247,24 @@ func KindOf(name []byte) HeaderKind {
 	}
 	return HdrOther
 }
+
+// kindIs reports whether KindOf(name) == k for a known kind k, comparing
+// name with k's own full and compact names only.
+func kindIs(name []byte, k HeaderKind) bool {
+	if len(name) == 1 {
+		c := headerNames[k].compact
+		return c != 0 && name[0]|0x20 == c
+	}
+	return equalLowerName(name, lowerNames[k])
+}
+
+// lowerNames holds the full names of the kinds in lower case.
+var lowerNames = func() (t [numHeaderKinds]string) {
+	for k, n := range headerNames {
+		t[k] = strings.ToLower(n.name)
+	}
+	return t
+}()
 
 // equalLowerName compares a header name with a lower-case known name made
 // of letters and '-': setting bit 0x20 lower-cases letters and leaves '-'.

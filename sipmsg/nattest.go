@@ -138,16 +138,29 @@ func (m *Message) NATTest(src netip.AddrPort, tests NATTest, sdp SDPCheck) (NATT
 			}
 		}
 	}
-	if tests&(SDPPrivate|SDPDiffers) != 0 && sdp != nil && m.body.Len() > 0 && m.hasSDP() {
-		priv, diff := sdp(m.Body(), srcIP)
-		if priv && tests&SDPPrivate != 0 {
-			fired |= SDPPrivate
-		}
-		if diff && tests&SDPDiffers != 0 {
-			fired |= SDPDiffers
-		}
+	if tests&(SDPPrivate|SDPDiffers) != 0 && sdp != nil && m.body.Len() > 0 {
+		fired |= m.sdpTests(srcIP, tests, sdp)
 	}
 	return fired, firstErr
+}
+
+// sdpTests runs the SDP tests of NATTest, apart so that a signalling-only
+// NATTest stays small in the instruction cache.
+//
+//go:noinline
+func (m *Message) sdpTests(srcIP netip.Addr, tests NATTest, sdp SDPCheck) NATTest {
+	var fired NATTest
+	if !m.hasSDP() {
+		return 0
+	}
+	priv, diff := sdp(m.Body(), srcIP)
+	if priv && tests&SDPPrivate != 0 {
+		fired |= SDPPrivate
+	}
+	if diff && tests&SDPDiffers != 0 {
+		fired |= SDPDiffers
+	}
+	return fired
 }
 
 // HasSDP reports whether m carries an SDP body: a non-empty body with

@@ -237,7 +237,7 @@ func (m *Message) Parse(b []byte) error {
 			if nl == 7 && b[pos+1]|0x20 == 'o' || nl == 1 && b[pos]|0x20 == 'm' { // may be Contact: the contact walk visits only these
 				maybeContact[n>>6&1] |= 1 << (n & 63)
 			}
-			if nl != 7 && KindOf(b[pos:ne]) == HdrContentLength {
+			if nl != 7 && kindIs(b[pos:ne], HdrContentLength) {
 				h.kind = HdrContentLength
 				if firstCL < 0 {
 					firstCL = n
@@ -437,8 +437,13 @@ func (m *Message) isKind(i int, k HeaderKind) bool {
 	if n := h.name.End - h.name.Start; n != 1 && n != len(headerNames[k].name) {
 		return false
 	}
-	h.kind = KindOf(h.name.In(m.buf))
-	return h.kind == k
+	// compared with k's names alone, not looked up among all kinds: the
+	// kind is cached when it matches
+	if !kindIs(h.name.In(m.buf), k) {
+		return false
+	}
+	h.kind = k
+	return true
 }
 
 // HeaderName returns the name of header i as written (maybe compact).

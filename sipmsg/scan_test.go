@@ -380,3 +380,22 @@ func TestParseURIScheme(t *testing.T) {
 		require.Equal(t, c.host, string(u.Host.In(b)), c.uri)
 	}
 }
+
+// TestKindIs holds kindIs to KindOf for every known name in both cases,
+// its compact form, and each kind asked about every other's name.
+func TestKindIs(t *testing.T) {
+	t.Parallel()
+	var names []string
+	for _, h := range headerNames[1:] {
+		names = append(names, h.name, strings.ToUpper(h.name), strings.ToLower(h.name))
+		if h.compact != 0 {
+			names = append(names, string(h.compact), strings.ToUpper(string(h.compact)))
+		}
+	}
+	names = append(names, "X", "Contacts", "Vias", "", "1", "Content-Lengthx")
+	for _, n := range names {
+		for k := HdrVia; k < numHeaderKinds; k++ {
+			require.Equal(t, KindOf([]byte(n)) == k, kindIs([]byte(n), k), "%q %v", n, k)
+		}
+	}
+}
