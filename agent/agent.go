@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sipnat/sipnat/clock"
@@ -36,6 +37,7 @@ type Agent struct {
 	sipSTUN   *nat.Client
 	mediaSTUN []*nat.Client
 	kaBranch  string
+	stunIn    atomic.Int64 // STUN packets the SIP socket's loop handed in
 
 	mu           sync.Mutex
 	plan         *Plan
@@ -106,6 +108,7 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 // SIP stack (false). b is not retained.
 func (a *Agent) HandlePacket(b []byte, from netip.AddrPort) bool {
 	if nat.IsSTUN(b) {
+		a.stunIn.Add(1)
 		return a.sipSTUN.HandlePacket(b, from)
 	}
 	if len(bytes.Trim(b, "\r\n")) == 0 {
@@ -160,6 +163,16 @@ func (a *Agent) HandleMediaPacket(i int, b []byte, from netip.AddrPort) (media [
 	}
 	return b, from
 }
+
+// BlockedAfter is how long Start waits for any STUN answer on the SIP
+// socket before it takes the silence for UDP blocked (ErrSilent), instead
+// of waiting out discovery's whole timeout: long enough for five sends of
+// each first Binding on RFC 8489's schedule (0, 0.5, 1.5, 3.5, 7.5 s).
+const BlockedAfter = 8 * time.Second
+
+// ErrSilent is in the plan's NATErr when no STUN server answered anything
+// within BlockedAfter.
+var ErrSilent = errors.New("agent: no STUN answer on the SIP socket")
 
 // ErrStarted is returned by a second Start; ErrClosed after Close.
 var (
@@ -225,12 +238,25 @@ func (a *Agent) observe(ctx context.Context) Observations {
 		o.Media[i] = MediaPlan{Local: addrPortOf(m.LocalAddr())}
 	}
 	var wg sync.WaitGroup
+	var silent atomic.Bool
 	if o.STUNServers {
+		dctx, cancel := context.WithTimeout(ctx, 20*time.Second+cfg.LifetimeMax)
+		defer cancel()
+		// UDP blocked: silence has no round-trip time to derive a shorter
+		// wait from, and discovery would wait out dctx. When nothing STUN
+		// at all came back in BlockedAfter (five sends of each first
+		// Binding on RFC 8489's schedule), it is cut short.
+		seen := a.stunIn.Load()
+		cut := a.clk.AfterFunc(BlockedAfter, func() {
+			if a.stunIn.Load() == seen {
+				silent.Store(true)
+				cancel()
+			}
+		})
+		defer cut.Stop()
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			dctx, cancel := context.WithTimeout(ctx, 20*time.Second+cfg.LifetimeMax)
-			defer cancel()
 			o.NAT, o.NATErr = a.sipSTUN.Discover(dctx, nat.DiscoverConfig{
 				Servers: cfg.STUN, LifetimeMax: cfg.LifetimeMax,
 				ListenPacket: cfg.ListenPacket, Clock: cfg.Clock, Logger: cfg.Logger, NAT64: a.nat64Prefix(),
@@ -266,6 +292,9 @@ func (a *Agent) observe(ctx context.Context) Observations {
 		}()
 	}
 	wg.Wait()
+	if silent.Load() && o.NATErr != nil {
+		o.NATErr = fmt.Errorf("%w in %v (%w)", ErrSilent, BlockedAfter, o.NATErr)
+	}
 
 	obs := discovery.Observations{Local: a.local}
 	if o.NAT != nil && o.NAT.Public.IsValid() {

@@ -122,3 +122,26 @@ func TestNewChecksRelayTransport(t *testing.T) {
 	require.ErrorIs(t, err, ErrConfig)
 	require.ErrorContains(t, err, "relay transport SCTP")
 }
+
+// TestStartSilentSTUN: STUN servers and a registrar that answer nothing
+// over UDP (UDP blocked) are taken for UDP blocked after BlockedAfter, not after
+// discovery's whole timeout (20 s plus LifetimeMax): the plan says so and
+// decides a relay (over TCP, see TestRelayTransport and the lab tests).
+func TestStartSilentSTUN(t *testing.T) {
+	t.Parallel()
+	dead, deadRegistrar := listen(t), listen(t) // nothing answers over UDP, the registrar neither
+	sip := listen(t)
+	a, err := New(Config{SIP: sip, STUN: []netip.AddrPort{local(dead)}, Registrar: local(deadRegistrar), Disable: PortMapping,
+		LifetimeMax: 40 * time.Second})
+	require.NoError(t, err)
+	defer a.Close()
+	readLoop(t, sip, a, nil)
+	start := time.Now()
+	p, err := a.Start(context.Background())
+	require.NoError(t, err)
+	t.Logf("silence taken for UDP blocked after %v", time.Since(start).Round(100*time.Millisecond))
+	require.Equal(t, Relay, p.Decision, "%s", p)
+	require.Contains(t, p.NATErr, ErrSilent.Error()+" in 8s")
+	require.False(t, p.IncomingCalls.Works)
+	require.Contains(t, p.Relay.Reason, "UDP seems blocked")
+}
