@@ -7,5 +7,7 @@
 //
 // On amd64 the mask is four SSE2 compares (part of the amd64 baseline, so
 // no CPU feature check); elsewhere it is computed eight bytes at a time in
-// Go (also with the purego build tag). Iter walks the line feeds of a buffer in order.
+// Go (also with the purego build tag). Iter walks the line feeds of a buffer in order;
+// Blocks hands a walk the masks of up to eight blocks at once, for a loop that
+// keeps the current block's mask in a register (sdp's walk does).
 package linefeed
