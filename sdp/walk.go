@@ -227,7 +227,8 @@ func (w *rewriter) mediaLine(v []byte, start, off int) error {
 			w.decide(&s.sec, s.sessionActive)
 		}
 		w.endSection(&s.sec, start)
-	} else {
+	} else if w.marker != "" {
+		// Where the marker goes, if it is added.
 		w.flush(start)
 		s.markerAt = len(w.dst)
 	}
