@@ -17,6 +17,7 @@ func TestCommandLine(t *testing.T) {
 		{Args: []string{"-json=false", "extra"}, Status: 2, Says: `softphone: unexpected argument "extra"`},
 		{Args: nil, Status: 2, Says: "-registrar is required"},
 		{Args: []string{"-registrar", "127.0.0.1:5060", "-turn", "127.0.0.1:3478", "-turn-transport", "sctp"}, Status: 2, Says: `-turn-transport "sctp": want udp, tcp or tls`},
+		{Args: []string{"-registrar", "127.0.0.1:5060", "-dual", "127.0.0.2:5060"}, Status: 2, Says: "-dual 127.0.0.2:5060: in the same address family as -registrar 127.0.0.1:5060; want the other one"},
 		{Args: []string{"-registrar", "127.0.0.1:5060", "-turn-keepalive", "-1s"}, Status: 2, Says: "-turn-keepalive -1s: want a positive duration"},
 	})
 }

@@ -42,7 +42,9 @@ import (
 const description = `softphone is a small SIP user agent built on sipnat's agent: it registers
 to -registrar, keeps its NAT binding open, re-registers when its public
 address moves, and answers calls with two-way RTP (PCMU silence), saying
-before any call whether incoming calls and two-way audio will work.`
+before any call whether incoming calls and two-way audio will work. With
+-dual it is dual-stack: the agent picks the family of the registration and
+of each call's media (IPv6 where that path works and the peer has it).`
 
 func main() { cmdline.Main("softphone", run) }
 
@@ -57,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sipPort := fs.Uint("sip-port", 5062, "local SIP port (1-65535)")
 	rtpPort := fs.Uint("rtp-port", 40000, "local RTP port (1-65535)")
 	lifetime := fs.Duration("lifetime-max", 40*time.Second, "measure the NAT binding lifetime up to this (0: skip; the keep-alive interval is then assumed)")
+	dual := fs.String("dual", "", "the registrar's `host:port` in the other address family: a dual-stack phone, registering over IPv6 where that works and picking each call's media family (STUN on that host's port 3478)")
 	jsonOut := fs.Bool("json", false, "print the plan and final counters as JSON")
 	turnSrv := fs.String("turn", "", "TURN server `host:port` that relays media where nothing direct works (its TLS port with -turn-transport tls)")
 	turnTransport := fs.String("turn-transport", "", "how the TURN server is reached: udp, tcp or tls (default: udp, or tcp when UDP is blocked); tls checks its certificate against -ca")
@@ -114,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Out = nil
 	}
 	if *stunList == "" {
-		*stunList = reg.Addr().String() + ":3478"
+		*stunList = netip.AddrPortFrom(reg.Addr(), 3478).String() // [v6]:3478 for an IPv6 registrar
 	}
 	for _, s := range strings.Split(*stunList, ",") {
 		a, err := resolve(strings.TrimSpace(s))
@@ -140,20 +143,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	default:
 		return cmdline.Usagef("-transport %q: want udp, tcp or tls", *transport)
 	}
-	local, err := localAddrTowards(reg)
-	if err != nil {
-		return fmt.Errorf("no route to the registrar %s: %w", reg, err)
+	var dualReg netip.AddrPort
+	if *dual != "" {
+		if dualReg, err = resolveIn(*dual, map[bool]string{true: "udp6", false: "udp4"}[reg.Addr().Unmap().Is4()]); err != nil {
+			return cmdline.Usagef("-dual %q: %v", *dual, err)
+		}
+		if dualReg.Addr().Unmap().Is4() == reg.Addr().Unmap().Is4() {
+			return cmdline.Usagef("-dual %s: in the same address family as -registrar %s; want the other one", dualReg, reg)
+		}
 	}
-	sip, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, uint16(*sipPort))))
+	sip, rtp, err := listenTowards(reg, uint16(*sipPort), uint16(*rtpPort))
 	if err != nil {
 		return err
 	}
 	defer sip.Close()
-	rtp, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, uint16(*rtpPort))))
-	if err != nil {
-		return err
-	}
 	defer rtp.Close()
+	if dualReg.IsValid() {
+		sip2, rtp2, err := listenTowards(dualReg, uint16(*sipPort), uint16(*rtpPort))
+		if err != nil {
+			return fmt.Errorf("-dual: %w", err)
+		}
+		defer sip2.Close()
+		defer rtp2.Close()
+		cfg.Dual = &DualConfig{SIP: sip2, RTP: rtp2, Registrar: dualReg,
+			STUN: []netip.AddrPort{netip.AddrPortFrom(dualReg.Addr(), 3478)}}
+	}
 
 	p, err := NewPhone(sip, rtp, cfg)
 	if err != nil {
@@ -164,13 +178,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if jerr := enc.Encode(struct {
-			Plan  *agent.Plan `json:"plan"`
-			Stats Stats       `json:"stats"`
-		}{p.Plan(), p.Stats()}); jerr != nil && err == nil {
+			Plan  *agent.Plan     `json:"plan"`
+			Dual  *agent.DualPlan `json:"dual,omitempty"` // with -dual: both families and the registration's choice
+			Stats Stats           `json:"stats"`
+		}{p.Plan(), p.DualPlan(), p.Stats()}); jerr != nil && err == nil {
 			err = jerr
 		}
 	}
 	return err
+}
+
+// listenTowards opens the SIP and RTP sockets on the local address that
+// routes to dst, in dst's family.
+func listenTowards(dst netip.AddrPort, sipPort, rtpPort uint16) (sip, rtp *net.UDPConn, err error) {
+	local, err := localAddrTowards(dst)
+	if err != nil {
+		return nil, nil, fmt.Errorf("no route to the registrar %s: %w", dst, err)
+	}
+	network := "udp4"
+	if !local.Unmap().Is4() {
+		network = "udp6"
+	}
+	if sip, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, sipPort))); err != nil {
+		return nil, nil, err
+	}
+	if rtp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, rtpPort))); err != nil {
+		sip.Close()
+		return nil, nil, err
+	}
+	return sip, rtp, nil
 }
 
 // readCA reads the -ca file: nil (the system's roots) when none is named.
@@ -189,11 +225,15 @@ func readCA(file string) (*x509.CertPool, error) {
 	return roots, nil
 }
 
-func resolve(hostport string) (netip.AddrPort, error) {
+func resolve(hostport string) (netip.AddrPort, error) { return resolveIn(hostport, "udp4") }
+
+// resolveIn resolves hostport in network's family ("udp4", "udp6"); an
+// address literal is taken as it is.
+func resolveIn(hostport, network string) (netip.AddrPort, error) {
 	if ap, err := netip.ParseAddrPort(hostport); err == nil {
 		return ap, nil
 	}
-	ua, err := net.ResolveUDPAddr("udp4", hostport)
+	ua, err := net.ResolveUDPAddr(network, hostport)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
@@ -204,7 +244,7 @@ func resolve(hostport string) (netip.AddrPort, error) {
 // localAddrTowards returns the local address routing picks for dst (a UDP
 // "connect" sends nothing).
 func localAddrTowards(dst netip.AddrPort) (netip.Addr, error) {
-	c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
 	if err != nil {
 		return netip.Addr{}, err
 	}
