@@ -78,7 +78,7 @@ type rewriter struct {
 	ports                 []PortMap
 	origin, all, allowICE bool
 	marker                string
-	pubText               [46]byte // pub's text form, once pubLen > 0
+	pubText               [48]byte // pub's text form, once pubLen > 0
 	pubLen                int
 	cache                 addrCache    // with addrInfo.want set
 	nat64                 netip.Prefix // Options.NAT64: IPv4 addresses become synthesised IPv6 ones
@@ -226,7 +226,14 @@ func (w *rewriter) rewriteAddr(off int, typ, addr span) {
 	if w.pubLen == 0 {
 		w.pubLen = len(w.pub.AppendTo(w.pubText[:0]))
 	}
-	w.dst = append(w.dst, w.pubText[:w.pubLen]...)
+	if d, n := w.dst, len(w.dst); cap(d)-n >= len(w.pubText) {
+		// The whole array, a fixed-size copy without a call; only pubLen
+		// bytes of it are kept.
+		*(*[len(w.pubText)]byte)(d[n : n+len(w.pubText)]) = w.pubText
+		w.dst = d[:n+w.pubLen]
+	} else {
+		w.dst = append(d, w.pubText[:w.pubLen]...)
+	}
 	w.copied = off + addr.e
 }
 
