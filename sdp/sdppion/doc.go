@@ -20,11 +20,11 @@
 // AMD EPYC (BenchmarkRewritePaired, which also times a crude bytes.Index
 // floor; BenchmarkRewrite shows the allocations), pion takes:
 //
-//   - 8.2 µs against 0.64 µs (12.6-12.8x) for the 2.9 KB audio+video body
+//   - 8.2 µs against 0.64 µs (12.9x) for the 2.9 KB audio+video body
 //     with a=rtcp and ICE candidates; the floor takes 0.34 µs;
 //   - 2.5 µs against 0.24 µs (10.5x) for a baresip offer (352 bytes; floor
 //     0.19 µs);
-//   - 1.7 µs against 0.19 µs (9.0x) for a sipp offer (135 bytes; floor
+//   - 1.7 µs against 0.19 µs (9.1x) for a sipp offer (135 bytes; floor
 //     0.04 µs),
 //
 // and more per operation once its garbage is collected. A pion/sdp v3.0.20
