@@ -7,12 +7,16 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipnat/sipnat/internal/netlab"
+	"github.com/sipnat/sipnat/rtpengine"
+	"github.com/sipnat/sipnat/rtpengine/sipedge"
+	"github.com/sipnat/sipnat/sdp"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -92,6 +96,75 @@ func headerValues(msg, name string) []string {
 func TestLabNATProxyDualStack(t *testing.T) {
 	t.Parallel()
 	netlab.RequireTools(t, "kamailio", "kamcmd")
+	p := dualStackCall(t, false, nil)
+	require.Equal(t, uint64(2), p.CrossFamily(), "the IPv6 offer reached an IPv4 UA, the IPv4 answer an IPv6 UA")
+}
+
+// TestLabNATProxyDualStackRelay: the same call with rtpengine behind the
+// dual-stack natproxy: the relay writes each UA's SDP in its family
+// (rtpengine's "address family": IPv4 for alice, IPv6 for bob) and RTP
+// flows both ways between the IPv6 UA behind the firewall and the IPv4 UA
+// behind the NAT.
+func TestLabNATProxyDualStackRelay(t *testing.T) {
+	t.Parallel()
+	netlab.RequireTools(t, "kamailio", "kamcmd", "rtpengine")
+	p := dualStackCall(t, true, func(alice, bob dualCallUA) { talk(t, alice, bob) })
+	require.Zero(t, p.CrossFamily(), "the relay bridged the families")
+}
+
+// talk has both parties send 1 s of RTP to the relay address their SDP
+// names, from their media sockets (symmetric RTP opens the NAT and the
+// firewall for the relay), and requires each to hear the other.
+func talk(t *testing.T, alice, bob dualCallUA) {
+	// each side sends to the relay address it was given, from its media
+	// socket (symmetric RTP opens the NAT and the firewall for the relay)
+	var wg sync.WaitGroup
+	got := make([]int, 2)
+	for i, s := range []struct {
+		conn *net.UDPConn
+		to   netip.AddrPort
+	}{{alice.media, alice.relay}, {bob.media, bob.relay}} {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			pkt := append([]byte{0x80, 0}, make([]byte, 170)...)
+			for range 50 {
+				_, _ = s.conn.WriteToUDPAddrPort(pkt, s.to)
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 2048)
+			_ = s.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+			for {
+				n, _, err := s.conn.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				if n >= 12 && buf[0]>>6 == 2 {
+					got[i]++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("RTP through rtpengine: at alice (IPv4) %d, at bob (IPv6) %d", got[0], got[1])
+	require.GreaterOrEqual(t, got[0], 20, "bob's IPv6 audio reached alice over IPv4")
+	require.GreaterOrEqual(t, got[1], 20, "alice's IPv4 audio reached bob over IPv6")
+}
+
+// dualCallUA is a party of dualStackCall: its media socket and where the
+// SDP it received says to send media.
+type dualCallUA struct {
+	media *net.UDPConn
+	relay netip.AddrPort
+}
+
+// dualStackCall runs the call of TestLabNATProxyDualStack, with rtpengine
+// behind natproxy when relay is set; during (when not nil) runs between
+// the ACK and the BYE.
+func dualStackCall(t *testing.T, relay bool, during func(alice, bob dualCallUA)) *Proxy {
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, IPv6: netlab.IPv6Firewall, Timeout: 30 * time.Second})
 	rpc := startRegistrar(t, lab, netlab.Server1) // natproxy's address is not the registrar's alias: its Routes go to it
 	self, self6 := netip.AddrPortFrom(netlab.Server2, 5060), netip.AddrPortFrom(netlab.Server2V6, 5060)
@@ -105,8 +178,19 @@ func TestLabNATProxyDualStack(t *testing.T) {
 			t.Logf("natproxy said:\n%s", logs.String())
 		}
 	})
-	p, err := NewProxy(Config{Conn: lab.ListenUDP(netlab.WAN, self), Self: self, Upstream: registrar,
-		AltConn: lab.ListenUDP(netlab.WAN, self6), AltSelf: self6, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	cfg := Config{Conn: lab.ListenUDP(netlab.WAN, self), Self: self, Upstream: registrar,
+		AltConn: lab.ListenUDP(netlab.WAN, self6), AltSelf: self6, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if relay {
+		eng := lab.StartRtpengine(netlab.WAN, netip.AddrPortFrom(netlab.Server1, 2223), netlab.Server1, 30000, 30099)
+		client := rtpengine.NewClient(lab.ListenUDP(netlab.WAN, netip.AddrPortFrom(netlab.Server2, 0)), rtpengine.ClientConfig{RTO: 100 * time.Millisecond})
+		t.Cleanup(func() { client.Close() })
+		set, err := rtpengine.NewSet(rtpengine.SetConfig{Client: client, Instances: []netip.AddrPort{eng.NG}})
+		require.NoError(t, err)
+		if cfg.Relay, err = sipedge.New(sipedge.Config{Set: set, Self: self, AltSelf: self6, Logger: cfg.Logger}); err != nil {
+			require.NoError(t, err)
+		}
+	}
+	p, err := NewProxy(cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
@@ -125,19 +209,27 @@ func TestLabNATProxyDualStack(t *testing.T) {
 	require.NotContains(t, dump, "sip:bob@[2001:db8:1::10]:5074;alias", "an IPv6 UA whose Contact is its source needs no fix")
 
 	// bob (IPv6) calls alice (IPv4)
+	aliceMedia := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(netlab.Client, 7002))
+	bobMedia := lab.ListenUDP(netlab.LAN, netip.AddrPortFrom(netlab.Client6, 7000))
 	offer := sdpOf(netip.AddrPortFrom(netlab.Client6, 7000))
 	bob.send(self6, "INVITE sip:alice@203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP "+bob.self.String()+";branch=z9hG4bKbobinv;rport\r\n"+
 		"Max-Forwards: 70\r\nFrom: <sip:bob@203.0.113.2>;tag=b1\r\nTo: <sip:alice@203.0.113.2>\r\nCall-ID: dual1\r\nCSeq: 1 INVITE\r\n"+
 		"Contact: <sip:bob@"+bob.self.String()+">\r\nContent-Type: application/sdp\r\nContent-Length: "+strconv.Itoa(len(offer))+"\r\n\r\n"+offer)
 	invite := alice.await("the INVITE", func(m *sipmsg.Message) bool { return m.IsMethod("INVITE") })
-	require.Contains(t, invite, "c=IN IP6 2001:db8:1::10\r\n", "the IPv6 offer is left alone")
+	if relay {
+		require.Contains(t, invite, "c=IN IP4 203.0.113.2\r\n", "rtpengine's IPv4 address for alice")
+	} else {
+		require.Contains(t, invite, "c=IN IP6 2001:db8:1::10\r\n", "the IPv6 offer is left alone")
+	}
 	rr := headerValues(invite, "Record-Route")
 	require.GreaterOrEqual(t, len(rr), 3, "%s", invite)
 	require.Equal(t, "<sip:203.0.113.3:5060;lr;nat=yes>", rr[0], "towards alice (behind NAT: marked): the proxy's IPv4 address\n%s", invite)
 	require.Equal(t, "<sip:[2001:db8:ff::3]:5060;lr>", rr[len(rr)-1], "towards bob: its IPv6 address (the double Record-Route)\n%s", invite)
 	require.Equal(t, "<sip:203.0.113.3:5060;lr>", rr[len(rr)-2], "%s", invite)
 	require.Contains(t, invite, "Via: SIP/2.0/UDP 203.0.113.3:5060;branch=", "Via in the IPv4 leg's family")
-	require.Equal(t, uint64(1), p.CrossFamily(), "the IPv6 offer reached an IPv4 UA")
+	if !relay {
+		require.Equal(t, uint64(1), p.CrossFamily(), "the IPv6 offer reached an IPv4 UA")
+	}
 
 	// alice answers from behind the NAT with her private addresses
 	var im sipmsg.Message
@@ -149,10 +241,20 @@ func TestLabNATProxyDualStack(t *testing.T) {
 	got := bob.await("the 200", func(m *sipmsg.Message) bool {
 		return m.StatusCode() == 200 && m.CSeqMethod() != nil && string(m.CSeqMethod()) == "INVITE"
 	})
-	require.Contains(t, got, "c=IN IP4 203.0.113.1\r\n", "alice's answer gets the usual NAT fix")
 	require.Contains(t, got, "Contact: <sip:alice@192.168.1.10:5072;alias=203.0.113.1~5072~1>", "%s", got)
-	require.Equal(t, uint64(2), p.CrossFamily(), "the IPv4 answer reached an IPv6 UA")
-	require.Contains(t, logs.String(), "cannot bridge families")
+	if relay {
+		require.Contains(t, got, "c=IN IP6 2001:db8:ff::2\r\n", "rtpengine's IPv6 address for bob")
+	} else {
+		require.Contains(t, got, "c=IN IP4 203.0.113.1\r\n", "alice's answer gets the usual NAT fix")
+		require.Equal(t, uint64(2), p.CrossFamily(), "the IPv4 answer reached an IPv6 UA")
+		require.Contains(t, logs.String(), "cannot bridge families")
+	}
+	var gm sipmsg.Message
+	require.NoError(t, gm.Parse([]byte(got)))
+	bobRelay, err := sdp.MediaAddr(gm.Body(), "audio")
+	require.NoError(t, err)
+	aliceRelay, err := sdp.MediaAddr(im.Body(), "audio")
+	require.NoError(t, err)
 
 	// bob's ACK along his route set (the Record-Route reversed): first to
 	// the proxy's IPv6 address, which removes both of its entries
@@ -167,6 +269,9 @@ func TestLabNATProxyDualStack(t *testing.T) {
 		"Call-ID: dual1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n")
 	ack := alice.await("the ACK", func(m *sipmsg.Message) bool { return m.IsMethod("ACK") })
 	require.True(t, strings.HasPrefix(ack, "ACK sip:alice@192.168.1.10:5072 SIP/2.0\r\n"), "%s", ack)
+	if during != nil {
+		during(dualCallUA{media: aliceMedia, relay: aliceRelay}, dualCallUA{media: bobMedia, relay: bobRelay})
+	}
 
 	// alice's BYE along her route set (the Record-Route in order): over
 	// IPv4 to the proxy, then the registrar, then the proxy again, which
@@ -177,4 +282,5 @@ func TestLabNATProxyDualStack(t *testing.T) {
 	bye := bob.await("the BYE", func(m *sipmsg.Message) bool { return m.IsMethod("BYE") })
 	require.NotContains(t, bye, "Route:", "every Route was consumed: %s", bye)
 	require.Contains(t, bye, "Via: SIP/2.0/UDP [2001:db8:ff::3]:5060;branch=", "Via in the IPv6 leg's family")
+	return p
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/sipnat/sipnat/agent"
+	"github.com/sipnat/sipnat/rtpengine"
 	"github.com/sipnat/sipnat/rtpengine/sipedge"
 	"github.com/sipnat/sipnat/sipmsg"
 )
@@ -120,6 +121,46 @@ func (p *Proxy) flowFor(remote netip.AddrPort) sipmsg.Flow {
 // send writes b to dst over flowFor(dst).
 func (p *Proxy) send(dst netip.AddrPort, b []byte) error { return p.edge.Send(p.flowFor(dst), b) }
 
+// familyOf is the rtpengine address family of a UA at a, for a
+// dual-stack proxy's relay (rtpengine then bridges an IPv6 and an IPv4
+// UA); "" when single-stack (the SDP's family is kept).
+func (p *Proxy) familyOf(a netip.Addr) rtpengine.Family {
+	switch {
+	case p.alt.conn == nil || !a.IsValid():
+		return ""
+	case a.Unmap().Is4():
+		return rtpengine.IPv4
+	}
+	return rtpengine.IPv6
+}
+
+// uacFamily is familyOf the UA that sent the request response m answers:
+// its Via, the last one (received= where the proxy saw it, else
+// sent-by). The relay's answer is for that UA, the offerer.
+func (p *Proxy) uacFamily(m *sipmsg.Message) rtpengine.Family {
+	if p.alt.conn == nil {
+		return ""
+	}
+	var last sipmsg.Span
+	found := false
+	for it := m.Values(sipmsg.HdrVia); it.Next(); {
+		last, found = it.Span(), true
+	}
+	if !found {
+		return ""
+	}
+	b := m.Bytes()
+	v, err := sipmsg.ParseVia(b, last)
+	if err != nil {
+		return ""
+	}
+	if a, ok := v.ReceivedAddr(b); ok {
+		return p.familyOf(a)
+	}
+	a, _ := v.HostAddr(b)
+	return p.familyOf(a)
+}
+
 // CrossFamily returns how many SDP bodies the proxy sent to a UA whose
 // family the media addresses are not in (an IPv6 UA's offer to an IPv4
 // UA): without a media relay that bridges families those calls have no
@@ -131,7 +172,7 @@ func (p *Proxy) CrossFamily() uint64 { return p.crossed.Load() }
 // send there, and nothing on the way translates (the proxy relays
 // signalling; sipedge keeps the SDP's family).
 func (p *Proxy) checkFamily(m *sipmsg.Message, to netip.AddrPort) {
-	if !m.HasSDP() {
+	if !m.HasSDP() || p.relay != nil { // rtpengine writes the SDP in to's family (relayRequest, uacFamily)
 		return
 	}
 	for _, a := range agent.PeerAddrs(m.Body()) {

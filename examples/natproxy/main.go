@@ -30,9 +30,11 @@
 // socket too, with Via and Record-Route in each leg's family (a double
 // Record-Route where a dialog crosses families). An IPv6 UA with a global
 // address needs no fix (its Contact and SDP match its source) and is left
-// alone; IPv4 UAs behind NAT get the usual one. It cannot bridge media
-// between the families: an IPv6 SDP sent to an IPv4 UA is logged as a
-// warning (a dual-stack UA picks IPv4 media for an IPv4 peer itself).
+// alone; IPv4 UAs behind NAT get the usual one. Alone it cannot bridge
+// media between the families: an IPv6 SDP sent to an IPv4 UA is logged as
+// a warning (a dual-stack UA picks IPv4 media for an IPv4 peer itself);
+// with -rtpengine, rtpengine writes each UA's SDP in its family and relays
+// between them.
 //
 //	natproxy -listen 203.0.113.3:5060 -dual '[2001:db8:ff::3]:5060' -upstream 203.0.113.2:5060
 //
@@ -132,6 +134,13 @@ func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping
 	if err != nil || self.Addr().IsUnspecified() || self.Port() == 0 {
 		return cmdline.Usagef("-advertise %q: need a concrete address and a port other than 0 (it goes into Via, Path and Record-Route)", advertise)
 	}
+	var altSelf netip.AddrPort
+	if st.dual != "" {
+		advertise := cmp.Or(st.dualAdvertise, st.dual)
+		if altSelf, err = netip.ParseAddrPort(advertise); err != nil || altSelf.Addr().IsUnspecified() || altSelf.Port() == 0 {
+			return cmdline.Usagef("-advertise-dual %q: need a concrete address and a port other than 0 (it goes into Via and Record-Route)", advertise)
+		}
+	}
 	conn, err := net.ListenPacket("udp", listen)
 	if err != nil {
 		return err
@@ -159,7 +168,7 @@ func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping
 		if err != nil {
 			return err
 		}
-		if relay, err = sipedge.New(sipedge.Config{Set: set, Self: self, All: md.all, Logger: log}); err != nil {
+		if relay, err = sipedge.New(sipedge.Config{Set: set, Self: self, AltSelf: altSelf, All: md.all, Logger: log}); err != nil {
 			return err
 		}
 	}
@@ -168,10 +177,7 @@ func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping
 		cfg.AliasKey = []byte(aliasKey)
 	}
 	if st.dual != "" {
-		advertise := cmp.Or(st.dualAdvertise, st.dual)
-		if cfg.AltSelf, err = netip.ParseAddrPort(advertise); err != nil || cfg.AltSelf.Addr().IsUnspecified() || cfg.AltSelf.Port() == 0 {
-			return cmdline.Usagef("-advertise-dual %q: need a concrete address and a port other than 0 (it goes into Via and Record-Route)", advertise)
-		}
+		cfg.AltSelf = altSelf
 		if cfg.AltConn, err = net.ListenPacket("udp", st.dual); err != nil {
 			return fmt.Errorf("-dual: %w", err)
 		}

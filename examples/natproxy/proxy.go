@@ -16,6 +16,7 @@ import (
 
 	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/outbound"
+	"github.com/sipnat/sipnat/rtpengine"
 	"github.com/sipnat/sipnat/rtpengine/sipedge"
 	"github.com/sipnat/sipnat/sipmsg"
 )
@@ -265,7 +266,7 @@ func (p *Proxy) response(ctx context.Context, dst []byte, m *sipmsg.Message, src
 		fix.Contact = p.contactMode()
 	}
 	if p.relay != nil {
-		body, _, err := p.relay.Response(ctx, nil, m, src, fired != 0)
+		body, _, err := p.relay.Response(ctx, nil, m, src, fired != 0, p.uacFamily(m))
 		if errors.Is(err, sipedge.ErrForged) {
 			return dst, netip.AddrPort{}, err // not an answer to a request the proxy forwarded: dropped (the relay logged and counted it)
 		}
@@ -322,11 +323,11 @@ func (p *Proxy) recordRoute(m *sipmsg.Message, nat bool, prev, next netip.Addr) 
 
 // relayRequest asks the media relay for its part of a request; it returns
 // what the relay did (for the Via mark) and the new body (nil: keep it).
-func (p *Proxy) relayRequest(ctx context.Context, m *sipmsg.Message, src netip.AddrPort, nat bool) (sipedge.Action, sipmsg.BodyRewriter) {
+func (p *Proxy) relayRequest(ctx context.Context, m *sipmsg.Message, src netip.AddrPort, nat bool, family rtpengine.Family) (sipedge.Action, sipmsg.BodyRewriter) {
 	if p.relay == nil {
 		return sipedge.None, nil
 	}
-	body, act, _ := p.relay.Request(ctx, nil, m, src, nat) // failures are logged and counted by the relay
+	body, act, _ := p.relay.Request(ctx, nil, m, src, nat, family) // failures are logged and counted by the relay
 	if body == nil {
 		return act, nil
 	}
@@ -350,7 +351,7 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 	} else {
 		fix.RecordRoute = p.recordRoute(m, fired != 0, src.Addr(), p.upstream.Addr())
 	}
-	act, body := p.relayRequest(ctx, m, src, fired != 0)
+	act, body := p.relayRequest(ctx, m, src, fired != 0, "") // the callee's family is not known here
 	fix.Body = body
 	if register && fired != 0 && p.pings != nil && p.flowFor(src).Transport == sipmsg.UDP { // a stream UA pings itself (RFC 5626)
 		if err := p.pings.Set(keepalive.Contact{Addr: src, Interval: p.ping, Kind: keepalive.PingUDP}); err != nil {
@@ -392,9 +393,9 @@ func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte
 			return dst, netip.AddrPort{}, err
 		}
 	}
-	act, body := p.relayRequest(ctx, m, p.upstream, false)
+	act, body := p.relayRequest(ctx, m, p.upstream, false, p.familyOf(to.Addr()))
 	fix := sipmsg.Fix{
-		RecordRoute:     p.recordRoute(m, sipedge.Marked(m, p.self), p.upstream.Addr(), to.Addr()),
+		RecordRoute:     p.recordRoute(m, sipedge.Marked(m, p.self) || p.alt.conn != nil && sipedge.Marked(m, p.alt.self), p.upstream.Addr(), to.Addr()),
 		Body:            body,
 		RemoveRoute:     p.self,
 		RemoveRouteAlso: p.alt.self,

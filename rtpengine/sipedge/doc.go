@@ -46,7 +46,7 @@
 // # Usage
 //
 //	relay, _ := sipedge.New(sipedge.Config{Set: set, Self: self})
-//	body, act, err := relay.Request(ctx, buf[:0], &msg, src, natFired)
+//	body, act, err := relay.Request(ctx, buf[:0], &msg, src, natFired, "")
 //	if body != nil { fix.Body = sipedge.Replace(body) } // the relay's SDP
 //	// act says what was done; err is already logged and counted
 //

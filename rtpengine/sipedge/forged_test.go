@@ -51,7 +51,7 @@ func TestForgedAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := response(t, tc.start, tc.via, tc.callID, tc.cseq, attacker)
 			before, forged := srv.count(), r.Stats().Forged
-			body, act, err := r.Response(context.Background(), nil, m, up, true)
+			body, act, err := r.Response(context.Background(), nil, m, up, true, "")
 			require.ErrorIs(t, err, ErrForged)
 			require.Equal(t, None, act)
 			require.Nil(t, body)
@@ -64,7 +64,7 @@ func TestForgedAnswer(t *testing.T) {
 
 	// the genuine answer still works, as does its retransmission
 	for range 2 {
-		body, act, err := r.Response(context.Background(), nil, response(t, "SIP/2.0 200 OK", good, "", "", sdpBody), up, true)
+		body, act, err := r.Response(context.Background(), nil, response(t, "SIP/2.0 200 OK", good, "", "", sdpBody), up, true, "")
 		require.NoError(t, err)
 		require.Equal(t, Answered, act)
 		require.Equal(t, relayed, string(body))
@@ -85,7 +85,7 @@ func TestMarkedRequestsAnyEdge(t *testing.T) {
 		"SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKe;RTPENGINE=late",
 	} {
 		m := msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", via+"\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1", "", sdpBody)
-		_, act, err := r.Request(context.Background(), nil, m, ua, true)
+		_, act, err := r.Request(context.Background(), nil, m, ua, true, "")
 		require.NoError(t, err)
 		require.Equal(t, None, act, via)
 	}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sipnat/sipnat/rtpengine"
+	"github.com/sipnat/sipnat/sdp"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -57,7 +58,12 @@ type Config struct {
 	// rtpengine.ICERemove (the relay is the path).
 	ICE rtpengine.ICE
 	// Family is the address family the relay offers; "" keeps the SDP's.
+	// A family given to Request or Response overrides it.
 	Family rtpengine.Family
+	// AltSelf is the edge's address in its other family (a dual-stack
+	// edge: natproxy's -dual): Via marks and ";nat=yes" Route values at
+	// either address are the edge's. Zero: single-stack.
+	AltSelf netip.AddrPort
 	// All relays every call, NATed or not: for networks where a NAT hides
 	// itself, such as a router whose SIP ALG rewrites the private addresses
 	// so that no NAT test fires (the relay is then the only safe path).
@@ -87,6 +93,7 @@ type Stats struct {
 type Relay struct {
 	set  *rtpengine.Set
 	self netip.AddrPort
+	alt  netip.AddrPort // the other family's address (Config.AltSelf)
 	opts rtpengine.Options
 	all  bool
 	log  *slog.Logger
@@ -110,7 +117,7 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.Set == nil || !cfg.Self.IsValid() {
 		return nil, fmt.Errorf("%w: Set and Self are required", ErrConfig)
 	}
-	r := &Relay{set: cfg.Set, self: cfg.Self, log: cfg.Logger, all: cfg.All}
+	r := &Relay{set: cfg.Set, self: cfg.Self, alt: cfg.AltSelf, log: cfg.Logger, all: cfg.All}
 	key := cfg.Key
 	if key == nil {
 		key = make([]byte, 32)
@@ -139,7 +146,9 @@ func (r *Relay) Stats() Stats {
 
 // Request does the relay's part for a request the edge received from src
 // and is about to forward; senderNAT says the proxy's NAT test fired for
-// it. When a party is behind NAT, INVITE and UPDATE with SDP are offers,
+// it; family, when not "", is the address family of the party that reads
+// the relay's SDP (rtpengine's "address family": an edge that forwards an
+// IPv6 UA's offer to an IPv4 UA asks for IPv4, and rtpengine bridges). When a party is behind NAT, INVITE and UPDATE with SDP are offers,
 // an INVITE without SDP is a late offer (Action Late: mark the Via with
 // AppendViaMark, the response carries the offer) and an ACK with SDP
 // answers it; BYE and CANCEL delete the call's session. A request whose
@@ -147,14 +156,14 @@ func (r *Relay) Stats() Stats {
 // SDP, if any, is appended to sdp and returned as body (nil: keep the
 // body). A failure of the relay is logged, counted and returned with
 // Action Failed; the request should then go on unchanged.
-func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool) (body []byte, act Action, err error) {
+func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool, family rtpengine.Family) (body []byte, act Action, err error) {
 	switch {
 	case m.IsMethod("BYE") || m.IsMethod("CANCEL"):
 		return r.del(ctx, m, senderNAT)
 	case anyMark(m):
 		return nil, None, nil // an edge on the way took care of it
 	case m.IsMethod("INVITE") || m.IsMethod("UPDATE"):
-		if !senderNAT && !r.all && !Marked(m, r.self) {
+		if !senderNAT && !r.all && !r.marked(m) && !crosses(m, family) {
 			return r.publicCall(m)
 		}
 		if !m.HasSDP() {
@@ -163,13 +172,32 @@ func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src 
 			}
 			return nil, None, nil
 		}
-		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer, false)
-	case m.IsMethod("ACK") && m.HasSDP() && (senderNAT || r.all || Marked(m, r.self)):
+		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer, false, family)
+	case m.IsMethod("ACK") && m.HasSDP() && (senderNAT || r.all || r.marked(m)):
 		// an ACK's SDP answers the late offer made by the 2xx: the
 		// offerer is the callee, so the tags swap
-		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer, true)
+		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer, true, family)
 	}
 	return nil, None, nil
+}
+
+// crosses reports whether m's SDP is in another family than family (the
+// reader's): a call between public peers of two families needs the relay
+// too, to bridge them.
+func crosses(m *sipmsg.Message, family rtpengine.Family) bool {
+	if family == "" || !m.HasSDP() {
+		return false
+	}
+	ap, err := sdp.MediaAddr(m.Body(), "audio")
+	if err != nil {
+		return false
+	}
+	return ap.Addr().Unmap().Is4() != (family == rtpengine.IPv4)
+}
+
+// marked is Marked at either of the edge's addresses.
+func (r *Relay) marked(m *sipmsg.Message) bool {
+	return Marked(m, r.self) || r.alt.IsValid() && Marked(m, r.alt)
 }
 
 // Response does the relay's part for a response the edge received from
@@ -182,8 +210,8 @@ func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src 
 // call's session. A response with the edge's mark but not its signature is
 // refused: Action None, ErrForged, logged and counted in Stats.Forged (it
 // must not move the media of a call to another address, nor end it).
-// Results as for Request.
-func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool) (body []byte, act Action, err error) {
+// Results and family as for Request.
+func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool, family rtpengine.Family) (body []byte, act Action, err error) {
 	method := m.CSeqMethod()
 	invite := string(method) == "INVITE"
 	if !invite && string(method) != "UPDATE" {
@@ -209,9 +237,9 @@ func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src
 	case code >= 300:
 		return r.del(ctx, m, senderNAT)
 	case kind == markOffer:
-		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer, false)
+		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer, false, family)
 	default: // markLate
-		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer, true)
+		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer, true, family)
 	}
 }
 
@@ -222,6 +250,9 @@ func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src
 // with a mark the edge did not sign for m.
 func (r *Relay) ownMark(m *sipmsg.Message) (string, error) {
 	mk, mine := topMark(m, r.self)
+	if !mine && r.alt.IsValid() {
+		mk, mine = topMark(m, r.alt)
+	}
 	if !mine || mk.kind == "" || mk.kind == markAnswer {
 		return "", nil
 	}
@@ -240,12 +271,15 @@ func (r *Relay) publicCall(m *sipmsg.Message) ([]byte, Action, error) {
 
 // sdp sends the message's SDP to the relay as cmd; swap exchanges the
 // From and To tags (the callee offered: a late offer and its answer).
-func (r *Relay) sdp(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool, cmd rtpengine.Command, swap bool) ([]byte, Action, error) {
+func (r *Relay) sdp(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool, cmd rtpengine.Command, swap bool, family rtpengine.Family) ([]byte, Action, error) {
 	if !m.HasSDP() {
 		return nil, None, nil
 	}
 	body := m.Body()
 	req := rtpengine.Request{Command: cmd, SDP: body, Options: r.opts}
+	if family != "" {
+		req.Options.Family = family
+	}
 	if !r.ids(m, &req) {
 		return nil, None, nil
 	}
@@ -279,7 +313,7 @@ func (r *Relay) del(ctx context.Context, m *sipmsg.Message, senderNAT bool) ([]b
 	if !r.ids(m, &req) {
 		return nil, None, nil
 	}
-	if !r.set.Has(req.CallID) && !senderNAT && !r.all && !Marked(m, r.self) {
+	if !r.set.Has(req.CallID) && !senderNAT && !r.all && !r.marked(m) {
 		return nil, None, nil
 	}
 	req.ToTag = nil // the whole call, not one dialog

@@ -161,9 +161,9 @@ func TestRelay(t *testing.T) {
 			var act Action
 			var err error
 			if tc.response {
-				body, act, err = r.Response(ctx, nil, tc.m, tc.src, tc.nat)
+				body, act, err = r.Response(ctx, nil, tc.m, tc.src, tc.nat, "")
 			} else {
-				body, act, err = r.Request(ctx, nil, tc.m, tc.src, tc.nat)
+				body, act, err = r.Request(ctx, nil, tc.m, tc.src, tc.nat, "")
 			}
 			require.NoError(t, err)
 			require.Equal(t, tc.act, act)
@@ -187,10 +187,10 @@ func TestRelay(t *testing.T) {
 	require.Equal(t, Stats{Offers: 4, Answers: 2, Deletes: 1, Public: 2}, st)
 
 	// a failure answer deletes a call the set holds
-	_, act, err := r.Request(ctx, nil, msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", viaUA, "", sdpBody), ua, true)
+	_, act, err := r.Request(ctx, nil, msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", viaUA, "", sdpBody), ua, true, "")
 	require.NoError(t, err)
 	require.Equal(t, Offered, act)
-	_, act, err = r.Response(ctx, nil, msg(t, "SIP/2.0 486 Busy Here", viaSelf, ";tag=tt", ""), up, false)
+	_, act, err = r.Response(ctx, nil, msg(t, "SIP/2.0 486 Busy Here", viaSelf, ";tag=tt", ""), up, false, "")
 	require.NoError(t, err)
 	require.Equal(t, Deleted, act)
 }
@@ -212,7 +212,7 @@ func TestRelayFailures(t *testing.T) {
 			t.Parallel()
 			r, _ := newRelay(t, tc.reply, 200*time.Millisecond) // replies come well within it, even on a loaded machine
 			invite := msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", "SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1", "", sdpBody)
-			body, act, err := r.Request(context.Background(), nil, invite, ua, true)
+			body, act, err := r.Request(context.Background(), nil, invite, ua, true, "")
 			require.Nil(t, body)
 			require.Equal(t, Failed, act)
 			require.ErrorIs(t, err, tc.is)
@@ -254,13 +254,13 @@ func TestRelayAll(t *testing.T) {
 	r, srv := newRelay(t, okSDP, time.Second)
 	r.all = true
 	invite := msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", "SIP/2.0/UDP 203.0.113.9:5060;branch=z9hG4bK1", "", sdpBody)
-	body, act, err := r.Request(context.Background(), nil, invite, netip.MustParseAddrPort("203.0.113.9:5060"), false)
+	body, act, err := r.Request(context.Background(), nil, invite, netip.MustParseAddrPort("203.0.113.9:5060"), false, "")
 	require.NoError(t, err)
 	require.Equal(t, Offered, act)
 	require.Equal(t, relayed, string(body))
 	require.Contains(t, srv.last(), "13:trust-address")
 	bye := msg(t, "BYE sip:b@198.51.100.2 SIP/2.0", "SIP/2.0/UDP 203.0.113.9:5060;branch=z9hG4bK2", ";tag=tt", "")
-	_, act, err = r.Request(context.Background(), nil, bye, netip.MustParseAddrPort("203.0.113.9:5060"), false)
+	_, act, err = r.Request(context.Background(), nil, bye, netip.MustParseAddrPort("203.0.113.9:5060"), false, "")
 	require.NoError(t, err)
 	require.Equal(t, Deleted, act)
 }
@@ -271,4 +271,42 @@ func signedVia(t *testing.T, r *Relay, branch string, act Action) string {
 	t.Helper()
 	invite := msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", "SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1", "", "")
 	return string(r.AppendViaMark([]byte("SIP/2.0/UDP 203.0.113.3:5060;branch="+branch), invite, act))
+}
+
+// TestRelayFamily: a dual-stack edge (Config.AltSelf) asks rtpengine for
+// the reader's address family, relays a call between public peers of two
+// families (nothing else would bridge them) but not one within a family,
+// and takes its Via mark at either address as its own.
+func TestRelayFamily(t *testing.T) {
+	t.Parallel()
+	srv, addr := newNG(t, okSDP)
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	c := rtpengine.NewClient(conn, rtpengine.ClientConfig{RTO: time.Second})
+	t.Cleanup(func() { c.Close() })
+	set, err := rtpengine.NewSet(rtpengine.SetConfig{Client: c, Instances: []netip.AddrPort{addr}})
+	require.NoError(t, err)
+	self6 := netip.MustParseAddrPort("[2001:db8:ff::3]:5060")
+	r, err := New(Config{Set: set, Self: self, AltSelf: self6})
+	require.NoError(t, err)
+	ctx := context.Background()
+	public6 := "v=0\r\no=b 1 1 IN IP6 2001:db8:1::10\r\ns=-\r\nc=IN IP6 2001:db8:1::10\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n"
+	viaUA6 := "SIP/2.0/UDP [2001:db8:1::10]:5074;branch=z9hG4bK-6"
+
+	_, act, err := r.Request(ctx, nil, msg(t, "INVITE sip:b@[2001:db8:fe::2] SIP/2.0", viaUA6, "", public6), up, false, rtpengine.IPv6)
+	require.NoError(t, err)
+	require.Equal(t, None, act, "public peers of one family: left alone")
+
+	_, act, err = r.Request(ctx, nil, msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", viaUA6, "", public6), up, false, rtpengine.IPv4)
+	require.NoError(t, err)
+	require.Equal(t, Offered, act, "an IPv6 offer read by an IPv4 UA: bridged")
+	require.Contains(t, srv.last(), "14:address family3:IP4")
+
+	via := r.AppendViaMark([]byte("SIP/2.0/UDP "+self6.String()+";branch=z9hG4bKnp1"), msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", viaUA6, "", public6), Offered)
+	ok := msg(t, "SIP/2.0 200 OK", string(via)+"\r\nVia: "+viaUA6, ";tag=tt", sdpBody)
+	_, act, err = r.Response(ctx, nil, ok, ua, true, rtpengine.IPv6)
+	require.NoError(t, err)
+	require.Equal(t, Answered, act, "the mark at the edge's IPv6 address is the edge's")
+	require.Contains(t, srv.last(), "14:address family3:IP6")
 }
