@@ -223,3 +223,45 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	r.b = r.b[n:]
 	return n, nil
 }
+
+// FuzzForward: the forwarding edits of a dual-stack proxy (its own Route
+// values at either address, its Via added or removed) never panic, and
+// what they write scans, with no more Route values than went in.
+func FuzzForward(f *testing.F) {
+	addSeeds(f)
+	f.Add([]byte("BYE sip:b@198.51.100.2 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.2;branch=z9hG4bK1\r\n" +
+		"Route: <sip:203.0.113.3;lr>, <sip:[2001:db8:ff::3];lr>\r\nRoute: <sip:203.0.113.2;lr>\r\nCall-ID: c\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"))
+	v4, v6 := netip.MustParseAddrPort("203.0.113.3:5060"), netip.MustParseAddrPort("[2001:db8:ff::3]:5060")
+	fixes := []Fix{
+		{RemoveRoute: v4, RemoveRouteAlso: v6, AddVia: []byte("SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp1")},
+		{RemoveRoute: v6, RemoveRouteAlso: v4, RemoveRURIAlias: true},
+		{RemoveVia: true},
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m Message
+		if err := m.Parse(b); err != nil {
+			return
+		}
+		routes := 0
+		for it := m.Values(HdrRoute); it.Next(); {
+			routes++
+		}
+		for i := range fixes {
+			out, err := AppendFix(nil, &m, netip.AddrPort{}, &fixes[i])
+			if err != nil {
+				continue
+			}
+			var m2 Message
+			if err := m2.Parse(out); err != nil {
+				t.Fatalf("fix %d: output does not scan: %v\n%q\n%q", i, err, b, out)
+			}
+			n := 0
+			for it := m2.Values(HdrRoute); it.Next(); {
+				n++
+			}
+			if n > routes || routes-n > 2 {
+				t.Fatalf("fix %d: %d Route values became %d\n%q\n%q", i, routes, n, b, out)
+			}
+		}
+	})
+}
