@@ -246,13 +246,20 @@ func (m *Message) editVia(e *editor, src netip.AddrPort, st *srcText, force bool
 	a, isIP := v.HostAddr(b)
 	rport := v.HasRport || force
 	needRecv := rport || !isIP || a.Unmap() != srcIP
+	end := v.All.End
+	recvDone := false
 	if v.HasRport {
 		if old, ok := v.RportValue(b); !ok || old != int(src.Port()) {
 			t := st.appendPort(append(e.buf(), "rport="...))
+			if v.Rport.All.End == end && needRecv && !v.HasRecv {
+				// a trailing ;rport (the usual place) and the received=
+				// inserted after it are one edit
+				t = st.appendParam(append(t, ";received="...))
+				recvDone = true
+			}
 			e.add(v.Rport.Name.Start, v.Rport.All.End, t)
 		}
 	}
-	end := v.All.End
 	if rport && !v.HasRport {
 		e.add(end, end, st.appendPort(append(e.buf(), ";rport="...)))
 	}
@@ -261,7 +268,7 @@ func (m *Message) editVia(e *editor, src netip.AddrPort, st *srcText, force bool
 			t := st.appendParam(append(e.buf(), "received="...))
 			e.add(v.Received.Name.Start, v.Received.All.End, t)
 		}
-	} else if needRecv {
+	} else if needRecv && !recvDone {
 		e.add(end, end, st.appendParam(append(e.buf(), ";received="...)))
 	}
 	return nil

@@ -14,6 +14,10 @@
 // the two and keeps the fastest batch of each, which leaves most GC and
 // the load of other processes out: the conservative ratio. Both also time
 // a crude floor (internal/benchfloor: bytes.Index finds what is known to
-// change, the rest is copied). On a shared 2-vCPU EPYC VM: sipmsg 0.65-0.70
-// µs, sipgo 6.5-7.3 µs, the floor 0.12 µs (x-faster 9.3-10.7, x-floor 5.5-5.9).
+// change, the rest is copied). On a shared 2-vCPU EPYC VM
+// (22:46 UTC, -benchtime=1s -count 5): sipmsg 0.54-0.55 µs, sipgo 4.6-4.65 µs,
+// the floor 0.12 µs (x-faster 8.45-8.63, x-floor 4.55-4.66). sipgo's minimum
+// moves between 4.6 and 6.5 µs from run to run with where its garbage
+// collection falls, so x-faster ranged 8.4-11.4 over the day for the same
+// sipmsg code.
 package sipgobench
