@@ -21,7 +21,10 @@
 // TCP (-tcp) and TLS (-tls with -cert and -key); it answers CRLF pings and
 // STUN on its SIP ports, puts a flow token in Path, sends -flow-timer in
 // the REGISTER answers of outbound UAs, sends requests for a UA over the
-// UA's own connection and answers 430 Flow Failed when it is gone.
+// UA's own connection and answers 430 Flow Failed when it is gone. It
+// holds at most -max-conns-per-source TCP and TLS connections open from one
+// source (an IPv4 address or an IPv6 /64; by default 1000, a tenth of its
+// 10000 in all): raise it for UAs behind a CGNAT.
 //
 //	natproxy -listen 203.0.113.3:5060 -upstream 203.0.113.2:5060 -tcp 203.0.113.3:5060 \
 //	    -tls 203.0.113.3:5061 -cert cert.pem -key key.pem -flow-timer 25s
@@ -51,8 +54,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -71,7 +72,7 @@ RFC 5626 edge over UDP, TCP (-tcp) and TLS (-tls).`
 func main() { cmdline.Main("natproxy", parse) }
 
 // parse reads the flags and runs the proxy.
-func parse(_ context.Context, args []string, _, stderr io.Writer) error {
+func parse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flag := cmdline.NewFlagSet("natproxy", description, stderr)
 	listen := flag.String("listen", "0.0.0.0:5060", "UDP address to receive on")
 	advertise := flag.String("advertise", "", "address:port put in Via, Path and Record-Route (default: -listen)")
@@ -90,6 +91,7 @@ func parse(_ context.Context, args []string, _, stderr io.Writer) error {
 	flag.StringVar(&st.cert, "cert", "", "TLS certificate (PEM)")
 	flag.StringVar(&st.key, "key", "", "TLS key (PEM)")
 	flag.DurationVar(&st.flowTimer, "flow-timer", 25*time.Second, "RFC 5626 Flow-Timer sent to outbound UAs (0: none)")
+	flag.IntVar(&st.maxPerSource, "max-conns-per-source", 0, "TCP and TLS connections open at once from one source, an IPv4 address or IPv6 /64 (0: 1000, a tenth of the 10000 in all; raise it for UAs behind a CGNAT)")
 	flag.StringVar(&st.dual, "dual", "", "UDP address in the other family to serve UAs on too (a dual-stack proxy; -listen must be in -upstream's family)")
 	flag.StringVar(&st.dualAdvertise, "advertise-dual", "", "address:port of the other family put in Via and Record-Route (default: -dual)")
 	if err := cmdline.Parse(flag, args); err != nil {
@@ -98,7 +100,10 @@ func parse(_ context.Context, args []string, _, stderr io.Writer) error {
 	if *upstream == "" {
 		return cmdline.Usagef("-upstream is required (the registrar's address:port)")
 	}
-	return run(*listen, *advertise, *upstream, *allow, *aliasKey, *rewrite, *ping, *verbose, md, st)
+	if st.maxPerSource < 0 {
+		return cmdline.Usagef("-max-conns-per-source %d: want 0 (the default) or more", st.maxPerSource)
+	}
+	return run(ctx, stdout, stderr, *listen, *advertise, *upstream, *allow, *aliasKey, *rewrite, *ping, *verbose, md, st)
 }
 
 // media are the media relay's flags.
@@ -111,10 +116,11 @@ type media struct {
 type streams struct {
 	tcp, tls, cert, key string
 	flowTimer           time.Duration
+	maxPerSource        int    // stream connections from one source (-max-conns-per-source)
 	dual, dualAdvertise string // the other family's socket and address (-dual)
 }
 
-func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping time.Duration, verbose bool, md media, st streams) error {
+func run(ctx context.Context, stdout, stderr io.Writer, listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping time.Duration, verbose bool, md media, st streams) error {
 	up, err := netip.ParseAddrPort(upstream)
 	if err != nil || up.Port() == 0 {
 		return cmdline.Usagef("-upstream %q: want address:port", upstream)
@@ -150,7 +156,7 @@ func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping
 	if verbose {
 		level = slog.LevelInfo
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	var relay *sipedge.Relay
 	if md.rtpengine != "" {
 		instances, err := rtpengine.ParseInstances(md.rtpengine)
@@ -172,7 +178,8 @@ func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping
 			return err
 		}
 	}
-	cfg := Config{Conn: conn, Self: self, Upstream: up, Rewrite: rewrite, Ping: ping, Logger: log, Allow: prefixes, Relay: relay, FlowTimer: st.flowTimer}
+	cfg := Config{Conn: conn, Self: self, Upstream: up, Rewrite: rewrite, Ping: ping, Logger: log, Allow: prefixes, Relay: relay,
+		FlowTimer: st.flowTimer, MaxConnsPerSource: st.maxPerSource}
 	if aliasKey != "" {
 		cfg.AliasKey = []byte(aliasKey)
 	}
@@ -204,16 +211,22 @@ func run(listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	if cfg.AltConn != nil {
-		fmt.Printf("natproxy: dual-stack: UAs of the other family on %s\n", cfg.AltSelf)
+		fmt.Fprintf(stdout, "natproxy: dual-stack: UAs of the other family on %s\n", cfg.AltSelf)
 	}
-	fmt.Printf("natproxy: %s -> %s (contact %s, media relay %s)\n", self, up, map[bool]string{false: "alias", true: "rewrite"}[rewrite], cmp.Or(md.rtpengine, "none"))
+	for _, l := range []struct {
+		name string
+		ln   net.Listener
+	}{{"TCP", cfg.TCP}, {"TLS", cfg.TLS}} {
+		if l.ln != nil {
+			fmt.Fprintf(stdout, "natproxy: %s on %s\n", l.name, l.ln.Addr())
+		}
+	}
+	fmt.Fprintf(stdout, "natproxy: %s -> %s (contact %s, media relay %s)\n", self, up, map[bool]string{false: "alias", true: "rewrite"}[rewrite], cmp.Or(md.rtpengine, "none"))
 	err = p.Serve(ctx)
 	if relay != nil {
 		st := relay.Stats()
-		fmt.Printf("natproxy: relay: %d offers, %d answers, %d deletes, %d public, %d failed (signalling only)\n",
+		fmt.Fprintf(stdout, "natproxy: relay: %d offers, %d answers, %d deletes, %d public, %d failed (signalling only)\n",
 			st.Offers, st.Answers, st.Deletes, st.Public, st.Failed)
 	}
 	return err

@@ -96,6 +96,10 @@ type Config struct {
 	// FlowTimer is the keep-alive interval the proxy asks outbound UAs for
 	// (RFC 5626 Flow-Timer); 0: none.
 	FlowTimer time.Duration
+	// MaxConnsPerSource bounds the TCP and TLS connections open at once
+	// from one source (outbound.EdgeConfig.MaxConnsPerSource; 0: its
+	// default, a tenth of its MaxConns).
+	MaxConnsPerSource int
 	// AltConn and AltSelf make a dual-stack proxy: its UDP socket and
 	// address in the other family. Self must then be in Upstream's
 	// family (Via, Path and Record-Route towards upstream name it); UAs
@@ -115,7 +119,7 @@ func NewProxy(cfg Config) (*Proxy, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	edge, err := outbound.NewEdge(outbound.EdgeConfig{Self: cfg.Self, FlowTimer: cfg.FlowTimer, TLS: cfg.TLSConfig,
+	edge, err := outbound.NewEdge(outbound.EdgeConfig{Self: cfg.Self, FlowTimer: cfg.FlowTimer, TLS: cfg.TLSConfig, MaxConnsPerSource: cfg.MaxConnsPerSource,
 		Handle: p.handleFlow, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("natproxy: %w", err)
