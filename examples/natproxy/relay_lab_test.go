@@ -72,7 +72,7 @@ func newRelayLab(t *testing.T, cfg netlab.Config, engines, edges int, all bool) 
 	require.NoError(t, err)
 	// the caller is the matrix's sipp scenario (netlab.SippCall's)
 	for _, f := range []string{"testdata/register.xml", "testdata/dumb-uas.xml", "testdata/dumb-uas-reinvite.xml",
-		"testdata/reinvite.xml", "testdata/cancel.xml", "testdata/dumb-uas-cancel.xml", "testdata/late.xml", "testdata/update.xml", "testdata/dumb-uas-update.xml", "../../internal/netlab/uac.xml"} {
+		"testdata/reinvite.xml", "testdata/reinvite-fail.xml", "testdata/dumb-uas-reinvite-fail.xml", "testdata/cancel.xml", "testdata/dumb-uas-cancel.xml", "testdata/late.xml", "testdata/update.xml", "testdata/dumb-uas-update.xml", "../../internal/netlab/uac.xml"} {
 		b, err := os.ReadFile(filepath.Join(wd, f))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(rl.lab.Dir(), filepath.Base(f)), b, 0o644))
@@ -328,18 +328,26 @@ func symmetricCall(t *testing.T, callID, callerScenario, uaScenario string) (*re
 // in mid-call, in a re-INVITE and in an UPDATE. The edge knows the dialog
 // is NATed from the ;nat=yes it put in its Record-Route (the request's
 // Route), so it offers again, answers the UA's private SDP, and the audio
-// goes on.
+// goes on. A re-INVITE the UA refuses (488 Not Acceptable Here, 0.3 s into
+// the call) leaves the call's session alone: the audio goes on 2.5 s more
+// through rtpengine (nothing else brings it through this NAT) and the BYE
+// deletes the session.
 func TestLabRelayReinvite(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ name, caller, ua string }{
-		{"re-INVITE", "reinvite.xml", "dumb-uas-reinvite.xml"},
-		{"UPDATE", "update.xml", "dumb-uas-update.xml"},
+	for _, tc := range []struct {
+		name, caller, ua string
+		want             [4]uint64 // offers, answers, deletes, kept
+	}{
+		{"re-INVITE", "reinvite.xml", "dumb-uas-reinvite.xml", [4]uint64{2, 2, 1, 0}},
+		{"UPDATE", "update.xml", "dumb-uas-update.xml", [4]uint64{2, 2, 1, 0}},
+		{"re-INVITE refused", "reinvite-fail.xml", "dumb-uas-reinvite-fail.xml", [4]uint64{2, 1, 1, 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, res, st := symmetricCall(t, "mid-"+tc.name, tc.caller, tc.ua)
+			rl, res, st := symmetricCall(t, "mid-"+strings.ReplaceAll(tc.name, " ", "-"), tc.caller, tc.ua)
 			require.True(t, res.twoWay(), "RTP at the UA %d, at the caller %d; relay %+v", res.atUA, res.atCaller, st)
-			require.Equal(t, [3]uint64{2, 2, 1}, [3]uint64{st.Offers, st.Answers, st.Deletes}, "offers, answers, deletes: %+v", st)
+			require.Equal(t, tc.want, [4]uint64{st.Offers, st.Answers, st.Deletes, st.Kept}, "offers, answers, deletes, kept: %+v", st)
+			rl.requireDeleted(t, "mid-"+strings.ReplaceAll(tc.name, " ", "-"))
 			t.Logf("%s: RTP at the UA %d, at the caller %d; relay %+v", tc.name, res.atUA, res.atCaller, st)
 		})
 	}

@@ -2,8 +2,8 @@
 // for a SIP edge proxy with a set of rtpengine relays: when the caller or
 // the callee is behind NAT, engage the relay on the INVITE (and on a
 // re-INVITE or UPDATE with SDP), rewrite the answer on 183 and 200, delete
-// the session on BYE, CANCEL and failure answers; leave calls between public
-// peers alone.
+// the session on BYE, CANCEL and failure answers to the dialog-creating
+// INVITE; leave calls between public peers alone.
 //
 // The edge knows a party is behind NAT from three marks, all in the SIP
 // messages themselves, so it keeps no dialog state:
@@ -28,7 +28,17 @@
 //
 // A BYE or CANCEL also deletes any call the rtpengine.Set holds (an offer
 // went through), marks or not; a failure answer deletes only with the
-// edge's signed mark.
+// edge's signed mark, and only when it answers the dialog-creating INVITE.
+// A re-INVITE answered 491 Request Pending, 488 Not Acceptable Here or any
+// other failure leaves the established call's session alone (RFC 3261
+// §14.1, RFC 6337 §3.4: the session in effect before it stays; counted in
+// Stats.Kept). Kamailio's rtpengine_manage deletes on any failure answer
+// to an INVITE, and its stock configuration runs it in the failure route
+// of in-dialog INVITEs too, so there a failed re-INVITE ends the call's
+// media; rtpengine has no command that takes back an offer, so the edge
+// leaves the re-offer in place (rtpengine keeps relaying to the addresses
+// it learned) and the UA that sent it re-offers what it reinstated, as RFC
+// 6141 asks.
 //
 // A late offer (an INVITE without SDP) is relayed too: the edge marks its
 // Via, offers the 2xx's SDP with the tags swapped (the callee offers) and

@@ -30,7 +30,10 @@ func AppendRecordRoute(dst []byte, self netip.AddrPort, nat bool) []byte {
 // SDP was offered: the response is answered at this hop, and only here),
 // "rtpengine=late-<signature>" (a late offer: the request had no SDP, so
 // the response's SDP is the offer) or "rtpengine=answer-<signature>" (an
-// ACK's SDP answered a late offer). No edge further on acts on a request
+// ACK's SDP answered a late offer). An offer or late offer inside a dialog
+// (a re-INVITE or UPDATE: the request has a To tag) is written "reoffer"
+// or "relate": a failure answer to it leaves the established call's media
+// alone. No edge further on acts on a request
 // that carries one (a call can pass one edge twice, caller, registrar,
 // callee, or two edges that share the relays). The signature is what lets
 // the edge trust the mark when a response brings it back: see
@@ -41,31 +44,57 @@ const ViaParam = "rtpengine"
 // a forger without the key needs about 2^63 tries per message.
 const sigLen = 8
 
-// The mark kinds, as ViaParam's value starts.
+// The mark kinds, as ViaParam's value starts; the "re" kinds are those of
+// a request inside a dialog.
 const (
-	markOffer  = "offer"
-	markLate   = "late"
-	markAnswer = "answer"
+	markOffer   = "offer"
+	markLate    = "late"
+	markAnswer  = "answer"
+	markReoffer = "reoffer"
+	markRelate  = "relate"
 )
+
+// markKinds are the kinds markIn knows.
+var markKinds = [...]string{markOffer, markLate, markAnswer, markReoffer, markRelate}
 
 // separator and kindBytes are written into the HMAC without converting
 // (a conversion would allocate).
 var (
 	separator = []byte{0}
-	kindBytes = map[string][]byte{markOffer: []byte(markOffer), markLate: []byte(markLate), markAnswer: []byte(markAnswer)}
+	kindBytes = func() map[string][]byte {
+		m := make(map[string][]byte, len(markKinds))
+		for _, k := range markKinds {
+			m[k] = []byte(k)
+		}
+		return m
+	}()
 )
 
-func markKind(act Action) string {
-	switch act {
-	case Offered:
+// markKind is the mark for act on a request; inDialog says the request
+// has a To tag (a re-INVITE or an UPDATE, not the dialog-creating INVITE).
+func markKind(act Action, inDialog bool) string {
+	switch {
+	case act == Offered && inDialog:
+		return markReoffer
+	case act == Offered:
 		return markOffer
-	case Late:
+	case act == Late && inDialog:
+		return markRelate
+	case act == Late:
 		return markLate
-	case Answered:
+	case act == Answered:
 		return markAnswer
 	}
 	return ""
 }
+
+// offers reports whether kind marks a request whose SDP was offered (the
+// response's SDP is the answer).
+func offers(kind string) bool { return kind == markOffer || kind == markReoffer }
+
+// creates reports whether kind marks the dialog-creating INVITE, whose
+// failure ends the call's media.
+func creates(kind string) bool { return kind == markOffer || kind == markLate }
 
 // AppendViaMark appends to via, the edge's own Via value for the request m
 // it is about to forward (with the branch the edge made for it), the mark
@@ -79,7 +108,8 @@ func markKind(act Action) string {
 // (ErrForged, counted in Stats.Forged). Other actions, or a via without a
 // branch, append nothing. It does not allocate beyond growing via.
 func (r *Relay) AppendViaMark(via []byte, m *sipmsg.Message, act Action) []byte {
-	kind := markKind(act)
+	toTag, _ := m.Tag(sipmsg.HdrTo)
+	kind := markKind(act, len(toTag) > 0)
 	if kind == "" {
 		return via
 	}
@@ -206,7 +236,7 @@ func markIn(params []byte) mark {
 		}
 		val := bytes.TrimSpace(p[eq+1:])
 		kind, sig, _ := bytes.Cut(val, []byte{'-'})
-		for _, k := range [...]string{markOffer, markLate, markAnswer} {
+		for _, k := range markKinds {
 			if string(kind) == k {
 				return mark{kind: k, sig: sig}
 			}

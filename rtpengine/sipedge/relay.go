@@ -87,6 +87,7 @@ type Stats struct {
 	Failed  uint64 `json:"failed"`  // relay needed but unavailable: forwarded with signalling only
 	Skipped uint64 `json:"skipped"` // unusable messages (no Call-ID)
 	Forged  uint64 `json:"forged"`  // responses with the edge's Via mark but not its signature: refused
+	Kept    uint64 `json:"kept"`    // failure answers to a re-INVITE: the established call's session kept
 }
 
 // Relay drives an rtpengine set from an edge proxy's messages.
@@ -99,7 +100,7 @@ type Relay struct {
 	log  *slog.Logger
 	macs sync.Pool // *macState: HMAC-SHA256 under Config.Key
 
-	offers, answers, deletes, public, failed, skipped, forged atomic.Uint64
+	offers, answers, deletes, public, failed, skipped, forged, kept atomic.Uint64
 }
 
 var (
@@ -141,7 +142,7 @@ func New(cfg Config) (*Relay, error) {
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
 	return Stats{Offers: r.offers.Load(), Answers: r.answers.Load(), Deletes: r.deletes.Load(),
-		Public: r.public.Load(), Failed: r.failed.Load(), Skipped: r.skipped.Load(), Forged: r.forged.Load()}
+		Public: r.public.Load(), Failed: r.failed.Load(), Skipped: r.skipped.Load(), Forged: r.forged.Load(), Kept: r.kept.Load()}
 }
 
 // Request does the relay's part for a request the edge received from src
@@ -206,8 +207,11 @@ func (r *Relay) marked(m *sipmsg.Message) bool {
 // it forwarded: one whose top Via names the edge and carries the mark it
 // signed (AppendViaMark). Then a 1xx or 2xx with SDP to an INVITE or
 // UPDATE it offered is the answer, or the offer when the request was a late
-// offer, and a failure answer (300 and above) to an INVITE deletes the
-// call's session. A response with the edge's mark but not its signature is
+// offer, and a failure answer (300 and above) to the dialog-creating
+// INVITE deletes the call's session; a failure answer to a re-INVITE (491
+// Request Pending, 488 Not Acceptable Here, ...) leaves the established
+// call's session alone (RFC 3261 §14.1: the session in effect before a
+// failed re-INVITE stays) and is counted in Stats.Kept. A response with the edge's mark but not its signature is
 // refused: Action None, ErrForged, logged and counted in Stats.Forged (it
 // must not move the media of a call to another address, nor end it).
 // Results and family as for Request.
@@ -234,11 +238,18 @@ func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src
 		return r.publicCall(m)
 	}
 	switch {
-	case code >= 300:
+	case code >= 300 && creates(kind):
 		return r.del(ctx, m, senderNAT)
-	case kind == markOffer:
+	case code >= 300:
+		// a re-INVITE failed (491, 488, ...): the session in effect before
+		// it stays (RFC 3261 §14.1), and so does the call's media
+		r.kept.Add(1)
+		callID, _ := m.Get(sipmsg.HdrCallID)
+		r.log.Debug("sipedge: failed re-INVITE; the call's media left alone", "status", code, "call", string(callID))
+		return nil, None, nil
+	case offers(kind):
 		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Answer, false, family)
-	default: // markLate
+	default: // markLate, markRelate
 		return r.sdp(ctx, sdp, m, src, senderNAT, rtpengine.Offer, true, family)
 	}
 }

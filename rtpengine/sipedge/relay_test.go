@@ -310,3 +310,62 @@ func TestRelayFamily(t *testing.T) {
 	require.Equal(t, Answered, act, "the mark at the edge's IPv6 address is the edge's")
 	require.Contains(t, srv.last(), "14:address family3:IP6")
 }
+
+// TestFailedReinvite: a failure answer to a re-INVITE (491, 488, ...: any
+// final answer of 300 and above to an INVITE with a To tag) leaves the
+// established call's session alone; one to the dialog-creating INVITE
+// deletes it. The mark says which the request was, under the signature.
+func TestFailedReinvite(t *testing.T) {
+	t.Parallel()
+	r, srv := newRelay(t, okSDP, time.Second)
+	ctx := context.Background()
+	const route = "\r\nRoute: <sip:203.0.113.3:5060;lr;nat=yes>"
+	reinvite := msg(t, "INVITE sip:a@192.168.1.10:5070 SIP/2.0"+route, "SIP/2.0/UDP 198.51.100.2;branch=z9hG4bKr", ";tag=tt", sdpBody)
+	_, act, err := r.Request(ctx, nil, reinvite, up, false, "")
+	require.NoError(t, err)
+	require.Equal(t, Offered, act)
+	via := string(r.AppendViaMark([]byte("SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp9"), reinvite, act))
+	require.Contains(t, via, ";rtpengine=reoffer-", "the mark of a request inside a dialog")
+	lateRe := msg(t, "INVITE sip:a@192.168.1.10:5070 SIP/2.0"+route, "SIP/2.0/UDP 198.51.100.2;branch=z9hG4bKr2", ";tag=tt", "")
+	_, act, err = r.Request(ctx, nil, lateRe, up, false, "")
+	require.NoError(t, err)
+	require.Equal(t, Late, act)
+	lateVia := string(r.AppendViaMark([]byte("SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp8"), lateRe, act))
+	require.Contains(t, lateVia, ";rtpengine=relate-")
+
+	for _, tc := range []struct{ start, via string }{
+		{"SIP/2.0 491 Request Pending", via},
+		{"SIP/2.0 488 Not Acceptable Here", via},
+		{"SIP/2.0 500 Server Internal Error", via},
+		{"SIP/2.0 603 Decline", via},
+		{"SIP/2.0 302 Moved Temporarily", via},
+		{"SIP/2.0 488 Not Acceptable Here", lateVia},
+	} {
+		before, st := srv.count(), r.Stats()
+		_, act, err := r.Response(ctx, nil, msg(t, tc.start, tc.via, ";tag=tt", ""), ua, true, "")
+		require.NoError(t, err, tc.start)
+		require.Equal(t, None, act, tc.start)
+		require.Equal(t, before, srv.count(), "%s: rtpengine heard of it", tc.start)
+		require.Equal(t, st.Deletes, r.Stats().Deletes, tc.start)
+		require.Equal(t, st.Kept+1, r.Stats().Kept, tc.start)
+	}
+	require.True(t, r.set.Has([]byte("call-1")), "the call lives on")
+
+	// a 200 to the re-INVITE is still its answer
+	_, act, err = r.Response(ctx, nil, msg(t, "SIP/2.0 200 OK", via, ";tag=tt", sdpBody), ua, true, "")
+	require.NoError(t, err)
+	require.Equal(t, Answered, act)
+
+	// the re-INVITE's mark cannot be passed off as the initial INVITE's
+	forged := strings.Replace(via, "=reoffer-", "=offer-", 1)
+	_, act, err = r.Response(ctx, nil, msg(t, "SIP/2.0 488 Not Acceptable Here", forged, ";tag=tt", ""), ua, true, "")
+	require.ErrorIs(t, err, ErrForged)
+	require.Equal(t, None, act)
+
+	// a failure answer to the dialog-creating INVITE still ends the call
+	_, act, err = r.Response(ctx, nil, msg(t, "SIP/2.0 486 Busy Here", signedVia(t, r, "z9hG4bKnp1", Offered), ";tag=tt", ""), up, false, "")
+	require.NoError(t, err)
+	require.Equal(t, Deleted, act)
+	require.Contains(t, srv.last(), "6:delete")
+	require.False(t, r.set.Has([]byte("call-1")))
+}
