@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/sipnat/sipnat/clock"
 	"github.com/sipnat/sipnat/discovery"
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/sipnat/sipnat/ipaddr"
 	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/nat"
@@ -74,7 +74,7 @@ func New(cfg Config) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{cfg: cfg, clk: clock.OrSystem(cfg.Clock), log: log, local: addrPortOf(cfg.SIP.LocalAddr()),
+	a := &Agent{cfg: cfg, clk: clock.OrSystem(cfg.Clock), log: log, local: callerconn.AddrPortOf(cfg.SIP.LocalAddr()),
 		kaBranch: sipmsg.BranchMagic + "-sipnat-ka-" + randHex(4), nat64: cfg.NAT64}
 	stunCfg := nat.ClientConfig{CallerReads: true, Clock: cfg.Clock, Logger: cfg.Logger}
 	a.sipSTUN = nat.NewClient(cfg.SIP, stunCfg)
@@ -88,18 +88,6 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func addrPortOf(a net.Addr) netip.AddrPort {
-	if u, ok := a.(*net.UDPAddr); ok {
-		ap := u.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	if a == nil {
-		return netip.AddrPort{}
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
 }
 
 // HandlePacket is what the SIP socket's read loop calls first with every
@@ -131,13 +119,11 @@ func (a *Agent) HandlePacket(b []byte, from netip.AddrPort) bool {
 	if k != nil {
 		k.Answer()
 	}
-	if pub, ok := m.PublicAddr(); ok && unmap(from) == a.cfg.Registrar {
+	if pub, ok := m.PublicAddr(); ok && callerconn.Unmap(from) == a.cfg.Registrar {
 		a.learn(pub, "a keep-alive answer")
 	}
 	return true
 }
-
-func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
 
 // HandleMediaPacket is what media socket i's read loop calls first with
 // every packet. It returns the media for the caller and where it came
@@ -235,7 +221,7 @@ func (a *Agent) observe(ctx context.Context) Observations {
 	o := Observations{Local: a.local, STUNServers: len(cfg.STUN) > 0 && cfg.allowed(STUN), LifetimeAsked: cfg.LifetimeMax,
 		Disable: cfg.Disable, Relay: cfg.Relay, Media: make([]MediaPlan, len(cfg.Media))}
 	for i, m := range cfg.Media {
-		o.Media[i] = MediaPlan{Local: addrPortOf(m.LocalAddr())}
+		o.Media[i] = MediaPlan{Local: callerconn.AddrPortOf(m.LocalAddr())}
 	}
 	var wg sync.WaitGroup
 	var silent atomic.Bool
@@ -490,7 +476,7 @@ func (a *Agent) ObserveRegister(request, response []byte, from netip.AddrPort) (
 	if err := resp.Parse(response); err != nil {
 		return sipmsg.ALGReport{}, fmt.Errorf("agent: REGISTER answer: %w", err)
 	}
-	if unmap(from) != a.cfg.Registrar {
+	if callerconn.Unmap(from) != a.cfg.Registrar {
 		return sipmsg.ALGReport{}, fmt.Errorf("%w: REGISTER answer from %v, not the registrar %v", ErrNotAnswer, from, a.cfg.Registrar)
 	}
 	if !resp.Answers(&req) { // a forged answer: no branch of ours, or another CSeq

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sipnat/sipnat/internal/netlab"
 	"net"
 	"net/netip"
 	"strings"
@@ -12,6 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sipnat/sipnat/internal/callerconn"
+	"github.com/sipnat/sipnat/internal/netlab"
 
 	"github.com/stretchr/testify/require"
 
@@ -30,7 +32,7 @@ func listen(t *testing.T) *net.UDPConn {
 	return c
 }
 
-func local(c net.PacketConn) netip.AddrPort { return addrPortOf(c.LocalAddr()) }
+func local(c net.PacketConn) netip.AddrPort { return callerconn.AddrPortOf(c.LocalAddr()) }
 
 // fakeRegistrar answers STUN and OPTIONS like kamailio with nathelper,
 // reporting in received/rport the public port it is told to.

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+
+	"github.com/sipnat/sipnat/internal/callerconn"
 )
 
 // DualStack is the NAT part of a dual-stack UA: an Agent per family, each
@@ -75,11 +77,11 @@ func NewDualStack(v4, v6 Config) (*DualStack, error) {
 		if f.cfg.SIP == nil {
 			continue
 		}
-		if got := FamilyOf(addrPortOf(f.cfg.SIP.LocalAddr()).Addr()); got != f.fam {
+		if got := FamilyOf(callerconn.AddrPortOf(f.cfg.SIP.LocalAddr()).Addr()); got != f.fam {
 			return nil, fmt.Errorf("%w: the %s agent's SIP socket is %s", ErrFamily, f.fam, f.cfg.SIP.LocalAddr())
 		}
 		for i, m := range f.cfg.Media {
-			if m != nil && FamilyOf(addrPortOf(m.LocalAddr()).Addr()) != f.fam {
+			if m != nil && FamilyOf(callerconn.AddrPortOf(m.LocalAddr()).Addr()) != f.fam {
 				return nil, fmt.Errorf("%w: the %s agent's media socket %d is %s", ErrFamily, f.fam, i, m.LocalAddr())
 			}
 		}
