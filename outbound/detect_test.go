@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/sipnat/sipnat/sipmsg"
 )
@@ -48,7 +49,7 @@ func newBlackhole(t *testing.T, to netip.AddrPort) *blackhole {
 	return b
 }
 
-func (b *blackhole) addr() netip.AddrPort { return addrPortOf(b.ln.Addr()) }
+func (b *blackhole) addr() netip.AddrPort { return callerconn.AddrPortOf(b.ln.Addr()) }
 
 // cut makes the open connections drop everything from now on.
 func (b *blackhole) cut() { b.gen.Add(1) }
@@ -243,7 +244,7 @@ func (te *testEdge) servePacket(t *testing.T) netip.AddrPort {
 		require.NoError(t, <-done)
 		pc.Close()
 	})
-	return addrPortOf(pc.LocalAddr())
+	return callerconn.AddrPortOf(pc.LocalAddr())
 }
 
 // udpBlackhole is blackhole for UDP: a NAT that gives each client address
@@ -282,7 +283,7 @@ func newUDPBlackhole(t *testing.T, to netip.AddrPort) *udpBlackhole {
 	return b
 }
 
-func (b *udpBlackhole) addr() netip.AddrPort { return addrPortOf(b.pc.LocalAddr()) }
+func (b *udpBlackhole) addr() netip.AddrPort { return callerconn.AddrPortOf(b.pc.LocalAddr()) }
 
 func (b *udpBlackhole) cut() { b.gen.Add(1) }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sipmsg"
 )
@@ -190,7 +191,7 @@ func (e *Edge) ServeStream(ctx context.Context, ln net.Listener, t sipmsg.Transp
 // it is one too many, refused and counted. It returns c's source for
 // release.
 func (e *Edge) admit(c net.Conn) (netip.Prefix, bool) {
-	src := sourceOf(addrPortOf(c.RemoteAddr()).Addr())
+	src := sourceOf(callerconn.AddrPortOf(c.RemoteAddr()).Addr())
 	if e.open.Add(1) > int64(e.cfg.MaxConns) {
 		e.open.Add(-1)
 		e.refused.Add(1)
@@ -256,7 +257,7 @@ func (e *Edge) serveConn(ctx context.Context, c net.Conn, t sipmsg.Transport) er
 			return fmt.Errorf("outbound: TLS handshake with %s: %w", c.RemoteAddr(), err)
 		}
 	}
-	f := sipmsg.Flow{Remote: addrPortOf(c.RemoteAddr()), Local: addrPortOf(c.LocalAddr()), Transport: t}
+	f := sipmsg.Flow{Remote: callerconn.AddrPortOf(c.RemoteAddr()), Local: callerconn.AddrPortOf(c.LocalAddr()), Transport: t}
 	ec := &edgeConn{c: c}
 	e.mu.Lock()
 	e.streams[f] = ec
@@ -313,7 +314,7 @@ func (ec *edgeConn) write(b []byte, timeout time.Duration) error {
 // dropped, SIP messages handed to Handle with a UDP flow. conn stays the
 // caller's; Send uses it for UDP flows on its local address.
 func (e *Edge) ServePacket(ctx context.Context, conn net.PacketConn) error {
-	local := addrPortOf(conn.LocalAddr())
+	local := callerconn.AddrPortOf(conn.LocalAddr())
 	e.mu.Lock()
 	e.packets[local] = conn
 	if !e.udp.IsValid() {
@@ -340,7 +341,7 @@ func (e *Edge) ServePacket(ctx context.Context, conn net.PacketConn) error {
 			}
 			return fmt.Errorf("outbound: read UDP %s: %w", local, err)
 		}
-		src := addrPortOf(from)
+		src := callerconn.AddrPortOf(from)
 		b := buf[:n]
 		switch {
 		case nat.IsSTUN(b):

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sipmsg"
 	"github.com/stretchr/testify/require"
@@ -111,9 +112,9 @@ func TestEdgePacket(t *testing.T) {
 	defer ua.Close()
 	stunc := nat.NewClient(ua, nat.ClientConfig{})
 	defer stunc.Close()
-	mapped, err := stunc.Binding(context.Background(), addrPortOf(pc.LocalAddr()))
+	mapped, err := stunc.Binding(context.Background(), callerconn.AddrPortOf(pc.LocalAddr()))
 	require.NoError(t, err)
-	require.Equal(t, addrPortOf(ua.LocalAddr()), mapped)
+	require.Equal(t, callerconn.AddrPortOf(ua.LocalAddr()), mapped)
 
 	_, err = pc.WriteTo([]byte("x"), ua.LocalAddr()) // unrelated
 	require.NoError(t, err)

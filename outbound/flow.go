@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sipmsg"
@@ -292,7 +293,7 @@ func (f *Flow) once(ctx context.Context) error {
 
 	f.mu.Lock()
 	f.conn = c
-	f.local = addrPortOf(c.LocalAddr())
+	f.local = callerconn.AddrPortOf(c.LocalAddr())
 	if f.cfg.Transport == sipmsg.UDP {
 		f.stun = nat.NewClient(packetConn{c}, nat.ClientConfig{CallerReads: true, Clock: f.cfg.Clock, Logger: f.cfg.Logger})
 	}
@@ -438,17 +439,4 @@ func (f *Flow) emit(e Event) {
 	e.Server = f.cfg.Server
 	e.Transport = f.cfg.Transport
 	f.cfg.OnEvent(e)
-}
-
-func addrPortOf(a net.Addr) netip.AddrPort {
-	var ap netip.AddrPort
-	switch v := a.(type) {
-	case *net.TCPAddr:
-		ap = v.AddrPort()
-	case *net.UDPAddr:
-		ap = v.AddrPort()
-	default:
-		ap, _ = netip.ParseAddrPort(a.String())
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

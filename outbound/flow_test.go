@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/sipmsg"
@@ -115,7 +116,7 @@ func (te *testEdge) serve(t *testing.T, tr sipmsg.Transport) netip.AddrPort {
 		require.NoError(t, <-done)
 		ln.Close()
 	})
-	return addrPortOf(ln.Addr())
+	return callerconn.AddrPortOf(ln.Addr())
 }
 
 // events collects a flow's events and lets a test wait for one kind.
@@ -276,7 +277,7 @@ func silentEdge(t *testing.T) (netip.AddrPort, func()) {
 		mu.Unlock()
 		wg.Wait()
 	})
-	return addrPortOf(ln.Addr()), stop
+	return callerconn.AddrPortOf(ln.Addr()), stop
 }
 
 // A flow whose pings go unanswered fails after the pong timeout; forming

@@ -41,12 +41,14 @@ func WriteTo(conn net.PacketConn, b []byte, dst netip.AddrPort) error {
 	return err
 }
 
-// AddrPortOf converts the net.Addr of a packet socket (a *net.UDPAddr, or
-// anything whose String is an address and port) to an unmapped
-// netip.AddrPort; zero when it is neither.
+// AddrPortOf converts the net.Addr of a socket (a *net.UDPAddr, a
+// *net.TCPAddr, or anything whose String is an address and port) to an
+// unmapped netip.AddrPort; zero when it is none of these.
 func AddrPortOf(a net.Addr) netip.AddrPort {
 	switch v := a.(type) {
 	case *net.UDPAddr:
+		return Unmap(v.AddrPort())
+	case *net.TCPAddr:
 		return Unmap(v.AddrPort())
 	case nil:
 		return netip.AddrPort{}

@@ -193,6 +193,12 @@ func TestLoopStopBeforeRead(t *testing.T) {
 	}
 }
 
+// fakeAddr is a net.Addr known only by its String.
+type fakeAddr string
+
+func (a fakeAddr) Network() string { return "fake" }
+func (a fakeAddr) String() string  { return string(a) }
+
 func TestAddrPortOf(t *testing.T) {
 	t.Parallel()
 	v4 := netip.MustParseAddrPort("192.0.2.1:5060")
@@ -204,7 +210,10 @@ func TestAddrPortOf(t *testing.T) {
 		{"udp", net.UDPAddrFromAddrPort(v4), v4},
 		{"mapped", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("[::ffff:192.0.2.1]:5060")), v4},
 		{"v6", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("[2001:db8::1]:5060")), netip.MustParseAddrPort("[2001:db8::1]:5060")},
-		{"other", &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5060}, v4},
+		{"tcp", &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5060}, v4},
+		{"tcp mapped", net.TCPAddrFromAddrPort(netip.MustParseAddrPort("[::ffff:192.0.2.1]:5060")), v4},
+		{"other", fakeAddr("192.0.2.1:5060"), v4},
+		{"other mapped", fakeAddr("[::ffff:192.0.2.1]:5060"), v4},
 		{"nil", nil, netip.AddrPort{}},
 		{"not an address", &net.UnixAddr{Name: "/tmp/x", Net: "unixgram"}, netip.AddrPort{}},
 	} {
