@@ -312,7 +312,9 @@ func (ec *edgeConn) write(b []byte, timeout time.Duration) error {
 // ServePacket reads UDP socket conn until ctx ends or conn fails: STUN
 // Binding requests are answered (RFC 5626 §4.4.2), keep-alive CRLFs
 // dropped, SIP messages handed to Handle with a UDP flow. conn stays the
-// caller's; Send uses it for UDP flows on its local address.
+// caller's: it is read by internal/callerconn's loop, never closed, and
+// left without a read deadline; Send uses it for UDP flows on its local
+// address.
 func (e *Edge) ServePacket(ctx context.Context, conn net.PacketConn) error {
 	local := callerconn.AddrPortOf(conn.LocalAddr())
 	e.mu.Lock()
@@ -329,30 +331,23 @@ func (e *Edge) ServePacket(ctx context.Context, conn net.PacketConn) error {
 		}
 		e.mu.Unlock()
 	}()
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	buf := make([]byte, 65535)
 	var out []byte
-	for {
-		n, from, err := conn.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("outbound: read UDP %s: %w", local, err)
-		}
-		src := callerconn.AddrPortOf(from)
-		b := buf[:n]
+	err := callerconn.Serve(ctx, conn, 65535, func(b []byte, src netip.AddrPort) {
 		switch {
 		case nat.IsSTUN(b):
+			var err error
 			if out, err = nat.AppendBindingResponse(out[:0], b, src, local); err == nil {
-				_, _ = conn.WriteTo(out, from)
+				_ = callerconn.WriteTo(conn, out, src)
 			}
-		case n == 0 || b[0] == '\r' || b[0] == '\n' || b[0] == 0:
+		case len(b) == 0 || b[0] == '\r' || b[0] == '\n' || b[0] == 0:
 		default:
 			e.cfg.Handle(ctx, sipmsg.Flow{Remote: src, Local: local, Transport: sipmsg.UDP}, b)
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("outbound: read UDP %s: %w", local, err)
 	}
+	return nil
 }
 
 // Send writes b on flow f: over the UA's own connection for TCP and TLS
@@ -365,8 +360,7 @@ func (e *Edge) Send(f sipmsg.Flow, b []byte) error {
 	e.mu.Unlock()
 	switch {
 	case f.Transport == sipmsg.UDP && pc != nil:
-		_, err := pc.WriteTo(b, net.UDPAddrFromAddrPort(f.Remote))
-		return err
+		return callerconn.WriteTo(pc, b, f.Remote)
 	case f.Transport == sipmsg.UDP:
 		return fmt.Errorf("%w: no UDP socket on %s", ErrFlowGone, f.Local)
 	case ec == nil:

@@ -1,6 +1,7 @@
 package callerconn
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -88,6 +89,25 @@ func Start(conn net.PacketConn, size int, handle func(b []byte, from netip.AddrP
 	l := &Loop{conn: conn, handle: handle, end: end, done: make(chan struct{})}
 	go l.run(make([]byte, size))
 	return l
+}
+
+// Serve reads conn like Start until ctx ends or a read error ends the loop,
+// for a blocking Serve(ctx) method: it returns nil when ctx ends (also when
+// the caller closed conn because it did), else the read error. It stops the
+// loop before it returns, so conn is left unread and without a deadline.
+func Serve(ctx context.Context, conn net.PacketConn, size int, handle func(b []byte, from netip.AddrPort)) error {
+	failed := make(chan error, 1)
+	l := Start(conn, size, handle, func(err error) { failed <- err })
+	defer l.Stop()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-failed:
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 }
 
 // Claim returns a handle function for Start that offers every packet to a

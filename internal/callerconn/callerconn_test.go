@@ -1,6 +1,7 @@
 package callerconn
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"sync"
@@ -281,5 +282,52 @@ func TestClaim(t *testing.T) {
 		}
 		Claim(mine, rest)([]byte(tc.in), netip.AddrPort{})
 		require.Equal(t, tc.rest, got, tc)
+	}
+}
+
+// TestServe: Serve hands packets over until ctx ends, then returns nil and
+// leaves the socket open without a deadline; a socket the caller closes
+// while ctx runs ends it with the read error.
+func TestServe(t *testing.T) {
+	leakcheck.Check(t)
+	for _, tc := range []struct {
+		name    string
+		end     func(cancel context.CancelFunc, conn *net.UDPConn)
+		wantErr error
+		open    bool
+	}{
+		{"ctx ends", func(cancel context.CancelFunc, _ *net.UDPConn) { cancel() }, nil, true},
+		{"closed", func(_ context.CancelFunc, conn *net.UDPConn) { _ = conn.Close() }, net.ErrClosed, false},
+		{"closed after ctx", func(cancel context.CancelFunc, conn *net.UDPConn) { cancel(); _ = conn.Close() }, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn := listen(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			p := &packets{ch: make(chan string, 4)}
+			done := make(chan error, 1)
+			go func() { done <- Serve(ctx, conn, 1500, p.handle) }()
+			send(t, conn, "one")
+			require.Equal(t, "one", p.next(t))
+			tc.end(cancel, conn)
+			select {
+			case err := <-done:
+				if tc.wantErr == nil {
+					require.NoError(t, err)
+				} else {
+					require.ErrorIs(t, err, tc.wantErr)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Serve did not return")
+			}
+			if !tc.open {
+				return
+			}
+			send(t, conn, "after")
+			b := make([]byte, 64)
+			n, _, err := ReadFrom(conn, b)
+			require.NoError(t, err)
+			require.Equal(t, "after", string(b[:n]))
+		})
 	}
 }
