@@ -96,8 +96,8 @@ func servePCP(conn net.PacketConn, external netip.Addr) {
 			resp = append(resp, ext[:]...)
 			copy(resp[42:44], req[40:42]) // external port = internal port
 		}
-		if req[1] == 0 { // PREFIX64: code 129, 16 bytes: /96 in 12 octets, no suffix
-			resp = append(resp, 129, 0, 0, 16, 0, 12, 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+		if req[1] == 0 { // PREFIX64: code 129, length 14: Prefix64-Length 12, the /96, no suffix; 2 octets of padding
+			resp = append(resp, 129, 0, 0, 14, 0, 12, 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 		}
 		conn.WriteTo(resp, src)
 	}

@@ -272,11 +272,12 @@ func hasPCPOption(b []byte, code byte) bool {
 }
 
 // appendPrefix64 appends p as a PREFIX64 option with its padding (a PCP
-// server's side; the tests' fake server speaks it). The prefix is written
-// in Prefix64-Length = bits/8 octets with no suffix.
+// server's side; the tests' fake server speaks it): Prefix64-Length =
+// bits/8 octets of prefix and a zero Suffix up to 12 octets, then the IPv4
+// prefix list when there is one.
 func appendPrefix64(b []byte, p Prefix64) []byte {
 	n := p.Prefix.Bits() / 8
-	body := 2 + n + 2
+	body := prefix64Fixed
 	if len(p.IPv4) > 0 {
 		body += 2 + 6*len(p.IPv4)
 	}
@@ -285,7 +286,7 @@ func appendPrefix64(b []byte, p Prefix64) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(n))
 	a := p.Prefix.Masked().Addr().As16()
 	b = append(b, a[:n]...)
-	b = binary.BigEndian.AppendUint16(b, 0) // Suffix-Length
+	b = append(b, make([]byte, 12-n)...) // Suffix
 	if len(p.IPv4) > 0 {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(p.IPv4)))
 		for _, v := range p.IPv4 {

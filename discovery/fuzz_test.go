@@ -65,7 +65,7 @@ func FuzzPCPResponse(f *testing.F) {
 // FuzzPrefix64: a PREFIX64 option body (RFC 7225) gives a NAT64 prefix
 // that synthesises, or an error; what parses survives a round trip.
 func FuzzPrefix64(f *testing.F) {
-	f.Add([]byte{0, 12, 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0, 12, 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0}) // Prefix64-Length 12, 64:ff9b::/96
 	addSeeds(f, "prefix64")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := parsePrefix64(b)

@@ -175,7 +175,7 @@ func parsePCPResponse(b []byte) (pcpResponse, error) {
 			r.ThirdParty = true
 		case pcpOptPrefix64:
 			body := rest[4 : 4+n]
-			if n == 4 && binary.BigEndian.Uint32(body) == 0 {
+			if n == 0 {
 				r.Prefix64Echo = true
 			} else if p, err := parsePrefix64(body); err != nil {
 				r.Prefix64Err = err

@@ -24,22 +24,35 @@ type Prefix64 struct {
 }
 
 // appendPrefix64Request appends the PREFIX64 option a client puts into a
-// request to ask for the server's prefixes: Prefix64-Length and
-// Suffix-Length zero, no prefix, no IPv4 list.
+// request to ask for the server's prefixes: the option with no body
+// (Option-Length 0). A response's PREFIX64 always carries at least the
+// Prefix64-Length and the 12 octets of Prefix64 and Suffix, so an empty one
+// that comes back is the request's own, echoed.
 func appendPrefix64Request(b []byte) []byte {
-	return append(b, pcpOptPrefix64, 0, 0, 4, 0, 0, 0, 0)
+	return append(b, pcpOptPrefix64, 0, 0, 0)
 }
 
+// prefix64Fixed is the part of a PREFIX64 body every option has: the
+// 2-octet Prefix64-Length and the Prefix64 and Suffix fields, which fill
+// 12 octets together (the IPv6 address less its embedded IPv4 address).
+const prefix64Fixed = 2 + 12
+
 // parsePrefix64 decodes the body of a PREFIX64 option (RFC 7225 section
-// 4): a 2-octet Prefix64-Length in octets (4, 5, 6, 7, 8 or 12) and the
-// prefix, a 2-octet Suffix-Length and the suffix, then optionally a
-// 2-octet IPv4 Prefix Count and as many pairs of a 2-octet prefix length
-// and a 4-octet IPv4 prefix. The suffix must be zero: RFC 6052 section 2.2
-// reserves it, and ipaddr.SynthesizeNAT64 writes zeros there.
+// 4, laid out as Wireshark's PCP dissector reads it):
+//
+//	Prefix64-Length   2 octets: 4, 5, 6, 7, 8 or 12 (RFC 6052's lengths in octets)
+//	Prefix64          Prefix64-Length octets
+//	Suffix            12 - Prefix64-Length octets
+//	IPv4 Prefix Count 2 octets, optional; then that many of
+//	  IPv4 Prefix Length 2 octets
+//	  IPv4 Address       4 octets
+//
+// The Suffix must be zero: RFC 6052 section 2.2 reserves the u octet and
+// the suffix, and ipaddr.SynthesizeNAT64 writes zeros there.
 func parsePrefix64(body []byte) (Prefix64, error) {
 	var p Prefix64
-	if len(body) < 4 {
-		return p, fmt.Errorf("PREFIX64 option of %d bytes: %w", len(body), ErrMalformed)
+	if len(body) < prefix64Fixed {
+		return p, fmt.Errorf("PREFIX64 option of %d bytes (at least %d): %w", len(body), prefix64Fixed, ErrMalformed)
 	}
 	n := int(binary.BigEndian.Uint16(body))
 	switch n {
@@ -47,32 +60,18 @@ func parsePrefix64(body []byte) (Prefix64, error) {
 	default:
 		return p, fmt.Errorf("PREFIX64 Prefix64-Length %d (4, 5, 6, 7, 8 or 12 octets): %w", n, ErrMalformed)
 	}
-	rest := body[2:]
-	if len(rest) < n+2 {
-		return p, fmt.Errorf("PREFIX64 prefix of %d octets overruns the option: %w", n, ErrMalformed)
-	}
 	var a [16]byte
-	copy(a[:], rest[:n])
+	copy(a[:], body[2:2+n])
 	p.Prefix = netip.PrefixFrom(netip.AddrFrom16(a), n*8)
 	if _, err := ipaddr.SynthesizeNAT64(p.Prefix, ipaddr.IPv4OnlyArpa[0]); err != nil {
 		return Prefix64{}, fmt.Errorf("PREFIX64 %v: %w: %w", p.Prefix, ErrMalformed, err)
 	}
-	rest = rest[n:]
-	suffix := int(binary.BigEndian.Uint16(rest))
-	rest = rest[2:]
-	room := 16 - n - 4 // after the prefix and the IPv4 address ...
-	if n < 12 {
-		room-- // ... and the u octet (bits 64-71)
-	}
-	if suffix > room || suffix > len(rest) {
-		return Prefix64{}, fmt.Errorf("PREFIX64 Suffix-Length %d (at most %d after a /%d): %w", suffix, room, n*8, ErrMalformed)
-	}
-	for _, c := range rest[:suffix] {
+	for _, c := range body[2+n : prefix64Fixed] {
 		if c != 0 {
 			return Prefix64{}, fmt.Errorf("PREFIX64 %v has a non-zero suffix, which RFC 6052 reserves: %w", p.Prefix, ErrUnsupported)
 		}
 	}
-	rest = rest[suffix:]
+	rest := body[prefix64Fixed:]
 	if len(rest) == 0 {
 		return p, nil
 	}

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -13,31 +14,43 @@ import (
 	"github.com/sipnat/sipnat/clock"
 )
 
+// TestParsePrefix64 builds each body field by field from RFC 7225's
+// layout (Prefix64-Length, Prefix64, Suffix to 12 octets, optional IPv4
+// Prefix Count and pairs of IPv4 Prefix Length and IPv4 Address).
 func TestParsePrefix64(t *testing.T) {
 	t.Parallel()
 	p96 := netip.MustParsePrefix("64:ff9b::/96")
 	p32 := netip.MustParsePrefix("2001:db8::/32")
+	p40 := netip.MustParsePrefix("2001:db8:100::/40")
+	p64 := netip.MustParsePrefix("2001:db8:64:64::/64")
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	zero := func(n int) []byte { return make([]byte, n) }
+	wkp := []byte{0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0}
+	nsp32 := []byte{0x20, 0x01, 0x0d, 0xb8}
 	for _, c := range []struct {
 		name string
 		body []byte
 		want Prefix64
 		err  error
 	}{
-		{"well-known /96", append(append([]byte{0, 12}, p96.Addr().AsSlice()[:12]...), 0, 0), Prefix64{Prefix: p96}, nil},
-		{"/32 with a zero suffix", append(append([]byte{0, 4}, 0x20, 0x01, 0x0d, 0xb8), 0, 7, 0, 0, 0, 0, 0, 0, 0), Prefix64{Prefix: p32}, nil},
-		{"/32 for two IPv4 prefixes", append(append([]byte{0, 4}, 0x20, 0x01, 0x0d, 0xb8), 0, 0, 0, 2, 0, 24, 198, 51, 100, 0, 0, 8, 10, 9, 9, 9),
+		{"well-known /96: 12 octets, no suffix", cat([]byte{0, 12}, wkp), Prefix64{Prefix: p96}, nil},
+		{"/32: 4 octets and an 8-octet suffix", cat([]byte{0, 4}, nsp32, zero(8)), Prefix64{Prefix: p32}, nil},
+		{"/40: 5 octets and a 7-octet suffix", cat([]byte{0, 5}, []byte{0x20, 0x01, 0x0d, 0xb8, 0x01}, zero(7)), Prefix64{Prefix: p40}, nil},
+		{"/64: 8 octets and a 4-octet suffix", cat([]byte{0, 8}, []byte{0x20, 0x01, 0x0d, 0xb8, 0, 0x64, 0, 0x64}, zero(4)), Prefix64{Prefix: p64}, nil},
+		{"/32 for two IPv4 prefixes", cat([]byte{0, 4}, nsp32, zero(8), []byte{0, 2}, []byte{0, 24, 198, 51, 100, 0}, []byte{0, 8, 10, 9, 9, 9}),
 			Prefix64{Prefix: p32, IPv4: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("10.0.0.0/8")}}, nil},
-		{"empty (a request's)", []byte{0, 0, 0, 0}, Prefix64{}, ErrMalformed},
-		{"short", []byte{0, 12}, Prefix64{}, ErrMalformed},
-		{"length in bits, not octets", append(append([]byte{0, 96}, p96.Addr().AsSlice()[:12]...), 0, 0), Prefix64{}, ErrMalformed},
-		{"prefix overruns", []byte{0, 12, 0, 0x64, 0xff, 0x9b}, Prefix64{}, ErrMalformed},
-		{"u octet set in a /96", append(append([]byte{0, 12}, 0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0xff, 0, 0, 0), 0, 0), Prefix64{}, ErrMalformed},
-		{"suffix too long for a /96", append(append([]byte{0, 12}, p96.Addr().AsSlice()[:12]...), 0, 1, 0), Prefix64{}, ErrMalformed},
-		{"non-zero suffix", append(append([]byte{0, 4}, 0x20, 0x01, 0x0d, 0xb8), 0, 1, 7), Prefix64{}, ErrUnsupported},
-		{"IPv4 count truncated", append(append([]byte{0, 12}, p96.Addr().AsSlice()[:12]...), 0, 0, 1), Prefix64{}, ErrMalformed},
-		{"IPv4 count zero", append(append([]byte{0, 12}, p96.Addr().AsSlice()[:12]...), 0, 0, 0, 0), Prefix64{}, ErrMalformed},
-		{"IPv4 list short", append(append([]byte{0, 12}, p96.Addr().AsSlice()[:12]...), 0, 0, 0, 2, 0, 24, 198, 51, 100, 0), Prefix64{}, ErrMalformed},
-		{"IPv4 prefix of 33 bits", append(append([]byte{0, 12}, p96.Addr().AsSlice()[:12]...), 0, 0, 0, 1, 0, 33, 198, 51, 100, 0), Prefix64{}, ErrMalformed},
+		{"empty (a request's)", nil, Prefix64{}, ErrMalformed},
+		{"a Suffix-Length field that is not there (the old layout)", cat([]byte{0, 4}, nsp32, []byte{0, 0}), Prefix64{}, ErrMalformed},
+		{"short of 12 octets", cat([]byte{0, 12}, wkp[:11]), Prefix64{}, ErrMalformed},
+		{"length in bits, not octets", cat([]byte{0, 96}, wkp), Prefix64{}, ErrMalformed},
+		{"length 9", cat([]byte{0, 9}, wkp), Prefix64{}, ErrMalformed},
+		{"u octet set in a /96", cat([]byte{0, 12}, []byte{0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0xff, 0, 0, 0}), Prefix64{}, ErrMalformed},
+		{"non-zero suffix", cat([]byte{0, 4}, nsp32, []byte{0, 0, 0, 0, 0, 0, 0, 7}), Prefix64{}, ErrUnsupported},
+		{"non-zero u octet of a /32 (the suffix's first)", cat([]byte{0, 4}, nsp32, []byte{0, 0, 0, 0, 1, 0, 0, 0}), Prefix64{}, ErrUnsupported},
+		{"IPv4 count truncated", cat([]byte{0, 12}, wkp, []byte{0}), Prefix64{}, ErrMalformed},
+		{"IPv4 count zero", cat([]byte{0, 12}, wkp, []byte{0, 0}), Prefix64{}, ErrMalformed},
+		{"IPv4 list short", cat([]byte{0, 12}, wkp, []byte{0, 2, 0, 24, 198, 51, 100, 0}), Prefix64{}, ErrMalformed},
+		{"IPv4 prefix of 33 bits", cat([]byte{0, 12}, wkp, []byte{0, 1, 0, 33, 198, 51, 100, 0}), Prefix64{}, ErrMalformed},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := parsePrefix64(c.body)
@@ -47,6 +60,10 @@ func TestParsePrefix64(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.Equal(t, c.want, got)
+			if len(got.IPv4) == 0 {
+				enc := appendPrefix64(nil, got)
+				require.Equal(t, c.body, enc[4:4+len(c.body)], "the fake server writes the same layout")
+			}
 		})
 	}
 }
@@ -69,7 +86,8 @@ func TestPrefix64InResponse(t *testing.T) {
 	require.Equal(t, want, r.Prefix64)
 	require.NoError(t, r.Prefix64Err)
 
-	b = append(append([]byte{}, resp...), pcpOptPrefix64, 0, 0, 4, 0, 96, 0, 0) // bits, not octets
+	b = append(append([]byte{}, resp...), pcpOptPrefix64, 0, 0, 14, 0, 96) // bits, not octets
+	b = append(b, make([]byte, 14)...)                                     // 12 octets and the padding
 	r, err = parsePCPResponse(b)
 	require.NoError(t, err, "the answer stands")
 	require.Empty(t, r.Prefix64)
