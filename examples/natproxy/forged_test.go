@@ -54,12 +54,10 @@ func relaySDP(string) string {
 	return "d6:result2:ok3:sdp" + strconv.Itoa(len(relayedSDP)) + ":" + relayedSDP + "e"
 }
 
-// TestForgedAnswerDropped: the proxy relays a NATed caller's INVITE and
-// signs its Via mark; a 200 OK that brings that Via back is the answer,
-// but a forged one (the mark without the signature, or the signed mark on
-// another call) is dropped, never reaches rtpengine and is counted.
-func TestForgedAnswerDropped(t *testing.T) {
-	t.Parallel()
+// relayProxy is a proxy with a relay on a fake rtpengine that answers
+// every command with relayedSDP (the commands go to cmds).
+func relayProxy(t *testing.T) (*Proxy, *sipedge.Relay, chan string) {
+	t.Helper()
 	addr, cmds := fakeNG(t, relaySDP)
 	ctl, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -70,10 +68,14 @@ func TestForgedAnswerDropped(t *testing.T) {
 	require.NoError(t, err)
 	relay, err := sipedge.New(sipedge.Config{Set: set, Self: self})
 	require.NoError(t, err)
-	p := testProxy(t, Config{Relay: relay})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	return testProxy(t, Config{Relay: relay}), relay, cmds
+}
 
+// relayedInvite has the proxy relay a NATed caller's INVITE (Call-ID
+// real-1, From tag a, from ua) and returns the Vias it forwarded: its own,
+// with the signed mark, and the UA's.
+func relayedInvite(ctx context.Context, t *testing.T, p *Proxy, cmds chan string) (ourVia, uaVia string) {
+	t.Helper()
 	sdp := "v=0\r\no=alice 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"
 	invite := "INVITE sip:bob@203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\n" +
 		"From: <sip:alice@203.0.113.2>;tag=a\r\nTo: <sip:bob@203.0.113.2>\r\nCall-ID: real-1\r\nCSeq: 1 INVITE\r\n" +
@@ -87,10 +89,24 @@ func TestForgedAnswerDropped(t *testing.T) {
 	require.NoError(t, fwd.Parse(out))
 	vias := fwd.Values(sipmsg.HdrVia)
 	require.True(t, vias.Next())
-	ourVia := string(vias.Span().In(out))
+	ourVia = string(vias.Span().In(out))
 	require.True(t, vias.Next())
-	uaVia := string(vias.Span().In(out))
+	uaVia = string(vias.Span().In(out))
 	require.Contains(t, ourVia, ";rtpengine=offer-", "the mark is signed")
+	return ourVia, uaVia
+}
+
+// TestForgedAnswerDropped: the proxy relays a NATed caller's INVITE and
+// signs its Via mark; a 200 OK that brings that Via back is the answer,
+// but a forged one (the mark without the signature, or the signed mark on
+// another call) is dropped, never reaches rtpengine and is counted.
+func TestForgedAnswerDropped(t *testing.T) {
+	t.Parallel()
+	p, relay, cmds := relayProxy(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var m sipmsg.Message
+	ourVia, uaVia := relayedInvite(ctx, t, p, cmds)
 
 	answer := "v=0\r\no=bob 1 1 IN IP4 198.51.100.9\r\ns=-\r\nc=IN IP4 198.51.100.9\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n"
 	ok := func(via, callID string) []byte {
@@ -119,4 +135,62 @@ func TestForgedAnswerDropped(t *testing.T) {
 	require.Contains(t, <-cmds, "6:answer")
 	require.Contains(t, string(out), relayedSDP, "the genuine answer is relayed")
 	require.Equal(t, ua, to, "back to the UA (received, rport)")
+}
+
+// TestForgedTeardown: a CANCEL from another host than the caller is
+// dropped and never reaches rtpengine; a BYE from a host that is no party
+// of the call is forwarded with the edge's end mark and deletes nothing
+// until the far side answers it 2xx; the caller's own CANCEL deletes at
+// once.
+func TestForgedTeardown(t *testing.T) {
+	t.Parallel()
+	p, relay, cmds := relayProxy(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	relayedInvite(ctx, t, p, cmds)
+	stranger := netip.MustParseAddrPort("198.51.100.66:5060")
+	var m sipmsg.Message
+
+	const cancelReq = "CANCEL sip:bob@203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\n" +
+		"From: <sip:alice@203.0.113.2>;tag=a\r\nTo: <sip:bob@203.0.113.2>\r\nCall-ID: real-1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+	out, dst, err := p.Handle(ctx, nil, &m, []byte(cancelReq), stranger)
+	require.ErrorIs(t, err, sipedge.ErrRefused)
+	require.Empty(t, out)
+	require.False(t, dst.IsValid(), "not forwarded")
+	require.Empty(t, cmds, "rtpengine heard of a forged CANCEL")
+
+	bye := "BYE sip:alice@192.168.1.10:5070 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.66:5060;branch=z9hG4bKf\r\n" +
+		"Route: <sip:203.0.113.3:5060;lr;nat=yes>\r\nFrom: <sip:bob@203.0.113.2>;tag=b\r\nTo: <sip:alice@203.0.113.2>;tag=a\r\n" +
+		"Call-ID: real-1\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n"
+	out, dst, err = p.Handle(ctx, nil, &m, []byte(bye), stranger)
+	require.NoError(t, err)
+	require.Equal(t, up, dst, "forwarded: the far side decides")
+	require.Empty(t, cmds, "rtpengine heard of an unconfirmed BYE")
+	require.NoError(t, m.Parse(out))
+	top, ok := m.TopVia()
+	require.True(t, ok)
+	byeVia := string(top.In(out))
+	require.Regexp(t, ";rtpengine=end-[0-9a-f]{16}$", byeVia)
+	require.Equal(t, uint64(2), relay.Stats().Refused)
+
+	answer := func(status string) []byte {
+		return []byte("SIP/2.0 " + status + "\r\nVia: " + byeVia + "\r\nVia: SIP/2.0/UDP 198.51.100.66:5060;branch=z9hG4bKf\r\n" +
+			"From: <sip:bob@203.0.113.2>;tag=b\r\nTo: <sip:alice@203.0.113.2>;tag=a\r\nCall-ID: real-1\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n")
+	}
+	_, to, err := p.Handle(ctx, nil, &m, answer("481 Call/Transaction Does Not Exist"), up)
+	require.NoError(t, err)
+	require.Equal(t, stranger, to, "the far side's answer goes back")
+	require.Empty(t, cmds, "a 481 deletes nothing")
+	_, _, err = p.Handle(ctx, nil, &m, answer("200 OK"), up)
+	require.NoError(t, err)
+	require.Contains(t, <-cmds, "6:delete", "the far side ended the call")
+	require.Equal(t, uint64(1), relay.Stats().Confirmed)
+
+	// the caller's own CANCEL of its next call deletes at once
+	relayedInvite(ctx, t, p, cmds)
+	out, dst, err = p.Handle(ctx, nil, &m, []byte(cancelReq), ua)
+	require.NoError(t, err)
+	require.Equal(t, up, dst)
+	require.Contains(t, string(out), "CANCEL sip:bob@203.0.113.2")
+	require.Contains(t, <-cmds, "6:delete")
 }

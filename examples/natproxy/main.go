@@ -226,8 +226,8 @@ func run(ctx context.Context, stdout, stderr io.Writer, listen, advertise, upstr
 	err = p.Serve(ctx)
 	if relay != nil {
 		st := relay.Stats()
-		fmt.Fprintf(stdout, "natproxy: relay: %d offers, %d answers, %d deletes, %d public, %d failed (signalling only)\n",
-			st.Offers, st.Answers, st.Deletes, st.Public, st.Failed)
+		fmt.Fprintf(stdout, "natproxy: relay: %d offers, %d answers, %d deletes, %d public, %d failed (signalling only), %d forged, %d BYE/CANCEL not trusted at once (%d confirmed by a 2xx)\n",
+			st.Offers, st.Answers, st.Deletes, st.Public, st.Failed, st.Forged, st.Refused, st.Confirmed)
 	}
 	return err
 }

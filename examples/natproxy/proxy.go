@@ -326,16 +326,21 @@ func (p *Proxy) recordRoute(m *sipmsg.Message, nat bool, prev, next netip.Addr) 
 }
 
 // relayRequest asks the media relay for its part of a request; it returns
-// what the relay did (for the Via mark) and the new body (nil: keep it).
-func (p *Proxy) relayRequest(ctx context.Context, m *sipmsg.Message, src netip.AddrPort, nat bool, family rtpengine.Family) (sipedge.Action, sipmsg.BodyRewriter) {
+// what the relay did (for the Via mark) and the new body (nil: keep it),
+// or sipedge.ErrRefused for a request not to forward (a CANCEL from
+// another source than its INVITE).
+func (p *Proxy) relayRequest(ctx context.Context, m *sipmsg.Message, src netip.AddrPort, nat bool, family rtpengine.Family) (sipedge.Action, sipmsg.BodyRewriter, error) {
 	if p.relay == nil {
-		return sipedge.None, nil
+		return sipedge.None, nil, nil
 	}
-	body, act, _ := p.relay.Request(ctx, nil, m, src, nat, family) // failures are logged and counted by the relay
+	body, act, err := p.relay.Request(ctx, nil, m, src, nat, family) // failures are logged and counted by the relay
+	if errors.Is(err, sipedge.ErrRefused) {
+		return act, nil, err
+	}
 	if body == nil {
-		return act, nil
+		return act, nil, nil
 	}
-	return act, sipedge.Replace(body)
+	return act, sipedge.Replace(body), nil
 }
 
 // fromUA fixes a request from a UA and forwards it upstream.
@@ -355,7 +360,10 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 	} else {
 		fix.RecordRoute = p.recordRoute(m, fired != 0, src.Addr(), p.upstream.Addr())
 	}
-	act, body := p.relayRequest(ctx, m, src, fired != 0, "") // the callee's family is not known here
+	act, body, err := p.relayRequest(ctx, m, src, fired != 0, "") // the callee's family is not known here
+	if err != nil {
+		return dst, netip.AddrPort{}, err // dropped (the relay logged and counted it)
+	}
 	fix.Body = body
 	if register && fired != 0 && p.pings != nil && p.flowFor(src).Transport == sipmsg.UDP { // a stream UA pings itself (RFC 5626)
 		if err := p.pings.Set(keepalive.Contact{Addr: src, Interval: p.ping, Kind: keepalive.PingUDP}); err != nil {
@@ -397,7 +405,10 @@ func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte
 			return dst, netip.AddrPort{}, err
 		}
 	}
-	act, body := p.relayRequest(ctx, m, p.upstream, false, p.familyOf(to.Addr()))
+	act, body, err := p.relayRequest(ctx, m, p.upstream, false, p.familyOf(to.Addr()))
+	if err != nil {
+		return dst, netip.AddrPort{}, err // dropped (the relay logged and counted it)
+	}
 	fix := sipmsg.Fix{
 		RecordRoute:     p.recordRoute(m, sipedge.Marked(m, p.self) || p.alt.conn != nil && sipedge.Marked(m, p.alt.self), p.upstream.Addr(), to.Addr()),
 		Body:            body,

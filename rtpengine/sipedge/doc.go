@@ -27,7 +27,18 @@
 // the private addresses makes every NAT test pass).
 //
 // A BYE or CANCEL also deletes any call the rtpengine.Set holds (an offer
-// went through), marks or not; a failure answer deletes only with the
+// went through), marks or not, but only when it comes from a party of the
+// call: the relay remembers, per call, the sources its INVITE, offers and
+// answers came from (as long as the Set holds the call). A BYE from
+// another source (anyone can send one with a Call-ID it guessed or
+// learnt) deletes nothing at once: the edge forwards it with its signed
+// "end" mark (Action Confirm) and deletes when the far side answers it
+// 2xx, so a forged BYE the far side refuses (481) leaves the call alone. A
+// CANCEL must come from the source of the INVITE it cancels; one from
+// elsewhere is refused (ErrRefused: not to be forwarded, since it would
+// cancel the caller's INVITE downstream). Both are logged and counted
+// (Stats.Refused, Stats.Confirmed); Config.AnySource trusts every BYE and
+// CANCEL as before. A failure answer deletes only with the
 // edge's signed mark, and only when it answers the dialog-creating INVITE.
 // A re-INVITE answered 491 Request Pending, 488 Not Acceptable Here or any
 // other failure leaves the established call's session alone (RFC 3261

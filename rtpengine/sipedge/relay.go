@@ -29,6 +29,8 @@ const (
 	Late                   // a late offer (request without SDP, a party behind NAT): the response's SDP is the offer
 	Deleted                // the call's relay session was deleted
 	Failed                 // the relay was needed but did not answer or refused: signalling only
+	Confirm                // a BYE or CANCEL from a source not seen in the dialog: mark the Via (AppendViaMark); the far side's 2xx deletes
+	Refused                // a CANCEL from another source than its INVITE: do not forward it (ErrRefused)
 )
 
 func (a Action) String() string {
@@ -43,6 +45,10 @@ func (a Action) String() string {
 		return "late offer"
 	case Failed:
 		return "failed"
+	case Confirm:
+		return "delete on 2xx"
+	case Refused:
+		return "refused"
 	}
 	return "none"
 }
@@ -74,6 +80,15 @@ type Config struct {
 	// process (a response to an offer made before a restart is refused
 	// like a forged one). Edges that answer at one address share a key.
 	Key []byte
+	// AnySource deletes a call's session on any BYE or CANCEL with its
+	// Call-ID, whoever sends it. By default (false) the edge deletes at
+	// once only for a BYE from a party it saw in the dialog (the source of
+	// an offer, an answer or the INVITE) and a CANCEL from the source of
+	// its INVITE; it refuses a CANCEL from another source (ErrRefused) and
+	// deletes for any other BYE or CANCEL only when the far side answers
+	// it 2xx (Action Confirm). Set it only where the edge cannot see the
+	// parties' sources (behind a load balancer that hides them).
+	AnySource bool
 	// Logger receives failures (Warn) and actions (Debug); nil discards.
 	Logger *slog.Logger
 }
@@ -88,6 +103,11 @@ type Stats struct {
 	Skipped uint64 `json:"skipped"` // unusable messages (no Call-ID)
 	Forged  uint64 `json:"forged"`  // responses with the edge's Via mark but not its signature: refused
 	Kept    uint64 `json:"kept"`    // failure answers to a re-INVITE: the established call's session kept
+	// Refused are BYEs and CANCELs not trusted at once: from a source the
+	// edge did not see in the dialog (Action Confirm), or a CANCEL from
+	// another source than its INVITE (Action Refused).
+	Refused   uint64 `json:"refused"`
+	Confirmed uint64 `json:"confirmed"` // deletes on the far side's 2xx to a BYE or CANCEL the edge did not trust at once
 }
 
 // Relay drives an rtpengine set from an edge proxy's messages.
@@ -97,10 +117,13 @@ type Relay struct {
 	alt  netip.AddrPort // the other family's address (Config.AltSelf)
 	opts rtpengine.Options
 	all  bool
+	any  bool // Config.AnySource
 	log  *slog.Logger
 	macs sync.Pool // *macState: HMAC-SHA256 under Config.Key
 
-	offers, answers, deletes, public, failed, skipped, forged, kept atomic.Uint64
+	parties parties // the sources seen in each call (BYE and CANCEL checks)
+
+	offers, answers, deletes, public, failed, skipped, forged, kept, refused, confirms atomic.Uint64
 }
 
 var (
@@ -118,7 +141,7 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.Set == nil || !cfg.Self.IsValid() {
 		return nil, fmt.Errorf("%w: Set and Self are required", ErrConfig)
 	}
-	r := &Relay{set: cfg.Set, self: cfg.Self, alt: cfg.AltSelf, log: cfg.Logger, all: cfg.All}
+	r := &Relay{set: cfg.Set, self: cfg.Self, alt: cfg.AltSelf, log: cfg.Logger, all: cfg.All, any: cfg.AnySource}
 	key := cfg.Key
 	if key == nil {
 		key = make([]byte, 32)
@@ -142,7 +165,8 @@ func New(cfg Config) (*Relay, error) {
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
 	return Stats{Offers: r.offers.Load(), Answers: r.answers.Load(), Deletes: r.deletes.Load(),
-		Public: r.public.Load(), Failed: r.failed.Load(), Skipped: r.skipped.Load(), Forged: r.forged.Load(), Kept: r.kept.Load()}
+		Public: r.public.Load(), Failed: r.failed.Load(), Skipped: r.skipped.Load(), Forged: r.forged.Load(), Kept: r.kept.Load(),
+		Refused: r.refused.Load(), Confirmed: r.confirms.Load()}
 }
 
 // Request does the relay's part for a request the edge received from src
@@ -152,7 +176,9 @@ func (r *Relay) Stats() Stats {
 // IPv6 UA's offer to an IPv4 UA asks for IPv4, and rtpengine bridges). When a party is behind NAT, INVITE and UPDATE with SDP are offers,
 // an INVITE without SDP is a late offer (Action Late: mark the Via with
 // AppendViaMark, the response carries the offer) and an ACK with SDP
-// answers it; BYE and CANCEL delete the call's session. A request whose
+// answers it; BYE and CANCEL delete the call's session when they come from
+// a party of the call (see Config.AnySource: else Action Confirm, or
+// Refused with ErrRefused for a CANCEL not to be forwarded). A request whose
 // Via shows an edge on the way took part is left alone. The relay's
 // SDP, if any, is appended to sdp and returned as body (nil: keep the
 // body). A failure of the relay is logged, counted and returned with
@@ -160,7 +186,7 @@ func (r *Relay) Stats() Stats {
 func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool, family rtpengine.Family) (body []byte, act Action, err error) {
 	switch {
 	case m.IsMethod("BYE") || m.IsMethod("CANCEL"):
-		return r.del(ctx, m, senderNAT)
+		return r.teardown(ctx, m, src, senderNAT)
 	case anyMark(m):
 		return nil, None, nil // an edge on the way took care of it
 	case m.IsMethod("INVITE") || m.IsMethod("UPDATE"):
@@ -169,6 +195,7 @@ func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src 
 		}
 		if !m.HasSDP() {
 			if m.IsMethod("INVITE") {
+				r.saw(m, src)
 				return nil, Late, nil
 			}
 			return nil, None, nil
@@ -218,7 +245,8 @@ func (r *Relay) marked(m *sipmsg.Message) bool {
 func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool, family rtpengine.Family) (body []byte, act Action, err error) {
 	method := m.CSeqMethod()
 	invite := string(method) == "INVITE"
-	if !invite && string(method) != "UPDATE" {
+	end := string(method) == "BYE" || string(method) == "CANCEL"
+	if !invite && !end && string(method) != "UPDATE" {
 		return nil, None, nil
 	}
 	code := m.StatusCode()
@@ -232,6 +260,10 @@ func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src
 		callID, _ := m.Get(sipmsg.HdrCallID)
 		r.log.Warn("sipedge: response with a forged Via mark refused", "status", code, "call", string(callID), "from", src)
 		return nil, None, fmt.Errorf("%w: %d from %s", err, code, src)
+	case end && kind == markEnd:
+		return r.confirmed(ctx, m)
+	case end || kind == markEnd:
+		return nil, None, nil
 	case kind == "" && code >= 300:
 		return nil, None, nil
 	case kind == "": // not a transaction the relay took part in
@@ -313,6 +345,7 @@ func (r *Relay) sdp(ctx context.Context, sdp []byte, m *sipmsg.Message, src neti
 	} else {
 		r.offers.Add(1)
 	}
+	r.saw(m, src)
 	r.log.Debug("sipedge: relay engaged", "command", cmd, "call", string(req.CallID), "nat", senderNAT)
 	return rep.SDP, act, nil
 }
@@ -332,8 +365,20 @@ func (r *Relay) del(ctx context.Context, m *sipmsg.Message, senderNAT bool) ([]b
 		return r.fail(rtpengine.Delete, req.CallID, err)
 	}
 	r.deletes.Add(1)
+	r.parties.forget(req.CallID)
 	r.log.Debug("sipedge: relay session deleted", "call", string(req.CallID))
 	return nil, Deleted, nil
+}
+
+// saw records src as a party of m's call: the source of its INVITE when m
+// is the dialog-creating INVITE, else one an offer or answer came from.
+func (r *Relay) saw(m *sipmsg.Message, src netip.AddrPort) {
+	callID, ok := m.Get(sipmsg.HdrCallID)
+	if !ok || len(callID) == 0 || !src.IsValid() {
+		return
+	}
+	_, inDialog := m.Tag(sipmsg.HdrTo)
+	r.parties.saw(r.set, callID, src, m.IsRequest() && m.IsMethod("INVITE") && !inDialog)
 }
 
 func (r *Relay) fail(cmd rtpengine.Command, callID []byte, err error) ([]byte, Action, error) {
