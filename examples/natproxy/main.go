@@ -37,7 +37,9 @@
 // media between the families: an IPv6 SDP sent to an IPv4 UA is logged as
 // a warning (a dual-stack UA picks IPv4 media for an IPv4 peer itself);
 // with -rtpengine, rtpengine writes each UA's SDP in its family and relays
-// between them.
+// between them. The relay's offer is then made where the INVITE comes back
+// from upstream to the callee, whose family is known there: calls between
+// the proxy's own UAs are relayed, a call upstream sends elsewhere is not.
 //
 //	natproxy -listen 203.0.113.3:5060 -dual '[2001:db8:ff::3]:5060' -upstream 203.0.113.2:5060
 //

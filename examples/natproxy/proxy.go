@@ -343,6 +343,16 @@ func (p *Proxy) relayRequest(ctx context.Context, m *sipmsg.Message, src netip.A
 	return act, sipedge.Replace(body), nil
 }
 
+// offerAtCallee reports whether the relay's part of m, a request from a
+// UA going upstream, waits until m comes back to go to the callee (toUA):
+// on a dual-stack proxy an INVITE's or UPDATE's offer is written in the
+// callee's family (rtpengine's address family), which is known only there.
+// An offer made here, in the caller's family, would be final: the relay
+// leaves a request it already took part in alone.
+func (p *Proxy) offerAtCallee(m *sipmsg.Message) bool {
+	return p.alt.conn != nil && (m.IsMethod("INVITE") || m.IsMethod("UPDATE"))
+}
+
 // fromUA fixes a request from a UA and forwards it upstream.
 func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src netip.AddrPort) ([]byte, netip.AddrPort, error) {
 	fired, err := m.NATTest(src, sipmsg.ContactPrivate|sipmsg.ViaAddrDiffers|sipmsg.ViaPortDiffers, sipmsg.SDPNATCheck)
@@ -360,11 +370,12 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 	} else {
 		fix.RecordRoute = p.recordRoute(m, fired != 0, src.Addr(), p.upstream.Addr())
 	}
-	act, body, err := p.relayRequest(ctx, m, src, fired != 0, "") // the callee's family is not known here
-	if err != nil {
-		return dst, netip.AddrPort{}, err // dropped (the relay logged and counted it)
+	var act sipedge.Action
+	if !p.offerAtCallee(m) {
+		if act, fix.Body, err = p.relayRequest(ctx, m, src, fired != 0, ""); err != nil {
+			return dst, netip.AddrPort{}, err // dropped (the relay logged and counted it)
+		}
 	}
-	fix.Body = body
 	if register && fired != 0 && p.pings != nil && p.flowFor(src).Transport == sipmsg.UDP { // a stream UA pings itself (RFC 5626)
 		if err := p.pings.Set(keepalive.Contact{Addr: src, Interval: p.ping, Kind: keepalive.PingUDP}); err != nil {
 			p.log.Warn("ping", "contact", src, "err", err)
