@@ -64,7 +64,11 @@
 // compact names, scans again, and a second AppendFix with the same Fix
 // changes nothing. RegistrationFor and AppendReceivedURI give a registrar
 // fix_nated_register's received URI; AppendFlowToken and AppendPathValue
-// give an edge proxy RFC 5626 Path values.
+// give an edge proxy RFC 5626 Path values. A Signer lets a stateless proxy
+// forward only responses to requests it forwarded: AppendBranch signs the
+// branch of its own Via (HMAC over the request's top Via branch, Call-ID,
+// From tag and CSeq number; the same for a CANCEL and the ACK of a failure
+// answer, RFC 3261 §16.11) and OwnBranch checks it on the response.
 //
 // # Client side
 //

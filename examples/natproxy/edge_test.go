@@ -52,8 +52,11 @@ func TestEdgeThreats(t *testing.T) {
 	}
 	// a forged response: the proxy's Via on top, a second Via naming a
 	// host the proxy must not send to
+	// (the proxy's branch is genuine: the attacker had the proxy forward a
+	// request with that second Via first)
 	response := func(second string) ([]byte, netip.AddrPort, error) {
-		r := "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp1\r\nVia: " + second + "\r\n" + hdrs + "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+		own := ownVia(t, p, "OPTIONS sip:a@x SIP/2.0\r\nVia: "+second+"\r\n"+hdrs+"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+		r := "SIP/2.0 200 OK\r\nVia: " + own + "\r\nVia: " + second + "\r\n" + hdrs + "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 		return p.Handle(context.Background(), nil, &m, []byte(r), up)
 	}
 	for _, second := range []string{

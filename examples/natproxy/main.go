@@ -13,7 +13,12 @@
 // datagram's Content-Length, messages sipmsg.Message.Check refuses (another
 // SIP version, a Request-URI in <>...), and requests whose alias or Request-URI names loopback, the
 // proxy, upstream or a private range not listed in -allow (with
-// -alias-key, any alias it did not sign itself).
+// -alias-key, any alias it did not sign itself), and responses whose top
+// Via names it with a branch it did not sign (-via-key; random per run by
+// default): it forwards only responses to requests it forwarded. With
+// -rtpengine it refuses a CANCEL from another host than its INVITE and
+// ends a call's media on a stranger's BYE only when the far side answers
+// it 2xx.
 //
 //	natproxy -listen 203.0.113.3:5060 -upstream 203.0.113.2:5060 -rtpengine 203.0.113.2:2223,203.0.113.2:2224
 //
@@ -83,7 +88,9 @@ func parse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ping := flag.Duration("ping", 20*time.Second, "CRLF ping interval for NATed contacts (0: off)")
 	verbose := flag.Bool("v", false, "log every request")
 	allow := flag.String("allow", "", "comma-separated private prefixes requests may be sent to (default: public addresses only)")
-	aliasKey := flag.String("alias-key", "", "secret that signs the Contact aliases the proxy writes; then only signed aliases are followed")
+	var keys secrets
+	flag.StringVar(&keys.alias, "alias-key", "", "secret that signs the Contact aliases the proxy writes; then only signed aliases are followed")
+	flag.StringVar(&keys.via, "via-key", "", "secret that signs the branch of the proxy's Via, so that only responses to requests it forwarded pass (shared by proxies at one address; default: random per run)")
 	var md media
 	flag.StringVar(&md.rtpengine, "rtpengine", "", "rtpengine ng addresses host:port[,host:port...] relaying the media of NATed calls (default: none)")
 	flag.BoolVar(&md.all, "rtpengine-all", false, "relay every call, NATed or not (where SIP ALGs hide NATs)")
@@ -105,8 +112,11 @@ func parse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if st.maxPerSource < 0 {
 		return cmdline.Usagef("-max-conns-per-source %d: want 0 (the default) or more", st.maxPerSource)
 	}
-	return run(ctx, stdout, stderr, *listen, *advertise, *upstream, *allow, *aliasKey, *rewrite, *ping, *verbose, md, st)
+	return run(ctx, stdout, stderr, *listen, *advertise, *upstream, *allow, keys, *rewrite, *ping, *verbose, md, st)
 }
+
+// secrets are the keys the proxy signs with (-alias-key, -via-key).
+type secrets struct{ alias, via string }
 
 // media are the media relay's flags.
 type media struct {
@@ -122,7 +132,7 @@ type streams struct {
 	dual, dualAdvertise string // the other family's socket and address (-dual)
 }
 
-func run(ctx context.Context, stdout, stderr io.Writer, listen, advertise, upstream, allow, aliasKey string, rewrite bool, ping time.Duration, verbose bool, md media, st streams) error {
+func run(ctx context.Context, stdout, stderr io.Writer, listen, advertise, upstream, allow string, keys secrets, rewrite bool, ping time.Duration, verbose bool, md media, st streams) error {
 	up, err := netip.ParseAddrPort(upstream)
 	if err != nil || up.Port() == 0 {
 		return cmdline.Usagef("-upstream %q: want address:port", upstream)
@@ -182,8 +192,11 @@ func run(ctx context.Context, stdout, stderr io.Writer, listen, advertise, upstr
 	}
 	cfg := Config{Conn: conn, Self: self, Upstream: up, Rewrite: rewrite, Ping: ping, Logger: log, Allow: prefixes, Relay: relay,
 		FlowTimer: st.flowTimer, MaxConnsPerSource: st.maxPerSource}
-	if aliasKey != "" {
-		cfg.AliasKey = []byte(aliasKey)
+	if keys.via != "" {
+		cfg.ViaKey = []byte(keys.via)
+	}
+	if keys.alias != "" {
+		cfg.AliasKey = []byte(keys.alias)
 	}
 	if st.dual != "" {
 		cfg.AltSelf = altSelf
@@ -226,6 +239,8 @@ func run(ctx context.Context, stdout, stderr io.Writer, listen, advertise, upstr
 	}
 	fmt.Fprintf(stdout, "natproxy: %s -> %s (contact %s, media relay %s)\n", self, up, map[bool]string{false: "alias", true: "rewrite"}[rewrite], cmp.Or(md.rtpengine, "none"))
 	err = p.Serve(ctx)
+	fmt.Fprintf(stdout, "natproxy: dropped %d responses with a Via branch it did not make, %d octets after Content-Length\n",
+		p.ForeignResponses(), p.TrailingDropped())
 	if relay != nil {
 		st := relay.Stats()
 		fmt.Fprintf(stdout, "natproxy: relay: %d offers, %d answers, %d deletes, %d public, %d failed (signalling only), %d forged, %d BYE/CANCEL not trusted at once (%d confirmed by a 2xx)\n",

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +64,8 @@ type Proxy struct {
 	relay    *sipedge.Relay
 	dest     sipmsg.DestPolicy
 	trailing atomic.Uint64 // octets after Content-Length dropped from datagrams
+	branches *sipmsg.Signer
+	foreign  atomic.Uint64 // responses with the proxy's Via but not its branch
 	edge     *outbound.Edge
 	cfg      Config
 }
@@ -86,6 +86,13 @@ type Config struct {
 	// only signed ones (sipmsg.Fix.AliasKey), so no request can make it
 	// send anywhere a UA was not seen; proxies behind one registrar share it.
 	AliasKey []byte
+	// ViaKey signs the branch of the proxy's own Via (sipmsg.Signer), so
+	// that it forwards only responses to requests it forwarded: one whose
+	// top Via names the proxy with a branch it did not make (forged, or
+	// stale) is dropped and counted (Proxy.ForeignResponses). Nil: a
+	// random key, so responses to requests forwarded before a restart
+	// are dropped too; proxies that answer at one address share it.
+	ViaKey []byte
 	// Relay, when set, relays the media of calls with a party behind NAT
 	// through rtpengine; nil relays signalling only.
 	Relay *sipedge.Relay
@@ -129,6 +136,7 @@ func NewProxy(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p.relay = cfg.Relay
+	p.branches = sipmsg.NewSigner(cfg.ViaKey)
 	p.dest = sipmsg.DestPolicy{Self: []netip.Addr{cfg.Self.Addr(), cfg.Upstream.Addr()}, Allow: cfg.Allow, AliasKey: cfg.AliasKey}
 	if p.alt.self.IsValid() {
 		p.dest.Self = append(p.dest.Self, p.alt.self.Addr())
@@ -221,6 +229,16 @@ func (p *Proxy) handleFlow(ctx context.Context, from sipmsg.Flow, b []byte) {
 // proxy dropped (a second request smuggled in a datagram is one).
 func (p *Proxy) TrailingDropped() uint64 { return p.trailing.Load() }
 
+// ForeignResponses returns how many responses the proxy dropped because
+// their top Via named it with a branch it did not make (Config.ViaKey).
+func (p *Proxy) ForeignResponses() uint64 { return p.foreign.Load() }
+
+// errForeign is the error for a response to no request the proxy forwarded.
+var errForeign = errors.New("response with the proxy's Via but not its branch: not forwarded")
+
+// branchPrefix starts the branch of the proxy's own Via.
+const branchPrefix = "z9hG4bKnp"
+
 // Handle processes one packet received from src and returns what to send
 // where (dst invalid: nothing to send). m is scratch space. ctx bounds the
 // media relay's requests.
@@ -258,6 +276,13 @@ func (p *Proxy) response(ctx context.Context, dst []byte, m *sipmsg.Message, src
 	b := m.Bytes()
 	if a, ok := v.HostAddr(b); !ok || !p.isSelf(netip.AddrPortFrom(a, uint16(v.PortOrDefault(b)))) {
 		return dst, netip.AddrPort{}, errors.New("response not for this proxy")
+	}
+	if !p.branches.OwnBranch(branchPrefix, m) {
+		// not a response to a request the proxy forwarded: a forgery, or
+		// one from before a restart under another key
+		p.foreign.Add(1)
+		p.log.Warn("response with a branch the proxy did not make dropped", "status", m.StatusCode(), "from", src)
+		return dst, netip.AddrPort{}, errForeign
 	}
 	var fired sipmsg.NATTest
 	if src != p.upstream {
@@ -444,22 +469,14 @@ func (p *Proxy) markedVia(m *sipmsg.Message, t sipmsg.Transport, act sipedge.Act
 }
 
 // via builds the proxy's Via for transport t (the next hop's: UDP upstream,
-// the UA's own flow towards it) with a branch derived from the request's top
-// Via branch (RFC 3261 §16.11: a stateless proxy's branch must be the same
-// for retransmissions and differ between requests).
+// the UA's own flow towards it) with a branch signed under Config.ViaKey
+// (sipmsg.Signer.AppendBranch: the same for retransmissions, a CANCEL and
+// the ACK of a failure answer, different between requests, RFC 3261
+// §16.11), so that response can tell a response to it from a forged one.
 func (p *Proxy) via(m *sipmsg.Message, t sipmsg.Transport, self netip.AddrPort) []byte {
-	h := sha256.New()
-	if v, err := m.ParseTopVia(); err == nil {
-		h.Write(v.Branch.Value.In(m.Bytes()))
-	}
-	h.Write(m.RequestURI())
-	if c, ok := m.Get(sipmsg.HdrCallID); ok {
-		h.Write(c)
-	}
-	sum := h.Sum(nil)
 	b := append([]byte("SIP/2.0/"), t.String()...)
 	b = append(b, ' ')
 	b = self.AppendTo(b)
-	b = append(b, ";branch=z9hG4bKnp"...)
-	return hex.AppendEncode(b, sum[:8])
+	b = append(b, ";branch="...)
+	return p.branches.AppendBranch(b, branchPrefix, m)
 }

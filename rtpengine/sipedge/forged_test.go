@@ -136,7 +136,8 @@ func FuzzOwnMark(f *testing.F) {
 		mk, _ := topMark(&m, self)
 		callID, _ := m.Get(sipmsg.HdrCallID)
 		tag, _ := m.Tag(sipmsg.HdrFrom)
-		cseq := cseqNumber(&m)
+		v, _ := m.Get(sipmsg.HdrCSeq)
+		cseq := v[:len(v)-len(bytes.TrimLeft(v, "0123456789"))] // the number
 		if string(mk.branch) != "z9hG4bKnp1" || string(callID) != "call-1" || string(tag) != "ft" || string(cseq) != "1" {
 			t.Fatalf("a changed response passed as the edge's own: branch %q call %q tag %q cseq %q", mk.branch, callID, tag, cseq)
 		}

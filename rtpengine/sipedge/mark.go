@@ -3,9 +3,7 @@ package sipedge
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/hex"
-	"hash"
 	"net/netip"
 
 	"github.com/sipnat/sipnat/sipmsg"
@@ -60,10 +58,9 @@ const (
 // markKinds are the kinds markIn knows.
 var markKinds = [...]string{markOffer, markLate, markAnswer, markReoffer, markRelate, markEnd}
 
-// separator and kindBytes are written into the HMAC without converting
-// (a conversion would allocate).
+// kindBytes are written into the HMAC without converting (a conversion
+// would allocate).
 var (
-	separator = []byte{0}
 	kindBytes = func() map[string][]byte {
 		m := make(map[string][]byte, len(markKinds))
 		for _, k := range markKinds {
@@ -131,36 +128,11 @@ func (r *Relay) AppendViaMark(via []byte, m *sipmsg.Message, act Action) []byte 
 	return hex.AppendEncode(via, mac[:])
 }
 
-// macState is a pooled HMAC with the buffer its sum goes to.
-type macState struct {
-	h   hash.Hash
-	sum [sha256.Size]byte
-}
-
-// sign puts the first sigLen bytes of the HMAC of a mark's fields in out.
+// sign puts the first sigLen bytes of the HMAC of a mark's fields in out:
+// the branch, m's Call-ID, From tag and CSeq number, and the kind
+// (sipmsg.Signer.Sum).
 func (r *Relay) sign(out *[sigLen]byte, kind string, branch []byte, m *sipmsg.Message) {
-	st := r.macs.Get().(*macState)
-	h := st.h
-	h.Reset()
-	callID, _ := m.Get(sipmsg.HdrCallID)
-	fromTag, _ := m.Tag(sipmsg.HdrFrom)
-	for _, f := range [...][]byte{branch, callID, fromTag, cseqNumber(m)} {
-		h.Write(f)
-		h.Write(separator) // fields cannot run into each other
-	}
-	h.Write(kindBytes[kind])
-	copy(out[:], h.Sum(st.sum[:0]))
-	r.macs.Put(st)
-}
-
-// cseqNumber returns the digits of m's CSeq.
-func cseqNumber(m *sipmsg.Message) []byte {
-	cseq, _ := m.Get(sipmsg.HdrCSeq)
-	n := 0
-	for n < len(cseq) && cseq[n] >= '0' && cseq[n] <= '9' {
-		n++
-	}
-	return cseq[:n]
+	r.signer.Sum(out[:], branch, m, kindBytes[kind])
 }
 
 // mark is a Via mark as a message carries it.

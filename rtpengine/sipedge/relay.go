@@ -1,16 +1,11 @@
 package sipedge
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	crand "crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 
 	"github.com/sipnat/sipnat/rtpengine"
@@ -112,14 +107,14 @@ type Stats struct {
 
 // Relay drives an rtpengine set from an edge proxy's messages.
 type Relay struct {
-	set  *rtpengine.Set
-	self netip.AddrPort
-	alt  netip.AddrPort // the other family's address (Config.AltSelf)
-	opts rtpengine.Options
-	all  bool
-	any  bool // Config.AnySource
-	log  *slog.Logger
-	macs sync.Pool // *macState: HMAC-SHA256 under Config.Key
+	set    *rtpengine.Set
+	self   netip.AddrPort
+	alt    netip.AddrPort // the other family's address (Config.AltSelf)
+	opts   rtpengine.Options
+	all    bool
+	any    bool // Config.AnySource
+	log    *slog.Logger
+	signer *sipmsg.Signer // HMAC-SHA256 under Config.Key
 
 	parties parties // the sources seen in each call (BYE and CANCEL checks)
 
@@ -142,13 +137,7 @@ func New(cfg Config) (*Relay, error) {
 		return nil, fmt.Errorf("%w: Set and Self are required", ErrConfig)
 	}
 	r := &Relay{set: cfg.Set, self: cfg.Self, alt: cfg.AltSelf, log: cfg.Logger, all: cfg.All, any: cfg.AnySource}
-	key := cfg.Key
-	if key == nil {
-		key = make([]byte, 32)
-		_, _ = crand.Read(key) // never fails on supported platforms
-	}
-	key = bytes.Clone(key)
-	r.macs.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
+	r.signer = sipmsg.NewSigner(cfg.Key)
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
