@@ -31,7 +31,8 @@
 //     edge sends back over the connection (RFC 5923 connection reuse) go to
 //     FlowConfig.OnMessage; Transact runs a client transaction over the flow.
 //   - Edge, for an edge proxy: it serves the caller's TCP and TLS listeners
-//     and UDP socket, answers CRLF pings with pongs and STUN Binding
+//     and UDP sockets (one per address family for a dual-stack edge: UDP to
+//     a UA goes out of the socket of its family), answers CRLF pings with pongs and STUN Binding
 //     requests on its SIP ports, bounds what peers may send (message size,
 //     slow senders, idle connections, keep-alive floods: the connection is
 //     closed, nothing else is affected), names each flow with a signed token

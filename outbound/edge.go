@@ -93,7 +93,7 @@ type Edge struct {
 	streams  map[sipmsg.Flow]*edgeConn
 	byRemote map[netip.AddrPort]sipmsg.Flow    // stream flows by the UA's address
 	packets  map[netip.AddrPort]net.PacketConn // by local address
-	udp      netip.AddrPort                    // the first UDP socket's address
+	udp      [2]netip.AddrPort                 // the first UDP socket's address of each family (udpFamily)
 	open     atomic.Int64                      // stream connections being served
 	sources  map[netip.Prefix]int              // open stream connections per source (sourceOf)
 	refused  atomic.Uint64                     // connections closed at accept (MaxConns)
@@ -318,16 +318,23 @@ func (ec *edgeConn) write(b []byte, timeout time.Duration) error {
 func (e *Edge) ServePacket(ctx context.Context, conn net.PacketConn) error {
 	local := callerconn.AddrPortOf(conn.LocalAddr())
 	e.mu.Lock()
+	fam := udpFamily(local.Addr())
 	e.packets[local] = conn
-	if !e.udp.IsValid() {
-		e.udp = local
+	if !e.udp[fam].IsValid() {
+		e.udp[fam] = local
 	}
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
 		delete(e.packets, local)
-		if e.udp == local {
-			e.udp = netip.AddrPort{}
+		if e.udp[fam] == local {
+			e.udp[fam] = netip.AddrPort{}
+			for a := range e.packets { // another socket of the family takes over
+				if udpFamily(a.Addr()) == fam {
+					e.udp[fam] = a
+					break
+				}
+			}
 		}
 		e.mu.Unlock()
 	}()
@@ -375,14 +382,31 @@ func (e *Edge) Send(f sipmsg.Flow, b []byte) error {
 
 // FlowFor returns the flow to reach remote: its stream connection when it
 // has one open to the edge (the UA's own connection, RFC 5626 §5.3 and RFC
-// 5923), else UDP from the edge's first UDP socket.
+// 5923), else UDP from the edge's first UDP socket of remote's address
+// family (a dual-stack edge serves a socket of each), or, when it has none
+// of that family, its first of the other (a socket bound to [::] reaches
+// IPv4 too).
 func (e *Edge) FlowFor(remote netip.AddrPort) sipmsg.Flow {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if f, ok := e.byRemote[remote]; ok {
 		return f
 	}
-	return sipmsg.Flow{Remote: remote, Local: e.udp, Transport: sipmsg.UDP}
+	fam := udpFamily(remote.Addr())
+	local := e.udp[fam]
+	if !local.IsValid() {
+		local = e.udp[1-fam]
+	}
+	return sipmsg.Flow{Remote: remote, Local: local, Transport: sipmsg.UDP}
+}
+
+// udpFamily is the index of a's address family in Edge.udp: 0 for IPv4
+// (IPv4-mapped too), 1 for IPv6.
+func udpFamily(a netip.Addr) int {
+	if a.Unmap().Is4() {
+		return 0
+	}
+	return 1
 }
 
 // SendTo sends b to dst over FlowFor(dst).

@@ -124,6 +124,63 @@ func TestEdgePacket(t *testing.T) {
 	require.True(t, bytes.HasPrefix(got, []byte("OPTIONS")))
 }
 
+// A dual-stack edge sends UDP from its socket of the remote's family;
+// with none of that family it falls back to the other, and when a
+// family's socket stops, another of that family takes over.
+func TestEdgeFlowForFamily(t *testing.T) {
+	t.Parallel()
+	te := newTestEdge(t, EdgeConfig{})
+	serve := func(addr string) (local netip.AddrPort, stop func()) {
+		pc, err := net.ListenPacket("udp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { pc.Close() })
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- te.ServePacket(ctx, pc) }()
+		local = callerconn.AddrPortOf(pc.LocalAddr())
+		require.Eventually(t, func() bool { return te.Has(sipmsg.Flow{Local: local, Transport: sipmsg.UDP}) },
+			5*time.Second, time.Millisecond, "ServePacket(%s) never took the socket", local)
+		stop = func() {
+			cancel()
+			require.NoError(t, <-done)
+		}
+		t.Cleanup(func() { cancel() })
+		return local, stop
+	}
+	ua4, ua6 := netip.MustParseAddrPort("127.0.0.1:5062"), netip.MustParseAddrPort("[::1]:5062")
+	v4, _ := serve("127.0.0.1:0")
+	require.Equal(t, v4, te.FlowFor(ua6).Local, "no IPv6 socket yet: the IPv4 one, as a single-stack edge does")
+	v6, stop6 := serve("[::1]:0")
+	v6b, _ := serve("[::1]:0")
+	for _, c := range []struct {
+		remote netip.AddrPort
+		local  netip.AddrPort
+	}{
+		{ua4, v4},
+		{netip.MustParseAddrPort("[::ffff:127.0.0.1]:5062"), v4},
+		{ua6, v6},
+	} {
+		f := te.FlowFor(c.remote)
+		require.Equal(t, sipmsg.Flow{Remote: c.remote, Local: c.local, Transport: sipmsg.UDP}, f, "%s", c.remote)
+		require.True(t, te.Has(f))
+	}
+
+	// Send goes out of the IPv6 socket to an IPv6 UA
+	ua, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("[::1]:0")))
+	require.NoError(t, err)
+	defer ua.Close()
+	at := callerconn.AddrPortOf(ua.LocalAddr())
+	require.NoError(t, te.SendTo(at, []byte("OPTIONS sip:x SIP/2.0\r\n\r\n")))
+	require.NoError(t, ua.SetReadDeadline(time.Now().Add(5*time.Second)))
+	buf := make([]byte, 100)
+	_, from, err := ua.ReadFromUDPAddrPort(buf)
+	require.NoError(t, err)
+	require.Equal(t, v6, from, "sent from the edge's IPv6 socket")
+
+	stop6()
+	require.Equal(t, v6b, te.FlowFor(ua6).Local, "the family's other socket takes over")
+}
+
 // RouteFlow reads the flow back from the Path the edge wrote, as the
 // registrar returns it in Route; a forged token is an error.
 func TestEdgeRouteFlow(t *testing.T) {

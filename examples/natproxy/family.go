@@ -13,9 +13,8 @@ import (
 
 // family is a dual-stack proxy's socket and address in its second family.
 type family struct {
-	conn  net.PacketConn
-	self  netip.AddrPort // in Via and Record-Route towards UAs of this family
-	local netip.AddrPort // the socket's own address (the edge's flow key)
+	conn net.PacketConn
+	self netip.AddrPort // in Via and Record-Route towards UAs of this family
 }
 
 // setFamilies checks a dual-stack config and writes the Record-Route
@@ -30,14 +29,10 @@ func (p *Proxy) setFamilies(cfg Config) error {
 		case agent.FamilyOf(cfg.Self.Addr()) != agent.FamilyOf(cfg.Upstream.Addr()):
 			return fmt.Errorf("natproxy: Self %s must be in Upstream's family (%s): Via, Path and Record-Route towards upstream name it", cfg.Self, cfg.Upstream)
 		}
-		u, ok := cfg.AltConn.LocalAddr().(*net.UDPAddr)
-		if !ok {
+		if _, ok := cfg.AltConn.LocalAddr().(*net.UDPAddr); !ok {
 			return fmt.Errorf("natproxy: AltConn is not a UDP socket")
 		}
-		p.alt = family{conn: cfg.AltConn, self: cfg.AltSelf, local: unmapped(u.AddrPort())}
-		if u, ok := cfg.Conn.LocalAddr().(*net.UDPAddr); ok {
-			p.local = unmapped(u.AddrPort())
-		}
+		p.alt = family{conn: cfg.AltConn, self: cfg.AltSelf} // the edge sends from the socket of each UA's family (Edge.FlowFor)
 	}
 	for nat := range 2 {
 		p.rrOne[0][nat] = sipedge.AppendRecordRoute(nil, cfg.Self, nat == 1)
@@ -103,23 +98,6 @@ func (p *Proxy) isSelf(ap netip.AddrPort) bool {
 	ap = unmapped(ap)
 	return ap == p.self || p.alt.conn != nil && ap == p.alt.self
 }
-
-// flowFor is the flow to reach remote (outbound.Edge.FlowFor): a UA's own
-// stream when it has one, else UDP from the socket of remote's family
-// (the edge's default UDP socket may be either).
-func (p *Proxy) flowFor(remote netip.AddrPort) sipmsg.Flow {
-	f := p.edge.FlowFor(remote)
-	if f.Transport == sipmsg.UDP && p.alt.conn != nil {
-		f.Local = p.local
-		if p.familyIndex(remote.Addr()) == 1 {
-			f.Local = p.alt.local
-		}
-	}
-	return f
-}
-
-// send writes b to dst over flowFor(dst).
-func (p *Proxy) send(dst netip.AddrPort, b []byte) error { return p.edge.Send(p.flowFor(dst), b) }
 
 // familyOf is the rtpengine address family of a UA at a, for a
 // dual-stack proxy's relay (rtpengine then bridges an IPv6 and an IPv4

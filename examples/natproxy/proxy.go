@@ -56,11 +56,10 @@ type Proxy struct {
 	log      *slog.Logger
 	pings    *keepalive.Scheduler
 	ping     time.Duration
-	alt      family         // the other family's socket and address (zero: single-stack)
-	local    netip.AddrPort // Conn's own address, with alt (the edge's flow key)
-	rrOne    [2][2][]byte   // Record-Route values by [family (0 Self's, 1 AltSelf's)][nat]
-	rrTwo    [2][2][]byte   // double Record-Route values by [the first URI's family][nat]
-	crossed  atomic.Uint64  // SDP sent to a UA of the other family
+	alt      family        // the other family's socket and address (zero: single-stack)
+	rrOne    [2][2][]byte  // Record-Route values by [family (0 Self's, 1 AltSelf's)][nat]
+	rrTwo    [2][2][]byte  // double Record-Route values by [the first URI's family][nat]
+	crossed  atomic.Uint64 // SDP sent to a UA of the other family
 	relay    *sipedge.Relay
 	dest     sipmsg.DestPolicy
 	trailing atomic.Uint64 // octets after Content-Length dropped from datagrams
@@ -210,7 +209,7 @@ func (p *Proxy) handleFlow(ctx context.Context, from sipmsg.Flow, b []byte) {
 	case errors.Is(err, outbound.ErrFlowGone):
 		resp, rerr := sipmsg.AppendResponse(nil, &s.m, sipmsg.StatusFlowFailed, "Flow Failed", "", "")
 		if rerr == nil {
-			_ = p.send(from.Remote, resp)
+			_ = p.edge.SendTo(from.Remote, resp)
 		}
 		p.log.Info("flow gone: 430", "err", err)
 		return
@@ -220,7 +219,7 @@ func (p *Proxy) handleFlow(ctx context.Context, from sipmsg.Flow, b []byte) {
 	case !dst.IsValid():
 		return
 	}
-	if err := p.send(dst, out); err != nil {
+	if err := p.edge.SendTo(dst, out); err != nil {
 		p.log.Warn("send", "to", dst, "err", err)
 	}
 }
@@ -391,7 +390,7 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 	}
 	register := m.IsMethod("REGISTER")
 	if register {
-		fix.Path = p.edge.AppendPath(nil, p.flowFor(src), m.HasOptionTag(sipmsg.HdrSupported, sipmsg.OptionOutbound))
+		fix.Path = p.edge.AppendPath(nil, p.edge.FlowFor(src), m.HasOptionTag(sipmsg.HdrSupported, sipmsg.OptionOutbound))
 	} else {
 		fix.RecordRoute = p.recordRoute(m, fired != 0, src.Addr(), p.upstream.Addr())
 	}
@@ -401,7 +400,7 @@ func (p *Proxy) fromUA(ctx context.Context, dst []byte, m *sipmsg.Message, src n
 			return dst, netip.AddrPort{}, err // dropped (the relay logged and counted it)
 		}
 	}
-	if register && fired != 0 && p.pings != nil && p.flowFor(src).Transport == sipmsg.UDP { // a stream UA pings itself (RFC 5626)
+	if register && fired != 0 && p.pings != nil && p.edge.FlowFor(src).Transport == sipmsg.UDP { // a stream UA pings itself (RFC 5626)
 		if err := p.pings.Set(keepalive.Contact{Addr: src, Interval: p.ping, Kind: keepalive.PingUDP}); err != nil {
 			p.log.Warn("ping", "contact", src, "err", err)
 		}
@@ -451,7 +450,7 @@ func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte
 		RemoveRoute:     p.self,
 		RemoveRouteAlso: p.alt.self,
 		RemoveRURIAlias: found,
-		AddVia:          p.markedVia(m, p.flowFor(to).Transport, act, p.selfFor(to.Addr())),
+		AddVia:          p.markedVia(m, p.edge.FlowFor(to).Transport, act, p.selfFor(to.Addr())),
 	}
 	p.checkFamily(m, to)
 	p.log.Info("to UA", "method", string(m.Method()), "to", to, "alias", found, "relay", act, "flow", byToken)
