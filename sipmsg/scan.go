@@ -2,10 +2,7 @@ package sipmsg
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math/bits"
-
-	"github.com/sipnat/sipnat/internal/linefeed"
 )
 
 // Bounds of the scanner.
@@ -94,7 +91,11 @@ type contactEntry struct {
 // second request riding in the same datagram is never forwarded; Trailing
 // says how many octets were dropped. Parse never allocates and never
 // modifies b.
-func (m *Message) Parse(b []byte) error {
+func (m *Message) Parse(b []byte) error { return m.parse(b, true) }
+
+// parse is Parse; fast false reads every header line with the Go loop
+// alone (scanHeaders), which the tests compare with the fast path.
+func (m *Message) parse(b []byte, fast bool) error {
 	m.buf = nil
 	m.nhdr = 0
 	m.clIdx = -1
@@ -105,15 +106,8 @@ func (m *Message) Parse(b []byte) error {
 	if len(b) > MaxMessageSize {
 		return perr(MaxMessageSize, "message", ErrTooLarge)
 	}
-	// The line feeds come from lines in order: every line the loop below
-	// reads ends at the next one.
-	var lines linefeed.Iter
-	lines.Reset(b)
-	le := lines.Next()
+	le := indexLF(b, 0)
 	if le < 0 {
-		le = lines.Refill()
-	}
-	if le == len(b) {
 		if len(b) > 0 && !isToken(b[0]) {
 			return perr(0, "start line", ErrMalformed)
 		}
@@ -123,161 +117,41 @@ func (m *Message) Parse(b []byte) error {
 		return err
 	}
 	m.start = Span{0, le + 1}
-	pos := le + 1
-	firstCL, multiCL := -1, false
-	// the header count and the Contact bits live in locals during the
-	// loop, stored once at the end (and on the way out with an error)
-	hdrs := &m.hdrs
-	n := 0
-	var maybeContact [2]uint64
-	fail := func(err error) error {
-		m.nhdr, m.maybeContact[0], m.maybeContact[1] = n, maybeContact[0], maybeContact[1]
+	pos, maybeCL, err := m.scanHeaders(b, le+1, fast)
+	if err != nil {
 		return err
 	}
-	for {
-		if pos >= len(b) {
-			return fail(perr(pos, "header", ErrIncomplete))
-		}
-		c := b[pos]
-		if c <= ' ' { // the empty line, a folded line, or a bad name
-			if c == '\n' {
-				m.hdrEnd = pos
-				pos++
-				break
-			}
-			if c == '\r' {
-				if pos+1 >= len(b) {
-					return fail(perr(pos, "header", ErrIncomplete))
-				}
-				if b[pos+1] != '\n' {
-					return fail(perr(pos, "header", ErrMalformed))
-				}
-				m.hdrEnd = pos
-				pos += 2
-				break
-			}
-		}
-		le := lines.Next()
-		if le < 0 {
-			le = lines.Refill()
-		}
-		if le == len(b) {
-			return fail(perr(len(b), "header", ErrIncomplete))
-		}
-		if c <= ' ' && isWS(c) { // folded continuation of the previous header
-			if n == 0 {
-				return fail(perr(pos, "header", ErrMalformed))
-			}
-			h := &hdrs[n-1]
-			h.line.End = le + 1
-			if e := trimRight(b, pos, lineEnd(b, le)); e > pos {
-				if h.value.Start == h.value.End {
-					h.value.Start = skipWS(b, pos, e)
-				}
-				h.value.End = e
-			}
-			pos = le + 1
-			continue
-		}
-		if n == MaxHeaders {
-			return fail(perr(pos, "header", ErrTooManyHeaders))
-		}
-		// the name: letters and '-' a word at a time (tokenEnd, its first
-		// word inline), then ':' (white space before it is rare)
-		ne := pos
-		// (b[le] is a line feed, which stops the scan: the words may
-		// reach past le, not past the name)
-		for k := 0; k < 2 && ne+8 <= len(b); k++ { // names of up to 16 bytes without a call
-			w := ^letterOrDash(binary.LittleEndian.Uint64(b[ne:])) & highBits
-			if w != 0 {
-				ne += bits.TrailingZeros64(w) >> 3
-				break
-			}
-			ne += 8
-		}
-		if tokenSet[b[ne]] != 0 { // a digit or other token byte, or a long name
-			ne = tokenEnd(b, ne, le)
-		}
-		if ne == pos {
-			return fail(perr(pos, "header name", ErrMalformed))
-		}
-		i := ne
-		if b[i] != ':' {
-			i = skipWS(b, i, le)
-			if i >= le || b[i] != ':' {
-				return fail(perr(i, "header name", ErrMalformed))
-			}
-		}
-		// the value: one space after the colon and a CR before the LF are
-		// usual; skipWS and trimRight take the rest
-		end := le
-		if b[le-1] == '\r' {
-			end--
-		}
-		vs := i + 1
-		if vs < end && b[vs] == ' ' {
-			vs++
-		}
-		if vs < end && b[vs] <= ' ' {
-			vs = skipWS(b, vs, end)
-		}
-		ve := end
-		if ve > vs && b[ve-1] <= ' ' {
-			ve = trimRight(b, vs, ve)
-		}
-		h := &hdrs[n]
-		h.name = Span{pos, ne}
-		h.value = Span{vs, ve}
-		h.line = Span{pos, le + 1}
-		// kinds are found lazily (isKind), except Content-Length, which
-		// the body needs now
-		h.kind = kindUnknown
-		// only names of 1, 7 and 14 bytes may be Contact or Content-Length
-		if nl := uint(ne - pos); nl < 16 && (1<<1|1<<7|1<<14)>>nl&1 != 0 {
-			if nl == 7 && b[pos+1]|0x20 == 'o' || nl == 1 && b[pos]|0x20 == 'm' { // may be Contact: the contact walk visits only these
-				maybeContact[n>>6&1] |= 1 << (n & 63)
-			}
-			if nl != 7 && kindIs(b[pos:ne], HdrContentLength) {
-				h.kind = HdrContentLength
-				if firstCL < 0 {
-					firstCL = n
-				} else {
-					multiCL = true
-				}
-			}
-		}
-		n++
-		pos = le + 1
-	}
-	m.nhdr, m.maybeContact[0], m.maybeContact[1] = n, maybeContact[0], maybeContact[1]
 	m.buf = b
 	m.body = Span{pos, len(b)}
-	if firstCL < 0 {
+	// the Content-Length values, in header order: the first sets the
+	// body's length, any other must agree
+	for w, marks := range maybeCL {
+		for ; marks != 0; marks &= marks - 1 {
+			i := 64*w + bits.TrailingZeros64(marks)
+			h := &m.hdrs[i]
+			if !kindIs(h.name.In(b), HdrContentLength) {
+				continue
+			}
+			h.kind = HdrContentLength
+			n, ok := parseUint(h.value.In(b), MaxMessageSize)
+			if !ok {
+				m.buf = nil
+				return perr(h.value.Start, "Content-Length", ErrMalformed)
+			}
+			if m.clIdx >= 0 && n != m.body.Len() {
+				m.buf = nil
+				return perr(h.value.Start, "Content-Length", ErrMalformed)
+			}
+			if pos+n > len(b) {
+				m.buf = nil
+				return perr(len(b), "body", ErrIncomplete)
+			}
+			m.clIdx = i
+			m.body.End = pos + n
+		}
+	}
+	if m.clIdx < 0 {
 		return nil
-	}
-	last := firstCL
-	if multiCL {
-		last = m.nhdr - 1
-	}
-	for i := firstCL; i <= last; i++ {
-		if m.hdrs[i].kind != HdrContentLength {
-			continue // kinds other than Content-Length are not known yet
-		}
-		n, ok := parseUint(m.hdrs[i].value.In(b), MaxMessageSize)
-		if !ok {
-			m.buf = nil
-			return perr(m.hdrs[i].value.Start, "Content-Length", ErrMalformed)
-		}
-		if m.clIdx >= 0 && n != m.body.Len() {
-			m.buf = nil
-			return perr(m.hdrs[i].value.Start, "Content-Length", ErrMalformed)
-		}
-		if pos+n > len(b) {
-			m.buf = nil
-			return perr(len(b), "body", ErrIncomplete)
-		}
-		m.clIdx = i
-		m.body.End = pos + n
 	}
 	m.trailing = len(b) - m.body.End
 	m.buf = b[:m.body.End:m.body.End]
