@@ -17,7 +17,7 @@ func (m *Message) PublicAddr() (netip.AddrPort, bool) {
 	if err != nil {
 		return netip.AddrPort{}, false
 	}
-	return v.sourceAddr(m.buf)
+	return v.SourceAddr(m.buf)
 }
 
 // Answers reports whether response m answers request req: the same branch

@@ -174,7 +174,7 @@ func (m *Message) ResponseHop() (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	a, ok := v.sourceAddr(m.buf)
+	a, ok := v.SourceAddr(m.buf)
 	if !ok {
 		return netip.AddrPort{}, fmt.Errorf("second Via %q: %w", it.Bytes(), ErrBadAddress)
 	}

@@ -180,10 +180,10 @@ func (v *Via) RportValue(b []byte) (int, bool) {
 	return parseUint(v.Rport.Value.In(b), 65535)
 }
 
-// sourceAddr returns the address a Via's sender was seen at: received= (or
+// SourceAddr returns the address a Via's sender was seen at: received= (or
 // the sent-by host) and rport= (or the sent-by port); false when that is
 // not an IP address and a port.
-func (v *Via) sourceAddr(b []byte) (netip.AddrPort, bool) {
+func (v *Via) SourceAddr(b []byte) (netip.AddrPort, bool) {
 	a, ok := v.ReceivedAddr(b)
 	if !ok {
 		if a, ok = v.HostAddr(b); !ok {

@@ -54,9 +54,9 @@ func relaySDP(string) string {
 	return "d6:result2:ok3:sdp" + strconv.Itoa(len(relayedSDP)) + ":" + relayedSDP + "e"
 }
 
-// relayProxy is a proxy with a relay on a fake rtpengine that answers
-// every command with relayedSDP (the commands go to cmds).
-func relayProxy(t *testing.T) (*Proxy, *sipedge.Relay, chan string) {
+// relayProxy is a proxy for cfg with a relay on a fake rtpengine that
+// answers every command with relayedSDP (the commands go to cmds).
+func relayProxy(t *testing.T, cfg Config) (*Proxy, *sipedge.Relay, chan string) {
 	t.Helper()
 	addr, cmds := fakeNG(t, relaySDP)
 	ctl, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -66,9 +66,10 @@ func relayProxy(t *testing.T) (*Proxy, *sipedge.Relay, chan string) {
 	t.Cleanup(func() { client.Close() })
 	set, err := rtpengine.NewSet(rtpengine.SetConfig{Client: client, Instances: []netip.AddrPort{addr}})
 	require.NoError(t, err)
-	relay, err := sipedge.New(sipedge.Config{Set: set, Self: self})
+	relay, err := sipedge.New(sipedge.Config{Set: set, Self: self, AltSelf: cfg.AltSelf})
 	require.NoError(t, err)
-	return testProxy(t, Config{Relay: relay}), relay, cmds
+	cfg.Relay = relay
+	return testProxy(t, cfg), relay, cmds
 }
 
 // relayedInvite has the proxy relay a NATed caller's INVITE (Call-ID
@@ -102,7 +103,7 @@ func relayedInvite(ctx context.Context, t *testing.T, p *Proxy, cmds chan string
 // another call) is dropped, never reaches rtpengine and is counted.
 func TestForgedAnswerDropped(t *testing.T) {
 	t.Parallel()
-	p, relay, cmds := relayProxy(t)
+	p, relay, cmds := relayProxy(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var m sipmsg.Message
@@ -147,7 +148,7 @@ func TestForgedAnswerDropped(t *testing.T) {
 // once.
 func TestForgedTeardown(t *testing.T) {
 	t.Parallel()
-	p, relay, cmds := relayProxy(t)
+	p, relay, cmds := relayProxy(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	relayedInvite(ctx, t, p, cmds)
@@ -196,4 +197,66 @@ func TestForgedTeardown(t *testing.T) {
 	require.Equal(t, up, dst)
 	require.Contains(t, string(out), "CANCEL sip:bob@203.0.113.2")
 	require.Contains(t, <-cmds, "6:delete")
+}
+
+// TestTeardownSpiral: alice calls bob, both behind NAT on this proxy, so
+// the INVITE and the CANCEL pass it twice (from alice to upstream, back
+// from upstream to bob). Alice's CANCEL deletes the call's session once, on
+// its first pass, and the second pass leaves it alone (the ended mark); on
+// a dual-stack proxy, which offers only on the INVITE's second pass, the
+// relay still knows alice as the INVITE's source (the Via the proxy wrote
+// on the first pass) and takes her CANCEL.
+func TestTeardownSpiral(t *testing.T) {
+	t.Parallel()
+	for _, dual := range []bool{false, true} {
+		t.Run(map[bool]string{false: "single-stack", true: "dual-stack"}[dual], func(t *testing.T) {
+			t.Parallel()
+			cfg := Config{}
+			if dual {
+				cfg.AltSelf = netip.MustParseAddrPort("[2001:db8:ff::3]:5060")
+				c6, err := net.ListenPacket("udp6", "[::1]:0")
+				require.NoError(t, err)
+				t.Cleanup(func() { c6.Close() })
+				cfg.AltConn = c6
+			}
+			p, relay, cmds := relayProxy(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var m sipmsg.Message
+			const bob = "sip:bob@192.168.1.20:5072;alias=203.0.113.9~40002~1"
+			// upstream sends out, which the proxy sent it, back to bob
+			back := func(out []byte) []byte {
+				line, rest, _ := strings.Cut(string(out), "\r\n")
+				method, _, _ := strings.Cut(line, " ")
+				return []byte(method + " " + bob + " SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.2;branch=z9hG4bKup1\r\n" + rest)
+			}
+			sdp := "v=0\r\no=alice 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"
+			invite := "INVITE sip:bob@203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\n" +
+				"From: <sip:alice@203.0.113.2>;tag=a\r\nTo: <sip:bob@203.0.113.2>\r\nCall-ID: spiral-1\r\nCSeq: 1 INVITE\r\n" +
+				"Contact: <sip:alice@192.168.1.10:5070>\r\nContent-Type: application/sdp\r\nContent-Length: " +
+				strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+			out, dst, err := p.Handle(ctx, nil, &m, []byte(invite), ua)
+			require.NoError(t, err)
+			require.Equal(t, up, dst)
+			out, dst, err = p.Handle(ctx, nil, &m, back(out), up)
+			require.NoError(t, err)
+			require.Equal(t, "203.0.113.9:40002", dst.String(), "to bob")
+			require.Contains(t, <-cmds, "5:offer", "offered once")
+			require.Contains(t, string(out), "rtpengine=", "marked on the pass that offered")
+
+			cancelReq := "CANCEL sip:bob@203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\n" +
+				"From: <sip:alice@203.0.113.2>;tag=a\r\nTo: <sip:bob@203.0.113.2>\r\nCall-ID: spiral-1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+			out, dst, err = p.Handle(ctx, nil, &m, []byte(cancelReq), ua)
+			require.NoError(t, err, "alice's CANCEL")
+			require.Equal(t, up, dst)
+			require.Contains(t, <-cmds, "6:delete")
+			require.Contains(t, string(out), ";rtpengine=ended-")
+			_, dst, err = p.Handle(ctx, nil, &m, back(out), up)
+			require.NoError(t, err)
+			require.Equal(t, "203.0.113.9:40002", dst.String(), "the CANCEL goes on to bob")
+			require.Empty(t, cmds, "deleted once")
+			st := relay.Stats()
+			require.Equal(t, [3]uint64{1, 0, 0}, [3]uint64{st.Deletes, st.Refused, st.Failed}, "%+v", st)
+		})
+	}
 }

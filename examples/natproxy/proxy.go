@@ -367,6 +367,33 @@ func (p *Proxy) relayRequest(ctx context.Context, m *sipmsg.Message, src netip.A
 	return act, sipedge.Replace(body), nil
 }
 
+// firstSource is the source of a request from upstream for the relay's
+// records of the call's parties: upstream, or, when the request passed the
+// proxy before (a UA's request that comes back to go to another UA of the
+// proxy), the UA it first came from, as the proxy wrote it in the Via
+// below its own (received=, rport=). The relay then knows the caller as
+// the INVITE's source where a dual-stack proxy offers only at the
+// callee's side (offerAtCallee), and takes the caller's CANCEL.
+func (p *Proxy) firstSource(m *sipmsg.Message) netip.AddrPort {
+	b := m.Bytes()
+	mine := false
+	for it := m.Values(sipmsg.HdrVia); it.Next(); {
+		v, err := sipmsg.ParseVia(b, it.Span())
+		if err != nil {
+			break
+		}
+		if mine {
+			if src, ok := v.SourceAddr(b); ok {
+				return src
+			}
+			break
+		}
+		a, ok := v.HostAddr(b)
+		mine = ok && p.isSelf(netip.AddrPortFrom(a, uint16(v.PortOrDefault(b))))
+	}
+	return p.upstream
+}
+
 // offerAtCallee reports whether the relay's part of m, a request from a
 // UA going upstream, waits until m comes back to go to the callee (toUA):
 // on a dual-stack proxy an INVITE's or UPDATE's offer is written in the
@@ -440,7 +467,7 @@ func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte
 			return dst, netip.AddrPort{}, err
 		}
 	}
-	act, body, err := p.relayRequest(ctx, m, p.upstream, false, p.familyOf(to.Addr()))
+	act, body, err := p.relayRequest(ctx, m, p.firstSource(m), false, p.familyOf(to.Addr()))
 	if err != nil {
 		return dst, netip.AddrPort{}, err // dropped (the relay logged and counted it)
 	}

@@ -38,7 +38,9 @@
 // elsewhere is refused (ErrRefused: not to be forwarded, since it would
 // cancel the caller's INVITE downstream). Both are logged and counted
 // (Stats.Refused, Stats.Confirmed); Config.AnySource trusts every BYE and
-// CANCEL as before. A failure answer deletes only with the
+// CANCEL as before. The edge marks a BYE or CANCEL it deleted the session
+// for ("ended"), so that it is handled once where it passes the edge twice
+// (two UAs of one edge) or two edges. A failure answer deletes only with the
 // edge's signed mark, and only when it answers the dialog-creating INVITE.
 // A re-INVITE answered 491 Request Pending, 488 Not Acceptable Here or any
 // other failure leaves the established call's session alone (RFC 3261

@@ -30,7 +30,9 @@ func AppendRecordRoute(dst []byte, self netip.AddrPort, nat bool) []byte {
 // the response's SDP is the offer) or "rtpengine=answer-<signature>" (an
 // ACK's SDP answered a late offer); "rtpengine=end-<signature>" marks a
 // BYE or CANCEL whose 2xx is to delete the call's session (Action
-// Confirm). An offer or late offer inside a dialog
+// Confirm) and "rtpengine=ended-<signature>" one the edge deleted the
+// session for (Action Deleted): an edge further on (the request may pass
+// it again on its way to the other party) leaves it alone. An offer or late offer inside a dialog
 // (a re-INVITE or UPDATE: the request has a To tag) is written "reoffer"
 // or "relate": a failure answer to it leaves the established call's media
 // alone. No edge further on acts on a request
@@ -52,11 +54,12 @@ const (
 	markAnswer  = "answer"
 	markReoffer = "reoffer"
 	markRelate  = "relate"
-	markEnd     = "end" // a BYE or CANCEL the edge did not trust at once: a 2xx deletes
+	markEnd     = "end"   // a BYE or CANCEL the edge did not trust at once: a 2xx deletes
+	markEnded   = "ended" // a BYE or CANCEL the edge deleted the call's session for
 )
 
 // markKinds are the kinds markIn knows.
-var markKinds = [...]string{markOffer, markLate, markAnswer, markReoffer, markRelate, markEnd}
+var markKinds = [...]string{markOffer, markLate, markAnswer, markReoffer, markRelate, markEnd, markEnded}
 
 // kindBytes are written into the HMAC without converting (a conversion
 // would allocate).
@@ -86,6 +89,8 @@ func markKind(act Action, inDialog bool) string {
 		return markAnswer
 	case act == Confirm:
 		return markEnd
+	case act == Deleted:
+		return markEnded
 	}
 	return ""
 }
@@ -100,8 +105,8 @@ func creates(kind string) bool { return kind == markOffer || kind == markLate }
 
 // AppendViaMark appends to via, the edge's own Via value for the request m
 // it is about to forward (with the branch the edge made for it), the mark
-// for act (Offered, Late, Answered or Confirm, as ViaParam says; "reoffer"
-// and "relate" for a request with a To tag): ";rtpengine=offer-" and a signature,
+// for act (Offered, Late, Answered, Confirm or Deleted, as ViaParam says;
+// "reoffer" and "relate" for a request with a To tag): ";rtpengine=offer-" and a signature,
 // 16 hex digits of an HMAC-SHA256 under Config.Key over the mark, the
 // branch, and m's Call-ID, From tag and CSeq number. A response is taken
 // as the answer (or, for a late offer, the offer) of a call only when its

@@ -174,10 +174,10 @@ func (r *Relay) Stats() Stats {
 // Action Failed; the request should then go on unchanged.
 func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool, family rtpengine.Family) (body []byte, act Action, err error) {
 	switch {
-	case m.IsMethod("BYE") || m.IsMethod("CANCEL"):
-		return r.teardown(ctx, m, src, senderNAT)
 	case anyMark(m):
 		return nil, None, nil // an edge on the way took care of it
+	case m.IsMethod("BYE") || m.IsMethod("CANCEL"):
+		return r.teardown(ctx, m, src, senderNAT)
 	case m.IsMethod("INVITE") || m.IsMethod("UPDATE"):
 		if !senderNAT && !r.all && !r.marked(m) && !crosses(m, family) {
 			return r.publicCall(m)
@@ -251,8 +251,8 @@ func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src
 		return nil, None, fmt.Errorf("%w: %d from %s", err, code, src)
 	case end && kind == markEnd:
 		return r.confirmed(ctx, m)
-	case end || kind == markEnd:
-		return nil, None, nil
+	case end || kind == markEnd || kind == markEnded:
+		return nil, None, nil // not an INVITE's or UPDATE's mark, or not the BYE's to confirm
 	case kind == "" && code >= 300:
 		return nil, None, nil
 	case kind == "": // not a transaction the relay took part in

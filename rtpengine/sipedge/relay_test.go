@@ -240,7 +240,8 @@ func TestMarks(t *testing.T) {
 		got := string(r.AppendViaMark([]byte(via), invite, tc.act))
 		require.Regexp(t, "^"+regexp.QuoteMeta(via+tc.want)+"[0-9a-f]{16}$", got, tc.act)
 	}
-	require.Equal(t, via, string(r.AppendViaMark([]byte(via), invite, Deleted)))
+	require.Regexp(t, "^"+regexp.QuoteMeta(via+";rtpengine=ended-")+"[0-9a-f]{16}$", string(r.AppendViaMark([]byte(via), invite, Deleted)))
+	require.Equal(t, via, string(r.AppendViaMark([]byte(via), invite, Failed)))
 	require.Equal(t, "SIP/2.0/UDP 203.0.113.3", string(r.AppendViaMark([]byte("SIP/2.0/UDP 203.0.113.3"), invite, Offered)), "no branch, no mark")
 	other := msg(t, "BYE sip:a@x SIP/2.0\r\nRoute: <sip:203.0.113.9:5060;lr;nat=yes>", "SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKx", "", "")
 	require.False(t, Marked(other, self), "another proxy's mark")

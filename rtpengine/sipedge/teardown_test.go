@@ -165,3 +165,29 @@ func TestPartiesSweep(t *testing.T) {
 	require.True(t, p.has(netip.AddrPortFrom(ua.Addr(), uint16(1000+2*maxParties-1))), "the newest source is kept")
 	require.False(t, p.has(netip.AddrPortFrom(ua.Addr(), 1000)), "the oldest gave way")
 }
+
+// TestTeardownOnce: a BYE or CANCEL an edge on the way marked (it deleted
+// the session, or waits for the 2xx) is left alone by the next edge, or by
+// the same edge when the request passes it again.
+func TestTeardownOnce(t *testing.T) {
+	t.Parallel()
+	r, srv := newRelay(t, okSDP, time.Second)
+	ctx := context.Background()
+	invite := msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", "SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1", "", sdpBody)
+	_, act, err := r.Request(ctx, nil, invite, ua, true, "")
+	require.NoError(t, err)
+	require.Equal(t, Offered, act)
+	for _, kind := range []string{"ended", "end"} {
+		for _, method := range []string{"BYE", "CANCEL"} {
+			m := endRequest(t, method)
+			s := strings.Replace(string(m.Bytes()), "Via: ", "Via: SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp5;rtpengine="+kind+"-0123456789abcdef\r\nVia: ", 1)
+			var marked sipmsg.Message
+			require.NoError(t, marked.Parse([]byte(s)))
+			_, act, err := r.Request(ctx, nil, &marked, up, false, "")
+			require.NoError(t, err)
+			require.Equal(t, None, act, "%s marked %s", method, kind)
+		}
+	}
+	require.Equal(t, 1, srv.count(), "only the offer")
+	require.Zero(t, r.Stats().Refused)
+}
