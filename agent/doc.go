@@ -53,7 +53,8 @@
 // family per call with ChooseFamily, its one rule: IPv6 when the UA's
 // IPv6 path works (a global address, the firewall's state held by
 // keep-alives or a pinhole) and the peer reaches IPv6 (its SDP, else the
-// call's target, else the proxy has an IPv6 address), because IPv6 needs
+// call's target: an IP literal or a name's DNS addresses, ResolveTarget;
+// else the proxy has an IPv6 address), because IPv6 needs
 // no address rewriting and no SIP ALG touches it; IPv4 with that plan's
 // NAT traversal when the peer is IPv4-only; IPv6 through the NAT64 when
 // the UA has no IPv4. The registration's family is the same rule with the

@@ -175,11 +175,11 @@ func (d *DualStack) Plan() *DualPlan {
 
 // Choose picks the family of one call from the agents' current plans:
 // for an incoming offer (or an answer) peerSDP is the peer's body; for an
-// outgoing call's offer peerSDP is nil and target the Request-URI host's
-// addresses (nil when it is a name the UA did not resolve), with the
-// registrar as the last hint. Write the SDP, and where the transport
+// outgoing call's offer peerSDP is nil and target the Request-URI host
+// (ResolveTarget: an IP literal, or a name and its DNS addresses), with
+// the registrar as the last hint. Write the SDP, and where the transport
 // allows Contact and Via, with the agent of the returned family.
-func (d *DualStack) Choose(peerSDP []byte, target []netip.Addr) FamilyChoice {
+func (d *DualStack) Choose(peerSDP []byte, target CallTarget) FamilyChoice {
 	in := FamilyInputs{NAT64: d.nat64, Peer: PeerAddrs(peerSDP), Target: target, Proxy: d.proxy}
 	if p := d.Plan(); p != nil {
 		in.V4, in.V6 = p.IPv4, p.IPv6

@@ -52,9 +52,9 @@ type FamilyInputs struct {
 	NAT64 netip.Prefix
 	// Peer are the peer's media addresses from its SDP (PeerAddrs).
 	Peer []netip.Addr
-	// Target are the addresses of an outgoing call's Request-URI host (an
-	// IP literal, or what DNS gave for it).
-	Target []netip.Addr
+	// Target is an outgoing call's Request-URI host: an IP literal, or a
+	// name and its DNS addresses (ResolveTarget).
+	Target CallTarget
 	// Proxy are the outbound proxy's (registrar's) addresses: the families
 	// the SIP path reaches, when nothing closer to the peer is known.
 	Proxy []netip.Addr
@@ -116,24 +116,42 @@ func PeerAddrs(body []byte) []netip.Addr {
 // no address rewriting and no SIP ALG touches it; IPv4 with the NAT
 // traversal of the IPv4 plan when the peer is IPv4-only; IPv6 through
 // the NAT64 when the UA itself has no IPv4. It does no I/O.
+//
+// The peer's families are those of its SDP; before that (an outgoing
+// call's offer, Assumed) those of the call's target: its IP literal, or,
+// for a name, the name's DNS addresses (a host with only A records is
+// taken for IPv4-only, only AAAA for IPv6-only, both for dual-stack); a
+// name that did not resolve, or no target, leaves the proxy's families as
+// the guess. An address in the NAT64 prefix (a DNS64's synthesised AAAA)
+// counts as the IPv4 address it embeds: the host behind it is IPv4-only.
 func ChooseFamily(in FamilyInputs) FamilyChoice {
 	c := FamilyChoice{IPv4: pathV4(in.V4), IPv6: pathV6(in.V6, in.NAT64)}
 	peer, from := in.Peer, "the peer's SDP"
 	switch {
 	case len(peer) > 0:
-	case len(in.Target) > 0:
-		peer, from, c.Assumed = in.Target, "the call's target", true
+	case len(in.Target.Addrs) > 0 && in.Target.Name != "":
+		peer, from, c.Assumed = in.Target.Addrs, "the call's target "+in.Target.Name+" by its DNS addresses", true
+	case len(in.Target.Addrs) > 0:
+		peer, from, c.Assumed = in.Target.Addrs, "the call's target", true
 	case len(in.Proxy) > 0:
 		peer, from, c.Assumed = in.Proxy, "the proxy", true
+		if in.Target.Name != "" {
+			from = "the call's target " + in.Target.Name + " has no address; " + from
+		}
 	default:
 		from, c.Assumed = "nothing (no SDP, target or proxy address)", true
 	}
 	has4, has6 := len(peer) == 0, len(peer) == 0 // unknown: either
 	var names []string
 	for _, a := range peer {
+		a = a.Unmap()
+		name := a.String()
+		if v4, ok := ipaddr.ExtractNAT64(in.NAT64, a); ok {
+			a, name = v4, name+" = "+v4.String()+" through the NAT64"
+		}
 		has4 = has4 || FamilyOf(a) == IPv4
 		has6 = has6 || FamilyOf(a) == IPv6
-		names = append(names, a.Unmap().String())
+		names = append(names, name)
 	}
 	peerWords := from
 	if len(names) > 0 {

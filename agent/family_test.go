@@ -51,6 +51,7 @@ func TestChooseFamily(t *testing.T) {
 		v4, v6        string // keys of familyPlans, "" for none
 		nat64         bool
 		peer, target  []netip.Addr
+		targetName    string // the target's name, target its DNS addresses
 		proxy         []netip.Addr
 		family        Family
 		viaNAT64      bool
@@ -85,11 +86,21 @@ func TestChooseFamily(t *testing.T) {
 			reason: "the proxy (198.51.100.2, 2001:db8:fe::2) reaches IPv6", usable4: true, use6: true},
 		{name: "outgoing: IPv4 proxy", v4: "v4", v6: "v6 keep-alives", proxy: peer4, family: IPv4, works: true, assumed: true, usable4: true, use6: true},
 		{name: "nothing known", v4: "v4", v6: "v6 keep-alives", family: IPv6, works: true, assumed: true, reason: "nothing (no SDP", usable4: true, use6: true},
+		{name: "outgoing: a name with A records only", v4: "v4", v6: "v6 keep-alives", target: peer4, targetName: "pbx.example.net", proxy: both,
+			family: IPv4, works: true, assumed: true, reason: "the call's target pbx.example.net by its DNS addresses (198.51.100.2) is IPv4-only", usable4: true, use6: true},
+		{name: "outgoing: a name with AAAA records", v4: "v4", v6: "v6 keep-alives", target: both, targetName: "pbx.example.net", proxy: peer4,
+			family: IPv6, works: true, assumed: true, reason: "the call's target pbx.example.net by its DNS addresses (198.51.100.2, 2001:db8:fe::2) reaches IPv6", usable4: true, use6: true},
+		{name: "outgoing: a name that did not resolve", v4: "v4", v6: "v6 keep-alives", targetName: "pbx.example.net", proxy: peer4,
+			family: IPv4, works: true, assumed: true, reason: "the call's target pbx.example.net has no address; the proxy (198.51.100.2) is IPv4-only", usable4: true, use6: true},
+		{name: "outgoing: a DNS64's AAAA is the IPv4 host behind the NAT64", v6: "v6 NAT64", nat64: true, target: []netip.Addr{a("64:ff9b::c633:6402")}, targetName: "v4only.example.net",
+			family: IPv6, viaNAT64: true, works: true, assumed: true, reason: "(64:ff9b::c633:6402 = 198.51.100.2 through the NAT64) is IPv4-only", use6: true},
+		{name: "a peer's SDP through the NAT64", v6: "v6 NAT64", nat64: true, peer: []netip.Addr{a("64:ff9b::c633:6402")},
+			family: IPv6, viaNAT64: true, works: true, reason: "is IPv4-only and the UA has no working IPv4", use6: true},
 		{name: "SDP beats target", v4: "v4", v6: "v6 keep-alives", peer: peer4, target: peer6, family: IPv4, works: true, usable4: true, use6: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			in := FamilyInputs{V4: plans[tc.v4], V6: plans[tc.v6], Peer: tc.peer, Target: tc.target, Proxy: tc.proxy}
+			in := FamilyInputs{V4: plans[tc.v4], V6: plans[tc.v6], Peer: tc.peer, Target: CallTarget{Name: tc.targetName, Addrs: tc.target}, Proxy: tc.proxy}
 			if tc.nat64 {
 				in.NAT64 = nat64
 			}
@@ -119,7 +130,7 @@ func TestFamilyChoiceWords(t *testing.T) {
 	require.Equal(t, true, back["works"])
 	require.Equal(t, true, back["ipv4"].(map[string]any)["usable"])
 
-	c = ChooseFamily(FamilyInputs{V6: plans["v6 NAT64"], NAT64: netip.MustParsePrefix("64:ff9b::/96"), Target: []netip.Addr{netip.MustParseAddr("198.51.100.2")}})
+	c = ChooseFamily(FamilyInputs{V6: plans["v6 NAT64"], NAT64: netip.MustParsePrefix("64:ff9b::/96"), Target: CallTarget{Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.2")}}})
 	require.Contains(t, c.String(), "IPv6 through the NAT64 (peer's family assumed): ")
 	require.Equal(t, "no common family: x", FamilyChoice{Reason: "x"}.String())
 }
@@ -177,7 +188,7 @@ func TestDualStack(t *testing.T) {
 	require.Contains(t, p.String(), "register over ")
 	require.Contains(t, p.Register.IPv6.Reason, "is loopback, not global")
 	require.Equal(t, IPv4, p.Register.Family, "%s", p)
-	require.Equal(t, IPv4, d.Choose([]byte("v=0\r\nc=IN IP4 127.0.0.2\r\nm=audio 6000 RTP/AVP 0\r\n"), nil).Family)
+	require.Equal(t, IPv4, d.Choose([]byte("v=0\r\nc=IN IP4 127.0.0.2\r\nm=audio 6000 RTP/AVP 0\r\n"), CallTarget{}).Family)
 	require.NotNil(t, d.Plan().IPv6)
 	require.Nil(t, d.Agent(""))
 	b, err := json.Marshal(p)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sipnat/sipnat/agent"
 	"github.com/sipnat/sipnat/sdp"
 	"github.com/sipnat/sipnat/sipmsg"
 )
@@ -72,7 +73,7 @@ func (p *Phone) answer(m *sipmsg.Message, from netip.AddrPort) {
 		p.reply(m, from, 200, "OK", c.toTag, p.offer(c.media))
 		return
 	}
-	media := p.chooseLeg("incoming call "+callID(m), m.Body(), nil)
+	media := p.chooseLeg("incoming call "+callID(m), m.Body(), agent.CallTarget{})
 	peerSDP, err := media.nat.AppendPeerSDP(nil, m.Body()) // IPv4 peers behind a NAT64 at their synthesised address
 	if err != nil {
 		p.log.Debug("peer SDP", "err", err)

@@ -22,7 +22,7 @@ func (p *Phone) Dial(ctx context.Context, target string, talk time.Duration) err
 	sig := p.sl()
 	contact := sig.nat.Contact()
 	id, tag := randHex(8)+"@sipnat", randHex(4)
-	media := p.chooseLeg("outgoing call to "+target, nil, targetAddrs(target))
+	media := p.chooseLeg("outgoing call to "+target, nil, p.callTarget(ctx, target))
 	offer := p.offer(media)
 	_, raw, err := p.transact(ctx, func(branch string) []byte {
 		var b []byte

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
+	"time"
 
 	"github.com/sipnat/sipnat/agent"
 )
@@ -133,7 +133,7 @@ func (p *Phone) DualPlan() *agent.DualPlan {
 // chooseLeg picks the leg of a call's media: the agent's per-call family
 // choice for a dual-stack phone (from the peer's SDP, or an outgoing
 // call's target), the one leg otherwise. It records and prints the choice.
-func (p *Phone) chooseLeg(what string, peerSDP []byte, target []netip.Addr) *leg {
+func (p *Phone) chooseLeg(what string, peerSDP []byte, target agent.CallTarget) *leg {
 	l := p.legs[0]
 	if p.dual != nil {
 		ch := p.dual.Choose(peerSDP, target)
@@ -150,19 +150,23 @@ func (p *Phone) chooseLeg(what string, peerSDP []byte, target []netip.Addr) *leg
 	return l
 }
 
-// targetAddrs is the address of a SIP URI's host when it is an IP literal
-// (sip:bob@198.51.100.2:5080, sip:bob@[2001:db8::2]), else none.
-func targetAddrs(uri string) []netip.Addr {
-	_, host, ok := strings.Cut(uri, "@")
-	if !ok {
-		_, host, _ = strings.Cut(uri, ":")
+// callTarget is what an outgoing call's family choice knows of target (a
+// SIP URI) before the answer: agent.ResolveTarget through the phone's
+// dialer, for a dual-stack phone only (at most 2 s; a name that does not
+// resolve leaves the registrar's families as the guess, and is said).
+func (p *Phone) callTarget(ctx context.Context, target string) agent.CallTarget {
+	if p.dual == nil {
+		return agent.CallTarget{}
 	}
-	host, _, _ = strings.Cut(host, ";")
-	if ap, err := netip.ParseAddrPort(host); err == nil {
-		return []netip.Addr{ap.Addr()}
+	r := net.DefaultResolver
+	if p.cfg.DialContext != nil {
+		r = &net.Resolver{PreferGo: true, Dial: p.cfg.DialContext}
 	}
-	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		return []netip.Addr{a}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	t, err := agent.ResolveTarget(ctx, r, target)
+	if err != nil {
+		p.printf("outgoing call: %v", err)
 	}
-	return nil
+	return t
 }
