@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipnat/sipnat/clock"
+	"github.com/sipnat/sipnat/internal/dnstest"
 )
 
 // TestParsePrefix64 builds each body field by field from RFC 7225's
@@ -160,39 +161,33 @@ func TestDetectNAT64Rule(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoNAT64)
 }
 
-// TestDetectNAT64NoDNS64: a resolver pointed at a DNS server that knows no
-// ipv4only.arpa AAAA gives ErrNoNAT64.
-func TestDetectNAT64NoDNS64(t *testing.T) {
+// TestDetectNAT64DNS64: a resolver pointed at a DNS server that knows no
+// ipv4only.arpa AAAA gives ErrNoNAT64; one that synthesises it (a DNS64)
+// gives its prefix.
+func TestDetectNAT64DNS64(t *testing.T) {
 	t.Parallel()
-	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer pc.Close()
-	go answerNXDomain(pc)
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp4", pc.LocalAddr().String())
-	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err = DetectNAT64(ctx, NAT64Config{Resolver: r})
-	require.ErrorIs(t, err, ErrNoNAT64)
-}
-
-// answerNXDomain answers every DNS query on pc with NXDOMAIN until pc closes.
-func answerNXDomain(pc net.PacketConn) {
-	buf := make([]byte, 512)
-	for {
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		if n < 12 {
-			continue
-		}
-		resp := append([]byte(nil), buf[:n]...)
-		resp[2] |= 0x80            // QR
-		resp[3] = resp[3]&0xf0 | 3 // RCODE NXDOMAIN
-		resp[3] |= 0x80            // RA
-		_, _ = pc.WriteTo(resp, from)
+	wkp := netip.MustParsePrefix("64:ff9b::/96")
+	for _, c := range []struct {
+		name  string
+		names map[string][]netip.Addr
+		want  NAT64
+		err   error
+	}{
+		{"no DNS64", nil, NAT64{}, ErrNoNAT64},
+		{"DNS64 with the well-known prefix", map[string][]netip.Addr{"ipv4only.arpa": {netip.MustParseAddr("64:ff9b::c000:aa"), netip.MustParseAddr("64:ff9b::c000:ab")}},
+			NAT64{Prefixes: []netip.Prefix{wkp}, From: FromDNS64}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			got, err := DetectNAT64(ctx, NAT64Config{Resolver: dnstest.Resolver(t, c.names)})
+			if c.err != nil {
+				require.ErrorIs(t, err, c.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, c.want, got)
+		})
 	}
 }
