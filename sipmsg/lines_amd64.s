@@ -72,6 +72,7 @@ TEXT ·fastLines(SB), NOSPLIT, $0-72
 	MOVQ DX, CX
 	ANDQ AX, R10
 
+	PCALIGN $64
 line:
 	CMPQ R8, $MAX_HEADERS
 	JAE  done

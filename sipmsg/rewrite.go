@@ -118,20 +118,23 @@ func AppendFix(dst []byte, m *Message, src netip.AddrPort, f *Fix) ([]byte, erro
 	if tr == TransportUnknown {
 		tr = UDP
 	}
-	var st srcText
-	st.set(src)
+	if !e.stOK || e.stSrc != src {
+		e.st.set(src)
+		e.stSrc, e.stOK = src, true
+	}
+	st := &e.st
 	if (f.Via || f.ForceRport) && m.request {
-		if err := m.editVia(e, src, &st, f.ForceRport); err != nil {
+		if err := m.editVia(e, src, st, f.ForceRport); err != nil {
 			return dst, err
 		}
 	}
 	switch f.Contact {
 	case ContactRewrite:
-		if err := m.editContacts(e, src, &st, tr, false, nil); err != nil {
+		if err := m.editContacts(e, src, st, tr, false, nil); err != nil {
 			return dst, err
 		}
 	case ContactAlias:
-		if err := m.editContacts(e, src, &st, tr, true, f.AliasKey); err != nil {
+		if err := m.editContacts(e, src, st, tr, true, f.AliasKey); err != nil {
 			return dst, err
 		}
 	}
