@@ -1,6 +1,7 @@
 package sipmsg
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"strings"
@@ -107,6 +108,23 @@ func TestAppendFixContact(t *testing.T) {
 			got := applyTwice(t, []byte(in), tt.src, &Fix{Contact: tt.mode, Transport: tt.tr})
 			require.Equal(t, strings.Replace(in, tt.contact, tt.want, 1), got)
 		})
+	}
+}
+
+// TestAppendFixSourceChanges: one Message fixing messages from one source,
+// then from others (the formatted source is kept between calls).
+func TestAppendFixSourceChanges(t *testing.T) {
+	t.Parallel()
+	in := []byte("OPTIONS sip:x@example.com SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1;rport\r\nm: <sip:a@10.0.0.1>\r\nl: 0\r\n\r\n")
+	var m Message
+	for _, s := range []string{"203.0.113.1:5070", "203.0.113.1:5070", "203.0.113.1:5071", "198.51.100.7:5070", "[2001:db8::1]:5070", "203.0.113.1:5070"} {
+		src := netip.MustParseAddrPort(s)
+		require.NoError(t, m.Parse(in))
+		out, err := AppendFix(nil, &m, src, &Fix{Via: true, Contact: ContactRewrite})
+		require.NoError(t, err)
+		host := src.Addr().String()
+		want := fmt.Sprintf("v: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1;rport=%d;received=%s\r\nm: <sip:a@%s>", src.Port(), host, src.String())
+		require.Contains(t, string(out), want, s)
 	}
 }
 
