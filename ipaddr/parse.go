@@ -44,26 +44,45 @@ func parse(b []byte, brackets bool) (netip.Addr, bool) {
 // parseIPv4 parses exactly four decimal octets 0-255 separated by dots, with
 // no leading zeros (as netip.ParseAddr).
 func parseIPv4(b []byte) ([4]byte, bool) {
-	var out [4]byte
 	if len(b) < 7 || len(b) > 15 {
-		return out, false
+		return [4]byte{}, false
 	}
+	out, n := leadingIPv4(b)
+	return out, n == len(b)
+}
+
+// LeadingIPv4 returns the IPv4 address (netip.ParseAddr's dotted quad: no
+// leading zeros) that b starts with and the length of its text, or 0 when b
+// does not start with one. Whatever follows is not looked at: the caller
+// decides whether the address ends there (a SIP host, followed by ':', ';'
+// or '>', is read without first finding its end).
+func LeadingIPv4(b []byte) (netip.Addr, int) {
+	out, n := leadingIPv4(b)
+	if n == 0 {
+		return netip.Addr{}, 0
+	}
+	return netip.AddrFrom4(out), n
+}
+
+// leadingIPv4 is LeadingIPv4 as four bytes.
+func leadingIPv4(b []byte) ([4]byte, int) {
+	var out [4]byte
 	i := 0
 	for k := 0; k < 4; k++ {
 		if k > 0 {
 			if i == len(b) || b[i] != '.' {
-				return out, false
+				return out, 0
 			}
 			i++
 		}
 		if i == len(b) || b[i]-'0' > 9 {
-			return out, false
+			return out, 0
 		}
 		v := uint(b[i] - '0')
 		i++
 		if i < len(b) && b[i]-'0' <= 9 {
 			if v == 0 { // leading zero
-				return out, false
+				return out, 0
 			}
 			v = v*10 + uint(b[i]-'0')
 			i++
@@ -71,13 +90,13 @@ func parseIPv4(b []byte) ([4]byte, bool) {
 				v = v*10 + uint(b[i]-'0')
 				i++
 				if v > 255 {
-					return out, false
+					return out, 0
 				}
 			}
 		}
 		out[k] = byte(v)
 	}
-	return out, i == len(b)
+	return out, i
 }
 
 // ParseHost parses the host part of a SIP URI or Via sent-by (RFC 3261

@@ -50,6 +50,32 @@ func FuzzParse(f *testing.F) {
 		if !ok || got != want {
 			t.Fatalf("%q: got %v %v, want %v", s, got, ok, want)
 		}
+		if a, n := LeadingIPv4([]byte(s)); want.Is4() && (a != want || n != len(s)) {
+			t.Fatalf("%q: LeadingIPv4 %v %d", s, a, n)
+		}
+	})
+}
+
+// FuzzLeadingIPv4: the address LeadingIPv4 finds is what netip parses from
+// its text, and it finds one wherever netip parses some prefix of b as one
+// whose next byte is no digit.
+func FuzzLeadingIPv4(f *testing.F) {
+	for _, s := range []string{"192.168.1.10:5060", "1.2.3.4;x", "1.2.3.45678", "01.2.3.4", "1.2.3.4.5", "255.255.255.255>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, n := LeadingIPv4([]byte(s))
+		if n > 0 {
+			if want, err := netip.ParseAddr(s[:n]); err != nil || want != a || !want.Is4() {
+				t.Fatalf("%q: %v %d, netip %v %v", s, a, n, want, err)
+			}
+			return
+		}
+		for k := 7; k <= len(s) && k <= 15; k++ {
+			if want, err := netip.ParseAddr(s[:k]); err == nil && want.Is4() && (k == len(s) || s[k]-'0' > 9) {
+				t.Fatalf("%q: none found, netip reads %v from %q", s, want, s[:k])
+			}
+		}
 	})
 }
 

@@ -87,9 +87,10 @@ func parseURI(u *URI, b []byte, s Span) error {
 		}
 		u.Host = Span{i + 1, k}
 		i = k + 1
+		u.addr, u.isAddr = ipaddr.ParseHost(u.Host.In(b))
 	} else {
 		// hostChar holds neither ':' nor ';', which end the host
-		i = runEnd(&hostSet, b, i, he)
+		i, u.addr, u.isAddr = scanHost(b, i, he)
 		if i < he && b[i] != ':' && b[i] != ';' {
 			return perr(i, "URI host", ErrMalformed)
 		}
@@ -98,7 +99,6 @@ func parseURI(u *URI, b []byte, s Span) error {
 	if u.Host.Len() == 0 {
 		return perr(hs, "URI host", ErrMalformed)
 	}
-	u.addr, u.isAddr = ipaddr.ParseHost(u.Host.In(b))
 	if i < he && b[i] == ':' {
 		ps := i + 1
 		p, e, ok := scanPort(b, ps, he)
@@ -248,6 +248,19 @@ var hostChar = func() (t [256]bool) {
 	t['%'] = false
 	return t
 }()
+
+// scanHost returns the end of the host at i (before end), the run of host
+// characters, and the host as an address when it is one. An IPv4 address
+// that makes up the whole run (no host character follows it) is read in
+// one pass; any other run is found first and then parsed.
+func scanHost(b []byte, i, end int) (int, netip.Addr, bool) {
+	if a, n := ipaddr.LeadingIPv4(b[i:end]); n > 0 && (i+n == end || hostSet[b[i+n]] == 0) {
+		return i + n, a, true
+	}
+	e := runEnd(&hostSet, b, i, end)
+	a, ok := ipaddr.ParseHost(b[i:e])
+	return e, a, ok
+}
 
 // scanPort reads the decimal port at i (before end): its value, the end of
 // its digits and false when there are none, more than ten or the value is

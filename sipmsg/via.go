@@ -82,14 +82,14 @@ func parseVia(v *Via, b []byte, s Span, list bool) (int, error) {
 		}
 		v.Host = Span{i + 1, k}
 		i = k + 1
+		v.addr, v.isAddr = ipaddr.ParseHost(v.Host.In(b))
 	} else {
-		i = runEnd(&hostSet, b, i, s.End)
+		i, v.addr, v.isAddr = scanHost(b, i, s.End)
 		v.Host = Span{hs, i}
 	}
 	if v.Host.Len() == 0 {
 		return 0, perr(hs, "Via sent-by", ErrMalformed)
 	}
-	v.addr, v.isAddr = ipaddr.ParseHost(v.Host.In(b))
 	k := skipLWS(b, i, s.End)
 	if k < s.End && b[k] == ':' {
 		k = skipLWS(b, k+1, s.End)
