@@ -163,7 +163,7 @@ func TestForgedTeardown(t *testing.T) {
 	require.False(t, dst.IsValid(), "not forwarded")
 	require.Empty(t, cmds, "rtpengine heard of a forged CANCEL")
 
-	bye := "BYE sip:alice@192.168.1.10:5070 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.66:5060;branch=z9hG4bKf\r\n" +
+	bye := "BYE sip:alice@192.168.1.10:5070;alias=203.0.113.1~40000~1 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.66:5060;branch=z9hG4bKf\r\n" +
 		"Route: <sip:203.0.113.3:5060;lr;nat=yes>\r\nFrom: <sip:bob@203.0.113.2>;tag=b\r\nTo: <sip:alice@203.0.113.2>;tag=a\r\n" +
 		"Call-ID: real-1\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n"
 	out, dst, err = p.Handle(ctx, nil, &m, []byte(bye), stranger)
@@ -200,9 +200,12 @@ func TestForgedTeardown(t *testing.T) {
 }
 
 // TestTeardownSpiral: alice calls bob, both behind NAT on this proxy, so
-// the INVITE and the CANCEL pass it twice (from alice to upstream, back
-// from upstream to bob). Alice's CANCEL deletes the call's session once, on
-// its first pass, and the second pass leaves it alone (the ended mark); on
+// the INVITE, the CANCEL and the BYE pass it twice (from the UA to
+// upstream, back from upstream to the other UA). Alice's CANCEL deletes the
+// call's session once, on its first pass, and the second pass leaves it
+// alone (the ended mark); bob, whose 200 to a second call came back to the
+// proxy's Via on the INVITE's second pass (the leg mark), is a party of
+// that call, and his BYE deletes at once, once; on
 // a dual-stack proxy, which offers only on the INVITE's second pass, the
 // relay still knows alice as the INVITE's source (the Via the proxy wrote
 // on the first pass) and takes her CANCEL.
@@ -231,32 +234,91 @@ func TestTeardownSpiral(t *testing.T) {
 				return []byte(method + " " + bob + " SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.2;branch=z9hG4bKup1\r\n" + rest)
 			}
 			sdp := "v=0\r\no=alice 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"
-			invite := "INVITE sip:bob@203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\n" +
-				"From: <sip:alice@203.0.113.2>;tag=a\r\nTo: <sip:bob@203.0.113.2>\r\nCall-ID: spiral-1\r\nCSeq: 1 INVITE\r\n" +
-				"Contact: <sip:alice@192.168.1.10:5070>\r\nContent-Type: application/sdp\r\nContent-Length: " +
-				strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
-			out, dst, err := p.Handle(ctx, nil, &m, []byte(invite), ua)
-			require.NoError(t, err)
-			require.Equal(t, up, dst)
-			out, dst, err = p.Handle(ctx, nil, &m, back(out), up)
-			require.NoError(t, err)
-			require.Equal(t, "203.0.113.9:40002", dst.String(), "to bob")
-			require.Contains(t, <-cmds, "5:offer", "offered once")
-			require.Contains(t, string(out), "rtpengine=", "marked on the pass that offered")
+			bobAt := netip.MustParseAddrPort("203.0.113.9:40002")
+			// call has alice's INVITE pass the proxy twice; it returns
+			// what the proxy sends bob
+			call := func(callID string) []byte {
+				invite := "INVITE sip:bob@203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\n" +
+					"From: <sip:alice@203.0.113.2>;tag=a\r\nTo: <sip:bob@203.0.113.2>\r\nCall-ID: " + callID + "\r\nCSeq: 1 INVITE\r\n" +
+					"Contact: <sip:alice@192.168.1.10:5070>\r\nContent-Type: application/sdp\r\nContent-Length: " +
+					strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+				out, dst, err := p.Handle(ctx, nil, &m, []byte(invite), ua)
+				require.NoError(t, err)
+				require.Equal(t, up, dst)
+				out, dst, err = p.Handle(ctx, nil, &m, back(out), up)
+				require.NoError(t, err)
+				require.Equal(t, bobAt, dst, "to bob")
+				require.Contains(t, nextCmd(t, cmds), "5:offer", "offered once")
+				require.Contains(t, string(out), "rtpengine=", "marked on both passes")
+				return out
+			}
 
+			call("spiral-1")
 			cancelReq := "CANCEL sip:bob@203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\n" +
 				"From: <sip:alice@203.0.113.2>;tag=a\r\nTo: <sip:bob@203.0.113.2>\r\nCall-ID: spiral-1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
-			out, dst, err = p.Handle(ctx, nil, &m, []byte(cancelReq), ua)
+			out, dst, err := p.Handle(ctx, nil, &m, []byte(cancelReq), ua)
 			require.NoError(t, err, "alice's CANCEL")
 			require.Equal(t, up, dst)
-			require.Contains(t, <-cmds, "6:delete")
+			require.Contains(t, nextCmd(t, cmds), "6:delete")
 			require.Contains(t, string(out), ";rtpengine=ended-")
 			_, dst, err = p.Handle(ctx, nil, &m, back(out), up)
 			require.NoError(t, err)
-			require.Equal(t, "203.0.113.9:40002", dst.String(), "the CANCEL goes on to bob")
+			require.Equal(t, bobAt, dst, "the CANCEL goes on to bob")
+			require.Empty(t, cmds, "deleted once")
+
+			// bob answers a second call and hangs up: his BYE is a party's
+			toBob := call("spiral-2")
+			require.NoError(t, m.Parse(toBob))
+			var vias strings.Builder
+			for it := m.Values(sipmsg.HdrVia); it.Next(); {
+				vias.WriteString("Via: " + string(it.Bytes()) + "\r\n")
+			}
+			answer := "v=0\r\no=bob 1 1 IN IP4 192.168.1.20\r\ns=-\r\nc=IN IP4 192.168.1.20\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n"
+			ok := "SIP/2.0 200 OK\r\n" + vias.String() + "From: <sip:alice@203.0.113.2>;tag=a\r\nTo: <sip:bob@203.0.113.2>;tag=b\r\n" +
+				"Call-ID: spiral-2\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@192.168.1.20:5072>\r\nContent-Type: application/sdp\r\n" +
+				"Content-Length: " + strconv.Itoa(len(answer)) + "\r\n\r\n" + answer
+			out, dst, err = p.Handle(ctx, nil, &m, []byte(ok), bobAt)
+			require.NoError(t, err, "bob's 200")
+			require.Equal(t, up, dst)
+			if dual {
+				require.Contains(t, nextCmd(t, cmds), "6:answer", "answered at the hop that offered")
+			}
+			_, rest, _ := strings.Cut(string(out), "\r\nVia: ") // upstream takes its Via off
+			_, rest, _ = strings.Cut(rest, "\r\n")
+			_, dst, err = p.Handle(ctx, nil, &m, []byte("SIP/2.0 200 OK\r\n"+rest), up)
+			require.NoError(t, err)
+			require.Equal(t, ua, dst, "to alice")
+			if !dual {
+				require.Contains(t, nextCmd(t, cmds), "6:answer", "answered at the hop that offered")
+			}
+			bye := "BYE sip:alice@192.168.1.10:5070;alias=203.0.113.1~40000~1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5072;branch=z9hG4bKbye;rport\r\n" +
+				"Route: <sip:203.0.113.3:5060;lr;nat=yes>\r\nFrom: <sip:bob@203.0.113.2>;tag=b\r\nTo: <sip:alice@203.0.113.2>;tag=a\r\n" +
+				"Call-ID: spiral-2\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+			out, dst, err = p.Handle(ctx, nil, &m, []byte(bye), bobAt)
+			require.NoError(t, err, "bob's BYE")
+			require.Equal(t, up, dst)
+			require.Contains(t, nextCmd(t, cmds), "6:delete", "bob is a party: deleted at once")
+			require.Contains(t, string(out), ";rtpengine=ended-")
+			line, rest, _ := strings.Cut(string(out), "\r\n")
+			_, dst, err = p.Handle(ctx, nil, &m, []byte(line+"\r\nVia: SIP/2.0/UDP 203.0.113.2;branch=z9hG4bKup2\r\n"+rest), up)
+			require.NoError(t, err)
+			require.Equal(t, ua, dst, "the BYE goes on to alice")
 			require.Empty(t, cmds, "deleted once")
 			st := relay.Stats()
-			require.Equal(t, [3]uint64{1, 0, 0}, [3]uint64{st.Deletes, st.Refused, st.Failed}, "%+v", st)
+			require.Equal(t, [3]uint64{2, 0, 0}, [3]uint64{st.Deletes, st.Refused, st.Failed}, "%+v", st)
 		})
+	}
+}
+
+// nextCmd is the next command the fake rtpengine got, or a failure after
+// 2 s without one.
+func nextCmd(t *testing.T, cmds chan string) string {
+	t.Helper()
+	select {
+	case c := <-cmds:
+		return c
+	case <-time.After(2 * time.Second):
+		t.Fatal("no rtpengine command")
+		return ""
 	}
 }

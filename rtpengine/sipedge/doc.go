@@ -40,7 +40,9 @@
 // (Stats.Refused, Stats.Confirmed); Config.AnySource trusts every BYE and
 // CANCEL as before. The edge marks a BYE or CANCEL it deleted the session
 // for ("ended"), so that it is handled once where it passes the edge twice
-// (two UAs of one edge) or two edges. A failure answer deletes only with the
+// (two UAs of one edge) or two edges, and an INVITE an edge on the way
+// relayed ("leg", Action Leg), so that the callee answering it is known as
+// a party and its BYE trusted. A failure answer deletes only with the
 // edge's signed mark, and only when it answers the dialog-creating INVITE.
 // A re-INVITE answered 491 Request Pending, 488 Not Acceptable Here or any
 // other failure leaves the established call's session alone (RFC 3261

@@ -75,7 +75,8 @@ func TestForgedAnswer(t *testing.T) {
 
 // TestMarkedRequestsAnyEdge: requests skip the relay when any edge on the
 // way marked them, signed or not (the mark tells an edge on the way took
-// part; it gives no power over another call).
+// part; it gives no power over another call): an INVITE gets Leg, so that
+// its answerer is known as a party.
 func TestMarkedRequestsAnyEdge(t *testing.T) {
 	t.Parallel()
 	r, srv := newRelay(t, okSDP, time.Second)
@@ -87,7 +88,7 @@ func TestMarkedRequestsAnyEdge(t *testing.T) {
 		m := msg(t, "INVITE sip:b@198.51.100.2 SIP/2.0", via+"\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1", "", sdpBody)
 		_, act, err := r.Request(context.Background(), nil, m, ua, true, "")
 		require.NoError(t, err)
-		require.Equal(t, None, act, via)
+		require.Equal(t, Leg, act, via)
 	}
 	require.Zero(t, srv.count())
 }

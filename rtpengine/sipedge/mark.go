@@ -32,7 +32,10 @@ func AppendRecordRoute(dst []byte, self netip.AddrPort, nat bool) []byte {
 // BYE or CANCEL whose 2xx is to delete the call's session (Action
 // Confirm) and "rtpengine=ended-<signature>" one the edge deleted the
 // session for (Action Deleted): an edge further on (the request may pass
-// it again on its way to the other party) leaves it alone. An offer or late offer inside a dialog
+// it again on its way to the other party) leaves it alone;
+// "rtpengine=leg-<signature>" marks an INVITE or UPDATE an edge on the way
+// relayed (Action Leg): the edge knows the sender of the response as a
+// party of the call. An offer or late offer inside a dialog
 // (a re-INVITE or UPDATE: the request has a To tag) is written "reoffer"
 // or "relate": a failure answer to it leaves the established call's media
 // alone. No edge further on acts on a request
@@ -56,10 +59,11 @@ const (
 	markRelate  = "relate"
 	markEnd     = "end"   // a BYE or CANCEL the edge did not trust at once: a 2xx deletes
 	markEnded   = "ended" // a BYE or CANCEL the edge deleted the call's session for
+	markLeg     = "leg"   // an INVITE or UPDATE an edge on the way relayed: its answerer is a party
 )
 
 // markKinds are the kinds markIn knows.
-var markKinds = [...]string{markOffer, markLate, markAnswer, markReoffer, markRelate, markEnd, markEnded}
+var markKinds = [...]string{markOffer, markLate, markAnswer, markReoffer, markRelate, markEnd, markEnded, markLeg}
 
 // kindBytes are written into the HMAC without converting (a conversion
 // would allocate).
@@ -91,6 +95,8 @@ func markKind(act Action, inDialog bool) string {
 		return markEnd
 	case act == Deleted:
 		return markEnded
+	case act == Leg:
+		return markLeg
 	}
 	return ""
 }
@@ -105,7 +111,7 @@ func creates(kind string) bool { return kind == markOffer || kind == markLate }
 
 // AppendViaMark appends to via, the edge's own Via value for the request m
 // it is about to forward (with the branch the edge made for it), the mark
-// for act (Offered, Late, Answered, Confirm or Deleted, as ViaParam says;
+// for act (Offered, Late, Answered, Confirm, Deleted or Leg, as ViaParam says;
 // "reoffer" and "relate" for a request with a To tag): ";rtpengine=offer-" and a signature,
 // 16 hex digits of an HMAC-SHA256 under Config.Key over the mark, the
 // branch, and m's Call-ID, From tag and CSeq number. A response is taken

@@ -26,6 +26,7 @@ const (
 	Failed                 // the relay was needed but did not answer or refused: signalling only
 	Confirm                // a BYE or CANCEL from a source not seen in the dialog: mark the Via (AppendViaMark); the far side's 2xx deletes
 	Refused                // a CANCEL from another source than its INVITE: do not forward it (ErrRefused)
+	Leg                    // an INVITE or UPDATE an edge on the way relayed, going to the other party: mark the Via (AppendViaMark) so that its answerer is known as a party
 )
 
 func (a Action) String() string {
@@ -44,6 +45,8 @@ func (a Action) String() string {
 		return "delete on 2xx"
 	case Refused:
 		return "refused"
+	case Leg:
+		return "relayed on the way"
 	}
 	return "none"
 }
@@ -168,12 +171,18 @@ func (r *Relay) Stats() Stats {
 // answers it; BYE and CANCEL delete the call's session when they come from
 // a party of the call (see Config.AnySource: else Action Confirm, or
 // Refused with ErrRefused for a CANCEL not to be forwarded). A request whose
-// Via shows an edge on the way took part is left alone. The relay's
+// Via shows an edge on the way took part is left alone (an INVITE or
+// UPDATE gets Action Leg: its Via mark makes the answerer a party of the
+// call, for the BYE check). The relay's
 // SDP, if any, is appended to sdp and returned as body (nil: keep the
 // body). A failure of the relay is logged, counted and returned with
 // Action Failed; the request should then go on unchanged.
 func (r *Relay) Request(ctx context.Context, sdp []byte, m *sipmsg.Message, src netip.AddrPort, senderNAT bool, family rtpengine.Family) (body []byte, act Action, err error) {
 	switch {
+	case anyMark(m) && (m.IsMethod("INVITE") || m.IsMethod("UPDATE")):
+		// an edge on the way took care of it; the answer to this hop comes
+		// from a party of the call (the Leg mark lets the edge know it)
+		return nil, Leg, nil
 	case anyMark(m):
 		return nil, None, nil // an edge on the way took care of it
 	case m.IsMethod("BYE") || m.IsMethod("CANCEL"):
@@ -257,6 +266,11 @@ func (r *Relay) Response(ctx context.Context, sdp []byte, m *sipmsg.Message, src
 		return nil, None, nil
 	case kind == "": // not a transaction the relay took part in
 		return r.publicCall(m)
+	case kind == markLeg:
+		if code < 300 {
+			r.saw(m, src) // the callee, when an edge on the way relayed the call
+		}
+		return nil, None, nil
 	}
 	switch {
 	case code >= 300 && creates(kind):
