@@ -40,8 +40,8 @@
 // internal/linefeed: R10 holds those of the block at CX not yet passed.
 // Finding the next line's start this way depends on nothing of the current
 // line but its line feed, so the processor works on several lines at once.
-// Per line: R12 the line feed, DX the end of the name, R11 the start of
-// the value, R13 its end.
+// Per line: R12 the line feed, R13 the name's length, DX its end, R11 the
+// start of the value, AX its end.
 TEXT ·fastLines(SB), NOSPLIT, $0-72
 	MOVQ b_base+0(FP), SI
 	MOVQ b_len+8(FP), BX
@@ -52,8 +52,6 @@ TEXT ·fastLines(SB), NOSPLIT, $0-72
 	BROADCAST(0x2020202020202020, X8)  // the case bit
 	BROADCAST(0x1f1f1f1f1f1f1f1f, X9)  // 'a'..'z' + 0x1f = 0x80..0x99
 	BROADCAST(0x9a9a9a9a9a9a9a9a, X10) // signed: below it, a letter
-	BROADCAST(0x5050505050505050, X11) // '0'..'9' + 0x50 = 0x80..0x89
-	BROADCAST(0x8a8a8a8a8a8a8a8a, X12) // signed: below it, a digit
 	BROADCAST(0x2d2d2d2d2d2d2d2d, X13) // '-'
 	BROADCAST(0x0a0a0a0a0a0a0a0a, X14) // '\n'
 
@@ -101,28 +99,23 @@ found:
 	CMPL AX, $0x20
 	JBE  done              // the empty line, a folded line, a bad name
 
-	// the name: the first byte of the 16 at DI that is not a letter, digit
-	// or '-'
+	// the name: the first byte of the 16 at DI that is not a letter or '-'
+	// (names with digits or other token bytes are rare: the Go loop)
 	MOVOU (SI)(DI*1), X0
 	MOVO  X0, X1
 	POR   X8, X1
 	PADDB X9, X1
 	MOVO  X10, X2
 	PCMPGTB X1, X2         // X2: letters
-	MOVO  X0, X3
-	PADDB X11, X3
-	MOVO  X12, X4
-	PCMPGTB X3, X4         // X4: digits
 	PCMPEQB X13, X0        // X0: '-'
-	POR   X4, X2
 	POR   X0, X2
 	PMOVMSKB X2, AX
 	NOTL  AX               // bit k: byte k ends the name (bits 16-31 are set)
 	BSFL  AX, DX           // the name's length, 16 when it does not end here
-	TESTL DX, DX
-	JZ    done             // no name: the Go loop says why
-	CMPL  DX, $16
-	JAE   done             // a long name
+	LEAQ  -1(DX), AX
+	CMPL  AX, $14
+	JA    done             // no name (the Go loop says why) or a long one
+	MOVL  DX, R13          // the name's length, for the marks
 	ADDQ  DI, DX
 	CMPB  (SI)(DX*1), $':'
 	JNE   done             // white space or another token byte before the colon
@@ -137,17 +130,17 @@ vstart:
 	JBE  done              // an empty value or more white space
 
 	// the value ends before the CR before the line feed; white space
-	// before that is trimmed by the Go loop (R13-1 >= R11: the name,
-	// colon and space hold no line feed, and b[R11] is neither CR nor LF)
-	MOVQ R12, R13
-	CMPB -1(SI)(R13*1), $0x0d
+	// before that is trimmed by the Go loop (AX-1 >= R11: the name, colon
+	// and space hold no line feed, and b[R11] is neither CR nor LF)
+	MOVQ R12, AX
+	CMPB -1(SI)(AX*1), $0x0d
 	JNE  vend
-	DECQ R13
+	DECQ AX
 vend:
-	CMPB -1(SI)(R13*1), $0x20
+	CMPB -1(SI)(AX*1), $0x20
 	JBE  done
 
-	// hdrs[n] = {kindUnknown, line DI..R12+1, name DI..DX, value R11..R13}
+	// hdrs[n] = {kindUnknown, line DI..R12+1, name DI..DX, value R11..AX}
 	MOVB  $KIND_UNKNOWN, HDR_KIND(R9)
 	MOVQ  DI, HDR_LINE(R9)
 	LEAQ  1(R12), R12
@@ -155,17 +148,25 @@ vend:
 	MOVQ  DI, HDR_NAME(R9)
 	MOVQ  DX, HDR_NAME+8(R9)
 	MOVQ  R11, HDR_VALUE(R9)
-	MOVQ  R13, HDR_VALUE+8(R9)
+	MOVQ  AX, HDR_VALUE+8(R9)
 
 	// marks: a name of 7 bytes with 'o' second or "m" may be Contact, one
-	// of 14 or 1 byte Content-Length
-	SUBQ DI, DX            // the name's length
-	CMPL DX, $7
+	// of 14 or 1 byte Content-Length; other lengths (most) skip them with
+	// one branch
+	MOVL $(1<<1|1<<7|1<<14), AX
+	BTL  R13, AX
+	JCS  marks
+next:
+	INCQ R8
+	ADDQ $HDR_SIZE, R9
+	MOVQ R12, DI           // the next line starts after the line feed
+	JMP  line
+
+marks:
+	CMPL R13, $7
 	JEQ  seven
-	CMPL DX, $14
+	CMPL R13, $14
 	JEQ  cl
-	CMPL DX, $1
-	JNE  next
 	MOVBLZX (SI)(DI*1), AX
 	ORL  $0x20, AX
 	CMPL AX, $'m'
@@ -180,12 +181,7 @@ seven:
 	CMPL AX, $'o'
 	JNE  next
 	SETMARK(MARK_CONTACT)
-
-next:
-	INCQ R8
-	ADDQ $HDR_SIZE, R9
-	MOVQ R12, DI           // the next line starts after the line feed
-	JMP  line
+	JMP  next
 
 done:
 	MOVQ R8, ret+56(FP)
