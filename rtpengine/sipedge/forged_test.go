@@ -121,7 +121,7 @@ func FuzzOwnMark(f *testing.F) {
 		f.Fatal(err)
 	}
 	invite := parse(f, "INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=ft\r\nTo: <sip:b@x>\r\nCall-ID: call-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
-	for _, act := range []Action{Offered, Late} {
+	for _, act := range []Action{Offered, Late, Confirm, Deleted, Leg} {
 		via := r.AppendViaMark([]byte("SIP/2.0/UDP 203.0.113.3:5060;branch=z9hG4bKnp1"), invite, act)
 		f.Add([]byte("SIP/2.0 200 OK\r\nVia: " + string(via) + "\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=ft\r\nTo: <sip:b@x>;tag=tt\r\nCall-ID: call-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
 	}
