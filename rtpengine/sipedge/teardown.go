@@ -35,6 +35,9 @@ type party struct {
 
 // has reports whether src sent an offer, an answer or the INVITE.
 func (p *party) has(src netip.AddrPort) bool {
+	if !src.IsValid() {
+		return false
+	}
 	if src == p.invite {
 		return true
 	}

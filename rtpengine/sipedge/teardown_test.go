@@ -164,6 +164,7 @@ func TestPartiesSweep(t *testing.T) {
 	p, _ = r.parties.lookup([]byte("many"))
 	require.True(t, p.has(netip.AddrPortFrom(ua.Addr(), uint16(1000+2*maxParties-1))), "the newest source is kept")
 	require.False(t, p.has(netip.AddrPortFrom(ua.Addr(), 1000)), "the oldest gave way")
+	require.False(t, (&party{}).has(netip.AddrPort{}), "no source is no party")
 }
 
 // TestTeardownOnce: a BYE or CANCEL an edge on the way marked (it deleted
