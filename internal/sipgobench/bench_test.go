@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipnat/sipnat/internal/benchfloor"
@@ -17,6 +19,17 @@ import (
 )
 
 var src = netip.MustParseAddrPort("203.0.113.1:40000")
+
+// sources are the senders the benchmarks take in turn, one per message, as
+// a UDP proxy sees them: neither side can keep the text of the last
+// source's address for the next message.
+var sources = func() []netip.AddrPort {
+	s := make([]netip.AddrPort, 16)
+	for i := range s {
+		s[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + 13*i)}), uint16(40000+997*i))
+	}
+	return s
+}()
 
 func loadInvite(tb testing.TB) []byte {
 	b, err := os.ReadFile("../../sipmsg/testdata/bench/invite.sip")
@@ -34,7 +47,7 @@ const tests = sipmsg.ContactPrivate | sipmsg.ViaAddrDiffers | sipmsg.ViaPrivate 
 
 // viaContactSipmsg: scan, NAT tests, then Via received/rport and Contact
 // host:port rewrite into a reused buffer.
-func viaContactSipmsg(m *sipmsg.Message, msg, dst []byte) ([]byte, sipmsg.NATTest, error) {
+func viaContactSipmsg(m *sipmsg.Message, src netip.AddrPort, msg, dst []byte) ([]byte, sipmsg.NATTest, error) {
 	if err := m.Parse(msg); err != nil {
 		return dst, 0, err
 	}
@@ -48,7 +61,7 @@ func viaContactSipmsg(m *sipmsg.Message, msg, dst []byte) ([]byte, sipmsg.NATTes
 
 // viaContactSipgo: the same with sipgo: parse, the same tests on the
 // parsed headers, set received/rport and the Contact host:port, serialize.
-func viaContactSipgo(msg []byte, out *bytes.Buffer) (sipmsg.NATTest, error) {
+func viaContactSipgo(src netip.AddrPort, msg []byte, out *bytes.Buffer) (sipmsg.NATTest, error) {
 	m, err := sip.ParseMessage(msg)
 	if err != nil {
 		return 0, err
@@ -114,12 +127,12 @@ func viaContactFloor(msg, dst []byte) []byte {
 func TestSameResult(t *testing.T) {
 	msg := loadInvite(t)
 	var m sipmsg.Message
-	ours, f1, err := viaContactSipmsg(&m, msg, nil)
+	ours, f1, err := viaContactSipmsg(&m, src, msg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	f2, err := viaContactSipgo(msg, &out)
+	f2, err := viaContactSipgo(src, msg, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +161,24 @@ func TestSameResult(t *testing.T) {
 	if floor := viaContactFloor(msg, nil); !bytes.Equal(ours, floor) {
 		t.Fatalf("sipmsg output is not the input plus the floor's edits:\n%s\nfloor:\n%s", ours, floor)
 	}
+	// the benchmarks' sources in turn, on one Message: each output
+	// carries its own source, as sipgo's does
+	for _, s := range sources {
+		got, _, err := viaContactSipmsg(&m, s, msg, nil)
+		require.NoError(t, err)
+		_, err = viaContactSipgo(s, msg, &out)
+		require.NoError(t, err)
+		require.NoError(t, a.Parse(got))
+		require.NoError(t, b.Parse(out.Bytes()))
+		for _, k := range []sipmsg.HeaderKind{sipmsg.HdrVia, sipmsg.HdrContact} {
+			va, _ := a.Get(k)
+			vb, _ := b.Get(k)
+			require.Contains(t, string(va), s.Addr().String(), k)
+			require.Contains(t, string(vb), s.Addr().String(), k)
+		}
+		ca, _ := a.Get(sipmsg.HdrContact)
+		require.Contains(t, string(ca), s.String())
+	}
 }
 
 func BenchmarkNATFix(b *testing.B) {
@@ -159,7 +190,7 @@ func BenchmarkNATFix(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
 			var err error
-			dst, _, err = viaContactSipmsg(&m, msg, dst)
+			dst, _, err = viaContactSipmsg(&m, sources[i%len(sources)], msg, dst)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -171,7 +202,7 @@ func BenchmarkNATFix(b *testing.B) {
 		b.SetBytes(int64(len(msg)))
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			if _, _, err := viaContactSipmsg(&m, msg, nil); err != nil {
+			if _, _, err := viaContactSipmsg(&m, sources[i%len(sources)], msg, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -190,7 +221,7 @@ func BenchmarkNATFix(b *testing.B) {
 		b.SetBytes(int64(len(msg)))
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			if _, err := viaContactSipgo(msg, &out); err != nil {
+			if _, err := viaContactSipgo(sources[i%len(sources)], msg, &out); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -216,14 +247,17 @@ func BenchmarkPaired(b *testing.B) {
 		}
 		return float64(time.Since(start).Nanoseconds()) / batch
 	}
+	var no, nt int // the next source of each side
 	ours := func() {
 		var err error
-		if dst, _, err = viaContactSipmsg(&m, msg, dst); err != nil {
+		no++
+		if dst, _, err = viaContactSipmsg(&m, sources[no%len(sources)], msg, dst); err != nil {
 			b.Fatal(err)
 		}
 	}
 	theirs := func() {
-		if _, err := viaContactSipgo(msg, &out); err != nil {
+		nt++
+		if _, err := viaContactSipgo(sources[nt%len(sources)], msg, &out); err != nil {
 			b.Fatal(err)
 		}
 	}
