@@ -3,6 +3,8 @@ package sipmsg
 import (
 	"bytes"
 	"math/bits"
+
+	"github.com/sipnat/sipnat/internal/linefeed"
 )
 
 // Bounds of the scanner.
@@ -106,7 +108,15 @@ func (m *Message) parse(b []byte, fast bool) error {
 	if len(b) > MaxMessageSize {
 		return perr(MaxMessageSize, "message", ErrTooLarge)
 	}
-	le := indexLF(b, 0)
+	// the start line's end: most start lines end in the first 64 bytes,
+	// whose line feeds one SSE2 mask gives (bytes.IndexByte over the whole
+	// message took its AVX2 path, about 40 cycles to set up)
+	le := -1
+	if lf := linefeed.Mask(b, 0); lf != 0 {
+		le = bits.TrailingZeros64(lf)
+	} else if len(b) > 64 {
+		le = indexLF(b, 64)
+	}
 	if le < 0 {
 		if len(b) > 0 && !isToken(b[0]) {
 			return perr(0, "start line", ErrMalformed)
