@@ -12,14 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipnat/sipnat/internal/callerconn"
-	"github.com/sipnat/sipnat/internal/netlab"
-
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipnat/sipnat/binding"
 	"github.com/sipnat/sipnat/clock"
 	"github.com/sipnat/sipnat/discovery"
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sipmsg"
 )
@@ -84,22 +82,38 @@ func (r *fakeRegistrar) answer(b []byte) []byte {
 	return []byte("SIP/2.0 200 OK\r\nVia: " + v + "\r\nCall-ID: " + string(callID) + "\r\nCSeq: " + string(cseq) + "\r\nContent-Length: 0\r\n\r\n")
 }
 
-// readLoop is a UA's SIP read loop with the agent first; what the agent
-// leaves goes to sip, when not nil.
-func readLoop(t *testing.T, c *net.UDPConn, a *Agent, sip chan<- []byte) {
-	netlab.ReadLoop(t, c, func(b []byte, from netip.AddrPort) {
-		if !a.HandlePacket(b, from) && sip != nil {
-			select {
-			case sip <- append([]byte(nil), b...):
-			default:
+// readLoop is a UA's SIP read loop, the agent's ServeSIP: what the agent
+// leaves goes to sip, when not nil. It ends with the test.
+func readLoop(t *testing.T, a *Agent, sip chan<- []byte) {
+	serve(t, func(ctx context.Context) error {
+		return a.ServeSIP(ctx, func(b []byte, _ netip.AddrPort) {
+			if sip != nil {
+				select {
+				case sip <- append([]byte(nil), b...):
+				default:
+				}
 			}
-		}
+		})
 	})
 }
 
-// mediaLoop is a UA's RTP read loop with the agent first.
-func mediaLoop(t *testing.T, c *net.UDPConn, a *Agent) {
-	netlab.ReadLoop(t, c, func(b []byte, from netip.AddrPort) { a.HandleMediaPacket(0, b, from) })
+// mediaLoop is a UA's RTP read loop, the agent's ServeMedia.
+func mediaLoop(t *testing.T, a *Agent) {
+	serve(t, func(ctx context.Context) error { return a.ServeMedia(ctx, 0, nil) })
+}
+
+// serve runs one of the agent's read loops until the test ends; the
+// socket may have been closed by then.
+func serve(t *testing.T, run func(ctx context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) {
+			t.Errorf("read loop: %v", err)
+		}
+	})
 }
 
 func TestStartWithoutReadLoop(t *testing.T) {
@@ -142,7 +156,7 @@ func TestStartLoopback(t *testing.T) {
 	a, err := New(Config{SIP: sip, Media: []net.PacketConn{rtp}, STUN: []netip.AddrPort{local(srvConn)}, Registrar: local(reg.conn), Disable: PortMapping})
 	require.NoError(t, err)
 	defer a.Close()
-	readLoop(t, sip, a, nil)
+	readLoop(t, a, nil)
 	p, err := a.Start(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, Direct, p.Decision, p.String())
@@ -181,7 +195,7 @@ func TestKeepAliveAdapts(t *testing.T) {
 		OnEvent: func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() }})
 	require.NoError(t, err)
 	defer a.Close()
-	readLoop(t, sip, a, nil)
+	readLoop(t, a, nil)
 
 	// What Start decides behind an endpoint-independent NAT whose lifetime
 	// an RFC 3489 server cannot measure (the lab test proves the probes).
@@ -258,4 +272,70 @@ func TestAppendSDP(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "xv=0\r\no=- 1 1 IN IP4 203.0.113.1\r\nc=IN IP4 203.0.113.1\r\nm=audio 41000 RTP/AVP 0\r\n", string(out))
 	require.False(t, errors.Is(err, ErrClosed))
+}
+
+type packet struct {
+	b    string
+	from netip.AddrPort
+}
+
+// TestServe: ServeSIP and ServeMedia hand over what the agent leaves (not
+// CRLF keep-alive noise), return nil when ctx ends and leave the sockets
+// open without a deadline; ServeMedia refuses a socket the Config lacks.
+func TestServe(t *testing.T) {
+	t.Parallel()
+	reg := startRegistrar(t)
+	sip, rtp, peer := listen(t), listen(t), listen(t)
+	a, err := New(Config{SIP: sip, Media: []net.PacketConn{rtp}, Registrar: local(reg.conn)})
+	require.NoError(t, err)
+	defer a.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, i := range []int{-1, 1} {
+		require.ErrorIs(t, a.ServeMedia(ctx, i, nil), ErrConfig, "socket %d", i)
+	}
+
+	sipIn, mediaIn := make(chan packet, 4), make(chan packet, 4)
+	done := make(chan error, 2)
+	go func() {
+		done <- a.ServeSIP(ctx, func(b []byte, from netip.AddrPort) { sipIn <- packet{string(b), from} })
+	}()
+	go func() {
+		done <- a.ServeMedia(ctx, 0, func(b []byte, from netip.AddrPort) { mediaIn <- packet{string(b), from} })
+	}()
+	invite := "INVITE sip:a@127.0.0.1 SIP/2.0\r\n\r\n"
+	rtpPkt := "\x80\x00\x00\x01rtp"
+	for _, tc := range []struct {
+		to   *net.UDPConn
+		send []string
+		in   chan packet
+		want string
+	}{
+		{sip, []string{"\r\n\r\n", invite}, sipIn, invite},
+		{rtp, []string{rtpPkt}, mediaIn, rtpPkt},
+	} {
+		for _, s := range tc.send {
+			_, err := peer.WriteToUDPAddrPort([]byte(s), local(tc.to))
+			require.NoError(t, err)
+		}
+		select {
+		case p := <-tc.in:
+			require.Equal(t, packet{tc.want, local(peer)}, p)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%q not handed over", tc.want)
+		}
+	}
+
+	cancel()
+	for range 2 {
+		require.NoError(t, <-done)
+	}
+	for _, c := range []*net.UDPConn{sip, rtp} {
+		_, err := peer.WriteToUDPAddrPort([]byte("after"), local(c))
+		require.NoError(t, err)
+		b := make([]byte, 16)
+		n, _, err := c.ReadFromUDPAddrPort(b)
+		require.NoError(t, err)
+		require.Equal(t, "after", string(b[:n]))
+	}
 }

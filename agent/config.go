@@ -81,10 +81,12 @@ const (
 // Config configures an Agent. SIP and Registrar are required.
 type Config struct {
 	// SIP is the UA's SIP socket (UDP). The caller owns it and its read
-	// loop, which hands every packet to Agent.HandlePacket first.
+	// loop, which hands every packet to Agent.HandlePacket first (or is
+	// Agent.ServeSIP).
 	SIP net.PacketConn
 	// Media are the UA's RTP (and RTCP) sockets; their read loops hand
-	// packets to Agent.HandleMediaPacket with the socket's index.
+	// packets to Agent.HandleMediaPacket with the socket's index (or are
+	// Agent.ServeMedia).
 	Media []net.PacketConn
 	// STUN servers, preferred first. None: only the registrar's rport
 	// tells the public address.

@@ -6,7 +6,9 @@
 // loops call HandlePacket (SIP socket) and HandleMediaPacket (media
 // sockets) first with every packet; the agent takes STUN answers, CRLF
 // keep-alive noise and the answers to its own keep-alives, and gives
-// everything else back. Start then discovers, in parallel where it can:
+// everything else back. A UA without read loops of its own runs ServeSIP
+// and ServeMedia, which read the sockets (never closing them) and hand it
+// only SIP and media. Start then discovers, in parallel where it can:
 // the NAT's behaviour and binding lifetime with STUN on the SIP socket
 // itself (nat.DiscoverWith), each media socket's public address, whether
 // the registrar answers STUN on its SIP port, and the gateway's port
@@ -70,6 +72,9 @@
 //		STUN: servers, Registrar: registrar, OnEvent: onEvent})
 //	// in the SIP read loop: if a.HandlePacket(b, from) { continue }
 //	// in the RTP read loop: if b, from = a.HandleMediaPacket(0, b, from); b == nil { continue }
+//	// or, without read loops of its own:
+//	//	go a.ServeSIP(ctx, onSIP)
+//	//	go a.ServeMedia(ctx, 0, onRTP)
 //	// send RTP with a.SendMedia(0, rtp, peer) (through the relay when the plan uses one),
 //	// after a.MediaPeer(ctx, 0, peerFromSDP);
 //	plan, err := a.Start(ctx)

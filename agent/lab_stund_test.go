@@ -30,7 +30,7 @@ func TestLabAssumedLifetimeAdapts(t *testing.T) {
 		Disable: PortMapping, OnEvent: func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() }})
 	require.NoError(t, err)
 	defer a.Close()
-	readLoop(t, sip, a, nil)
+	readLoop(t, a, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	p, err := a.Start(ctx)

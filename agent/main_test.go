@@ -35,7 +35,7 @@ func TestLeakAgent(t *testing.T) {
 		sip, rtp := listen(t), listen(t)
 		a, err := New(Config{SIP: sip, Media: []net.PacketConn{rtp}, STUN: []netip.AddrPort{stun}, Registrar: local(reg.conn), Disable: PortMapping})
 		require.NoError(t, err)
-		readLoop(t, sip, a, nil)
+		readLoop(t, a, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		_, _ = a.Start(ctx) // the dead server: Start gives up or decides without STUN
 		cancel()
@@ -45,7 +45,7 @@ func TestLeakAgent(t *testing.T) {
 	sip := listen(t)
 	a, err := New(Config{SIP: sip, STUN: []netip.AddrPort{local(dead)}, Registrar: local(reg.conn), Disable: PortMapping})
 	require.NoError(t, err)
-	readLoop(t, sip, a, nil)
+	readLoop(t, a, nil)
 	started := make(chan error, 1)
 	go func() { _, err := a.Start(context.Background()); started <- err }()
 	require.NoError(t, a.Close())

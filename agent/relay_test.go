@@ -86,7 +86,7 @@ func TestRelayTransport(t *testing.T) {
 			a, err := New(cfg)
 			require.NoError(t, err)
 			defer a.Close()
-			readLoop(t, sip, a, nil)
+			readLoop(t, a, nil)
 			p, err := a.Start(context.Background())
 			require.NoError(t, err)
 			if tc.want == sipmsg.TransportUnknown {
@@ -135,7 +135,7 @@ func TestStartSilentSTUN(t *testing.T) {
 		LifetimeMax: 40 * time.Second})
 	require.NoError(t, err)
 	defer a.Close()
-	readLoop(t, sip, a, nil)
+	readLoop(t, a, nil)
 	start := time.Now()
 	p, err := a.Start(context.Background())
 	require.NoError(t, err)
