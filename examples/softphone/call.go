@@ -234,21 +234,13 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 	}
 }
 
-// readRTP is leg l's RTP socket's read loop: STUN answers go to the STUN
-// client, media to media.
-func (p *Phone) readRTP(ctx context.Context, l *leg) {
-	stopOnDone(ctx, l.rtp)
-	buf := make([]byte, 2048)
-	for {
-		n, from, err := l.rtp.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		b, _ := l.nat.HandleMediaPacket(0, buf[:n], addrPortOf(from)) // relayed media comes back unwrapped
-		p.media(l, b)
+// serveRTP is leg l's RTP socket's read loop (agent.ServeMedia): the
+// agent takes STUN answers and the relay's own messages and unwraps
+// relayed media; media goes to media.
+func (p *Phone) serveRTP(ctx context.Context, l *leg) {
+	err := l.nat.ServeMedia(ctx, 0, func(b []byte, _ netip.AddrPort) { p.media(l, b) })
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		p.printf("%v", err)
 	}
 }
 

@@ -38,10 +38,17 @@ func (p *Phone) newLegs(sip, rtp net.PacketConn) error {
 		DialContext: cfg.DialContext, ListenPacket: cfg.ListenPacket, UserAgent: "sipnat-softphone",
 		Logger: cfg.Logger,
 	}
-	mk := func(sip, rtp net.PacketConn, registrar netip.AddrPort, stun []netip.AddrPort) (*leg, agent.Config) {
+	mk := func(sip, rtp net.PacketConn, registrar netip.AddrPort, stun []netip.AddrPort) (*leg, agent.Config, error) {
 		c := base
 		c.SIP, c.Media, c.Registrar, c.STUN = sip, []net.PacketConn{rtp}, registrar, stun
-		l := &leg{sip: sip, rtp: rtp, sipLocal: addrPortOf(sip.LocalAddr()), rtpLocal: addrPortOf(rtp.LocalAddr()), registrar: registrar}
+		l := &leg{sip: sip, rtp: rtp, registrar: registrar}
+		var err error
+		if l.sipLocal, err = localAddr(sip); err != nil {
+			return nil, c, fmt.Errorf("SIP %w", err)
+		}
+		if l.rtpLocal, err = localAddr(rtp); err != nil {
+			return nil, c, fmt.Errorf("RTP %w", err)
+		}
 		l.family = agent.FamilyOf(l.sipLocal.Addr())
 		c.OnRelayedMedia = func(_ int, b []byte, _ netip.AddrPort) { p.media(l, b) }
 		c.OnEvent = func(e agent.Event) {
@@ -54,9 +61,12 @@ func (p *Phone) newLegs(sip, rtp net.PacketConn) error {
 		if l.family == agent.IPv6 {
 			c.NAT64 = cfg.NAT64
 		}
-		return l, c
+		return l, c, nil
 	}
-	first, c1 := mk(sip, rtp, cfg.Registrar, cfg.STUN)
+	first, c1, err := mk(sip, rtp, cfg.Registrar, cfg.STUN)
+	if err != nil {
+		return err
+	}
 	p.legs = []*leg{first}
 	p.sig.Store(first)
 	if cfg.Dual == nil {
@@ -65,7 +75,10 @@ func (p *Phone) newLegs(sip, rtp net.PacketConn) error {
 		return err
 	}
 	d := cfg.Dual
-	second, c2 := mk(d.SIP, d.RTP, d.Registrar, d.STUN)
+	second, c2, err := mk(d.SIP, d.RTP, d.Registrar, d.STUN)
+	if err != nil {
+		return fmt.Errorf("dual stack: %w", err)
+	}
 	if second.family == first.family {
 		return fmt.Errorf("dual stack: both SIP sockets are %s", first.family)
 	}

@@ -150,13 +150,18 @@ func NewPhone(sip, rtp net.PacketConn, cfg Config) (*Phone, error) {
 	return p, nil
 }
 
-func addrPortOf(a net.Addr) netip.AddrPort {
-	if u, ok := a.(*net.UDPAddr); ok {
-		ap := u.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+// ErrSocket: NewPhone was given a socket that is not bound to a specific
+// address.
+var ErrSocket = errors.New("softphone: socket not bound to a specific address")
+
+// localAddr is the address socket c is bound to; NewPhone refuses a
+// socket bound to no specific address.
+func localAddr(c net.PacketConn) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(c.LocalAddr().String())
+	if err != nil || ap.Addr().IsUnspecified() {
+		return netip.AddrPort{}, fmt.Errorf("%s: %w", c.LocalAddr(), ErrSocket)
 	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
+	return ap, nil
 }
 
 func randHex(n int) string {
@@ -192,8 +197,8 @@ func (p *Phone) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, l := range p.legs {
 		wg.Add(2)
-		go func() { defer wg.Done(); p.readSIP(ctx, l) }()
-		go func() { defer wg.Done(); p.readRTP(ctx, l) }()
+		go func() { defer wg.Done(); p.serveSIP(ctx, l) }()
+		go func() { defer wg.Done(); p.serveRTP(ctx, l) }()
 	}
 	defer wg.Wait()
 	defer cancel()
@@ -275,44 +280,25 @@ func (p *Phone) requestReregister(why string) {
 
 func (p *Phone) aor() string { return "sip:" + p.cfg.User + "@" + p.cfg.Domain }
 
-// readSIP is leg l's SIP socket's read loop: STUN answers go to the STUN
-// client, CRLF keep-alive answers are dropped, SIP is dispatched.
-func (p *Phone) readSIP(ctx context.Context, l *leg) {
-	stopOnDone(ctx, l.sip)
-	buf := make([]byte, 65535)
+// serveSIP is leg l's SIP socket's read loop (agent.ServeSIP): the agent
+// takes STUN answers, CRLF keep-alive noise and the answers to its
+// keep-alives, SIP is dispatched here.
+func (p *Phone) serveSIP(ctx context.Context, l *leg) {
 	var m sipmsg.Message
-	for {
-		n, from, err := l.sip.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		b := buf[:n]
-		src := addrPortOf(from)
-		if l.nat.HandlePacket(b, src) {
-			continue // STUN, CRLF, answers to the agent's keep-alives
-		}
+	err := l.nat.ServeSIP(ctx, func(b []byte, src netip.AddrPort) {
 		if err := m.Parse(b); err != nil {
 			p.log.Debug("unparsable SIP", "from", src, "err", err)
-			continue
+			return
 		}
 		if m.IsRequest() {
 			p.handleRequest(&m, src)
-			continue
+			return
 		}
 		p.handleResponse(&m)
+	})
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		p.printf("%v", err)
 	}
-}
-
-// stopOnDone unblocks the socket's reads when ctx ends, without closing the
-// caller's socket.
-func stopOnDone(ctx context.Context, c net.PacketConn) {
-	go func() {
-		<-ctx.Done()
-		_ = c.SetReadDeadline(time.Unix(1, 0))
-	}()
 }
 
 func (p *Phone) handleResponse(m *sipmsg.Message) {
