@@ -143,7 +143,7 @@ func (p *Phone) Run(ctx context.Context) error {
 	defer wg.Wait()
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = p.srv.ServeUDP(agentConn{p.sipConn, p.nat}) }()
-	go func() { defer wg.Done(); p.readRTP() }()
+	go func() { defer wg.Done(); p.serveRTP(ctx) }()
 	defer p.sipConn.Close() // ends sipgo's reader: the socket is the phone's to close
 	defer p.rtp.Close()
 	defer p.ua.Close()
@@ -302,30 +302,19 @@ func (p *Phone) sendRTP(ctx context.Context, c *call) {
 	}
 }
 
-// readRTP hands the agent its STUN answers and counts RTP during a call.
-func (p *Phone) readRTP() {
-	buf := make([]byte, 2048)
-	for {
-		n, from, err := p.rtp.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		u, ok := from.(*net.UDPAddr)
-		if !ok {
-			continue
-		}
-		b, _ := p.nat.HandleMediaPacket(0, buf[:n], u.AddrPort()) // relayed media comes back unwrapped
-		if b == nil {
-			continue // the agent's STUN or relay traffic
-		}
+// serveRTP counts RTP during a call; the agent takes its STUN answers and
+// the relay's messages and unwraps relayed media (agent.ServeMedia). It
+// ends when ctx does or Run closes the socket.
+func (p *Phone) serveRTP(ctx context.Context) {
+	err := p.nat.ServeMedia(ctx, 0, func(b []byte, _ netip.AddrPort) {
 		p.mu.Lock()
 		inCall := p.call != nil
 		p.mu.Unlock()
 		if inCall && len(b) >= 12 && b[0]>>6 == 2 {
 			p.RTPIn.Add(1)
 		}
+	})
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		p.printf("%v", err)
 	}
 }
