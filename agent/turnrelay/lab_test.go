@@ -64,6 +64,20 @@ func TestLabRelay(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(sdp), "c=IN IP4 203.0.113.2\r\nm=audio "+itoa(relayed.Port()), "the SDP names the relayed address")
 
+	mediaBothWays(ctx, t, a, peer, peerAddr, relayed, &in, &src)
+	require.NoError(t, a.Close())
+	_, err = rtp.WriteToUDPAddrPort([]byte("x"), peerAddr)
+	require.NoError(t, err, "the media socket stays open")
+}
+
+func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[8:] }
+
+// mediaBothWays has the agent's media socket 0 and a peer on the WAN
+// exchange 20 RTP packets each way through the relayed address: the UA's
+// media handler (which counts into in and stores the source in src) must
+// get them from the peer, the peer from the relayed address.
+func mediaBothWays(ctx context.Context, t *testing.T, a *agent.Agent, peer *net.UDPConn, peerAddr, relayed netip.AddrPort, in *atomic.Int64, src *atomic.Value) {
+	t.Helper()
 	require.NoError(t, a.MediaPeer(ctx, 0, peerAddr))
 	pkt := make([]byte, 172)
 	pkt[0] = 0x80
@@ -79,12 +93,7 @@ func TestLabRelay(t *testing.T) {
 		"in %d, out %d", in.Load(), out.Load())
 	require.Equal(t, peerAddr, src.Load(), "relayed media comes with the peer as its source")
 	require.Equal(t, relayed, from.Load(), "the peer hears the relayed address")
-	require.NoError(t, a.Close())
-	_, err = rtp.WriteToUDPAddrPort([]byte("x"), peerAddr)
-	require.NoError(t, err, "the media socket stays open")
 }
-
-func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[8:] }
 
 // TestLabRelayOverStream: behind a router that drops UDP (TCP
 // masqueraded, and forgotten after 5 s idle) the agent finds UDP blocked
@@ -168,19 +177,5 @@ func relayOverStream(t *testing.T, lab *netlab.Lab, mode agent.RelayMode, asked,
 	require.Contains(t, string(js), `"transport":"`+strings.ToLower(want.String())+`"`)
 
 	time.Sleep(6 * time.Second) // idle past the router's 5 s timeouts: only the relay's keep-alives hold the stream
-	require.NoError(t, a.MediaPeer(ctx, 0, peerAddr))
-	pkt := make([]byte, 172)
-	pkt[0] = 0x80
-	var out atomic.Int64
-	var from atomic.Value
-	netlab.ReadLoop(t, peer, func(b []byte, f netip.AddrPort) { out.Add(1); from.Store(f) })
-	for i := 0; i < 20; i++ {
-		require.NoError(t, a.SendMedia(0, pkt, peerAddr))
-		_, err := peer.WriteToUDPAddrPort(pkt, relayed)
-		require.NoError(t, err)
-	}
-	require.Eventually(t, func() bool { return in.Load() >= 18 && out.Load() >= 18 }, 5*time.Second, 20*time.Millisecond,
-		"in %d, out %d", in.Load(), out.Load())
-	require.Equal(t, peerAddr, src.Load(), "relayed media comes with the peer as its source")
-	require.Equal(t, relayed, from.Load(), "the peer hears the relayed address")
+	mediaBothWays(ctx, t, a, peer, peerAddr, relayed, &in, &src)
 }
