@@ -32,6 +32,18 @@ func listen(t *testing.T) *net.UDPConn {
 
 func local(c net.PacketConn) netip.AddrPort { return callerconn.AddrPortOf(c.LocalAddr()) }
 
+// startSTUN serves STUN (nat.Server) on a loopback socket until the test
+// ends and returns its address.
+func startSTUN(t *testing.T) netip.AddrPort {
+	conn := listen(t)
+	srv, err := nat.NewServer(nat.ServerConfig{Primary: conn})
+	require.NoError(t, err)
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(context.Background()) }()
+	t.Cleanup(func() { srv.Close(); <-served })
+	return local(conn)
+}
+
 // fakeRegistrar answers STUN and OPTIONS like kamailio with nathelper,
 // reporting in received/rport the public port it is told to.
 type fakeRegistrar struct {
@@ -145,15 +157,10 @@ func TestNewChecksConfig(t *testing.T) {
 // starts no keep-alive; the demultiplexer leaves SIP to the stack.
 func TestStartLoopback(t *testing.T) {
 	t.Parallel()
-	srvConn := listen(t)
-	srv, err := nat.NewServer(nat.ServerConfig{Primary: srvConn})
-	require.NoError(t, err)
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(context.Background()) }()
-	defer func() { srv.Close(); <-served }()
+	stun := startSTUN(t)
 	reg := startRegistrar(t)
 	sip, rtp := listen(t), listen(t)
-	a, err := New(Config{SIP: sip, Media: []net.PacketConn{rtp}, STUN: []netip.AddrPort{local(srvConn)}, Registrar: local(reg.conn), Disable: PortMapping})
+	a, err := New(Config{SIP: sip, Media: []net.PacketConn{rtp}, STUN: []netip.AddrPort{stun}, Registrar: local(reg.conn), Disable: PortMapping})
 	require.NoError(t, err)
 	defer a.Close()
 	readLoop(t, a, nil)

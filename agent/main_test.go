@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipnat/sipnat/internal/leakcheck"
-	"github.com/sipnat/sipnat/nat"
 )
 
 // TestMain fails the package's run when a test leaves goroutines running
@@ -22,16 +21,11 @@ func TestMain(m *testing.M) { leakcheck.Main(m) }
 // starting leave nothing running once closed and their sockets closed.
 func TestLeakAgent(t *testing.T) {
 	leakcheck.Check(t)
-	srvConn := listen(t)
-	srv, err := nat.NewServer(nat.ServerConfig{Primary: srvConn})
-	require.NoError(t, err)
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(context.Background()) }()
-	t.Cleanup(func() { srv.Close(); <-served })
+	live := startSTUN(t)
 	reg := startRegistrar(t)
 	dead := listen(t)
 
-	for _, stun := range []netip.AddrPort{local(srvConn), local(dead)} {
+	for _, stun := range []netip.AddrPort{live, local(dead)} {
 		sip, rtp := listen(t), listen(t)
 		a, err := New(Config{SIP: sip, Media: []net.PacketConn{rtp}, STUN: []netip.AddrPort{stun}, Registrar: local(reg.conn), Disable: PortMapping})
 		require.NoError(t, err)

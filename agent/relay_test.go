@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sipnat/sipnat/nat"
 	"github.com/sipnat/sipnat/sipmsg"
 )
 
@@ -59,12 +58,7 @@ func TestRelayTransport(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srvConn := listen(t)
-			srv, err := nat.NewServer(nat.ServerConfig{Primary: srvConn})
-			require.NoError(t, err)
-			served := make(chan struct{})
-			go func() { defer close(served); _ = srv.Serve(context.Background()) }()
-			defer func() { srv.Close(); <-served }()
+			stun := startSTUN(t)
 			reg := startRegistrar(t)
 			sip, rtp := listen(t), listen(t)
 			var made *fakeRelay
@@ -74,7 +68,7 @@ func TestRelayTransport(t *testing.T) {
 				peer netip.AddrPort
 			}
 			got := make(chan media, 1)
-			cfg := Config{SIP: sip, Media: []net.PacketConn{rtp}, STUN: []netip.AddrPort{local(srvConn)}, Registrar: local(reg.conn),
+			cfg := Config{SIP: sip, Media: []net.PacketConn{rtp}, STUN: []netip.AddrPort{stun}, Registrar: local(reg.conn),
 				Disable: PortMapping, Relay: RelayForce, RelayTransport: tc.asked, StreamKeepAlive: 3 * time.Second,
 				NewRelay: func(_ context.Context, r RelayRequest) (MediaRelay, error) {
 					made = &fakeRelay{req: r}
