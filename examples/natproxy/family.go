@@ -103,14 +103,15 @@ func (p *Proxy) isSelf(ap netip.AddrPort) bool {
 // dual-stack proxy's relay (rtpengine then bridges an IPv6 and an IPv4
 // UA); "" when single-stack (the SDP's family is kept).
 func (p *Proxy) familyOf(a netip.Addr) rtpengine.Family {
-	switch {
-	case p.alt.conn == nil || !a.IsValid():
+	if p.alt.conn == nil {
 		return ""
-	case a.Unmap().Is4():
-		return rtpengine.IPv4
 	}
-	return rtpengine.IPv6
+	return rtpFamily[agent.FamilyOf(a)]
 }
+
+// rtpFamily names agent's families (agent.FamilyOf, the rule the proxy
+// uses everywhere) as rtpengine writes them.
+var rtpFamily = map[agent.Family]rtpengine.Family{agent.IPv4: rtpengine.IPv4, agent.IPv6: rtpengine.IPv6}
 
 // uacFamily is familyOf the UA that sent the request response m answers:
 // its Via, the last one (received= where the proxy saw it, else
