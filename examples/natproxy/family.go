@@ -80,22 +80,9 @@ func (p *Proxy) selfFor(a netip.Addr) netip.AddrPort {
 	return p.self
 }
 
-// connFor is the proxy's UDP socket of a's family (Conn when
-// single-stack).
-func (p *Proxy) connFor(a netip.Addr) net.PacketConn {
-	if p.familyIndex(a) == 1 {
-		return p.alt.conn
-	}
-	return p.conn
-}
-
-func unmapped(ap netip.AddrPort) netip.AddrPort {
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-}
-
 // isSelf reports whether ap is one of the proxy's addresses.
 func (p *Proxy) isSelf(ap netip.AddrPort) bool {
-	ap = unmapped(ap)
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	return ap == p.self || p.alt.conn != nil && ap == p.alt.self
 }
 

@@ -143,8 +143,7 @@ func NewProxy(cfg Config) (*Proxy, error) {
 	if cfg.Ping > 0 {
 		s, err := keepalive.NewScheduler(keepalive.SchedulerConfig{
 			Send: keepalive.SenderFunc(func(pg keepalive.Ping) error {
-				_, err := p.connFor(pg.Addr.Addr()).WriteTo([]byte("\r\n\r\n"), net.UDPAddrFromAddrPort(pg.Addr))
-				return err
+				return p.edge.SendTo(pg.Addr, []byte("\r\n\r\n")) // from the UDP socket of the UA's family (Edge.FlowFor)
 			}),
 			Logger: cfg.Logger,
 		})

@@ -94,7 +94,11 @@ func TestPings(t *testing.T) {
 	self := c.LocalAddr().(*net.UDPAddr).AddrPort()
 	p, err := NewProxy(Config{Conn: c, Self: self, Upstream: netip.MustParseAddrPort("127.0.0.1:9"), Ping: 200 * time.Millisecond})
 	require.NoError(t, err)
-	defer p.pings.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ctx) }() // the pings go out from the socket Serve reads
+	defer func() { cancel(); require.NoError(t, <-served) }()
+	require.Eventually(t, func() bool { return p.edge.Has(sipmsg.Flow{Local: self, Transport: sipmsg.UDP}) }, 5*time.Second, time.Millisecond)
 	src := ua.LocalAddr().(*net.UDPAddr).AddrPort()
 	reg := "REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5070;branch=z9hG4bK1;rport\r\nFrom: <sip:alice@x>;tag=1\r\nTo: <sip:alice@x>\r\nCall-ID: r\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@192.168.1.10:5070>\r\nContent-Length: 0\r\n\r\n"
 	var m sipmsg.Message
