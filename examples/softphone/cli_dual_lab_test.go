@@ -18,20 +18,20 @@ import (
 
 // TestCommandLineDual runs the built softphone with -dual inside the
 // dual-stack lab (eim-apdf and the router's IPv6 firewall): an IPv6
-// -registrar with coturn's IPv6 STUN port and the IPv4 registrar after
-// -dual (stund on its port 3478). It registers over IPv6, an IPv6 peer
+// -registrar, the IPv4 registrar after -dual, and -stun naming coturn on
+// both families (each agent takes its family's). It registers over IPv6, an IPv6 peer
 // (sipp through kamailio over IPv6) calls it and both hear the other, and
 // after SIGINT -json carries the dual plan (both families' plans, the
 // registration's family) and the call's media family.
 func TestCommandLineDual(t *testing.T) {
 	t.Parallel()
-	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "stund")
+	netlab.RequireTools(t, "sipp", "kamailio", "turnserver")
 	bin := buildCommand(t)
-	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, IPv6: netlab.IPv6Firewall, KamailioAuth: true, Coturn: true, Stund: true})
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, IPv6: netlab.IPv6Firewall, KamailioAuth: true, Coturn: true})
 	var stdout, stderr netlab.Output // written by exec's copying goroutines while the test reads
 	cmd := lab.Command(netlab.LAN, bin, "-json", "-user", "alice", "-password", netlab.KamailioPassword, "-lifetime-max", "0",
 		"-registrar", netip.AddrPortFrom(netlab.Server1V6, netlab.KamailioPort).String(),
-		"-stun", netip.AddrPortFrom(netlab.Server1V6, netlab.CoturnPort).String(),
+		"-stun", netip.AddrPortFrom(netlab.Server1V6, netlab.CoturnPort).String()+","+netip.AddrPortFrom(netlab.Server1, netlab.CoturnPort).String(),
 		"-dual", netip.AddrPortFrom(netlab.Server1, netlab.KamailioPort).String())
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())

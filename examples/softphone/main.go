@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	domain := fs.String("domain", "", "AoR domain (default: the registrar's address)")
 	user := fs.String("user", "alice", "AoR user")
 	password := fs.String("password", "", "digest password")
-	stunList := fs.String("stun", "", "STUN servers, comma-separated `host:port` list (default: the registrar's host, port 3478)")
+	stunList := fs.String("stun", "", "STUN servers, comma-separated `host:port` list (default: the registrar's host, port 3478); with -dual, those of each family serve that family's agent (default: its registrar's host, port 3478)")
 	allow := fs.String("allow", "stun,mapping,rport", "NAT mechanisms to use: any of stun, mapping, rport")
 	sipPort := fs.Uint("sip-port", 5062, "local SIP port (1-65535)")
 	rtpPort := fs.Uint("rtp-port", 40000, "local RTP port (1-65535)")
@@ -116,15 +116,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *jsonOut {
 		cfg.Out = nil
 	}
-	if *stunList == "" {
-		*stunList = netip.AddrPortFrom(reg.Addr(), 3478).String() // [v6]:3478 for an IPv6 registrar
-	}
+	var stun []netip.AddrPort
 	for _, s := range strings.Split(*stunList, ",") {
-		a, err := resolve(strings.TrimSpace(s))
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		a, err := resolve(s)
 		if err != nil {
 			return cmdline.Usagef("-stun %q: %v", s, err)
 		}
-		cfg.STUN = append(cfg.STUN, a)
+		stun = append(stun, a)
 	}
 	roots, err := readCA(*caFile)
 	if err != nil {
@@ -152,6 +153,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return cmdline.Usagef("-dual %s: in the same address family as -registrar %s; want the other one", dualReg, reg)
 		}
 	}
+	cfg.STUN = stunFor(stun, reg)
 	sip, rtp, err := listenTowards(reg, uint16(*sipPort), uint16(*rtpPort))
 	if err != nil {
 		return err
@@ -166,7 +168,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer sip2.Close()
 		defer rtp2.Close()
 		cfg.Dual = &DualConfig{SIP: sip2, RTP: rtp2, Registrar: dualReg,
-			STUN: []netip.AddrPort{netip.AddrPortFrom(dualReg.Addr(), 3478)}}
+			STUN: stunFor(stun, dualReg)}
 	}
 
 	p, err := NewPhone(sip, rtp, cfg)
@@ -186,6 +188,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return err
+}
+
+// stunFor returns the STUN servers of list in registrar's family, or, when
+// none is, the registrar's host on port 3478 ([v6]:3478 for an IPv6 one):
+// the agent's STUN runs on its SIP socket, of the registrar's family.
+func stunFor(list []netip.AddrPort, registrar netip.AddrPort) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, a := range list {
+		if a.Addr().Unmap().Is4() == registrar.Addr().Unmap().Is4() {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return []netip.AddrPort{netip.AddrPortFrom(registrar.Addr(), 3478)}
+	}
+	return out
 }
 
 // listenTowards opens the SIP and RTP sockets on the local address that
