@@ -317,6 +317,17 @@ func (p *Phone) handleResponse(m *sipmsg.Message) {
 	}
 }
 
+// dial is Config.DialContext, or else a dialer without the system's TCP
+// keep-alives: only the SIP flow's and the relay's own keep-alives may
+// keep the NAT's state.
+func (p *Phone) dial() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if p.cfg.DialContext != nil {
+		return p.cfg.DialContext
+	}
+	d := net.Dialer{KeepAlive: -1}
+	return d.DialContext
+}
+
 // newRelay is the agent's relay for the -turn flags, nil without a server:
 // TURN from the RTP socket over UDP, or over a TCP or TLS connection of
 // its own (dialled like the SIP flow's, TLS checked against TURNRootCAs).
@@ -325,11 +336,7 @@ func (p *Phone) newRelay() agent.RelayMaker {
 	if !c.Server.IsValid() {
 		return nil
 	}
-	dial := p.cfg.DialContext
-	if dial == nil {
-		d := net.Dialer{KeepAlive: -1} // only the relay's keep-alives may keep the NAT's state
-		dial = d.DialContext
-	}
+	dial := p.dial()
 	c.DialContext = dial
 	if p.cfg.TURNTransport == sipmsg.TLS {
 		name := p.cfg.TURNServerName

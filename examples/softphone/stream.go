@@ -40,11 +40,7 @@ func (p *Phone) newFlow(sc *StreamConfig) (*outbound.Flow, error) {
 		u := []byte(randHex(16))
 		sc.Instance = "urn:uuid:" + string(u[:8]) + "-" + string(u[8:12]) + "-4" + string(u[13:16]) + "-8" + string(u[17:20]) + "-" + string(u[20:32])
 	}
-	dial := p.cfg.DialContext
-	if dial == nil {
-		d := net.Dialer{KeepAlive: -1} // only the flow's keep-alives may keep the NAT's state
-		dial = d.DialContext
-	}
+	dial := p.dial()
 	sc.flow = outbound.FlowConfig{
 		Transport: sc.Transport, Server: sc.Server, ServerName: sc.ServerName, RootCAs: sc.RootCAs, Dial: dial,
 		Register: func(ctx context.Context, f *outbound.Flow) ([]byte, error) {
