@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sipnat/sipnat/internal/netlab"
 	"github.com/sipnat/sipnat/rtpengine"
 	"github.com/sipnat/sipnat/sipmsg"
 )
@@ -31,27 +32,17 @@ func newNG(t *testing.T, reply func(string) string) (*ng, netip.AddrPort) {
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	require.NoError(t, err)
 	s := &ng{conn: c, reply: reply}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			sp := bytes.IndexByte(buf[:n], ' ')
-			body := string(buf[sp+1 : n])
-			s.mu.Lock()
-			s.reqs = append(s.reqs, body)
-			rep := s.reply
-			s.mu.Unlock()
-			if r := rep(body); r != "" {
-				_, _ = c.WriteToUDPAddrPort(append(buf[:sp+1:sp+1], r...), from)
-			}
+	netlab.ReadLoop(t, c, func(b []byte, from netip.AddrPort) {
+		sp := bytes.IndexByte(b, ' ')
+		body := string(b[sp+1:])
+		s.mu.Lock()
+		s.reqs = append(s.reqs, body)
+		rep := s.reply
+		s.mu.Unlock()
+		if r := rep(body); r != "" {
+			_, _ = c.WriteToUDPAddrPort(append(b[:sp+1:sp+1], r...), from)
 		}
-	}()
-	t.Cleanup(func() { c.Close(); <-done })
+	})
 	return s, c.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
