@@ -146,10 +146,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var dualReg netip.AddrPort
 	if *dual != "" {
-		if dualReg, err = resolveIn(*dual, map[bool]string{true: "udp6", false: "udp4"}[reg.Addr().Unmap().Is4()]); err != nil {
+		other := agent.IPv6 // the -dual registrar's family
+		if agent.FamilyOf(reg.Addr()) == agent.IPv6 {
+			other = agent.IPv4
+		}
+		if dualReg, err = resolveIn(*dual, udpNetwork(other)); err != nil {
 			return cmdline.Usagef("-dual %q: %v", *dual, err)
 		}
-		if dualReg.Addr().Unmap().Is4() == reg.Addr().Unmap().Is4() {
+		if agent.FamilyOf(dualReg.Addr()) == agent.FamilyOf(reg.Addr()) {
 			return cmdline.Usagef("-dual %s: in the same address family as -registrar %s; want the other one", dualReg, reg)
 		}
 	}
@@ -196,7 +200,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func stunFor(list []netip.AddrPort, registrar netip.AddrPort) []netip.AddrPort {
 	var out []netip.AddrPort
 	for _, a := range list {
-		if a.Addr().Unmap().Is4() == registrar.Addr().Unmap().Is4() {
+		if agent.FamilyOf(a.Addr()) == agent.FamilyOf(registrar.Addr()) {
 			out = append(out, a)
 		}
 	}
@@ -206,6 +210,14 @@ func stunFor(list []netip.AddrPort, registrar netip.AddrPort) []netip.AddrPort {
 	return out
 }
 
+// udpNetwork is the network name of UDP in family f ("udp4", "udp6").
+func udpNetwork(f agent.Family) string {
+	if f == agent.IPv6 {
+		return "udp6"
+	}
+	return "udp4"
+}
+
 // listenTowards opens the SIP and RTP sockets on the local address that
 // routes to dst, in dst's family.
 func listenTowards(dst netip.AddrPort, sipPort, rtpPort uint16) (sip, rtp *net.UDPConn, err error) {
@@ -213,10 +225,7 @@ func listenTowards(dst netip.AddrPort, sipPort, rtpPort uint16) (sip, rtp *net.U
 	if err != nil {
 		return nil, nil, fmt.Errorf("no route to the registrar %s: %w", dst, err)
 	}
-	network := "udp4"
-	if !local.Unmap().Is4() {
-		network = "udp6"
-	}
+	network := udpNetwork(agent.FamilyOf(local))
 	if sip, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, sipPort))); err != nil {
 		return nil, nil, err
 	}
