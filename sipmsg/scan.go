@@ -110,7 +110,9 @@ func (m *Message) parse(b []byte, fast bool) error {
 	}
 	// the start line's end: most start lines end in the first 64 bytes,
 	// whose line feeds one SSE2 mask gives (bytes.IndexByte over the whole
-	// message took its AVX2 path, about 40 cycles to set up)
+	// message, the same instruction count, took 16 ns more of the paired
+	// benchmark; searching the first 32 bytes of a '>' or closing '"' on
+	// their own, to keep IndexByte off its AVX2 path, took 28 ns more)
 	le := -1
 	if lf := linefeed.Mask(b, 0); lf != 0 {
 		le = bits.TrailingZeros64(lf)
