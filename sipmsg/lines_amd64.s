@@ -95,12 +95,10 @@ found:
 	LEAQ -1(R10), AX
 	ANDQ AX, R10
 
-	MOVBLZX (SI)(DI*1), AX
-	CMPL AX, $0x20
-	JBE  done              // the empty line, a folded line, a bad name
-
 	// the name: the first byte of the 16 at DI that is not a letter or '-'
-	// (names with digits or other token bytes are rare: the Go loop)
+	// (names with digits or other token bytes are rare: the Go loop; so
+	// are the empty line and a folded line, whose first byte ends the
+	// name at once)
 	MOVOU (SI)(DI*1), X0
 	MOVO  X0, X1
 	POR   X8, X1
