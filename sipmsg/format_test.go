@@ -38,6 +38,12 @@ func TestAppendIPv4(t *testing.T) {
 			require.Equal(t, "y"+a.String(), string(appendIPv4(append(make([]byte, 0, 32), 'y'), a)))
 		}
 	}
+	// every combination of octet lengths: every place a word can start
+	o := [3]byte{5, 55, 255}
+	for i := 0; i < 81; i++ {
+		a := netip.AddrFrom4([4]byte{o[i%3], o[i/3%3], o[i/9%3], o[i/27%3]})
+		require.Equal(t, "y"+a.String(), string(appendIPv4(append(make([]byte, 0, 32), 'y'), a)))
+	}
 }
 
 // TestScanPort checks scanPort against parseUint over the run of digits.

@@ -140,19 +140,28 @@ func appendIPv4(dst []byte, a netip.Addr) []byte {
 
 // ipv4Words returns the dotted quad of v as two little-endian words and its
 // length: each octet's digits and dot come from octetText as one word and
-// are shifted into place, no branches and no stores.
+// are shifted into place, no branches and no stores. The first two words
+// always land in lo; the last two may cross into hi (place). Every shift
+// count is below 64, so no shift needs Go's test for larger ones.
 func ipv4Words(v [4]byte) (lo, hi uint64, n int) {
-	s := uint(0) // bits written so far
-	for _, o := range v {
-		t := octetText[o]
-		w := t & 0xffffffff
-		// Go shifts by 64 or more give 0, so each word lands in lo, in
-		// hi, or across both without a branch
-		lo |= w << s
-		hi |= w>>(64-s) | w<<(s-64)
-		s += 8 * uint(t>>56)
-	}
-	return lo, hi, int(s/8) - 1 // without the last dot
+	t0, t1, t2, t3 := octetText[v[0]], octetText[v[1]], octetText[v[2]], octetText[v[3]]
+	s1 := 8 * uint(t0>>56) // bits before each word: s1 <= 32, s2 <= 64, s3 <= 96
+	s2 := s1 + 8*uint(t1>>56)
+	s3 := s2 + 8*uint(t2>>56)
+	lo = t0&0xffffffff | (t1&0xffffffff)<<(s1&63)
+	l2, h2 := place(t2&0xffffffff, s2)
+	l3, h3 := place(t3&0xffffffff, s3)
+	return lo | l2 | l3, h2 | h3, int(s3/8) + int(t3>>56) - 1 // without the last dot
+}
+
+// place returns w (at most 32 bits) shifted left by s < 128 bits as the low
+// and high word of 128 bits.
+func place(w uint64, s uint) (lo, hi uint64) {
+	sl := s & 63
+	lo = w << sl
+	hi = w >> 1 >> (63 - sl) // the bits crossing into hi; none for sl == 0
+	up := -uint64(s >> 6)    // all ones when s >= 64: w lies in hi only
+	return lo &^ up, hi&^up | lo&up
 }
 
 // octetText holds, for each octet value, its decimal digits followed by a
