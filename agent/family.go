@@ -238,9 +238,9 @@ func pathV6(p *Plan, nat64 netip.Prefix) FamilyPath {
 	if len(p.Media) > 0 && p.Media[0].Public.Addr().Is6() {
 		addr = p.Media[0].Public.Addr()
 	}
-	switch cl := ipaddr.Classify(addr); {
-	case cl != ipaddr.ClassPublic && cl != ipaddr.ClassDocumentation:
-		f.Reason = fmt.Sprintf("the IPv6 address %s is %s, not global", addr, cl)
+	switch {
+	case !ipaddr.IsGlobal(addr):
+		f.Reason = fmt.Sprintf("the IPv6 address %s is %s, not global", addr, ipaddr.Classify(addr))
 	case !p.TwoWayAudio.Works:
 		f.Reason = "two-way audio over IPv6 not expected: " + p.TwoWayAudio.Reason
 	default:

@@ -152,6 +152,19 @@ func IsPrivate(a netip.Addr) bool {
 	return false
 }
 
+// IsGlobal reports whether a is reachable from the public internet as far
+// as sipnat knows: a public address, or one in the documentation ranges
+// that test labs use as "the internet" (ClassPublic, ClassDocumentation).
+// Private, shared, loopback, link-local, unspecified and multicast
+// addresses are not global.
+func IsGlobal(a netip.Addr) bool {
+	switch Classify(a) {
+	case ClassPublic, ClassDocumentation:
+		return true
+	}
+	return false
+}
+
 // IsCGNAT reports whether a is in the RFC 6598 shared address space
 // 100.64.0.0/10 that carrier-grade NATs use between subscriber and carrier.
 func IsCGNAT(a netip.Addr) bool { return Classify(a) == ClassShared }

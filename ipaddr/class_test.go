@@ -58,6 +58,30 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+func TestIsGlobal(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		addr   string
+		global bool
+	}{
+		{"8.8.8.8", true},
+		{"2606:4700::1111", true},
+		{"203.0.113.1", true},
+		{"2001:db8::1", true},
+		{"::ffff:8.8.8.8", true},
+		{"10.1.2.3", false},
+		{"fd00::1", false},
+		{"100.64.0.2", false},
+		{"::1", false},
+		{"fe80::1", false},
+		{"::", false},
+		{"ff05::1", false},
+	} {
+		require.Equal(t, tt.global, ipaddr.IsGlobal(netip.MustParseAddr(tt.addr)), tt.addr)
+	}
+	require.False(t, ipaddr.IsGlobal(netip.Addr{}))
+}
+
 func TestClassString(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "shared (RFC 6598)", ipaddr.ClassShared.String())

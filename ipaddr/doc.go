@@ -1,7 +1,8 @@
 // Package ipaddr is sipnat's one table of IP address classes: which
 // special-purpose range an address belongs to (RFC 1918 private, RFC 6598
 // shared space used by carrier-grade NATs, loopback, link-local,
-// documentation, ...), and the NAT tests built on it (IsPrivate, IsCGNAT).
+// documentation, ...), and the NAT tests built on it (IsPrivate, IsCGNAT,
+// IsGlobal).
 //
 // It depends on nothing but the standard library, so the SIP and SDP
 // rewriting packages, which every proxy links, pull in no STUN, DTLS or

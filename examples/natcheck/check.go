@@ -425,7 +425,7 @@ func checkNAT64(ctx context.Context, o options) *NAT64Report {
 func globalIPv6(addrs []netip.Addr) []netip.Addr {
 	var out []netip.Addr
 	for _, a := range addrs {
-		if a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && ipaddr.Classify(a) != ipaddr.ClassPrivate {
+		if a.Is6() && !a.Is4In6() && ipaddr.IsGlobal(a) {
 			out = append(out, a)
 		}
 	}
