@@ -106,11 +106,14 @@ func TestLabNATProxyDualStack(t *testing.T) {
 		relay      bool
 		v4Calls    bool     // alice (IPv4) calls bob (IPv6); else bob calls alice
 		rrAtCallee []string // the Record-Route the callee sees
+		late       bool     // a late offer: the INVITE has no SDP, the 200 offers, the ACK answers
 	}{
-		{"IPv6 calls IPv4", false, false, []string{rrV4NAT, rrKam, rrV4, rrV6}},
-		{"IPv4 calls IPv6", false, true, []string{rrV6, rrV4, rrKam, rrV4NAT}},
-		{"IPv6 calls IPv4 through rtpengine", true, false, []string{rrV4NAT, rrKam, rrV4, rrV6}},
-		{"IPv4 calls IPv6 through rtpengine", true, true, []string{rrV6, rrV4, rrKam, rrV4NAT}},
+		{"IPv6 calls IPv4", false, false, []string{rrV4NAT, rrKam, rrV4, rrV6}, false},
+		{"IPv4 calls IPv6", false, true, []string{rrV6, rrV4, rrKam, rrV4NAT}, false},
+		{"IPv6 calls IPv4 through rtpengine", true, false, []string{rrV4NAT, rrKam, rrV4, rrV6}, false},
+		{"IPv4 calls IPv6 through rtpengine", true, true, []string{rrV6, rrV4, rrKam, rrV4NAT}, false},
+		{"IPv6 calls IPv4 through rtpengine, late offer", true, false, []string{rrV4NAT, rrKam, rrV4, rrV6}, true},
+		{"IPv4 calls IPv6 through rtpengine, late offer", true, true, []string{rrV6, rrV4, rrKam, rrV4NAT}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -119,7 +122,7 @@ func TestLabNATProxyDualStack(t *testing.T) {
 				tools = append(tools, "rtpengine")
 			}
 			netlab.RequireTools(t, tools...)
-			p := dualStackCall(t, c.relay, c.v4Calls, c.rrAtCallee)
+			p := dualStackCall(t, c.relay, c.v4Calls, c.late, c.rrAtCallee)
 			if c.relay {
 				require.Zero(t, p.CrossFamily(), "the relay bridged the families")
 			} else {
@@ -176,6 +179,15 @@ func talk(t *testing.T, alice, bob *dualParty) {
 	require.GreaterOrEqual(t, got[1], 20, "alice's IPv4 audio reached bob over IPv6")
 }
 
+// withSDP is the end of a message's header with body as its SDP (none
+// when body is empty).
+func withSDP(body string) string {
+	if body == "" {
+		return "Content-Length: 0\r\n\r\n"
+	}
+	return "Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}
+
 // dualParty is a UA of dualStackCall.
 type dualParty struct {
 	ua      *labUA
@@ -193,9 +205,10 @@ type dualParty struct {
 // dualStackCall runs a call between alice (IPv4, behind the NAT) and bob
 // (IPv6, behind the firewall) through a dual-stack natproxy, with
 // rtpengine behind it when relay is set; alice calls when v4Calls, else
-// bob. The callee must see the Record-Route rrAtCallee. With a relay the
+// bob; with late the INVITE has no SDP (the 200 offers, the ACK answers).
+// The callee must see the Record-Route rrAtCallee. With a relay the
 // parties talk between the ACK and the BYE.
-func dualStackCall(t *testing.T, relay, v4Calls bool, rrAtCallee []string) *Proxy {
+func dualStackCall(t *testing.T, relay, v4Calls, late bool, rrAtCallee []string) *Proxy {
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, IPv6: netlab.IPv6Firewall, Timeout: 30 * time.Second})
 	rpc := startRegistrar(t, lab, netlab.Server1) // natproxy's address is not the registrar's alias: its Routes go to it
 	self, self6 := netip.AddrPortFrom(netlab.Server2, 5060), netip.AddrPortFrom(netlab.Server2V6, 5060)
@@ -250,14 +263,21 @@ func dualStackCall(t *testing.T, relay, v4Calls bool, rrAtCallee []string) *Prox
 	if v4Calls {
 		caller, callee = alice, bob
 	}
-	offer := sdpOf(caller.sdp)
+	// the caller's SDP: in the INVITE, or with a late offer in the ACK
+	inviteBody, ackBody := withSDP(sdpOf(caller.sdp)), withSDP("")
+	if late {
+		inviteBody, ackBody = ackBody, inviteBody
+	}
 	caller.ua.send(caller.proxy, "INVITE sip:"+callee.name+"@203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP "+caller.ua.self.String()+";branch=z9hG4bKinv;rport\r\n"+
 		"Max-Forwards: 70\r\nFrom: <sip:"+caller.name+"@203.0.113.2>;tag=c1\r\nTo: <sip:"+callee.name+"@203.0.113.2>\r\nCall-ID: dual1\r\nCSeq: 1 INVITE\r\n"+
-		"Contact: <sip:"+caller.name+"@"+caller.ua.self.String()+">\r\nContent-Type: application/sdp\r\nContent-Length: "+strconv.Itoa(len(offer))+"\r\n\r\n"+offer)
+		"Contact: <sip:"+caller.name+"@"+caller.ua.self.String()+">\r\n"+inviteBody)
 	invite := callee.ua.await("the INVITE", func(m *sipmsg.Message) bool { return m.IsMethod("INVITE") })
-	if relay {
+	switch {
+	case late:
+		require.NotContains(t, invite, "c=IN", "a late offer: no SDP\n%s", invite)
+	case relay:
 		require.Contains(t, invite, callee.relayC, "rtpengine's address in %s's family\n%s", callee.name, invite)
-	} else {
+	default:
 		require.Contains(t, invite, caller.fixed, "the offer is not bridged\n%s", invite)
 		require.Equal(t, uint64(1), p.CrossFamily(), "the offer reached a UA of the other family")
 	}
@@ -266,12 +286,12 @@ func dualStackCall(t *testing.T, relay, v4Calls bool, rrAtCallee []string) *Prox
 	require.Contains(t, invite, callee.via, "Via in the callee's family")
 	require.Contains(t, invite, "Contact: <"+caller.contact+">", "%s", invite)
 
-	// the callee answers with its own (for alice: private) addresses
+	// the callee answers (with a late offer: offers) with its own (for
+	// alice: private) addresses
 	var im sipmsg.Message
 	require.NoError(t, im.Parse([]byte(invite)))
-	answer := sdpOf(callee.sdp)
 	ok := string(answer200(&im, "sip:"+callee.name+"@"+callee.ua.self.String()))
-	ok = strings.Replace(ok, "Content-Length: 0\r\n\r\n", "Content-Type: application/sdp\r\nContent-Length: "+strconv.Itoa(len(answer))+"\r\n\r\n"+answer, 1)
+	ok = strings.Replace(ok, "Content-Length: 0\r\n\r\n", withSDP(sdpOf(callee.sdp)), 1)
 	callee.ua.send(callee.proxy, ok)
 	got := caller.ua.await("the 200", func(m *sipmsg.Message) bool {
 		return m.StatusCode() == 200 && m.CSeqMethod() != nil && string(m.CSeqMethod()) == "INVITE"
@@ -288,8 +308,6 @@ func dualStackCall(t *testing.T, relay, v4Calls bool, rrAtCallee []string) *Prox
 	require.NoError(t, gm.Parse([]byte(got)))
 	caller.sendTo, err = sdp.MediaAddr(gm.Body(), "audio")
 	require.NoError(t, err)
-	callee.sendTo, err = sdp.MediaAddr(im.Body(), "audio")
-	require.NoError(t, err)
 
 	// the caller's ACK along its route set (the Record-Route reversed),
 	// first to the proxy's address in its family
@@ -301,10 +319,19 @@ func dualStackCall(t *testing.T, relay, v4Calls bool, rrAtCallee []string) *Prox
 	require.True(t, strings.HasPrefix(route[0], "<sip:"+caller.proxy.String()+";lr"), "the caller's first hop is the proxy in its family: %s", route[0])
 	caller.ua.send(caller.proxy, "ACK "+callee.contact+" SIP/2.0\r\nVia: SIP/2.0/UDP "+caller.ua.self.String()+";branch=z9hG4bKack;rport\r\n"+
 		"Route: "+strings.Join(route, ", ")+"\r\nMax-Forwards: 70\r\nFrom: <sip:"+caller.name+"@203.0.113.2>;tag=c1\r\nTo: <sip:"+callee.name+"@203.0.113.2>;tag=bob1\r\n"+
-		"Call-ID: dual1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n")
+		"Call-ID: dual1\r\nCSeq: 1 ACK\r\n"+ackBody)
 	ack := callee.ua.await("the ACK", func(m *sipmsg.Message) bool { return m.IsMethod("ACK") })
 	require.True(t, strings.HasPrefix(ack, "ACK sip:"+callee.name+"@"+callee.ua.self.String()+" SIP/2.0\r\n"), "%s", ack)
 	require.NotContains(t, ack, "Route:", "every Route was consumed: %s", ack)
+	callerSDP := &im
+	if late {
+		require.Contains(t, ack, callee.relayC, "the late answer: rtpengine's address in %s's family\n%s", callee.name, ack)
+		var am sipmsg.Message
+		require.NoError(t, am.Parse([]byte(ack)))
+		callerSDP = &am
+	}
+	callee.sendTo, err = sdp.MediaAddr(callerSDP.Body(), "audio")
+	require.NoError(t, err)
 	if relay {
 		talk(t, alice, bob)
 	}

@@ -372,8 +372,11 @@ func (p *Proxy) relayRequest(ctx context.Context, m *sipmsg.Message, src netip.A
 // proxy), the UA it first came from, as the proxy wrote it in the Via
 // below its own (received=, rport=). The relay then knows the caller as
 // the INVITE's source where a dual-stack proxy offers only at the
-// callee's side (offerAtCallee), and takes the caller's CANCEL.
-func (p *Proxy) firstSource(m *sipmsg.Message) netip.AddrPort {
+// callee's side (offerAtCallee), and takes the caller's CANCEL. nat says
+// that UA is behind NAT: the source the proxy wrote differs from the
+// Via's sent-by (the Via half of fromUA's NAT test), so the relay treats
+// the deferred offer as the NATed sender's, as fromUA would have.
+func (p *Proxy) firstSource(m *sipmsg.Message) (src netip.AddrPort, nat bool) {
 	b := m.Bytes()
 	mine := false
 	for it := m.Values(sipmsg.HdrVia); it.Next(); {
@@ -382,15 +385,17 @@ func (p *Proxy) firstSource(m *sipmsg.Message) netip.AddrPort {
 			break
 		}
 		if mine {
-			if src, ok := v.SourceAddr(b); ok {
-				return src
+			src, ok := v.SourceAddr(b)
+			if !ok {
+				break
 			}
-			break
+			a, _ := v.HostAddr(b)
+			return src, src != netip.AddrPortFrom(a.Unmap(), uint16(v.PortOrDefault(b)))
 		}
 		a, ok := v.HostAddr(b)
 		mine = ok && p.isSelf(netip.AddrPortFrom(a, uint16(v.PortOrDefault(b))))
 	}
-	return p.upstream
+	return p.upstream, false
 }
 
 // offerAtCallee reports whether the relay's part of m, a request from a
@@ -466,7 +471,8 @@ func (p *Proxy) toUA(ctx context.Context, dst []byte, m *sipmsg.Message) ([]byte
 			return dst, netip.AddrPort{}, err
 		}
 	}
-	act, body, err := p.relayRequest(ctx, m, p.firstSource(m), false, p.familyOf(to.Addr()))
+	src, callerNAT := p.firstSource(m)
+	act, body, err := p.relayRequest(ctx, m, src, callerNAT, p.familyOf(to.Addr()))
 	if err != nil {
 		return dst, netip.AddrPort{}, err // dropped (the relay logged and counted it)
 	}
