@@ -90,7 +90,7 @@ func parse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	allow := flag.String("allow", "", "comma-separated private prefixes requests may be sent to (default: public addresses only)")
 	var keys secrets
 	flag.StringVar(&keys.alias, "alias-key", "", "secret that signs the Contact aliases the proxy writes; then only signed aliases are followed")
-	flag.StringVar(&keys.via, "via-key", "", "secret that signs the branch of the proxy's Via, so that only responses to requests it forwarded pass (shared by proxies at one address; default: random per run)")
+	flag.StringVar(&keys.via, "via-key", "", "secret that signs the branch of the proxy's Via (and the media relay's Via marks), so that only responses to requests it forwarded pass (shared by proxies at one address; default: random per run)")
 	var md media
 	flag.StringVar(&md.rtpengine, "rtpengine", "", "rtpengine ng addresses host:port[,host:port...] relaying the media of NATed calls (default: none)")
 	flag.BoolVar(&md.all, "rtpengine-all", false, "relay every call, NATed or not (where SIP ALGs hide NATs)")
@@ -186,7 +186,11 @@ func run(ctx context.Context, stdout, stderr io.Writer, listen, advertise, upstr
 		if err != nil {
 			return err
 		}
-		if relay, err = sipedge.New(sipedge.Config{Set: set, Self: self, AltSelf: altSelf, All: md.all, Logger: log}); err != nil {
+		rc := sipedge.Config{Set: set, Self: self, AltSelf: altSelf, All: md.all, Logger: log}
+		if keys.via != "" {
+			rc.Key = []byte(keys.via) // the relay's Via marks too: edges at one address share them
+		}
+		if relay, err = sipedge.New(rc); err != nil {
 			return err
 		}
 	}
