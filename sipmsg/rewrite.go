@@ -217,7 +217,10 @@ func (t *srcText) set(src netip.AddrPort) {
 
 // appendHost appends the address as a SIP host: IPv6 in brackets.
 func (t *srcText) appendHost(dst []byte) []byte {
-	for k := 0; k < t.nhost; k += 16 { // one pair of words for IPv4
+	if t.nhost <= 16 { // IPv4: one pair of words
+		return appendWords(dst, t.nhost, t.host[0], t.host[1])
+	}
+	for k := 0; k < t.nhost; k += 16 {
 		dst = appendWords(dst, min(t.nhost-k, 16), t.host[k/8], t.host[k/8+1])
 	}
 	return dst
