@@ -269,10 +269,8 @@ func scanPort(b []byte, i, end int) (port, next int, ok bool) {
 	start := i
 	n := 0
 	for i < end && isDigit(b[i]) {
+		// n wraps only past ten digits, which are refused anyway
 		n = n*10 + int(b[i]-'0')
-		if n > 65535 {
-			n = 65536 // stays out of range without overflowing
-		}
 		i++
 	}
 	return n, i, i > start && i-start <= 10 && n <= 65535
