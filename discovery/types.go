@@ -152,6 +152,7 @@ type ResultError struct {
 	Text     string // what the code means, or the UPnP errorDescription
 }
 
+// Error says which protocol's gateway refused and its code.
 func (e *ResultError) Error() string {
 	return fmt.Sprintf("discovery: %s gateway refused: %d %s", e.Protocol, e.Code, e.Text)
 }

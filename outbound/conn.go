@@ -23,10 +23,12 @@ type CertificateError struct {
 	Err        error
 }
 
+// Error names the server, the name checked and why the certificate was rejected.
 func (e *CertificateError) Error() string {
 	return fmt.Sprintf("outbound: TLS to %s: certificate rejected for %q: %v", e.Server, e.ServerName, e.Err)
 }
 
+// Unwrap returns the crypto/x509 error.
 func (e *CertificateError) Unwrap() error { return e.Err }
 
 // dial opens the flow's connection: UDP (connected), TCP, or TLS with the

@@ -24,6 +24,7 @@ const (
 	Dict
 )
 
+// String is the kind's name in words: "string", "integer", "list", "dictionary".
 func (k Kind) String() string {
 	switch k {
 	case String:
@@ -54,6 +55,7 @@ type BencodeError struct {
 	Reason string
 }
 
+// Error gives the offset and the reason.
 func (e *BencodeError) Error() string {
 	return fmt.Sprintf("malformed bencode at byte %d: %s", e.Offset, e.Reason)
 }

@@ -31,6 +31,7 @@ type ErrorReply struct {
 	Reason  string
 }
 
+// Error names the command and rtpengine's error-reason.
 func (e *ErrorReply) Error() string {
 	return fmt.Sprintf("rtpengine: %s rejected: %s", e.Command, e.Reason)
 }

@@ -142,6 +142,7 @@ type Allocation struct {
 	Transport Transport      `json:"transport"`
 }
 
+// String gives the relayed address, the server and transport, the mapped address and the lifetime.
 func (a Allocation) String() string {
 	return fmt.Sprintf("relayed %s via %s %s (mapped %s, lifetime %v)", a.Relayed, a.Transport, a.Server, a.Mapped, a.Lifetime)
 }
@@ -168,6 +169,7 @@ const (
 	EventMoved
 )
 
+// String says what happened in words ("allocation lost").
 func (k EventKind) String() string {
 	switch k {
 	case EventRefreshFailed:
@@ -190,6 +192,7 @@ type Event struct {
 	Err      error          `json:"-"`                 // why (EventRefreshFailed, EventLost)
 }
 
+// String says what happened and to which relayed address.
 func (e Event) String() string {
 	s := "turn: " + e.Kind.String()
 	switch {
@@ -233,6 +236,7 @@ type Error struct {
 	Reason string // its reason phrase
 }
 
+// Error gives the request, the ERROR-CODE and its reason phrase.
 func (e *Error) Error() string {
 	s := fmt.Sprintf("turn: %s: %d %s", e.Method, e.Code, e.Reason)
 	if e.Code == 401 {

@@ -26,7 +26,10 @@ type UsageError struct {
 	Printed bool
 }
 
+// Error is the message of the mistake.
 func (e *UsageError) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
 func (e *UsageError) Unwrap() error { return e.Err }
 
 // Usagef returns a UsageError with a message, e.g. Usagef("-registrar is required").

@@ -29,6 +29,7 @@ const (
 	Leg                    // an INVITE or UPDATE an edge on the way relayed, going to the other party: mark the Via (AppendViaMark) so that its answerer is known as a party
 )
 
+// String says what the action is in words ("offer", "delete on 2xx"), for logs.
 func (a Action) String() string {
 	switch a {
 	case Offered:
