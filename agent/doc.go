@@ -15,20 +15,20 @@
 // mappings (UPnP IGD, NAT-PMP, PCP; discovery). It decides a Plan with one
 // rule per question, shared with the rest of sipnat:
 //
-//   - the Contact and Via sent-by: discovery.Reconcile, the chooser over
+//   - the Contact and Via sent-by: discovery.Reconcile, the rule over
 //     port mapping, STUN and the local address, with
 //     ipaddr.CompareLayers for CGNAT and double NAT;
 //   - the keep-alive interval: binding.KeepAliveInterval of the measured
 //     binding lifetime, and an honest "assumed" when it was not measured;
 //   - the decision: Direct, ViaPortMapping, Relay (nothing direct brings
-//     the peer's media in; the Relay slot says why) or ForceRelay; with
+//     the peer's media in; the Relay slot says why) or ForceRelay. With
 //     Config.NewRelay (agent/turnrelay: TURN) the agent then allocates a
 //     relayed address for each media socket and names it in the SDP. The
-//     relay is reached from the media socket itself over UDP, or, when
-//     UDP is blocked or Config.RelayTransport asks, over TCP or TLS (RFC
-//     8656 section 3.1; the relayed side stays UDP): the relay then reads
-//     its own stream and hands relayed media to Config.OnRelayedMedia,
-//     while SendMedia still sends through it;
+//     relay is reached from the media socket itself over UDP. When UDP is
+//     blocked or Config.RelayTransport asks, it is reached over TCP or TLS
+//     (RFC 8656 section 3.1; the relayed side stays UDP); the relay then
+//     reads its own stream and hands relayed media to
+//     Config.OnRelayedMedia, and SendMedia still sends through it;
 //   - the predictions, incoming calls and two-way audio, in words and
 //     JSON, each marked Assumed where it rests on something not measured.
 //
@@ -37,8 +37,8 @@
 // OPTIONS), keeps the media bindings open with STUN between calls, and
 // reports Events: PublicAddressChanged (register again with the new
 // Contact), MediaAddressChanged, FlowFailed, FlowRecovered, MappingLost,
-// RelayLost, RelayRecovered, and KeepAliveShortened when the NAT moved a binding the
-// keep-alives should have held. The stack feeds the registrar's answers
+// RelayLost, RelayRecovered, and KeepAliveShortened when the NAT moved a
+// binding the keep-alives should have held. The stack feeds the registrar's answers
 // back with ObserveRegister: the agent detects a SIP ALG there and follows
 // the rport (RFC 3581).
 //
@@ -52,16 +52,17 @@
 // the synthesised IPv6 addresses (RFC 6052) to send to an IPv4 peer.
 //
 // A dual-stack UA runs an Agent per family (DualStack) and picks the
-// family per call with ChooseFamily, its one rule: IPv6 when the UA's
-// IPv6 path works (a global address, the firewall's state held by
-// keep-alives or a pinhole) and the peer reaches IPv6 (its SDP, else the
-// call's target: an IP literal or a name's DNS addresses, ResolveTarget;
-// else the proxy has an IPv6 address), because IPv6 needs
-// no address rewriting and no SIP ALG touches it; IPv4 with that plan's
-// NAT traversal when the peer is IPv4-only; IPv6 through the NAT64 when
-// the UA has no IPv4. The registration's family is the same rule with the
-// registrar as the peer. The choice and its reasons come in words and
-// JSON (FamilyChoice).
+// family per call with ChooseFamily, its one rule. IPv6 is taken when the
+// UA's IPv6 path works (a global address, the firewall's state held by
+// keep-alives or a pinhole) and the peer reaches IPv6, because IPv6 needs
+// no address rewriting and no SIP ALG touches it. IPv4, with that plan's
+// NAT traversal, is taken when the peer is IPv4-only, and IPv6 through the
+// NAT64 when the UA has no IPv4. The peer's families come from its SDP;
+// before that from the call's target, a CallTarget (ResolveTarget: an IP
+// literal, or a name's DNS addresses), which ChooseFamily and
+// DualStack.Choose take; else from the proxy's addresses. The
+// registration's family is the same rule with the registrar as the peer.
+// The choice and its reasons come in words and JSON (FamilyChoice).
 //
 // Decide is the decision alone, with no I/O: a diagnostic (natcheck) that
 // measured the same things gets the same plan.
