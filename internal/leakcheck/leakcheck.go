@@ -61,7 +61,6 @@ func Snapshot() State {
 	return State{goroutines: g, sockets: sockets()}
 }
 
-// settle polls until nothing new is left, or reports what is.
 // Settle waits up to wait until no goroutine running sipnat code and no
 // socket is left beyond those of s, and reports what is left otherwise.
 // Call it from a test that is not parallel.
