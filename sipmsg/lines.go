@@ -19,9 +19,9 @@ type lineMarks struct {
 // scanHeaders reads the header lines of b from pos to the empty line into
 // m.hdrs and returns where the body starts and the lines that may be
 // Content-Length. With fast, runs of lines of the usual form
-// ("Name: value" with a name of letters, digits and '-' shorter than 16
-// bytes, no white space around the value) are read by fastLines (on amd64;
-// elsewhere it reads none), and this loop reads every other line.
+// ("Name: value" with a name of letters and '-' shorter than 16 bytes, no
+// white space around the value) are read by fastLines (on amd64; elsewhere
+// it reads none), and this loop reads every other line.
 func (m *Message) scanHeaders(b []byte, pos int, fast bool) (int, [2]uint64, error) {
 	hdrs := &m.hdrs
 	n := 0
