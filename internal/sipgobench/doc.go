@@ -14,10 +14,14 @@
 // the two and keeps the fastest batch of each, which leaves most GC and
 // the load of other processes out: the conservative ratio. Both also time
 // a crude floor (internal/benchfloor: bytes.Index finds what is known to
-// change, the rest is copied). On a shared 2-vCPU EPYC VM
-// (22:46 UTC, -benchtime=1s -count 5): sipmsg 0.54-0.55 µs, sipgo 4.6-4.65 µs,
-// the floor 0.12 µs (x-faster 8.45-8.63, x-floor 4.55-4.66). sipgo's minimum
-// moves between 4.6 and 6.5 µs from run to run with where its garbage
-// collection falls, so x-faster ranged 8.4-11.4 over the day for the same
-// sipmsg code.
+// change, the rest is copied). Each message comes from the next of 16
+// sources, on both sides, as a UDP proxy sees them. On a shared 2-vCPU EPYC
+// VM (08:07-08:11 UTC, load average 2-4 from other sessions' lab tests,
+// -benchtime=2s -count 5, three runs): sipmsg 0.45-0.47 µs, sipgo
+// 4.8-6.0 µs, the floor 0.12 µs (x-faster 10.4-13.3, in the quietest run
+// 10.4-10.7; x-floor 3.8-4.0). sipgo's minimum moves between 4.6 and 6.5 µs
+// from run to run with where its garbage collection falls. sipmsg's moves
+// by up to 15 ns between processes and with where the linker places its
+// functions (the same code built with -ldflags=-funcalign=64 took 0.47
+// instead of 0.45 µs), which is as much as most single changes to it make.
 package sipgobench
