@@ -1,6 +1,7 @@
 // Package discovery asks the home gateway for a public port: the default
 // gateway, UPnP IGD v1/v2, NAT-PMP (RFC 6886) and PCP (RFC 6887) mappings with
-// lease renewal, and a chooser over every public-address source a UA has.
+// lease renewal, IPv6 firewall pinholes, the network's NAT64 prefix, and
+// Reconcile, the rule over every public-address source a UA has.
 //
 // A SIP user agent behind a home router can often ask the router itself to
 // forward a public port to its SIP and RTP sockets instead of guessing with
@@ -85,13 +86,13 @@
 //
 // Reconcile decides which address and port a UA puts in Contact and SDP
 // from what it observed (package agent gathers the observations and calls
-// it): a configured static address; a
-// gateway mapping whose external address is public; or, when the gateway
+// it): a configured static address; a gateway mapping whose external
+// address is public; or, when the gateway
 // reports an RFC 6598 shared (100.64.0.0/10) or private WAN address while a
 // STUN server sees a public one, the STUN address, with CGNAT or DoubleNAT
 // set, because a mapping on the home router alone cannot make the UA
 // reachable through the carrier's NAT. Choice.Reason says why in plain
-// words. Address classes come from package nat.
+// words. Address classes come from package ipaddr.
 //
 // # Usage
 //

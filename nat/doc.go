@@ -17,8 +17,9 @@
 //     with address(-and-port)-dependent filtering is a stateful firewall
 //     (RFC 6092) whose state lifetime LifetimeMax measures like a binding's;
 //     on an IPv6-only network, discovery.DetectNAT64 finds the NAT64 prefix
-//     (RFC 7050 DNS64 or RFC 7225 PCP) and [DiscoverConfig].NAT64 lets discovery run through the NAT64
-//     to an IPv4 server, so [Result].Public is the IPv4 address to write.
+//     (RFC 7050 DNS64 or RFC 7225 PCP) and [DiscoverConfig].NAT64 lets
+//     discovery run through the NAT64 to an IPv4 server, so [Result].Public
+//     is the IPv4 address to write.
 //
 // Address classes (RFC 1918, RFC 6598, ...) come from package
 // [github.com/sipnat/sipnat/ipaddr] and time from
@@ -75,13 +76,13 @@
 // mapping vary by destination") when the servers have no alternate address.
 // Independent probes run concurrently. Probes the NAT may filter are paced
 // by an RTO derived from the round-trip time of the first binding (RFC 8489
-// with RFC 6298's estimator, at least 10 ms), and their silence counts once
+// with RFC 6298's estimator, at least 10 ms). Their silence counts once
 // they have been sent 12 times, 0.2 s have passed, and three control
-// Bindings have come back after that, so a classification takes about 0.2 s
+// Bindings have come back after that. So a classification takes about 0.2 s
 // when the RTT is small (turnutils_natdiscovery takes 3 to 6 s on filtering
-// NATs in the testbed) and a few dozen RTTs when it is not, and stays right
-// with 20 % loss and on a busy machine. ProbeTimeout (1 s by default) bounds
-// each such wait.
+// NATs in the testbed) and a few dozen RTTs when it is not, and it stays
+// right with 20 % loss and on a busy machine. ProbeTimeout (1 s by default)
+// bounds each such wait.
 //
 // A STUN server for operators, on two addresses and two ports:
 //
