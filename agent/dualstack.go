@@ -30,11 +30,11 @@ type DualStack struct {
 // the family to register (and send SIP) over. Its JSON form carries
 // durations in milliseconds.
 type DualPlan struct {
-	IPv4 *Plan `json:"ipv4,omitempty"`
+	IPv4 *Plan `json:"ipv4,omitempty"` // the IPv4 agent's plan; nil without one
 	// IPv4Err says why there is no IPv4 plan (no agent, Start failed).
 	IPv4Err string `json:"ipv4_error,omitempty"`
-	IPv6    *Plan  `json:"ipv6,omitempty"`
-	IPv6Err string `json:"ipv6_error,omitempty"`
+	IPv6    *Plan  `json:"ipv6,omitempty"`       // the IPv6 agent's plan; nil without one
+	IPv6Err string `json:"ipv6_error,omitempty"` // why there is no IPv6 plan
 	// Register is the family of the registration, chosen with the
 	// registrar as the far side: the Contact and Via of out-of-dialog SIP
 	// are that agent's.

@@ -50,12 +50,12 @@ func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), ni
 
 // Event is what Config.OnEvent receives.
 type Event struct {
-	Kind     EventKind      `json:"kind"`
-	Address  netip.AddrPort `json:"address,omitzero"`  // the new address
-	Previous netip.AddrPort `json:"previous,omitzero"` // the address before
-	Media    int            `json:"media"`             // the media socket (MediaAddressChanged, MappingLost of media)
-	Interval int64          `json:"interval_ms,omitempty"`
-	Reason   string         `json:"reason"`
+	Kind     EventKind      `json:"kind"`                  // what happened
+	Address  netip.AddrPort `json:"address,omitzero"`      // the new address
+	Previous netip.AddrPort `json:"previous,omitzero"`     // the address before
+	Media    int            `json:"media"`                 // the media socket (MediaAddressChanged, MappingLost of media)
+	Interval int64          `json:"interval_ms,omitempty"` // the new keep-alive interval in ms (KeepAliveShortened)
+	Reason   string         `json:"reason"`                // why, in words
 }
 
 // String describes the event in words.

@@ -33,11 +33,11 @@ func FamilyOf(a netip.Addr) Family {
 
 // FamilyPath is whether the UA can use one family for a call, and why.
 type FamilyPath struct {
-	Usable bool `json:"usable"`
+	Usable bool `json:"usable"` // a call can use this family
 	// NAT64: the path is IPv6 to a NAT64 (Config.NAT64), which reaches
 	// IPv4 peers.
 	NAT64  bool   `json:"nat64,omitempty"`
-	Reason string `json:"reason"`
+	Reason string `json:"reason"` // why, in words
 }
 
 // FamilyInputs is what the per-call family choice is made from. The

@@ -46,7 +46,7 @@ const (
 
 // Prediction is what the agent expects before any call, and why.
 type Prediction struct {
-	Works bool `json:"works"`
+	Works bool `json:"works"` // the agent expects it to work
 	// Assumed is set when the prediction rests on something not measured
 	// (the binding lifetime, the NAT's mapping behaviour); Reason says
 	// what.
@@ -72,7 +72,7 @@ type KeepAlivePlan struct {
 	// port (RFC 5626 §4.4.2), else keepalive.Options; 0 when no
 	// keep-alive is needed (no NAT).
 	Kind     keepalive.Kind `json:"kind,omitempty"`
-	Interval time.Duration  `json:"-"`
+	Interval time.Duration  `json:"-"` // how often (JSON: interval_ms)
 	// Assumed: the interval is not based on a measured binding lifetime.
 	// The agent shortens it when it sees the binding expire.
 	Assumed bool   `json:"assumed"`
@@ -90,9 +90,9 @@ func (k KeepAlivePlan) MarshalJSON() ([]byte, error) {
 
 // MediaPlan is what the SDP says for one media socket.
 type MediaPlan struct {
-	Local  netip.AddrPort `json:"local"`
+	Local  netip.AddrPort `json:"local"`  // the media socket's own address
 	Public netip.AddrPort `json:"public"` // the address the SDP names (c= and m= port)
-	From   Source         `json:"from"`
+	From   Source         `json:"from"`   // where Public came from
 	// Mapping is the gateway's port mapping of the socket, when used.
 	Mapping *discovery.Mapping `json:"mapping,omitempty"`
 	// KeepAlive: the agent sends STUN from the socket between calls, so
@@ -104,9 +104,9 @@ type MediaPlan struct {
 // RelayPlan is the relay slot of the plan: whether media needs a relay,
 // and the relayed addresses once a TURN client allocated them.
 type RelayPlan struct {
-	Needed bool   `json:"needed"`
-	Forced bool   `json:"forced"`
-	Reason string `json:"reason,omitempty"`
+	Needed bool   `json:"needed"`           // nothing direct brings the peer's media in
+	Forced bool   `json:"forced"`           // Config.Relay forces the relay
+	Reason string `json:"reason,omitempty"` // why, in words
 	// Server is the TURN server of the allocations.
 	Server netip.AddrPort `json:"server,omitzero"`
 	// Transport is how the server is reached: UDP from the media sockets,
@@ -122,22 +122,22 @@ type RelayPlan struct {
 // is kept open, and what it predicts, with the reasons in words. Its JSON
 // form carries durations in milliseconds.
 type Plan struct {
-	Decision Decision `json:"decision"`
+	Decision Decision `json:"decision"` // direct, port mapping, relay or force relay
 	// Contact is the address for Contact and Via sent-by.
 	Contact     netip.AddrPort `json:"contact"`
-	ContactFrom Source         `json:"contact_from"`
+	ContactFrom Source         `json:"contact_from"` // where Contact came from
 	// Learn: the agent follows the registrar's rport/received and reports
 	// PublicAddressChanged when it differs from Contact.
 	Learn bool `json:"learn_rport"`
 	// Local is the SIP socket's own address.
 	Local netip.AddrPort `json:"local"`
 
-	Media     []MediaPlan   `json:"media"`
-	KeepAlive KeepAlivePlan `json:"keepalive"`
-	Relay     RelayPlan     `json:"relay"`
+	Media     []MediaPlan   `json:"media"`     // one per media socket, in Config.Media's order
+	KeepAlive KeepAlivePlan `json:"keepalive"` // how the flow to the registrar is kept open
+	Relay     RelayPlan     `json:"relay"`     // whether media needs a relay, and the relay's addresses
 
-	IncomingCalls Prediction `json:"incoming_calls"`
-	TwoWayAudio   Prediction `json:"two_way_audio"`
+	IncomingCalls Prediction `json:"incoming_calls"` // will the registrar's INVITEs reach the UA
+	TwoWayAudio   Prediction `json:"two_way_audio"`  // will the peer's media reach the UA
 	// CGNAT and DoubleNAT as ipaddr.CompareLayers found them.
 	CGNAT     bool `json:"cgnat"`
 	DoubleNAT bool `json:"double_nat"`
@@ -145,10 +145,10 @@ type Plan struct {
 	Notes []string `json:"notes,omitempty"`
 
 	// What the decision was made from.
-	NAT     *nat.Result            `json:"nat,omitempty"`
-	NATErr  string                 `json:"nat_error,omitempty"`
-	Gateway *discovery.Choice      `json:"gateway_choice,omitempty"`
-	Probe   *discovery.ProbeResult `json:"gateway_probe,omitempty"`
+	NAT     *nat.Result            `json:"nat,omitempty"`            // the STUN discovery on the SIP socket
+	NATErr  string                 `json:"nat_error,omitempty"`      // why the discovery gave nothing
+	Gateway *discovery.Choice      `json:"gateway_choice,omitempty"` // discovery.Reconcile's choice
+	Probe   *discovery.ProbeResult `json:"gateway_probe,omitempty"`  // what the gateway speaks
 	// NAT64 is the NAT64 prefix Config.DetectNAT64 found, and from where.
 	NAT64 *discovery.NAT64 `json:"nat64,omitempty"`
 }

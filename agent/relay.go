@@ -38,10 +38,10 @@ type MediaRelay interface {
 // RelayEvent is what a MediaRelay reports: the allocation was lost
 // (Lost), or made again at Relayed (Previous is the address before).
 type RelayEvent struct {
-	Lost     bool
-	Relayed  netip.AddrPort
-	Previous netip.AddrPort
-	Reason   string
+	Lost     bool           // the allocation is gone
+	Relayed  netip.AddrPort // the relayed address now (zero while lost)
+	Previous netip.AddrPort // the relayed address before
+	Reason   string         // why, in words
 }
 
 // RelayRequest is what the agent asks a RelayMaker for: a relay for one

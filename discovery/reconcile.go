@@ -55,7 +55,7 @@ type Choice struct {
 	DoubleNAT      bool           `json:"double_nat"`      // another NAT (a CGNAT or any other) sits beyond the gateway (ipaddr.CompareLayers)
 	Reachable      bool           `json:"reachable"`       // unsolicited packets to Contact reach the UA
 	NeedsKeepalive bool           `json:"needs_keepalive"` // a NAT binding must be kept alive by sending
-	Observations   Observations   `json:"observations"`
+	Observations   Observations   `json:"observations"`    // what the choice was made from
 }
 
 // String returns "203.0.113.1:5060 (mapping): reason".

@@ -106,7 +106,7 @@ func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), ni
 
 // Event is what MapperConfig.OnEvent receives.
 type Event struct {
-	Kind     EventKind      `json:"kind"`
+	Kind     EventKind      `json:"kind"`              // what happened
 	Mapping  Mapping        `json:"mapping"`           // the mapping after the event
 	Previous netip.AddrPort `json:"previous,omitzero"` // the former external address (EventAddressChanged)
 	Err      error          `json:"-"`                 // why (EventLost)
@@ -147,9 +147,9 @@ var (
 // ResultError is a refusal by the gateway: a NAT-PMP or PCP result code or a
 // UPnP error code.
 type ResultError struct {
-	Protocol Protocol
-	Code     int    // NAT-PMP/PCP result code, UPnP errorCode
-	Text     string // what the code means, or the UPnP errorDescription
+	Protocol Protocol // the protocol whose gateway refused
+	Code     int      // NAT-PMP/PCP result code, UPnP errorCode
+	Text     string   // what the code means, or the UPnP errorDescription
 }
 
 // Error says which protocol's gateway refused and its code.

@@ -80,8 +80,8 @@ func (k EventKind) String() string {
 
 // Event is what a Keeper reports through KeeperConfig.OnEvent.
 type Event struct {
-	Kind     EventKind      `json:"kind"`
-	At       time.Time      `json:"at"`
+	Kind     EventKind      `json:"kind"`              // what happened
+	At       time.Time      `json:"at"`                // when, on the Keeper's clock
 	Mapping  netip.AddrPort `json:"mapping,omitzero"`  // the current mapped address (STUN kind)
 	Previous netip.AddrPort `json:"previous,omitzero"` // the mapped address before a MappingChanged
 	Misses   int            `json:"misses,omitempty"`  // keep-alives missed in a row

@@ -19,6 +19,8 @@ import (
 // caller's read loop hands STUN responses to that client. It has the shape
 // and name of discovery.Binder, so one client serves both.
 type Binder interface {
+	// Binding sends a Binding request to server and returns the mapped
+	// address of the answer.
 	Binding(ctx context.Context, server netip.AddrPort) (netip.AddrPort, error)
 }
 
@@ -48,7 +50,7 @@ const (
 // sends for it: Send (CRLF, Options, UDP, RTP), Binder and Server (STUN),
 // Request (Options).
 type KeeperConfig struct {
-	Kind Kind
+	Kind Kind // what to send: CRLF, STUN, Options, UDP or RTP
 
 	// Send writes one keep-alive on the flow: conn.Write on a TCP/TLS
 	// connection or a connected UDP socket, or a closure around
@@ -83,7 +85,7 @@ type KeeperConfig struct {
 	// RTP is the stream state the RTP kind continues.
 	RTP RTPState
 
-	Timing     Timing
+	Timing     Timing        // how often to send
 	Timeout    time.Duration // wait for an answer; 0 means DefaultTimeout (with WithinInterval: the longest wait)
 	MaxMisses  int           // unanswered keep-alives in a row before FlowFailed; 0 means 1 (RFC 5626)
 	MaxBackoff time.Duration // cap of the probe interval of a failed flow; 0 means 8 times the interval

@@ -17,7 +17,7 @@ const DefaultRTPPayloadType = 127
 // timestamp with the clock, so that the stream resumes seamlessly after the
 // hold.
 type RTPState struct {
-	SSRC        uint32
+	SSRC        uint32 // the stream's SSRC
 	Seq         uint16 // sequence number of the next packet
 	Timestamp   uint32 // RTP timestamp when the Keeper started
 	ClockRate   uint32 // RTP clock rate (8000 for PCMU); 0 keeps Timestamp fixed

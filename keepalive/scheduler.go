@@ -48,10 +48,10 @@ type Contact struct {
 
 // Ping is one ping the Scheduler asks its Sender to send.
 type Ping struct {
-	Addr   netip.AddrPort
-	Kind   PingKind
-	Socket uint16 // Contact.Socket
-	Seq    uint32 // increases by one with every ping the scheduler sends (for CSeq or a branch)
+	Addr   netip.AddrPort // the contact to ping
+	Kind   PingKind       // what to send
+	Socket uint16         // Contact.Socket
+	Seq    uint32         // increases by one with every ping the scheduler sends (for CSeq or a branch)
 }
 
 // Sender sends pings for a Scheduler. SendPing is called from the
@@ -59,6 +59,7 @@ type Ping struct {
 // block for long (a UDP write). It must not keep p's buffer-free fields
 // beyond the call; an error counts as a missed answer.
 type Sender interface {
+	// SendPing sends p; an error counts as a missed answer.
 	SendPing(p Ping) error
 }
 
@@ -99,8 +100,8 @@ func (k ContactEventKind) String() string {
 
 // ContactEvent reports a change of a contact's state.
 type ContactEvent struct {
-	Kind   ContactEventKind `json:"kind"`
-	Addr   netip.AddrPort   `json:"addr"`
+	Kind   ContactEventKind `json:"kind"`   // what happened
+	Addr   netip.AddrPort   `json:"addr"`   // the contact
 	Misses int              `json:"misses"` // answers missed in a row
 }
 

@@ -136,9 +136,9 @@ type Result struct {
 	// Public is then the IPv4 address the NAT64 gave an IPv6-only host.
 	NAT64 netip.Prefix `json:"nat64,omitzero"`
 
-	Mapping   Behavior    `json:"mapping"`
-	Filtering Behavior    `json:"filtering"`
-	Classic   ClassicType `json:"classic"` // RFC 3489 type
+	Mapping   Behavior    `json:"mapping"`   // the mapping behaviour (RFC 4787)
+	Filtering Behavior    `json:"filtering"` // the filtering behaviour (RFC 4787)
+	Classic   ClassicType `json:"classic"`   // RFC 3489 type
 	// MappingVaries is set when the public address differed between
 	// destinations (two-server method, or address-dependent mapping).
 	MappingVaries bool `json:"mapping_varies"`
@@ -166,7 +166,7 @@ type Result struct {
 	// package found it (UPnP, NAT-PMP, PCP), if it was given.
 	GatewayExternal netip.Addr `json:"gateway_external,omitzero"`
 
-	SIP SIPVerdict `json:"sip"`
+	SIP SIPVerdict `json:"sip"` // what the result means for a SIP UA
 	// Elapsed is how long discovery took.
 	Elapsed time.Duration `json:"elapsed"`
 }

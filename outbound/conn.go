@@ -18,9 +18,9 @@ import (
 // not signed by the caller's roots, not for FlowConfig.ServerName, expired.
 // It wraps the crypto/x509 error.
 type CertificateError struct {
-	Server     netip.AddrPort
-	ServerName string
-	Err        error
+	Server     netip.AddrPort // the server dialled
+	ServerName string         // the name the certificate was checked for
+	Err        error          // the crypto/x509 error
 }
 
 // Error names the server, the name checked and why the certificate was rejected.

@@ -46,10 +46,10 @@ func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), ni
 
 // Event is what a flow tells the app through FlowConfig.OnEvent.
 type Event struct {
-	Kind      EventKind        `json:"kind"`
-	At        time.Time        `json:"at"`
-	Server    netip.AddrPort   `json:"server"`
-	Transport sipmsg.Transport `json:"-"`
+	Kind      EventKind        `json:"kind"`                // what happened
+	At        time.Time        `json:"at"`                  // when, on the flow's clock
+	Server    netip.AddrPort   `json:"server"`              // the edge of the flow
+	Transport sipmsg.Transport `json:"-"`                   // the flow's transport
 	Local     netip.AddrPort   `json:"local,omitzero"`      // Connected, Registered
 	Outbound  bool             `json:"outbound,omitempty"`  // Registered: the answer had Require: outbound
 	FlowTimer time.Duration    `json:"flow_timer,omitzero"` // Registered: the answer's Flow-Timer

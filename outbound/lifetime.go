@@ -16,8 +16,8 @@ import (
 // Lower still worked, one idle for Upper did not (Upper zero: every probe
 // worked, the lifetime is at least Lower).
 type StreamLifetime struct {
-	Lower time.Duration `json:"lower"`
-	Upper time.Duration `json:"upper,omitzero"`
+	Lower time.Duration `json:"lower"`          // an idle connection survived this long
+	Upper time.Duration `json:"upper,omitzero"` // an idle connection was gone after this long; 0: none was
 }
 
 // MeasureStreamLifetime bounds the idle timeout of the NATs between the UA

@@ -51,8 +51,8 @@ var ErrBencode = errors.New("rtpengine: malformed bencode")
 
 // BencodeError is a decoding error at byte offset Offset of the input.
 type BencodeError struct {
-	Offset int
-	Reason string
+	Offset int    // where in the input
+	Reason string // what is wrong there
 }
 
 // Error gives the offset and the reason.

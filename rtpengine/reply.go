@@ -27,8 +27,8 @@ var (
 
 // ErrorReply is rtpengine's "error" result with its "error-reason".
 type ErrorReply struct {
-	Command Command
-	Reason  string
+	Command Command // the command rtpengine refused
+	Reason  string  // its error-reason
 }
 
 // Error names the command and rtpengine's error-reason.
@@ -41,9 +41,9 @@ func (e *ErrorReply) Unwrap() error { return ErrRejected }
 
 // Counters are a direction's or a call's packet counters.
 type Counters struct {
-	Packets int64 `json:"packets"`
-	Bytes   int64 `json:"bytes"`
-	Errors  int64 `json:"errors"`
+	Packets int64 `json:"packets"` // packets relayed
+	Bytes   int64 `json:"bytes"`   // bytes relayed
+	Errors  int64 `json:"errors"`  // packets rtpengine could not relay
 }
 
 // Reply is rtpengine's answer to a Request.

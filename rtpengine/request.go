@@ -66,12 +66,12 @@ type Options struct {
 
 // Request is one ng command. Byte slices are only read during the call.
 type Request struct {
-	Command   Command
-	CallID    []byte
-	FromTag   []byte
-	ToTag     []byte // answer, and delete of one dialog
-	ViaBranch []byte // optional: tells the branches of a forked call apart
-	SDP       []byte // offer and answer
+	Command   Command // offer, answer, delete, query or ping
+	CallID    []byte  // the SIP Call-ID
+	FromTag   []byte  // the From tag
+	ToTag     []byte  // answer, and delete of one dialog
+	ViaBranch []byte  // optional: tells the branches of a forked call apart
+	SDP       []byte  // offer and answer
 	// Source is the address the SIP message came from; with
 	// Options.SIPSource it is sent as "received-from".
 	Source  netip.Addr

@@ -40,15 +40,15 @@ type SetConfig struct {
 
 // InstanceStats are one instance's counters.
 type InstanceStats struct {
-	Addr     netip.AddrPort `json:"addr"`
-	Requests uint64         `json:"requests"`
-	Timeouts uint64         `json:"timeouts"`
-	Disabled bool           `json:"disabled"`
+	Addr     netip.AddrPort `json:"addr"`     // the instance's ng address
+	Requests uint64         `json:"requests"` // requests sent to it
+	Timeouts uint64         `json:"timeouts"` // requests it did not answer
+	Disabled bool           `json:"disabled"` // it did not answer lately: new calls skip it for a while
 }
 
 // SetStats are a Set's counters.
 type SetStats struct {
-	Instances []InstanceStats `json:"instances"`
+	Instances []InstanceStats `json:"instances"` // one per instance, in the Set's order
 	Calls     int             `json:"calls"`     // calls in the table
 	Failovers uint64          `json:"failovers"` // offers moved to another instance
 }

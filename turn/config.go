@@ -186,7 +186,7 @@ func (k EventKind) String() string {
 
 // Event is a change in the client's allocation.
 type Event struct {
-	Kind     EventKind      `json:"kind"`
+	Kind     EventKind      `json:"kind"`              // what happened
 	Relayed  netip.AddrPort `json:"relayed"`           // the relayed address now (zero while lost)
 	Previous netip.AddrPort `json:"previous,omitzero"` // the relayed address before (EventRecovered)
 	Err      error          `json:"-"`                 // why (EventRefreshFailed, EventLost)

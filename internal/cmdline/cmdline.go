@@ -22,8 +22,8 @@ type Run func(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // UsageError is a mistake on the command line (exit status 2). Printed
 // says flag already printed it.
 type UsageError struct {
-	Err     error
-	Printed bool
+	Err     error // the mistake
+	Printed bool  // the flag package already printed it
 }
 
 // Error is the message of the mistake.

@@ -149,13 +149,13 @@ func (c Config) normalized() Config {
 // Truth is what the lab was built to be, as RFC 4787 and RFC 5780 would
 // classify it from the client.
 type Truth struct {
-	Kind             Kind
-	Mapping          Behavior
-	Filtering        Behavior
-	Hairpin          bool
-	UPnP             bool
-	CGNAT            bool // a carrier-grade NAT (RFC 6598 inside) is beyond the home router
-	DoubleNAT        bool // any NAT is beyond the home router (CGNAT or OuterPrivate)
+	Kind             Kind     // the home router's NAT kind
+	Mapping          Behavior // the mapping behaviour (RFC 4787)
+	Filtering        Behavior // the filtering behaviour (RFC 4787)
+	Hairpin          bool     // the router hairpins
+	UPnP             bool     // miniupnpd runs on the router (UPnP IGD, NAT-PMP, PCP)
+	CGNAT            bool     // a carrier-grade NAT (RFC 6598 inside) is beyond the home router
+	DoubleNAT        bool     // any NAT is beyond the home router (CGNAT or OuterPrivate)
 	CGNKind          Kind
 	ALG              bool
 	Kamailio         bool

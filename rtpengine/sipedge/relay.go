@@ -94,9 +94,9 @@ type Config struct {
 
 // Stats are a Relay's counters.
 type Stats struct {
-	Offers  uint64 `json:"offers"`
-	Answers uint64 `json:"answers"`
-	Deletes uint64 `json:"deletes"`
+	Offers  uint64 `json:"offers"`  // offers sent to rtpengine
+	Answers uint64 `json:"answers"` // answers sent to rtpengine
+	Deletes uint64 `json:"deletes"` // deletes sent to rtpengine
 	Public  uint64 `json:"public"`  // SDP messages left alone: calls between public peers, or a hop that did not offer
 	Failed  uint64 `json:"failed"`  // relay needed but unavailable: forwarded with signalling only
 	Skipped uint64 `json:"skipped"` // unusable messages (no Call-ID)

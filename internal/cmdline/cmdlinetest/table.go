@@ -12,9 +12,9 @@ import (
 
 // Case is one command line and what the program must do with it.
 type Case struct {
-	Args   []string
-	Status int    // the exit status cmdline.Status gives
-	Says   string // what stderr must say, exactly once
+	Args   []string // the command line, without the program's name
+	Status int      // the exit status cmdline.Status gives
+	Says   string   // what stderr must say, exactly once
 }
 
 // Check runs c.Args through run (the program's body, without a process)
