@@ -18,7 +18,7 @@
 //     (send CRLF CRLF, expect CRLF within 10 s), STUN keep-alives on the
 //     SIP socket to the SIP server's own address and port, keep-alive
 //     intervals drawn uniformly from 80–100 % of the base, the Flow-Timer,
-//     and the flow-recovery backoff of §4.5 (Backoff).
+//     and the flow-recovery backoff of §4.5 (Recovery, Backoff).
 //   - RFC 6223 (keep): a registrar or proxy that answers a Via "keep"
 //     parameter with a value asks for keep-alives at least that often; pass
 //     it as Timing.Negotiated (or with SetTiming when it arrives).

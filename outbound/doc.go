@@ -10,34 +10,38 @@
 //
 //   - Flow, for a UA: one connection per edge proxy and reg-id. It dials
 //     (TLS with the server's certificate checked against the caller's roots
-//     and name; a rejected one is a *CertificateError), registers through
-//     the caller's Register function (a REGISTER with +sip.instance, reg-id,
-//     ;ob and Supported: path, outbound, built with
-//     sipmsg.AppendRegister), reads Require: outbound and Flow-Timer from the
-//     answer, and keeps the flow with CRLF pings on TCP/TLS or STUN to the
-//     edge's SIP port on UDP, every 80-100 % of the Flow-Timer (else of the
-//     interval the caller's Timing gives) less the wait for the answer. That
-//     wait is the RTO of the flow's own round trips (RFC 6298, 1 s to the
-//     RFC's 10 s, at most 2/5 of the interval), so a flow that dies at any
-//     moment is found failed within one keep-alive interval (no answer in
-//     time, or STUN shows a new mapping; the REGISTER answer's rport is the
-//     first one). A failed flow is formed again at once, then with the §4.5
-//     backoff (keepalive.Recovery: 30 s base when all of a Group's flows
-//     failed, 90 s otherwise, at most 1800 s, a random 50-100 %), on the
-//     injectable clock, with an Event for the app at each step (Registered
-//     says Reformed when the flow replaces one that failed: the app then
-//     sends a target refresh, a re-INVITE or UPDATE with the new Contact, in
-//     the dialogs set up over the old one). Requests the
-//     edge sends back over the connection (RFC 5923 connection reuse) go to
-//     FlowConfig.OnMessage; Transact runs a client transaction over the flow.
+//     and name; a rejected one is a *CertificateError) and registers
+//     through the caller's Register function (a REGISTER with
+//     +sip.instance, reg-id, ;ob and Supported: path, outbound, built with
+//     sipmsg.AppendRegister). It reads Require: outbound and Flow-Timer
+//     from the answer, and keeps the flow with CRLF pings on TCP/TLS or
+//     STUN to the edge's SIP port on UDP.
+//     The keep-alives go every 80-100 % of the Flow-Timer (else of the
+//     interval the caller's Timing gives), less the wait for the answer.
+//     That wait is the RTO of the flow's own round trips (RFC 6298, 1 s to
+//     the RFC's 10 s, at most 2/5 of the interval). So a flow that dies at
+//     any moment is found failed within one keep-alive interval: no answer
+//     in time, or STUN shows a new mapping (the REGISTER answer's rport is
+//     the first one).
+//     A failed flow is formed again at once, then with the §4.5 backoff
+//     (keepalive.Recovery: 30 s base when all of a Group's flows failed,
+//     90 s otherwise, at most 1800 s, a random 50-100 %), on the injectable
+//     clock, with an Event for the app at each step. Registered says
+//     Reformed when the flow replaces one that failed: the app then sends a
+//     target refresh (a re-INVITE or UPDATE with the new Contact) in the
+//     dialogs set up over the old one.
+//     Requests the edge sends back over the connection (RFC 5923
+//     connection reuse) go to FlowConfig.OnMessage; Transact runs a client
+//     transaction over the flow.
 //   - Edge, for an edge proxy: it serves the caller's TCP and TLS listeners
 //     and UDP sockets (one per address family for a dual-stack edge: UDP to
-//     a UA goes out of the socket of its family), answers CRLF pings with pongs and STUN Binding
-//     requests on its SIP ports, bounds what peers may send (message size,
-//     slow senders, idle connections, keep-alive floods: the connection is
-//     closed, nothing else is affected), names each flow with a signed token
-//     for Path, and sends a request for a UA over the UA's own connection,
-//     or returns ErrFlowGone so the proxy answers 430 Flow Failed.
+//     a UA goes out of the socket of its family). It answers CRLF pings
+//     with pongs and STUN Binding requests on its SIP ports, and bounds what
+//     peers may send (message size, slow senders, idle connections,
+//     keep-alive floods: the connection is closed, nothing else is
+//     affected). It names each flow with a signed token for Path, and sends
+//     a request for a UA over the UA's own connection, or returns
+//     ErrFlowGone so the proxy answers 430 Flow Failed.
 //
 // # Usage
 //
