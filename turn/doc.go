@@ -8,37 +8,47 @@
 // RTP; the client only claims what comes from the TURN server. Over TCP and
 // TLS (RFC 8656 section 3.1) the client dials and reads its own stream.
 //
-// What it does: long-term credentials (RFC 8489 section 9.2; 401 gives
-// realm and nonce, 438 Stale Nonce is retried); Allocate with
-// REQUESTED-TRANSPORT UDP, EVEN-PORT and RESERVATION-TOKEN (an RTCP
-// allocation on the next port through a second Client, or rtcp-mux on one);
-// Refresh at half the granted lifetime; CreatePermission and ChannelBind for
-// the peer's SDP address, for the addresses the caller reports and for new
-// ports of permitted peers, renewed every PermissionRefresh; ChannelData on
-// the hot path with Send and Data indications until a channel is bound; a
-// Binding keep-alive towards the server at the interval the measured NAT
-// binding lifetime implies (not only at the permission refresh), which also
-// sees the NAT move the flow and then takes the allocation along with an
-// RFC 8016 mobility ticket where the server gives one (same relayed
-// address); a lost allocation (437 Allocation Mismatch, a
-// broken stream, a moved flow, expiry) allocated again with permissions and
-// channels restored. Events tell of refresh failures, losses and recovery;
-// errors are ErrUnauthorized (a wrong password), ErrUnreachable, ErrQuota
-// (486), ErrUnsupportedTransport (442) and *Error for other answers.
+// What it does:
+//
+//   - long-term credentials (RFC 8489 section 9.2; 401 gives realm and
+//     nonce, 438 Stale Nonce is retried);
+//   - Allocate with REQUESTED-TRANSPORT UDP, EVEN-PORT and
+//     RESERVATION-TOKEN (an RTCP allocation on the next port through a
+//     second Client, or rtcp-mux on one), and Refresh at half the granted
+//     lifetime;
+//   - CreatePermission and ChannelBind for the peer's SDP address, for the
+//     addresses the caller reports and for new ports of permitted peers,
+//     renewed every PermissionRefresh;
+//   - ChannelData on the hot path, with Send and Data indications until a
+//     channel is bound;
+//   - a Binding keep-alive towards the server at the interval the measured
+//     NAT binding lifetime implies (not only at the permission refresh). It
+//     also sees the NAT move the flow, and then takes the allocation along
+//     with an RFC 8016 mobility ticket where the server gives one (same
+//     relayed address);
+//   - a lost allocation (437 Allocation Mismatch, a broken stream, a moved
+//     flow, expiry) is allocated again, with permissions and channels
+//     restored.
+//
+// Events tell of refresh failures, losses and recovery. Errors are
+// ErrUnauthorized (a wrong password), ErrUnreachable, ErrQuota (486),
+// ErrUnsupportedTransport (442) and *Error for other answers.
 //
 // TLS comes from Config.DialContext (a tls.Dialer), so a UA that relays
-// over UDP does not link crypto/tls for it. Only this package links the TURN code: a UA that does not relay, and a
-// proxy, do not. Messages other than the hot path's are encoded with
-// github.com/pion/stun/v2, which sipnat already uses; the API uses standard
-// types only. github.com/pion/turn was not used: its client reads the socket
-// through its own goroutine and copies every relayed packet into a queue
-// (two allocations a packet each way), times everything with time.Now and
-// its own timers (no injectable clock), refreshes permissions at a fixed
-// 120 s and tells nothing of a lost allocation; its wire code is internal.
+// over UDP does not link crypto/tls for it. Only this package links the
+// TURN code: a UA that does not relay, and a proxy, do not. Messages other
+// than the hot path's are encoded with github.com/pion/stun/v2, which
+// sipnat already uses; the API uses standard types only.
+//
+// github.com/pion/turn was not used: its client reads the socket through
+// its own goroutine and copies every relayed packet into a queue (two
+// allocations a packet each way), times everything with time.Now and its
+// own timers (no injectable clock), refreshes permissions at a fixed 120 s
+// and tells nothing of a lost allocation; its wire code is internal.
 //
 // RFCs: RFC 8656 (TURN), RFC 5766 (TURN, older servers), RFC 8016 (TURN
-// mobility), RFC 8489 (STUN),
-// RFC 4787 (NAT behaviour), RFC 3550 and RFC 5761 (RTP, RTCP, rtcp-mux).
+// mobility), RFC 8489 (STUN), RFC 4787 (NAT behaviour), RFC 3550 and
+// RFC 5761 (RTP, RTCP, rtcp-mux).
 //
 // # Usage
 //

@@ -19,12 +19,14 @@
 // Responses need no mark of their own: the edge answers at the hop whose Via
 // says it offered (Relay.AppendViaMark). That mark is signed (an HMAC under
 // Config.Key of the branch, Call-ID, From tag and CSeq of the request), so
-// the edge acts only on responses to requests it forwarded: a response that
+// the edge acts only on responses to requests it forwarded. A response that
 // brings the edge's mark without its signature (made up, or copied from
 // another call) is refused with ErrForged, logged and counted
-// (Stats.Forged), and cannot move a call's media or end it. Config.All relays every call instead,
-// for networks where a NAT hides itself (a router's SIP ALG that rewrites
-// the private addresses makes every NAT test pass).
+// (Stats.Forged), and cannot move a call's media or end it.
+//
+// Config.All relays every call instead, for networks where a NAT hides
+// itself (a router's SIP ALG that rewrites the private addresses makes
+// every NAT test pass).
 //
 // A BYE or CANCEL also deletes any call the rtpengine.Set holds (an offer
 // went through), marks or not, but only when it comes from a party of the
@@ -38,27 +40,30 @@
 // elsewhere is refused (ErrRefused: not to be forwarded, since it would
 // cancel the caller's INVITE downstream). Both are logged and counted
 // (Stats.Refused, Stats.Confirmed); Config.AnySource trusts every BYE and
-// CANCEL as before. The edge marks a BYE or CANCEL it deleted the session
-// for ("ended"), so that it is handled once where it passes the edge twice
-// (two UAs of one edge) or two edges, and an INVITE an edge on the way
-// relayed ("leg", Action Leg), so that the callee answering it is known as
-// a party and its BYE trusted. A failure answer deletes only with the
-// edge's signed mark, and only when it answers the dialog-creating INVITE.
-// A re-INVITE answered 491 Request Pending, 488 Not Acceptable Here or any
-// other failure leaves the established call's session alone (RFC 3261
-// §14.1, RFC 6337 §3.4: the session in effect before it stays; counted in
-// Stats.Kept). Kamailio's rtpengine_manage deletes on any failure answer
-// to an INVITE, and its stock configuration runs it in the failure route
-// of in-dialog INVITEs too, so there a failed re-INVITE ends the call's
-// media; rtpengine has no command that takes back an offer, so the edge
-// leaves the re-offer in place (rtpengine keeps relaying to the addresses
-// it learned) and the UA that sent it re-offers what it reinstated, as RFC
-// 6141 asks.
+// CANCEL as before.
+//
+// The edge marks a BYE or CANCEL it deleted the session for ("ended"), so
+// that it is handled once where it passes the edge twice (two UAs of one
+// edge) or two edges. It marks an INVITE an edge on the way relayed
+// ("leg", Action Leg), so that the callee answering it is known as a party
+// and its BYE trusted.
+//
+// A failure answer deletes only with the edge's signed mark, and only when
+// it answers the dialog-creating INVITE. A re-INVITE answered 491 Request
+// Pending, 488 Not Acceptable Here or any other failure leaves the
+// established call's session alone (RFC 3261 §14.1, RFC 6337 §3.4: the
+// session in effect before it stays; counted in Stats.Kept). Kamailio's
+// rtpengine_manage deletes on any failure answer to an INVITE, and its
+// stock configuration runs it in the failure route of in-dialog INVITEs
+// too, so there a failed re-INVITE ends the call's media. rtpengine has no
+// command that takes back an offer, so the edge leaves the re-offer in
+// place (rtpengine keeps relaying to the addresses it learned), and the UA
+// that sent it re-offers what it reinstated, as RFC 6141 asks.
 //
 // A late offer (an INVITE without SDP) is relayed too: the edge marks its
 // Via, offers the 2xx's SDP with the tags swapped (the callee offers) and
-// answers with the ACK's SDP. Its own Via marks (Relay.AppendViaMark) make sure
-// each offer and answer is sent once, at the hop that owns it.
+// answers with the ACK's SDP. Its own Via marks (Relay.AppendViaMark) make
+// sure each offer and answer is sent once, at the hop that owns it.
 //
 // Not handled: a NATed callee is recognised by the alias in its registered
 // Contact, so a proxy that rewrites Contacts instead (fix_nated_contact)
@@ -73,6 +78,7 @@
 //	relay, _ := sipedge.New(sipedge.Config{Set: set, Self: self})
 //	body, act, err := relay.Request(ctx, buf[:0], &msg, src, natFired, "")
 //	if body != nil { fix.Body = sipedge.Replace(body) } // the relay's SDP
+//	via = relay.AppendViaMark(via, &msg, act) // the Via the edge adds, marked for act
 //	// act says what was done; err is already logged and counted
 //
 // # Concurrency
