@@ -18,6 +18,11 @@
 // not a timeout (the caller closed the socket) ends the loop and is handed
 // to the end function once. Stop never closes the socket.
 //
+// A blocking Serve(ctx) method (outbound.Edge.ServePacket, agent.ServeSIP and
+// ServeMedia) is Serve: the same loop until ctx ends, stopped before it
+// returns. Claim builds a handle function that offers each packet to a
+// client's HandlePacket first and passes the rest on.
+//
 // # Concurrency
 //
 // Stop may be called from any goroutine but the loop's own (from inside the
