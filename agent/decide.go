@@ -26,7 +26,7 @@ type Observations struct {
 	// LifetimeAsked is the LifetimeMax discovery ran with (0: not asked).
 	LifetimeAsked time.Duration
 	// Choice is discovery.Reconcile over the public-address sources: the
-	// chooser's one rule for the Contact.
+	// one rule for the Contact.
 	Choice discovery.Choice
 	// Probe is what the gateway speaks (nil: not asked).
 	Probe *discovery.ProbeResult
@@ -68,7 +68,7 @@ func Decide(o Observations) *Plan {
 		return p
 	}
 
-	// Contact: the chooser's answer.
+	// Contact: Reconcile's answer.
 	p.Contact, p.ContactFrom = ch.Contact, sourceOf(ch.Source)
 	if !p.Contact.IsValid() {
 		p.Contact, p.ContactFrom = o.Local, FromLocal

@@ -7,7 +7,7 @@ import (
 	"github.com/sipnat/sipnat/discovery"
 )
 
-// Reconcile, the chooser's rule: a gateway mapping is used only when the
+// Reconcile, the one rule for the Contact: a gateway mapping is used only when the
 // gateway faces the internet itself; behind a carrier-grade NAT (its
 // external address 100.64.0.2) the STUN address goes into Contact.
 func ExampleReconcile() {
