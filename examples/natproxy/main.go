@@ -9,16 +9,22 @@
 // fails over to the next when one does not answer) and leaves calls between
 // public peers alone (-rtpengine-all relays those too); without it, or
 // when no rtpengine answers, it relays signalling only and rewrites private
-// SDP addresses. It drops what it must not forward: octets after a
-// datagram's Content-Length, messages sipmsg.Message.Check refuses (another
-// SIP version, a Request-URI in <>...), and requests whose alias or Request-URI names loopback, the
-// proxy, upstream or a private range not listed in -allow (with
-// -alias-key, any alias it did not sign itself), and responses whose top
-// Via names it with a branch it did not sign (-via-key; random per run by
-// default): it forwards only responses to requests it forwarded. With
-// -rtpengine it refuses a CANCEL from another host than its INVITE and
-// ends a call's media on a stranger's BYE only when the far side answers
-// it 2xx.
+// SDP addresses.
+//
+// It drops what it must not forward:
+//   - octets after a datagram's Content-Length;
+//   - messages sipmsg.Message.Check refuses (another SIP version, a
+//     Request-URI in <>...);
+//   - requests whose alias or Request-URI names loopback, the proxy,
+//     upstream or a private range not listed in -allow (with -alias-key,
+//     any alias it did not sign itself);
+//   - responses whose top Via names it with a branch it did not sign
+//     (-via-key; random per run by default): it forwards only responses to
+//     requests it forwarded.
+//
+// With -rtpengine it refuses a CANCEL from another host than its INVITE,
+// and ends a call's media on a stranger's BYE only when the far side
+// answers it 2xx.
 //
 //	natproxy -listen 203.0.113.3:5060 -upstream 203.0.113.2:5060 -rtpengine 203.0.113.2:2223,203.0.113.2:2224
 //
@@ -48,7 +54,8 @@
 //
 //	natproxy -listen 203.0.113.3:5060 -dual '[2001:db8:ff::3]:5060' -upstream 203.0.113.2:5060
 //
-// It is an example built on sipmsg, keepalive and outbound, not a product:
+// It is an example built on sipmsg, keepalive, outbound and
+// rtpengine/sipedge, not a product:
 // upstream over UDP only, no authentication of its own, no DNS.
 package main
 

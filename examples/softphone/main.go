@@ -13,6 +13,11 @@
 // where UDP is blocked, goes through the TURN relay reached over TCP (or
 // TLS, with -turn-transport tls).
 //
+// With -dual host:port (the registrar in the other address family) it is
+// dual-stack: an agent per family (agent.DualStack), the registration over
+// IPv6 where that works, and each call's media family chosen by
+// agent.ChooseFamily; -stun may then name servers of both families.
+//
 // It is an example, not a product: one call at a time, PCMU silence as
 // audio, MD5 digest authentication.
 //
