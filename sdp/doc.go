@@ -103,6 +103,6 @@
 //
 // The package has no state. Its functions may be called from any number of
 // goroutines at once, as long as each call has its own destination buffer
-// and no call changes Options (or its Ports map) or the input while another
+// and no call changes Options (or its Ports) or the input while another
 // reads them.
 package sdp

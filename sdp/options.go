@@ -26,9 +26,10 @@ var (
 type SyntaxError struct {
 	Line   int    // 1-based line number; 0 in the structured path
 	Field  string // "v=", "o=", "c=", "m=", "a=rtcp"
-	Reason string
+	Reason string // what is wrong with it
 }
 
+// Error names the line (when known), the field and what is wrong.
 func (e *SyntaxError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("sdp: line %d: malformed %s: %s", e.Line, e.Field, e.Reason)
@@ -99,7 +100,8 @@ type Options struct {
 // PortMap is one entry of Options.Ports: the NAT maps local port Local to
 // public port Public.
 type PortMap struct {
-	Local, Public uint16
+	Local  uint16 // the media socket's local port
+	Public uint16 // the port the NAT maps it to
 }
 
 // PublicPort returns the public port o.Ports gives local port p, and

@@ -52,7 +52,7 @@ func (s ALGSign) String() string {
 
 // ALGReport is the result of DetectALG.
 type ALGReport struct {
-	Signs    ALGSign
+	Signs    ALGSign        // each sign of an ALG seen in the answer, one bit each
 	Received netip.AddrPort // what the server reported in received/rport (zero when nothing)
 }
 

@@ -69,10 +69,11 @@ func (p *DestPolicy) Check(a netip.AddrPort) error {
 // DestError is a destination a DestPolicy refused. It matches
 // ErrForbiddenDestination with errors.Is.
 type DestError struct {
-	Addr   netip.AddrPort
-	Reason string // "loopback", "private", "the proxy's own address", ...
+	Addr   netip.AddrPort // the destination refused
+	Reason string         // "loopback", "private", "the proxy's own address", ...
 }
 
+// Error names the destination and why it was refused.
 func (e *DestError) Error() string {
 	return "sipmsg: destination " + e.Addr.String() + " refused (" + e.Reason + ")"
 }

@@ -44,6 +44,7 @@ type ParseError struct {
 	Err    error  // sentinel
 }
 
+// Error says what was being read, where, and the sentinel.
 func (e *ParseError) Error() string {
 	return "sipmsg: " + e.What + " at offset " + strconv.Itoa(e.Offset) + ": " + trimPrefix(e.Err.Error())
 }

@@ -23,9 +23,9 @@ func (k FrameKind) String() string {
 
 // Frame describes the first unit in a stream buffer.
 type Frame struct {
-	Kind FrameKind
-	Len  int // bytes of the unit when Kind != FrameNone
-	Need int // when Kind == FrameNone: at least this many more bytes are needed
+	Kind FrameKind // what the unit is: a SIP message, a keep-alive, or none yet
+	Len  int       // bytes of the unit when Kind != FrameNone
+	Need int       // when Kind == FrameNone: at least this many more bytes are needed
 }
 
 // NextFrame finds the first SIP message or keep-alive in a stream (TCP,

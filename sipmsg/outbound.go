@@ -81,17 +81,17 @@ type RegisterRequest struct {
 	Transport Transport      // Via transport and Contact transport (UDP when unknown)
 	Branch    string         // Via branch; "z9hG4bK" is prefixed when missing
 	Tag       string         // From tag
-	CallID    string
-	CSeq      uint32
-	Expires   time.Duration // whole seconds; 0 unregisters
-	Outbound  Outbound      // ;ob, +sip.instance and reg-id; Supported: path, outbound
+	CallID    string         // Call-ID, the same for every refresh of one registration
+	CSeq      uint32         // CSeq number, one more for each REGISTER of the Call-ID
+	Expires   time.Duration  // whole seconds; 0 unregisters
+	Outbound  Outbound       // ;ob, +sip.instance and reg-id; Supported: path, outbound
 	// Alias adds the RFC 5923 ";alias" Via parameter: the server may send
 	// requests for the UA back over this TCP/TLS connection.
 	Alias bool
 	// Extra holds more header lines, each ending with CRLF
 	// (an Authorization answering a challenge, say).
 	Extra     string
-	UserAgent string
+	UserAgent string // User-Agent value; the header is left out when empty
 }
 
 // AppendRegister appends the REGISTER r to dst. With r.Outbound.Instance

@@ -29,9 +29,9 @@ func AppendReceivedURI(dst []byte, src netip.AddrPort, t Transport) []byte {
 // UA behind NAT (fix_nated_register semantics).
 type Registration struct {
 	Source    netip.AddrPort // where the REGISTER came from: where to send requests for the AoR
-	Transport Transport
-	NATed     bool    // the NAT tests fired
-	Tests     NATTest // which tests fired
+	Transport Transport      // the transport it came over
+	NATed     bool           // the NAT tests fired
+	Tests     NATTest        // which tests fired
 }
 
 // RegistrationFor runs the NAT tests (nat_uac_test "19": Contact private,
@@ -57,9 +57,9 @@ func RegistrationFor(m *Message, src netip.AddrPort, t Transport) (Registration,
 // the UA's address as the proxy sees it, the proxy's local address and the
 // transport.
 type Flow struct {
-	Remote    netip.AddrPort
-	Local     netip.AddrPort
-	Transport Transport
+	Remote    netip.AddrPort // the UA's address as the proxy sees it (after NAT)
+	Local     netip.AddrPort // the proxy's own address of the flow
+	Transport Transport      // the flow's transport
 }
 
 const flowMACLen = 10
@@ -185,8 +185,8 @@ func AppendPathValue(dst []byte, proxy netip.AddrPort, token []byte, outbound bo
 
 // Alias is the destination carried by an ;alias=ip~port~proto URI parameter.
 type Alias struct {
-	Addr      netip.AddrPort
-	Transport Transport
+	Addr      netip.AddrPort // where to send: the UA's public address and port
+	Transport Transport      // over which transport
 }
 
 // ParseAlias parses an alias parameter value "ip~port~proto" (IPv6 in

@@ -92,8 +92,8 @@ type Fix struct {
 
 // HeaderValue is one value of a header of a known kind.
 type HeaderValue struct {
-	Kind  HeaderKind
-	Value []byte
+	Kind  HeaderKind // the header to write
+	Value []byte     // the value, written as given
 }
 
 // needsSource reports whether f has a fix that writes the source address.

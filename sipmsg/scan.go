@@ -17,7 +17,10 @@ const (
 )
 
 // Span is a byte range [Start, End) of a message buffer.
-type Span struct{ Start, End int }
+type Span struct {
+	Start int // offset of the first byte
+	End   int // offset after the last byte
+}
 
 // Len returns the length of s.
 func (s Span) Len() int { return s.End - s.Start }

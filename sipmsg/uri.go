@@ -11,10 +11,10 @@ import (
 // URI is a scanned SIP or SIPS URI (RFC 3261 §19.1), or any other
 // scheme:... URI with only Scheme set. Spans point into the message buffer.
 type URI struct {
-	All      Span
-	Scheme   Span
+	All      Span // the whole URI
+	Scheme   Span // "sip", "sips", "tel", ... without the colon
 	User     Span // userinfo before '@' (may include ":password"), empty when absent
-	HasUser  bool
+	HasUser  bool // an '@' was present (User may still be empty)
 	Host     Span // host without IPv6 brackets
 	HostPort Span // host[:port] as written, brackets included
 	Port     int  // 0 when absent
@@ -131,10 +131,10 @@ func (u *URI) Param(b []byte, name string) (Param, bool) {
 // NameAddr is a scanned name-addr or addr-spec with header parameters, as
 // in Contact, From, To, Route, Record-Route and Path values.
 type NameAddr struct {
-	All       Span
+	All       Span // the whole value, parameters included
 	Display   Span // display name as written (maybe quoted), empty when none
 	URI       Span // the URI (inside <> when Bracketed)
-	Bracketed bool
+	Bracketed bool // the URI was written in <> (a name-addr, not an addr-spec)
 	Params    Span // header parameters after the URI (";..."), empty when none
 	Star      bool // Contact: *
 }

@@ -109,9 +109,9 @@ func (m *Message) TopVia() (Span, bool) {
 
 // Param is one ;name[=value] parameter.
 type Param struct {
-	Name     Span
+	Name     Span // the name as written, case kept
 	Value    Span // without quotes for a quoted value
-	HasValue bool
+	HasValue bool // an '=' followed the name (Value may be empty only when quoted)
 	All      Span // from the ';' to the end of the value
 }
 

@@ -8,18 +8,18 @@ import (
 
 // Via is a scanned via-parm (RFC 3261 §20.42, RFC 3581).
 type Via struct {
-	All       Span
-	Transport Span // "UDP", "TCP", ...
-	SentBy    Span // host[:port] as written
-	Host      Span // host without IPv6 brackets
-	Port      int  // 0 when absent
-	Params    Span // ";..." to the end of the value, empty when none
-	Received  Param
-	Rport     Param // HasValue false for a bare ";rport"
-	Branch    Param
-	HasRecv   bool
-	HasRport  bool
-	HasBranch bool
+	All       Span  // the whole via-parm
+	Transport Span  // "UDP", "TCP", ...
+	SentBy    Span  // host[:port] as written
+	Host      Span  // host without IPv6 brackets
+	Port      int   // 0 when absent
+	Params    Span  // ";..." to the end of the value, empty when none
+	Received  Param // received=, valid when HasRecv
+	Rport     Param // rport, valid when HasRport; HasValue false for a bare ";rport"
+	Branch    Param // branch=, valid when HasBranch
+	HasRecv   bool  // a received parameter is present
+	HasRport  bool  // an rport parameter is present
+	HasBranch bool  // a branch parameter is present
 
 	addr   netip.Addr // the host as an address, parsed once
 	isAddr bool
