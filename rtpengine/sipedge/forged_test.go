@@ -23,6 +23,7 @@ import (
 func TestForgedAnswer(t *testing.T) {
 	t.Parallel()
 	r, srv := newRelay(t, okSDP, time.Second)
+	r.signer = sipmsg.NewSigner([]byte("the edge's key")) // a fixed signature (with letters: the upper-case case)
 	var logs netlab.Output
 	r.log = slog.New(slog.NewTextHandler(&logs, nil))
 	other, err := New(Config{Set: r.set, Self: self, Key: []byte("another edge")})
@@ -30,6 +31,7 @@ func TestForgedAnswer(t *testing.T) {
 	const branch = "z9hG4bKnp1"
 	good := signedVia(t, r, branch, Offered)
 	sig := good[strings.LastIndexByte(good, '-')+1:]
+	require.NotEqual(t, sig, strings.ToUpper(sig))
 	const attacker = "SDP of the attacker"
 	for _, tc := range []struct {
 		name           string
@@ -40,6 +42,7 @@ func TestForgedAnswer(t *testing.T) {
 		{name: "made-up signature", start: "SIP/2.0 200 OK", via: "SIP/2.0/UDP 203.0.113.3:5060;branch=" + branch + ";rtpengine=offer-0123456789abcdef"},
 		{name: "short signature", start: "SIP/2.0 200 OK", via: "SIP/2.0/UDP 203.0.113.3:5060;branch=" + branch + ";rtpengine=offer-" + sig[:8]},
 		{name: "signature not hex", start: "SIP/2.0 200 OK", via: "SIP/2.0/UDP 203.0.113.3:5060;branch=" + branch + ";rtpengine=offer-" + strings.Repeat("z", 16)},
+		{name: "signature in upper case", start: "SIP/2.0 200 OK", via: strings.Replace(good, sig, strings.ToUpper(sig), 1)},
 		{name: "mark copied to another call", start: "SIP/2.0 200 OK", via: good, callID: "call-2"},
 		{name: "mark copied to another transaction", start: "SIP/2.0 200 OK", via: good, cseq: "2 INVITE"},
 		{name: "mark copied to another branch", start: "SIP/2.0 200 OK", via: strings.Replace(good, branch, "z9hG4bKnp2", 1)},
@@ -70,7 +73,7 @@ func TestForgedAnswer(t *testing.T) {
 		require.Equal(t, relayed, string(body))
 		require.Contains(t, srv.last(), "6:answer")
 	}
-	require.Equal(t, uint64(11), r.Stats().Forged)
+	require.Equal(t, uint64(12), r.Stats().Forged)
 }
 
 // TestMarkedRequestsAnyEdge: requests skip the relay when any edge on the

@@ -158,12 +158,11 @@ func (r *Relay) verify(mk mark, m *sipmsg.Message) bool {
 	if len(mk.sig) != 2*sigLen {
 		return false
 	}
-	var got, want [sigLen]byte
-	if _, err := hex.Decode(got[:], mk.sig); err != nil {
-		return false
-	}
-	r.sign(&want, mk.kind, mk.branch, m)
-	return hmac.Equal(want[:], got[:])
+	var sum [sigLen]byte
+	var want [2 * sigLen]byte
+	r.sign(&sum, mk.kind, mk.branch, m)
+	hex.Encode(want[:], sum[:])
+	return hmac.Equal(want[:], mk.sig) // as written: lower-case hex
 }
 
 // topMark returns the mark of m's top Via when that Via names self (a
