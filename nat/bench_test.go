@@ -23,7 +23,7 @@ type echoConn struct {
 }
 
 func newEchoConn(tb testing.TB) *echoConn {
-	s, err := NewServer(ServerConfig{Primary: listenUDP(tb, "127.0.0.1:0"), Rate: 1e12, Burst: 1 << 30})
+	s, err := NewServer(ServerConfig{Primary: listenUDP(tb, "127.0.0.1:0"), Rate: 1e12, Burst: 1 << 30, TotalRate: 1e12})
 	require.NoError(tb, err)
 	e := &echoConn{srv: s, local: netip.MustParseAddrPort("192.0.2.10:5060")}
 	e.out.Raw = make([]byte, 0, 128)
@@ -44,11 +44,15 @@ func (e *echoConn) WriteTo(b []byte, a net.Addr) (int, error) {
 	return e.WriteToUDPAddrPort(b, a.(*net.UDPAddr).AddrPort())
 }
 func (e *echoConn) ReadFrom([]byte) (int, net.Addr, error) { select {} }
-func (e *echoConn) Close() error                           { return nil }
-func (e *echoConn) LocalAddr() net.Addr                    { return net.UDPAddrFromAddrPort(e.local) }
-func (e *echoConn) SetDeadline(time.Time) error            { return nil }
-func (e *echoConn) SetReadDeadline(time.Time) error        { return nil }
-func (e *echoConn) SetWriteDeadline(time.Time) error       { return nil }
+
+// ReadFromUDPAddrPort makes echoConn look like a *net.UDPConn to the
+// client, which then sends with WriteToUDPAddrPort (no net.UDPAddr).
+func (e *echoConn) ReadFromUDPAddrPort([]byte) (int, netip.AddrPort, error) { select {} }
+func (e *echoConn) Close() error                                            { return nil }
+func (e *echoConn) LocalAddr() net.Addr                                     { return net.UDPAddrFromAddrPort(e.local) }
+func (e *echoConn) SetDeadline(time.Time) error                             { return nil }
+func (e *echoConn) SetReadDeadline(time.Time) error                         { return nil }
+func (e *echoConn) SetWriteDeadline(time.Time) error                        { return nil }
 
 func TestTransactionAllocs(t *testing.T) {
 	if raceEnabled {
