@@ -50,7 +50,23 @@ type fakeRegistrar struct {
 	conn    *net.UDPConn
 	rport   atomic.Uint32
 	options atomic.Int32
+	seen    atomic.Int32 // keep-alives (STUN and OPTIONS) read, answered or not
+	drop    atomic.Int32 // the next keep-alives it drops unanswered; -1: all
 	done    chan struct{}
+}
+
+// dropped reports whether the keep-alive just read goes unanswered.
+func (r *fakeRegistrar) dropped() bool {
+	r.seen.Add(1)
+	for {
+		n := r.drop.Load()
+		if n == 0 {
+			return false
+		}
+		if n < 0 || r.drop.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
 }
 
 func startRegistrar(t *testing.T) *fakeRegistrar {
@@ -65,6 +81,9 @@ func startRegistrar(t *testing.T) *fakeRegistrar {
 			}
 			b := buf[:n]
 			if nat.IsSTUN(b) {
+				if r.dropped() {
+					continue
+				}
 				if out, err := nat.AppendBindingResponse(nil, b, from, local(r.conn)); err == nil {
 					_, _ = r.conn.WriteToUDPAddrPort(out, from)
 				}
@@ -74,6 +93,9 @@ func startRegistrar(t *testing.T) *fakeRegistrar {
 				continue
 			}
 			r.options.Add(1)
+			if r.dropped() {
+				continue
+			}
 			_, _ = r.conn.WriteToUDPAddrPort(r.answer(b), from)
 		}
 	}()
@@ -234,7 +256,10 @@ func TestKeepAliveAdapts(t *testing.T) {
 
 	// The NAT forgets the binding; the next keep-alive comes from 6666.
 	reg.rport.Store(6666)
-	fake.Advance(binding.DefaultKeepAlive)
+	next, ok := fake.NextIn() // the keep-alive, sent an interval less its wait after Start
+	require.True(t, ok)
+	require.LessOrEqual(t, next, binding.DefaultKeepAlive)
+	fake.Advance(next)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		mu.Lock()

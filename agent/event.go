@@ -16,8 +16,9 @@ const (
 	// MediaAddressChanged: a media socket's public address changed
 	// (Event.Media, Event.Address); the next SDP names it.
 	MediaAddressChanged
-	// FlowFailed: keep-alives to the registrar went unanswered; the
-	// registration is probably lost.
+	// FlowFailed: a keep-alive to the registrar went unanswered (its
+	// retransmissions too), reported within one keep-alive interval of the
+	// moment the flow died; the registration is probably lost.
 	FlowFailed
 	// FlowRecovered: the flow answers again; register again.
 	FlowRecovered

@@ -19,8 +19,13 @@ func (a *Agent) startKeepAlives(p *Plan) error {
 		return nil
 	}
 	timing := keepalive.Timing{Interval: p.KeepAlive.Interval}
+	// One unanswered keep-alive fails the flow, and its wait comes out of
+	// the interval (WithinInterval): a flow that dies at any moment is
+	// reported within one keep-alive interval. A lost packet does not fail
+	// it: the keep-alive is retransmitted inside its wait (a STUN Binding
+	// on RFC 8489's schedule from 500 ms, OPTIONS after T1, 2·T1, ...).
 	cfg := keepalive.KeeperConfig{
-		Kind: p.KeepAlive.Kind, Timing: timing, Timeout: 2 * time.Second, MaxMisses: 2,
+		Kind: p.KeepAlive.Kind, Timing: timing, Timeout: flowWait, WithinInterval: true,
 		Clock: a.cfg.Clock, Logger: a.cfg.Logger, OnEvent: a.flowEvent,
 	}
 	switch p.KeepAlive.Kind {
@@ -71,6 +76,11 @@ func (a *Agent) startKeepAlives(p *Plan) error {
 	}
 	return nil
 }
+
+// flowWait is the longest a keep-alive to the registrar waits for its
+// answer; keepalive.KeeperConfig.WithinInterval shortens it to the RTO of
+// the answers' round trips (at least 1 s) and 2/5 of the interval.
+const flowWait = 2 * time.Second
 
 // learningBinder runs the STUN keep-alives to the registrar on the SIP
 // socket and learns from every answer: the registrar's view of the flow,

@@ -15,8 +15,11 @@ import (
 // binding lifetime cannot be measured. The plan says so (keep-alive every
 // 25 s, assumed; incoming calls assumed) instead of promising; behind a NAT
 // that forgets after 5 s the agent then sees each keep-alive come from a
-// new public port, halves the interval each time (25, 12.5, 6.25, 3.125 s)
-// and reports the moved Contact, until the binding holds.
+// new public port, halves the interval each time (25, 12.5, 6.25 s, and
+// 3.125 s when a keep-alive still comes too late) and reports the moved
+// Contact, until the binding holds. At 6.25 s it mostly does: a keep-alive
+// leaves 80-100 % of the interval less its 1 s wait after the last answer,
+// 4-5.25 s, mostly below the NAT's 5 s.
 func TestLabAssumedLifetimeAdapts(t *testing.T) {
 	t.Parallel()
 	netlab.RequireTools(t, "kamailio", "stund", "nft")
@@ -50,7 +53,7 @@ func TestLabAssumedLifetimeAdapts(t *testing.T) {
 	lab.SetNATPortRange(50000, 50100)
 	a.learn(p.Contact, "the REGISTER answer")
 	deadline := time.Now().Add(90 * time.Second)
-	for a.Plan().KeepAlive.Interval > 4*time.Second {
+	for a.Plan().KeepAlive.Interval > 25*time.Second/4 {
 		require.True(t, time.Now().Before(deadline), "the interval did not adapt: %s", a.Plan().KeepAlive.Reason)
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -65,16 +68,24 @@ func TestLabAssumedLifetimeAdapts(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	require.GreaterOrEqual(t, shortened, 3, "25 s -> 12.5 s -> 6.25 s -> 3.125 s")
+	require.GreaterOrEqual(t, shortened, 2, "25 s -> 12.5 s -> 6.25 s")
 	require.GreaterOrEqual(t, moved, 1, "each move is a new Contact to register")
 
-	// Below the NAT's 5 s the binding now holds: the next keep-alives find
-	// the flow where it was.
-	contact := a.Contact()
-	start := a.KeepAlives()
-	for a.KeepAlives() < start+2 {
-		require.True(t, time.Now().Before(deadline.Add(15*time.Second)), "keep-alives stopped")
+	// Soon the binding holds: three keep-alives in a row find the flow
+	// where it was (at 6.25 s, or at 3.125 s after one more move).
+	contact, seen, held := a.Contact(), a.KeepAlives(), 0
+	for held < 3 {
+		require.True(t, time.Now().Before(deadline.Add(30*time.Second)), "the binding never held: %s", a.Plan().KeepAlive.Reason)
 		time.Sleep(200 * time.Millisecond)
+		if n := a.KeepAlives(); n > seen {
+			seen = n
+			if c := a.Contact(); c == contact {
+				held++
+			} else {
+				contact, held = c, 0
+			}
+		}
 	}
-	require.Equal(t, contact, a.Contact(), "the binding holds at %v", a.Plan().KeepAlive.Interval)
+	t.Logf("the binding holds at a keep-alive interval of %v", a.Plan().KeepAlive.Interval)
+	require.GreaterOrEqual(t, a.Plan().KeepAlive.Interval, 25*time.Second/8, "halved no further than the 5 s binding needs")
 }
