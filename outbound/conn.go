@@ -133,6 +133,9 @@ func (f *Flow) deliver(b []byte) {
 		return
 	}
 	if !m.IsRequest() {
+		if m.StatusCode() == sipmsg.StatusFlowFailed {
+			defer f.rejected(&m) // after the answer is handed on
+		}
 		if v, err := m.ParseTopVia(); err == nil {
 			id := string(v.Branch.Value.In(m.Bytes()))
 			f.mu.Lock()
@@ -151,6 +154,20 @@ func (f *Flow) deliver(b []byte) {
 	}
 	if f.cfg.OnMessage != nil {
 		f.cfg.OnMessage(f, b)
+	}
+}
+
+// rejected ends the current connection because the edge answered 430
+// Flow Failed (ErrFlowRejected); Run forms the flow again. The answer still
+// goes to the request's Transact or to OnMessage.
+func (f *Flow) rejected(m *sipmsg.Message) {
+	f.mu.Lock()
+	end := f.end
+	f.mu.Unlock()
+	cseq, _ := m.Get(sipmsg.HdrCSeq)
+	f.log.Info("outbound: the edge says the flow is gone", "server", f.cfg.Server, "transport", f.cfg.Transport, "cseq", string(cseq))
+	if end != nil {
+		end(fmt.Errorf("%w (to %s)", ErrFlowRejected, cseq))
 	}
 }
 

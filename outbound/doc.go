@@ -22,7 +22,8 @@
 //     the RFC's 10 s, at most 2/5 of the interval). So a flow that dies at
 //     any moment is found failed within one keep-alive interval: no answer
 //     in time, or STUN shows a new mapping (the REGISTER answer's rport is
-//     the first one).
+//     the first one); and at once when the edge answers a request sent over
+//     the flow with 430 Flow Failed (ErrFlowRejected: the edge lost the flow).
 //     A failed flow is formed again at once, then with the §4.5 backoff
 //     (keepalive.Recovery: 30 s base when all of a Group's flows failed,
 //     90 s otherwise, at most 1800 s, a random 50-100 %), on the injectable

@@ -36,6 +36,12 @@ var (
 	// lost the binding, and the registrar's contact is stale (RFC 5626
 	// §4.4.2); the flow is formed again.
 	ErrMappingChanged = errors.New("outbound: NAT mapping changed")
+	// ErrFlowRejected: the edge answered a request sent over the flow
+	// with 430 Flow Failed (RFC 5626 §5.3, §11.5): it holds no flow for
+	// this connection any more (it restarted, or dropped it), so requests
+	// for the UA cannot come back over it; the flow is formed again and
+	// registers anew (§4.5). It wraps ErrFlowFailed.
+	ErrFlowRejected = fmt.Errorf("%w: the edge answered 430 Flow Failed", ErrFlowFailed)
 	// ErrTimeout: a transaction got no final answer in 64·T1.
 	ErrTimeout = errors.New("outbound: no answer")
 )
@@ -105,6 +111,7 @@ type Flow struct {
 
 	mu        sync.Mutex
 	conn      net.Conn
+	end       context.CancelCauseFunc // ends conn's run with a cause
 	local     netip.AddrPort
 	stun      *nat.Client
 	keeper    *keepalive.Keeper
@@ -292,7 +299,7 @@ func (f *Flow) once(ctx context.Context) error {
 	defer c.Close()
 
 	f.mu.Lock()
-	f.conn = c
+	f.conn, f.end = c, cancel
 	f.local = callerconn.AddrPortOf(c.LocalAddr())
 	if f.cfg.Transport == sipmsg.UDP {
 		f.stun = nat.NewClient(packetConn{c}, nat.ClientConfig{CallerReads: true, Clock: f.cfg.Clock, Logger: f.cfg.Logger})
@@ -350,7 +357,7 @@ func (f *Flow) detach(c net.Conn) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.conn == c {
-		f.conn, f.keeper = nil, nil
+		f.conn, f.keeper, f.end = nil, nil, nil
 		if f.stun != nil {
 			_ = f.stun.Close()
 			f.stun = nil
