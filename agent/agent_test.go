@@ -51,6 +51,7 @@ type fakeRegistrar struct {
 	rport   atomic.Uint32
 	options atomic.Int32
 	seen    atomic.Int32 // keep-alives (STUN and OPTIONS) read, answered or not
+	status  atomic.Int32 // the OPTIONS answer's status; 0: 200
 	drop    atomic.Int32 // the next keep-alives it drops unanswered; -1: all
 	done    chan struct{}
 }
@@ -113,7 +114,11 @@ func (r *fakeRegistrar) answer(b []byte) []byte {
 	callID, _ := m.Get(sipmsg.HdrCallID)
 	cseq, _ := m.Get(sipmsg.HdrCSeq)
 	v := strings.Replace(string(via), ";rport", fmt.Sprintf(";received=127.0.0.1;rport=%d", r.rport.Load()), 1)
-	return []byte("SIP/2.0 200 OK\r\nVia: " + v + "\r\nCall-ID: " + string(callID) + "\r\nCSeq: " + string(cseq) + "\r\nContent-Length: 0\r\n\r\n")
+	status := "200 OK"
+	if c := r.status.Load(); c != 0 {
+		status = fmt.Sprintf("%d Answer", c)
+	}
+	return []byte("SIP/2.0 " + status + "\r\nVia: " + v + "\r\nCall-ID: " + string(callID) + "\r\nCSeq: " + string(cseq) + "\r\nContent-Length: 0\r\n\r\n")
 }
 
 // readLoop is a UA's SIP read loop, the agent's ServeSIP: what the agent

@@ -18,7 +18,9 @@ const (
 	MediaAddressChanged
 	// FlowFailed: a keep-alive to the registrar went unanswered (its
 	// retransmissions too), reported within one keep-alive interval of the
-	// moment the flow died; the registration is probably lost.
+	// moment the flow died; the registration is probably lost. It comes
+	// at once when the registrar answers a keep-alive with 430 Flow Failed
+	// (RFC 5626 §5.3: it lost the flow): register again.
 	FlowFailed
 	// FlowRecovered: the flow answers again; register again.
 	FlowRecovered

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -119,6 +120,52 @@ func TestFlowFailedWithinInterval(t *testing.T) {
 			require.Greater(t, d, interval*4/5-flowWait)
 			require.False(t, k.Failed())
 			require.Empty(t, failed)
+		})
+	}
+}
+
+// TestKeepAliveFlowRejected: a registrar (an RFC 5626 edge) that answers
+// the OPTIONS keep-alive with 430 Flow Failed has lost the flow: the agent
+// reports FlowFailed at once, saying to register again, while the keep-alive
+// itself counts as answered (the path works). A 200 reports nothing.
+func TestKeepAliveFlowRejected(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status int32
+		failed bool
+	}{{200, false}, {430, true}} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			t.Parallel()
+			reg := startRegistrar(t)
+			reg.status.Store(tc.status)
+			sip := listen(t)
+			fake := clock.NewFake(time.Unix(1000, 0))
+			evs := make(chan Event, 4)
+			a, err := New(Config{SIP: sip, Registrar: local(reg.conn), Clock: fake, Disable: PortMapping,
+				OnEvent: func(e Event) { evs <- e }})
+			require.NoError(t, err)
+			defer a.Close()
+			readLoop(t, a, nil)
+			p := &Plan{Contact: local(sip), KeepAlive: KeepAlivePlan{Kind: keepalive.Options, Interval: 30 * time.Second}}
+			a.mu.Lock()
+			a.plan, a.started = p, true
+			a.mu.Unlock()
+			require.NoError(t, a.startKeepAlives(p))
+			d, ok := fake.NextIn()
+			require.True(t, ok)
+			fake.Advance(d)
+			require.Eventually(t, func() bool { // answered: the next keep-alive is scheduled
+				next, ok := fake.NextIn()
+				return ok && next > flowWait
+			}, 5*time.Second, time.Millisecond)
+			require.False(t, a.keeper.Failed(), "the path answers")
+			if !tc.failed {
+				require.Empty(t, evs)
+				return
+			}
+			e := <-evs
+			require.Equal(t, FlowFailed, e.Kind)
+			require.Contains(t, e.Reason, "430 Flow Failed: it lost the flow; register again")
 		})
 	}
 }

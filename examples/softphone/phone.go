@@ -256,8 +256,8 @@ func (p *Phone) keepRegistered(ctx context.Context, canUnregister func() bool) e
 	}
 }
 
-// natEvent is what the agent reports: a new Contact or a recovered flow
-// means registering again.
+// natEvent is what the agent reports: a new Contact, a failed or a
+// recovered flow means registering again.
 func (p *Phone) natEvent(e agent.Event) {
 	p.printf("nat: %s", e)
 	switch e.Kind {
@@ -266,7 +266,9 @@ func (p *Phone) natEvent(e agent.Event) {
 		p.stats.Reregisters++
 		p.mu.Unlock()
 		p.requestReregister(e.Reason)
-	case agent.FlowRecovered:
+	case agent.FlowFailed, agent.FlowRecovered:
+		// a failed flow is recovered by registering again (RFC 5626 §4.5);
+		// the registrar may also have said it lost the flow (430)
 		p.requestReregister(e.Reason)
 	}
 }
