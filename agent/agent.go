@@ -475,7 +475,8 @@ func sdpOptions(media []MediaPlan) *sdp.Options {
 // moved since the last answer shortens the keep-alive interval. Only an
 // answer from the registrar's address that answers request (same Via
 // branch and CSeq, sipmsg.Message.Answers) is learned from: a third party
-// cannot move the UA's Contact with a forged one.
+// cannot move the UA's Contact with a forged one; nor is one whose
+// received= a SIP ALG rewrote to a private address (sipmsg.ALGReceivedPrivate).
 func (a *Agent) ObserveRegister(request, response []byte, from netip.AddrPort) (sipmsg.ALGReport, error) {
 	var req, resp sipmsg.Message
 	if err := req.Parse(request); err != nil {
@@ -498,7 +499,10 @@ func (a *Agent) ObserveRegister(request, response []byte, from netip.AddrPort) (
 		}
 		a.mu.Unlock()
 	}
-	if resp.StatusCode() >= 200 && resp.StatusCode() < 300 {
+	// A private received= from a public registrar is the ALG's rewrite of
+	// the answer, not where the registrar saw us: learning it would move
+	// the Contact there and the next keep-alive answer back, for ever.
+	if resp.StatusCode() >= 200 && resp.StatusCode() < 300 && rep.Signs&sipmsg.ALGReceivedPrivate == 0 {
 		if pub, ok := resp.PublicAddr(); ok {
 			a.learn(pub, "the REGISTER answer")
 		}

@@ -376,3 +376,50 @@ func TestServe(t *testing.T) {
 		require.Equal(t, "after", string(b[:n]))
 	}
 }
+
+// TestRegisterAnswerThroughALG: a SIP ALG that rewrites the REGISTER
+// answer's received= to the UA's private address (Linux nf_nat_sip) does not
+// move the Contact there: the agent notes the ALG and keeps the public
+// address, which the next keep-alive answer confirms. Before, the Contact
+// flipped between the two at every REGISTER and keep-alive answer, and the
+// phone re-registered (and re-INVITEd its calls) each time. A public
+// received= other than the Contact is still followed.
+func TestRegisterAnswerThroughALG(t *testing.T) {
+	t.Parallel()
+	registrar := netip.MustParseAddrPort("203.0.113.2:5060")
+	pub := netip.MustParseAddrPort("203.0.113.1:5062")
+	for _, tc := range []struct {
+		name, received string
+		moved          bool
+	}{
+		{"received= rewritten to the private address", "192.168.1.10;rport=5062", false},
+		{"a new public port", "203.0.113.1;rport=40000", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var evs []Event
+			a, err := New(Config{SIP: listen(t), Registrar: registrar, OnEvent: func(e Event) { evs = append(evs, e) }})
+			require.NoError(t, err)
+			defer a.Close()
+			a.mu.Lock()
+			a.plan, a.started = &Plan{Contact: pub, ContactFrom: FromSTUN, Learn: true}, true
+			a.mu.Unlock()
+			req := "REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.1:5062;branch=z9hG4bK1;rport\r\n" +
+				"From: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@203.0.113.1:5062>\r\nContent-Length: 0\r\n\r\n"
+			resp := "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.1:5062;branch=z9hG4bK1;received=" + tc.received + "\r\n" +
+				"From: <sip:a@x>;tag=1\r\nTo: <sip:a@x>;tag=r\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@203.0.113.1:5062>;expires=300\r\nContent-Length: 0\r\n\r\n"
+			rep, err := a.ObserveRegister([]byte(req), []byte(resp), registrar)
+			require.NoError(t, err)
+			if !tc.moved {
+				require.NotZero(t, rep.Signs&sipmsg.ALGReceivedPrivate, "%v", rep.Signs)
+				require.Empty(t, evs, "the ALG's rewrite is not where the registrar saw us")
+				require.Equal(t, pub, a.Contact())
+				require.Contains(t, strings.Join(a.Plan().Notes, "\n"), "a SIP ALG on the path rewrote the REGISTER")
+				return
+			}
+			require.Len(t, evs, 1)
+			require.Equal(t, PublicAddressChanged, evs[0].Kind)
+			require.Equal(t, netip.MustParseAddrPort("203.0.113.1:40000"), a.Contact())
+		})
+	}
+}
