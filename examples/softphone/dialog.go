@@ -87,16 +87,45 @@ func (d *dialog) request(method string, cseq int, via, branch string, contact, b
 	return append(b, body...)
 }
 
+// requestRefresh has the call in progress sent a target refresh
+// (refreshTarget) because of why; refreshes asked for while one runs are
+// sent once after it, so that the peer sees one re-INVITE at a time.
+func (p *Phone) requestRefresh(why string) {
+	p.mu.Lock()
+	if p.refreshing {
+		p.refreshAgain = why
+		p.mu.Unlock()
+		return
+	}
+	p.refreshing = true
+	p.mu.Unlock()
+	go func() {
+		for {
+			p.refreshTarget(context.Background(), why)
+			p.mu.Lock()
+			why, p.refreshAgain = p.refreshAgain, ""
+			if why == "" {
+				p.refreshing = false
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Unlock()
+		}
+	}()
+}
+
 // refreshTarget sends a re-INVITE (a target refresh, RFC 3261 §12.2) in
-// the current call's dialog over the phone's flow, with the flow's new
-// Contact, and ACKs its 2xx. A flow that was formed again after failing is
-// a new connection from a new NAT port: the dialog's remote target (the
-// Contact the peer and the registrar hold from the call's set-up) names
-// the old one, which is gone, so the peer's next request in the dialog (a
-// BYE) would not reach the phone until the target is refreshed. The route
-// set stays (it cannot change in a dialog); the registrar reaches the new
-// Contact over the new connection.
-func (p *Phone) refreshTarget(ctx context.Context) {
+// the current call's dialog with the phone's Contact and SDP as they are
+// now, and ACKs its 2xx; why says what moved. A flow that was formed again
+// after failing is a new connection from a new NAT port, and over UDP a
+// router that rebooted maps the SIP and media sockets to new public ports
+// (the agent reports PublicAddressChanged and MediaAddressChanged): the
+// dialog's remote target (the Contact the peer and the registrar hold from
+// the call's set-up) and the SDP name the old ones, which are gone, so the
+// peer's media and its next request in the dialog (a BYE) would not reach
+// the phone until they are refreshed. The route set stays (it cannot
+// change in a dialog); the registrar reaches the new Contact.
+func (p *Phone) refreshTarget(ctx context.Context, why string) {
 	p.mu.Lock()
 	c, public := p.call, p.public
 	var d *dialog
@@ -111,7 +140,13 @@ func (p *Phone) refreshTarget(ctx context.Context) {
 		return
 	}
 	cseq := dc.cseq
-	via := "SIP/2.0/" + p.transport().String() + " " + p.flow.Local().String()
+	sentBy := p.sl().nat.Contact()
+	if p.flow != nil {
+		sentBy = p.flow.Local()
+	} else {
+		public = sentBy // over UDP the agent's Contact is the public address
+	}
+	via := "SIP/2.0/" + p.transport().String() + " " + sentBy.String()
 	contact := sipmsg.AppendContactValue(nil, p.cfg.User, public, p.transport(), "")
 	_, raw, err := p.transact(ctx, func(branch string) []byte {
 		return dc.request("INVITE", cseq, via, branch, contact, p.offer(c.media))
@@ -121,7 +156,7 @@ func (p *Phone) refreshTarget(ctx context.Context) {
 		err = resp.Parse(raw)
 	}
 	if err != nil {
-		p.printf("call %s: re-INVITE with the new flow's Contact %s failed: %v", dc.callID, public, err)
+		p.printf("call %s: re-INVITE (%s) with Contact %s failed: %v", dc.callID, why, public, err)
 		return
 	}
 	code := resp.StatusCode()
@@ -137,5 +172,5 @@ func (p *Phone) refreshTarget(ctx context.Context) {
 	p.mu.Lock()
 	p.stats.TargetRefreshes++
 	p.mu.Unlock()
-	p.printf("call %s: re-INVITE with the new flow's Contact %s answered %d %s", dc.callID, public, code, resp.Reason())
+	p.printf("call %s: re-INVITE (%s) with Contact %s answered %d %s", dc.callID, why, public, code, resp.Reason())
 }

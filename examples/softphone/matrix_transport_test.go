@@ -170,7 +170,7 @@ func TestCallSurvivesFlowReform(t *testing.T) {
 	flushed := time.Now()
 	lab.FlushConntrack()
 	failedAt, againAt := waitOutput(t, out, flushed, "flow: flow-failed", "flow: registered")
-	require.Eventually(t, func() bool { return strings.Contains(out.String(), "re-INVITE with the new flow's Contact") },
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "re-INVITE (the new flow's Contact)") },
 		10*time.Second, 20*time.Millisecond, "%s", out)
 	refreshed := time.Since(flushed)
 	require.Contains(t, out.String(), "answered 200 OK", "baresip took the new target")

@@ -107,11 +107,15 @@ type Phone struct {
 	cseq      uint32
 	stats     Stats
 	call      *call
-	rereg     chan string
-	regDone   chan struct{}
-	regOnce   sync.Once
-	rtpIn     atomic.Int64
-	rtpOut    atomic.Int64
+	// a target refresh of the call is running; refreshAgain: why another
+	// was asked for meanwhile ("" none)
+	refreshing   bool
+	refreshAgain string
+	rereg        chan string
+	regDone      chan struct{}
+	regOnce      sync.Once
+	rtpIn        atomic.Int64
+	rtpOut       atomic.Int64
 }
 
 // NewPhone returns a phone on the given sockets. Both must be UDP sockets
@@ -257,7 +261,8 @@ func (p *Phone) keepRegistered(ctx context.Context, canUnregister func() bool) e
 }
 
 // natEvent is what the agent reports: a new Contact, a failed or a
-// recovered flow means registering again.
+// recovered flow means registering again; a new Contact or media address
+// during a call, a re-INVITE in it (requestRefresh).
 func (p *Phone) natEvent(e agent.Event) {
 	p.printf("nat: %s", e)
 	switch e.Kind {
@@ -266,6 +271,11 @@ func (p *Phone) natEvent(e agent.Event) {
 		p.stats.Reregisters++
 		p.mu.Unlock()
 		p.requestReregister(e.Reason)
+		if p.flow == nil { // over UDP the call's Contact is this address
+			p.requestRefresh("the SIP socket's new public address")
+		}
+	case agent.MediaAddressChanged:
+		p.requestRefresh(fmt.Sprintf("media socket %d's new public address", e.Media))
 	case agent.FlowFailed, agent.FlowRecovered:
 		// a failed flow is recovered by registering again (RFC 5626 §4.5);
 		// the registrar may also have said it lost the flow (430)

@@ -59,7 +59,7 @@ func (p *Phone) newFlow(sc *StreamConfig) (*outbound.Flow, error) {
 func (p *Phone) flowEvent(e outbound.Event) {
 	p.printf("flow: %s", e)
 	if e.Kind == outbound.Registered && e.Reformed {
-		go p.refreshTarget(context.Background())
+		p.requestRefresh("the new flow's Contact")
 	}
 }
 

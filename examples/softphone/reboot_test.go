@@ -1,0 +1,59 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipnat/sipnat/internal/netlab"
+)
+
+// A call over UDP when the router reboots under it (conntrack flushed, and
+// the router picks new ports): baresip calls the phone through kamailio;
+// 3 s into the call the NAT forgets every binding, and the phone's SIP and
+// media sockets get new public ports. The agent's next keep-alive answer
+// names the new SIP address (PublicAddressChanged) and its media
+// keep-alive the new media address (MediaAddressChanged); the phone sends
+// a re-INVITE in the dialog with the new Contact and SDP (a target
+// refresh, RFC 3261 §12.2), so baresip's media and its BYE at the end
+// reach the phone again. Audio flows both ways after the reboot.
+func TestCallSurvivesRebootUDP(t *testing.T) {
+	t.Parallel()
+	netlab.RequireTools(t, "baresip", "kamailio", "turnserver", "nft", "conntrack")
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second, KamailioAuth: true, Coturn: true, TURN: &netlab.TURN{}})
+	phone, out := startPhone(t, lab, false)
+	sent := countRTP(lab, "6000-6010")
+	cmd := baresipCommand(t, lab, 12*time.Second)
+	bout := &netlab.Output{}
+	cmd.Stdout, cmd.Stderr = bout, bout
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	flowing := func(what string) {
+		t.Helper()
+		in0, out0 := phone.Stats().RTPIn, sent()
+		deadline := time.Now().Add(8 * time.Second)
+		for phone.Stats().RTPIn-in0 < 25 || sent()-out0 < 25 {
+			require.True(t, time.Now().Before(deadline), "%s: RTP in %d, out %d\n%s", what, phone.Stats().RTPIn-in0, sent()-out0, out.String())
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	flowing("audio before the reboot")
+	lab.SetNATPortRange(50000, 50100)
+	flushed := time.Now()
+	lab.FlushConntrack()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "answered 200 OK") },
+		10*time.Second, 20*time.Millisecond, "no re-INVITE answered:\n%s", out)
+	refreshed := time.Since(flushed)
+	require.Contains(t, out.String(), "re-INVITE (the SIP socket's new public address) with Contact 203.0.113.1:50")
+	flowing("audio after the reboot")
+	require.NoError(t, <-done, "baresip: %s", bout.String())
+	require.Contains(t, bout.String(), "Call established")
+	st := phone.Stats()
+	require.GreaterOrEqual(t, st.TargetRefreshes, 1)
+	require.Equal(t, 1, st.Ended, "baresip's BYE reached the phone at its new address:\n%s\n%s", out.String(), bout.String())
+	t.Logf("UDP call across a router reboot: re-INVITE answered %v after the reboot (%d target refreshes); audio both ways again; the BYE reached the phone",
+		refreshed.Round(10*time.Millisecond), st.TargetRefreshes)
+}
