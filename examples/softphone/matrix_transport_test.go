@@ -157,16 +157,7 @@ func TestCallSurvivesFlowReform(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	flowing := func(what string) {
-		t.Helper()
-		in0, out0 := phone.Stats().RTPIn, sent()
-		deadline := time.Now().Add(8 * time.Second)
-		for phone.Stats().RTPIn-in0 < 25 || sent()-out0 < 25 {
-			require.True(t, time.Now().Before(deadline), "%s: RTP in %d, out %d\n%s", what, phone.Stats().RTPIn-in0, sent()-out0, out.String())
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	flowing("audio before the reboot")
+	requireAudio(t, phone, out, sent, 8*time.Second, "audio before the reboot")
 	flushed := time.Now()
 	lab.FlushConntrack()
 	failedAt, againAt := waitOutput(t, out, flushed, "flow: flow-failed", "flow: registered")
@@ -174,7 +165,7 @@ func TestCallSurvivesFlowReform(t *testing.T) {
 		10*time.Second, 20*time.Millisecond, "%s", out)
 	refreshed := time.Since(flushed)
 	require.Contains(t, out.String(), "answered 200 OK", "baresip took the new target")
-	flowing("audio after the reboot")
+	requireAudio(t, phone, out, sent, 8*time.Second, "audio after the reboot")
 	require.NoError(t, <-done, "baresip: %s", bout.String())
 	require.Contains(t, bout.String(), "Call established")
 	st := phone.Stats()

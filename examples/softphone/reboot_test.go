@@ -31,16 +31,7 @@ func TestCallSurvivesRebootUDP(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	flowing := func(what string) {
-		t.Helper()
-		in0, out0 := phone.Stats().RTPIn, sent()
-		deadline := time.Now().Add(8 * time.Second)
-		for phone.Stats().RTPIn-in0 < 25 || sent()-out0 < 25 {
-			require.True(t, time.Now().Before(deadline), "%s: RTP in %d, out %d\n%s", what, phone.Stats().RTPIn-in0, sent()-out0, out.String())
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	flowing("audio before the reboot")
+	requireAudio(t, phone, out, sent, 8*time.Second, "audio before the reboot")
 	lab.SetNATPortRange(50000, 50100)
 	flushed := time.Now()
 	lab.FlushConntrack()
@@ -48,7 +39,7 @@ func TestCallSurvivesRebootUDP(t *testing.T) {
 		10*time.Second, 20*time.Millisecond, "no re-INVITE answered:\n%s", out)
 	refreshed := time.Since(flushed)
 	require.Contains(t, out.String(), "re-INVITE (the SIP socket's new public address) with Contact 203.0.113.1:50")
-	flowing("audio after the reboot")
+	requireAudio(t, phone, out, sent, 8*time.Second, "audio after the reboot")
 	require.NoError(t, <-done, "baresip: %s", bout.String())
 	require.Contains(t, bout.String(), "Call established")
 	st := phone.Stats()
@@ -56,4 +47,17 @@ func TestCallSurvivesRebootUDP(t *testing.T) {
 	require.Equal(t, 1, st.Ended, "baresip's BYE reached the phone at its new address:\n%s\n%s", out.String(), bout.String())
 	t.Logf("UDP call across a router reboot: re-INVITE answered %v after the reboot (%d target refreshes); audio both ways again; the BYE reached the phone",
 		refreshed.Round(10*time.Millisecond), st.TargetRefreshes)
+}
+
+// requireAudio waits up to limit until 25 more RTP packets came in to the
+// phone and went out to the peer (sent counts them at the peer); what
+// names the moment in the failure.
+func requireAudio(t *testing.T, phone *Phone, out *netlab.Output, sent func() int64, limit time.Duration, what string) {
+	t.Helper()
+	in0, out0 := phone.Stats().RTPIn, sent()
+	deadline := time.Now().Add(limit)
+	for phone.Stats().RTPIn-in0 < 25 || sent()-out0 < 25 {
+		require.True(t, time.Now().Before(deadline), "%s: RTP in %d, out %d\n%s", what, phone.Stats().RTPIn-in0, sent()-out0, out.String())
+		time.Sleep(50 * time.Millisecond)
+	}
 }

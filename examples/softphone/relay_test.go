@@ -34,30 +34,19 @@ func TestRelayedCallSurvivesReboot(t *testing.T) {
 		defer close(done)
 		_ = cmd.Wait()
 	}()
-	flowing := func(limit time.Duration, what string) {
-		t.Helper()
-		in0, out0 := phone.Stats().RTPIn, sent()
-		deadline := time.Now().Add(limit)
-		for phone.Stats().RTPIn-in0 < 25 || sent()-out0 < 25 {
-			require.True(t, time.Now().Before(deadline), "%s: RTP in %d, out %d\n%s", what,
-				phone.Stats().RTPIn-in0, sent()-out0, out.String())
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	flowing(8*time.Second, "audio before the reboot")
+	requireAudio(t, phone, out, sent, 8*time.Second, "audio before the reboot")
 	wait := time.NewTimer(time.Second) // a second of the call before the reboot
 	<-wait.C
 	lab.SetNATPortRange(20000, 20999)
 	flushed := time.Now()
 	lab.FlushConntrack()
-	flowing(6*time.Second, "audio after the reboot")
+	requireAudio(t, phone, out, sent, 6*time.Second, "audio after the reboot")
 	took := time.Since(flushed)
 	now := phone.Plan()
 	require.Equal(t, relayed, now.Media[0].Public, "the same relayed address: the caller needed no new SDP")
 	t.Logf("relayed call behind apdm: audio both ways again %v after the conntrack flush (25 packets each way counted)", took.Round(10*time.Millisecond))
-	// The call's media is proven; its BYE would go to the Contact of before
-	// the reboot (the dialog's target moves only with a re-INVITE, which
-	// this phone does not send), so baresip is stopped here.
+	// The call's media is proven (TestCallSurvivesRebootUDP follows the
+	// call's re-INVITE to its BYE), so baresip is stopped here.
 	_ = cmd.Process.Kill()
 	<-done
 }
