@@ -49,6 +49,38 @@ func TestCallSurvivesRebootUDP(t *testing.T) {
 		refreshed.Round(10*time.Millisecond), st.TargetRefreshes)
 }
 
+// A router that forwards nothing for a while (a reboot's downtime, a dead
+// uplink; its conntrack entries kept): the agent's keep-alive to the
+// registrar goes unanswered and the phone hears the flow failed within one
+// keep-alive interval of the outage's start, wherever in the keep-alive
+// cycle it came. Once the router forwards again the flow answers, the phone
+// is registered again and a call reaches it.
+func TestFlowFailedOnOutage(t *testing.T) {
+	t.Parallel()
+	netlab.RequireTools(t, "sipp", "kamailio", "turnserver", "nft")
+	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second, KamailioAuth: true, Coturn: true})
+	phone, out := startPhone(t, lab, false)
+	ka := phone.Plan().KeepAlive
+	regs := phone.Stats().Registers
+	down := time.Now()
+	lab.Outage(true)
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "nat: flow-failed") },
+		10*time.Second, 10*time.Millisecond, "no flow-failed:\n%s", out)
+	failedAt := time.Since(down)
+	lab.Outage(false)
+	up := time.Now()
+	require.Eventually(t, func() bool { return phone.Stats().Registers > regs }, 20*time.Second, 10*time.Millisecond,
+		"not registered again after the outage:\n%s", out)
+	againAt := time.Since(up)
+	t.Logf("UDP: outage seen after %v (the agent's %s keep-alive every %v); registered again %v after it ended",
+		failedAt.Round(10*time.Millisecond), ka.Kind, ka.Interval, againAt.Round(10*time.Millisecond))
+	require.LessOrEqual(t, failedAt, ka.Interval, "the outage is seen within one keep-alive interval")
+	rtpOut, err := sippCall(t, lab)
+	require.NoError(t, err, "called after the outage:\n%s", out)
+	require.GreaterOrEqual(t, phone.Stats().RTPIn, int64(50))
+	require.GreaterOrEqual(t, rtpOut, int64(50))
+}
+
 // requireAudio waits up to limit until 25 more RTP packets came in to the
 // phone and went out to the peer (sent counts them at the peer); what
 // names the moment in the failure.

@@ -44,3 +44,21 @@ func (t Truth) String() string {
 	return fmt.Sprintf("mapping=%s filtering=%s hairpin=%t upnp=%t cgnat=%t kind=%s alg=%t timeout=%s port_preservation=%t client=%s public=%s router_wan=%s",
 		t.Mapping, t.Filtering, t.Hairpin, t.UPnP, t.CGNAT, t.Kind, t.ALG, timeout, t.PortPreservation, t.Client, t.Public, t.RouterWAN) + t.ipv6String()
 }
+
+// Outage makes the home router forward nothing while on (a reboot's
+// downtime, a dead uplink): packets between the LAN and the WAN are
+// dropped in both directions, and its conntrack entries age as they would.
+// Outage(false) forwards again. The router's own services still answer.
+func (l *Lab) Outage(on bool) {
+	l.t.Helper()
+	cmds := []string{"delete table inet netlaboutage"}
+	if on {
+		cmds = []string{"add table inet netlaboutage",
+			"add chain inet netlaboutage forward { type filter hook forward priority -10; policy drop; }"}
+	}
+	for _, cmd := range cmds {
+		if out, err := l.Command(RTR, "nft", cmd).CombinedOutput(); err != nil {
+			l.t.Fatalf("netlab: outage %t: %v: %s", on, err, out)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,35 @@ func TestLoss(t *testing.T) {
 	// binomial(300, 0.8): mean 240, sd 6.9; these bounds are more than 5 sd away
 	require.Greater(t, c, 200, "received %d of %d", c, n)
 	require.Less(t, c, 280, "received %d of %d", c, n)
+}
+
+// TestOutage: while Outage is on the router forwards nothing; after it,
+// the same binding carries packets again.
+func TestOutage(t *testing.T) {
+	t.Parallel()
+	lab := New(t, Config{Kind: EIMEIF, Timeout: 5 * time.Second})
+	srv := lab.ListenUDP(WAN, refl1)
+	cli := lab.ListenUDP(LAN, netip.MustParseAddrPort("0.0.0.0:49002"))
+	buf := make([]byte, 100)
+	cross := func(msg string, wait time.Duration) (netip.AddrPort, error) {
+		_, err := cli.WriteToUDPAddrPort([]byte(msg), refl1)
+		require.NoError(t, err)
+		require.NoError(t, srv.SetReadDeadline(time.Now().Add(wait)))
+		n, from, err := srv.ReadFromUDPAddrPort(buf)
+		if err == nil {
+			require.Equal(t, msg, string(buf[:n]))
+		}
+		return from, err
+	}
+	before, err := cross("before", 2*time.Second)
+	require.NoError(t, err)
+	lab.Outage(true)
+	_, err = cross("during", 300*time.Millisecond)
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded, "nothing crosses during the outage")
+	lab.Outage(false)
+	after, err := cross("after", 2*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "the binding outlived a short outage")
 }
 
 // TestSIPALG: without the ALG an INVITE with private addresses crosses the
