@@ -151,12 +151,7 @@ func TestCallSurvivesFlowReform(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "flow: registered") },
 		5*time.Second, 20*time.Millisecond, "%s", out)
 	sent := countRTP(lab, "6000-6010")
-	cmd := baresipCommand(t, lab, 12*time.Second)
-	bout := &netlab.Output{}
-	cmd.Stdout, cmd.Stderr = bout, bout
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	bout, done := startBaresipCall(t, lab, 12*time.Second)
 	requireAudio(t, phone, out, sent, 8*time.Second, "audio before the reboot")
 	flushed := time.Now()
 	lab.FlushConntrack()

@@ -25,12 +25,7 @@ func TestCallSurvivesRebootUDP(t *testing.T) {
 	lab := netlab.New(t, netlab.Config{Kind: netlab.EIMAPDF, Timeout: 5 * time.Second, KamailioAuth: true, Coturn: true, TURN: &netlab.TURN{}})
 	phone, out := startPhone(t, lab, false)
 	sent := countRTP(lab, "6000-6010")
-	cmd := baresipCommand(t, lab, 12*time.Second)
-	bout := &netlab.Output{}
-	cmd.Stdout, cmd.Stderr = bout, bout
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	bout, done := startBaresipCall(t, lab, 12*time.Second)
 	requireAudio(t, phone, out, sent, 8*time.Second, "audio before the reboot")
 	lab.SetNATPortRange(50000, 50100)
 	flushed := time.Now()
@@ -79,6 +74,19 @@ func TestFlowFailedOnOutage(t *testing.T) {
 	require.NoError(t, err, "called after the outage:\n%s", out)
 	require.GreaterOrEqual(t, phone.Stats().RTPIn, int64(50))
 	require.GreaterOrEqual(t, rtpOut, int64(50))
+}
+
+// startBaresipCall starts baresip calling the phone for d (baresipCommand)
+// and returns its output and the result of its end.
+func startBaresipCall(t *testing.T, lab *netlab.Lab, d time.Duration) (*netlab.Output, <-chan error) {
+	t.Helper()
+	cmd := baresipCommand(t, lab, d)
+	bout := &netlab.Output{}
+	cmd.Stdout, cmd.Stderr = bout, bout
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return bout, done
 }
 
 // requireAudio waits up to limit until 25 more RTP packets came in to the
