@@ -113,23 +113,7 @@ func (a *Agent) HandlePacket(b []byte, from netip.AddrPort) bool {
 	if err != nil || !v.HasBranch || !bytes.HasPrefix(v.Branch.Value.In(m.Bytes()), []byte(a.kaBranch)) {
 		return false
 	}
-	a.mu.Lock()
-	k := a.keeper
-	a.mu.Unlock()
-	if k != nil {
-		k.Answer() // any answer shows the path works
-	}
-	if m.StatusCode() == sipmsg.StatusFlowFailed && callerconn.Unmap(from) == a.cfg.Registrar {
-		// RFC 5626 §5.3: the edge holds no flow for us any more (it
-		// restarted, say); requests for the UA cannot come back over it
-		// until it registers again (§4.5).
-		a.emit(Event{Kind: FlowFailed, Reason: "the registrar " + a.cfg.Registrar.String() +
-			" answered a keep-alive with 430 Flow Failed: it lost the flow; register again"})
-		return true
-	}
-	if pub, ok := m.PublicAddr(); ok && callerconn.Unmap(from) == a.cfg.Registrar {
-		a.learn(pub, "a keep-alive answer")
-	}
+	a.keepAliveAnswered(&m, from)
 	return true
 }
 

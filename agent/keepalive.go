@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sipnat/sipnat/binding"
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/sipnat/sipnat/keepalive"
 	"github.com/sipnat/sipnat/sipmsg"
 )
@@ -81,6 +82,31 @@ func (a *Agent) startKeepAlives(p *Plan) error {
 // answer; keepalive.KeeperConfig.WithinInterval shortens it to the RTO of
 // the answers' round trips (at least 1 s) and 2/5 of the interval.
 const flowWait = 2 * time.Second
+
+// keepAliveAnswered takes the answer m, from from, to an OPTIONS
+// keep-alive: any answer shows the path works; a 430 Flow Failed from the
+// registrar says it lost the flow (RFC 5626 §5.3: it restarted, say), so
+// requests for the UA cannot come back until it registers again (§4.5);
+// else the answer's received/rport is where the registrar sees the flow.
+func (a *Agent) keepAliveAnswered(m *sipmsg.Message, from netip.AddrPort) {
+	a.mu.Lock()
+	k := a.keeper
+	a.mu.Unlock()
+	if k != nil {
+		k.Answer()
+	}
+	if callerconn.Unmap(from) != a.cfg.Registrar {
+		return
+	}
+	if m.StatusCode() == sipmsg.StatusFlowFailed {
+		a.emit(Event{Kind: FlowFailed, Reason: "the registrar " + a.cfg.Registrar.String() +
+			" answered a keep-alive with 430 Flow Failed: it lost the flow; register again"})
+		return
+	}
+	if pub, ok := m.PublicAddr(); ok {
+		a.learn(pub, "a keep-alive answer")
+	}
+}
 
 // learningBinder runs the STUN keep-alives to the registrar on the SIP
 // socket and learns from every answer: the registrar's view of the flow,
