@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sipnat/sipnat/clock"
@@ -456,7 +457,8 @@ func (k *Keeper) binding() {
 		timeout = k.wait()
 	}
 	k.waitFor = timeout
-	t := k.clock.AfterFunc(timeout, cancel)
+	var expired atomic.Bool // the wait ended, not Stop: ErrNoAnswer
+	t := k.clock.AfterFunc(timeout, func() { expired.Store(true); cancel() })
 	k.sent++
 	start := k.clock.Now()
 	k.mu.Unlock()
@@ -472,6 +474,9 @@ func (k *Keeper) binding() {
 	}
 	k.cancel = nil
 	if err != nil {
+		if expired.Load() {
+			err = fmt.Errorf("%w within %v: %w", ErrNoAnswer, timeout, err)
+		}
 		k.fail(fmt.Errorf("STUN keep-alive to %v: %w", k.cfg.Server, err))
 		k.flush()
 		return

@@ -201,3 +201,36 @@ func TestWithinIntervalSTUN(t *testing.T) {
 		})
 	}
 }
+
+// silentBinder is a STUN server that never answers: Binding returns when
+// its context ends, as nat.Client does.
+type silentBinder struct{ called chan struct{} }
+
+func (b silentBinder) Binding(ctx context.Context, _ netip.AddrPort) (netip.AddrPort, error) {
+	b.called <- struct{}{}
+	<-ctx.Done()
+	return netip.AddrPort{}, ctx.Err()
+}
+
+// A STUN keep-alive nobody answers fails the flow when its wait ends, and
+// the error says so (ErrNoAnswer within the wait), not only that the
+// Binder's context ended.
+func TestSTUNSilentIsNoAnswer(t *testing.T) {
+	t.Parallel()
+	b := silentBinder{called: make(chan struct{}, 1)}
+	k, clk, _, ev := newKeeper(t, KeeperConfig{Kind: STUN, Binder: b, Server: netip.MustParseAddrPort("203.0.113.2:5060"),
+		Timing: Timing{Negotiated: 3 * time.Second}, WithinInterval: true})
+	k.Start()
+	wait := k.AnswerTimeout()
+	d, ok := clk.NextIn()
+	require.True(t, ok)
+	done := make(chan struct{})
+	go func() { defer close(done); clk.Advance(d) }() // the Binding blocks inside
+	<-b.called
+	clk.Advance(wait)
+	<-done
+	require.Equal(t, []EventKind{FlowFailed}, ev.kinds())
+	require.ErrorIs(t, ev.ev[0].Err, ErrNoAnswer)
+	require.ErrorIs(t, ev.ev[0].Err, context.Canceled)
+	require.Contains(t, ev.ev[0].Err.Error(), "no answer within 1.2s")
+}
