@@ -73,8 +73,33 @@ func (m *Message) cseqNumber() []byte {
 	return v[:n]
 }
 
-// branchSigLen is how many bytes of the HMAC a branch carries: 64 bits.
-const branchSigLen = 8
+// sigBytes is how many bytes of the HMAC a signature carries: 64 bits, so
+// a forger without the key needs about 2^63 tries per message.
+const sigBytes = 8
+
+// SigLen is the length of a signature as AppendSig writes it: 16 hex digits.
+const SigLen = 2 * sigBytes
+
+// AppendSig appends to dst the signature of branch, m's Call-ID, From tag
+// and CSeq number, and extra: the first 64 bits of Sum in lower-case hex
+// (SigLen digits).
+func (s *Signer) AppendSig(dst, branch []byte, m *Message, extra []byte) []byte {
+	var sum [sigBytes]byte
+	s.Sum(sum[:], branch, m, extra)
+	return hex.AppendEncode(dst, sum[:])
+}
+
+// VerifySig reports whether sig is AppendSig's signature of the same
+// fields, as written (lower-case hex: another spelling of the same bits is
+// not taken), compared in constant time.
+func (s *Signer) VerifySig(sig, branch []byte, m *Message, extra []byte) bool {
+	if len(sig) != SigLen {
+		return false
+	}
+	var want [SigLen]byte
+	s.AppendSig(want[:0], branch, m, extra)
+	return hmac.Equal(want[:], sig)
+}
 
 // AppendBranch appends to dst the branch a stateless proxy puts in its own
 // Via when it forwards request m (RFC 3261 §16.11): prefix (which should
@@ -88,10 +113,7 @@ func (s *Signer) AppendBranch(dst []byte, prefix string, m *Message) []byte {
 	if v, err := m.ParseTopVia(); err == nil && v.HasBranch {
 		branch = v.Branch.Value.In(m.buf)
 	}
-	var sum [branchSigLen]byte
-	s.Sum(sum[:], branch, m, nil)
-	dst = append(dst, prefix...)
-	return hex.AppendEncode(dst, sum[:])
+	return s.AppendSig(append(dst, prefix...), branch, m, nil)
 }
 
 // OwnBranch reports whether response m answers a request the proxy
@@ -113,7 +135,7 @@ func (s *Signer) OwnBranch(prefix string, m *Message) bool {
 		return false
 	}
 	got := top.Branch.Value.In(m.buf)
-	if len(got) != len(prefix)+2*branchSigLen || string(got[:len(prefix)]) != prefix {
+	if len(got) != len(prefix)+SigLen || string(got[:len(prefix)]) != prefix {
 		return false
 	}
 	var prev []byte
@@ -126,9 +148,5 @@ func (s *Signer) OwnBranch(prefix string, m *Message) bool {
 			prev = v.Branch.Value.In(m.buf)
 		}
 	}
-	var sum [branchSigLen]byte
-	var want [2 * branchSigLen]byte
-	s.Sum(sum[:], prev, m, nil)
-	hex.Encode(want[:], sum[:])
-	return hmac.Equal(want[:], got[len(prefix):]) // as written: lower-case hex
+	return s.VerifySig(got[len(prefix):], prev, m, nil)
 }

@@ -2,8 +2,6 @@ package sipedge
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"encoding/hex"
 	"net/netip"
 
 	"github.com/sipnat/sipnat/sipmsg"
@@ -44,10 +42,6 @@ func AppendRecordRoute(dst []byte, self netip.AddrPort, nat bool) []byte {
 // the edge trust the mark when a response brings it back: see
 // Relay.AppendViaMark.
 const ViaParam = "rtpengine"
-
-// sigLen is how many bytes of the HMAC-SHA256 a mark carries: 64 bits, so
-// a forger without the key needs about 2^63 tries per message.
-const sigLen = 8
 
 // The mark kinds, as ViaParam's value starts; the "re" kinds are those of
 // a request inside a dialog.
@@ -131,19 +125,10 @@ func (r *Relay) AppendViaMark(via []byte, m *sipmsg.Message, act Action) []byte 
 	if err != nil || !v.HasBranch {
 		return via
 	}
-	var mac [sigLen]byte
-	r.sign(&mac, kind, v.Branch.Value.In(via), m)
 	via = append(via, ";"+ViaParam+"="...)
 	via = append(via, kind...)
 	via = append(via, '-')
-	return hex.AppendEncode(via, mac[:])
-}
-
-// sign puts the first sigLen bytes of the HMAC of a mark's fields in out:
-// the branch, m's Call-ID, From tag and CSeq number, and the kind
-// (sipmsg.Signer.Sum).
-func (r *Relay) sign(out *[sigLen]byte, kind string, branch []byte, m *sipmsg.Message) {
-	r.signer.Sum(out[:], branch, m, kindBytes[kind])
+	return r.signer.AppendSig(via, v.Branch.Value.In(via), m, kindBytes[kind])
 }
 
 // mark is a Via mark as a message carries it.
@@ -155,14 +140,7 @@ type mark struct {
 
 // verify reports whether mk's signature is the edge's own for m.
 func (r *Relay) verify(mk mark, m *sipmsg.Message) bool {
-	if len(mk.sig) != 2*sigLen {
-		return false
-	}
-	var sum [sigLen]byte
-	var want [2 * sigLen]byte
-	r.sign(&sum, mk.kind, mk.branch, m)
-	hex.Encode(want[:], sum[:])
-	return hmac.Equal(want[:], mk.sig) // as written: lower-case hex
+	return r.signer.VerifySig(mk.sig, mk.branch, m, kindBytes[mk.kind])
 }
 
 // topMark returns the mark of m's top Via when that Via names self (a
