@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/sipnat/sipnat/internal/callerconn"
 	"github.com/sipnat/sipnat/rtpengine"
 	"github.com/sipnat/sipnat/sipmsg"
 )
@@ -61,7 +62,7 @@ type parties struct {
 // saw records that src sent the call's INVITE (invite) or an offer or
 // answer.
 func (t *parties) saw(set *rtpengine.Set, callID []byte, src netip.AddrPort, invite bool) {
-	src = unmapped(src)
+	src = callerconn.Unmap(src)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.calls == nil {
@@ -101,10 +102,6 @@ func (t *parties) forget(callID []byte) {
 	delete(t.calls, string(callID))
 }
 
-func unmapped(a netip.AddrPort) netip.AddrPort {
-	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-}
-
 // teardown is the relay's part for a BYE or CANCEL from src: the call's
 // session is deleted at once when the request comes from a party the edge
 // saw in the dialog (a CANCEL: from the source of its INVITE), or with
@@ -127,7 +124,7 @@ func (r *Relay) teardown(ctx context.Context, m *sipmsg.Message, src netip.AddrP
 	}
 	cancel := m.IsMethod("CANCEL")
 	p, known := r.parties.lookup(callID)
-	src = unmapped(src)
+	src = callerconn.Unmap(src)
 	switch {
 	case cancel && known && p.invite.IsValid() && src == p.invite:
 		return r.del(ctx, m, senderNAT)
