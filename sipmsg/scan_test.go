@@ -399,3 +399,27 @@ func TestKindIs(t *testing.T) {
 		}
 	}
 }
+
+func TestViaSentByAddr(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		via  string
+		want string // "" when not an address
+	}{
+		{"SIP/2.0/UDP 192.0.2.1:5072;branch=z9hG4bK1", "192.0.2.1:5072"},
+		{"SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1", "192.0.2.1:5060"},
+		{"SIP/2.0/TLS 192.0.2.1;branch=z9hG4bK1", "192.0.2.1:5061"},
+		{"SIP/2.0/UDP [2001:db8::1]:5080", "[2001:db8::1]:5080"},
+		{"SIP/2.0/UDP [::ffff:192.0.2.7]:5080", "192.0.2.7:5080"},
+		{"SIP/2.0/UDP pc33.example.com:5060;received=192.0.2.9", ""},
+	} {
+		b := []byte(c.via)
+		v, err := ParseVia(b, Span{0, len(b)})
+		require.NoError(t, err, c.via)
+		got, ok := v.SentByAddr(b)
+		require.Equal(t, c.want != "", ok, c.via)
+		if ok {
+			require.Equal(t, netip.MustParseAddrPort(c.want), got, c.via)
+		}
+	}
+}

@@ -180,6 +180,17 @@ func (v *Via) RportValue(b []byte) (int, bool) {
 	return parseUint(v.Rport.Value.In(b), 65535)
 }
 
+// SentByAddr returns the sent-by host and port (the transport's default
+// when absent) as an address, an IPv4-mapped host in its IPv4 form; false
+// when the host is not an IP address.
+func (v *Via) SentByAddr(b []byte) (netip.AddrPort, bool) {
+	a, ok := v.HostAddr(b)
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(v.PortOrDefault(b))), true
+}
+
 // SourceAddr returns the address a Via's sender was seen at: received= (or
 // the sent-by host) and rport= (or the sent-by port); false when that is
 // not an IP address and a port.

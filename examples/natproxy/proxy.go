@@ -272,7 +272,7 @@ func (p *Proxy) response(ctx context.Context, dst []byte, m *sipmsg.Message, src
 		return dst, netip.AddrPort{}, err
 	}
 	b := m.Bytes()
-	if a, ok := v.HostAddr(b); !ok || !p.isSelf(netip.AddrPortFrom(a, uint16(v.PortOrDefault(b)))) {
+	if sb, ok := v.SentByAddr(b); !ok || !p.isSelf(sb) {
 		return dst, netip.AddrPort{}, errors.New("response not for this proxy")
 	}
 	if !p.branches.OwnBranch(branchPrefix, m) {
@@ -389,11 +389,11 @@ func (p *Proxy) firstSource(m *sipmsg.Message) (src netip.AddrPort, nat bool) {
 			if !ok {
 				break
 			}
-			a, _ := v.HostAddr(b)
-			return src, src != netip.AddrPortFrom(a.Unmap(), uint16(v.PortOrDefault(b)))
+			sb, _ := v.SentByAddr(b)
+			return src, src != sb
 		}
-		a, ok := v.HostAddr(b)
-		mine = ok && p.isSelf(netip.AddrPortFrom(a, uint16(v.PortOrDefault(b))))
+		sb, ok := v.SentByAddr(b)
+		mine = ok && p.isSelf(sb)
 	}
 	return p.upstream, false
 }
